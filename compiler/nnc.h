@@ -1,0 +1,274 @@
+// nnc.h — the compiler's one internal header, a section per stage (chibicc style).
+//
+//   source ─► lexer/parser (grammar/) ─► AST (ast.c) ─► sema.c: names, Keras defaults,
+//   shapes, data shapes, diagnostics ─► Program (layers, compile/fit config, actions)
+//   ─► graph.c: forward graph IR ─► autodiff.c: train step ─► emit_c.c ─► build.c
+#ifndef NNC_H
+#define NNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+//
+// diag.c — user errors (file:line:col, the line, a caret, exit 1) and internal errors
+//
+typedef struct Loc {
+  int line, col;      // 1-based
+  int end_col;        // last column of the range on `line` (>= col), for ~~~ underlines
+} Loc;
+
+typedef struct Source {
+  const char *path;   // as given on the command line
+  const char *text;   // NUL-terminated copy of the file (embedded NULs are rejected by the lexer)
+  size_t len;
+} Source;
+
+void diag_init(const Source *src);
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// A hint printed under the last diagnostic ("did you mean 'Dense'?").
+void diag_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int diag_error_count(void);
+// Errors stop being printed after this many; compilation then gives up.
+enum { DIAG_MAX_ERRORS = 20 };
+// A user error outside the source (bad path, unreadable file): "nnc: error: ...".
+void diag_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+// A bug in nnc, not in the user's file.
+void internal_error(const char *pass, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+// Closest candidate by edit distance, or NULL when nothing is close.
+const char *diag_closest(const char *word, const char *const *candidates, int n);
+
+// One arena per compilation: freed at exit, never piecemeal.
+void *xalloc(size_t size);                  // zeroed; dies on OOM
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+//
+// ast.c — syntax tree built by grammar actions; no meaning attached yet
+//
+typedef enum {
+  E_NAME,      // foo
+  E_INT,       // 42
+  E_FLOAT,     // 1e-3
+  E_STRING,    // 'relu'
+  E_NONE, E_TRUE, E_FALSE,
+  E_ATTR,      // obj.name
+  E_CALL,      // f(args, key=value)
+  E_INDEX,     // x[0]
+  E_TUPLE,     // (a, b) — also a bare `a, b` on the left of `=`
+  E_LIST,      // [a, b]
+  E_BINARY,    // a / b, a * b, a + b, a - b
+  E_UNARY,     // -a
+} ExprKind;
+
+typedef struct Expr Expr;
+typedef struct ExprList {
+  Expr **items;
+  int n, cap;
+} ExprList;
+
+struct Expr {
+  ExprKind kind;
+  Loc loc;
+  const char *name;    // E_NAME, E_ATTR (attribute), E_STRING (value), E_CALL keyword name when used as arg
+  int64_t ival;        // E_INT
+  double fval;         // E_FLOAT (and E_INT as a double)
+  bool overflow;       // E_INT that did not fit in int64
+  int op;              // E_BINARY/E_UNARY: '+', '-', '*', '/'
+  Expr *lhs, *rhs;     // E_ATTR object (lhs), E_INDEX base/index, E_BINARY operands, E_UNARY operand (lhs)
+  Expr *fn;            // E_CALL callee
+  ExprList args;       // E_CALL positional, E_TUPLE/E_LIST items
+  ExprList kwargs;     // E_CALL keyword args: each item is the value, with ->kwname set
+  const char *kwname;  // set on an expression passed as `kwname=value`
+};
+
+typedef enum { S_IMPORT, S_ASSIGN, S_EXPR } StmtKind;
+
+typedef struct Stmt {
+  StmtKind kind;
+  Loc loc;
+  Expr *target;        // S_ASSIGN: E_NAME or E_TUPLE of names/tuples
+  Expr *value;         // S_ASSIGN, S_EXPR
+  struct Stmt *next;
+} Stmt;
+
+Expr *ast_name(Loc loc, const char *name);
+Expr *ast_int(Loc loc, const char *text);
+Expr *ast_float(Loc loc, const char *text);
+Expr *ast_string(Loc loc, const char *value);
+Expr *ast_const(Loc loc, ExprKind kind);
+Expr *ast_attr(Loc loc, Expr *obj, const char *name);
+Expr *ast_call(Loc loc, Expr *fn, ExprList args);
+Expr *ast_index(Loc loc, Expr *base, Expr *index);
+Expr *ast_tuple(Loc loc, ExprList items);
+Expr *ast_list(Loc loc, ExprList items);
+Expr *ast_binary(Loc loc, int op, Expr *l, Expr *r);
+Expr *ast_unary(Loc loc, int op, Expr *e);
+Expr *ast_kwarg(Loc loc, const char *name, Expr *value);
+void exprlist_push(ExprList *l, Expr *e);
+Stmt *ast_stmt(Loc loc, StmtKind kind, Expr *target, Expr *value);
+Loc loc_span(Loc a, Loc b);   // a range from a to b when on one line
+// Dotted name of an E_NAME/E_ATTR chain ("tf.keras.layers.Dense"), or NULL.
+const char *ast_dotted(const Expr *e);
+
+// parse.c — runs the flex/bison front end; NULL program on syntax errors (already reported)
+Stmt *parse_source(const Source *src);
+
+//
+// sema.c — meaning: Keras defaults, argument checks, shapes, data shapes → Program
+//
+enum { MAX_RANK = 4 };  // per-sample rank (batch excluded)
+
+typedef struct Shape {
+  int rank;
+  int64_t dim[MAX_RANK];
+} Shape;
+
+typedef enum {
+  ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX,
+} Activation;
+
+typedef enum {
+  INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL, INIT_HE_UNIFORM, INIT_HE_NORMAL,
+  INIT_LECUN_UNIFORM, INIT_LECUN_NORMAL, INIT_ZEROS, INIT_ONES,
+  INIT_RANDOM_NORMAL, INIT_RANDOM_UNIFORM,
+} Initializer;
+
+typedef enum {
+  L_INPUT, L_DENSE, L_CONV2D, L_MAXPOOL2D, L_AVGPOOL2D, L_GLOBALAVGPOOL2D,
+  L_FLATTEN, L_RESHAPE, L_DROPOUT, L_ACTIVATION, L_BATCHNORM,
+} LayerKind;
+
+typedef struct Layer {
+  LayerKind kind;
+  Loc loc;
+  const char *name;        // Keras name: "conv2d", "dense_1", or name= (validated identifier-like)
+  Shape in, out;           // per-sample shapes, channels last
+  // Dense / Conv2D
+  int64_t units;           // Dense units, Conv2D filters
+  int kh, kw, sh, sw;      // Conv2D kernel/strides, pooling pool_size/strides
+  bool pad_same;           // padding='same'
+  int pad_top, pad_left;   // resolved 'same' padding (TF convention: extra on bottom/right)
+  Activation act;          // Dense/Conv2D/Activation
+  bool use_bias;
+  Initializer kernel_init, bias_init;
+  double l1, l2;           // kernel_regularizer
+  // Dropout
+  double rate;
+  // BatchNormalization
+  double momentum, epsilon;
+  bool center, scale;
+  int64_t params, trainable_params;
+} Layer;
+
+typedef enum { LOSS_MSE, LOSS_MAE, LOSS_BCE, LOSS_CCE, LOSS_SPARSE_CCE } LossKind;
+typedef enum { OPT_SGD, OPT_ADAM, OPT_RMSPROP } OptKind;
+typedef enum { MET_ACCURACY, MET_MAE, MET_MSE } MetricKind;
+
+typedef struct Optimizer {
+  OptKind kind;
+  double lr, momentum, beta1, beta2, epsilon, rho;
+  bool nesterov, centered;
+} Optimizer;
+
+// A data value: where it comes from and the per-batch transforms applied to it.
+typedef enum { DATA_DATASET, DATA_NPY, DATA_CSV, DATA_LITERAL, DATA_PREDICTION } DataSource;
+typedef enum { DT_UINT8, DT_FLOAT32, DT_FLOAT64, DT_INT64 } DataType;
+
+typedef struct DataValue {
+  DataSource source;
+  Loc loc;
+  const char *dataset;     // "fashion-mnist" | "mnist"
+  int part;                // 0 x_train, 1 y_train, 2 x_test, 3 y_test
+  const char *path;        // DATA_NPY / DATA_CSV (as written; resolved at run time)
+  char delimiter;          // DATA_CSV
+  double *literal;         // DATA_LITERAL values, row-major
+  DataType dtype;          // as stored (after .astype only the conversion at batch time changes)
+  int64_t rows;            // samples (first dimension)
+  Shape shape;             // per-sample shape after reshape/expand_dims
+  double scale;            // multiply applied at batch time (/255 → 1/255)
+  int64_t onehot;          // >0: to_categorical classes, applied at batch time
+  int predict_action;      // DATA_PREDICTION: index of the producing action
+} DataValue;
+
+typedef enum { CB_EARLY_STOPPING, CB_MODEL_CHECKPOINT, CB_CSV_LOGGER } CallbackKind;
+typedef struct Callback {
+  CallbackKind kind;
+  Loc loc;
+  const char *monitor;     // "val_loss" default
+  double min_delta;
+  int64_t patience;
+  bool restore_best_weights;
+  const char *path;        // ModelCheckpoint filepath / CSVLogger filename
+  bool save_best_only, save_weights_only;
+  const char *separator;   // CSVLogger
+  bool append;
+  int mode;                // 0 auto, 1 min, 2 max
+} Callback;
+
+typedef enum {
+  A_SUMMARY, A_FIT, A_EVALUATE, A_PREDICT, A_SAVE_WEIGHTS, A_LOAD_WEIGHTS, A_PRINT, A_NP_SAVE,
+} ActionKind;
+
+// One printed item of print(...): a string, a number, or a shape/result reference.
+typedef enum { P_STRING, P_NUMBER, P_SHAPE, P_SHAPE_DIM, P_EVAL_RESULT, P_EVAL_LIST } PrintKind;
+typedef struct PrintItem {
+  PrintKind kind;
+  const char *text;        // P_STRING (raw bytes; escaped when emitted)
+  double number;           // P_NUMBER
+  bool is_int;
+  int data;                // P_SHAPE / P_SHAPE_DIM: data value index
+  int dim;                 // P_SHAPE_DIM
+  int action;              // P_EVAL_RESULT / P_EVAL_LIST: evaluate action index
+  int result;              // P_EVAL_RESULT: 0 loss, 1.. metrics
+} PrintItem;
+
+typedef struct Action {
+  ActionKind kind;
+  Loc loc;
+  int x, y;                // data value indices (-1 none)
+  int val_x, val_y;        // fit validation_data
+  double validation_split;
+  int64_t epochs, batch_size;
+  bool shuffle;
+  int verbose;             // -1 = "auto" (1)
+  Callback *callbacks;
+  int n_callbacks;
+  const char *path;        // save/load weights, np.save
+  PrintItem *items;        // A_PRINT
+  int n_items;
+} Action;
+
+typedef struct Program {
+  const char *source_path;
+  Layer *layers;           // layers[0] is the Input (explicit or from input_shape=)
+  int n_layers;
+  bool compiled;           // model.compile seen
+  Optimizer opt;
+  LossKind loss;
+  bool from_logits;
+  MetricKind metrics[4];
+  int n_metrics;
+  DataValue *data;
+  int n_data;
+  Action *actions;
+  int n_actions;
+  int64_t total_params, trainable_params;
+} Program;
+
+// Checks the parsed statements; returns NULL after reporting errors.
+// check_data: read IDX/NPY/CSV headers to learn data shapes (true for check/build).
+Program *sema_check(Stmt *stmts, const Source *src, const char *data_dir);
+const char *layer_kind_name(LayerKind k);   // "Dense", "Conv2D", ...
+const char *activation_name(Activation a);
+const char *loss_name(LossKind l);
+void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
+
+// summary.c — the Keras-style table
+void print_summary(FILE *out, const Program *p);
+
+#endif

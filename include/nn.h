@@ -1,0 +1,199 @@
+// nn.h — the nnc runtime: what generated programs call, and what users may call.
+//
+// A program built by `nnc build` is: generated code (the model's kernels, its train
+// step, and a main() that performs the script's statements in order) + this runtime
+// (data loading, batching, the training loop, metrics, callbacks, progress output,
+// weights files). Everything here is plain C11; errors are reported on stderr as
+// "error: ..." and returned as -1, and the generated main exits with status 1.
+#ifndef NN_H
+#define NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//
+// Random numbers: one seeded generator; same seed → same stream on every machine.
+//
+typedef struct nn_rng { uint64_t s[4]; } nn_rng;
+void nn_rng_seed(nn_rng *r, uint64_t seed);
+uint64_t nn_rng_next(nn_rng *r);
+double nn_rng_uniform(nn_rng *r);               // [0, 1)
+double nn_rng_normal(nn_rng *r);                // N(0, 1)
+void nn_rng_shuffle(nn_rng *r, int64_t *idx, int64_t n);
+
+//
+// Data: samples kept compactly (uint8 stays uint8) and converted per batch.
+//
+typedef enum { NN_U8, NN_F32, NN_F64, NN_I64 } nn_dtype;
+
+typedef struct nn_data {
+  nn_dtype dtype;
+  int64_t rows;            // samples (first dimension)
+  int ndim;                // per-sample rank
+  int64_t shape[4];        // per-sample shape (as the model sees it after reshape)
+  int64_t row_size;        // product of shape: stored elements per sample
+  void *buf;               // rows * row_size elements of dtype (owned)
+  double scale;            // multiplied in when a batch is formed (1 = none)
+  int64_t onehot;          // > 0: to_categorical(classes) applied when a batch is formed
+  char origin[256];        // file it came from, for messages
+} nn_data;
+
+// Elements per sample as the model consumes it (onehot classes if set, else row_size).
+int64_t nn_data_width(const nn_data *d);
+// Converts samples idx[0..n) to float32, applying scale / onehot, into out[n * width].
+// A label outside [0, onehot) is an error (returns -1).
+int nn_data_gather(const nn_data *d, const int64_t *idx, int64_t n, float *out);
+// Reinterprets per-sample shape; total size must match (returns -1 with a message).
+int nn_data_reshape(nn_data *d, int ndim, const int64_t *shape);
+// Splits off the last `fraction` of rows (Keras validation_split: taken before shuffling).
+void nn_data_split_tail(const nn_data *d, double fraction, nn_data *head, nn_data *tail);
+void nn_data_free(nn_data *d);
+
+// IDX (MNIST family), plain or gzip (detected by magic, not by name).
+int nn_load_idx(nn_data *out, const char *path);
+// keras.datasets.<name>.load_data(): name is "fashion-mnist" or "mnist". Looks in
+// data_dir/<name>/, then $NNC_DATA/<name>/, then /usr/share/datasets/<name>/, for the
+// usual file names with or without .gz. part: 0 x_train, 1 y_train, 2 x_test, 3 y_test.
+// A missing set is an error naming every place tried and the Debian package.
+int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_dir);
+// NPY v1/v2/v3, C order, dtypes u1 i1 i2 i4 i8 u2 u4 u8 f4 f8 (b1) little-endian.
+int nn_load_npy(nn_data *out, const char *path);
+int nn_save_npy(const char *path, const float *data, int ndim, const int64_t *shape);
+// CSV of numbers, one sample per line; rows must have equal length.
+int nn_load_csv(nn_data *out, const char *path, char delimiter);
+// np.array([...]) literal: values row-major, rows × per-sample shape.
+int nn_data_from_values(nn_data *out, const double *values, int64_t rows, int ndim,
+                        const int64_t *shape);
+// A built program refuses data whose per-sample shape differs from the compiled one.
+int nn_data_expect_shape(const nn_data *d, int ndim, const int64_t *shape, const char *what);
+
+//
+// The model, as generated code describes it to the runtime.
+//
+typedef struct nn_param {
+  const char *name;        // Keras weight name: "dense_1.kernel", "batch_normalization.moving_mean"
+  int ndim;
+  int64_t shape[4];        // Keras layout: Dense [in, out], Conv2D [kh, kw, in, out]
+  int64_t size;
+  float *value;
+  bool trainable;
+} nn_param;
+
+typedef enum { NN_LOSS_MSE, NN_LOSS_MAE, NN_LOSS_BCE, NN_LOSS_CCE, NN_LOSS_SPARSE_CCE } nn_loss_kind;
+typedef enum { NN_METRIC_ACCURACY, NN_METRIC_MAE, NN_METRIC_MSE } nn_metric_kind;
+
+typedef struct nn_model nn_model;
+struct nn_model {
+  const char *name;
+  int n_params;
+  nn_param *params;        // trainable and non-trainable (BatchNorm moving statistics)
+  int64_t in_width;        // floats per input sample
+  int64_t out_width;       // floats per output sample (model output)
+  int64_t label_width;     // floats per label sample (1 for sparse labels)
+  int max_batch;           // largest n any call may pass
+  nn_loss_kind loss;
+  int n_metrics;
+  nn_metric_kind metrics[4];
+  // Glorot etc. as the script asks; deterministic given the generator state.
+  void (*init)(nn_model *m, nn_rng *rng);
+  // One optimizer step on n <= max_batch samples; out[n*out_width] receives the
+  // training-mode outputs. Returns the batch's mean loss plus regularization terms.
+  float (*train_step)(nn_model *m, const float *x, const float *y, int n, nn_rng *rng, float *out);
+  // Inference (dropout off, moving statistics): out[n*out_width]. If y is non-NULL,
+  // returns the batch's mean loss plus regularization terms, else 0.
+  float (*infer)(nn_model *m, const float *x, const float *y, int n, float *out);
+  // Zero the optimizer's slots and step count (model.compile).
+  void (*reset_optimizer)(nn_model *m);
+  void *state;             // generated code's private buffers
+};
+
+// Accumulates a metric over batches; value is Keras's (mean over samples).
+typedef struct nn_metric_acc { double sum; double count; } nn_metric_acc;
+void nn_metric_update(nn_metric_kind kind, nn_loss_kind loss, const float *out, const float *y,
+                      int n, int64_t out_width, int64_t label_width, nn_metric_acc *acc);
+const char *nn_metric_name(nn_metric_kind kind);      // "accuracy", "mae", "mse"
+
+//
+// Weights: safetensors, float32, Keras names and layouts. Written to a temporary
+// file, fsynced and renamed. Loading checks names, dtypes, shapes and offsets.
+//
+int nn_save_weights(const nn_model *m, const char *path);
+// Any safetensors file, every tensor converted to float32 (F32/F64/F16/BF16/I*/U8 read).
+typedef struct nn_tensor {
+  char name[256];
+  int ndim;
+  int64_t shape[8];
+  int64_t size;
+  float *data;
+} nn_tensor;
+int nn_read_safetensors(const char *path, nn_tensor **tensors, int *count);
+void nn_free_tensors(nn_tensor *tensors, int count);
+int nn_load_weights(nn_model *m, const char *path);
+
+//
+// Run-time options: the script's values unless given on the command line.
+//
+typedef struct nn_options {
+  int64_t epochs;          // -1: the script's
+  int64_t batch_size;      // -1: the script's
+  uint64_t seed;           // default 0... but see seed_set
+  bool seed_set;
+  int threads;             // 0: all cores
+  const char *data_dir;    // NULL: $NNC_DATA, then /usr/share/datasets
+  bool quiet;              // no progress, only results
+  bool json;               // one JSON object per epoch / evaluation on stdout
+} nn_options;
+// Parses --epochs N --batch-size N --seed N --threads N --data-dir DIR --quiet --json
+// --help. Unknown options: message and exit(1).
+void nn_parse_options(nn_options *o, int argc, char **argv);
+
+typedef enum { NN_CB_EARLY_STOPPING, NN_CB_MODEL_CHECKPOINT, NN_CB_CSV_LOGGER } nn_callback_kind;
+typedef struct nn_callback {
+  nn_callback_kind kind;
+  const char *monitor;     // "val_loss", "loss", "accuracy", "val_accuracy", ...
+  int mode;                // 0 auto, 1 min, 2 max
+  double min_delta;
+  int64_t patience;
+  bool restore_best_weights;
+  const char *path;        // ModelCheckpoint filepath (may contain {epoch:02d}), CSVLogger filename
+  bool save_best_only;
+  const char *separator;   // CSVLogger, default ","
+  bool append;
+} nn_callback;
+
+typedef struct nn_fit_config {
+  int64_t epochs, batch_size;
+  bool shuffle;
+  int verbose;             // 0 silent, 1 progress bar, 2 one line per epoch
+  double validation_split; // used when no validation data is given
+  const nn_data *val_x, *val_y;  // validation_data, or NULL
+  const nn_callback *callbacks;
+  int n_callbacks;
+} nn_fit_config;
+
+// The training loop: shuffles each epoch with rng (unless shuffle=false), trains every
+// batch including the last partial one, prints Keras-style progress, evaluates on
+// validation data, runs callbacks. Returns -1 on error (message printed).
+int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_data *y,
+           nn_rng *rng, const nn_options *o);
+// Prints "loss: … - accuracy: …"; results[0] = loss, results[1..] = metrics.
+int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_size,
+                int verbose, const nn_options *o, double *results);
+// Runs inference over all rows; returns a malloc'ed float array [rows * out_width].
+float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose,
+                  const nn_options *o);
+
+// Threads for kernels (OpenMP when the program was built with it).
+void nn_set_threads(int n);
+// Monotonic seconds.
+double nn_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
