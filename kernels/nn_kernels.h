@@ -1,0 +1,932 @@
+/* nn_kernels.h — the C kernels generated training programs call, one per graph op.
+ *
+ * Header-only: every kernel is `static inline` so that generated code, which passes
+ * compile-time-constant shapes, gets loops specialized to those shapes.
+ * Element type nn_real (float unless NN_REAL is defined first; tests use double so
+ * finite differences are meaningful).  No dependency on nn.h.
+ *
+ * Layouts: activations NHWC row-major, batch first.  Dense kernel [in, out].
+ * Conv2D kernel [KH, KW, C_in, F] (HWIO).  The batch size n is a run-time int (the
+ * last batch may be partial); every other dimension is an argument the emitter
+ * writes as a constant.
+ *
+ * Determinism: every kernel computes each output with a fixed operation order that
+ * does not depend on the number of OpenMP threads (threads split outputs, never a
+ * sum), so results are bitwise reproducible across thread counts.
+ *
+ * Sections: helpers · GEMM · bias · conv2d · pooling · activations · dropout ·
+ * batchnorm · losses · regularizers · optimizers · copies.
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef NN_REAL
+#define NN_REAL float
+#endif
+typedef NN_REAL nn_real;
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Math at the precision of nn_real: expf for float, exp for double. */
+#define nnk_exp_(x)   _Generic((x), float: expf, default: exp)(x)
+#define nnk_log1p_(x) _Generic((x), float: log1pf, default: log1p)(x)
+#define nnk_tanh_(x)  _Generic((x), float: tanhf, default: tanh)(x)
+#define nnk_sqrt_(x)  _Generic((x), float: sqrtf, default: sqrt)(x)
+
+/* Elementwise loops below this length run on one thread: forking costs more. */
+#define NNK_PAR_MIN 65536
+
+/* Channel (column) blocks for per-column reductions over rows: each thread owns
+ * whole blocks, so the sums are private and their order is fixed. */
+#define NNK_COLBLK 64
+
+static inline int nnk_min_(int a, int b) { return a < b ? a : b; }
+static inline int nnk_max_(int a, int b) { return a > b ? a : b; }
+
+/* Keras's backend.epsilon(): the clip bound of probability losses. */
+#define NNK_PROB_EPS 1e-7
+
+/* ---------------------------------------------------------------- GEMM */
+
+/* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major.  op(A)=A stored [M,K], or if ta
+ * stored [K,M]; op(B)=B stored [K,N], or if tb stored [N,K].
+ *
+ * Goto-style: C is cut into MC×NC tiles, one per task; for each KC slice a task packs
+ * its A block into MR-row panels and its B block into NR-column panels (zero-padded,
+ * so edges need no special compute path), then an MR×NR register-blocked
+ * micro-kernel runs over the panels.  Packing also absorbs the transposes. */
+#define NNK_GEMM_MC 64
+#define NNK_GEMM_NC 128
+#define NNK_GEMM_KC 128
+#define NNK_GEMM_MR 6   /* the micro-kernel below spells out exactly 6 rows */
+#if defined(__AVX512F__)
+#define NNK_GEMM_NR 32  /* 6×2 zmm accumulators */
+#else
+#define NNK_GEMM_NR 16  /* 6×2 ymm (AVX2) accumulators */
+#endif
+
+/* ap: [kc][MR], bp: [kc][NR].  Writes the top-left mr×nr of the tile into C.
+ * The rows are spelled out so compilers vectorize along j (a row of NR columns is
+ * one or two vector registers) and keep all MR×NR accumulators in registers. */
+static inline void nnk_gemm_micro_(int kc, const nn_real *restrict ap, const nn_real *restrict bp,
+                                   nn_real *restrict c, int ldc, int mr, int nr, int overwrite) {
+    nn_real c0[NNK_GEMM_NR] = {0}, c1[NNK_GEMM_NR] = {0}, c2[NNK_GEMM_NR] = {0};
+    nn_real c3[NNK_GEMM_NR] = {0}, c4[NNK_GEMM_NR] = {0}, c5[NNK_GEMM_NR] = {0};
+    for (int k = 0; k < kc; k++) {
+        const nn_real *b = bp + (size_t)k * NNK_GEMM_NR, *a = ap + (size_t)k * NNK_GEMM_MR;
+        nn_real a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5];
+        for (int j = 0; j < NNK_GEMM_NR; j++) {
+            c0[j] += a0 * b[j]; c1[j] += a1 * b[j]; c2[j] += a2 * b[j];
+            c3[j] += a3 * b[j]; c4[j] += a4 * b[j]; c5[j] += a5 * b[j];
+        }
+    }
+    nn_real *acc[NNK_GEMM_MR] = {c0, c1, c2, c3, c4, c5};
+    for (int r = 0; r < mr; r++) {
+        nn_real *cr = c + (size_t)r * ldc;
+        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = acc[r][j];
+        else           for (int j = 0; j < nr; j++) cr[j] += acc[r][j];
+    }
+}
+
+/* Packs rows i0..i0+mc, cols k0..k0+kc of op(A) into MR-row panels: ap[p][k][r]. */
+static inline void nnk_gemm_pack_a_(int ta, int M, int K, const nn_real *A, int i0, int mc,
+                                    int k0, int kc, nn_real *restrict ap) {
+    for (int p = 0; p < mc; p += NNK_GEMM_MR) {
+        nn_real *dst = ap + (size_t)p * kc;
+        int rows = nnk_min_(NNK_GEMM_MR, mc - p);
+        for (int k = 0; k < kc; k++) {
+            for (int r = 0; r < NNK_GEMM_MR; r++) {
+                nn_real v = 0;
+                if (r < rows) {
+                    size_t i = (size_t)(i0 + p + r), kk = (size_t)(k0 + k);
+                    v = ta ? A[kk * M + i] : A[i * K + kk];
+                }
+                dst[(size_t)k * NNK_GEMM_MR + r] = v;
+            }
+        }
+    }
+}
+
+/* Packs rows k0..k0+kc, cols j0..j0+nc of op(B) into NR-column panels: bp[p][k][j]. */
+static inline void nnk_gemm_pack_b_(int tb, int N, int K, const nn_real *B, int k0, int kc,
+                                    int j0, int nc, nn_real *restrict bp) {
+    for (int p = 0; p < nc; p += NNK_GEMM_NR) {
+        nn_real *dst = bp + (size_t)p * kc;
+        int cols = nnk_min_(NNK_GEMM_NR, nc - p);
+        for (int k = 0; k < kc; k++) {
+            size_t kk = (size_t)(k0 + k);
+            nn_real *d = dst + (size_t)k * NNK_GEMM_NR;
+            if (!tb) {
+                const nn_real *src = B + kk * N + j0 + p;
+                for (int j = 0; j < cols; j++) d[j] = src[j];
+            } else {
+                for (int j = 0; j < cols; j++) d[j] = B[(size_t)(j0 + p + j) * K + kk];
+            }
+            for (int j = cols; j < NNK_GEMM_NR; j++) d[j] = 0;
+        }
+    }
+}
+
+static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
+                            const nn_real *B, nn_real *C, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
+        return;
+    }
+    int mtiles = (M + NNK_GEMM_MC - 1) / NNK_GEMM_MC;
+    int ntiles = (N + NNK_GEMM_NC - 1) / NNK_GEMM_NC;
+    #pragma omp parallel for collapse(2) schedule(static) if ((double)M * N * K > 200000.0)
+    for (int mt = 0; mt < mtiles; mt++) {
+        for (int nt = 0; nt < ntiles; nt++) {
+            /* Per-task packing buffers: at most 24K elements (96 KB in float) of stack. */
+            nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC];
+            nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];
+            int i0 = mt * NNK_GEMM_MC, mc = nnk_min_(NNK_GEMM_MC, M - i0);
+            int j0 = nt * NNK_GEMM_NC, nc = nnk_min_(NNK_GEMM_NC, N - j0);
+            for (int k0 = 0; k0 < K; k0 += NNK_GEMM_KC) {
+                int kc = nnk_min_(NNK_GEMM_KC, K - k0);
+                int overwrite = (k0 == 0 && !accumulate);
+                nnk_gemm_pack_a_(ta, M, K, A, i0, mc, k0, kc, ap);
+                nnk_gemm_pack_b_(tb, N, K, B, k0, kc, j0, nc, bp);
+                for (int jp = 0; jp < nc; jp += NNK_GEMM_NR)
+                    for (int ip = 0; ip < mc; ip += NNK_GEMM_MR)
+                        nnk_gemm_micro_(kc, ap + (size_t)ip * kc, bp + (size_t)jp * kc,
+                                        C + (size_t)(i0 + ip) * N + j0 + jp, N,
+                                        nnk_min_(NNK_GEMM_MR, mc - ip),
+                                        nnk_min_(NNK_GEMM_NR, nc - jp), overwrite);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- bias */
+
+/* y[r,c] += b[c] */
+static inline void nnk_bias_add(int rows, int cols, nn_real *y, const nn_real *b) {
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        nn_real *yr = y + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) yr[c] += b[c];
+    }
+}
+
+/* db[c] = Σ_r dy[r,c], summed in double in row order. */
+static inline void nnk_bias_grad(int rows, int cols, const nn_real *dy, nn_real *db) {
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
+    for (int c0 = 0; c0 < cols; c0 += NNK_COLBLK) {
+        int cb = nnk_min_(NNK_COLBLK, cols - c0);
+        double s[NNK_COLBLK] = {0};
+        for (int r = 0; r < rows; r++) {
+            const nn_real *row = dy + (size_t)r * cols + c0;
+            for (int c = 0; c < cb; c++) s[c] += row[c];
+        }
+        for (int c = 0; c < cb; c++) db[c0 + c] = (nn_real)s[c];
+    }
+}
+
+/* ---------------------------------------------------------------- conv2d */
+
+/* Convolution as GEMM over an im2col matrix cols[n*OH*OW, KH*KW*C] whose column
+ * order (kh, kw, c) matches the HWIO kernel flattened to [KH*KW*C, F]:
+ *   forward      y[n*OH*OW, F]      = cols · w
+ *   filter grad  dw[KH*KW*C, F]     = colsᵀ · dy
+ *   data grad    dcols              = dy · wᵀ, then scattered back (col2im).
+ * A 1×1, stride-1, unpadded conv needs no cols: x already is that matrix.
+ * Pads are resolved by the caller (TF 'SAME': top/left = total/2). */
+
+static inline int nnk_conv2d_is_pointwise_(int KH, int KW, int SH, int SW, int PT, int PL) {
+    return KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
+}
+
+/* Scratch elements the three conv functions need for a batch of n. 1×1 convs use
+ * none (the check needs pads, which 1×1 'same' convs always have as 0). */
+static inline size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
+                                           int SH, int SW, int OH, int OW) {
+    if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && OH == H && OW == W) return 0;
+    return (size_t)n * OH * OW * KH * KW * C;
+}
+
+static inline void nnk_im2col_(int n, int H, int W, int C, int KH, int KW, int SH, int SW,
+                               int PT, int PL, int OH, int OW, const nn_real *x, nn_real *cols) {
+    size_t kdim = (size_t)KH * KW * C;
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * kdim >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int oh = 0; oh < OH; oh++) {
+            for (int ow = 0; ow < OW; ow++) {
+                nn_real *dst = cols + (((size_t)b * OH + oh) * OW + ow) * kdim;
+                for (int kh = 0; kh < KH; kh++) {
+                    int ih = oh * SH - PT + kh;
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = ow * SW - PL + kw;
+                        nn_real *d = dst + ((size_t)kh * KW + kw) * C;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                            for (int c = 0; c < C; c++) d[c] = 0;
+                        } else {
+                            const nn_real *s = x + (((size_t)b * H + ih) * W + iw) * C;
+                            for (int c = 0; c < C; c++) d[c] = s[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dx = 0; dx[window cells] += cols rows.  One sample per task: windows overlap
+ * within a sample, never across samples. */
+static inline void nnk_col2im_(int n, int H, int W, int C, int KH, int KW, int SH, int SW,
+                               int PT, int PL, int OH, int OW, const nn_real *cols, nn_real *dx) {
+    size_t kdim = (size_t)KH * KW * C;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * kdim >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        nn_real *dxb = dx + (size_t)b * H * W * C;
+        memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
+        for (int oh = 0; oh < OH; oh++) {
+            for (int ow = 0; ow < OW; ow++) {
+                const nn_real *src = cols + (((size_t)b * OH + oh) * OW + ow) * kdim;
+                for (int kh = 0; kh < KH; kh++) {
+                    int ih = oh * SH - PT + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = ow * SW - PL + kw;
+                        if (iw < 0 || iw >= W) continue;
+                        const nn_real *s = src + ((size_t)kh * KW + kw) * C;
+                        nn_real *d = dxb + ((size_t)ih * W + iw) * C;
+                        for (int c = 0; c < C; c++) d[c] += s[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* y[n,OH,OW,F] = conv(x[n,H,W,C], w[KH,KW,C,F]); no bias. */
+static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                  int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                  const nn_real *w, nn_real *y, nn_real *work) {
+    int rows = n * OH * OW, kdim = KH * KW * C;
+    if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
+        nnk_gemm(0, 0, rows, F, C, x, w, y, 0);
+        return;
+    }
+    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, work);
+    nnk_gemm(0, 0, rows, F, kdim, work, w, y, 0);
+}
+
+/* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0. */
+static inline void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
+                                       int SH, int SW, int PT, int PL, int OH, int OW,
+                                       const nn_real *dy, const nn_real *w, nn_real *dx,
+                                       nn_real *work) {
+    int rows = n * OH * OW, kdim = KH * KW * C;
+    if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
+        nnk_gemm(0, 1, rows, C, F, dy, w, dx, 0);
+        return;
+    }
+    nnk_gemm(0, 1, rows, kdim, F, dy, w, work, 0);
+    nnk_col2im_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, work, dx);
+}
+
+/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated). */
+static inline void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
+                                         int SH, int SW, int PT, int PL, int OH, int OW,
+                                         const nn_real *x, const nn_real *dy, nn_real *dw,
+                                         nn_real *work) {
+    int rows = n * OH * OW, kdim = KH * KW * C;
+    if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
+        nnk_gemm(1, 0, C, F, rows, x, dy, dw, 0);
+        return;
+    }
+    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, work);
+    nnk_gemm(1, 0, kdim, F, rows, work, dy, dw, 0);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* Window of output cell (oh, ow) clipped to the input: rows [*h0, *h1), cols [*w0, *w1).
+ * Padding cells are never part of a window's valid range. */
+static inline void nnk_pool_window_(int oh, int ow, int H, int W, int PH, int PW, int SH, int SW,
+                                    int PT, int PL, int *h0, int *h1, int *w0, int *w1) {
+    int hs = oh * SH - PT, ws = ow * SW - PL;
+    *h0 = nnk_max_(hs, 0); *h1 = nnk_min_(hs + PH, H);
+    *w0 = nnk_max_(ws, 0); *w1 = nnk_min_(ws + PW, W);
+}
+
+/* Index (ih*W + iw) of the first maximum in window order, or -1 for an empty window. */
+static inline int nnk_maxpool_argmax_(const nn_real *xb, int W, int C, int c, int h0, int h1,
+                                      int w0, int w1) {
+    int best = -1;
+    nn_real bv = 0;
+    for (int ih = h0; ih < h1; ih++)
+        for (int iw = w0; iw < w1; iw++) {
+            nn_real v = xb[((size_t)ih * W + iw) * C + c];
+            if (best < 0 || v > bv) { best = ih * W + iw; bv = v; }
+        }
+    return best;
+}
+
+static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int OH, int OW, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int oh = 0; oh < OH; oh++) {
+            const nn_real *xb = x + (size_t)b * H * W * C;
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1;
+                nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                nn_real *yo = y + (((size_t)b * OH + oh) * OW + ow) * C;
+                if (h0 >= h1 || w0 >= w1) { for (int c = 0; c < C; c++) yo[c] = 0; continue; }
+                /* Channel-inner so the max runs over contiguous vectors. */
+                const nn_real *first = xb + ((size_t)h0 * W + w0) * C;
+                for (int c = 0; c < C; c++) yo[c] = first[c];
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const nn_real *s = xb + ((size_t)ih * W + iw) * C;
+                        for (int c = 0; c < C; c++) yo[c] = s[c] > yo[c] ? s[c] : yo[c];
+                    }
+            }
+        }
+    }
+}
+
+/* dx overwritten; each window's gradient goes to its first maximum in window order
+ * (as TF), recomputed from x. y is accepted for the op's signature but not needed. */
+static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int OH, int OW, const nn_real *x,
+                                     const nn_real *y, const nn_real *dy, nn_real *dx) {
+    (void)y;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        const nn_real *xb = x + (size_t)b * H * W * C;
+        nn_real *dxb = dx + (size_t)b * H * W * C;
+        memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1;
+                nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                const nn_real *g = dy + (((size_t)b * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++) {
+                    int at = nnk_maxpool_argmax_(xb, W, C, c, h0, h1, w0, w1);
+                    if (at >= 0) dxb[(size_t)at * C + c] += g[c];
+                }
+            }
+    }
+}
+
+/* TF semantics: the average is over the valid (non-padded) cells only. */
+static inline void nnk_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int OH, int OW, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int oh = 0; oh < OH; oh++) {
+            const nn_real *xb = x + (size_t)b * H * W * C;
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1;
+                nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                nn_real *yo = y + (((size_t)b * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++) yo[c] = 0;
+                int count = (h1 - h0) * (w1 - w0);
+                if (count <= 0) continue;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const nn_real *s = xb + ((size_t)ih * W + iw) * C;
+                        for (int c = 0; c < C; c++) yo[c] += s[c];
+                    }
+                nn_real inv = (nn_real)1 / (nn_real)count;
+                for (int c = 0; c < C; c++) yo[c] *= inv;
+            }
+        }
+    }
+}
+
+static inline void nnk_avgpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int OH, int OW, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        nn_real *dxb = dx + (size_t)b * H * W * C;
+        memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1;
+                nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                int count = (h1 - h0) * (w1 - w0);
+                if (count <= 0) continue;
+                nn_real inv = (nn_real)1 / (nn_real)count;
+                const nn_real *g = dy + (((size_t)b * OH + oh) * OW + ow) * C;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        nn_real *d = dxb + ((size_t)ih * W + iw) * C;
+                        for (int c = 0; c < C; c++) d[c] += g[c] * inv;
+                    }
+            }
+    }
+}
+
+/* y[b,c] = mean over the HW spatial cells of x[b,:,c]. */
+static inline void nnk_global_avgpool2d_fwd(int n, int HW, int C, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if ((int64_t)n * HW * C >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        const nn_real *xb = x + (size_t)b * HW * C;
+        for (int c0 = 0; c0 < C; c0 += NNK_COLBLK) {
+            int cb = nnk_min_(NNK_COLBLK, C - c0);
+            double s[NNK_COLBLK] = {0};
+            for (int p = 0; p < HW; p++)
+                for (int c = 0; c < cb; c++) s[c] += xb[(size_t)p * C + c0 + c];
+            for (int c = 0; c < cb; c++) y[(size_t)b * C + c0 + c] = (nn_real)(s[c] / HW);
+        }
+    }
+}
+
+static inline void nnk_global_avgpool2d_bwd(int n, int HW, int C, const nn_real *dy, nn_real *dx) {
+    nn_real inv = (nn_real)1 / (nn_real)HW;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * HW * C >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++)
+        for (int p = 0; p < HW; p++) {
+            nn_real *d = dx + ((size_t)b * HW + p) * C;
+            const nn_real *g = dy + (size_t)b * C;
+            for (int c = 0; c < C; c++) d[c] = g[c] * inv;
+        }
+}
+
+/* ---------------------------------------------------------------- activations */
+
+static inline void nnk_relu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+/* Uses the output: y > 0 exactly where x > 0. */
+static inline void nnk_relu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+/* Stable in both tails: exp is only taken of a non-positive number. */
+static inline nn_real nnk_sigmoid_(nn_real x) {
+    if (x >= 0) return (nn_real)1 / ((nn_real)1 + nnk_exp_(-x));
+    nn_real e = nnk_exp_(x);
+    return e / ((nn_real)1 + e);
+}
+
+static inline void nnk_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) y[i] = nnk_sigmoid_(x[i]);
+}
+
+static inline void nnk_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * y[i] * ((nn_real)1 - y[i]);
+}
+
+static inline void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) y[i] = nnk_tanh_(x[i]);
+}
+
+static inline void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+}
+
+/* One row: max-subtracted so huge logits cannot overflow; the sum is in double. */
+static inline void nnk_softmax_row_(int cols, const nn_real *x, nn_real *y) {
+    nn_real m = x[0];
+    for (int c = 1; c < cols; c++) m = x[c] > m ? x[c] : m;
+    double s = 0;
+    for (int c = 0; c < cols; c++) { y[c] = nnk_exp_(x[c] - m); s += y[c]; }
+    nn_real inv = (nn_real)(1.0 / s);
+    for (int c = 0; c < cols; c++) y[c] *= inv;
+}
+
+static inline void nnk_softmax_fwd(int rows, int cols, const nn_real *x, nn_real *y) {
+    if (cols <= 0) return;
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN / 8)
+    for (int r = 0; r < rows; r++)
+        nnk_softmax_row_(cols, x + (size_t)r * cols, y + (size_t)r * cols);
+}
+
+/* dx = y ⊙ (dy − Σ dy·y) per row. */
+static inline void nnk_softmax_bwd(int rows, int cols, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const nn_real *yr = y + (size_t)r * cols, *gr = dy + (size_t)r * cols;
+        nn_real *dr = dx + (size_t)r * cols;
+        double dot = 0;
+        for (int c = 0; c < cols; c++) dot += (double)gr[c] * yr[c];
+        for (int c = 0; c < cols; c++) dr[c] = yr[c] * (gr[c] - (nn_real)dot);
+    }
+}
+
+/* ---------------------------------------------------------------- dropout */
+
+/* splitmix64's finalizer: a counter-based generator, so element i's draw depends only
+ * on (seed, i) — thread-safe and the same for any thread count. */
+static inline uint64_t nnk_splitmix64_(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static inline double nnk_uniform_(uint64_t seed, uint64_t i) {
+    return (double)(nnk_splitmix64_(seed ^ (i * 0x9E3779B97F4A7C15ull)) >> 11) * 0x1.0p-53;
+}
+
+/* Inverted dropout: mask[i] = 1/(1-rate) if kept, else 0; y = x * mask.  The caller
+ * passes a new seed each step (e.g. run seed mixed with the step count). */
+static inline void nnk_dropout_fwd(int64_t len, double rate, uint64_t seed, const nn_real *x,
+                                   nn_real *y, nn_real *mask) {
+    nn_real keep_scale = rate < 1 ? (nn_real)(1.0 / (1.0 - rate)) : 0;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 4)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real m = nnk_uniform_(seed, (uint64_t)i) >= rate ? keep_scale : 0;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+static inline void nnk_dropout_bwd(int64_t len, const nn_real *mask, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * mask[i];
+}
+
+/* ---------------------------------------------------------------- batchnorm */
+
+/* Over the last axis: x is [rows, C] with rows = n*H*W.  Keras semantics: biased
+ * batch variance, used both to normalize and to update the moving variance;
+ * moving = moving*momentum + batch*(1-momentum).  gamma/beta may be NULL
+ * (scale/center off).  Statistics are two-pass, in double, per channel block. */
+static inline void nnk_batchnorm_fwd_train(int rows, int C, double eps, double momentum,
+                                           const nn_real *x, const nn_real *gamma,
+                                           const nn_real *beta, nn_real *y, nn_real *save_mean,
+                                           nn_real *save_invstd, nn_real *moving_mean,
+                                           nn_real *moving_var) {
+    if (rows <= 0) return;
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * C >= NNK_PAR_MIN)
+    for (int c0 = 0; c0 < C; c0 += NNK_COLBLK) {
+        int cb = nnk_min_(NNK_COLBLK, C - c0);
+        double mean[NNK_COLBLK] = {0}, var[NNK_COLBLK] = {0}, scale[NNK_COLBLK], shift[NNK_COLBLK];
+        for (int r = 0; r < rows; r++) {
+            const nn_real *xr = x + (size_t)r * C + c0;
+            for (int c = 0; c < cb; c++) mean[c] += xr[c];
+        }
+        for (int c = 0; c < cb; c++) mean[c] /= rows;
+        for (int r = 0; r < rows; r++) {
+            const nn_real *xr = x + (size_t)r * C + c0;
+            for (int c = 0; c < cb; c++) { double d = xr[c] - mean[c]; var[c] += d * d; }
+        }
+        for (int c = 0; c < cb; c++) {
+            int ch = c0 + c;
+            var[c] /= rows;
+            double invstd = 1.0 / sqrt(var[c] + eps);
+            save_mean[ch] = (nn_real)mean[c];
+            save_invstd[ch] = (nn_real)invstd;
+            moving_mean[ch] = (nn_real)(moving_mean[ch] * momentum + mean[c] * (1.0 - momentum));
+            moving_var[ch] = (nn_real)(moving_var[ch] * momentum + var[c] * (1.0 - momentum));
+            scale[c] = invstd * (gamma ? gamma[ch] : 1.0);
+            shift[c] = (beta ? beta[ch] : 0.0) - mean[c] * scale[c];
+        }
+        for (int r = 0; r < rows; r++) {
+            const nn_real *xr = x + (size_t)r * C + c0;
+            nn_real *yr = y + (size_t)r * C + c0;
+            for (int c = 0; c < cb; c++) yr[c] = (nn_real)(xr[c] * scale[c] + shift[c]);
+        }
+    }
+}
+
+static inline void nnk_batchnorm_fwd_infer(int rows, int C, double eps, const nn_real *x,
+                                           const nn_real *gamma, const nn_real *beta,
+                                           const nn_real *moving_mean, const nn_real *moving_var,
+                                           nn_real *y) {
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * C >= NNK_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const nn_real *xr = x + (size_t)r * C;
+        nn_real *yr = y + (size_t)r * C;
+        for (int c = 0; c < C; c++) {
+            nn_real scale = (nn_real)(1.0 / sqrt((double)moving_var[c] + eps)) * (gamma ? gamma[c] : 1);
+            yr[c] = (xr[c] - moving_mean[c]) * scale + (beta ? beta[c] : 0);
+        }
+    }
+}
+
+/* With xhat = (x-mean)*invstd:  dbeta = Σ dy,  dgamma = Σ dy*xhat,
+ * dx = gamma*invstd * (dy - dbeta/rows - xhat*dgamma/rows).  dgamma/dbeta may be NULL. */
+static inline void nnk_batchnorm_bwd(int rows, int C, const nn_real *x, const nn_real *dy,
+                                     const nn_real *gamma, const nn_real *save_mean,
+                                     const nn_real *save_invstd, nn_real *dx, nn_real *dgamma,
+                                     nn_real *dbeta) {
+    if (rows <= 0) return;
+    #pragma omp parallel for schedule(static) if ((int64_t)rows * C >= NNK_PAR_MIN)
+    for (int c0 = 0; c0 < C; c0 += NNK_COLBLK) {
+        int cb = nnk_min_(NNK_COLBLK, C - c0);
+        double sdy[NNK_COLBLK] = {0}, sdyx[NNK_COLBLK] = {0};
+        for (int r = 0; r < rows; r++) {
+            const nn_real *xr = x + (size_t)r * C + c0, *gr = dy + (size_t)r * C + c0;
+            for (int c = 0; c < cb; c++) {
+                double xhat = (xr[c] - save_mean[c0 + c]) * (double)save_invstd[c0 + c];
+                sdy[c] += gr[c];
+                sdyx[c] += gr[c] * xhat;
+            }
+        }
+        for (int c = 0; c < cb; c++) {
+            if (dbeta) dbeta[c0 + c] = (nn_real)sdy[c];
+            if (dgamma) dgamma[c0 + c] = (nn_real)sdyx[c];
+        }
+        for (int r = 0; r < rows; r++) {
+            const nn_real *xr = x + (size_t)r * C + c0, *gr = dy + (size_t)r * C + c0;
+            nn_real *dr = dx + (size_t)r * C + c0;
+            for (int c = 0; c < cb; c++) {
+                int ch = c0 + c;
+                double invstd = save_invstd[ch];
+                double xhat = (xr[c] - save_mean[ch]) * invstd;
+                double k = (gamma ? gamma[ch] : 1.0) * invstd;
+                dr[c] = (nn_real)(k * (gr[c] - sdy[c] / rows - xhat * sdyx[c] / rows));
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- losses */
+
+/* Keras reductions: a per-sample loss (mean over the last axis for mse/mae/bce, sum
+ * over classes for cross-entropies), then the mean over the n samples.  Each returns
+ * the SUM over samples (the caller divides by n, which lets it average over an epoch
+ * of unequal batches) and, if the gradient pointer is non-NULL, writes
+ * d(mean loss)/d(input), i.e. already divided by n.  Sums are serial, in double. */
+
+/* A sparse label as a class index, or -1 when it is not one of 0..C-1 (NaN included).
+ * Bad labels give a NaN loss instead of an out-of-bounds read; the runtime validates
+ * labels when it loads data, so this is a guard, not an error channel. */
+static inline int nnk_label_(nn_real v, int C) {
+    return (v >= 0 && v < C) ? (int)v : -1;
+}
+
+/* Stable log Σ exp(z) of one row. */
+static inline double nnk_logsumexp_(int C, const nn_real *z) {
+    double m = z[0];
+    for (int c = 1; c < C; c++) m = z[c] > m ? z[c] : m;
+    double s = 0;
+    for (int c = 0; c < C; c++) s += exp(z[c] - m);
+    return m + log(s);
+}
+
+/* Softmax + sparse categorical cross-entropy, fused: loss_i = lse(z_i) - z_i[label]. */
+static inline double nnk_loss_sparse_softmax_xent(int n, int C, const nn_real *logits,
+                                                  const nn_real *labels, nn_real *probs,
+                                                  nn_real *dlogits) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const nn_real *z = logits + (size_t)i * C;
+        double lse = nnk_logsumexp_(C, z);
+        int t = nnk_label_(labels[i], C);
+        total += t >= 0 ? lse - z[t] : NAN;
+        for (int c = 0; c < C; c++) {
+            double p = exp(z[c] - lse);
+            if (probs) probs[(size_t)i * C + c] = (nn_real)p;
+            if (dlogits) dlogits[(size_t)i * C + c] = (nn_real)((p - (c == t)) / n);
+        }
+    }
+    return total;
+}
+
+/* Softmax + categorical cross-entropy on one-hot (or soft) targets, fused:
+ * loss_i = Σ_c y_c (lse - z_c);  d/dz_c = p_c Σy - y_c. */
+static inline double nnk_loss_softmax_xent(int n, int C, const nn_real *logits,
+                                           const nn_real *onehot, nn_real *probs,
+                                           nn_real *dlogits) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const nn_real *z = logits + (size_t)i * C, *y = onehot + (size_t)i * C;
+        double lse = nnk_logsumexp_(C, z), ysum = 0;
+        for (int c = 0; c < C; c++) { total += y[c] * (lse - z[c]); ysum += y[c]; }
+        for (int c = 0; c < C; c++) {
+            double p = exp(z[c] - lse);
+            if (probs) probs[(size_t)i * C + c] = (nn_real)p;
+            if (dlogits) dlogits[(size_t)i * C + c] = (nn_real)((p * ysum - y[c]) / n);
+        }
+    }
+    return total;
+}
+
+/* Sigmoid + binary cross-entropy, fused and stable (TF's sigmoid_cross_entropy_with_logits):
+ * max(z,0) - z*y + log1p(exp(-|z|)), per-sample mean over K;  d/dz = (σ(z) - y)/(n K). */
+static inline double nnk_loss_sigmoid_bce(int n, int K, const nn_real *logits, const nn_real *y,
+                                          nn_real *probs, nn_real *dlogits) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double row = 0;
+        for (int k = 0; k < K; k++) {
+            size_t at = (size_t)i * K + k;
+            double z = logits[at];
+            row += (z > 0 ? z : 0) - z * y[at] + log1p(exp(-fabs(z)));
+            double p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+            if (probs) probs[at] = (nn_real)p;
+            if (dlogits) dlogits[at] = (nn_real)((p - y[at]) / ((double)n * K));
+        }
+        total += row / K;
+    }
+    return total;
+}
+
+/* Keras's clip to [eps, 1-eps]; *inside says whether the gradient passes. */
+static inline double nnk_clip_prob_(double p, int *inside) {
+    *inside = p > NNK_PROB_EPS && p < 1.0 - NNK_PROB_EPS;
+    return p < NNK_PROB_EPS ? NNK_PROB_EPS : p > 1.0 - NNK_PROB_EPS ? 1.0 - NNK_PROB_EPS : p;
+}
+
+/* Categorical cross-entropy on probabilities, as Keras 3: q = p / Σp; r = clip(q);
+ * loss_i = -Σ y log r.  Gradient: g_j = -y_j/r_j (0 where clipped),
+ * dL/dp_k = (g_k - Σ_j g_j q_j) / Σp. */
+static inline double nnk_loss_cce(int n, int C, const nn_real *p, const nn_real *onehot, nn_real *dp) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const nn_real *pi = p + (size_t)i * C, *y = onehot + (size_t)i * C;
+        double s = 0, gq = 0;
+        for (int c = 0; c < C; c++) s += pi[c];
+        for (int c = 0; c < C; c++) {
+            int in;
+            double q = pi[c] / s, r = nnk_clip_prob_(q, &in);
+            total -= y[c] * log(r);
+            gq += in ? -y[c] / r * q : 0;
+        }
+        if (!dp) continue;
+        for (int c = 0; c < C; c++) {
+            int in;
+            double q = pi[c] / s, r = nnk_clip_prob_(q, &in);
+            double g = in ? -y[c] / r : 0;
+            dp[(size_t)i * C + c] = (nn_real)((g - gq) / s / n);
+        }
+    }
+    return total;
+}
+
+/* Sparse categorical cross-entropy on probabilities, as Keras 3's TF backend:
+ * r = clip(p); loss_i = -log r_t + log Σ_j r_j (sparse softmax CE of log r).
+ * dL/dp_j = (1/Σr - [j=t]/r_t), 0 where clipped. */
+static inline double nnk_loss_sparse_cce(int n, int C, const nn_real *p, const nn_real *labels,
+                                         nn_real *dp) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const nn_real *pi = p + (size_t)i * C;
+        int t = nnk_label_(labels[i], C), in;
+        double s = 0;
+        for (int c = 0; c < C; c++) s += nnk_clip_prob_(pi[c], &in);
+        total += t >= 0 ? log(s) - log(nnk_clip_prob_(pi[t], &in)) : NAN;
+        if (!dp) continue;
+        for (int c = 0; c < C; c++) {
+            double r = nnk_clip_prob_(pi[c], &in);
+            double g = 1.0 / s - (c == t ? 1.0 / r : 0.0);
+            dp[(size_t)i * C + c] = (nn_real)(in ? g / n : 0.0);
+        }
+    }
+    return total;
+}
+
+/* Binary cross-entropy on probabilities, as Keras 3: r = clip(p);
+ * -(y log r + (1-y) log(1-r)), per-sample mean over K. */
+static inline double nnk_loss_bce(int n, int K, const nn_real *p, const nn_real *y, nn_real *dp) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double row = 0;
+        for (int k = 0; k < K; k++) {
+            size_t at = (size_t)i * K + k;
+            int in;
+            double r = nnk_clip_prob_(p[at], &in), t = y[at];
+            row -= t * log(r) + (1 - t) * log(1 - r);
+            if (dp) dp[at] = (nn_real)(in ? (-t / r + (1 - t) / (1 - r)) / ((double)n * K) : 0.0);
+        }
+        total += row / K;
+    }
+    return total;
+}
+
+static inline double nnk_loss_mse(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double row = 0;
+        for (int k = 0; k < K; k++) {
+            size_t at = (size_t)i * K + k;
+            double d = (double)pred[at] - y[at];
+            row += d * d;
+            if (dpred) dpred[at] = (nn_real)(2 * d / ((double)n * K));
+        }
+        total += row / K;
+    }
+    return total;
+}
+
+/* The gradient of |d| is sign(d), 0 at 0. */
+static inline double nnk_loss_mae(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double row = 0;
+        for (int k = 0; k < K; k++) {
+            size_t at = (size_t)i * K + k;
+            double d = (double)pred[at] - y[at];
+            row += fabs(d);
+            if (dpred) dpred[at] = (nn_real)((d > 0) - (d < 0)) / (nn_real)((double)n * K);
+        }
+        total += row / K;
+    }
+    return total;
+}
+
+/* ---------------------------------------------------------------- regularizers */
+
+/* l1 Σ|w| + l2 Σ w²  (Keras's l1/l2/l1_l2 regularizers). */
+static inline double nnk_l1l2_loss(int64_t size, double l1, double l2, const nn_real *w) {
+    double a = 0, q = 0;
+    for (int64_t i = 0; i < size; i++) { a += fabs((double)w[i]); q += (double)w[i] * w[i]; }
+    return l1 * a + l2 * q;
+}
+
+/* g += l1 sign(w) + 2 l2 w */
+static inline void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_real *w, nn_real *g) {
+    nn_real a = (nn_real)l1, b = (nn_real)(2 * l2);
+    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < size; i++)
+        g[i] += a * (nn_real)((w[i] > 0) - (w[i] < 0)) + b * w[i];
+}
+
+/* ---------------------------------------------------------------- optimizers */
+
+/* Keras 3 formulas (not PyTorch's). */
+
+/* momentum 0: w -= lr g (m unused, may be NULL).  Else m = momentum m - lr g;
+ * nesterov: w += momentum m - lr g; else w += m. */
+static inline void nnk_sgd_update(int64_t size, double lr, double momentum, int nesterov,
+                                  nn_real *w, const nn_real *g, nn_real *m) {
+    nn_real a = (nn_real)lr, mu = (nn_real)momentum;
+    if (momentum == 0) {
+        #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
+        for (int64_t i = 0; i < size; i++) w[i] -= a * g[i];
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < size; i++) {
+        m[i] = mu * m[i] - a * g[i];
+        w[i] += nesterov ? mu * m[i] - a * g[i] : m[i];
+    }
+}
+
+/* t is the 1-based step.  alpha = lr sqrt(1-β2^t)/(1-β1^t); m += (g-m)(1-β1);
+ * v += (g²-v)(1-β2); w -= alpha m / (sqrt(v) + eps)  (eps outside the sqrt, on raw v). */
+static inline void nnk_adam_update(int64_t size, double lr, double beta1, double beta2, double eps,
+                                   int64_t t, nn_real *w, const nn_real *g, nn_real *m, nn_real *v) {
+    double td = (double)t;
+    nn_real alpha = (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
+    nn_real b1 = (nn_real)(1 - beta1), b2 = (nn_real)(1 - beta2), e = (nn_real)eps;
+    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < size; i++) {
+        m[i] += (g[i] - m[i]) * b1;
+        v[i] += (g[i] * g[i] - v[i]) * b2;
+        w[i] -= alpha * m[i] / (nnk_sqrt_(v[i]) + e);
+    }
+}
+
+/* v = ρv + (1-ρ)g²; centered: mg = ρ mg + (1-ρ)g, denom = v - mg²; else denom = v;
+ * inc = lr g / sqrt(denom + eps); momentum > 0: mom = momentum mom + inc, w -= mom;
+ * else w -= inc.  mom/mg may be NULL when unused. */
+static inline void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
+                                      double eps, int centered, nn_real *w, const nn_real *g,
+                                      nn_real *v, nn_real *mom, nn_real *mg) {
+    nn_real r = (nn_real)rho, r1 = (nn_real)(1 - rho), a = (nn_real)lr, mu = (nn_real)momentum,
+            e = (nn_real)eps;
+    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < size; i++) {
+        v[i] = r * v[i] + r1 * g[i] * g[i];
+        nn_real denom = v[i];
+        if (centered) {
+            mg[i] = r * mg[i] + r1 * g[i];
+            denom -= mg[i] * mg[i];
+        }
+        nn_real inc = a * g[i] / nnk_sqrt_(denom + e);
+        if (momentum > 0) {
+            mom[i] = mu * mom[i] + inc;
+            w[i] -= mom[i];
+        } else {
+            w[i] -= inc;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- copies */
+
+static inline void nnk_copy(int64_t len, const nn_real *x, nn_real *y) {
+    if (len > 0 && x != y) memmove(y, x, (size_t)len * sizeof(nn_real));
+}
+
+/* y += x, for gradient accumulation. */
+static inline void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) y[i] += x[i];
+}
+
+#endif /* NN_KERNELS_H */
