@@ -1,0 +1,601 @@
+/* Finite-difference gradient checks for every backward kernel, loss gradient and
+ * regularizer gradient in kernels/nn_kernels.h, in double precision.
+ *
+ * Each check builds a scalar L from the forward kernel (L = Σ dy·y for a fixed random
+ * dy, or the mean loss), perturbs each input element by ±h, and compares the central
+ * difference with the analytic gradient.  The error is normwise:
+ * max|analytic - numeric| / max|numeric|, which must stay below 1e-6.
+ *
+ * The checks live in one table.  A second test reads the header and fails when a
+ * gradient kernel has no row (or a row names a kernel that no longer exists), and
+ * when a kernel belongs to no family this file knows. */
+#define NN_REAL double
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_kernels.h"
+
+#define FD_STEP 1e-6
+#define GRAD_TOL 1e-6
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_state = 0x1234567ull;
+
+static double uniform(double lo, double hi) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1.0p-53;
+}
+
+static double *rand_buf(size_t len, double lo, double hi) {
+    double *p = malloc((len ? len : 1) * sizeof *p);
+    cr_assert(p);
+    for (size_t i = 0; i < len; i++) p[i] = uniform(lo, hi);
+    return p;
+}
+
+static double *zero_buf(size_t len) {
+    double *p = calloc(len ? len : 1, sizeof *p);
+    cr_assert(p);
+    return p;
+}
+
+/* Values in [-1,1] kept at least `gap` from 0, so kinks (relu, |w|) are not crossed. */
+static double *rand_away_from_zero(size_t len, double gap) {
+    double *p = rand_buf(len, -1, 1);
+    for (size_t i = 0; i < len; i++)
+        if (fabs(p[i]) < gap) p[i] = p[i] < 0 ? p[i] - gap : p[i] + gap;
+    return p;
+}
+
+static double dot(const double *a, const double *b, size_t len) {
+    double s = 0;
+    for (size_t i = 0; i < len; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* L(ctx) for the current contents of the perturbed buffer. */
+typedef double (*ScalarFn)(void *ctx);
+
+/* Normwise relative error of `analytic` against central differences of f w.r.t.
+ * param[0..len).  An all-zero numeric gradient means the check tested nothing: 1. */
+static double fd_error(ScalarFn f, void *ctx, double *param, size_t len, const double *analytic) {
+    double maxdiff = 0, maxnum = 0;
+    for (size_t i = 0; i < len; i++) {
+        double saved = param[i];
+        param[i] = saved + FD_STEP;
+        double lp = f(ctx);
+        param[i] = saved - FD_STEP;
+        double lm = f(ctx);
+        param[i] = saved;
+        double num = (lp - lm) / (2 * FD_STEP);
+        if (fabs(num - analytic[i]) > maxdiff || isnan(analytic[i])) maxdiff = fabs(num - analytic[i]);
+        if (fabs(num) > maxnum) maxnum = fabs(num);
+    }
+    if (isnan(maxdiff)) return 1;
+    return maxnum > 0 ? maxdiff / maxnum : 1;
+}
+
+static double worst(double a, double b) { return a > b ? a : b; }
+
+/* ------------------------------------------------------------ elementwise activations */
+
+enum { ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_DROPOUT };
+
+typedef struct {
+    int kind;
+    int64_t len;
+    double *x, *y, *dy, *mask;
+} ActCtx;
+
+static void act_fwd(ActCtx *c) {
+    switch (c->kind) {
+    case ACT_RELU: nnk_relu_fwd(c->len, c->x, c->y); break;
+    case ACT_SIGMOID: nnk_sigmoid_fwd(c->len, c->x, c->y); break;
+    case ACT_TANH: nnk_tanh_fwd(c->len, c->x, c->y); break;
+    case ACT_DROPOUT: nnk_dropout_fwd(c->len, 0.4, 42, c->x, c->y, c->mask); break;
+    }
+}
+
+static double act_loss(void *p) {
+    ActCtx *c = p;
+    act_fwd(c);
+    return dot(c->dy, c->y, c->len);
+}
+
+static double check_act(int kind) {
+    ActCtx c = {kind, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37)};
+    for (int64_t i = 0; i < c.len; i++) c.x[i] *= 4; /* reach the saturating tails */
+    double *dx = zero_buf(c.len);
+    act_fwd(&c);
+    switch (kind) {
+    case ACT_RELU: nnk_relu_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_SIGMOID: nnk_sigmoid_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_TANH: nnk_tanh_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_DROPOUT: nnk_dropout_bwd(c.len, c.mask, c.dy, dx); break;
+    }
+    double err = fd_error(act_loss, &c, c.x, c.len, dx);
+    free(c.x); free(c.y); free(c.dy); free(c.mask); free(dx);
+    return err;
+}
+
+static double check_relu(void) { return check_act(ACT_RELU); }
+static double check_sigmoid(void) { return check_act(ACT_SIGMOID); }
+static double check_tanh(void) { return check_act(ACT_TANH); }
+static double check_dropout(void) { return check_act(ACT_DROPOUT); }
+
+/* ------------------------------------------------------------ softmax */
+
+typedef struct { int rows, cols; double *x, *y, *dy; } SoftmaxCtx;
+
+static double softmax_loss(void *p) {
+    SoftmaxCtx *c = p;
+    nnk_softmax_fwd(c->rows, c->cols, c->x, c->y);
+    return dot(c->dy, c->y, (size_t)c->rows * c->cols);
+}
+
+static double check_softmax(void) {
+    SoftmaxCtx c = {3, 5, rand_buf(15, -3, 3), zero_buf(15), rand_buf(15, -1, 1)};
+    double *dx = zero_buf(15);
+    nnk_softmax_fwd(c.rows, c.cols, c.x, c.y);
+    nnk_softmax_bwd(c.rows, c.cols, c.y, c.dy, dx);
+    double err = fd_error(softmax_loss, &c, c.x, 15, dx);
+    free(c.x); free(c.y); free(c.dy); free(dx);
+    return err;
+}
+
+/* ------------------------------------------------------------ dense: gemm + bias */
+
+/* y = x·W + b  with x [n,in], W [in,out]; the three gradients as the emitter forms them. */
+typedef struct { int n, in, out; double *x, *w, *b, *y, *dy; } DenseCtx;
+
+static double dense_loss(void *p) {
+    DenseCtx *c = p;
+    nnk_gemm(0, 0, c->n, c->out, c->in, c->x, c->w, c->y, 0);
+    nnk_bias_add(c->n, c->out, c->y, c->b);
+    return dot(c->dy, c->y, (size_t)c->n * c->out);
+}
+
+static DenseCtx dense_make(int n, int in, int out) {
+    DenseCtx c = {n, in, out, rand_buf((size_t)n * in, -1, 1), rand_buf((size_t)in * out, -1, 1),
+                  rand_buf(out, -1, 1), zero_buf((size_t)n * out), rand_buf((size_t)n * out, -1, 1)};
+    return c;
+}
+
+static void dense_free(DenseCtx *c) { free(c->x); free(c->w); free(c->b); free(c->y); free(c->dy); }
+
+static double check_dense_gemm(void) {
+    double err = 0;
+    int shapes[][3] = {{3, 5, 4}, {1, 7, 3}, {9, 20, 17}};
+    for (int s = 0; s < 3; s++) {
+        DenseCtx c = dense_make(shapes[s][0], shapes[s][1], shapes[s][2]);
+        double *dx = zero_buf((size_t)c.n * c.in), *dw = zero_buf((size_t)c.in * c.out);
+        nnk_gemm(0, 1, c.n, c.in, c.out, c.dy, c.w, dx, 0);
+        nnk_gemm(1, 0, c.in, c.out, c.n, c.x, c.dy, dw, 0);
+        err = worst(err, fd_error(dense_loss, &c, c.x, (size_t)c.n * c.in, dx));
+        err = worst(err, fd_error(dense_loss, &c, c.w, (size_t)c.in * c.out, dw));
+        dense_free(&c); free(dx); free(dw);
+    }
+    return err;
+}
+
+static double check_bias_grad(void) {
+    double err = 0;
+    int shapes[][2] = {{4, 3}, {3, 70}}; /* 70 columns cross a column block */
+    for (int s = 0; s < 2; s++) {
+        DenseCtx c = dense_make(shapes[s][0], 2, shapes[s][1]);
+        double *db = zero_buf(c.out);
+        nnk_bias_grad(c.n, c.out, c.dy, db);
+        err = worst(err, fd_error(dense_loss, &c, c.b, c.out, db));
+        dense_free(&c); free(db);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------ conv2d */
+
+typedef struct {
+    int n, H, W, C, KH, KW, F, SH, SW, same;
+} ConvShape;
+
+/* Stride 2, 'same' with odd and even pad totals, partial coverage, 1x1 both paths. */
+static const ConvShape conv_shapes[] = {
+    {2, 5, 5, 3, 3, 3, 4, 1, 1, 0}, /* valid */
+    {2, 6, 7, 2, 3, 3, 3, 2, 2, 1}, /* same, stride 2: pad total 1 (H) and 2 (W) */
+    {1, 6, 6, 2, 3, 2, 3, 2, 2, 0}, /* valid stride 2: last input row in no window */
+    {1, 4, 5, 2, 2, 2, 3, 1, 2, 1}, /* even kernel, same: pad 1 at bottom/right */
+    {1, 7, 5, 1, 4, 3, 2, 3, 1, 1}, /* same, pad total 3: top 1, bottom 2 */
+    {2, 5, 4, 3, 1, 1, 2, 1, 1, 0}, /* pointwise: no im2col */
+    {2, 5, 5, 2, 1, 1, 3, 2, 2, 0}, /* 1x1 stride 2: im2col path */
+};
+#define N_CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
+
+typedef struct {
+    ConvShape s;
+    int OH, OW, PT, PL;
+    double *x, *w, *y, *dy, *work;
+} ConvCtx;
+
+/* TF padding: 'same' out = ceil(in/stride), total = max((out-1)*stride + k - in, 0),
+ * top/left = total/2; 'valid' out = (in-k)/stride + 1. */
+static void tf_padding(int in, int k, int stride, int same, int *out, int *pad_before) {
+    if (same) {
+        *out = (in + stride - 1) / stride;
+        int total = (*out - 1) * stride + k - in;
+        *pad_before = total > 0 ? total / 2 : 0;
+    } else {
+        *out = (in - k) / stride + 1;
+        *pad_before = 0;
+    }
+}
+
+static ConvCtx conv_make(ConvShape s) {
+    ConvCtx c = {.s = s};
+    tf_padding(s.H, s.KH, s.SH, s.same, &c.OH, &c.PT);
+    tf_padding(s.W, s.KW, s.SW, s.same, &c.OW, &c.PL);
+    size_t xl = (size_t)s.n * s.H * s.W * s.C, wl = (size_t)s.KH * s.KW * s.C * s.F;
+    size_t yl = (size_t)s.n * c.OH * c.OW * s.F;
+    c.x = rand_buf(xl, -1, 1); c.w = rand_buf(wl, -1, 1);
+    c.y = zero_buf(yl); c.dy = rand_buf(yl, -1, 1);
+    c.work = zero_buf(nnk_conv2d_work_elems(s.n, s.H, s.W, s.C, s.KH, s.KW, s.F, s.SH, s.SW, c.OH, c.OW));
+    return c;
+}
+
+static void conv_free(ConvCtx *c) { free(c->x); free(c->w); free(c->y); free(c->dy); free(c->work); }
+
+#define CONV_ARGS(c) (c)->s.n, (c)->s.H, (c)->s.W, (c)->s.C, (c)->s.KH, (c)->s.KW, (c)->s.F, \
+                     (c)->s.SH, (c)->s.SW, (c)->PT, (c)->PL, (c)->OH, (c)->OW
+
+static double conv_loss(void *p) {
+    ConvCtx *c = p;
+    nnk_conv2d_fwd(CONV_ARGS(c), c->x, c->w, c->y, c->work);
+    return dot(c->dy, c->y, (size_t)c->s.n * c->OH * c->OW * c->s.F);
+}
+
+static double check_conv2d_bwd_data(void) {
+    double err = 0;
+    for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+        ConvCtx c = conv_make(conv_shapes[i]);
+        size_t xl = (size_t)c.s.n * c.s.H * c.s.W * c.s.C;
+        double *dx = rand_buf(xl, 5, 6); /* garbage: the kernel must overwrite */
+        nnk_conv2d_bwd_data(CONV_ARGS(&c), c.dy, c.w, dx, c.work);
+        double e = fd_error(conv_loss, &c, c.x, xl, dx);
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_data shape #%zu: error %g", i, e);
+        err = worst(err, e);
+        conv_free(&c); free(dx);
+    }
+    return err;
+}
+
+static double check_conv2d_bwd_filter(void) {
+    double err = 0;
+    for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+        ConvCtx c = conv_make(conv_shapes[i]);
+        size_t wl = (size_t)c.s.KH * c.s.KW * c.s.C * c.s.F;
+        double *dw = rand_buf(wl, 5, 6);
+        nnk_conv2d_bwd_filter(CONV_ARGS(&c), c.x, c.dy, dw, c.work);
+        double e = fd_error(conv_loss, &c, c.w, wl, dw);
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter shape #%zu: error %g", i, e);
+        err = worst(err, e);
+        conv_free(&c); free(dw);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------ pooling */
+
+typedef struct { int n, H, W, C, PH, PW, SH, SW, same; } PoolShape;
+
+static const PoolShape pool_shapes[] = {
+    {2, 5, 5, 3, 2, 2, 2, 2, 0}, /* valid: last row/col in no window */
+    {1, 5, 6, 2, 3, 3, 2, 2, 1}, /* same, pad total 2 (H) and 1 (W) */
+    {1, 4, 4, 2, 2, 2, 1, 1, 0}, /* overlapping windows */
+    {2, 5, 4, 1, 3, 2, 2, 1, 1}, /* same, mixed pool/stride */
+};
+#define N_POOL_SHAPES (sizeof pool_shapes / sizeof pool_shapes[0])
+
+typedef struct {
+    PoolShape s;
+    int is_max, OH, OW, PT, PL;
+    double *x, *y, *dy;
+} PoolCtx;
+
+#define POOL_ARGS(c) (c)->s.n, (c)->s.H, (c)->s.W, (c)->s.C, (c)->s.PH, (c)->s.PW, (c)->s.SH, \
+                     (c)->s.SW, (c)->PT, (c)->PL, (c)->OH, (c)->OW
+
+static double pool_loss(void *p) {
+    PoolCtx *c = p;
+    if (c->is_max) nnk_maxpool2d_fwd(POOL_ARGS(c), c->x, c->y);
+    else nnk_avgpool2d_fwd(POOL_ARGS(c), c->x, c->y);
+    return dot(c->dy, c->y, (size_t)c->s.n * c->OH * c->OW * c->s.C);
+}
+
+static double check_pool(int is_max) {
+    double err = 0;
+    for (size_t i = 0; i < N_POOL_SHAPES; i++) {
+        PoolCtx c = {.s = pool_shapes[i], .is_max = is_max};
+        tf_padding(c.s.H, c.s.PH, c.s.SH, c.s.same, &c.OH, &c.PT);
+        tf_padding(c.s.W, c.s.PW, c.s.SW, c.s.same, &c.OW, &c.PL);
+        size_t xl = (size_t)c.s.n * c.s.H * c.s.W * c.s.C, yl = (size_t)c.s.n * c.OH * c.OW * c.s.C;
+        /* Negative inputs: a padding cell counted as 0 would win every border max. */
+        c.x = rand_buf(xl, -2, -1); c.y = zero_buf(yl); c.dy = rand_buf(yl, -1, 1);
+        double *dx = rand_buf(xl, 5, 6);
+        pool_loss(&c);
+        if (is_max) nnk_maxpool2d_bwd(POOL_ARGS(&c), c.x, c.y, c.dy, dx);
+        else nnk_avgpool2d_bwd(POOL_ARGS(&c), c.dy, dx);
+        double e = fd_error(pool_loss, &c, c.x, xl, dx);
+        if (e > GRAD_TOL) cr_log_error("%s shape #%zu: error %g", is_max ? "maxpool" : "avgpool", i, e);
+        err = worst(err, e);
+        free(c.x); free(c.y); free(c.dy); free(dx);
+    }
+    return err;
+}
+
+static double check_maxpool(void) { return check_pool(1); }
+static double check_avgpool(void) { return check_pool(0); }
+
+typedef struct { int n, HW, C; double *x, *y, *dy; } GapCtx;
+
+static double gap_loss(void *p) {
+    GapCtx *c = p;
+    nnk_global_avgpool2d_fwd(c->n, c->HW, c->C, c->x, c->y);
+    return dot(c->dy, c->y, (size_t)c->n * c->C);
+}
+
+static double check_global_avgpool(void) {
+    GapCtx c = {2, 6, 70, rand_buf(2 * 6 * 70, -1, 1), zero_buf(2 * 70), rand_buf(2 * 70, -1, 1)};
+    double *dx = zero_buf(2 * 6 * 70);
+    nnk_global_avgpool2d_bwd(c.n, c.HW, c.C, c.dy, dx);
+    double err = fd_error(gap_loss, &c, c.x, 2 * 6 * 70, dx);
+    free(c.x); free(c.y); free(c.dy); free(dx);
+    return err;
+}
+
+/* ------------------------------------------------------------ batchnorm */
+
+typedef struct {
+    int rows, C;
+    double *x, *gamma, *beta, *y, *dy, *mean, *invstd, *mmean, *mvar;
+} BnCtx;
+
+static double bn_loss(void *p) {
+    BnCtx *c = p;
+    nnk_batchnorm_fwd_train(c->rows, c->C, 1e-3, 0.99, c->x, c->gamma, c->beta, c->y, c->mean,
+                            c->invstd, c->mmean, c->mvar);
+    return dot(c->dy, c->y, (size_t)c->rows * c->C);
+}
+
+static double check_batchnorm(int rows, int C, int affine) {
+    size_t len = (size_t)rows * C;
+    BnCtx c = {rows, C, rand_buf(len, -2, 3), affine ? rand_buf(C, 0.5, 1.5) : NULL,
+               affine ? rand_buf(C, -1, 1) : NULL, zero_buf(len), rand_buf(len, -1, 1),
+               zero_buf(C), zero_buf(C), zero_buf(C), zero_buf(C)};
+    double *dx = zero_buf(len), *dgamma = zero_buf(C), *dbeta = zero_buf(C);
+    bn_loss(&c);
+    nnk_batchnorm_bwd(rows, C, c.x, c.dy, c.gamma, c.mean, c.invstd, dx, affine ? dgamma : NULL,
+                      affine ? dbeta : NULL);
+    double err = fd_error(bn_loss, &c, c.x, len, dx);
+    if (affine) {
+        err = worst(err, fd_error(bn_loss, &c, c.gamma, C, dgamma));
+        err = worst(err, fd_error(bn_loss, &c, c.beta, C, dbeta));
+    }
+    free(c.x); free(c.gamma); free(c.beta); free(c.y); free(c.dy); free(c.mean); free(c.invstd);
+    free(c.mmean); free(c.mvar); free(dx); free(dgamma); free(dbeta);
+    return err;
+}
+
+static double check_batchnorm_all(void) {
+    return worst(check_batchnorm(6, 3, 1), check_batchnorm(4, 70, 0));
+}
+
+/* ------------------------------------------------------------ losses */
+
+enum { L_SPARSE_SOFTMAX_XENT, L_SOFTMAX_XENT, L_SIGMOID_BCE, L_CCE, L_SPARSE_CCE, L_BCE, L_MSE, L_MAE };
+
+typedef struct { int kind, n, K; double *in, *target, *grad; } LossCtx;
+
+static double loss_eval(LossCtx *c, double *grad) {
+    switch (c->kind) {
+    case L_SPARSE_SOFTMAX_XENT: return nnk_loss_sparse_softmax_xent(c->n, c->K, c->in, c->target, NULL, grad);
+    case L_SOFTMAX_XENT: return nnk_loss_softmax_xent(c->n, c->K, c->in, c->target, NULL, grad);
+    case L_SIGMOID_BCE: return nnk_loss_sigmoid_bce(c->n, c->K, c->in, c->target, NULL, grad);
+    case L_CCE: return nnk_loss_cce(c->n, c->K, c->in, c->target, grad);
+    case L_SPARSE_CCE: return nnk_loss_sparse_cce(c->n, c->K, c->in, c->target, grad);
+    case L_BCE: return nnk_loss_bce(c->n, c->K, c->in, c->target, grad);
+    case L_MSE: return nnk_loss_mse(c->n, c->K, c->in, c->target, grad);
+    case L_MAE: return nnk_loss_mae(c->n, c->K, c->in, c->target, grad);
+    }
+    return NAN;
+}
+
+static double loss_mean(void *p) {
+    LossCtx *c = p;
+    return loss_eval(c, NULL) / c->n;
+}
+
+static double check_loss(int kind) {
+    int n = 4, K = 5;
+    size_t len = (size_t)n * K;
+    int sparse = kind == L_SPARSE_SOFTMAX_XENT || kind == L_SPARSE_CCE;
+    LossCtx c = {kind, n, K, NULL, NULL, zero_buf(len)};
+    switch (kind) {
+    case L_SPARSE_SOFTMAX_XENT: case L_SOFTMAX_XENT: case L_SIGMOID_BCE:
+        c.in = rand_buf(len, -4, 4); break; /* logits */
+    case L_CCE: case L_SPARSE_CCE: case L_BCE:
+        c.in = rand_buf(len, 0.05, 0.95); /* probabilities (cce: unnormalized) */
+        c.in[3] = -0.25;                  /* clipped below: no gradient */
+        if (kind == L_BCE) c.in[7] = 1.5; /* clipped above */
+        break;
+    default:
+        c.in = rand_buf(len, -2, 2); break;
+    }
+    if (sparse) {
+        c.target = zero_buf(n);
+        for (int i = 0; i < n; i++) c.target[i] = (double)((i * 3 + 1) % K);
+    } else if (kind == L_SOFTMAX_XENT || kind == L_CCE) {
+        c.target = zero_buf(len); /* one-hot rows, and one soft row summing to 1.2 */
+        for (int i = 0; i < n; i++) c.target[(size_t)i * K + (i * 2) % K] = 1;
+        c.target[(size_t)(n - 1) * K + 0] = 0.5;
+        c.target[(size_t)(n - 1) * K + 1] = 0.7;
+    } else if (kind == L_SIGMOID_BCE || kind == L_BCE) {
+        c.target = rand_buf(len, 0, 1);
+    } else {
+        c.target = rand_buf(len, -2, 2);
+        if (kind == L_MAE) /* keep |pred - y| away from the kink at 0 */
+            for (size_t i = 0; i < len; i++)
+                if (fabs(c.in[i] - c.target[i]) < 0.05) c.target[i] += 0.1;
+    }
+    loss_eval(&c, c.grad);
+    double err = fd_error(loss_mean, &c, c.in, len, c.grad);
+    free(c.in); free(c.target); free(c.grad);
+    return err;
+}
+
+static double check_sparse_softmax_xent(void) { return check_loss(L_SPARSE_SOFTMAX_XENT); }
+static double check_softmax_xent(void) { return check_loss(L_SOFTMAX_XENT); }
+static double check_sigmoid_bce(void) { return check_loss(L_SIGMOID_BCE); }
+static double check_cce(void) { return check_loss(L_CCE); }
+static double check_sparse_cce(void) { return check_loss(L_SPARSE_CCE); }
+static double check_bce(void) { return check_loss(L_BCE); }
+static double check_mse(void) { return check_loss(L_MSE); }
+static double check_mae(void) { return check_loss(L_MAE); }
+
+/* ------------------------------------------------------------ regularizers */
+
+typedef struct { int64_t size; double *w; } RegCtx;
+
+static double reg_loss(void *p) {
+    RegCtx *c = p;
+    return nnk_l1l2_loss(c->size, 0.01, 0.02, c->w);
+}
+
+static double check_l1l2(void) {
+    RegCtx c = {23, rand_away_from_zero(23, 0.05)};
+    double *g = rand_buf(23, -1, 1), *g0 = malloc(23 * sizeof *g0);
+    memcpy(g0, g, 23 * sizeof *g);
+    nnk_l1l2_grad(c.size, 0.01, 0.02, c.w, g); /* accumulates into g */
+    for (int i = 0; i < 23; i++) g[i] -= g0[i];
+    double err = fd_error(reg_loss, &c, c.w, 23, g);
+    free(c.w); free(g); free(g0);
+    return err;
+}
+
+/* ------------------------------------------------------------ the table */
+
+typedef struct {
+    const char *kernel; /* the gradient kernel checked, as named in nn_kernels.h */
+    double (*check)(void);
+} GradCheck;
+
+static const GradCheck gradchecks[] = {
+    {"nnk_gemm", check_dense_gemm},
+    {"nnk_bias_grad", check_bias_grad},
+    {"nnk_conv2d_bwd_data", check_conv2d_bwd_data},
+    {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
+    {"nnk_maxpool2d_bwd", check_maxpool},
+    {"nnk_avgpool2d_bwd", check_avgpool},
+    {"nnk_global_avgpool2d_bwd", check_global_avgpool},
+    {"nnk_relu_bwd", check_relu},
+    {"nnk_sigmoid_bwd", check_sigmoid},
+    {"nnk_tanh_bwd", check_tanh},
+    {"nnk_softmax_bwd", check_softmax},
+    {"nnk_dropout_bwd", check_dropout},
+    {"nnk_batchnorm_bwd", check_batchnorm_all},
+    {"nnk_loss_sparse_softmax_xent", check_sparse_softmax_xent},
+    {"nnk_loss_softmax_xent", check_softmax_xent},
+    {"nnk_loss_sigmoid_bce", check_sigmoid_bce},
+    {"nnk_loss_cce", check_cce},
+    {"nnk_loss_sparse_cce", check_sparse_cce},
+    {"nnk_loss_bce", check_bce},
+    {"nnk_loss_mse", check_mse},
+    {"nnk_loss_mae", check_mae},
+    {"nnk_l1l2_grad", check_l1l2},
+};
+#define N_GRADCHECKS (sizeof gradchecks / sizeof gradchecks[0])
+
+/* Every public kernel belongs to one of these families (name prefix after nnk_).
+ * A new family must be added here, and its gradient kernels to the table above. */
+static const char *kernel_families[] = {
+    "gemm", "bias_", "conv2d_", "maxpool2d_", "avgpool2d_", "global_avgpool2d_", "relu_",
+    "sigmoid_", "tanh_", "softmax_", "dropout_", "batchnorm_", "loss_", "l1l2_", "sgd_",
+    "adam_", "rmsprop_", "copy", "add_inplace",
+};
+
+Test(gradcheck, every_row_within_tolerance) {
+    for (size_t i = 0; i < N_GRADCHECKS; i++) {
+        double err = gradchecks[i].check();
+        cr_log_info("%-30s relative error %.2e", gradchecks[i].kernel, err);
+        cr_expect(err < GRAD_TOL, "%s: relative gradient error %g (tolerance %g)",
+                  gradchecks[i].kernel, err, GRAD_TOL);
+    }
+}
+
+/* A deliberately wrong gradient must fail the same check: the harness can fail. */
+Test(gradcheck, harness_rejects_a_wrong_gradient) {
+    ActCtx c = {ACT_TANH, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL};
+    double *dx = zero_buf(10);
+    act_fwd(&c);
+    nnk_tanh_bwd(c.len, c.y, c.dy, dx);
+    cr_assert_lt(fd_error(act_loss, &c, c.x, 10, dx), GRAD_TOL);
+    dx[4] *= 1.001;
+    cr_assert_gt(fd_error(act_loss, &c, c.x, 10, dx), GRAD_TOL);
+    free(c.x); free(c.y); free(c.dy); free(dx);
+}
+
+/* Public kernel names defined in the header: "static inline <type> nnk_<name>(",
+ * skipping internal helpers (trailing underscore).  Returns the count. */
+static int header_kernels(char names[][64], int max) {
+    const char *path = NNC_SOURCE_DIR "/kernels/nn_kernels.h";
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    char line[512];
+    int count = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "static inline ", 14) != 0) continue;
+        char *at = strstr(line, " nnk_");
+        if (!at) continue;
+        at++;
+        size_t len = strcspn(at, "(");
+        if (at[len] != '(' || len >= 64 || at[len - 1] == '_') continue;
+        cr_assert_lt(count, max);
+        memcpy(names[count], at, len);
+        names[count][len] = 0;
+        count++;
+    }
+    fclose(f);
+    return count;
+}
+
+static int is_gradient_kernel(const char *name) {
+    size_t len = strlen(name);
+    return strstr(name, "_bwd") || strncmp(name, "nnk_loss_", 9) == 0 ||
+           (len > 5 && strcmp(name + len - 5, "_grad") == 0);
+}
+
+Test(gradcheck, table_covers_every_gradient_kernel) {
+    static char names[256][64];
+    int count = header_kernels(names, 256);
+    cr_assert_gt(count, 30, "found only %d kernels in nn_kernels.h", count);
+    int gradients = 0;
+    for (int k = 0; k < count; k++) {
+        int family = 0;
+        for (size_t f = 0; f < sizeof kernel_families / sizeof *kernel_families; f++)
+            if (strncmp(names[k] + 4, kernel_families[f], strlen(kernel_families[f])) == 0) family = 1;
+        cr_expect(family, "%s belongs to no known kernel family: add its family and gradcheck rows",
+                  names[k]);
+        if (!is_gradient_kernel(names[k])) continue;
+        gradients++;
+        int row = 0;
+        for (size_t i = 0; i < N_GRADCHECKS; i++) row |= strcmp(gradchecks[i].kernel, names[k]) == 0;
+        cr_expect(row, "%s has no gradcheck row", names[k]);
+    }
+    cr_assert_geq(gradients, 20);
+    /* And no row names a kernel that is gone. */
+    for (size_t i = 0; i < N_GRADCHECKS; i++) {
+        int found = 0;
+        for (int k = 0; k < count; k++) found |= strcmp(gradchecks[i].kernel, names[k]) == 0;
+        cr_expect(found, "gradcheck row %s names no kernel in nn_kernels.h", gradchecks[i].kernel);
+    }
+}
