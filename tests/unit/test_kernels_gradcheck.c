@@ -599,3 +599,65 @@ Test(gradcheck, table_covers_every_gradient_kernel) {
         cr_expect(found, "gradcheck row %s names no kernel in nn_kernels.h", gradchecks[i].kernel);
     }
 }
+
+/* ------------------------------------------------------------ the compiler's op table */
+
+/* Each op in compiler/ops.def and the gradcheck row that covers its gradient, or NULL
+ * where the op has no gradient kernel of its own (the reason is in the comment). */
+static const struct { const char *op, *row; } op_rows[] = {
+    {"input", NULL}, {"param", NULL},                   /* sources */
+    {"copy", NULL}, {"add", NULL}, {"reshape", NULL},   /* movement: autodiff composes */
+    {"aux_view", NULL}, {"loss_grad", NULL},
+    {"batchnorm_infer", NULL},                          /* inference only */
+    {"sgd_update", NULL}, {"adam_update", NULL},        /* optimizers: hand-computed */
+    {"rmsprop_update", NULL},                           /* values in test_kernels_forward */
+    {"matmul", "nnk_gemm"},
+    {"conv2d", "nnk_conv2d_bwd_data"},
+    {"conv2d_bwd_data", "nnk_conv2d_bwd_data"},
+    {"conv2d_bwd_filter", "nnk_conv2d_bwd_filter"},
+    {"bias_add", "nnk_bias_grad"}, {"bias_grad", "nnk_bias_grad"},
+    {"relu", "nnk_relu_bwd"}, {"relu_bwd", "nnk_relu_bwd"},
+    {"sigmoid", "nnk_sigmoid_bwd"}, {"sigmoid_bwd", "nnk_sigmoid_bwd"},
+    {"tanh", "nnk_tanh_bwd"}, {"tanh_bwd", "nnk_tanh_bwd"},
+    {"softmax", "nnk_softmax_bwd"}, {"softmax_bwd", "nnk_softmax_bwd"},
+    {"dropout", "nnk_dropout_bwd"}, {"dropout_bwd", "nnk_dropout_bwd"},
+    {"maxpool2d", "nnk_maxpool2d_bwd"}, {"maxpool2d_bwd", "nnk_maxpool2d_bwd"},
+    {"avgpool2d", "nnk_avgpool2d_bwd"}, {"avgpool2d_bwd", "nnk_avgpool2d_bwd"},
+    {"global_avgpool2d", "nnk_global_avgpool2d_bwd"},
+    {"global_avgpool2d_bwd", "nnk_global_avgpool2d_bwd"},
+    {"batchnorm_train", "nnk_batchnorm_bwd"}, {"batchnorm_bwd", "nnk_batchnorm_bwd"},
+    {"sparse_softmax_xent", "nnk_loss_sparse_softmax_xent"},
+    {"softmax_xent", "nnk_loss_softmax_xent"},
+    {"sigmoid_bce", "nnk_loss_sigmoid_bce"},
+    {"cce", "nnk_loss_cce"}, {"sparse_cce", "nnk_loss_sparse_cce"}, {"bce", "nnk_loss_bce"},
+    {"mse", "nnk_loss_mse"}, {"mae", "nnk_loss_mae"},
+    {"l1l2", "nnk_l1l2_grad"}, {"l1l2_grad", "nnk_l1l2_grad"},
+};
+
+Test(gradcheck, every_op_in_ops_def_has_a_row) {
+    const char *path = NNC_SOURCE_DIR "/compiler/ops.def";
+    FILE *f = fopen(path, "r");
+    if (!f) cr_skip_test("%s not present", path);
+    char line[512];
+    int ops = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "OP(", 3) != 0) continue;
+        char name[64];
+        size_t len = strcspn(line + 3, ", ");
+        cr_assert_lt(len, sizeof name);
+        memcpy(name, line + 3, len);
+        name[len] = 0;
+        ops++;
+        int mapped = -1;
+        for (size_t i = 0; i < sizeof op_rows / sizeof *op_rows; i++)
+            if (strcmp(op_rows[i].op, name) == 0) mapped = (int)i;
+        cr_expect(mapped >= 0, "op %s (compiler/ops.def) has no entry in op_rows: map it to its "
+                  "gradcheck row, or to NULL with a reason", name);
+        if (mapped < 0 || !op_rows[mapped].row) continue;
+        int row = 0;
+        for (size_t i = 0; i < N_GRADCHECKS; i++) row |= strcmp(gradchecks[i].kernel, op_rows[mapped].row) == 0;
+        cr_expect(row, "op %s maps to %s, which has no gradcheck row", name, op_rows[mapped].row);
+    }
+    fclose(f);
+    cr_assert_gt(ops, 0, "no OP( rows found in %s", path);
+}
