@@ -1,0 +1,291 @@
+// fit.c — model.fit, model.evaluate, model.predict: batching, loss/metric means,
+// validation, callbacks, progress and --json output.
+//
+// Keras's numbers: the loss shown is the mean over the samples seen so far (each batch's
+// mean loss weighted by its size), metrics likewise; the last partial batch is trained
+// and counted. All buffers are allocated before the first batch.
+#include "rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// What the script's verbose means after --quiet / --json (which replace the bars).
+static int shown_verbose(const nn_options *o, int verbose) {
+  return o && (o->quiet || o->json) ? 0 : verbose;
+}
+
+static int check_pair(const nn_model *m, const nn_data *x, const nn_data *y, const char *what) {
+  if (nn_data_width(x) != m->in_width)
+    return rt_error("%s: %s has %lld values per sample, the model takes %lld", x->origin, what,
+                    (long long)nn_data_width(x), (long long)m->in_width);
+  if (!y)
+    return 0;
+  if (nn_data_width(y) != m->label_width)
+    return rt_error("%s: %s labels have %lld values per sample, the model's loss needs %lld",
+                    y->origin, what, (long long)nn_data_width(y), (long long)m->label_width);
+  if (x->rows != y->rows)
+    return rt_error("%s: %lld samples but %lld labels (%s)", what, (long long)x->rows,
+                    (long long)y->rows, y->origin);
+  return 0;
+}
+
+typedef struct batch_buffers { float *x, *y, *out; } batch_buffers;
+
+static int alloc_buffers(batch_buffers *b, const nn_model *m, int64_t batch) {
+  b->x = malloc(sizeof(float) * batch * m->in_width + 1);
+  b->y = malloc(sizeof(float) * batch * (m->label_width > m->out_width ? m->label_width : m->out_width) + 1);
+  b->out = malloc(sizeof(float) * batch * m->out_width + 1);
+  if (b->x && b->y && b->out)
+    return 0;
+  return rt_error("out of memory for batches of %lld", (long long)batch);
+}
+
+static void free_buffers(batch_buffers *b) {
+  free(b->x);
+  free(b->y);
+  free(b->out);
+}
+
+// Loss and metric means so far, named as Keras logs them ("val_" for validation).
+static void add_logs(rt_logs *l, const nn_model *m, const char *prefix, double loss_sum,
+                     double seen, const nn_metric_acc *acc) {
+  rt_logs_add(l, prefix, "loss", seen > 0 ? loss_sum / seen : 0);
+  for (int k = 0; k < m->n_metrics; k++)
+    rt_logs_add(l, prefix, nn_metric_name(m->metrics[k]),
+                acc[k].count > 0 ? acc[k].sum / acc[k].count : 0);
+}
+
+// Inference over rows first..first+count of x (and y when given), in batches of `batch`.
+// Accumulates the size-weighted loss and the metrics; writes outputs to all_out if given.
+static int infer_rows(nn_model *m, const nn_data *x, const nn_data *y, int64_t first,
+                      int64_t count, int64_t batch, batch_buffers *b, int64_t *idx,
+                      double *loss_sum, nn_metric_acc *acc, float *all_out, rt_progress *p) {
+  if (!m->infer)
+    return rt_error("this model has no inference function");
+  int64_t steps = (count + batch - 1) / batch;
+  for (int64_t s = 0; s < steps; s++) {
+    int n = (int)(count - s * batch < batch ? count - s * batch : batch);
+    for (int i = 0; i < n; i++) idx[i] = first + s * batch + i;
+    if (nn_data_gather(x, idx, n, b->x) != 0 || (y && nn_data_gather(y, idx, n, b->y) != 0))
+      return -1;
+    float *out = all_out ? all_out + (s * batch) * m->out_width : b->out;
+    float loss = m->infer(m, b->x, y ? b->y : NULL, n, out);
+    if (y) {
+      *loss_sum += (double)loss * n;
+      for (int k = 0; k < m->n_metrics; k++)
+        nn_metric_update(m->metrics[k], m->loss, out, b->y, n, m->out_width, m->label_width,
+                         &acc[k]);
+    }
+    if (p && p->live) {
+      rt_logs l = {0};
+      if (y)
+        add_logs(&l, m, "", *loss_sum, (double)(s * batch + n), acc);
+      rt_progress_update(p, s + 1, &l);
+    }
+  }
+  return 0;
+}
+
+static void print_json(const char *head, const rt_logs *l, double seconds) {
+  printf("{%s", head);
+  for (int i = 0; i < l->n; i++) {
+    char num[64];
+    rt_format_float(num, sizeof num, l->value[i]);
+    printf(",\"%s\":%s", l->name[i], num);
+  }
+  if (seconds >= 0)
+    printf(",\"seconds\":%.3f", seconds);
+  printf("}\n");
+  fflush(stdout);
+}
+
+int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_data *y,
+           nn_rng *rng, const nn_options *o) {
+  int64_t epochs = o && o->epochs >= 0 ? o->epochs : cfg->epochs;
+  int64_t batch = o && o->batch_size > 0 ? o->batch_size : cfg->batch_size;
+  if (batch <= 0)
+    batch = 32;  // Keras's default
+  if (epochs < 0)
+    return rt_error("fit: epochs must be >= 0, got %lld", (long long)epochs);
+  if (batch > m->max_batch)
+    return rt_error("fit: batch size %lld is larger than this program's maximum %d "
+                    "(rebuild with the larger batch size)",
+                    (long long)batch, m->max_batch);
+  if (!m->train_step)
+    return rt_error("this model cannot be trained (no train step)");
+  if (check_pair(m, x, y, "fit") != 0)
+    return -1;
+
+  // Validation: the given data, else the last validation_split of the rows, unshuffled.
+  const nn_data *vx = NULL, *vy = NULL;
+  int64_t train_rows = x->rows, val_first = 0, val_rows = 0;
+  if (cfg->val_x && cfg->val_y) {
+    vx = cfg->val_x;
+    vy = cfg->val_y;
+    if (check_pair(m, vx, vy, "validation_data") != 0)
+      return -1;
+    val_rows = vx->rows;
+  } else if (cfg->validation_split > 0) {
+    if (cfg->validation_split >= 1)
+      return rt_error("fit: validation_split must be in [0, 1), got %g", cfg->validation_split);
+    int64_t at = rt_split_at(x->rows, cfg->validation_split);
+    if (at <= 0 || at >= x->rows)
+      return rt_error("fit: validation_split=%g of %lld samples leaves no %s data",
+                      cfg->validation_split, (long long)x->rows, at <= 0 ? "training" : "validation");
+    vx = x;
+    vy = y;
+    train_rows = at;
+    val_first = at;
+    val_rows = x->rows - at;
+  }
+  if (train_rows <= 0)
+    return rt_error("fit: no training samples");
+
+  int64_t *idx = malloc(sizeof(int64_t) * (train_rows > batch ? train_rows : batch));
+  batch_buffers b = {0};
+  if (!idx || alloc_buffers(&b, m, batch) != 0) {
+    free(idx);
+    free_buffers(&b);
+    return idx ? -1 : rt_error("out of memory");
+  }
+  int verbose = shown_verbose(o, cfg->verbose);
+  rt_callbacks *cbs = rt_callbacks_begin(cfg->callbacks, cfg->n_callbacks, m, verbose > 0);
+  int rc = cbs ? 0 : -1;
+  int64_t steps = (train_rows + batch - 1) / batch;
+  for (int64_t epoch = 0; epoch < epochs && rc == 0; epoch++) {
+    if (verbose)
+      printf("Epoch %lld/%lld\n", (long long)epoch + 1, (long long)epochs);
+    fflush(stdout);
+    for (int64_t i = 0; i < train_rows; i++) idx[i] = i;
+    if (cfg->shuffle)
+      nn_rng_shuffle(rng, idx, train_rows);
+    rt_progress p;
+    rt_progress_start(&p, steps, verbose);
+    double t0 = nn_now(), loss_sum = 0, seen = 0;
+    nn_metric_acc acc[4] = {{0}};
+    for (int64_t s = 0; s < steps; s++) {
+      int n = (int)(train_rows - s * batch < batch ? train_rows - s * batch : batch);
+      const int64_t *rows = idx + s * batch;
+      if (nn_data_gather(x, rows, n, b.x) != 0 || nn_data_gather(y, rows, n, b.y) != 0) {
+        rc = -1;
+        break;
+      }
+      float loss = m->train_step(m, b.x, b.y, n, rng, b.out);
+      loss_sum += (double)loss * n;
+      seen += n;
+      for (int k = 0; k < m->n_metrics; k++)
+        nn_metric_update(m->metrics[k], m->loss, b.out, b.y, n, m->out_width, m->label_width,
+                         &acc[k]);
+      if (p.live) {
+        rt_logs l = {0};
+        add_logs(&l, m, "", loss_sum, seen, acc);
+        rt_progress_update(&p, s + 1, &l);
+      }
+    }
+    if (rc != 0)
+      break;
+    rt_logs logs = {0};
+    add_logs(&logs, m, "", loss_sum, seen, acc);
+    if (val_rows > 0) {
+      double vloss = 0;
+      nn_metric_acc vacc[4] = {{0}};
+      // idx is reused: the epoch's permutation is no longer needed.
+      if (infer_rows(m, vx, vy, val_first, val_rows, batch, &b, idx, &vloss, vacc, NULL, NULL)) {
+        rc = -1;
+        break;
+      }
+      add_logs(&logs, m, "val_", vloss, (double)val_rows, vacc);
+    }
+    rt_progress_finish(&p, &logs);
+    if (o && o->json) {
+      char head[64];
+      snprintf(head, sizeof head, "\"epoch\":%lld", (long long)epoch + 1);
+      print_json(head, &logs, nn_now() - t0);
+    }
+    bool stop = false;
+    if (rt_callbacks_epoch_end(cbs, epoch, &logs, &stop) != 0)
+      rc = -1;
+    if (stop)
+      break;
+  }
+  rt_callbacks_end(cbs);
+  free(idx);
+  free_buffers(&b);
+  return rc;
+}
+
+// Inference batches never change results, so a batch larger than the compiled maximum
+// is run in pieces of the maximum rather than refused.
+static int64_t inference_batch(const nn_model *m, int64_t batch) {
+  if (batch <= 0)
+    batch = 32;
+  return batch > m->max_batch ? m->max_batch : batch;
+}
+
+int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_size,
+                int verbose, const nn_options *o, double *results) {
+  int64_t batch = inference_batch(m, batch_size);
+  if (batch <= 0)
+    return rt_error("evaluate: the model's maximum batch is %d", m->max_batch);
+  if (check_pair(m, x, y, "evaluate") != 0)
+    return -1;
+  if (x->rows <= 0)
+    return rt_error("evaluate: no samples in %s", x->origin);
+  int64_t *idx = malloc(sizeof(int64_t) * batch);
+  batch_buffers b = {0};
+  if (!idx || alloc_buffers(&b, m, batch) != 0) {
+    free(idx);
+    free_buffers(&b);
+    return idx ? -1 : rt_error("out of memory");
+  }
+  rt_progress p;
+  rt_progress_start(&p, (x->rows + batch - 1) / batch, shown_verbose(o, verbose));
+  double t0 = nn_now(), loss_sum = 0;
+  nn_metric_acc acc[4] = {{0}};
+  int rc = infer_rows(m, x, y, 0, x->rows, batch, &b, idx, &loss_sum, acc, NULL, &p);
+  if (rc == 0) {
+    rt_logs logs = {0};
+    add_logs(&logs, m, "", loss_sum, (double)x->rows, acc);
+    rt_progress_finish(&p, &logs);
+    if (o && o->json)
+      print_json("\"evaluate\":true", &logs, nn_now() - t0);
+    if (results)
+      for (int i = 0; i < logs.n; i++) results[i] = logs.value[i];
+  }
+  free(idx);
+  free_buffers(&b);
+  return rc;
+}
+
+float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose,
+                  const nn_options *o) {
+  int64_t batch = inference_batch(m, batch_size);
+  if (batch <= 0) {
+    rt_error("predict: the model's maximum batch is %d", m->max_batch);
+    return NULL;
+  }
+  if (check_pair(m, x, NULL, "predict") != 0)
+    return NULL;
+  float *all = malloc(sizeof(float) * x->rows * m->out_width + 1);
+  int64_t *idx = malloc(sizeof(int64_t) * batch);
+  batch_buffers b = {0};
+  if (!all || !idx || alloc_buffers(&b, m, batch) != 0) {
+    if (!all || !idx)
+      rt_error("out of memory");
+    free(all);
+    free(idx);
+    free_buffers(&b);
+    return NULL;
+  }
+  rt_progress p;
+  rt_progress_start(&p, (x->rows + batch - 1) / batch, shown_verbose(o, verbose));
+  if (infer_rows(m, x, NULL, 0, x->rows, batch, &b, idx, NULL, NULL, all, &p) != 0) {
+    free(all);
+    all = NULL;
+  } else {
+    rt_progress_finish(&p, NULL);
+  }
+  free(idx);
+  free_buffers(&b);
+  return all;
+}

@@ -1,0 +1,93 @@
+// rt.h — the runtime's private header: helpers shared by runtime/*.c, not part of nn.h.
+//
+// Sections: errors, files (whole-file reads, atomic writes), number formatting,
+// JSON (for safetensors headers), epoch logs, progress bars, callbacks.
+#ifndef NN_RT_H
+#define NN_RT_H
+
+#include "nn.h"
+
+#include <stdio.h>
+
+//
+// util.c — errors and files
+//
+// Prints "error: <message>" on stderr and returns -1, so `return rt_error(...)` reads well.
+int rt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Reads a whole file, NUL-terminated; NULL (message printed) on failure.
+char *rt_read_file(const char *path, size_t *len);
+size_t rt_dtype_size(nn_dtype t);
+// Keras validation_split: the first floor(rows * (1 - fraction)) rows train.
+int64_t rt_split_at(int64_t rows, double fraction);
+
+// Atomic writes: data goes to "<path>.tmp.XXXXXX", is fsynced, then renamed over path,
+// so a crash never leaves a half-written file under the real name.
+typedef struct rt_atomic { FILE *f; char tmp[4096]; const char *path; } rt_atomic;
+int rt_atomic_open(rt_atomic *a, const char *path);
+int rt_atomic_commit(rt_atomic *a);   // closes; -1 (and tmp removed) on any write error
+void rt_atomic_abort(rt_atomic *a);
+
+// Shortest decimal that reads back as the same float32 ("0.8372"), or "null" if not finite.
+void rt_format_float(char *buf, size_t size, double v);
+// Python's repr(float) of a float64: shortest round-trip ("0.8371999859809875").
+void rt_format_repr(char *buf, size_t size, double v);
+
+//
+// json.c — a small strict JSON parser (RFC 8259), nodes in one array
+//
+typedef enum { RT_JSON_NULL, RT_JSON_BOOL, RT_JSON_NUMBER, RT_JSON_STRING, RT_JSON_ARRAY,
+               RT_JSON_OBJECT } rt_json_kind;
+typedef struct rt_json_node {
+  rt_json_kind kind;
+  const char *key;         // member name when the parent is an object
+  const char *str;         // decoded string (NUL-terminated)
+  double num;
+  bool is_int;             // a number written without fraction/exponent that fits int64
+  int64_t i64;
+  bool boolean;
+  int first, next;         // child / sibling node index, -1 for none
+  int count;               // number of children
+} rt_json_node;
+typedef struct rt_json { rt_json_node *nodes; int n, cap; char *strings; } rt_json;
+// Parses text[0..len); 0 and node 0 is the root, or -1 with a reason in err.
+int rt_json_parse(rt_json *j, const char *text, size_t len, char *err, size_t errsize);
+void rt_json_free(rt_json *j);
+// Member of object node obj named key, or -1.
+int rt_json_get(const rt_json *j, int obj, const char *key);
+
+//
+// Epoch logs: "loss", "accuracy", "val_loss", ... in Keras's order.
+//
+#define RT_MAX_LOGS 12
+typedef struct rt_logs { int n; char name[RT_MAX_LOGS][40]; double value[RT_MAX_LOGS]; } rt_logs;
+void rt_logs_add(rt_logs *l, const char *prefix, const char *name, double value);
+const double *rt_logs_get(const rt_logs *l, const char *name);
+
+//
+// progress.c — Keras 2's Progbar
+//
+typedef struct rt_progress {
+  int64_t target;          // steps in the epoch
+  int verbose;             // 0 nothing, 1 bar, 2 one line at the end
+  bool live;               // redraw the bar while running (verbose 1 on a terminal)
+  double start, last_draw;
+  int prev_width;
+} rt_progress;
+void rt_progress_start(rt_progress *p, int64_t target, int verbose);
+// Running values, shown in the live bar (throttled to ~10 redraws a second).
+void rt_progress_update(rt_progress *p, int64_t current, const rt_logs *l);
+// The epoch's final line, with everything in l.
+void rt_progress_finish(rt_progress *p, const rt_logs *l);
+
+//
+// callbacks.c — EarlyStopping, ModelCheckpoint, CSVLogger
+//
+typedef struct rt_callbacks rt_callbacks;
+rt_callbacks *rt_callbacks_begin(const nn_callback *cbs, int n, nn_model *m, bool verbose);
+// After each epoch (0-based). Sets *stop when training should end. -1 on error.
+int rt_callbacks_epoch_end(rt_callbacks *c, int64_t epoch, const rt_logs *l, bool *stop);
+// Restores best weights where asked, closes files, frees c.
+void rt_callbacks_end(rt_callbacks *c);
+
+#endif
