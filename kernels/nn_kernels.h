@@ -60,15 +60,18 @@ static inline int nnk_max_(int a, int b) { return a > b ? a : b; }
  * its A block into MR-row panels and its B block into NR-column panels (zero-padded,
  * so edges need no special compute path), then an MR×NR register-blocked
  * micro-kernel runs over the panels.  Packing also absorbs the transposes. */
-#define NNK_GEMM_MC 64
-#define NNK_GEMM_NC 128
-#define NNK_GEMM_KC 128
 #define NNK_GEMM_MR 6   /* the micro-kernel below spells out exactly 6 rows */
 #if defined(__AVX512F__)
 #define NNK_GEMM_NR 32  /* 6×2 zmm accumulators */
 #else
 #define NNK_GEMM_NR 16  /* 6×2 ymm (AVX2) accumulators */
 #endif
+#define NNK_GEMM_MC (10 * NNK_GEMM_MR)
+#define NNK_GEMM_NC 128
+#define NNK_GEMM_KC 128
+/* Whole panels per tile, or the last packed panel would overrun its buffer. */
+_Static_assert(NNK_GEMM_MC % NNK_GEMM_MR == 0, "MC must be a multiple of MR");
+_Static_assert(NNK_GEMM_NC % NNK_GEMM_NR == 0, "NC must be a multiple of NR");
 
 /* ap: [kc][MR], bp: [kc][NR].  Writes the top-left mr×nr of the tile into C.
  * The rows are spelled out so compilers vectorize along j (a row of NR columns is
@@ -144,7 +147,7 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
     #pragma omp parallel for collapse(2) schedule(static) if ((double)M * N * K > 200000.0)
     for (int mt = 0; mt < mtiles; mt++) {
         for (int nt = 0; nt < ntiles; nt++) {
-            /* Per-task packing buffers: at most 24K elements (96 KB in float) of stack. */
+            /* Per-task packing buffers: 24K elements (96 KB in float) of stack. */
             nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC];
             nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];
             int i0 = mt * NNK_GEMM_MC, mc = nnk_min_(NNK_GEMM_MC, M - i0);

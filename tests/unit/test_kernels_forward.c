@@ -1,0 +1,431 @@
+/* Forward checks of kernels/nn_kernels.h in float, the precision generated code uses:
+ * tiny hand-computed cases (values worked out in the comments), GEMM and conv2d
+ * against naive loops, and thread-count independence. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nn_kernels.h"
+
+static uint64_t rng_state = 0xC0FFEEull;
+
+static float uniform(float lo, float hi) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (float)((double)(rng_state >> 11) * 0x1.0p-53);
+}
+
+static float *rand_buf(size_t len) {
+    float *p = malloc((len ? len : 1) * sizeof *p);
+    cr_assert(p);
+    for (size_t i = 0; i < len; i++) p[i] = uniform(-1, 1);
+    return p;
+}
+
+#define EXPECT_NEAR(got, want, tol) \
+    cr_expect(fabs((double)(got) - (double)(want)) <= (tol), "%s = %.9g, expected %.9g", #got, \
+              (double)(got), (double)(want))
+
+/* ------------------------------------------------------------ GEMM vs naive loops */
+
+static void check_gemm(int ta, int tb, int M, int N, int K, int accumulate) {
+    float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N), *C = rand_buf((size_t)M * N);
+    float *C0 = malloc((size_t)M * N * sizeof *C0);
+    memcpy(C0, C, (size_t)M * N * sizeof *C);
+    nnk_gemm(ta, tb, M, N, K, A, B, C, accumulate);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double ref = accumulate ? C0[(size_t)i * N + j] : 0, mag = fabs(ref);
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * M + i] : A[(size_t)i * K + k];
+                double b = tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j];
+                ref += a * b;
+                mag += fabs(a * b);
+            }
+            double err = fabs(C[(size_t)i * N + j] - ref) / (mag + 1e-30);
+            if (err > worst) worst = err;
+        }
+    cr_expect(worst < 1e-5, "gemm ta=%d tb=%d %dx%dx%d acc=%d: relative error %g", ta, tb, M, N, K,
+              accumulate, worst);
+    free(A); free(B); free(C); free(C0);
+}
+
+Test(gemm, matches_naive_loops_for_all_transposes_and_odd_sizes) {
+    /* 67x33x129 crosses the M (64) and K (128) blocks; 5x300x17 the N (128) block. */
+    int sizes[][3] = {{1, 1, 1}, {7, 13, 5}, {67, 33, 129}, {5, 300, 17}, {130, 131, 260}};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int s = 0; s < 5; s++) {
+                check_gemm(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 0);
+                check_gemm(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 1);
+            }
+}
+
+Test(gemm, empty_inner_dimension_zeroes_or_keeps_c) {
+    float c[6] = {1, 2, 3, 4, 5, 6};
+    nnk_gemm(0, 0, 2, 3, 0, NULL, NULL, c, 1);
+    cr_expect_eq(c[5], 6);
+    nnk_gemm(0, 0, 2, 3, 0, NULL, NULL, c, 0);
+    for (int i = 0; i < 6; i++) cr_expect_eq(c[i], 0);
+}
+
+/* ------------------------------------------------------------ conv2d */
+
+Test(conv2d, hand_computed_3x3_on_4x4) {
+    /* x[r][c] = 4r + c + 1; w = [[1,2,0],[0,1,0],[0,0,-1]]; valid:
+     * y(i,j) = x[i][j] + 2x[i][j+1] + x[i+1][j+1] - x[i+2][j+2] = 12i + 3j. */
+    float x[16], w[9] = {1, 2, 0, 0, 1, 0, 0, 0, -1}, y[4], work[64];
+    for (int i = 0; i < 16; i++) x[i] = (float)(i + 1);
+    cr_assert_geq(64, nnk_conv2d_work_elems(1, 4, 4, 1, 3, 3, 1, 1, 1, 2, 2));
+    nnk_conv2d_fwd(1, 4, 4, 1, 3, 3, 1, 1, 1, 0, 0, 2, 2, x, w, y, work);
+    float valid[4] = {0, 3, 12, 15};
+    for (int i = 0; i < 4; i++) cr_expect_eq(y[i], valid[i], "valid y[%d] = %g", i, y[i]);
+    /* 'same', stride 2: out 2x2, pad total (2-1)*2+3-4 = 1, all at bottom/right.
+     * y(0,1) = x[0][2] + 2x[0][3] + x[1][3] - pad = 3 + 8 + 8 = 19
+     * y(1,0) = x[2][0] + 2x[2][1] + x[3][1] - pad = 9 + 20 + 14 = 43
+     * y(1,1) = x[2][2] + 2x[2][3] + x[3][3] - pad = 11 + 24 + 16 = 51 */
+    nnk_conv2d_fwd(1, 4, 4, 1, 3, 3, 1, 2, 2, 0, 0, 2, 2, x, w, y, work);
+    float same[4] = {0, 19, 43, 51};
+    for (int i = 0; i < 4; i++) cr_expect_eq(y[i], same[i], "same y[%d] = %g", i, y[i]);
+}
+
+/* Direct convolution, the obvious way, in double. */
+static void naive_conv(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT,
+                       int PL, int OH, int OW, const float *x, const float *w, double *y) {
+    for (int b = 0; b < n; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int f = 0; f < F; f++) {
+                    double s = 0;
+                    for (int kh = 0; kh < KH; kh++)
+                        for (int kw = 0; kw < KW; kw++)
+                            for (int c = 0; c < C; c++) {
+                                int ih = oh * SH - PT + kh, iw = ow * SW - PL + kw;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                s += (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
+                                     w[(((size_t)kh * KW + kw) * C + c) * F + f];
+                            }
+                    y[(((size_t)b * OH + oh) * OW + ow) * F + f] = s;
+                }
+}
+
+Test(conv2d, matches_direct_convolution) {
+    /* n H W C KH KW F SH SW PT PL OH OW */
+    int shapes[][13] = {
+        {2, 7, 6, 3, 3, 3, 5, 1, 1, 1, 1, 7, 6},   /* same, stride 1 */
+        {3, 9, 8, 2, 3, 2, 4, 2, 3, 1, 0, 5, 3},   /* same, strides 2/3 */
+        {1, 8, 8, 4, 1, 1, 6, 1, 1, 0, 0, 8, 8},   /* pointwise */
+        {32, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0, 11, 11}, /* fashion_cnn conv2d_1 */
+    };
+    for (int s = 0; s < 4; s++) {
+        int *d = shapes[s];
+        size_t xl = (size_t)d[0] * d[1] * d[2] * d[3], wl = (size_t)d[4] * d[5] * d[3] * d[6];
+        size_t yl = (size_t)d[0] * d[11] * d[12] * d[6];
+        float *x = rand_buf(xl), *w = rand_buf(wl), *y = rand_buf(yl);
+        float *work = rand_buf(nnk_conv2d_work_elems(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7],
+                                                     d[8], d[11], d[12]));
+        double *ref = malloc(yl * sizeof *ref);
+        nnk_conv2d_fwd(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12],
+                       x, w, y, work);
+        naive_conv(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], x, w, ref);
+        double worst = 0;
+        for (size_t i = 0; i < yl; i++) worst = fmax(worst, fabs(y[i] - ref[i]));
+        cr_expect(worst < 1e-4, "conv shape #%d: max error %g", s, worst);
+        free(x); free(w); free(y); free(work); free(ref);
+    }
+}
+
+#ifdef _OPENMP
+/* Threads split outputs, never sums: 1 and 2 threads give bitwise equal results. */
+Test(conv2d, same_bits_for_any_thread_count) {
+    int n = 32, H = 13, W = 13, C = 32, F = 64, O = 11;
+    size_t xl = (size_t)n * H * W * C, yl = (size_t)n * O * O * F, wl = 9 * C * F;
+    float *x = rand_buf(xl), *w = rand_buf(wl), *dy = rand_buf(yl);
+    float *work = rand_buf(nnk_conv2d_work_elems(n, H, W, C, 3, 3, F, 1, 1, O, O));
+    float *y1 = rand_buf(yl), *y2 = rand_buf(yl), *dw1 = rand_buf(wl), *dw2 = rand_buf(wl);
+    float *dx1 = rand_buf(xl), *dx2 = rand_buf(xl);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    nnk_conv2d_fwd(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, x, w, y1, work);
+    nnk_conv2d_bwd_filter(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, x, dy, dw1, work);
+    nnk_conv2d_bwd_data(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, dy, w, dx1, work);
+    omp_set_num_threads(2);
+    nnk_conv2d_fwd(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, x, w, y2, work);
+    nnk_conv2d_bwd_filter(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, x, dy, dw2, work);
+    nnk_conv2d_bwd_data(n, H, W, C, 3, 3, F, 1, 1, 0, 0, O, O, dy, w, dx2, work);
+    omp_set_num_threads(saved);
+    cr_expect(memcmp(y1, y2, yl * sizeof *y1) == 0, "conv2d_fwd differs between 1 and 2 threads");
+    cr_expect(memcmp(dw1, dw2, wl * sizeof *dw1) == 0, "bwd_filter differs between 1 and 2 threads");
+    cr_expect(memcmp(dx1, dx2, xl * sizeof *dx1) == 0, "bwd_data differs between 1 and 2 threads");
+    free(x); free(w); free(dy); free(work); free(y1); free(y2); free(dw1); free(dw2); free(dx1); free(dx2);
+}
+#endif
+
+/* ------------------------------------------------------------ pooling */
+
+Test(pooling, maxpool_ties_send_gradient_to_first_max) {
+    float x[4] = {3, 3, 3, 3}, y[1], dy[1] = {1}, dx[4] = {9, 9, 9, 9};
+    nnk_maxpool2d_fwd(1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 1, 1, x, y);
+    nnk_maxpool2d_bwd(1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 1, 1, x, y, dy, dx);
+    cr_expect_eq(y[0], 3);
+    float want[4] = {1, 0, 0, 0};
+    for (int i = 0; i < 4; i++) cr_expect_eq(dx[i], want[i], "all equal: dx[%d] = %g", i, dx[i]);
+    float x2[4] = {1, 5, 2, 5}; /* tie between cells 1 and 3 */
+    nnk_maxpool2d_fwd(1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 1, 1, x2, y);
+    nnk_maxpool2d_bwd(1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 1, 1, x2, y, dy, dx);
+    float want2[4] = {0, 1, 0, 0};
+    for (int i = 0; i < 4; i++) cr_expect_eq(dx[i], want2[i], "tie: dx[%d] = %g", i, dx[i]);
+}
+
+Test(pooling, maxpool_padding_never_wins) {
+    /* 3x3 of negatives, pool 2x2 stride 2 'same': out 2x2, pad 1 at bottom/right; the
+     * last window holds only x[2][2], and its max is that, not a padding zero. */
+    float x[9], y[4];
+    for (int i = 0; i < 9; i++) x[i] = -(float)(i + 1);
+    nnk_maxpool2d_fwd(1, 3, 3, 1, 2, 2, 2, 2, 0, 0, 2, 2, x, y);
+    float want[4] = {-1, -3, -7, -9};
+    for (int i = 0; i < 4; i++) cr_expect_eq(y[i], want[i], "y[%d] = %g", i, y[i]);
+}
+
+Test(pooling, avgpool_same_counts_only_valid_cells) {
+    /* x = 1..9 as 3x3, pool 3x3 stride 1 'same' (pad 1 all round):
+     * corner (1+2+4+5)/4 = 3, edge (1+..+6)/6 = 3.5, center 45/9 = 5, far corner 28/4 = 7. */
+    float x[9], y[9], dy[9], dx[9];
+    for (int i = 0; i < 9; i++) { x[i] = (float)(i + 1); dy[i] = 1; }
+    nnk_avgpool2d_fwd(1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 3, 3, x, y);
+    float want[9] = {3, 3.5f, 4, 4.5f, 5, 5.5f, 6, 6.5f, 7};
+    for (int i = 0; i < 9; i++) EXPECT_NEAR(y[i], want[i], 1e-6);
+    /* dx[0][0] gets 1/count from the 4 windows covering it: 1/4 + 1/6 + 1/6 + 1/9. */
+    nnk_avgpool2d_bwd(1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 3, 3, dy, dx);
+    EXPECT_NEAR(dx[0], 1.0 / 4 + 1.0 / 6 + 1.0 / 6 + 1.0 / 9, 1e-6);
+    EXPECT_NEAR(dx[4], 4.0 / 4 + 4.0 / 6 + 1.0 / 9, 1e-6); /* center: in all 9 windows */
+}
+
+Test(pooling, global_average) {
+    float x[2 * 3 * 2] = {1, 10, 2, 20, 3, 30, /* sample 1 */ -1, 0, -2, 0, -3, 6};
+    float y[4], dy[4] = {3, 6, 9, 12}, dx[12];
+    nnk_global_avgpool2d_fwd(2, 3, 2, x, y);
+    float want[4] = {2, 20, -2, 2};
+    for (int i = 0; i < 4; i++) EXPECT_NEAR(y[i], want[i], 1e-6);
+    nnk_global_avgpool2d_bwd(2, 3, 2, dy, dx);
+    EXPECT_NEAR(dx[0], 1, 1e-6);
+    EXPECT_NEAR(dx[5], 2, 1e-6);
+    EXPECT_NEAR(dx[10], 3, 1e-6);
+}
+
+/* ------------------------------------------------------------ activations */
+
+Test(activations, softmax_rows_sum_to_one_with_huge_logits) {
+    float x[9] = {1000, 1000, -1000, -1e4f, 0, 1e4f, 88, 89, 90}, y[9];
+    nnk_softmax_fwd(3, 3, x, y);
+    for (int r = 0; r < 3; r++) {
+        double s = 0;
+        for (int c = 0; c < 3; c++) {
+            cr_expect(isfinite(y[r * 3 + c]), "y[%d][%d] not finite", r, c);
+            s += y[r * 3 + c];
+        }
+        EXPECT_NEAR(s, 1, 1e-6);
+    }
+    EXPECT_NEAR(y[0], 0.5, 1e-7);
+    EXPECT_NEAR(y[2], 0, 1e-30);
+    EXPECT_NEAR(y[5], 1, 1e-7);
+    EXPECT_NEAR(y[8], 1 / (1 + exp(-1) + exp(-2)), 1e-6);
+}
+
+Test(activations, relu_sigmoid_tanh_values_and_tails) {
+    float x[5] = {-100, -1, 0, 1, 100}, y[5];
+    nnk_relu_fwd(5, x, y);
+    float relu[5] = {0, 0, 0, 1, 100};
+    for (int i = 0; i < 5; i++) cr_expect_eq(y[i], relu[i]);
+    nnk_sigmoid_fwd(5, x, y);
+    EXPECT_NEAR(y[0], 0, 1e-30);
+    EXPECT_NEAR(y[1], 1 / (1 + exp(1.0)), 1e-7);
+    EXPECT_NEAR(y[2], 0.5, 0);
+    EXPECT_NEAR(y[4], 1, 0);
+    nnk_tanh_fwd(5, x, y);
+    EXPECT_NEAR(y[0], -1, 0);
+    EXPECT_NEAR(y[3], tanh(1.0), 1e-7);
+}
+
+/* ------------------------------------------------------------ dropout */
+
+Test(dropout, keeps_about_one_minus_rate_scaled_and_reproducible) {
+    int64_t len = 100000;
+    double rate = 0.25;
+    float *x = rand_buf(len), *y = malloc(len * sizeof *y), *m1 = malloc(len * sizeof *m1);
+    float *m2 = malloc(len * sizeof *m2);
+    nnk_dropout_fwd(len, rate, 7, x, y, m1);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < len; i++) {
+        cr_assert(m1[i] == 0 || m1[i] == (float)(1 / (1 - rate)), "mask[%ld] = %g", (long)i, m1[i]);
+        cr_assert_eq(y[i], x[i] * m1[i]);
+        kept += m1[i] != 0;
+    }
+    EXPECT_NEAR((double)kept / len, 1 - rate, 0.01);
+    nnk_dropout_fwd(len, rate, 7, x, y, m2);
+    cr_expect(memcmp(m1, m2, len * sizeof *m1) == 0, "same seed, different mask");
+    nnk_dropout_fwd(len, rate, 8, x, y, m2);
+    cr_expect(memcmp(m1, m2, len * sizeof *m1) != 0, "different seeds, same mask");
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    nnk_dropout_fwd(len, rate, 7, x, y, m2);
+    omp_set_num_threads(saved);
+    cr_expect(memcmp(m1, m2, len * sizeof *m1) == 0, "mask depends on the thread count");
+#endif
+    nnk_dropout_fwd(len, 0, 7, x, y, m2);
+    cr_expect(memcmp(x, y, len * sizeof *x) == 0, "rate 0 is not the identity");
+    free(x); free(y); free(m1); free(m2);
+}
+
+/* ------------------------------------------------------------ batchnorm */
+
+Test(batchnorm, one_training_step_updates_moving_stats_keras_style) {
+    /* Channel 0: x = 1,2,3,4 -> mean 2.5, biased var 1.25.
+     * moving_mean 0 -> 0*0.99 + 2.5*0.01 = 0.025; moving_var 1 -> 0.99 + 1.25*0.01 = 1.0025.
+     * y = 2 (x - 2.5)/sqrt(1.25 + 1e-3) + 1.  Channel 1: constant 5 -> y = beta = -1. */
+    float x[8] = {1, 5, 2, 5, 3, 5, 4, 5}, gamma[2] = {2, 3}, beta[2] = {1, -1}, y[8];
+    float mean[2], invstd[2], mm[2] = {0, 0}, mv[2] = {1, 1};
+    nnk_batchnorm_fwd_train(4, 2, 1e-3, 0.99, x, gamma, beta, y, mean, invstd, mm, mv);
+    EXPECT_NEAR(mean[0], 2.5, 1e-7);
+    EXPECT_NEAR(invstd[0], 1 / sqrt(1.251), 1e-6);
+    EXPECT_NEAR(mm[0], 0.025, 1e-7);
+    EXPECT_NEAR(mv[0], 1.0025, 1e-6);
+    EXPECT_NEAR(mm[1], 0.05, 1e-7);
+    EXPECT_NEAR(mv[1], 0.99, 1e-6);
+    float want[4] = {-1.6822089f, 0.10593037f, 1.8940696f, 3.6822089f};
+    for (int r = 0; r < 4; r++) {
+        EXPECT_NEAR(y[2 * r], want[r], 1e-5);
+        EXPECT_NEAR(y[2 * r + 1], -1, 1e-6);
+    }
+    /* Inference uses the moving statistics; NULL gamma/beta mean 1 and 0. */
+    nnk_batchnorm_fwd_infer(4, 2, 1e-3, x, NULL, NULL, mm, mv, y);
+    EXPECT_NEAR(y[0], (1 - 0.025) / sqrt(1.0025 + 1e-3), 1e-6);
+    EXPECT_NEAR(y[1], (5 - 0.05) / sqrt(0.99 + 1e-3), 1e-5);
+}
+
+/* ------------------------------------------------------------ losses */
+
+Test(losses, sparse_softmax_xent_values_and_bad_labels) {
+    float z[6] = {0, 0, 0, 1000, 0, -1000}, labels[2] = {1, 0}, p[6], g[6];
+    double sum = nnk_loss_sparse_softmax_xent(2, 3, z, labels, p, g);
+    EXPECT_NEAR(sum, log(3.0), 1e-6); /* uniform row: log 3; confident right row: 0 */
+    EXPECT_NEAR(p[0], 1.0 / 3, 1e-7);
+    EXPECT_NEAR(g[1], (1.0 / 3 - 1) / 2, 1e-7);
+    labels[1] = 1;
+    EXPECT_NEAR(nnk_loss_sparse_softmax_xent(2, 3, z, labels, NULL, NULL), log(3.0) + 1000, 1e-3);
+    float bad[3] = {3, -1, NAN};
+    for (int i = 0; i < 3; i++)
+        cr_expect(isnan(nnk_loss_sparse_softmax_xent(1, 3, z, &bad[i], NULL, g)), "label %g", bad[i]);
+}
+
+Test(losses, probability_losses_clip_like_keras) {
+    float p1[2] = {0, 1}, y1[2] = {1, 1};
+    /* bce: p=0,y=1 -> -log(1e-7) = 16.118; p=1,y=1 -> -log(1-1e-7) ~ 1e-7; mean over K=2. */
+    EXPECT_NEAR(nnk_loss_bce(1, 2, p1, y1, NULL), (16.11809565 + 1e-7) / 2, 1e-5);
+    /* cce normalizes first: p = (2, 2) -> (0.5, 0.5). */
+    float p2[2] = {2, 2}, y2[2] = {1, 0};
+    EXPECT_NEAR(nnk_loss_cce(1, 2, p2, y2, NULL), log(2.0), 1e-6);
+    /* sparse cce: -log(0.5) + log(0.2+0.3+0.5). */
+    float p3[3] = {0.2f, 0.3f, 0.5f}, l3 = 2;
+    EXPECT_NEAR(nnk_loss_sparse_cce(1, 3, p3, &l3, NULL), log(2.0), 1e-6);
+    float z[3] = {0, 100, -100}, t[3] = {1, 1, 1};
+    EXPECT_NEAR(nnk_loss_sigmoid_bce(1, 3, z, t, NULL, NULL), (log(2.0) + 0 + 100) / 3, 1e-5);
+}
+
+Test(losses, mse_and_mae_reduce_per_sample_then_sum) {
+    float pred[4] = {1, 2, 0, -3}, y[4] = {0, 0, 0, 0}, g[4];
+    /* sample 0: (1+4)/2 = 2.5; sample 1: 9/2 = 4.5 */
+    EXPECT_NEAR(nnk_loss_mse(2, 2, pred, y, g), 7.0, 1e-6);
+    EXPECT_NEAR(g[1], 2 * 2.0 / 4, 1e-7);
+    EXPECT_NEAR(nnk_loss_mae(2, 2, pred, y, g), 1.5 + 1.5, 1e-6);
+    EXPECT_NEAR(g[0], 0.25, 0);
+    EXPECT_NEAR(g[2], 0, 0); /* sign(0) = 0 */
+    EXPECT_NEAR(g[3], -0.25, 0);
+}
+
+/* ------------------------------------------------------------ regularizers */
+
+Test(regularizers, l1l2_loss_and_accumulated_grad) {
+    float w[2] = {1, -2}, g[2] = {10, 10};
+    EXPECT_NEAR(nnk_l1l2_loss(2, 0.1, 0.01, w), 0.1 * 3 + 0.01 * 5, 1e-7);
+    nnk_l1l2_grad(2, 0.1, 0.01, w, g);
+    EXPECT_NEAR(g[0], 10 + 0.1 + 0.02, 1e-6);
+    EXPECT_NEAR(g[1], 10 - 0.1 - 0.04, 1e-6);
+}
+
+/* ------------------------------------------------------------ optimizers */
+
+Test(optimizers, sgd_plain_momentum_nesterov) {
+    /* w=1, g=0.5 twice, lr 0.1, momentum 0.9.
+     * plain: 0.95.  momentum: m=-0.05, w=0.95; m=-0.095, w=0.855.
+     * nesterov: w += 0.9m - 0.05: 1 - 0.045 - 0.05 = 0.905; then 0.905 - 0.0855 - 0.05 = 0.7695. */
+    float g = 0.5f, w = 1, m = 0;
+    nnk_sgd_update(1, 0.1, 0, 0, &w, &g, NULL);
+    EXPECT_NEAR(w, 0.95, 1e-7);
+    w = 1;
+    for (int s = 0; s < 2; s++) nnk_sgd_update(1, 0.1, 0.9, 0, &w, &g, &m);
+    EXPECT_NEAR(w, 0.855, 1e-6);
+    EXPECT_NEAR(m, -0.095, 1e-7);
+    w = 1; m = 0;
+    nnk_sgd_update(1, 0.1, 0.9, 1, &w, &g, &m);
+    EXPECT_NEAR(w, 0.905, 1e-7);
+    nnk_sgd_update(1, 0.1, 0.9, 1, &w, &g, &m);
+    EXPECT_NEAR(w, 0.7695, 1e-6);
+}
+
+Test(optimizers, adam_first_two_steps) {
+    /* lr 1e-3, β1 0.9, β2 0.999, ε 1e-7, w=1.  Step 1, g=0.5: m=0.05, v=2.5e-4,
+     * alpha = 1e-3·sqrt(1e-3)/0.1 = 3.16228e-4, w -= alpha·0.05/(0.0158114+1e-7) -> 0.99900000632.
+     * Step 2, g=-0.25: m=0.02, v=3.1225e-4, alpha = 1e-3·sqrt(1-0.999²)/(1-0.9²) -> w = 0.99873367079. */
+    float w = 1, m = 0, v = 0, g = 0.5f;
+    nnk_adam_update(1, 1e-3, 0.9, 0.999, 1e-7, 1, &w, &g, &m, &v);
+    EXPECT_NEAR(m, 0.05, 1e-8);
+    EXPECT_NEAR(v, 2.5e-4, 1e-10);
+    EXPECT_NEAR(w, 0.99900000632, 1e-7);
+    g = -0.25f;
+    nnk_adam_update(1, 1e-3, 0.9, 0.999, 1e-7, 2, &w, &g, &m, &v);
+    EXPECT_NEAR(m, 0.02, 1e-8);
+    EXPECT_NEAR(v, 3.1225e-4, 1e-10);
+    EXPECT_NEAR(w, 0.99873367079, 1e-7);
+}
+
+Test(optimizers, rmsprop_plain_and_centered_with_momentum) {
+    /* lr 0.01, ρ 0.9, ε 1e-7, g = 0.5 then -0.25.
+     * plain: v=0.025, w = 1 - 0.005/sqrt(0.025+1e-7) = 0.96837729;
+     *        v=0.02875, w += 0.0025/sqrt(0.02875+1e-7) -> 0.98312146.
+     * centered, momentum 0.5: v=0.025, mg=0.05, denom 0.0225, inc = 0.0333332593, w = 0.96666674;
+     *        v=0.02875, mg=0.02, mom = 0.5·inc + inc2 -> w = 0.96484793. */
+    float w = 1, v = 0, g = 0.5f;
+    nnk_rmsprop_update(1, 0.01, 0.9, 0, 1e-7, 0, &w, &g, &v, NULL, NULL);
+    EXPECT_NEAR(w, 0.96837729, 1e-6);
+    g = -0.25f;
+    nnk_rmsprop_update(1, 0.01, 0.9, 0, 1e-7, 0, &w, &g, &v, NULL, NULL);
+    EXPECT_NEAR(w, 0.98312146, 1e-6);
+    float mom = 0, mg = 0;
+    w = 1; v = 0; g = 0.5f;
+    nnk_rmsprop_update(1, 0.01, 0.9, 0.5, 1e-7, 1, &w, &g, &v, &mom, &mg);
+    EXPECT_NEAR(mg, 0.05, 1e-8);
+    EXPECT_NEAR(w, 0.96666674, 1e-6);
+    g = -0.25f;
+    nnk_rmsprop_update(1, 0.01, 0.9, 0.5, 1e-7, 1, &w, &g, &v, &mom, &mg);
+    EXPECT_NEAR(mom, 0.00181880904, 1e-7);
+    EXPECT_NEAR(w, 0.96484793, 1e-6);
+}
+
+/* ------------------------------------------------------------ bias, copies */
+
+Test(misc, bias_copy_add) {
+    float y[6] = {1, 2, 3, 4, 5, 6}, b[3] = {10, 20, 30}, db[3];
+    nnk_bias_add(2, 3, y, b);
+    cr_expect_eq(y[4], 25);
+    nnk_bias_grad(2, 3, y, db);
+    cr_expect_eq(db[0], 11 + 14);
+    float z[6];
+    nnk_copy(6, y, z);
+    nnk_add_inplace(6, z, y);
+    cr_expect_eq(z[5], 72);
+}
