@@ -149,7 +149,7 @@ typedef struct Layer {
   const char *name;        // Keras name: "conv2d", "dense_1", or name= (validated identifier-like)
   Shape in, out;           // per-sample shapes, channels last
   // Dense / Conv2D
-  int64_t units;           // Dense units, Conv2D filters
+  int64_t units;           // Dense units, Conv2D filters, BatchNormalization channels
   int kh, kw, sh, sw;      // Conv2D kernel/strides, pooling pool_size/strides
   bool pad_same;           // padding='same'
   int pad_top, pad_left;   // resolved 'same' padding (TF convention: extra on bottom/right)
@@ -157,9 +157,11 @@ typedef struct Layer {
   bool use_bias;
   Initializer kernel_init, bias_init;
   double l1, l2;           // kernel_regularizer
+  bool keepdims;            // GlobalAveragePooling2D: output (1, 1, C)
   // Dropout
   double rate;
-  // BatchNormalization
+  // BatchNormalization (units = channels once shapes are known)
+  int bn_axis;
   double momentum, epsilon;
   bool center, scale;
   int64_t params, trainable_params;
@@ -245,6 +247,7 @@ typedef struct Action {
 
 typedef struct Program {
   const char *source_path;
+  const char *model_name;  // "sequential" unless Sequential(name=...)
   Layer *layers;           // layers[0] is the Input (explicit or from input_shape=)
   int n_layers;
   bool compiled;           // model.compile seen
@@ -267,6 +270,19 @@ const char *layer_kind_name(LayerKind k);   // "Dense", "Conv2D", ...
 const char *activation_name(Activation a);
 const char *loss_name(LossKind l);
 void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
+
+// datafile.c — data shapes at compile time from file headers (IDX, NPY) or a scan (CSV)
+typedef struct DataProbe {
+  DataType dtype;
+  int64_t rows;
+  Shape shape;   // per sample
+} DataProbe;
+bool probe_idx(const char *path, DataProbe *out, char *err, size_t errcap);
+bool probe_npy(const char *path, DataProbe *out, char *err, size_t errcap);
+bool probe_csv(const char *path, char delim, DataProbe *out, char *err, size_t errcap);
+
+// sema_model.c — Python's repr() of a float, for print()
+void format_pyfloat(double x, char *buf, size_t cap);
 
 // summary.c — the Keras-style table
 void print_summary(FILE *out, const Program *p);

@@ -1,0 +1,163 @@
+// ast.c — builders the grammar's actions call; no meaning is attached here.
+#include "nnc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static Expr *new_expr(ExprKind kind, Loc loc) {
+  Expr *e = xalloc(sizeof(Expr));
+  e->kind = kind;
+  e->loc = loc;
+  return e;
+}
+
+Loc loc_span(Loc a, Loc b) {
+  if (a.line == b.line && b.end_col >= a.col) a.end_col = b.end_col;
+  return a;
+}
+
+void exprlist_push(ExprList *l, Expr *e) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? l->cap * 2 : 4;
+    Expr **items = xalloc(sizeof(Expr *) * cap);
+    if (l->n) memcpy(items, l->items, sizeof(Expr *) * l->n);
+    l->items = items, l->cap = cap;
+  }
+  l->items[l->n++] = e;
+}
+
+Expr *ast_name(Loc loc, const char *name) {
+  Expr *e = new_expr(E_NAME, loc);
+  e->name = name;
+  return e;
+}
+
+// Python ints are unbounded; ours are int64 and an overflow is reported by sema
+// where the value is used, with the literal's location.
+Expr *ast_int(Loc loc, const char *text) {
+  Expr *e = new_expr(E_INT, loc);
+  char *clean = xstrdup(text), *w = clean;
+  for (const char *p = text; *p; p++)
+    if (*p != '_') *w++ = *p;
+  *w = 0;
+  errno = 0;
+  int base = 10;
+  const char *digits = clean;
+  if (clean[0] == '0' && (clean[1] == 'x' || clean[1] == 'X')) base = 16, digits = clean + 2;
+  else if (clean[0] == '0' && (clean[1] == 'o' || clean[1] == 'O')) base = 8, digits = clean + 2;
+  else if (clean[0] == '0' && (clean[1] == 'b' || clean[1] == 'B')) base = 2, digits = clean + 2;
+  unsigned long long v = strtoull(digits, NULL, base);
+  if (errno == ERANGE || v > (unsigned long long)INT64_MAX) {
+    e->overflow = true;
+    e->ival = INT64_MAX;
+  } else {
+    e->ival = (int64_t)v;
+  }
+  e->fval = e->overflow ? strtod(clean, NULL) : (double)e->ival;
+  return e;
+}
+
+Expr *ast_float(Loc loc, const char *text) {
+  Expr *e = new_expr(E_FLOAT, loc);
+  char *clean = xstrdup(text), *w = clean;
+  for (const char *p = text; *p; p++)
+    if (*p != '_') *w++ = *p;
+  *w = 0;
+  errno = 0;
+  e->fval = strtod(clean, NULL);
+  e->overflow = errno == ERANGE && (e->fval > 1 || e->fval < -1);
+  return e;
+}
+
+Expr *ast_string(Loc loc, const char *value) {
+  Expr *e = new_expr(E_STRING, loc);
+  e->name = value;
+  return e;
+}
+
+Expr *ast_const(Loc loc, ExprKind kind) { return new_expr(kind, loc); }
+
+Expr *ast_attr(Loc loc, Expr *obj, const char *name) {
+  Expr *e = new_expr(E_ATTR, loc);
+  e->lhs = obj;
+  e->name = name;
+  return e;
+}
+
+// Splits args into positional and keyword; keyword args carry ->kwname.
+Expr *ast_call(Loc loc, Expr *fn, ExprList args) {
+  Expr *e = new_expr(E_CALL, loc);
+  e->fn = fn;
+  for (int i = 0; i < args.n; i++) exprlist_push(args.items[i]->kwname ? &e->kwargs : &e->args, args.items[i]);
+  // Remember whether a positional argument followed a keyword one (Python's error).
+  bool seen_kw = false;
+  for (int i = 0; i < args.n; i++) {
+    if (args.items[i]->kwname) seen_kw = true;
+    else if (seen_kw) {
+      diag_error(args.items[i]->loc, "positional argument follows keyword argument");
+      break;
+    }
+  }
+  return e;
+}
+
+Expr *ast_index(Loc loc, Expr *base, Expr *index) {
+  Expr *e = new_expr(E_INDEX, loc);
+  e->lhs = base;
+  e->rhs = index;
+  return e;
+}
+
+Expr *ast_tuple(Loc loc, ExprList items) {
+  Expr *e = new_expr(E_TUPLE, loc);
+  e->args = items;
+  return e;
+}
+
+Expr *ast_list(Loc loc, ExprList items) {
+  Expr *e = new_expr(E_LIST, loc);
+  e->args = items;
+  return e;
+}
+
+Expr *ast_binary(Loc loc, int op, Expr *l, Expr *r) {
+  Expr *e = new_expr(E_BINARY, loc);
+  e->op = op;
+  e->lhs = l;
+  e->rhs = r;
+  return e;
+}
+
+Expr *ast_unary(Loc loc, int op, Expr *operand) {
+  Expr *e = new_expr(E_UNARY, loc);
+  e->op = op;
+  e->lhs = operand;
+  return e;
+}
+
+Expr *ast_kwarg(Loc loc, const char *name, Expr *value) {
+  // A keyword argument is its value tagged with the keyword; the location is the
+  // keyword's, so messages about unknown keywords point at it.
+  Expr *e = xalloc(sizeof(Expr));
+  *e = *value;
+  e->kwname = name;
+  (void)loc;
+  return e;
+}
+
+Stmt *ast_stmt(Loc loc, StmtKind kind, Expr *target, Expr *value) {
+  Stmt *s = xalloc(sizeof(Stmt));
+  s->kind = kind;
+  s->loc = loc;
+  s->target = target;
+  s->value = value;
+  return s;
+}
+
+const char *ast_dotted(const Expr *e) {
+  if (e->kind == E_NAME) return e->name;
+  if (e->kind != E_ATTR) return NULL;
+  const char *base = ast_dotted(e->lhs);
+  return base ? xprintf("%s.%s", base, e->name) : NULL;
+}

@@ -1,0 +1,127 @@
+// main.c — the `nnc` driver: reads the command line, runs the pipeline's stages.
+#include "nnc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "usage: nnc <command> FILE.nn [options]\n"
+    "\n"
+    "commands:\n"
+    "  check FILE                 parse, check, infer shapes; print the model summary\n"
+    "  graph FILE [--stage parsed|autodiff|optimized] [-o out.dot]\n"
+    "                             the graph IR as Graphviz DOT\n"
+    "  emit FILE --target c -o DIR\n"
+    "                             write the generated sources\n"
+    "  build FILE [--target c] -o PROG [--cflags FLAGS]\n"
+    "                             an executable that runs the script\n"
+    "\n"
+    "options:\n"
+    "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
+    "  -h, --help                 this text\n";
+
+enum { MAX_SOURCE = 16 << 20 };  // a model script is small; refuse to read gigabytes
+
+// Reads the whole file; refuses directories, unreadable and oversized files.
+static Source read_source(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) diag_fatal("cannot open '%s': %s", path, strerror(errno));
+  if (S_ISDIR(st.st_mode)) diag_fatal("'%s' is a directory, not a .nn file", path);
+  FILE *f = fopen(path, "rb");
+  if (!f) diag_fatal("cannot open '%s': %s", path, strerror(errno));
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    if (len == cap) {
+      if (cap >= MAX_SOURCE) {
+        fclose(f);
+        diag_fatal("'%s' is larger than %d MiB; a .nn script is expected to be small", path, MAX_SOURCE >> 20);
+      }
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+      if (!buf) diag_fatal("out of memory");
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    if (n == 0) break;
+    len += n;
+  }
+  if (ferror(f)) diag_fatal("cannot read '%s': %s", path, strerror(errno));
+  fclose(f);
+  char *text = xstrndup(buf, len);  // into the compilation's arena
+  free(buf);
+  return (Source){.path = path, .text = text, .len = len};
+}
+
+typedef struct Options {
+  const char *command, *file, *out, *stage, *target, *cflags, *data_dir;
+} Options;
+
+static Options parse_args(int argc, char **argv) {
+  Options o = {.target = "c", .stage = "parsed"};
+  if (argc < 2) {
+    fputs(usage, stderr);
+    exit(1);
+  }
+  o.command = argv[1];
+  if (!strcmp(o.command, "-h") || !strcmp(o.command, "--help") || !strcmp(o.command, "help")) {
+    fputs(usage, stdout);
+    exit(0);
+  }
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = NULL;
+    if (!strcmp(a, "-o")) slot = &o.out;
+    else if (!strcmp(a, "--stage")) slot = &o.stage;
+    else if (!strcmp(a, "--target")) slot = &o.target;
+    else if (!strcmp(a, "--cflags")) slot = &o.cflags;
+    else if (!strcmp(a, "--data-dir")) slot = &o.data_dir;
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      exit(0);
+    } else if (a[0] == '-' && a[1]) {
+      diag_fatal("unknown option '%s' (see nnc --help)", a);
+    } else if (!o.file) {
+      o.file = a;
+      continue;
+    } else {
+      diag_fatal("unexpected argument '%s': one .nn file at a time", a);
+    }
+    if (i + 1 >= argc) diag_fatal("option '%s' needs a value", a);
+    *slot = argv[++i];
+  }
+  if (!o.file) diag_fatal("'%s' needs a .nn file (see nnc --help)", o.command);
+  if (!o.data_dir) o.data_dir = getenv("NNC_DATA_DIR");
+  return o;
+}
+
+// Front end: parse and check; exits with status 1 after user errors.
+static Program *front_end(const Options *o, Source *src) {
+  *src = read_source(o->file);
+  diag_init(src);
+  Stmt *stmts = parse_source(src);
+  if (!stmts) {
+    if (diag_error_count() == 0 && src->len > 0) internal_error("parse", "parser failed without a message");
+    if (diag_error_count() == 0) {
+      diag_error((Loc){1, 1, 1}, "the file is empty: expected a Keras script that builds a Sequential model");
+    }
+    exit(1);
+  }
+  Program *p = sema_check(stmts, src, o->data_dir);
+  if (!p) exit(1);
+  return p;
+}
+
+int main(int argc, char **argv) {
+  Options o = parse_args(argc, argv);
+  Source src;
+  if (!strcmp(o.command, "check")) {
+    Program *p = front_end(&o, &src);
+    print_summary(stdout, p);
+    return 0;
+  }
+  static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
+  const char *best = diag_closest(o.command, commands, 8);
+  diag_fatal("unknown command '%s'%s", o.command, best ? xprintf("; did you mean '%s'?", best) : " (see nnc --help)");
+}

@@ -1,0 +1,1148 @@
+// sema.c — meaning of a .nn script.
+//
+// Needs: the statements from parse_source. Runs the script on compile-time values
+// (data are shapes, not numbers), fills in Keras defaults, checks every argument and
+// shape, and records what the program will do. Guarantees on success: a Program whose
+// layers have output shapes and exact parameter counts, whose data values have shapes
+// matching the model where they meet it, and whose actions are in script order.
+#include "sema_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static Program *prog;
+static const char *data_dir;
+
+//
+// Values and variables
+//
+typedef struct Var { const char *name; Value *value; struct Var *next; } Var;
+static Var *vars;
+static Value *model;  // the one Sequential model, once created
+
+Value *value_new(ValueKind kind, Loc loc) {
+  Value *v = xalloc(sizeof(Value));
+  v->kind = kind;
+  v->loc = loc;
+  return v;
+}
+
+Value *value_error(void) {
+  static Value err = {.kind = V_ERROR};
+  return &err;
+}
+
+const char *value_kind_name(const Value *v) {
+  switch (v->kind) {
+  case V_ERROR: return "an invalid value";
+  case V_NONE: return "None";
+  case V_INT: return "an integer";
+  case V_FLOAT: return "a number";
+  case V_BOOL: return "a boolean";
+  case V_STR: return "a string";
+  case V_TUPLE: return "a tuple";
+  case V_LIST: return "a list";
+  case V_PATH: return xprintf("'%s'", v->s);
+  case V_LAYER: return "a layer";
+  case V_MODEL: return "the model";
+  case V_METHOD: return xprintf("the method '%s'", v->s);
+  case V_DATA: return "a data array";
+  case V_DATASETS: return "a load_data() result";
+  case V_SHAPE: return "a shape";
+  case V_OPT: return "an optimizer";
+  case V_LOSS: return "a loss";
+  case V_METRIC: return "a metric";
+  case V_REG: return "a regularizer";
+  case V_CALLBACK: return "a callback";
+  case V_RESULT: return "an evaluate() result";
+  case V_RESULT_ITEM: return "a number from evaluate()";
+  case V_HISTORY: return "a training history";
+  }
+  return "a value";
+}
+
+static Value *lookup(const char *name) {
+  for (Var *v = vars; v; v = v->next)
+    if (strcmp(v->name, name) == 0) return v->value;
+  return NULL;
+}
+
+static void bind(const char *name, Value *value) {
+  for (Var *v = vars; v; v = v->next)
+    if (strcmp(v->name, name) == 0) {
+      v->value = value;
+      return;
+    }
+  Var *v = xalloc(sizeof(Var));
+  v->name = name, v->value = value, v->next = vars;
+  vars = v;
+}
+
+// Module roots a Keras script uses without (or with) importing them.
+static const char *const module_roots[] = {
+    "tf", "tensorflow", "keras", "np", "numpy", "layers", "models", "optimizers", "losses", "metrics",
+    "callbacks", "regularizers", "utils", "datasets", "activations", "initializers", "fashion_mnist", "mnist", "nn",
+};
+
+// Functions and classes that may be called by their bare name (after `from … import`).
+static const char *const known_functions[] = {
+    "Sequential", "print", "to_categorical", "l1", "l2", "l1_l2", "L1", "L2", "L1L2", "SGD", "Adam", "RMSprop",
+    "EarlyStopping", "ModelCheckpoint", "CSVLogger", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+    "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "SparseCategoricalAccuracy",
+    "CategoricalAccuracy", "BinaryAccuracy", "Accuracy", "load_data", "relu", "sigmoid", "tanh", "softmax", "linear",
+};
+
+static bool in_list(const char *s, const char *const *list, int n) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(s, list[i]) == 0) return true;
+  return false;
+}
+#define IN(s, arr) in_list((s), (arr), (int)(sizeof(arr) / sizeof(arr[0])))
+
+static const char *last_component(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot ? dot + 1 : path;
+}
+
+// Undefined name: say so, and suggest a variable or known name that is close.
+static Value *undefined_name(const Expr *e) {
+  const char *cands[256];
+  int n = 0;
+  for (Var *v = vars; v && n < 200; v = v->next) cands[n++] = v->name;
+  for (int i = 0; i < (int)(sizeof known_functions / sizeof *known_functions) && n < 240; i++) cands[n++] = known_functions[i];
+  for (int i = 0; i < n_layer_class_names && n < 256; i++) cands[n++] = layer_class_names[i];
+  diag_error(e->loc, "name '%s' is not defined", e->name);
+  const char *best = diag_closest(e->name, cands, n);
+  if (best) diag_note("did you mean '%s'?", best);
+  return value_error();
+}
+
+//
+// Argument binding and typed readers
+//
+bool bind_args(const Expr *call, const char *fname, const char *const *params, int nparams, int npos,
+               const Expr **args) {
+  bool ok = true;
+  for (int i = 0; i < nparams; i++) args[i] = NULL;
+  if (call->args.n > npos) {
+    diag_error(call->args.items[npos]->loc, "%s() takes at most %d positional argument%s but %d were given", fname,
+               npos, npos == 1 ? "" : "s", call->args.n);
+    ok = false;
+  }
+  for (int i = 0; i < call->args.n && i < npos; i++) args[i] = call->args.items[i];
+  for (int k = 0; k < call->kwargs.n; k++) {
+    const Expr *a = call->kwargs.items[k];
+    int found = -1;
+    for (int i = 0; i < nparams; i++)
+      if (strcmp(params[i], a->kwname) == 0) found = i;
+    if (found < 0) {
+      diag_error(a->loc, "%s() got an unexpected keyword argument '%s'", fname, a->kwname);
+      const char *best = diag_closest(a->kwname, params, nparams);
+      if (best) diag_note("did you mean '%s'?", best);
+      ok = false;
+    } else if (args[found]) {
+      diag_error(a->loc, "%s() got multiple values for argument '%s'", fname, a->kwname);
+      ok = false;
+    } else {
+      args[found] = a;
+    }
+  }
+  return ok;
+}
+
+static bool number_of(const Value *v, double *out) {
+  if (v->kind == V_INT || v->kind == V_FLOAT) { *out = v->f; return true; }
+  if (v->kind == V_BOOL) { *out = (double)v->i; return true; }
+  return false;
+}
+
+bool arg_int(const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind == V_FLOAT && v->f == floor(v->f) && fabs(v->f) < 9e15) {
+    v = value_new(V_INT, v->loc), v->i = (int64_t)eval(e)->f;
+  }
+  if (v->kind != V_INT) {
+    diag_error(e->loc, "%s must be an integer, got %s", what, value_kind_name(v));
+    return false;
+  }
+  if (v->i < lo || v->i > hi) {
+    if (hi == INT64_MAX || hi >= INT32_MAX) diag_error(e->loc, "%s must be at least %lld, got %lld", what, (long long)lo, (long long)v->i);
+    else diag_error(e->loc, "%s must be in [%lld, %lld], got %lld", what, (long long)lo, (long long)hi, (long long)v->i);
+    return false;
+  }
+  *out = v->i;
+  return true;
+}
+
+bool arg_float(const Expr *e, const char *what, double lo, double hi, bool lo_open, double *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  double d;
+  if (v->kind == V_BOOL || !number_of(v, &d)) {
+    diag_error(e->loc, "%s must be a number, got %s", what, value_kind_name(v));
+    return false;
+  }
+  if (!isfinite(d) || d < lo || d > hi || (lo_open && d == lo)) {
+    diag_error(e->loc, "%s must be %s %g%s, got %g", what, lo_open ? ">" : ">=", lo,
+               hi < 1e10 ? xprintf(" and <= %g", hi) : "", d);
+    return false;
+  }
+  *out = d;
+  return true;
+}
+
+bool arg_bool(const Expr *e, const char *what, bool *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind != V_BOOL) {
+    diag_error(e->loc, "%s must be True or False, got %s", what, value_kind_name(v));
+    return false;
+  }
+  *out = v->i != 0;
+  return true;
+}
+
+bool arg_str(const Expr *e, const char *what, const char **out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind != V_STR) {
+    diag_error(e->loc, "%s must be a string, got %s", what, value_kind_name(v));
+    return false;
+  }
+  *out = v->s;
+  return true;
+}
+
+bool arg_ints(const Expr *e, const char *what, int n, int64_t lo, int64_t hi, int64_t *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind == V_INT) {
+    if (v->i < lo || v->i > hi) {
+      diag_error(e->loc, "%s must be in [%lld, %lld], got %lld", what, (long long)lo, (long long)hi, (long long)v->i);
+      return false;
+    }
+    for (int i = 0; i < n; i++) out[i] = v->i;
+    return true;
+  }
+  if ((v->kind != V_TUPLE && v->kind != V_LIST) || v->n != n) {
+    diag_error(e->loc, "%s must be an integer or a tuple of %d integers, got %s", what, n, value_kind_name(v));
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    Value *d = v->items[i];
+    if (d->kind != V_INT || d->i < lo || d->i > hi) {
+      diag_error(e->loc, "%s must hold integers in [%lld, %lld]", what, (long long)lo, (long long)hi);
+      return false;
+    }
+    out[i] = d->i;
+  }
+  return true;
+}
+
+bool arg_shape(const Expr *e, const char *what, Shape *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind == V_INT) {  // input_shape=784 is a common slip for (784,)
+    diag_error(e->loc, "%s must be a tuple, e.g. (%lld,)", what, (long long)v->i);
+    return false;
+  }
+  if (v->kind == V_SHAPE) {  // input_shape=x_train.shape[1:] is not supported; x.shape is the full shape
+    diag_error(e->loc, "%s must be a tuple of per-sample dimensions", what);
+    return false;
+  }
+  if ((v->kind != V_TUPLE && v->kind != V_LIST) || v->n < 1) {
+    diag_error(e->loc, "%s must be a non-empty tuple of positive integers, got %s", what, value_kind_name(v));
+    return false;
+  }
+  if (v->n > MAX_RANK) {
+    diag_error(e->loc, "%s has %d dimensions; at most %d are supported", what, v->n, MAX_RANK);
+    return false;
+  }
+  out->rank = v->n;
+  for (int i = 0; i < v->n; i++) {
+    Value *d = v->items[i];
+    if (d->kind == V_NONE) {
+      diag_error(e->loc, "%s: variable dimensions (None) are not supported; nnc compiles fixed shapes", what);
+      return false;
+    }
+    if (d->kind != V_INT || d->i < 1 || d->i > INT32_MAX) {
+      diag_error(e->loc, "%s must hold positive integers (at most %d)", what, INT32_MAX);
+      return false;
+    }
+    out->dim[i] = d->i;
+  }
+  return true;
+}
+
+static const char *const activation_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+static const char *const unsupported_activations[] = {"elu", "selu", "gelu", "swish", "silu", "softplus", "softsign",
+                                                      "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish",
+                                                      "log_softmax"};
+
+const char *activation_name(Activation a) { return activation_names[a]; }
+
+bool arg_activation(const Expr *e, Activation *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  if (v->kind == V_NONE) { *out = ACT_LINEAR; return true; }
+  const char *name = v->kind == V_STR ? v->s : v->kind == V_PATH ? last_component(v->s) : NULL;
+  if (!name) {
+    diag_error(e->loc, "activation must be a name such as 'relu', got %s", value_kind_name(v));
+    return false;
+  }
+  for (int i = 0; i < 5; i++)
+    if (strcmp(name, activation_names[i]) == 0) { *out = (Activation)i; return true; }
+  if (IN(name, unsupported_activations)) {
+    diag_error(e->loc, "activation '%s' is not supported yet (supported: linear, relu, sigmoid, tanh, softmax)", name);
+    return false;
+  }
+  diag_error(e->loc, "unknown activation '%s'", name);
+  const char *best = diag_closest(name, activation_names, 5);
+  if (best) diag_note("did you mean '%s'?", best);
+  else diag_note("supported: linear, relu, sigmoid, tanh, softmax");
+  return false;
+}
+
+static const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                         "lecun_uniform", "lecun_normal", "zeros", "ones",
+                                         "random_normal", "random_uniform"};
+static const char *const init_classes[] = {"GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
+                                           "LecunNormal", "Zeros", "Ones", "RandomNormal", "RandomUniform"};
+
+bool arg_initializer(const Expr *e, const char *what, Initializer *out) {
+  Value *v = eval(e);
+  if (v->kind == V_ERROR) return false;
+  const char *name = v->kind == V_STR ? v->s : v->kind == V_PATH ? last_component(v->s) : NULL;
+  if (!name) {
+    diag_error(e->loc, "%s must be a name such as 'he_normal', got %s", what, value_kind_name(v));
+    return false;
+  }
+  for (int i = 0; i < 10; i++)
+    if (!strcmp(name, init_names[i]) || !strcmp(name, init_classes[i])) { *out = (Initializer)i; return true; }
+  if (!strcmp(name, "zero")) { *out = INIT_ZEROS; return true; }
+  if (!strcmp(name, "one")) { *out = INIT_ONES; return true; }
+  diag_error(e->loc, "unknown %s '%s'", what, name);
+  const char *best = diag_closest(name, init_names, 10);
+  if (best) diag_note("did you mean '%s'?", best);
+  return false;
+}
+
+//
+// Data values
+//
+static int add_data(DataValue d) {
+  DataValue *nd = xalloc(sizeof(DataValue) * (prog->n_data + 1));
+  if (prog->n_data) memcpy(nd, prog->data, sizeof(DataValue) * prog->n_data);
+  nd[prog->n_data] = d;
+  prog->data = nd;
+  return prog->n_data++;
+}
+
+static Value *data_value(int idx, Loc loc) {
+  Value *v = value_new(V_DATA, loc);
+  v->i = idx;
+  return v;
+}
+
+static bool file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The four files of an MNIST-family set, found as the runtime will find them.
+static const char *const idx_files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+static Value *load_dataset(const char *name, Loc loc) {
+  const char *dirs[3] = {data_dir, getenv("NNC_DATA"), "/usr/share/datasets"};
+  const char *found_dir = NULL;
+  for (int d = 0; d < 3 && !found_dir; d++) {
+    if (!dirs[d] || !*dirs[d]) continue;
+    const char *base = xprintf("%s/%s/%s", dirs[d], name, idx_files[0]);
+    if (file_exists(base) || file_exists(xprintf("%s.gz", base))) found_dir = xprintf("%s/%s", dirs[d], name);
+  }
+  // The MNIST family has fixed, documented shapes: a program can be compiled where the
+  // files are absent; the built program looks for them (and says where) when it runs.
+  Value *v = value_new(V_DATASETS, loc);
+  v->s = name;
+  v->items = xalloc(sizeof(Value *) * 4);
+  v->n = 4;
+  for (int part = 0; part < 4; part++) {
+    DataProbe probe = {.dtype = DT_UINT8, .rows = part < 2 ? 60000 : 10000,
+                       .shape = {.rank = part % 2 ? 0 : 2, .dim = {28, 28}}};
+    if (found_dir) {
+      const char *p = xprintf("%s/%s", found_dir, idx_files[part]);
+      if (!file_exists(p)) p = xprintf("%s.gz", p);
+      char err[512];
+      if (!probe_idx(p, &probe, err, sizeof err)) {
+        diag_error(loc, "%s", err);
+        return value_error();
+      }
+    }
+    DataValue d = {.source = DATA_DATASET, .loc = loc, .dataset = name, .part = part, .dtype = probe.dtype,
+                   .rows = probe.rows, .shape = probe.shape, .scale = 1};
+    v->items[part] = data_value(add_data(d), loc);
+  }
+  return v;
+}
+
+// Nested np.array([...]) literal: shape from nesting, values row-major.
+static bool literal_shape(const Value *v, int depth, Shape *full, bool *is_float) {
+  if (v->kind == V_INT || v->kind == V_FLOAT || v->kind == V_BOOL) {
+    if (v->kind == V_FLOAT) *is_float = true;
+    if (depth != full->rank) return false;
+    return true;
+  }
+  if (v->kind != V_LIST && v->kind != V_TUPLE) return false;
+  if (depth >= MAX_RANK + 1) return false;
+  if (depth == full->rank) {
+    if (full->rank > MAX_RANK) return false;
+    full->dim[full->rank++] = v->n;
+  } else if (full->dim[depth] != v->n) {
+    return false;
+  }
+  for (int i = 0; i < v->n; i++)
+    if (!literal_shape(v->items[i], depth + 1, full, is_float)) return false;
+  return true;
+}
+
+static void literal_values(const Value *v, double *out, int64_t *k) {
+  if (v->kind == V_LIST || v->kind == V_TUPLE) {
+    for (int i = 0; i < v->n; i++) literal_values(v->items[i], out, k);
+  } else {
+    out[(*k)++] = v->f;
+  }
+}
+
+static Value *np_array(const Expr *call) {
+  static const char *const p[] = {"object", "dtype", "copy", "order", "ndmin"};
+  const Expr *a[5];
+  if (!bind_args(call, "np.array", p, 5, 2, a)) return value_error();
+  if (!a[0]) {
+    diag_error(call->loc, "np.array() needs a list of numbers");
+    return value_error();
+  }
+  Value *v = eval(a[0]);
+  if (v->kind == V_ERROR) return v;
+  if (v->kind == V_DATA) return v;  // np.array(x) of data is the data itself
+  // Represent the outer nesting as a 5-dim shape holder: rows first.
+  struct { int rank; int64_t dim[MAX_RANK + 2]; } full = {0};
+  bool is_float = false;
+  if ((v->kind != V_LIST && v->kind != V_TUPLE) || v->n == 0 ||
+      !literal_shape(v, 0, (Shape *)&full, &is_float)) {
+    diag_error(a[0]->loc, "np.array() needs a non-empty, rectangular list of numbers (at most %d levels deep)", MAX_RANK + 1);
+    return value_error();
+  }
+  int64_t count = 1;
+  for (int i = 0; i < full.rank; i++)
+    if (!mul_ok(count, full.dim[i], &count) || count > (1 << 26)) {
+      diag_error(a[0]->loc, "np.array() literal is too large; load large data from a file");
+      return value_error();
+    }
+  DataValue d = {.source = DATA_LITERAL, .loc = call->loc, .dtype = is_float ? DT_FLOAT64 : DT_INT64,
+                 .rows = full.dim[0], .scale = 1};
+  d.shape.rank = full.rank - 1;
+  for (int i = 1; i < full.rank; i++) d.shape.dim[i - 1] = full.dim[i];
+  d.literal = xalloc(sizeof(double) * count);
+  int64_t k = 0;
+  literal_values(v, d.literal, &k);
+  if (a[1]) {
+    Value *dt = eval(a[1]);
+    const char *n = dt->kind == V_STR ? dt->s : dt->kind == V_PATH ? last_component(dt->s) : "";
+    if (strstr(n, "float")) d.dtype = DT_FLOAT64;
+    else if (strstr(n, "int")) d.dtype = DT_INT64;
+  }
+  return data_value(add_data(d), call->loc);
+}
+
+static Value *np_file(const Expr *call, bool csv) {
+  static const char *const pl[] = {"file", "mmap_mode", "allow_pickle", "fix_imports", "encoding"};
+  static const char *const pt[] = {"fname", "dtype", "comments", "delimiter", "converters", "skiprows", "usecols", "unpack", "ndmin"};
+  const Expr *a[9];
+  if (!bind_args(call, csv ? "np.loadtxt" : "np.load", csv ? pt : pl, csv ? 9 : 5, csv ? 9 : 5, a)) return value_error();
+  const char *path;
+  if (!a[0]) {
+    diag_error(call->loc, "%s() needs a file name", csv ? "np.loadtxt" : "np.load");
+    return value_error();
+  }
+  if (!arg_str(a[0], "file name", &path)) return value_error();
+  char delim = ' ';
+  if (csv && a[3]) {
+    const char *ds;
+    if (!arg_str(a[3], "delimiter", &ds)) return value_error();
+    if (strlen(ds) != 1) {
+      diag_error(a[3]->loc, "delimiter must be one character");
+      return value_error();
+    }
+    delim = ds[0];
+  }
+  if (csv) {
+    for (int i = 4; i < 9; i++)
+      if (a[i] && i != 8) {
+        diag_error(a[i]->loc, "np.loadtxt argument '%s' is not supported", pt[i]);
+        return value_error();
+      }
+  }
+  DataProbe probe;
+  char err[512];
+  bool ok = csv ? probe_csv(path, delim, &probe, err, sizeof err) : probe_npy(path, &probe, err, sizeof err);
+  if (!ok) {
+    diag_error(a[0]->loc, "%s", err);
+    return value_error();
+  }
+  DataValue d = {.source = csv ? DATA_CSV : DATA_NPY, .loc = call->loc, .path = path, .delimiter = delim,
+                 .dtype = probe.dtype, .rows = probe.rows, .shape = probe.shape, .scale = 1};
+  return data_value(add_data(d), call->loc);
+}
+
+static void shape_with_rows(const DataValue *d, char *buf, size_t cap) {
+  int n = snprintf(buf, cap, "(%lld", (long long)d->rows);
+  Shape s = d->shape;
+  if (d->onehot) s.rank = 1, s.dim[0] = d->onehot;
+  for (int i = 0; i < s.rank && n < (int)cap; i++) n += snprintf(buf + n, cap - n, ", %lld", (long long)s.dim[i]);
+  snprintf(buf + n, cap - n, s.rank == 0 ? ",)" : ")");
+}
+
+// x.reshape(-1, 28, 28, 1) / x.reshape((60000, 784))
+static Value *data_reshape(const Value *dv, const Expr *call) {
+  DataValue d = prog->data[dv->i];
+  if (d.onehot) {
+    diag_error(call->loc, "reshape after to_categorical is not supported");
+    return value_error();
+  }
+  const ExprList *args = &call->args;
+  Value *tuple = NULL;
+  if (args->n == 1) {
+    tuple = eval(args->items[0]);
+    if (tuple->kind == V_INT) {
+      Value *t = value_new(V_TUPLE, tuple->loc);
+      t->items = xalloc(sizeof(Value *));
+      t->items[0] = tuple, t->n = 1;
+      tuple = t;
+    }
+  } else {
+    tuple = value_new(V_TUPLE, call->loc);
+    tuple->items = xalloc(sizeof(Value *) * (args->n + 1));
+    for (int i = 0; i < args->n; i++) tuple->items[tuple->n++] = eval(args->items[i]);
+  }
+  if (tuple->kind == V_ERROR) return tuple;
+  if ((tuple->kind != V_TUPLE && tuple->kind != V_LIST) || tuple->n < 1 || tuple->n > MAX_RANK + 1 || call->kwargs.n) {
+    diag_error(call->loc, "reshape() needs 1 to %d integer dimensions", MAX_RANK + 1);
+    return value_error();
+  }
+  int64_t total = d.rows, known = 1;
+  for (int i = 0; i < d.shape.rank; i++) mul_ok(total, d.shape.dim[i], &total);
+  int minus = -1;
+  int64_t dims[MAX_RANK + 1];
+  for (int i = 0; i < tuple->n; i++) {
+    Value *x = tuple->items[i];
+    if (x->kind == V_ERROR) return x;
+    if (x->kind != V_INT || (x->i < 1 && x->i != -1) || (x->i == -1 && minus >= 0)) {
+      diag_error(call->loc, "reshape() dimensions must be positive integers and at most one -1");
+      return value_error();
+    }
+    dims[i] = x->i;
+    if (x->i == -1) minus = i;
+    else if (!mul_ok(known, x->i, &known)) known = -1;
+  }
+  if (minus >= 0 && known > 0 && total % known == 0) dims[minus] = total / known, known = total;
+  if (known != total) {
+    char sb[160];
+    shape_with_rows(&d, sb, sizeof sb);
+    diag_error(call->loc, "cannot reshape data of shape %s (%lld values) into the requested shape", sb, (long long)total);
+    return value_error();
+  }
+  if (tuple->n == 1) {
+    d.shape.rank = 0;
+  } else {
+    // The first dimension is the samples: it must stay the number of rows.
+    if (dims[0] != d.rows) {
+      diag_error(call->loc, "reshape() must keep the number of samples (%lld) first, got %lld; use -1 there",
+                 (long long)d.rows, (long long)dims[0]);
+      return value_error();
+    }
+    d.shape.rank = tuple->n - 1;
+    for (int i = 1; i < tuple->n; i++) d.shape.dim[i - 1] = dims[i];
+  }
+  if (tuple->n == 1) d.rows = dims[0];
+  d.loc = call->loc;
+  return data_value(add_data(d), call->loc);
+}
+
+static Value *data_astype(const Value *dv, const Expr *call) {
+  static const char *const p[] = {"dtype", "order", "casting", "subok", "copy"};
+  const Expr *a[5];
+  if (!bind_args(call, "astype", p, 5, 5, a)) return value_error();
+  if (!a[0]) {
+    diag_error(call->loc, "astype() needs a dtype such as 'float32'");
+    return value_error();
+  }
+  Value *t = eval(a[0]);
+  const char *n = t->kind == V_STR ? t->s : t->kind == V_PATH ? last_component(t->s) : NULL;
+  static const char *const ok_types[] = {"float32", "float64", "float", "int32", "int64", "int", "uint8", "double"};
+  if (!n || !IN(n, ok_types)) {
+    diag_error(a[0]->loc, "astype() supports float32, float64, int32, int64 and uint8");
+    return value_error();
+  }
+  // The conversion happens when batches are formed; float64 data is computed in float32.
+  return (Value *)dv;
+}
+
+static Value *data_scale(const Value *dv, double factor, Loc loc) {
+  DataValue d = prog->data[dv->i];
+  if (d.onehot) {
+    diag_error(loc, "arithmetic on one-hot labels is not supported");
+    return value_error();
+  }
+  d.scale *= factor;
+  d.loc = loc;
+  return data_value(add_data(d), loc);
+}
+
+static Value *to_categorical(const Expr *call) {
+  static const char *const p[] = {"x", "num_classes", "dtype"};
+  const Expr *a[3];
+  if (!bind_args(call, "to_categorical", p, 3, 3, a)) return value_error();
+  if (!a[0]) {
+    diag_error(call->loc, "to_categorical() needs the labels");
+    return value_error();
+  }
+  Value *y = eval(a[0]);
+  if (y->kind == V_ERROR) return y;
+  if (y->kind != V_DATA) {
+    diag_error(a[0]->loc, "to_categorical() needs label data, got %s", value_kind_name(y));
+    return value_error();
+  }
+  DataValue d = prog->data[y->i];
+  if (d.onehot || !(d.shape.rank == 0 || (d.shape.rank == 1 && d.shape.dim[0] == 1))) {
+    char sb[160];
+    shape_with_rows(&d, sb, sizeof sb);
+    diag_error(a[0]->loc, "to_categorical() needs one integer label per sample, got data of shape %s", sb);
+    return value_error();
+  }
+  int64_t classes = 0;
+  if (a[1]) {
+    if (!arg_int(a[1], "num_classes", 1, 1 << 24, &classes)) return value_error();
+  } else if (d.source == DATA_LITERAL) {
+    for (int64_t i = 0; i < d.rows; i++)
+      if (d.literal[i] + 1 > classes) classes = (int64_t)d.literal[i] + 1;
+  } else if (d.source == DATA_DATASET) {
+    classes = 10;  // every MNIST-family set has labels 0..9
+  } else {
+    diag_error(call->loc, "to_categorical() needs num_classes= here: nnc fixes shapes at compile time");
+    return value_error();
+  }
+  if (d.source == DATA_LITERAL)
+    for (int64_t i = 0; i < d.rows; i++)
+      if (d.literal[i] < 0 || d.literal[i] >= classes || d.literal[i] != floor(d.literal[i])) {
+        diag_error(a[0]->loc, "label %g is not an integer in [0, %lld)", d.literal[i], (long long)classes);
+        return value_error();
+      }
+  d.onehot = classes;
+  d.loc = call->loc;
+  return data_value(add_data(d), call->loc);
+}
+
+static Value *expand_dims(const Expr *call) {
+  static const char *const p[] = {"a", "axis"};
+  const Expr *a[2];
+  if (!bind_args(call, "np.expand_dims", p, 2, 2, a)) return value_error();
+  if (!a[0] || !a[1]) {
+    diag_error(call->loc, "np.expand_dims() needs the data and an axis");
+    return value_error();
+  }
+  Value *x = eval(a[0]);
+  if (x->kind == V_ERROR) return x;
+  if (x->kind != V_DATA) {
+    diag_error(a[0]->loc, "np.expand_dims() needs data, got %s", value_kind_name(x));
+    return value_error();
+  }
+  DataValue d = prog->data[x->i];
+  int64_t axis;
+  int full_rank = d.shape.rank + 1;
+  if (!arg_int(a[1], "axis", -full_rank - 1, full_rank, &axis)) return value_error();
+  if (axis < 0) axis += full_rank + 1;
+  if (axis == 0 || d.shape.rank >= MAX_RANK || d.onehot) {
+    diag_error(a[1]->loc, "np.expand_dims() can add a per-sample axis (axis >= 1 or -1), not the sample axis");
+    return value_error();
+  }
+  int at = (int)axis - 1;
+  for (int i = d.shape.rank; i > at; i--) d.shape.dim[i] = d.shape.dim[i - 1];
+  d.shape.dim[at] = 1;
+  d.shape.rank++;
+  d.loc = call->loc;
+  return data_value(add_data(d), call->loc);
+}
+
+//
+// Actions
+//
+static Action *add_action(ActionKind kind, Loc loc) {
+  Action *na = xalloc(sizeof(Action) * (prog->n_actions + 1));
+  if (prog->n_actions) memcpy(na, prog->actions, sizeof(Action) * prog->n_actions);
+  prog->actions = na;
+  Action *a = &prog->actions[prog->n_actions++];
+  a->kind = kind, a->loc = loc;
+  a->x = a->y = a->val_x = a->val_y = -1;
+  a->verbose = -1;
+  a->shuffle = true;
+  return a;
+}
+
+// Optimizers, losses, metrics, callbacks, regularizers: sema_config.c
+Value *make_optimizer(const char *name, const Expr *call, Loc loc);
+Value *make_loss(const char *name, const Expr *call, Loc loc);
+Value *make_metric(const char *name, const Expr *call, Loc loc);
+Value *make_callback(const char *name, const Expr *call);
+Value *make_regularizer(const char *name, const Expr *call);
+bool is_optimizer_name(const char *n);
+bool is_loss_name(const char *n);
+bool is_metric_class(const char *n);
+bool is_callback_name(const char *n);
+bool is_regularizer_name(const char *n);
+// Model methods and print: sema_model.c
+Value *model_new(const Expr *call);
+Value *model_method(Value *m, const char *method, const Expr *call);
+Value *do_print(const Expr *call);
+Value *np_save(const Expr *call);
+// For sema_model.c
+Program *sema_program(void) { return prog; }
+Value **sema_model_slot(void) { return &model; }
+Action *sema_add_action(ActionKind kind, Loc loc) { return add_action(kind, loc); }
+void sema_shape_with_rows(const DataValue *d, char *buf, size_t cap) { shape_with_rows(d, buf, cap); }
+
+//
+// Evaluation
+//
+static Value *call_path(const char *path, const Expr *call) {
+  const char *fn = last_component(path);
+  // The second-to-last component, for dataset modules and numpy functions.
+  const char *dot = strrchr(path, '.');
+  const char *owner = "";
+  if (dot) {
+    const char *p = dot;
+    while (p > path && p[-1] != '.') p--;
+    owner = xstrndup(p, dot - p);
+  }
+  bool numpy = !strcmp(owner, "np") || !strcmp(owner, "numpy");
+  if (is_layer_class(fn)) return layer_construct(fn, call);
+  if (!strcmp(fn, "Sequential")) return model_new(call);
+  if (!strcmp(fn, "load_data")) {
+    if (call->args.n || call->kwargs.n) {
+      diag_error(call->loc, "load_data() takes no arguments here");
+      return value_error();
+    }
+    if (!strcmp(owner, "fashion_mnist")) return load_dataset("fashion-mnist", call->loc);
+    if (!strcmp(owner, "mnist")) return load_dataset("mnist", call->loc);
+    diag_error(call->loc, "unknown data set '%s'; supported: fashion_mnist, mnist", owner);
+    return value_error();
+  }
+  if (numpy && !strcmp(fn, "array")) return np_array(call);
+  if (numpy && (!strcmp(fn, "asarray"))) return np_array(call);
+  if (numpy && !strcmp(fn, "load")) return np_file(call, false);
+  if (numpy && !strcmp(fn, "loadtxt")) return np_file(call, true);
+  if (numpy && !strcmp(fn, "expand_dims")) return expand_dims(call);
+  if (numpy && !strcmp(fn, "save")) return np_save(call);
+  if (!strcmp(fn, "to_categorical")) return to_categorical(call);
+  if (!strcmp(fn, "print") && !dot) return do_print(call);
+  if (!strcmp(fn, "Input") || !strcmp(fn, "InputLayer")) return layer_construct(fn, call);
+  if (is_optimizer_name(fn)) return make_optimizer(fn, call, call->loc);
+  if (is_loss_name(fn)) return make_loss(fn, call, call->loc);
+  if (is_metric_class(fn)) return make_metric(fn, call, call->loc);
+  if (is_callback_name(fn)) return make_callback(fn, call);
+  if (is_regularizer_name(fn)) return make_regularizer(fn, call);
+  if (is_layer_class(fn) || in_list(fn, layer_class_names, n_layer_class_names)) {
+    diag_error(call->fn->loc, "layer %s is not supported yet", fn);
+    return value_error();
+  }
+  if (numpy) {
+    diag_error(call->fn->loc, "numpy function '%s' is not supported; supported: np.array, np.load, np.loadtxt, np.expand_dims, np.save", fn);
+    return value_error();
+  }
+  diag_error(call->fn->loc, "'%s' is not something nnc can call", path);
+  const char *cands[64];
+  int n = 0;
+  for (int i = 0; i < n_layer_class_names && n < 40; i++) cands[n++] = layer_class_names[i];
+  for (int i = 0; i < (int)(sizeof known_functions / sizeof *known_functions) && n < 64; i++) cands[n++] = known_functions[i];
+  const char *best = diag_closest(fn, cands, n);
+  if (best) diag_note("did you mean '%s'?", best);
+  return value_error();
+}
+
+static Value *eval_call(const Expr *e) {
+  Value *fn = eval(e->fn);
+  switch (fn->kind) {
+  case V_ERROR: return fn;
+  case V_PATH: return call_path(fn->s, e);
+  case V_METHOD: {
+    Value *obj = eval(e->fn->lhs);
+    if (obj->kind == V_MODEL) return model_method(obj, fn->s, e);
+    if (obj->kind == V_DATA) {
+      if (!strcmp(fn->s, "reshape")) return data_reshape(obj, e);
+      if (!strcmp(fn->s, "astype")) return data_astype(obj, e);
+    }
+    if (obj->kind == V_STR && !strcmp(fn->s, "format")) {
+      diag_error(e->loc, "str.format() is not supported; pass the values to print() as separate arguments");
+      return value_error();
+    }
+    diag_error(e->fn->loc, "%s has no method '%s' that nnc supports", value_kind_name(obj), fn->s);
+    return value_error();
+  }
+  default:
+    diag_error(e->fn->loc, "%s is not callable", value_kind_name(fn));
+    return value_error();
+  }
+}
+
+static Value *eval_attr(const Expr *e) {
+  Value *obj = eval(e->lhs);
+  switch (obj->kind) {
+  case V_ERROR: return obj;
+  case V_PATH: {
+    Value *v = value_new(V_PATH, e->loc);
+    v->s = xprintf("%s.%s", obj->s, e->name);
+    return v;
+  }
+  case V_MODEL:
+  case V_DATA: {
+    if (obj->kind == V_DATA && !strcmp(e->name, "shape")) {
+      Value *v = value_new(V_SHAPE, e->loc);
+      v->i = obj->i;
+      return v;
+    }
+    if (obj->kind == V_DATA && (!strcmp(e->name, "ndim") || !strcmp(e->name, "size"))) {
+      const DataValue *d = &prog->data[obj->i];
+      Value *v = value_new(V_INT, e->loc);
+      Shape s = d->shape;
+      if (d->onehot) s.rank = 1, s.dim[0] = d->onehot;
+      if (!strcmp(e->name, "ndim")) v->i = s.rank + 1;
+      else {
+        v->i = d->rows;
+        for (int i = 0; i < s.rank; i++) mul_ok(v->i, s.dim[i], &v->i);
+      }
+      v->f = (double)v->i;
+      return v;
+    }
+    Value *v = value_new(V_METHOD, e->loc);
+    v->s = e->name;
+    return v;
+  }
+  case V_STR: {
+    Value *v = value_new(V_METHOD, e->loc);
+    v->s = e->name;
+    return v;
+  }
+  case V_HISTORY:
+    diag_error(e->loc, "the training history (history.%s) is not available in a compiled program; use CSVLogger to record it", e->name);
+    return value_error();
+  default:
+    diag_error(e->loc, "%s has no attribute '%s'", value_kind_name(obj), e->name);
+    return value_error();
+  }
+}
+
+static Value *eval_index(const Expr *e) {
+  Value *base = eval(e->lhs);
+  if (base->kind == V_ERROR) return base;
+  Value *idx = eval(e->rhs);
+  if (idx->kind == V_ERROR) return idx;
+  if (idx->kind != V_INT) {
+    diag_error(e->rhs->loc, "index must be an integer (slices are not supported), got %s", value_kind_name(idx));
+    return value_error();
+  }
+  int64_t i = idx->i;
+  if (base->kind == V_SHAPE) {
+    const DataValue *d = &prog->data[base->i];
+    Shape s = d->shape;
+    if (d->onehot) s.rank = 1, s.dim[0] = d->onehot;
+    int64_t n = s.rank + 1;
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      diag_error(e->rhs->loc, "shape index %lld out of range for a shape of %lld dimensions", (long long)idx->i, (long long)n);
+      return value_error();
+    }
+    Value *v = value_new(V_INT, e->loc);
+    v->i = i == 0 ? d->rows : s.dim[i - 1];
+    v->f = (double)v->i;
+    return v;
+  }
+  if (base->kind == V_TUPLE || base->kind == V_LIST) {
+    if (i < 0) i += base->n;
+    if (i < 0 || i >= base->n) {
+      diag_error(e->rhs->loc, "index %lld out of range for %s of %d items", (long long)idx->i, value_kind_name(base), base->n);
+      return value_error();
+    }
+    return base->items[i];
+  }
+  if (base->kind == V_RESULT) {
+    int n = 1 + prog->n_metrics;
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      diag_error(e->rhs->loc, "evaluate() returns %d value%s (loss%s), index %lld is out of range", n, n == 1 ? "" : "s",
+                 n > 1 ? " and metrics" : "", (long long)idx->i);
+      return value_error();
+    }
+    Value *v = value_new(V_RESULT_ITEM, e->loc);
+    v->i = base->i;
+    v->result = (int)i;
+    return v;
+  }
+  if (base->kind == V_DATA) {
+    diag_error(e->loc, "indexing data is not supported");
+    return value_error();
+  }
+  diag_error(e->lhs->loc, "%s cannot be indexed", value_kind_name(base));
+  return value_error();
+}
+
+static Value *eval_binary(const Expr *e) {
+  Value *l = eval(e->lhs), *r = eval(e->rhs);
+  if (l->kind == V_ERROR || r->kind == V_ERROR) return value_error();
+  double a, b;
+  bool ln = number_of(l, &a), rn = number_of(r, &b);
+  if (l->kind == V_DATA && rn && (e->op == '/' || e->op == '*')) {
+    if (e->op == '/' && b == 0) {
+      diag_error(e->rhs->loc, "division by zero");
+      return value_error();
+    }
+    return data_scale(l, e->op == '/' ? 1.0 / b : b, e->loc);
+  }
+  if (r->kind == V_DATA && ln && e->op == '*') return data_scale(r, a, e->loc);
+  if (l->kind == V_DATA || r->kind == V_DATA) {
+    diag_error(e->loc, "data supports only '/ number' and '* number'");
+    return value_error();
+  }
+  if (l->kind == V_STR && r->kind == V_STR && e->op == '+') {
+    Value *v = value_new(V_STR, e->loc);
+    v->s = xprintf("%s%s", l->s, r->s);
+    return v;
+  }
+  if (!ln || !rn || l->kind == V_BOOL || r->kind == V_BOOL) {
+    diag_error(e->loc, "unsupported operands for '%s': %s and %s", e->op == 'p' ? "**" : xprintf("%c", e->op),
+               value_kind_name(l), value_kind_name(r));
+    return value_error();
+  }
+  Value *v = value_new(V_FLOAT, e->loc);
+  bool ints = l->kind == V_INT && r->kind == V_INT;
+  switch (e->op) {
+  case '+':
+    if (ints && !__builtin_add_overflow(l->i, r->i, &v->i)) { v->kind = V_INT; v->f = (double)v->i; return v; }
+    v->f = a + b; break;
+  case '-':
+    if (ints && !__builtin_sub_overflow(l->i, r->i, &v->i)) { v->kind = V_INT; v->f = (double)v->i; return v; }
+    v->f = a - b; break;
+  case '*':
+    if (ints && !__builtin_mul_overflow(l->i, r->i, &v->i)) { v->kind = V_INT; v->f = (double)v->i; return v; }
+    v->f = a * b; break;
+  case '/':
+    if (b == 0) {
+      diag_error(e->rhs->loc, "division by zero");
+      return value_error();
+    }
+    v->f = a / b; break;
+  case 'p':
+    v->f = pow(a, b);
+    if (ints && r->i >= 0 && fabs(v->f) < 9e15) { v->kind = V_INT; v->i = (int64_t)v->f; return v; }
+    break;
+  }
+  if (!isfinite(v->f)) {
+    diag_error(e->loc, "arithmetic overflow");
+    return value_error();
+  }
+  return v;
+}
+
+Value *eval(const Expr *e) {
+  Value *v;
+  switch (e->kind) {
+  case E_NAME:
+    if ((v = lookup(e->name))) return v;
+    if (IN(e->name, module_roots) || IN(e->name, known_functions) || is_layer_class(e->name) ||
+        in_list(e->name, layer_class_names, n_layer_class_names)) {
+      v = value_new(V_PATH, e->loc);
+      v->s = e->name;
+      return v;
+    }
+    return undefined_name(e);
+  case E_INT:
+    if (e->overflow) {
+      diag_error(e->loc, "integer literal does not fit in 64 bits");
+      return value_error();
+    }
+    v = value_new(V_INT, e->loc);
+    v->i = e->ival, v->f = (double)e->ival;
+    return v;
+  case E_FLOAT:
+    if (e->overflow || !isfinite(e->fval)) {
+      diag_error(e->loc, "number literal is out of range");
+      return value_error();
+    }
+    v = value_new(V_FLOAT, e->loc);
+    v->f = e->fval;
+    return v;
+  case E_STRING:
+    v = value_new(V_STR, e->loc);
+    v->s = e->name;
+    return v;
+  case E_NONE: return value_new(V_NONE, e->loc);
+  case E_TRUE:
+  case E_FALSE:
+    v = value_new(V_BOOL, e->loc);
+    v->i = e->kind == E_TRUE, v->f = (double)v->i;
+    return v;
+  case E_TUPLE:
+  case E_LIST:
+    v = value_new(e->kind == E_TUPLE ? V_TUPLE : V_LIST, e->loc);
+    v->items = xalloc(sizeof(Value *) * (e->args.n + 1));
+    for (int i = 0; i < e->args.n; i++) {
+      v->items[i] = eval(e->args.items[i]);
+      if (v->items[i]->kind == V_ERROR) return value_error();
+    }
+    v->n = e->args.n;
+    return v;
+  case E_ATTR: return eval_attr(e);
+  case E_CALL: return eval_call(e);
+  case E_INDEX: return eval_index(e);
+  case E_BINARY: return eval_binary(e);
+  case E_UNARY: {
+    Value *x = eval(e->lhs);
+    if (x->kind == V_ERROR) return x;
+    if (x->kind == V_INT && x->i != INT64_MIN) {
+      v = value_new(V_INT, e->loc);
+      v->i = -x->i, v->f = (double)v->i;
+      return v;
+    }
+    if (x->kind == V_FLOAT) {
+      v = value_new(V_FLOAT, e->loc);
+      v->f = -x->f;
+      return v;
+    }
+    diag_error(e->loc, "cannot negate %s", value_kind_name(x));
+    return value_error();
+  }
+  }
+  internal_error("sema", "unknown expression kind %d", e->kind);
+}
+
+//
+// Statements
+//
+static void assign(const Expr *target, Value *v, Loc stmt_loc) {
+  if (target->kind == E_NAME) {
+    bind(target->name, v);
+    return;
+  }
+  if (target->kind == E_TUPLE || target->kind == E_LIST) {
+    int n = target->args.n;
+    Value *src = v;
+    if (v->kind == V_ERROR) {
+      for (int i = 0; i < n; i++) assign(target->args.items[i], v, stmt_loc);
+      return;
+    }
+    if (v->kind == V_DATASETS) {
+      // (x_train, y_train), (x_test, y_test) = load_data()
+      src = value_new(V_TUPLE, v->loc);
+      src->n = 2;
+      src->items = xalloc(sizeof(Value *) * 2);
+      for (int k = 0; k < 2; k++) {
+        src->items[k] = value_new(V_TUPLE, v->loc);
+        src->items[k]->n = 2;
+        src->items[k]->items = v->items + 2 * k;
+      }
+    } else if (v->kind == V_RESULT) {
+      src = value_new(V_TUPLE, v->loc);
+      src->n = 1 + prog->n_metrics;
+      src->items = xalloc(sizeof(Value *) * src->n);
+      for (int k = 0; k < src->n; k++) {
+        src->items[k] = value_new(V_RESULT_ITEM, v->loc);
+        src->items[k]->i = v->i, src->items[k]->result = k;
+      }
+    }
+    if (src->kind != V_TUPLE && src->kind != V_LIST) {
+      diag_error(target->loc, "cannot unpack %s into %d names", value_kind_name(v), n);
+      for (int i = 0; i < n; i++) assign(target->args.items[i], value_error(), stmt_loc);
+      return;
+    }
+    if (src->n != n) {
+      diag_error(target->loc, "cannot unpack %d values into %d names", src->n, n);
+      for (int i = 0; i < n; i++) assign(target->args.items[i], value_error(), stmt_loc);
+      return;
+    }
+    for (int i = 0; i < n; i++) assign(target->args.items[i], src->items[i], stmt_loc);
+    return;
+  }
+  if (target->kind == E_ATTR || target->kind == E_INDEX) {
+    diag_error(target->loc, "assigning to an attribute or an item is not supported");
+    return;
+  }
+  diag_error(target->loc, "cannot assign to this expression");
+}
+
+static void import_stmt(const Stmt *s) {
+  // `import numpy as np`, `from tensorflow.keras.layers import Dense as D`: the bound
+  // name refers to the imported path; without `as`, the last name is bound.
+  const char *from = s->target ? ast_dotted(s->target) : NULL;
+  for (int i = 0; i < s->value->args.n; i++) {
+    const Expr *item = s->value->args.items[i];
+    const char *dotted = ast_dotted(item);
+    if (!dotted) continue;
+    if (!strcmp(dotted, "*")) continue;
+    const char *full = from ? xprintf("%s.%s", from, dotted) : dotted;
+    Value *v = value_new(V_PATH, item->loc);
+    v->s = full;
+    if (item->kwname) bind(item->kwname, v);
+    else if (from) bind(dotted, v);
+    else {
+      // `import tensorflow.keras` binds `tensorflow`.
+      const char *dot = strchr(dotted, '.');
+      const char *root = dot ? xstrndup(dotted, dot - dotted) : dotted;
+      Value *r = value_new(V_PATH, item->loc);
+      r->s = root;
+      bind(root, r);
+    }
+  }
+}
+
+static bool is_docstring(const Stmt *s) { return s->kind == S_EXPR && s->value->kind == E_STRING; }
+
+Program *sema_check(Stmt *stmts, const Source *src, const char *dir) {
+  prog = xalloc(sizeof(Program));
+  prog->source_path = src->path;
+  data_dir = dir;
+  vars = NULL;
+  model = NULL;
+  layer_names_reset();
+  for (Stmt *s = stmts; s && diag_error_count() <= DIAG_MAX_ERRORS; s = s->next) {
+    switch (s->kind) {
+    case S_IMPORT: import_stmt(s); break;
+    case S_ASSIGN: {
+      Value *v = eval(s->value);
+      assign(s->target, v, s->loc);
+      break;
+    }
+    case S_EXPR: {
+      if (is_docstring(s)) break;
+      Value *v = eval(s->value);
+      // A bare name or number on a line is a no-op in Python; we say so.
+      if (v->kind != V_ERROR && s->value->kind != E_CALL)
+        diag_warning(s->value->loc, "this expression has no effect");
+      break;
+    }
+    }
+  }
+  if (diag_error_count() > 0) return NULL;
+  if (!model) {
+    diag_error((Loc){1, 1, 1}, "no model: the script must create one with Sequential(...)");
+    return NULL;
+  }
+  return prog;
+}
+
+void shape_format(const Shape *s, char *buf, size_t cap) {
+  int n = snprintf(buf, cap, "(None");
+  for (int i = 0; i < s->rank && n < (int)cap; i++) n += snprintf(buf + n, cap - n, ", %lld", (long long)s->dim[i]);
+  snprintf(buf + n, cap - n, ")");
+}

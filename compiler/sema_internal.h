@@ -1,0 +1,79 @@
+// sema_internal.h — values shared by sema.c (statements, data, model calls) and
+// layers.c (layer arguments and shape rules). Not used outside sema.
+#ifndef SEMA_INTERNAL_H
+#define SEMA_INTERNAL_H
+#include "nnc.h"
+
+// What an expression evaluates to at compile time. A .nn file is a straight-line
+// script, so sema simply runs it on these values, with data as shapes only.
+typedef enum {
+  V_ERROR,     // already reported; silences follow-on errors
+  V_NONE, V_INT, V_FLOAT, V_BOOL, V_STR, V_TUPLE, V_LIST,
+  V_PATH,      // a module or function path: "tf.keras.layers.Dense" → canonical dotted name
+  V_LAYER, V_MODEL, V_METHOD,
+  V_DATA,      // a data value (index into Program.data)
+  V_DATASETS,  // the result of load_data() before unpacking
+  V_SHAPE,     // x.shape
+  V_OPT, V_LOSS, V_METRIC, V_REG, V_CALLBACK,
+  V_RESULT,    // evaluate()'s result (a list when metrics are compiled)
+  V_RESULT_ITEM,
+  V_HISTORY,
+} ValueKind;
+
+typedef struct Value Value;
+struct Value {
+  ValueKind kind;
+  Loc loc;
+  int64_t i;            // V_INT, V_BOOL, V_DATA index, V_SHAPE data index, V_RESULT action
+  double f;             // V_FLOAT (and V_INT as double)
+  const char *s;        // V_STR, V_PATH, V_METHOD name, V_DATASETS name
+  Value **items;        // V_TUPLE, V_LIST
+  int n;
+  Layer *layer;         // V_LAYER
+  Optimizer opt;        // V_OPT
+  LossKind loss;        // V_LOSS
+  bool from_logits;
+  MetricKind metric;    // V_METRIC
+  double l1, l2;        // V_REG
+  Callback cb;          // V_CALLBACK
+  int result;           // V_RESULT_ITEM index
+};
+
+Value *value_new(ValueKind kind, Loc loc);
+Value *value_error(void);
+const char *value_kind_name(const Value *v);
+Value *eval(const Expr *e);
+
+// Binds a call's arguments to parameter names (Python rules: the first `npos` may be
+// positional, the rest keyword-only). args[i] is NULL when not given. Unknown or
+// repeated keywords are errors with a did-you-mean. Returns false after an error.
+bool bind_args(const Expr *call, const char *fname, const char *const *params, int nparams,
+               int npos, const Expr **args);
+
+// Typed readers of bound arguments; each reports a clear error and returns false.
+bool arg_int(const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out);
+bool arg_float(const Expr *e, const char *what, double lo, double hi, bool lo_open, double *out);
+bool arg_bool(const Expr *e, const char *what, bool *out);
+bool arg_str(const Expr *e, const char *what, const char **out);
+// An int or a tuple/list of n ints, each in [lo, hi].
+bool arg_ints(const Expr *e, const char *what, int n, int64_t lo, int64_t hi, int64_t *out);
+// A shape tuple (None for the batch is not allowed here), per sample.
+bool arg_shape(const Expr *e, const char *what, Shape *out);
+bool arg_activation(const Expr *e, Activation *out);
+bool arg_initializer(const Expr *e, const char *what, Initializer *out);
+
+// layers.c
+// Is `name` (the last component of a called path) a layer class? Builds the layer.
+bool is_layer_class(const char *name);
+Value *layer_construct(const char *cls, const Expr *call);
+// Infers the output shape of `l` from `in` and counts its parameters; reports
+// errors at the layer's location. Returns false after an error.
+bool layer_infer(Layer *l, const Shape *in);
+// Resets Keras's automatic name counters (one compilation per process, but tests run many).
+void layer_names_reset(void);
+extern const char *const layer_class_names[];
+extern const int n_layer_class_names;
+
+// Checked int64 arithmetic for parameter counts and shapes.
+bool mul_ok(int64_t a, int64_t b, int64_t *out);
+#endif

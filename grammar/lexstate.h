@@ -1,0 +1,33 @@
+// lexstate.h — state shared by the scanner and the parser driver (parse.c).
+#ifndef LEXSTATE_H
+#define LEXSTATE_H
+
+enum { LEX_MAX_DEPTH = 200 };  // bracket nesting; deeper input is refused, not recursed into
+
+struct LexState {
+  int line, col;          // position of the next character
+  int depth;              // open brackets
+  int line_has_token;     // a NEWLINE token is due at the end of this line
+  int eof_newline;        // the synthetic NEWLINE before EOF was returned
+  int fatal;              // stop parsing (NUL byte, runaway nesting)
+  int errors;
+  int stmt_indent_checked;
+  const char *keyword;    // text of the last Python keyword seen, for the message
+  Stmt *first, *last;     // statements, in order
+};
+
+// Every token marks the line as having one; its location is set by lex_advance.
+#define TOK(t) do { lex_token(yyextra, yylloc, (t)); return (t); } while (0)
+void lex_token(struct LexState *st, struct YYLTYPE *loc, int tok);
+
+union YYSTYPE;
+struct YYLTYPE;
+void lex_advance(struct LexState *st, struct YYLTYPE *loc, const char *text, int len);
+void lex_error(struct LexState *st, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int lex_string(struct LexState *st, void *scanner, union YYSTYPE *val, struct YYLTYPE *loc,
+               const char *prefix, char quote, int triple);
+void lex_skip_string(struct LexState *st, void *scanner, char quote);
+void lex_check_utf8(struct LexState *st, Loc loc, const char *text, int len);
+const char *lex_printable(char c);
+
+#endif
