@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what nnc needs to build, test and train, from Debian's packages.
+set -euo pipefail
+pkgs=(build-essential cmake flex bison zlib1g-dev libcriterion-dev clang libclang-rt-14-dev
+      dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

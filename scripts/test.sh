@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test: the unit and end-to-end tests,
+# the unit tests again under AddressSanitizer + UBSan, and a short fuzzing run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=$(nproc)
+
+echo "== build (release) and all tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== unit tests under ASan+UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNNC_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -L unit)
+
+if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
+  echo "== fuzzing the front end for ${FUZZ_SECONDS:-60}s"
+  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+fi
+echo "all tests passed"
