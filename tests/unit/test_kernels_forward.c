@@ -414,6 +414,12 @@ Test(optimizers, rmsprop_plain_and_centered_with_momentum) {
     nnk_rmsprop_update(1, 0.01, 0.9, 0.5, 1e-7, 1, &w, &g, &v, &mom, &mg);
     EXPECT_NEAR(mom, 0.00181880904, 1e-7);
     EXPECT_NEAR(w, 0.96484793, 1e-6);
+    /* A tiny gradient shows where ε sits (inside the sqrt, as Keras):
+     * g=1e-4: v = 1e-9, w = -0.01·1e-4/sqrt(1e-9 + 1e-7) = -3.1465839e-3
+     * (with ε outside the sqrt it would be -0.0316). */
+    w = 0; v = 0; g = 1e-4f;
+    nnk_rmsprop_update(1, 0.01, 0.9, 0, 1e-7, 0, &w, &g, &v, NULL, NULL);
+    EXPECT_NEAR(w, -3.1465839e-3, 1e-8);
 }
 
 /* ------------------------------------------------------------ bias, copies */
