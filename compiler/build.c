@@ -1,0 +1,128 @@
+// build.c — `nnc build` and `nnc emit`: generated C on disk, then an executable.
+//
+// Needs: a graph ready for emit_c. Guarantees: the executable appears at out_path
+// atomically (compiled to out_path.tmp, then renamed) or not at all; the temporary
+// directory is removed either way. A C compiler rejecting our code is nnc's bug and is
+// reported as an internal error with the compiler's output.
+#include "backend.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef NNC_SOURCE_DIR
+#define NNC_SOURCE_DIR "."
+#endif
+#ifndef NNC_RUNTIME_LIB
+#define NNC_RUNTIME_LIB NNC_SOURCE_DIR "/build/libnnrt.a"
+#endif
+
+int emit_to_dir(const Program *p, Graph *g, const char *dir) {
+  if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+    fprintf(stderr, "nnc: error: cannot create directory %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  return emit_c(p, g, dir);
+}
+
+static const char *env_or(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// Runs argv with stdout and stderr into log_path; returns the exit status, or -1 if
+// the program could not be started.
+static int run_logged(char **argv, const char *log_path) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    FILE *log = freopen(log_path, "w", stdout);
+    if (!log || dup2(fileno(stdout), 2) < 0) _exit(126);
+    execvp(argv[0], argv);
+    fprintf(stdout, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return xstrdup("");
+  char *text = xalloc(65537);
+  size_t n = fread(text, 1, 65536, f);
+  text[n] = 0;
+  fclose(f);
+  return text;
+}
+
+static void remove_dir(const char *dir) {
+  const char *files[] = {"model.c", "README", "cc.log"};
+  for (int i = 0; i < 3; i++) unlink(xprintf("%s/%s", dir, files[i]));
+  rmdir(dir);
+}
+
+int build_program(const Program *p, Graph *g, const char *out_path, const char *cflags, const char *cc) {
+  char *dir = xprintf("%s/nnc-build-XXXXXX", env_or("TMPDIR", "/tmp"));
+  if (!mkdtemp(dir)) {
+    fprintf(stderr, "nnc: error: cannot create a temporary directory in %s: %s\n", env_or("TMPDIR", "/tmp"),
+            strerror(errno));
+    return -1;
+  }
+  if (emit_c(p, g, dir) < 0) {
+    remove_dir(dir);
+    return -1;
+  }
+  // NNC_INCLUDE_DIR: an installed include directory holding nn.h and nn_kernels.h.
+  const char *inc = env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/include");
+  const char *kern = env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/kernels");
+  const char *lib = env_or("NNC_RUNTIME_LIB", NNC_RUNTIME_LIB);
+  if (!cc) cc = env_or("CC", "cc");
+  const char *tmp_out = xprintf("%s.tmp", out_path);
+
+  char *argv[64];
+  int argc = 0;
+  argv[argc++] = (char *)cc;
+  argv[argc++] = "-O2";
+  argv[argc++] = "-march=native";
+  argv[argc++] = "-fopenmp";
+  // Extra flags, split on blanks (no quoting: they come from our own command line).
+  char *flags = xstrdup(cflags ? cflags : "");
+  for (char *tok = strtok(flags, " \t"); tok && argc < 40; tok = strtok(NULL, " \t")) argv[argc++] = tok;
+  argv[argc++] = xprintf("-I%s", inc);
+  argv[argc++] = xprintf("-I%s", kern);
+  argv[argc++] = xprintf("%s/model.c", dir);
+  argv[argc++] = (char *)lib;
+  argv[argc++] = "-Wl,-Bstatic";
+  argv[argc++] = "-lz";
+  argv[argc++] = "-Wl,-Bdynamic";
+  argv[argc++] = "-lm";
+  argv[argc++] = "-o";
+  argv[argc++] = (char *)tmp_out;
+  argv[argc] = NULL;
+
+  const char *log_path = xprintf("%s/cc.log", dir);
+  int rc = run_logged(argv, log_path);
+  if (rc != 0) {
+    char *log = read_text(log_path);
+    remove_dir(dir);
+    unlink(tmp_out);
+    if (rc == -1 || rc == 127) {
+      fprintf(stderr, "nnc: error: cannot run the C compiler '%s' (set CC): %s", cc, log);
+      return -1;
+    }
+    internal_error("build", "the C compiler rejected the generated code (exit %d):\n%s", rc, log);
+  }
+  remove_dir(dir);
+  if (rename(tmp_out, out_path) < 0) {
+    fprintf(stderr, "nnc: error: cannot write %s: %s\n", out_path, strerror(errno));
+    unlink(tmp_out);
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,559 @@
+// graph.c — the graph IR: a Program's layers lowered to primitive tensor ops.
+//
+// Needs: a checked Program (layer shapes and Keras defaults resolved by sema).
+// Guarantees: Graph.nodes is a topological order; names are unique C identifiers made
+// from the layer names (`conv2d_1_fwd_conv`); every node's shape comes from its op's
+// shape rule in ops.def. Shapes are per sample; `batched` marks the run-time dim n.
+#include "backend.h"
+
+#include <string.h>
+
+//
+// Shape rules (ops.def column 4)
+//
+static void shape_none(Node *nd) {}
+
+static void shape_first(Node *nd) {
+  nd->shape = nd->in[0]->shape;
+  nd->batched = nd->in[0]->batched;
+}
+
+static void shape_second(Node *nd) {
+  nd->shape = nd->in[1]->shape;
+  nd->batched = nd->in[1]->batched;
+}
+
+static Shape shape_of(int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  Shape s = {rank, {d0, d1, d2, d3}};
+  return s;
+}
+
+static Shape with_last(Shape s, int64_t last) {
+  s.dim[s.rank - 1] = last;
+  return s;
+}
+
+// matmul has three uses, told apart by (ta, tb):
+//   (0,0) y[n,..,N]  = x[n,..,K] · W[K,N]       forward
+//   (0,1) dx[n,..,K] = dy[n,..,N] · W[K,N]ᵀ     gradient of the input
+//   (1,0) dW[K,N]    = x[n,..,K]ᵀ · dy[n,..,N]  gradient of the weight (sums over n)
+static void shape_matmul(Node *nd) {
+  const Node *a = nd->in[0], *b = nd->in[1];
+  int ta = nd->attr[0], tb = nd->attr[1];
+  if (!ta && !tb) nd->shape = with_last(a->shape, b->shape.dim[1]), nd->batched = a->batched;
+  else if (!ta && tb) nd->shape = with_last(a->shape, b->shape.dim[0]), nd->batched = a->batched;
+  else if (ta && !tb)
+    nd->shape = shape_of(2, shape_last(&a->shape), shape_last(&b->shape), 0, 0), nd->batched = false;
+  else internal_error("graph", "matmul with both operands transposed");
+}
+
+// conv2d and pooling attributes: H W C KH KW F SH SW PT PL OH OW.
+enum { A_H, A_W, A_C, A_KH, A_KW, A_F, A_SH, A_SW, A_PT, A_PL, A_OH, A_OW };
+
+static void shape_conv2d(Node *nd) {
+  nd->shape = shape_of(3, nd->attr[A_OH], nd->attr[A_OW], nd->attr[A_F], 0);
+  nd->batched = true;
+}
+
+static void shape_conv2d_dx(Node *nd) {
+  nd->shape = shape_of(3, nd->attr[A_H], nd->attr[A_W], nd->attr[A_C], 0);
+  nd->batched = true;
+}
+
+static void shape_conv2d_dw(Node *nd) {
+  const int64_t *a = nd->attr;
+  nd->shape = shape_of(4, a[A_KH], a[A_KW], a[A_C], a[A_F]);
+  nd->batched = false;
+}
+
+static void shape_pool2d(Node *nd) {
+  nd->shape = shape_of(3, nd->attr[A_OH], nd->attr[A_OW], nd->attr[A_C], 0);
+  nd->batched = true;
+}
+
+static void shape_global_pool(Node *nd) {
+  nd->shape = shape_of(1, shape_last(&nd->in[0]->shape), 0, 0, 0);
+  nd->batched = true;
+}
+
+// In place: y += b writes into the fresh matmul/conv output it follows.
+static void shape_bias_add(Node *nd) {
+  shape_first(nd);
+  nd->alias = nd->in[0];
+}
+
+static void shape_bias_grad(Node *nd) {
+  nd->shape = shape_of(1, shape_last(&nd->in[0]->shape), 0, 0, 0);
+  nd->batched = false;
+}
+
+static void shape_dropout(Node *nd) {
+  shape_first(nd);
+  nd->aux_shape = nd->shape;           // the mask, kept for the backward pass
+  nd->aux_batched = true;
+}
+
+static void shape_batchnorm(Node *nd) {
+  shape_first(nd);
+  nd->aux_shape = shape_of(2, 2, shape_last(&nd->shape), 0, 0);   // batch mean, 1/std
+}
+
+static void shape_batchnorm_bwd(Node *nd) {
+  shape_first(nd);                     // dx like x
+  nd->aux_shape = shape_of(2, 2, shape_last(&nd->shape), 0, 0);   // d gamma, d beta
+}
+
+// reshape and aux_view: the builder sets the shape; storage is the input's.
+static void shape_view(Node *nd) {
+  nd->alias = nd->in[0];
+  if (nd->op == OP_reshape) {
+    nd->batched = nd->in[0]->batched;
+    if (shape_size(&nd->shape) != shape_size(&nd->in[0]->shape))
+      internal_error("graph", "reshape of %s changes its size", nd->in[0]->name);
+  }
+}
+
+static void shape_loss_grad(Node *nd) {
+  nd->shape = nd->in[0]->in[0]->shape;
+  nd->batched = true;
+}
+
+// Fused losses keep the probabilities they compute in their own buffer.
+static void shape_loss_fused(Node *nd) { shape_first(nd); }
+
+static void shape_scalar(Node *nd) {
+  nd->shape = shape_of(0, 0, 0, 0, 0);
+  nd->batched = false;
+}
+
+// The optimizer's slots for one param: attr[0] of them, each the param's size.
+static void shape_update(Node *nd) {
+  shape_scalar(nd);
+  if (nd->attr[0] > 0)
+    nd->aux_shape = shape_of(2, nd->attr[0], shape_size(&nd->in[0]->shape), 0, 0);
+}
+
+//
+// Cost rules (ops.def column 6): FLOPs and bytes moved for a batch of n.
+//
+static double count(const Node *nd, int64_t n) {
+  return (double)node_elems(nd) * (nd->batched ? n : 1);
+}
+
+static void cost_zero(const Node *nd, int64_t n, double *f, double *b) { *f = 0, *b = 0; }
+
+static void cost_elem1(const Node *nd, int64_t n, double *f, double *b) {
+  *f = count(nd, n);
+  *b = 2 * sizeof(float) * count(nd, n);
+}
+
+static void cost_elem4(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 4 * count(nd, n);
+  *b = 2 * sizeof(float) * count(nd, n);
+}
+
+static void cost_move(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 0;
+  *b = 2 * sizeof(float) * count(nd, n);
+}
+
+static void cost_matmul(const Node *nd, int64_t n, double *f, double *b) {
+  const Node *a = nd->in[0], *w = nd->in[1];
+  double rows = (double)shape_rows(&a->shape) * (a->batched ? n : 1);
+  double m = nd->attr[0] ? shape_last(&a->shape) : rows;
+  double k = nd->attr[0] ? rows : shape_last(&a->shape);
+  double cols = nd->attr[0] ? shape_last(&w->shape) : shape_last(&nd->shape);
+  *f = 2 * m * k * cols;
+  *b = sizeof(float) * (m * k + k * cols + m * cols);
+}
+
+static void cost_conv(const Node *nd, int64_t n, double *f, double *b) {
+  const int64_t *a = nd->attr;
+  *f = 2.0 * n * a[A_OH] * a[A_OW] * a[A_F] * a[A_KH] * a[A_KW] * a[A_C];
+  *b = sizeof(float) * ((double)n * a[A_H] * a[A_W] * a[A_C] + (double)a[A_KH] * a[A_KW] * a[A_C] * a[A_F] +
+                        (double)n * a[A_OH] * a[A_OW] * a[A_F]);
+}
+
+static void cost_pool(const Node *nd, int64_t n, double *f, double *b) {
+  const int64_t *a = nd->attr;
+  *f = (double)n * a[A_OH] * a[A_OW] * a[A_C] * a[A_KH] * a[A_KW];
+  *b = sizeof(float) * ((double)n * a[A_H] * a[A_W] * a[A_C] + (double)n * a[A_OH] * a[A_OW] * a[A_C]);
+}
+
+static void cost_bn(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 8 * count(nd, n);
+  *b = 3 * sizeof(float) * count(nd, n);
+}
+
+static void cost_loss(const Node *nd, int64_t n, double *f, double *b) {
+  double e = (double)node_elems(nd->in[0]) * n;
+  *f = 6 * e;
+  *b = 3 * sizeof(float) * e;
+}
+
+static void cost_update(const Node *nd, int64_t n, double *f, double *b) {
+  double e = (double)shape_size(&nd->in[0]->shape);
+  *f = 10 * e;
+  *b = sizeof(float) * (2 + 2 * nd->attr[0]) * e;
+}
+
+//
+// The op table
+//
+#define OP(name, nin, cls, shape, grad, cost, emit, inf) {#name, nin, FC_##cls, OP_##inf},
+const OpInfo op_info[OP_COUNT] = {
+#include "ops.def"
+};
+#undef OP
+
+#define OP(name, nin, cls, shape, grad, cost, emit, inf) shape,
+static void (*const shape_rule[OP_COUNT])(Node *) = {
+#include "ops.def"
+};
+#undef OP
+
+#define OP(name, nin, cls, shape, grad, cost, emit, inf) cost,
+static void (*const cost_rule[OP_COUNT])(const Node *, int64_t, double *, double *) = {
+#include "ops.def"
+};
+#undef OP
+
+const char *fusion_class_name(FusionClass c) {
+  static const char *names[] = {"source", "elementwise", "reduction", "contraction",
+                                "movement", "loss", "optimizer"};
+  return names[c];
+}
+
+void node_cost(const Node *nd, int64_t n, double *flops, double *bytes) {
+  cost_rule[nd->op](nd, n, flops, bytes);
+}
+
+//
+// Nodes
+//
+int64_t shape_size(const Shape *s) {
+  int64_t k = 1;
+  for (int i = 0; i < s->rank; i++) k *= s->dim[i];
+  return k;
+}
+
+int64_t shape_last(const Shape *s) { return s->rank ? s->dim[s->rank - 1] : 1; }
+
+int64_t shape_rows(const Shape *s) {
+  int64_t k = 1;
+  for (int i = 0; i + 1 < s->rank; i++) k *= s->dim[i];
+  return k;
+}
+
+int64_t node_elems(const Node *nd) { return shape_size(&nd->shape); }
+
+int64_t node_aux_elems(const Node *nd) {
+  return nd->aux_shape.rank ? shape_size(&nd->aux_shape) : 0;
+}
+
+static bool name_taken(const Graph *g, const char *name) {
+  for (int i = 0; i < g->n; i++)
+    if (strcmp(g->nodes[i]->name, name) == 0) return true;
+  return false;
+}
+
+Node *node_new(Graph *g, OpKind op, const char *name, int layer, Node *a, Node *b) {
+  Node *nd = xalloc(sizeof *nd);
+  nd->op = op;
+  nd->layer = layer;
+  nd->in[0] = a;
+  nd->in[1] = b;
+  nd->backward = g->differentiated;
+  const char *unique = name;
+  for (int k = 2; name_taken(g, unique); k++) unique = xprintf("%s_%d", name, k);
+  nd->name = unique;
+  if (g->n == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 64;
+    Node **nodes = xalloc(g->cap * sizeof *nodes);
+    if (g->n) memcpy(nodes, g->nodes, g->n * sizeof *nodes);
+    g->nodes = nodes;
+  }
+  nd->id = g->n;
+  g->nodes[g->n++] = nd;
+  return nd;
+}
+
+Node *node_done(Node *nd) {
+  for (int i = 0; i < op_info[nd->op].n_in; i++) {
+    // Only batchnorm takes optional inputs (gamma, beta); the shape rules read in[0].
+    if (!nd->in[i] && !(nd->op == OP_batchnorm_train || nd->op == OP_batchnorm_infer ||
+                        nd->op == OP_batchnorm_bwd))
+      internal_error("graph", "%s: input %d of %s missing", nd->name, i, op_info[nd->op].name);
+  }
+  shape_rule[nd->op](nd);
+  return nd;
+}
+
+//
+// Layer names as C identifiers — the one mangling decision for generated code.
+// Lowercase [a-z0-9_]; a leading digit or "nnc" gets "m_" in front (names starting with
+// nnc_ are the generated code's own); duplicates after mangling get _2, _3, ...
+//
+static void mangle_layer_names(Graph *g, const Program *p) {
+  g->n_layers = p->n_layers;
+  g->layer_ident = xalloc((p->n_layers + 1) * sizeof *g->layer_ident);
+  for (int i = 0; i < p->n_layers; i++) {
+    const char *src = p->layers[i].name ? p->layers[i].name : "layer";
+    size_t len = strlen(src);
+    if (len > 48) len = 48;            // generated names stay readable
+    char *id = xalloc(len + 3);
+    size_t k = 0;
+    for (size_t j = 0; j < len; j++) {
+      unsigned char c = src[j];
+      if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+      id[k++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '_';
+    }
+    if (k == 0) id[k++] = 'l';
+    const char *ident = id;
+    if ((id[0] >= '0' && id[0] <= '9') || strncmp(id, "nnc", 3) == 0) ident = xprintf("m_%s", id);
+    const char *unique = ident;
+    for (int n = 2;; n++) {
+      bool clash = false;
+      for (int j = 0; j < i; j++)
+        if (strcmp(g->layer_ident[j], unique) == 0) clash = true;
+      if (!clash) break;
+      unique = xprintf("%s_%d", ident, n);
+    }
+    g->layer_ident[i] = unique;
+  }
+}
+
+const char *graph_layer_ident(const Graph *g, int layer) {
+  return layer >= 0 && layer < g->n_layers ? g->layer_ident[layer] : "model";
+}
+
+//
+// Lowering layers
+//
+static const char *lname(Graph *g, int layer, const char *suffix) {
+  return xprintf("%s_%s", g->layer_ident[layer], suffix);
+}
+
+static Node *add_param(Graph *g, const Program *p, int layer, const char *weight, Shape shape,
+                       bool trainable, Initializer init, int64_t fan_in, int64_t fan_out) {
+  Node *w = node_new(g, OP_param, lname(g, layer, weight), layer, NULL, NULL);
+  w->shape = shape;
+  w->keras_name = xprintf("%s.%s", p->layers[layer].name, weight);
+  w->trainable = trainable;
+  w->init = init;
+  w->fan_in = fan_in;
+  w->fan_out = fan_out;
+  if (g->n_params == g->cap_params) {
+    g->cap_params = g->cap_params ? 2 * g->cap_params : 16;
+    Node **ps = xalloc(g->cap_params * sizeof *ps);
+    if (g->n_params) memcpy(ps, g->params, g->n_params * sizeof *ps);
+    g->params = ps;
+  }
+  g->params[g->n_params++] = w;
+  return w;
+}
+
+static Node *activation(Graph *g, int layer, Node *x, Activation act) {
+  static const OpKind ops[] = {[ACT_RELU] = OP_relu, [ACT_SIGMOID] = OP_sigmoid,
+                               [ACT_TANH] = OP_tanh, [ACT_SOFTMAX] = OP_softmax};
+  if (act == ACT_LINEAR) return x;
+  OpKind op = ops[act];
+  return node_done(node_new(g, op, lname(g, layer, xprintf("fwd_%s", op_info[op].name)), layer, x, NULL));
+}
+
+static void regularize(Graph *g, const Layer *L, int layer, Node *kernel) {
+  if (L->l1 == 0 && L->l2 == 0) return;
+  Node *r = node_new(g, OP_l1l2, lname(g, layer, "reg_l1l2"), layer, kernel, NULL);
+  r->fattr[0] = L->l1;
+  r->fattr[1] = L->l2;
+  node_done(r);
+}
+
+static void set_spatial(Node *nd, const Layer *L, int64_t kh, int64_t kw, int64_t f) {
+  int64_t *a = nd->attr;
+  a[A_H] = L->in.dim[0], a[A_W] = L->in.dim[1], a[A_C] = L->in.dim[2];
+  a[A_KH] = kh, a[A_KW] = kw, a[A_F] = f;
+  a[A_SH] = L->sh, a[A_SW] = L->sw;
+  a[A_PT] = L->pad_top, a[A_PL] = L->pad_left;
+  a[A_OH] = L->out.dim[0], a[A_OW] = L->out.dim[1];
+}
+
+static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
+  const Layer *L = &p->layers[i];
+  Node *y;
+  switch (L->kind) {
+  case L_INPUT:
+    return x;
+  case L_DENSE: {
+    int64_t in = shape_last(&L->in);
+    Shape ks = shape_of(2, in, L->units, 0, 0), bs = shape_of(1, L->units, 0, 0, 0);
+    Node *w = add_param(g, p, i, "kernel", ks, true, L->kernel_init, in, L->units);
+    y = node_done(node_new(g, OP_matmul, lname(g, i, "fwd_matmul"), i, x, w));
+    if (L->use_bias) {
+      Node *b = add_param(g, p, i, "bias", bs, true, L->bias_init, in, L->units);
+      y = node_done(node_new(g, OP_bias_add, lname(g, i, "fwd_bias"), i, y, b));
+    }
+    regularize(g, L, i, w);
+    return activation(g, i, y, L->act);
+  }
+  case L_CONV2D: {
+    int64_t cin = L->in.dim[2], f = L->units;
+    Shape ks = shape_of(4, L->kh, L->kw, cin, f), bs = shape_of(1, f, 0, 0, 0);
+    Node *w = add_param(g, p, i, "kernel", ks, true, L->kernel_init, L->kh * L->kw * cin,
+                        L->kh * L->kw * f);
+    y = node_new(g, OP_conv2d, lname(g, i, "fwd_conv"), i, x, w);
+    set_spatial(y, L, L->kh, L->kw, f);
+    node_done(y);
+    if (L->use_bias) {
+      Node *b = add_param(g, p, i, "bias", bs, true, L->bias_init, 0, 0);
+      y = node_done(node_new(g, OP_bias_add, lname(g, i, "fwd_bias"), i, y, b));
+    }
+    regularize(g, L, i, w);
+    return activation(g, i, y, L->act);
+  }
+  case L_MAXPOOL2D:
+  case L_AVGPOOL2D: {
+    OpKind op = L->kind == L_MAXPOOL2D ? OP_maxpool2d : OP_avgpool2d;
+    y = node_new(g, op, lname(g, i, L->kind == L_MAXPOOL2D ? "fwd_maxpool" : "fwd_avgpool"), i, x, NULL);
+    set_spatial(y, L, L->kh, L->kw, L->in.dim[2]);
+    return node_done(y);
+  }
+  case L_GLOBALAVGPOOL2D:
+    return node_done(node_new(g, OP_global_avgpool2d, lname(g, i, "fwd_gap"), i, x, NULL));
+  case L_FLATTEN:
+  case L_RESHAPE:
+    // Our layout is NHWC, as Keras's, so Flatten is a view.
+    y = node_new(g, OP_reshape, lname(g, i, "fwd_reshape"), i, x, NULL);
+    y->shape = L->out;
+    return node_done(y);
+  case L_DROPOUT:
+    if (L->rate <= 0) return x;
+    y = node_new(g, OP_dropout, lname(g, i, "fwd_dropout"), i, x, NULL);
+    y->fattr[0] = L->rate;
+    y->attr[0] = i;                    // mixed into the step's seed: masks differ per layer
+    return node_done(y);
+  case L_ACTIVATION:
+    return activation(g, i, x, L->act);
+  case L_BATCHNORM: {
+    Shape cs = shape_of(1, shape_last(&L->in), 0, 0, 0);
+    Node *gamma = L->scale ? add_param(g, p, i, "gamma", cs, true, INIT_ONES, 0, 0) : NULL;
+    Node *beta = L->center ? add_param(g, p, i, "beta", cs, true, INIT_ZEROS, 0, 0) : NULL;
+    Node *mean = add_param(g, p, i, "moving_mean", cs, false, INIT_ZEROS, 0, 0);
+    Node *var = add_param(g, p, i, "moving_variance", cs, false, INIT_ONES, 0, 0);
+    y = node_new(g, OP_batchnorm_train, lname(g, i, "fwd_batchnorm"), i, x, gamma);
+    y->in[2] = beta, y->in[3] = mean, y->in[4] = var;
+    y->fattr[0] = L->epsilon;
+    y->fattr[1] = L->momentum;
+    return node_done(y);
+  }
+  }
+  internal_error("graph", "layer kind %d not lowered", L->kind);
+}
+
+// Chooses the loss op. Softmax + (sparse) categorical cross-entropy and sigmoid + binary
+// cross-entropy fuse onto the logits, as Keras does through _keras_logits: the model's
+// output stays the probabilities, the loss sees the logits (stable, cheap gradient).
+static OpKind choose_loss(const Program *p, Node *out, Node **pred) {
+  *pred = out;
+  bool sparse = p->loss == LOSS_SPARSE_CCE;
+  switch (p->loss) {
+  case LOSS_CCE:
+  case LOSS_SPARSE_CCE:
+    if (p->from_logits) return sparse ? OP_sparse_softmax_xent : OP_softmax_xent;
+    if (out->op == OP_softmax) {
+      *pred = out->in[0];
+      return sparse ? OP_sparse_softmax_xent : OP_softmax_xent;
+    }
+    return sparse ? OP_sparse_cce : OP_cce;
+  case LOSS_BCE:
+    if (p->from_logits) return OP_sigmoid_bce;
+    if (out->op == OP_sigmoid) {
+      *pred = out->in[0];
+      return OP_sigmoid_bce;
+    }
+    return OP_bce;
+  case LOSS_MSE: return OP_mse;
+  case LOSS_MAE: return OP_mae;
+  }
+  internal_error("graph", "unknown loss %d", p->loss);
+}
+
+Graph *graph_build(const Program *p) {
+  if (p->n_layers < 1 || p->layers[0].kind != L_INPUT)
+    internal_error("graph", "program has no Input layer");
+  Graph *g = xalloc(sizeof *g);
+  mangle_layer_names(g, p);
+  g->x = node_new(g, OP_input, "batch_x", 0, NULL, NULL);
+  g->x->shape = p->layers[0].out;
+  g->x->batched = true;
+  Node *cur = g->x;
+  for (int i = 1; i < p->n_layers; i++) cur = lower_layer(g, p, i, cur);
+  g->output = cur;
+  if (p->compiled) {
+    Node *pred;
+    OpKind op = choose_loss(p, cur, &pred);
+    g->y = node_new(g, OP_input, "batch_y", -1, NULL, NULL);
+    g->y->attr[0] = 1;
+    g->y->batched = true;
+    if (op == OP_sparse_softmax_xent || op == OP_sparse_cce) {
+      // One class index per row of the predictions.
+      g->y->shape = pred->shape;
+      if (g->y->shape.rank > 1) g->y->shape.rank--;
+      else g->y->shape.dim[0] = 1;
+    } else {
+      g->y->shape = cur->shape;
+    }
+    g->loss = node_done(node_new(g, op, xprintf("loss_%s", op_info[op].name), -1, pred, g->y));
+  }
+  g->stage_fwd_end = g->n;
+  return g;
+}
+
+//
+// Graphviz
+//
+static void dot_string(FILE *out, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = *s;
+    if (c == '"' || c == '\\') fputc('\\', out), fputc(c, out);
+    else if (c < 0x20 || c >= 0x7f) fprintf(out, "\\\\x%02x", c);
+    else fputc(c, out);
+  }
+}
+
+static void dot_shape(FILE *out, const Node *nd) {
+  fputc('(', out);
+  int k = 0;
+  if (nd->batched) fprintf(out, "n"), k++;
+  for (int i = 0; i < nd->shape.rank; i++) fprintf(out, "%s%lld", k++ ? ", " : "", (long long)nd->shape.dim[i]);
+  if (k == 1 && !nd->batched) fputc(',', out);
+  fputc(')', out);
+}
+
+void graph_dot(const Graph *g, FILE *out) {
+  fprintf(out, "digraph nnc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    fprintf(out, "  n%d [label=\"", nd->id);
+    if (nd->op == OP_param) {
+      fputs("param ", out);
+      dot_string(out, nd->keras_name);
+    } else {
+      fputs(op_info[nd->op].name, out);
+    }
+    fputs("\\n", out);
+    dot_shape(out, nd);
+    fprintf(out, "\\n%s\"", nd->name);
+    if (nd->op == OP_param) fprintf(out, ", shape=ellipse%s", nd->trainable ? "" : ", style=dashed");
+    else if (op_info[nd->op].cls == FC_LOSS) fputs(", style=filled, fillcolor=\"#fde2e2\"", out);
+    else if (op_info[nd->op].cls == FC_OPTIMIZER) fputs(", style=filled, fillcolor=\"#e2f0fd\"", out);
+    else if (nd->backward) fputs(", style=filled, fillcolor=\"#eeeeee\"", out);
+    fputs("];\n", out);
+  }
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    for (int k = 0; k < MAX_IN; k++)
+      if (nd->in[k]) fprintf(out, "  n%d -> n%d;\n", nd->in[k]->id, nd->id);
+  }
+  fputs("}\n", out);
+}
