@@ -537,9 +537,11 @@ static inline uint64_t nnk_splitmix64_(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-/* Uniform in [0, 1) with 53 random bits. */
-static inline double nnk_uniform_(uint64_t seed, uint64_t i) {
-    return (double)(nnk_splitmix64_(seed ^ (i * 0x9E3779B97F4A7C15ull)) >> 11) * 0x1.0p-53;
+/* Uniform in [0, 1) with 53 random bits; key = nnk_splitmix64_(seed).  Hashing the
+ * seed first keeps callers' seed mixing (seed ^ per-layer constant) from lining up
+ * with the index term, so layers draw unrelated streams. */
+static inline double nnk_uniform_(uint64_t key, uint64_t i) {
+    return (double)(nnk_splitmix64_(key ^ (i * 0x9E3779B97F4A7C15ull)) >> 11) * 0x1.0p-53;
 }
 
 /* Inverted dropout: mask[i] = 1/(1-rate) if kept, else 0; y = x * mask.  The caller
@@ -547,9 +549,10 @@ static inline double nnk_uniform_(uint64_t seed, uint64_t i) {
 static inline void nnk_dropout_fwd(int64_t len, double rate, uint64_t seed, const nn_real *x,
                                    nn_real *y, nn_real *mask) {
     nn_real keep_scale = rate < 1 ? (nn_real)(1.0 / (1.0 - rate)) : 0;
+    uint64_t key = nnk_splitmix64_(seed);
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 4)
     for (int64_t i = 0; i < len; i++) {
-        nn_real m = nnk_uniform_(seed, (uint64_t)i) >= rate ? keep_scale : 0;
+        nn_real m = nnk_uniform_(key, (uint64_t)i) >= rate ? keep_scale : 0;
         mask[i] = m;
         y[i] = x[i] * m;
     }
