@@ -207,12 +207,27 @@ static inline int nnk_conv2d_is_pointwise_(int KH, int KW, int SH, int SW, int P
     return KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
 }
 
-/* Scratch elements the three conv functions need for a batch of n. 1×1 convs use
- * none (the check needs pads, which 1×1 'same' convs always have as 0). */
+/* The cols matrix is built for a chunk of samples at a time, so scratch stays under
+ * NNK_CONV_WORK_CAP elements (32 MB in float) however large the images or batch; a
+ * sample too big for the cap is done alone.  The chunk depends only on the shapes, so
+ * results do not depend on the thread count. */
+#ifndef NNK_CONV_WORK_CAP
+#define NNK_CONV_WORK_CAP ((size_t)1 << 23)
+#endif
+
+static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C) {
+    size_t per_sample = (size_t)OH * OW * KH * KW * C;
+    size_t chunk = per_sample ? NNK_CONV_WORK_CAP / per_sample : (size_t)n;
+    if (chunk < 1) chunk = 1;
+    return chunk < (size_t)n ? (int)chunk : n;
+}
+
+/* Scratch elements the three conv functions need for batches of up to n samples.
+ * 1×1 stride-1 convs need none (OH == H there means the pads are 0). */
 static inline size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                            int SH, int SW, int OH, int OW) {
     if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && OH == H && OW == W) return 0;
-    return (size_t)n * OH * OW * KH * KW * C;
+    return (size_t)nnk_conv2d_chunk_(n, OH, OW, KH, KW, C) * OH * OW * KH * KW * C;
 }
 
 static inline void nnk_im2col_(int n, int H, int W, int C, int KH, int KW, int SH, int SW,
@@ -278,8 +293,12 @@ static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, in
         nnk_gemm(0, 0, rows, F, C, x, w, y, 0);
         return;
     }
-    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, work);
-    nnk_gemm(0, 0, rows, F, kdim, work, w, y, 0);
+    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
+    for (int b0 = 0; b0 < n; b0 += chunk) {
+        int nb = nnk_min_(chunk, n - b0);
+        nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
+        nnk_gemm(0, 0, nb * OH * OW, F, kdim, work, w, y + (size_t)b0 * OH * OW * F, 0);
+    }
 }
 
 /* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0. */
@@ -292,8 +311,12 @@ static inline void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int K
         nnk_gemm(0, 1, rows, C, F, dy, w, dx, 0);
         return;
     }
-    nnk_gemm(0, 1, rows, kdim, F, dy, w, work, 0);
-    nnk_col2im_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, work, dx);
+    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
+    for (int b0 = 0; b0 < n; b0 += chunk) {
+        int nb = nnk_min_(chunk, n - b0);
+        nnk_gemm(0, 1, nb * OH * OW, kdim, F, dy + (size_t)b0 * OH * OW * F, w, work, 0);
+        nnk_col2im_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, work, dx + (size_t)b0 * H * W * C);
+    }
 }
 
 /* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated). */
@@ -306,8 +329,12 @@ static inline void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int
         nnk_gemm(1, 0, C, F, rows, x, dy, dw, 0);
         return;
     }
-    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, work);
-    nnk_gemm(1, 0, kdim, F, rows, work, dy, dw, 0);
+    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
+    for (int b0 = 0; b0 < n; b0 += chunk) {
+        int nb = nnk_min_(chunk, n - b0);
+        nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
+        nnk_gemm(1, 0, kdim, F, nb * OH * OW, work, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0);
+    }
 }
 
 /* ---------------------------------------------------------------- pooling */

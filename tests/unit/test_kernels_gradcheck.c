@@ -10,6 +10,9 @@
  * gradient kernel has no row (or a row names a kernel that no longer exists), and
  * when a kernel belongs to no family this file knows. */
 #define NN_REAL double
+/* A small im2col cap, so conv batches are split into chunks of samples (the
+ * forward tests cover the default, whole-batch case). */
+#define NNK_CONV_WORK_CAP 500
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,7 +205,8 @@ typedef struct {
 
 /* Stride 2, 'same' with odd and even pad totals, partial coverage, 1x1 both paths. */
 static const ConvShape conv_shapes[] = {
-    {2, 5, 5, 3, 3, 3, 4, 1, 1, 0}, /* valid */
+    {2, 5, 5, 3, 3, 3, 4, 1, 1, 0}, /* valid; 243 cols per sample: one chunk of 2 */
+    {3, 5, 5, 3, 3, 3, 4, 1, 1, 0}, /* chunks of 2 and 1 samples */
     {2, 6, 7, 2, 3, 3, 3, 2, 2, 1}, /* same, stride 2: pad total 1 (H) and 2 (W) */
     {1, 6, 6, 2, 3, 2, 3, 2, 2, 0}, /* valid stride 2: last input row in no window */
     {1, 4, 5, 2, 2, 2, 3, 1, 2, 1}, /* even kernel, same: pad 1 at bottom/right */
@@ -248,6 +252,9 @@ static void conv_free(ConvCtx *c) { free(c->x); free(c->w); free(c->y); free(c->
 #define CONV_ARGS(c) (c)->s.n, (c)->s.H, (c)->s.W, (c)->s.C, (c)->s.KH, (c)->s.KW, (c)->s.F, \
                      (c)->s.SH, (c)->s.SW, (c)->PT, (c)->PL, (c)->OH, (c)->OW
 
+#define CONV_WORK_ARGS(c) (c)->s.n, (c)->s.H, (c)->s.W, (c)->s.C, (c)->s.KH, (c)->s.KW, (c)->s.F, \
+                          (c)->s.SH, (c)->s.SW, (c)->OH, (c)->OW
+
 static double conv_loss(void *p) {
     ConvCtx *c = p;
     nnk_conv2d_fwd(CONV_ARGS(c), c->x, c->w, c->y, c->work);
@@ -260,6 +267,7 @@ static double check_conv2d_bwd_data(void) {
         ConvCtx c = conv_make(conv_shapes[i]);
         size_t xl = (size_t)c.s.n * c.s.H * c.s.W * c.s.C;
         double *dx = rand_buf(xl, 5, 6); /* garbage: the kernel must overwrite */
+        cr_assert_leq(nnk_conv2d_work_elems(CONV_WORK_ARGS(&c)), NNK_CONV_WORK_CAP);
         nnk_conv2d_bwd_data(CONV_ARGS(&c), c.dy, c.w, dx, c.work);
         double e = fd_error(conv_loss, &c, c.x, xl, dx);
         if (e > GRAD_TOL) cr_log_error("conv2d_bwd_data shape #%zu: error %g", i, e);
