@@ -72,13 +72,16 @@ void nn_free_tensors(nn_tensor *tensors, int count) {
 
 static int st_fail(const char *path, const char *name, const char *what, rt_json *j,
                    nn_tensor *t, int count, uint8_t *data, FILE *f) {
+  // Print first: name and what may point into the JSON strings freed below.
+  if (name)
+    rt_error("%s: tensor '%s': %s", path, name, what);
+  else
+    rt_error("%s: %s", path, what);
   if (f) fclose(f);
   if (j) rt_json_free(j);
   nn_free_tensors(t, count);
   free(data);
-  if (name)
-    return rt_error("%s: tensor '%s': %s", path, name, what);
-  return rt_error("%s: %s", path, what);
+  return -1;
 }
 
 int nn_read_safetensors(const char *path, nn_tensor **tensors, int *count) {
