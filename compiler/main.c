@@ -1,5 +1,6 @@
 // main.c — the `nnc` driver: reads the command line, runs the pipeline's stages.
 #include "nnc.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,6 +121,32 @@ int main(int argc, char **argv) {
     Program *p = front_end(&o, &src);
     print_summary(stdout, p);
     return 0;
+  }
+  if (!strcmp(o.command, "graph")) {
+    bool autodiff_stage = !strcmp(o.stage, "autodiff") || !strcmp(o.stage, "optimized");
+    if (!autodiff_stage && strcmp(o.stage, "parsed"))
+      diag_fatal("unknown stage '%s'; stages: parsed, autodiff, optimized", o.stage);
+    Program *p = front_end(&o, &src);
+    Graph *g = graph_build(p);
+    if (autodiff_stage) {
+      if (!p->compiled) diag_fatal("--stage %s needs model.compile(...) in the script: there is no loss to differentiate", o.stage);
+      autodiff(g, p);
+    }
+    FILE *out = stdout;
+    if (o.out && !(out = fopen(o.out, "w"))) diag_fatal("cannot write '%s': %s", o.out, strerror(errno));
+    graph_dot(g, out);
+    if (out != stdout && fclose(out) != 0) diag_fatal("cannot write '%s'", o.out);
+    return 0;
+  }
+  if (!strcmp(o.command, "emit") || !strcmp(o.command, "build")) {
+    bool emit = !strcmp(o.command, "emit");
+    if (strcmp(o.target, "c")) diag_fatal("target '%s' is not available yet; the C target is (--target c)", o.target);
+    if (!o.out) diag_fatal("'%s' needs -o %s", o.command, emit ? "DIR" : "PROG");
+    Program *p = front_end(&o, &src);
+    Graph *g = graph_build(p);
+    if (p->compiled) autodiff(g, p);
+    int rc = emit ? emit_to_dir(p, g, o.out) : build_program(p, g, o.out, o.cflags, getenv("CC"));
+    return rc == 0 ? 0 : 1;
   }
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);
