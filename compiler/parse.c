@@ -20,7 +20,8 @@ void lex_error(struct LexState *st, Loc loc, const char *fmt, ...) {
   st->errors++;
 }
 
-// Python refuses source that is not UTF-8; so do we, pointing at the first bad byte.
+// Python refuses source that is not UTF-8 or holds NUL bytes; so do we, pointing at
+// the first bad byte.
 static bool check_utf8(const Source *src) {
   const unsigned char *p = (const unsigned char *)src->text;
   int line = 1, col = 1;
@@ -36,6 +37,12 @@ static bool check_utf8(const Source *src) {
     if (ok && c == 0xF4 && p[i + 1] >= 0x90) ok = false;
     if (!ok) {
       diag_error((Loc){line, col, col}, "invalid UTF-8 byte 0x%02x (a .nn file must be UTF-8)", c);
+      return false;
+    }
+    // NUL is refused here, so inside the scanner input() == 0 can only mean EOF
+    // (flex 2.6 returns 0 there, not EOF).
+    if (c == 0) {
+      diag_error((Loc){line, col, col}, "NUL byte in source");
       return false;
     }
     if (c == '\n') line++, col = 1;
