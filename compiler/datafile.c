@@ -4,11 +4,28 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+// Only regular files: a path such as /dev/zero or a FIFO would hang the scan, and a
+// directory opens but reads nothing.
+static bool regular_file(const char *path, char *err, size_t errcap) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    snprintf(err, errcap, "cannot open '%s'", path);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(err, errcap, "'%s' is not a regular file", path);
+    return false;
+  }
+  return true;
+}
 
 // IDX: magic 0 0 <type> <ndim>, then ndim big-endian u32 dims. gzread reads plain
 // files too, so one path serves .gz and not.
 bool probe_idx(const char *path, DataProbe *out, char *err, size_t errcap) {
+  if (!regular_file(path, err, errcap)) return false;
   gzFile f = gzopen(path, "rb");
   if (!f) {
     snprintf(err, errcap, "cannot open '%s'", path);
@@ -48,6 +65,7 @@ bool probe_idx(const char *path, DataProbe *out, char *err, size_t errcap) {
 
 // NPY: "\x93NUMPY" v1 (u16 header length) or v2/v3 (u32), then a Python dict literal.
 bool probe_npy(const char *path, DataProbe *out, char *err, size_t errcap) {
+  if (!regular_file(path, err, errcap)) return false;
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(err, errcap, "cannot open '%s'", path);
@@ -144,6 +162,7 @@ bool probe_npy(const char *path, DataProbe *out, char *err, size_t errcap) {
 
 // CSV: rows × columns of numbers; the whole file is scanned (CSV has no header).
 bool probe_csv(const char *path, char delim, DataProbe *out, char *err, size_t errcap) {
+  if (!regular_file(path, err, errcap)) return false;
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(err, errcap, "cannot open '%s'", path);
