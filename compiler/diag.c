@@ -11,6 +11,16 @@
 static const Source *diag_src;
 static int n_errors;
 static bool color;
+static bool silent;  // diag_set_output(NULL): count errors, print nothing (fuzzer, tests)
+static FILE *out_stream;
+
+void diag_set_output(FILE *out) {
+  silent = out == NULL;
+  out_stream = out;
+}
+
+// stderr unless redirected (stderr is not a constant initializer).
+static FILE *diag_out(void) { return out_stream ? out_stream : stderr; }
 
 void diag_init(const Source *src) {
   diag_src = src;
@@ -36,36 +46,37 @@ static void print_source_line(int line, int col, int end_col) {
     start = col > 80 ? col - 80 : 0;
     if (len - start > 160) len = start + 160;
   }
-  fputs("  ", stderr);
+  fputs("  ", diag_out());
   for (int i = start; i < len; i++) {
     unsigned char c = p[i];
-    fputc(c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : c, stderr);
+    fputc(c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : c, diag_out());
   }
-  fputs("\n  ", stderr);
-  for (int i = start + 1; i < col; i++) fputc(' ', stderr);
-  fputc('^', stderr);
-  for (int i = col + 1; i <= end_col && i <= len; i++) fputc('~', stderr);
-  fputc('\n', stderr);
+  fputs("\n  ", diag_out());
+  for (int i = start + 1; i < col; i++) fputc(' ', diag_out());
+  fputc('^', diag_out());
+  for (int i = col + 1; i <= end_col && i <= len; i++) fputc('~', diag_out());
+  fputc('\n', diag_out());
 }
 
 static void vreport(const char *kind, Loc loc, const char *fmt, va_list ap) {
+  if (silent) return;
   const char *path = diag_src ? diag_src->path : "<input>";
-  if (color) fprintf(stderr, "\033[1m");
-  fprintf(stderr, "%s:%d:%d: ", path, loc.line, loc.col);
-  if (color) fprintf(stderr, strcmp(kind, "error") == 0 ? "\033[31m" : "\033[35m");
-  fprintf(stderr, "%s: ", kind);
-  if (color) fprintf(stderr, "\033[0m\033[1m");
-  vfprintf(stderr, fmt, ap);
-  if (color) fprintf(stderr, "\033[0m");
-  fputc('\n', stderr);
+  if (color) fprintf(diag_out(), "\033[1m");
+  fprintf(diag_out(), "%s:%d:%d: ", path, loc.line, loc.col);
+  if (color) fprintf(diag_out(), strcmp(kind, "error") == 0 ? "\033[31m" : "\033[35m");
+  fprintf(diag_out(), "%s: ", kind);
+  if (color) fprintf(diag_out(), "\033[0m\033[1m");
+  vfprintf(diag_out(), fmt, ap);
+  if (color) fprintf(diag_out(), "\033[0m");
+  fputc('\n', diag_out());
   print_source_line(loc.line, loc.col, loc.end_col);
 }
 
 void diag_error(Loc loc, const char *fmt, ...) {
   n_errors++;
   if (n_errors > DIAG_MAX_ERRORS) {
-    if (n_errors == DIAG_MAX_ERRORS + 1)
-      fprintf(stderr, "%s: too many errors, stopping\n", diag_src ? diag_src->path : "nnc");
+    if (n_errors == DIAG_MAX_ERRORS + 1 && !silent)
+      fprintf(diag_out(), "%s: too many errors, stopping\n", diag_src ? diag_src->path : "nnc");
     return;
   }
   va_list ap;
@@ -82,12 +93,12 @@ void diag_warning(Loc loc, const char *fmt, ...) {
 }
 
 void diag_note(const char *fmt, ...) {
-  if (n_errors > DIAG_MAX_ERRORS) return;
+  if (n_errors > DIAG_MAX_ERRORS || silent) return;
   va_list ap;
   va_start(ap, fmt);
-  fputs("  note: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  fputs("  note: ", diag_out());
+  vfprintf(diag_out(), fmt, ap);
+  fputc('\n', diag_out());
   va_end(ap);
 }
 
@@ -164,6 +175,16 @@ void *xalloc(size_t size) {
   arena->used += size;
   memset(p, 0, size);
   return p;
+}
+
+// Frees every block: a process that runs many compilations (tests, the fuzzer)
+// calls it between them. Nothing from the previous compilation may be used after.
+void arena_free_all(void) {
+  while (arena) {
+    Block *next = arena->next;
+    free(arena);
+    arena = next;
+  }
 }
 
 char *xstrndup(const char *s, size_t n) {
