@@ -835,11 +835,11 @@ static void emit_fit(FILE *out, const Program *p, int i) {
   fprintf(out, "    if (nn_fit(m, &cfg, &data[%d], &data[%d], &rng, &opt) < 0) return 1;\n", a->x, a->y);
 }
 
+// Items print back to back: sema makes print()'s sep and end string items of their own.
 static void emit_print(FILE *out, const Program *p, int i) {
   const Action *a = &p->actions[i];
   for (int k = 0; k < a->n_items; k++) {
     const PrintItem *it = &a->items[k];
-    if (k) fprintf(out, "    putchar(' ');\n");
     switch (it->kind) {
     case P_STRING:
       fprintf(out, "    fputs(");
@@ -867,7 +867,7 @@ static void emit_print(FILE *out, const Program *p, int i) {
       break;
     }
   }
-  fprintf(out, "    putchar('\\n');\n    fflush(stdout);\n");
+  fprintf(out, "    fflush(stdout);\n");
 }
 
 static void emit_action(FILE *out, const Program *p, const Graph *g, int i, const char *summary) {

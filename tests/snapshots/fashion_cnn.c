@@ -724,22 +724,21 @@ int main(int argc, char **argv) {
     if (nn_evaluate(m, &data[2], &data[3], 32, 1, &opt, result_1) < 0) return 1;
   }
   {  // action 2, line 0: print
-    fputs("Test \042acc\042:", stdout);
-    putchar(' ');
+    fputs("Test \042acc\042: ", stdout);
     nnc_print_float(result_1[1]);
-    putchar(' ');
+    fputs(" ", stdout);
     nnc_print_shape(&data[0]);
-    putchar(' ');
+    fputs(" ", stdout);
     printf("%lld", (long long)nnc_shape_dim(&data[0], 1));
-    putchar(' ');
+    fputs(" ", stdout);
     nnc_print_float(0.5);
-    putchar(' ');
+    fputs(" ", stdout);
     putchar('[');
     nnc_print_float(result_1[0]);
     fputs(", ", stdout);
     nnc_print_float(result_1[1]);
     putchar(']');
-    putchar('\n');
+    fputs("\012", stdout);
     fflush(stdout);
   }
   {  // action 3, line 0: model.predict

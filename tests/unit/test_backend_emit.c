@@ -197,13 +197,19 @@ static Program *script_program(void) {
   p->actions[0].kind = A_FIT, p->actions[0].x = 0, p->actions[0].y = 1, p->actions[0].val_x = 2,
   p->actions[0].val_y = 3, p->actions[0].epochs = 2, p->actions[0].batch_size = 64, p->actions[0].shuffle = true;
   p->actions[1].kind = A_EVALUATE, p->actions[1].x = 2, p->actions[1].y = 3;
-  static PrintItem items[] = {{.kind = P_STRING, .text = "Test \"acc\":"},
+  // As sema gives print(...): separators and the end are string items.
+  static PrintItem items[] = {{.kind = P_STRING, .text = "Test \"acc\": "},
                               {.kind = P_EVAL_RESULT, .action = 1, .result = 1},
+                              {.kind = P_STRING, .text = " "},
                               {.kind = P_SHAPE, .data = 0},
+                              {.kind = P_STRING, .text = " "},
                               {.kind = P_SHAPE_DIM, .data = 0, .dim = 1},
+                              {.kind = P_STRING, .text = " "},
                               {.kind = P_NUMBER, .number = 0.5},
-                              {.kind = P_EVAL_LIST, .action = 1}};
-  p->actions[2].kind = A_PRINT, p->actions[2].items = items, p->actions[2].n_items = 6;
+                              {.kind = P_STRING, .text = " "},
+                              {.kind = P_EVAL_LIST, .action = 1},
+                              {.kind = P_STRING, .text = "\n"}};
+  p->actions[2].kind = A_PRINT, p->actions[2].items = items, p->actions[2].n_items = 11;
   p->actions[3].kind = A_PREDICT, p->actions[3].x = 2;
   p->actions[4].kind = A_NP_SAVE, p->actions[4].x = 5, p->actions[4].path = "pred.npy";
   p->actions[5].kind = A_SAVE_WEIGHTS, p->actions[5].path = "w */.safetensors";
