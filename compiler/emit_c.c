@@ -744,10 +744,9 @@ static const char *const main_prelude =
     "  free(idx);\n"
     "  return rc;\n"
     "}\n\n"
-    "// The model's buffers are sized for the largest batch any action runs.\n"
-    "static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size, int64_t rows) {\n"
-    "  int64_t b = batch_size < rows ? batch_size : rows;\n"
-    "  return b > cur ? b : cur;\n"
+    "// The model's buffers are sized for the largest batch size any action asks for.\n"
+    "static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size) {\n"
+    "  return batch_size > cur ? batch_size : cur;\n"
     "}\n\n";
 
 static const char *const dataset_parts[] = {"x_train", "y_train", "x_test", "y_test"};
@@ -780,7 +779,7 @@ static void emit_load_data(FILE *out, const Program *p, int k) {
   case DATA_LITERAL: {
     int64_t count = d->rows * shape_size(&d->shape);
     fprintf(out, "  static const double data_%d_values[] = {", k);
-    for (int64_t i = 0; i < count; i++) fprintf(out, "%s%s", i % 8 ? ", " : "\n    ", cnum(d->literal[i]));
+    for (int64_t i = 0; i < count; i++) fprintf(out, "%s%s", i == 0 ? "\n    " : i % 8 ? ", " : ",\n    ", cnum(d->literal[i]));
     fprintf(out, "\n  };\n  if (nn_data_from_values(&data[%d], data_%d_values, %lld, %d, ", k, k, (long long)d->rows,
             d->shape.rank);
     emit_shape_array(out, &d->shape);
@@ -966,16 +965,13 @@ static void emit_main(FILE *out, const Program *p, const Graph *g) {
   fprintf(out, "\n  int64_t max_batch = 1;\n");
   for (int i = 0; i < p->n_actions; i++) {
     const Action *a = &p->actions[i];
-    if (a->kind == A_FIT) {
-      const char *bs = xprintf("opt.batch_size > 0 ? opt.batch_size : %lld", (long long)batch_or_default(a));
-      fprintf(out, "  max_batch = nnc_batch_limit(max_batch, %s, data[%d].rows);\n", bs, a->x);
-      if (a->val_x >= 0) fprintf(out, "  max_batch = nnc_batch_limit(max_batch, %s, data[%d].rows);\n", bs, a->val_x);
-    } else if (a->kind == A_EVALUATE || a->kind == A_PREDICT) {
-      fprintf(out, "  max_batch = nnc_batch_limit(max_batch, %lld, data[%d].rows);\n", (long long)batch_or_default(a),
-              a->x);
-    }
+    if (a->kind == A_FIT)
+      fprintf(out, "  max_batch = nnc_batch_limit(max_batch, opt.batch_size > 0 ? opt.batch_size : %lld);\n",
+              (long long)batch_or_default(a));
+    else if (a->kind == A_EVALUATE || a->kind == A_PREDICT)
+      fprintf(out, "  max_batch = nnc_batch_limit(max_batch, %lld);\n", (long long)batch_or_default(a));
   }
-  fprintf(out, "  if (max_batch > (1 << 24)) max_batch = 1 << 24;\n");
+  fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
   fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
   for (int i = 0; i < p->n_actions; i++) emit_action(out, p, g, i, NULL);
   fprintf(out, "  return 0;\n}\n\n#endif  // NNC_NO_MAIN\n");

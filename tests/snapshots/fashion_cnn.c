@@ -659,10 +659,9 @@ static inline int nnc_save_data(const char *path, const nn_data *d) {
   return rc;
 }
 
-// The model's buffers are sized for the largest batch any action runs.
-static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size, int64_t rows) {
-  int64_t b = batch_size < rows ? batch_size : rows;
-  return b > cur ? b : cur;
+// The model's buffers are sized for the largest batch size any action asks for.
+static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size) {
+  return batch_size > cur ? batch_size : cur;
 }
 
 int main(int argc, char **argv) {
@@ -692,20 +691,23 @@ int main(int argc, char **argv) {
                   "fashion-mnist y_test") < 0) return 1;
   // data[4], line 0
   static const double data_4_values[] = {
-    1.0, 2.0, 3.0, 4.5, -1e-09, 6.0
+    1.0, 2.0, 3.0, 4.5, -1e-09, 6.0, 7.0, 8.0,
+    9.0, 10.0
   };
-  if (nn_data_from_values(&data[4], data_4_values, 2, 1, (const int64_t[]){3}) < 0) return 1;
-  if (nnc_prepare(&data[4], 1, (const int64_t[]){3}, 1.0, 0,
+  if (nn_data_from_values(&data[4], data_4_values, 2, 1, (const int64_t[]){5}) < 0) return 1;
+  if (nnc_prepare(&data[4], 1, (const int64_t[]){5}, 1.0, 0,
                   "np.array literal") < 0) return 1;
   // data[5], line 0
   // filled by model.predict (action 3)
 
   int64_t max_batch = 1;
-  max_batch = nnc_batch_limit(max_batch, opt.batch_size > 0 ? opt.batch_size : 64, data[0].rows);
-  max_batch = nnc_batch_limit(max_batch, opt.batch_size > 0 ? opt.batch_size : 64, data[2].rows);
-  max_batch = nnc_batch_limit(max_batch, 32, data[2].rows);
-  max_batch = nnc_batch_limit(max_batch, 32, data[2].rows);
-  if (max_batch > (1 << 24)) max_batch = 1 << 24;
+  max_batch = nnc_batch_limit(max_batch, opt.batch_size > 0 ? opt.batch_size : 64);
+  max_batch = nnc_batch_limit(max_batch, 32);
+  max_batch = nnc_batch_limit(max_batch, 32);
+  if (max_batch > (1 << 24)) {
+    fprintf(stderr, "error: batch size %lld is too large\n", (long long)max_batch);
+    return 1;
+  }
   nn_model *m = nnc_model_create((int)max_batch);
   if (!m) return 1;
   m->init(m, &rng);

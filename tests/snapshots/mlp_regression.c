@@ -540,10 +540,9 @@ static inline int nnc_save_data(const char *path, const nn_data *d) {
   return rc;
 }
 
-// The model's buffers are sized for the largest batch any action runs.
-static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size, int64_t rows) {
-  int64_t b = batch_size < rows ? batch_size : rows;
-  return b > cur ? b : cur;
+// The model's buffers are sized for the largest batch size any action asks for.
+static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size) {
+  return batch_size > cur ? batch_size : cur;
 }
 
 int main(int argc, char **argv) {
@@ -556,7 +555,10 @@ int main(int argc, char **argv) {
 
 
   int64_t max_batch = 1;
-  if (max_batch > (1 << 24)) max_batch = 1 << 24;
+  if (max_batch > (1 << 24)) {
+    fprintf(stderr, "error: batch size %lld is too large\n", (long long)max_batch);
+    return 1;
+  }
   nn_model *m = nnc_model_create((int)max_batch);
   if (!m) return 1;
   m->init(m, &rng);

@@ -187,8 +187,8 @@ static Program *script_program(void) {
                              .rows = i < 2 ? 60000 : 10000, .loc = {.line = 3 + i}};
   p->data[0].shape = p->data[2].shape = tp_shape(3, 28, 28, 1);
   p->data[0].scale = p->data[2].scale = 1 / 255.0;
-  static double values[] = {1, 2, 3, 4.5, -1e-9, 6};
-  p->data[4] = (DataValue){.source = DATA_LITERAL, .literal = values, .rows = 2, .shape = tp_shape(1, 3, 0, 0),
+  static double values[] = {1, 2, 3, 4.5, -1e-9, 6, 7, 8, 9, 10};   // more than one line of 8
+  p->data[4] = (DataValue){.source = DATA_LITERAL, .literal = values, .rows = 2, .shape = tp_shape(1, 5, 0, 0),
                            .scale = 1, .dtype = DT_FLOAT64};
   p->data[5] = (DataValue){.source = DATA_PREDICTION, .predict_action = 3, .rows = 10000,
                            .shape = tp_shape(1, 10, 0, 0), .scale = 1};
