@@ -419,7 +419,11 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
     return node_done(y);
   }
   case L_GLOBALAVGPOOL2D:
-    return node_done(node_new(g, OP_global_avgpool2d, lname(g, i, "fwd_gap"), i, x, NULL));
+    y = node_done(node_new(g, OP_global_avgpool2d, lname(g, i, "fwd_gap"), i, x, NULL));
+    if (L->out.rank == 1) return y;
+    y = node_new(g, OP_reshape, lname(g, i, "fwd_keepdims"), i, y, NULL);   // (1, 1, C)
+    y->shape = L->out;
+    return node_done(y);
   case L_FLATTEN:
   case L_RESHAPE:
     // Our layout is NHWC, as Keras's, so Flatten is a view.
