@@ -10,14 +10,28 @@
 #include <string.h>
 #include <unistd.h>
 
-// A fresh directory per test (Criterion runs each test in its own process).
+static char scratch_path[64];
+static pid_t scratch_owner;
+static inline void scratch_remove(void) {
+  if (getpid() != scratch_owner)
+    return;  // a forked child exiting: the directory is still the parent's
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_path);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", scratch_path);
+}
+
+// A fresh directory per test (Criterion runs each test in its own process), in memory
+// when /dev/shm is there (the robustness tests write thousands of files), removed at exit.
 static inline const char *scratch_dir(void) {
-  static char dir[64];
-  if (!dir[0]) {
-    strcpy(dir, "/tmp/nnrt_test_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+  if (!scratch_path[0]) {
+    strcpy(scratch_path, access("/dev/shm", W_OK) == 0 ? "/dev/shm/nnrt_test_XXXXXX"
+                                                       : "/tmp/nnrt_test_XXXXXX");
+    cr_assert_not_null(mkdtemp(scratch_path));
+    scratch_owner = getpid();
+    atexit(scratch_remove);
   }
-  return dir;
+  return scratch_path;
 }
 
 // scratch_dir()/name, in a rotating static buffer so several can be alive at once.
