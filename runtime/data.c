@@ -66,15 +66,6 @@ static int64_t shape_product(int ndim, const int64_t *shape) {
   return p;
 }
 
-// "(28, 28, 1)", as numpy prints shapes.
-static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
-  size_t n = snprintf(buf, size, "(");
-  for (int i = 0; i < ndim && n < size; i++)
-    n += snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-  if (n < size)
-    snprintf(buf + n, size - n, ndim == 1 ? ",)" : ")");
-}
-
 int nn_data_reshape(nn_data *d, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > 4)
     return rt_error("%s: reshape to rank %d per sample (at most 4 supported)", d->origin, ndim);
@@ -101,8 +92,8 @@ int nn_data_reshape(nn_data *d, int ndim, const int64_t *shape) {
   return 0;
 mismatch:;
   char have[128], want[128];
-  format_shape(have, sizeof have, d->ndim, d->shape);
-  format_shape(want, sizeof want, ndim, shape);
+  rt_format_shape(have, sizeof have, d->ndim, d->shape, true);
+  rt_format_shape(want, sizeof want, ndim, shape, true);
   return rt_error("%s: cannot reshape samples of shape %s (%lld values) to %s", d->origin, have,
                   (long long)d->row_size, want);
 }
@@ -160,8 +151,8 @@ int nn_data_expect_shape(const nn_data *d, int ndim, const int64_t *shape, const
   if (same)
     return 0;
   char have[128], want[128];
-  format_shape(have, sizeof have, d->ndim, d->shape);
-  format_shape(want, sizeof want, ndim, shape);
+  rt_format_shape(have, sizeof have, d->ndim, d->shape, true);
+  rt_format_shape(want, sizeof want, ndim, shape, true);
   return rt_error("%s (%s): samples have shape %s, but the program was built for %s; "
                   "rebuild it for this data",
                   what, d->origin, have, want);

@@ -289,14 +289,6 @@ int nn_save_weights(const nn_model *m, const char *path) {
   return rt_atomic_commit(&a);
 }
 
-static void format_dims(char *buf, size_t size, int ndim, const int64_t *shape) {
-  size_t n = snprintf(buf, size, "[");
-  for (int i = 0; i < ndim && n < size; i++)
-    n += snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-  if (n < size)
-    snprintf(buf + n, size - n, "]");
-}
-
 int nn_load_weights(nn_model *m, const char *path) {
   nn_tensor *t;
   int n;
@@ -326,8 +318,8 @@ int nn_load_weights(nn_model *m, const char *path) {
     for (int d = 0; same && d < p->ndim; d++) same = x->shape[d] == p->shape[d];
     if (!same) {
       char have[128], want[128];
-      format_dims(have, sizeof have, x->ndim, x->shape);
-      format_dims(want, sizeof want, p->ndim, p->shape);
+      rt_format_shape(have, sizeof have, x->ndim, x->shape, false);
+      rt_format_shape(want, sizeof want, p->ndim, p->shape, false);
       rc = rt_error("%s: weight '%s' has shape %s in the file, the model needs %s", path, p->name,
                     have, want);
     }

@@ -182,6 +182,14 @@ void rt_format_repr(char *buf, size_t size, double v) {
   }
 }
 
+void rt_format_shape(char *buf, size_t size, int ndim, const int64_t *shape, bool tuple) {
+  size_t n = snprintf(buf, size, tuple ? "(" : "[");
+  for (int i = 0; i < ndim && n < size; i++)
+    n += snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+  if (n < size)
+    snprintf(buf + n, size - n, tuple ? (ndim == 1 ? ",)" : ")") : "]");
+}
+
 void rt_logs_add(rt_logs *l, const char *prefix, const char *name, double value) {
   if (l->n >= RT_MAX_LOGS)
     return;
