@@ -14,6 +14,8 @@ void sema_shape_with_rows(const DataValue *d, char *buf, size_t cap);
 Value *make_optimizer(const char *name, const Expr *call, Loc loc);
 Value *make_loss(const char *name, const Expr *call, Loc loc);
 Value *make_metric(const char *name, const Expr *call, Loc loc);
+void *sema_grow(void *items, int n, size_t size);
+int sema_add_data(DataValue d);
 
 // Layers added before the input shape is known wait here (Keras builds on first use).
 static Layer *pending[1024];
@@ -21,18 +23,22 @@ static int n_pending;
 
 static void append_layer(Layer *l) {
   Program *p = sema_program();
-  Layer *nl = xalloc(sizeof(Layer) * (p->n_layers + 1));
-  if (p->n_layers) memcpy(nl, p->layers, sizeof(Layer) * p->n_layers);
-  nl[p->n_layers] = *l;
-  p->layers = nl;
-  p->n_layers++;
+  p->layers = sema_grow(p->layers, p->n_layers, sizeof(Layer));
+  p->layers[p->n_layers++] = *l;
 }
+
+// Far beyond any real Sequential model; keeps the unique-name check cheap.
+enum { MAX_LAYERS = 10000 };
 
 static bool model_built(void) { return sema_program()->n_layers > 0; }
 
 static bool infer_and_append(Layer *l) {
   Program *p = sema_program();
   Shape in = p->layers[p->n_layers - 1].out;
+  if (p->n_layers >= MAX_LAYERS) {
+    diag_error(l->loc, "too many layers (at most %d)", MAX_LAYERS);
+    return false;
+  }
   if (!layer_infer(l, &in)) return false;
   if (__builtin_add_overflow(p->total_params, l->params, &p->total_params) ||
       __builtin_add_overflow(p->trainable_params, l->trainable_params, &p->trainable_params)) {
@@ -423,7 +429,7 @@ static Value *do_fit(const Expr *call) {
   }
   if (a[6] && !arg_float(a[6], "validation_split", 0, 1, false, &act->validation_split)) ok = false;
   if (act->validation_split >= 1) {
-    diag_error(a[6]->loc, "validation_split must be in [0, 1)");
+    diag_error(a[6]->loc, "validation_split must be in [0, 1), got %g", act->validation_split);
     ok = false;
   }
   if (a[7] && a[7]->kind != E_NONE) {
@@ -509,12 +515,8 @@ static Value *do_evaluate(const Expr *call, bool predict) {
     Program *p = sema_program();
     DataValue d = {.source = DATA_PREDICTION, .loc = call->loc, .dtype = DT_FLOAT32, .rows = p->data[act->x].rows,
                    .shape = output_layer()->out, .scale = 1, .predict_action = action_index};
-    DataValue *nd = xalloc(sizeof(DataValue) * (p->n_data + 1));
-    memcpy(nd, p->data, sizeof(DataValue) * p->n_data);
-    nd[p->n_data] = d;
-    p->data = nd;
     Value *v = value_new(V_DATA, call->loc);
-    v->i = p->n_data++;
+    v->i = sema_add_data(d);
     return v;
   }
   if (!a[1]) {
@@ -624,10 +626,8 @@ void format_pyfloat(double x, char *buf, size_t cap) {
 }
 
 static void add_item(Action *a, PrintItem it) {
-  PrintItem *ni = xalloc(sizeof(PrintItem) * (a->n_items + 1));
-  if (a->n_items) memcpy(ni, a->items, sizeof(PrintItem) * a->n_items);
-  ni[a->n_items++] = it;
-  a->items = ni;
+  a->items = sema_grow(a->items, a->n_items, sizeof(PrintItem));
+  a->items[a->n_items++] = it;
 }
 
 static void add_text(Action *a, const char *s) {
@@ -684,12 +684,17 @@ Value *do_print(const Expr *call) {
     diag_error(kw[2]->loc, "print(file=...) is not supported");
     return value_error();
   }
+  // Arguments first: print(model.evaluate(x, y)) evaluates before it prints.
+  Value **vals = xalloc(sizeof(Value *) * (call->args.n + 1));
+  for (int i = 0; i < call->args.n; i++) {
+    vals[i] = eval(call->args.items[i]);
+    if (vals[i]->kind == V_ERROR) return vals[i];
+  }
   Action *act = sema_add_action(A_PRINT, call->loc);
   for (int i = 0; i < call->args.n; i++) {
     if (i) add_text(act, sep);
     const Expr *e = call->args.items[i];
-    Value *v = eval(e);
-    if (v->kind == V_ERROR) return v;
+    Value *v = vals[i];
     if (v->kind == V_RESULT_ITEM) {
       add_item(act, (PrintItem){.kind = P_EVAL_RESULT, .action = (int)v->i, .result = v->result});
       continue;
