@@ -6,7 +6,7 @@
 // consumers the contributions are summed with `add`. Every trainable param then gets
 // exactly one optimizer update node. All appended nodes are marked `backward`.
 // The gradient rules below only build nodes from other ops of ops.def.
-#include "backend.h"
+#include "nnc.h"
 
 #include <string.h>
 

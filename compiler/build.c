@@ -4,7 +4,7 @@
 // atomically (compiled to out_path.tmp, then renamed) or not at all; the temporary
 // directory is removed either way. A C compiler rejecting our code is nnc's bug and is
 // reported as an internal error with the compiler's output.
-#include "backend.h"
+#include "nnc.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 // -DNN_REAL=double the train step runs in double precision (gradient checks).
 // Nothing from the user's file is printed except as escaped string literals or
 // through the graph's mangled names.
-#include "backend.h"
+#include "nnc.h"
 
 #include <ctype.h>
 #include <errno.h>

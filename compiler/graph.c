@@ -4,7 +4,7 @@
 // Guarantees: Graph.nodes is a topological order; names are unique C identifiers made
 // from the layer names (`conv2d_1_fwd_conv`); every node's shape comes from its op's
 // shape rule in ops.def. Shapes are per sample; `batched` marks the run-time dim n.
-#include "backend.h"
+#include "nnc.h"
 
 #include <string.h>
 

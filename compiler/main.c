@@ -1,6 +1,5 @@
 // main.c — the `nnc` driver: reads the command line, runs the pipeline's stages.
 #include "nnc.h"
-#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #define TEST_BACKEND_PROGRAMS_H
 
 #include "nnc.h"
-#include "backend.h"
+#include "nnc.h"
 
 #include <stdlib.h>
 #include <string.h>
