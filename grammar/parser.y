@@ -14,6 +14,7 @@ struct LexState;
 }
 
 %code {
+#include <string.h>
 #include "lexstate.h"
 int yylex(YYSTYPE *lval, YYLTYPE *lloc, void *scanner);
 static Loc L(YYLTYPE l) { return (Loc){l.first_line, l.first_column, l.last_line == l.first_line ? l.last_column : l.first_column}; }
@@ -22,6 +23,7 @@ static void yyerror(YYLTYPE *loc, void *scanner, struct LexState *st, const char
 static ExprList one(Expr *e) { ExprList l = {0}; exprlist_push(&l, e); return l; }
 static ExprList push(ExprList l, Expr *e) { exprlist_push(&l, e); return l; }
 static const ExprList empty_list;
+static const char *join_strings(ExprList parts);
 }
 
 %union {
@@ -41,7 +43,7 @@ static const ExprList empty_list;
 
 %type <expr> expr sum term factor power primary atom arg testlist dotted import_item
 %type <list> args arglist exprs import_list import_names
-%type <str> strings
+%type <list> strings
 
 %start program
 
@@ -114,7 +116,7 @@ primary: atom
 atom: NAME                     { $$ = ast_name(L(@1), $1); }
     | INT                      { $$ = ast_int(L(@1), $1); }
     | FLOAT                    { $$ = ast_float(L(@1), $1); }
-    | strings                  { $$ = ast_string(L(@1), $1); }
+    | strings                  { $$ = ast_string(L(@1), join_strings($1)); }
     | NONE                     { $$ = ast_const(L(@1), E_NONE); }
     | TRUE                     { $$ = ast_const(L(@1), E_TRUE); }
     | FALSE                    { $$ = ast_const(L(@1), E_FALSE); }
@@ -128,8 +130,8 @@ atom: NAME                     { $$ = ast_name(L(@1), $1); }
     ;
 
 /* Adjacent string literals concatenate, as in Python. */
-strings: STRING                { $$ = $1; }
-       | strings STRING        { $$ = xprintf("%s%s", $1, $2); }
+strings: STRING                { $$ = one(ast_string(L(@1), $1)); }
+       | strings STRING        { $$ = push($1, ast_string(L(@2), $2)); }
        ;
 
 args: %empty                   { $$ = empty_list; }
@@ -150,8 +152,25 @@ arg: expr                      { $$ = $1; }
  * through yyreport_syntax_error. */
 static void yyerror(YYLTYPE *loc, void *scanner, struct LexState *st, const char *msg) {
   (void)scanner;
+  if (!strcmp(msg, "memory exhausted"))  // bison's stack limit: `- - - … 1`, `1 ** 1 ** …`
+    msg = "expression nested too deeply";
   diag_error(L(*loc), "%s", msg);
   st->errors++;
+}
+
+/* Adjacent literals joined once, at the end: pairwise joining was quadratic. */
+static const char *join_strings(ExprList parts) {
+  if (parts.n == 1) return parts.items[0]->name;
+  size_t len = 0;
+  for (int i = 0; i < parts.n; i++) len += strlen(parts.items[i]->name);
+  char *out = xalloc(len + 1), *w = out;
+  for (int i = 0; i < parts.n; i++) {
+    size_t k = strlen(parts.items[i]->name);
+    memcpy(w, parts.items[i]->name, k);
+    w += k;
+  }
+  *w = 0;
+  return out;
 }
 
 static void append_stmt(struct LexState *st, Stmt *s) {
@@ -175,15 +194,27 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
     st->errors++;
     return 0;
   }
-  yysymbol_kind_t expected[6];
-  int n = yypcontext_expected_tokens(ctx, expected, 6);
+  yysymbol_kind_t expected[YYNTOKENS];
+  int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
+  bool wants_expr = false, wants_close = false;
+  for (int i = 0; i < n; i++) {
+    wants_expr |= expected[i] == YYSYMBOL_INT;
+    const char *name = yysymbol_name(expected[i]);
+    wants_close |= !strcmp(name, "')'") || !strcmp(name, "']'") || !strcmp(name, "','");
+  }
+  bool operand = tok == YYSYMBOL_NAME || tok == YYSYMBOL_INT || tok == YYSYMBOL_FLOAT || tok == YYSYMBOL_STRING;
   char msg[512];
   int len = snprintf(msg, sizeof msg, "unexpected %s", tok == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(tok));
-  if (n > 0 && n <= 5) {
+  if (wants_expr) {
+    len += snprintf(msg + len, sizeof msg - len, ", expected an expression");
+  } else if (n > 0 && n <= 5) {
     len += snprintf(msg + len, sizeof msg - len, ", expected ");
     for (int i = 0; i < n && len < (int)sizeof msg; i++)
       len += snprintf(msg + len, sizeof msg - len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", yysymbol_name(expected[i]));
   }
+  // `Dense(10 activation='relu')`: two operands in a row inside brackets.
+  if (operand && wants_close && len < (int)sizeof msg)
+    snprintf(msg + len, sizeof msg - len, " (is a comma missing?)");
   diag_error(loc, "%s", msg);
   st->errors++;
   return 0;
