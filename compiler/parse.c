@@ -64,5 +64,8 @@ Stmt *parse_source(const Source *src) {
   yy_delete_buffer(buf, scanner);
   yylex_destroy(scanner);
   if (rc != 0 || st.errors > 0 || st.fatal || diag_error_count() > 0) return NULL;
+  // Empty or only comments: say so here, so NULL always comes with a message.
+  if (!st.first)
+    diag_error((Loc){1, 1, 1}, "the file has no statements: expected a Keras script that builds a Sequential model");
   return st.first;
 }
