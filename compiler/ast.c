@@ -155,9 +155,29 @@ Stmt *ast_stmt(Loc loc, StmtKind kind, Expr *target, Expr *value) {
   return s;
 }
 
+// Iterative and bounded: a path of a million components is refused (NULL), not
+// recursed into or copied a million times.
 const char *ast_dotted(const Expr *e) {
-  if (e->kind == E_NAME) return e->name;
-  if (e->kind != E_ATTR) return NULL;
-  const char *base = ast_dotted(e->lhs);
-  return base ? xprintf("%s.%s", base, e->name) : NULL;
+  enum { MAX_COMPONENTS = 64 };
+  const char *parts[MAX_COMPONENTS];
+  int n = 0;
+  size_t len = 0;
+  for (; e->kind == E_ATTR; e = e->lhs) {
+    if (n == MAX_COMPONENTS - 1) return NULL;
+    parts[n++] = e->name;
+    len += strlen(e->name) + 1;
+  }
+  if (e->kind != E_NAME) return NULL;
+  if (n == 0) return e->name;
+  parts[n++] = e->name;
+  len += strlen(e->name);
+  char *out = xalloc(len + 1), *w = out;
+  for (int i = n - 1; i >= 0; i--) {
+    size_t k = strlen(parts[i]);
+    memcpy(w, parts[i], k);
+    w += k;
+    if (i) *w++ = '.';
+  }
+  *w = 0;
+  return out;
 }
