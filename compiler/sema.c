@@ -18,8 +18,18 @@ static const char *data_dir;
 //
 // Values and variables
 //
-typedef struct Var { const char *name; Value *value; struct Var *next; } Var;
+// Variables: a list in binding order (for did-you-mean) and hash chains (for lookup,
+// so scripts with many names stay linear).
+typedef struct Var { const char *name; Value *value; struct Var *next, *chain; } Var;
 static Var *vars;
+enum { VAR_BUCKETS = 4096 };
+static Var *var_buckets[VAR_BUCKETS];
+
+static unsigned name_hash(const char *s) {
+  unsigned h = 2166136261u;  // FNV-1a
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h % VAR_BUCKETS;
+}
 static Value *model;  // the one Sequential model, once created
 
 Value *value_new(ValueKind kind, Loc loc) {
@@ -63,21 +73,28 @@ const char *value_kind_name(const Value *v) {
   return "a value";
 }
 
-static Value *lookup(const char *name) {
-  for (Var *v = vars; v; v = v->next)
-    if (strcmp(v->name, name) == 0) return v->value;
+static Var *find_var(const char *name) {
+  for (Var *v = var_buckets[name_hash(name)]; v; v = v->chain)
+    if (strcmp(v->name, name) == 0) return v;
   return NULL;
 }
 
+static Value *lookup(const char *name) {
+  Var *v = find_var(name);
+  return v ? v->value : NULL;
+}
+
 static void bind(const char *name, Value *value) {
-  for (Var *v = vars; v; v = v->next)
-    if (strcmp(v->name, name) == 0) {
-      v->value = value;
-      return;
-    }
-  Var *v = xalloc(sizeof(Var));
-  v->name = name, v->value = value, v->next = vars;
+  Var *v = find_var(name);
+  if (v) {
+    v->value = value;
+    return;
+  }
+  v = xalloc(sizeof(Var));
+  unsigned h = name_hash(name);
+  v->name = name, v->value = value, v->next = vars, v->chain = var_buckets[h];
   vars = v;
+  var_buckets[h] = v;
 }
 
 // Module roots a Keras script uses without (or with) importing them.
@@ -169,7 +186,9 @@ bool arg_int(const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *o
     return false;
   }
   if (v->i < lo || v->i > hi) {
-    if (hi == INT64_MAX || hi >= INT32_MAX) diag_error(e->loc, "%s must be at least %lld, got %lld", what, (long long)lo, (long long)v->i);
+    // A huge bound is an implementation limit: name the side that was crossed.
+    if (hi >= INT32_MAX && v->i < lo) diag_error(e->loc, "%s must be at least %lld, got %lld", what, (long long)lo, (long long)v->i);
+    else if (hi >= INT32_MAX) diag_error(e->loc, "%s must be at most %lld, got %lld", what, (long long)hi, (long long)v->i);
     else diag_error(e->loc, "%s must be in [%lld, %lld], got %lld", what, (long long)lo, (long long)hi, (long long)v->i);
     return false;
   }
@@ -333,11 +352,18 @@ bool arg_initializer(const Expr *e, const char *what, Initializer *out) {
 //
 // Data values
 //
+// Program arrays grow by doubling, so a script of many statements stays linear: the
+// capacity is the next power of two, so a full array is one of 0, 1, 2, 4, ... items.
+void *sema_grow(void *items, int n, size_t size) {
+  if (n != 0 && (n & (n - 1)) != 0) return items;
+  void *more = xalloc(size * (size_t)(n ? 2 * n : 1));
+  if (n) memcpy(more, items, size * (size_t)n);
+  return more;
+}
+
 static int add_data(DataValue d) {
-  DataValue *nd = xalloc(sizeof(DataValue) * (prog->n_data + 1));
-  if (prog->n_data) memcpy(nd, prog->data, sizeof(DataValue) * prog->n_data);
-  nd[prog->n_data] = d;
-  prog->data = nd;
+  prog->data = sema_grow(prog->data, prog->n_data, sizeof(DataValue));
+  prog->data[prog->n_data] = d;
   return prog->n_data++;
 }
 
@@ -681,9 +707,7 @@ static Value *expand_dims(const Expr *call) {
 // Actions
 //
 static Action *add_action(ActionKind kind, Loc loc) {
-  Action *na = xalloc(sizeof(Action) * (prog->n_actions + 1));
-  if (prog->n_actions) memcpy(na, prog->actions, sizeof(Action) * prog->n_actions);
-  prog->actions = na;
+  prog->actions = sema_grow(prog->actions, prog->n_actions, sizeof(Action));
   Action *a = &prog->actions[prog->n_actions++];
   a->kind = kind, a->loc = loc;
   a->x = a->y = a->val_x = a->val_y = -1;
@@ -713,6 +737,7 @@ Program *sema_program(void) { return prog; }
 Value **sema_model_slot(void) { return &model; }
 Action *sema_add_action(ActionKind kind, Loc loc) { return add_action(kind, loc); }
 void sema_shape_with_rows(const DataValue *d, char *buf, size_t cap) { shape_with_rows(d, buf, cap); }
+int sema_add_data(DataValue d) { return add_data(d); }
 
 //
 // Evaluation
@@ -955,7 +980,24 @@ static Value *eval_binary(const Expr *e) {
   return v;
 }
 
+// Expressions are trees as deep as the source makes them (`a.b.b.b…`, `1+1+1…`);
+// evaluation recurses, so depth is bounded rather than trusted to the stack.
+enum { MAX_EVAL_DEPTH = 500 };
+static int eval_depth;
+static Value *eval_expr(const Expr *e);
+
 Value *eval(const Expr *e) {
+  if (eval_depth >= MAX_EVAL_DEPTH) {
+    diag_error(e->loc, "expression nested more than %d levels deep", MAX_EVAL_DEPTH);
+    return value_error();
+  }
+  eval_depth++;
+  Value *v = eval_expr(e);
+  eval_depth--;
+  return v;
+}
+
+static Value *eval_expr(const Expr *e) {
   Value *v;
   switch (e->kind) {
   case E_NAME:
@@ -1088,7 +1130,10 @@ static void import_stmt(const Stmt *s) {
   for (int i = 0; i < s->value->args.n; i++) {
     const Expr *item = s->value->args.items[i];
     const char *dotted = ast_dotted(item);
-    if (!dotted) continue;
+    if (!dotted || (s->target && !from)) {
+      diag_error(item->loc, "module path is too long");
+      return;
+    }
     if (!strcmp(dotted, "*")) continue;
     const char *full = from ? xprintf("%s.%s", from, dotted) : dotted;
     Value *v = value_new(V_PATH, item->loc);
@@ -1113,7 +1158,9 @@ Program *sema_check(Stmt *stmts, const Source *src, const char *dir) {
   prog->source_path = src->path;
   data_dir = dir;
   vars = NULL;
+  memset(var_buckets, 0, sizeof var_buckets);
   model = NULL;
+  eval_depth = 0;
   layer_names_reset();
   for (Stmt *s = stmts; s && diag_error_count() <= DIAG_MAX_ERRORS; s = s->next) {
     switch (s->kind) {

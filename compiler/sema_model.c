@@ -631,8 +631,9 @@ static void add_item(Action *a, PrintItem it) {
 }
 
 static void add_text(Action *a, const char *s) {
-  // Adjacent text merges, so the generated code prints it with one call.
-  if (a->n_items && a->items[a->n_items - 1].kind == P_STRING) {
+  // Adjacent text merges, so the generated code prints it with one call (up to a
+  // length, so print(1, 1, 1, …) does not copy ever longer strings).
+  if (a->n_items && a->items[a->n_items - 1].kind == P_STRING && strlen(a->items[a->n_items - 1].text) < 4096) {
     a->items[a->n_items - 1].text = xprintf("%s%s", a->items[a->n_items - 1].text, s);
     return;
   }
@@ -702,6 +703,10 @@ Value *do_print(const Expr *call) {
     if (v->kind == V_RESULT) {
       add_item(act, (PrintItem){.kind = P_EVAL_LIST, .action = (int)v->i});
       continue;
+    }
+    if ((v->kind == V_TUPLE || v->kind == V_LIST) && v->n > 1000) {
+      diag_error(e->loc, "print() of %s of more than 1000 items is not supported", value_kind_name(v));
+      return value_error();
     }
     const char *t = value_text(v);
     if (!t) {
