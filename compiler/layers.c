@@ -369,7 +369,7 @@ Value *layer_construct(const char *cls, const Expr *call) {
   }
   case L_DROPOUT:
     if (!a[0]) { diag_error(call->loc, "Dropout() missing required argument 'rate'"); ok = false; }
-    else if (!arg_float(a[0], "rate", 0, 1, false, &l->rate)) ok = false;
+    else if (!arg_float(a[0], "rate", 0, 1e300, false, &l->rate)) ok = false;
     else if (l->rate >= 1) { diag_error(a[0]->loc, "rate must be in [0, 1), got %g", l->rate); ok = false; }
     if (!reject_if_given(a[1], "noise_shape", " yet")) ok = false;
     if (a[2] && a[2]->kind != E_NONE) diag_warning(a[2]->loc, "Dropout seed is ignored; the program's --seed decides");

@@ -43,7 +43,17 @@ Value *make_optimizer(const char *name, const Expr *call, Loc loc) {
   for (int i = 0; i < 3; i++)
     if (!strcasecmp(name, optimizer_names[i])) k = i;
   if (k < 0) {
-    diag_error(loc, "optimizer '%s' is not supported yet (supported: SGD, Adam, RMSprop)", name);
+    bool known = false;
+    for (int i = 0; i < N(unsupported_optimizers); i++) known |= !strcasecmp(name, unsupported_optimizers[i]);
+    if (known) {
+      diag_error(loc, "optimizer '%s' is not supported yet (supported: SGD, Adam, RMSprop)", name);
+      return value_error();
+    }
+    diag_error(loc, "unknown optimizer '%s'", name);
+    static const char *const lower[] = {"sgd", "adam", "rmsprop"};
+    const char *best = diag_closest(name, lower, 3);
+    if (best) diag_note("did you mean '%s'?", best);
+    else diag_note("supported: SGD, Adam, RMSprop");
     return value_error();
   }
   optimizer_defaults(&v->opt, (OptKind)k);
