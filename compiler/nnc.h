@@ -392,8 +392,10 @@ void autodiff(Graph *g, const Program *p);
 int emit_c(const Program *p, Graph *g, const char *dir);
 // A user string as a C string literal: every byte outside [A-Za-z0-9 _.,:;/+=-] escaped.
 void emit_c_string(FILE *out, const char *s);
-// Python's repr() of a float: shortest round-trip digits, "1.0", "1e-05".
-void python_float_repr(double v, char *buf, size_t cap);
+// A double as a C literal that reads back exactly (arena string).
+const char *cnum(double v);
+// emit_main.c: the generated program's main() (data, then the script's actions).
+void emit_main(FILE *out, const Program *p, const Graph *g);
 
 //
 // build.c — `nnc build` / `nnc emit`

@@ -188,6 +188,23 @@ int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_s
 float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose,
                   const nn_options *o);
 
+//
+// What a script's statements need besides the model: print(), x.shape, np.save.
+//
+// Python's repr() of a float: the shortest digits that read back ("0.1", "1e-05", "100.0").
+void nn_format_float(char *buf, size_t cap, double v);
+void nn_print_float(double v);
+// x.shape as the script sees it: dimension k (0 = rows, then per sample) and rank.
+int64_t nn_data_dim(const nn_data *d, int k);
+int nn_data_rank(const nn_data *d);
+void nn_print_shape(const nn_data *d);   // "(60000, 28, 28)", "(5,)"
+// Applies the script's reshape, scale and to_categorical to loaded data, and refuses
+// data whose per-sample shape is not the one the program was compiled for.
+int nn_data_prepare(nn_data *d, int ndim, const int64_t *shape, double scale, int64_t onehot,
+                    const char *what);
+// np.save(path, x): every row as the model sees it, float32.
+int nn_save_data(const char *path, const nn_data *d);
+
 // Threads for kernels (OpenMP when the program was built with it).
 void nn_set_threads(int n);
 // Monotonic seconds.

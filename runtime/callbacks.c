@@ -228,7 +228,7 @@ static int format_path(const char *tmpl, int64_t epoch, const rt_logs *l, char *
     } else {
       double x = is_int ? (double)epoch : (double)(float)*v;
       if (!type) {
-        rt_format_repr(val, sizeof val, x);
+        nn_format_float(val, sizeof val, x);
       } else {
         char fmt[16];
         snprintf(fmt, sizeof fmt, "%%%s*.*%c", zero ? "0" : "", type);
@@ -283,7 +283,7 @@ static int csv_logger(cb_state *s, int64_t epoch, const rt_logs *l) {
     const double *v = rt_logs_get(l, s->keys.name[i]);
     char buf[64] = "NA";
     if (v)
-      rt_format_repr(buf, sizeof buf, (double)(float)*v);  // Keras logs float32 values
+      nn_format_float(buf, sizeof buf, (double)(float)*v);  // Keras logs float32 values
     fprintf(s->csv, "%s%s", sep, buf);
   }
   fputs("\r\n", s->csv);

@@ -32,8 +32,7 @@ void rt_atomic_abort(rt_atomic *a);
 void rt_format_float(char *buf, size_t size, double v);
 // "(28, 28, 1)" as numpy prints a shape (tuple) or "[28, 28, 1]" as safetensors does.
 void rt_format_shape(char *buf, size_t size, int ndim, const int64_t *shape, bool tuple);
-// Python's repr(float) of a float64: shortest round-trip ("0.8371999859809875").
-void rt_format_repr(char *buf, size_t size, double v);
+
 
 //
 // json.c — a small strict JSON parser (RFC 8259), nodes in one array

@@ -147,7 +147,8 @@ void rt_format_float(char *buf, size_t size, double v) {
   }
 }
 
-void rt_format_repr(char *buf, size_t size, double v) {
+// Python's repr(float): shortest round-trip digits ("0.8371999859809875", "1e-05").
+void nn_format_float(char *buf, size_t size, double v) {
   if (isnan(v)) {
     snprintf(buf, size, "nan");
     return;

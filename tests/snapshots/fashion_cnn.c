@@ -574,96 +574,6 @@ static nn_model *nnc_model_create(int max_batch) {
 // Built with -DNNC_NO_MAIN, this file is a model another program can drive.
 #ifndef NNC_NO_MAIN
 
-// print(x) of a float as Python writes it: the shortest repr that reads back.
-static inline void nnc_print_float(double v) {
-  if (isnan(v)) { fputs("nan", stdout); return; }
-  if (isinf(v)) { fputs(v < 0 ? "-inf" : "inf", stdout); return; }
-  char tmp[40], digits[24];
-  int prec = 1;
-  for (; prec < 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-    if (strtod(tmp, NULL) == v) break;
-  }
-  snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-  int nd = 0, neg = tmp[0] == '-';
-  const char *q = tmp + neg;
-  for (; *q && *q != 'e'; q++)
-    if (*q != '.') digits[nd++] = *q;
-  int e = atoi(q + 1);
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
-  if (neg) putchar('-');
-  if (e >= -4 && e < 16) {
-    if (e < 0) {
-      fputs("0.", stdout);
-      for (int i = 0; i < -e - 1; i++) putchar('0');
-      for (int i = 0; i < nd; i++) putchar(digits[i]);
-    } else {
-      for (int i = 0; i <= e; i++) putchar(i < nd ? digits[i] : '0');
-      putchar('.');
-      if (nd > e + 1) for (int i = e + 1; i < nd; i++) putchar(digits[i]);
-      else putchar('0');
-    }
-  } else {
-    putchar(digits[0]);
-    if (nd > 1) putchar('.');
-    for (int i = 1; i < nd; i++) putchar(digits[i]);
-    printf("e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-  }
-}
-
-// x.shape[k] as the script sees it: rows first, then the per-sample shape.
-static inline int64_t nnc_shape_dim(const nn_data *d, int k) {
-  if (k == 0) return d->rows;
-  if (d->onehot > 0) return k == 1 ? d->onehot : 0;
-  return k <= d->ndim ? d->shape[k - 1] : 0;
-}
-
-static inline int nnc_shape_rank(const nn_data *d) { return 1 + (d->onehot > 0 ? 1 : d->ndim); }
-
-// print(x.shape): a Python tuple, "(60000, 28, 28)" or "(5,)".
-static inline void nnc_print_shape(const nn_data *d) {
-  int rank = nnc_shape_rank(d);
-  putchar('(');
-  for (int k = 0; k < rank; k++) printf("%s%lld", k ? ", " : "", (long long)nnc_shape_dim(d, k));
-  fputs(rank == 1 ? ",)" : ")", stdout);
-}
-
-// Applies the script's reshape/scale/to_categorical and refuses data whose shape is
-// not the one this program was compiled for.
-static inline int nnc_prepare(nn_data *d, int ndim, const int64_t *shape, double scale, int64_t onehot,
-                              const char *what) {
-  int64_t size = 1;
-  for (int i = 0; i < ndim; i++) size *= shape[i];
-  if (d->row_size == size && nn_data_reshape(d, ndim, shape) < 0) return -1;
-  d->scale = scale;
-  d->onehot = onehot;
-  return nn_data_expect_shape(d, ndim, shape, what);
-}
-
-// np.save(path, x): every row as the model would see it, float32.
-static inline int nnc_save_data(const char *path, const nn_data *d) {
-  int64_t width = nn_data_width(d), shape[5];
-  int rank = nnc_shape_rank(d);
-  for (int k = 0; k < rank; k++) shape[k] = nnc_shape_dim(d, k);
-  float *values = malloc((size_t)(d->rows * width + 1) * sizeof(float));
-  int64_t *idx = malloc((size_t)(d->rows + 1) * sizeof(int64_t));
-  int rc = -1;
-  if (values && idx) {
-    for (int64_t i = 0; i < d->rows; i++) idx[i] = i;
-    if (nn_data_gather(d, idx, d->rows, values) == 0) rc = nn_save_npy(path, values, rank, shape);
-  } else {
-    fprintf(stderr, "error: out of memory saving %s\n", path);
-  }
-  free(values);
-  free(idx);
-  return rc;
-}
-
-// The model's buffers are sized for the largest batch size any action asks for.
-static inline int64_t nnc_batch_limit(int64_t cur, int64_t batch_size) {
-  return batch_size > cur ? batch_size : cur;
-}
-
 int main(int argc, char **argv) {
   nn_options opt;
   nn_parse_options(&opt, argc, argv);
@@ -675,19 +585,19 @@ int main(int argc, char **argv) {
 
   // data[0], line 3
   if (nn_load_dataset(&data[0], "fashion-mnist", 0, opt.data_dir) < 0) return 1;
-  if (nnc_prepare(&data[0], 3, (const int64_t[]){28, 28, 1}, 0.00392156862745098, 0,
+  if (nn_data_prepare(&data[0], 3, (const int64_t[]){28, 28, 1}, 0.00392156862745098, 0,
                   "fashion-mnist x_train") < 0) return 1;
   // data[1], line 4
   if (nn_load_dataset(&data[1], "fashion-mnist", 1, opt.data_dir) < 0) return 1;
-  if (nnc_prepare(&data[1], 0, (const int64_t[]){0}, 1.0, 0,
+  if (nn_data_prepare(&data[1], 0, (const int64_t[]){0}, 1.0, 0,
                   "fashion-mnist y_train") < 0) return 1;
   // data[2], line 5
   if (nn_load_dataset(&data[2], "fashion-mnist", 2, opt.data_dir) < 0) return 1;
-  if (nnc_prepare(&data[2], 3, (const int64_t[]){28, 28, 1}, 0.00392156862745098, 0,
+  if (nn_data_prepare(&data[2], 3, (const int64_t[]){28, 28, 1}, 0.00392156862745098, 0,
                   "fashion-mnist x_test") < 0) return 1;
   // data[3], line 6
   if (nn_load_dataset(&data[3], "fashion-mnist", 3, opt.data_dir) < 0) return 1;
-  if (nnc_prepare(&data[3], 0, (const int64_t[]){0}, 1.0, 0,
+  if (nn_data_prepare(&data[3], 0, (const int64_t[]){0}, 1.0, 0,
                   "fashion-mnist y_test") < 0) return 1;
   // data[4], line 0
   static const double data_4_values[] = {
@@ -695,15 +605,15 @@ int main(int argc, char **argv) {
     9.0, 10.0
   };
   if (nn_data_from_values(&data[4], data_4_values, 2, 1, (const int64_t[]){5}) < 0) return 1;
-  if (nnc_prepare(&data[4], 1, (const int64_t[]){5}, 1.0, 0,
+  if (nn_data_prepare(&data[4], 1, (const int64_t[]){5}, 1.0, 0,
                   "np.array literal") < 0) return 1;
   // data[5], line 0
   // filled by model.predict (action 3)
 
   int64_t max_batch = 1;
-  max_batch = nnc_batch_limit(max_batch, opt.batch_size > 0 ? opt.batch_size : 64);
-  max_batch = nnc_batch_limit(max_batch, 32);
-  max_batch = nnc_batch_limit(max_batch, 32);
+  if ((opt.batch_size > 0 ? opt.batch_size : 64) > max_batch) max_batch = opt.batch_size > 0 ? opt.batch_size : 64;
+  if (32 > max_batch) max_batch = 32;
+  if (32 > max_batch) max_batch = 32;
   if (max_batch > (1 << 24)) {
     fprintf(stderr, "error: batch size %lld is too large\n", (long long)max_batch);
     return 1;
@@ -727,18 +637,18 @@ int main(int argc, char **argv) {
   }
   {  // action 2, line 0: print
     fputs("Test \042acc\042: ", stdout);
-    nnc_print_float(result_1[1]);
+    nn_print_float(result_1[1]);
     fputs(" ", stdout);
-    nnc_print_shape(&data[0]);
+    nn_print_shape(&data[0]);
     fputs(" ", stdout);
-    printf("%lld", (long long)nnc_shape_dim(&data[0], 1));
+    printf("%lld", (long long)nn_data_dim(&data[0], 1));
     fputs(" ", stdout);
-    nnc_print_float(0.5);
+    nn_print_float(0.5);
     fputs(" ", stdout);
     putchar('[');
-    nnc_print_float(result_1[0]);
+    nn_print_float(result_1[0]);
     fputs(", ", stdout);
-    nnc_print_float(result_1[1]);
+    nn_print_float(result_1[1]);
     putchar(']');
     fputs("\012", stdout);
     fflush(stdout);
@@ -759,7 +669,7 @@ int main(int argc, char **argv) {
     snprintf(d->origin, sizeof d->origin, "model.predict");
   }
   {  // action 4, line 0: np.save
-    if (nnc_save_data("pred.npy", &data[5]) < 0) return 1;
+    if (nn_save_data("pred.npy", &data[5]) < 0) return 1;
   }
   {  // action 5, line 0: model.save_weights
     if (nn_save_weights(m, "w \052/.safetensors") < 0) return 1;

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include "nnc.h"
+#include "nn.h"
 #include "test_backend_programs.h"
 
 static Graph *lower(Program *p) {
@@ -165,7 +166,7 @@ Test(backend_emit, strings_are_escaped) {
   cr_expect_str_eq(text, "\"a\\042b\\134c\\012\\052/ ok-1.5,x:y;z/w+=_\\001\\377\"");
 }
 
-Test(backend_emit, python_float_repr) {
+Test(backend_emit, python_float_repr) {  // nn_format_float serves compiler and runtime
   struct { double v; const char *s; } cases[] = {
       {0.1, "0.1"}, {1.0, "1.0"}, {0.8765432, "0.8765432"}, {1e-05, "1e-05"}, {0.0001, "0.0001"},
       {1e16, "1e+16"}, {123456789012345.0, "123456789012345.0"}, {-2.5, "-2.5"}, {1.0 / 3, "0.3333333333333333"},
@@ -173,7 +174,7 @@ Test(backend_emit, python_float_repr) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char buf[64];
-    python_float_repr(cases[i].v, buf, sizeof buf);
+    nn_format_float(buf, sizeof buf, cases[i].v);
     cr_expect_str_eq(buf, cases[i].s, "repr(%.17g)", cases[i].v);
   }
 }

@@ -1,0 +1,237 @@
+// emit_main.c — the generated program's main(): parses the run-time options, loads
+// every data value (with the script's transforms and a check that its shape is the
+// compiled one), then performs the script's actions in order through the runtime
+// (nn_fit, nn_evaluate, nn_predict, weights files, print, np.save).
+#include "nnc.h"
+#include "nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const dataset_parts[] = {"x_train", "y_train", "x_test", "y_test"};
+
+static void emit_shape_array(FILE *out, const Shape *s) {
+  fprintf(out, "(const int64_t[]){");
+  for (int i = 0; i < s->rank; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
+  fprintf(out, s->rank ? "}" : "0}");
+}
+
+static void emit_load_data(FILE *out, const Program *p, int k) {
+  const DataValue *d = &p->data[k];
+  fprintf(out, "  // data[%d], line %d\n", k, d->loc.line);
+  const char *what = NULL;
+  switch (d->source) {
+  case DATA_DATASET:
+    fprintf(out, "  if (nn_load_dataset(&data[%d], ", k);
+    emit_c_string(out, d->dataset);
+    fprintf(out, ", %d, opt.data_dir) < 0) return 1;\n", d->part);
+    what = xprintf("%s %s", d->dataset, dataset_parts[d->part & 3]);
+    break;
+  case DATA_NPY:
+  case DATA_CSV:
+    fprintf(out, d->source == DATA_NPY ? "  if (nn_load_npy(&data[%d], " : "  if (nn_load_csv(&data[%d], ", k);
+    emit_c_string(out, d->path);
+    if (d->source == DATA_CSV) fprintf(out, ", %d", (int)(unsigned char)d->delimiter);
+    fprintf(out, ") < 0) return 1;\n");
+    what = d->path;
+    break;
+  case DATA_LITERAL: {
+    int64_t count = d->rows * shape_size(&d->shape);
+    fprintf(out, "  static const double data_%d_values[] = {", k);
+    for (int64_t i = 0; i < count; i++) fprintf(out, "%s%s", i == 0 ? "\n    " : i % 8 ? ", " : ",\n    ", cnum(d->literal[i]));
+    fprintf(out, "\n  };\n  if (nn_data_from_values(&data[%d], data_%d_values, %lld, %d, ", k, k, (long long)d->rows,
+            d->shape.rank);
+    emit_shape_array(out, &d->shape);
+    fprintf(out, ") < 0) return 1;\n");
+    what = "np.array literal";
+    break;
+  }
+  case DATA_PREDICTION:
+    fprintf(out, "  // filled by model.predict (action %d)\n", d->predict_action);
+    return;
+  }
+  fprintf(out, "  if (nn_data_prepare(&data[%d], %d, ", k, d->shape.rank);
+  emit_shape_array(out, &d->shape);
+  fprintf(out, ", %s, %lld,\n                  ", cnum(d->scale == 0 ? 1 : d->scale), (long long)d->onehot);
+  emit_c_string(out, what);
+  fprintf(out, ") < 0) return 1;\n");
+}
+
+static int64_t batch_or_default(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
+static int verbose_of(const Action *a) { return a->verbose < 0 ? 1 : a->verbose; }
+
+static void emit_opt_string(FILE *out, const char *s) {
+  if (s) emit_c_string(out, s);
+  else fputs("NULL", out);
+}
+
+static void emit_fit(FILE *out, const Program *p, int i) {
+  const Action *a = &p->actions[i];
+  if (a->n_callbacks) {
+    fprintf(out, "    static const nn_callback callbacks[] = {\n");
+    for (int c = 0; c < a->n_callbacks; c++) {
+      const Callback *cb = &a->callbacks[c];
+      static const char *kinds[] = {"NN_CB_EARLY_STOPPING", "NN_CB_MODEL_CHECKPOINT", "NN_CB_CSV_LOGGER"};
+      fprintf(out, "      {%s, ", kinds[cb->kind]);
+      emit_opt_string(out, cb->monitor ? cb->monitor : "val_loss");
+      fprintf(out, ", %d, %s, %lld, %s, ", cb->mode, cnum(cb->min_delta), (long long)cb->patience,
+              cb->restore_best_weights ? "true" : "false");
+      emit_opt_string(out, cb->path);
+      fprintf(out, ", %s, ", cb->save_best_only ? "true" : "false");
+      emit_opt_string(out, cb->separator);
+      fprintf(out, ", %s},\n", cb->append ? "true" : "false");
+    }
+    fprintf(out, "    };\n");
+  }
+  fprintf(out, "    nn_fit_config cfg = {0};\n");
+  fprintf(out, "    cfg.epochs = opt.epochs >= 0 ? opt.epochs : %lld;\n", (long long)(a->epochs > 0 ? a->epochs : 1));
+  fprintf(out, "    cfg.batch_size = opt.batch_size > 0 ? opt.batch_size : %lld;\n", (long long)batch_or_default(a));
+  fprintf(out, "    cfg.shuffle = %s;\n    cfg.verbose = %d;\n", a->shuffle ? "true" : "false", verbose_of(a));
+  if (a->validation_split > 0) fprintf(out, "    cfg.validation_split = %s;\n", cnum(a->validation_split));
+  if (a->val_x >= 0) fprintf(out, "    cfg.val_x = &data[%d];\n    cfg.val_y = &data[%d];\n", a->val_x, a->val_y);
+  if (a->n_callbacks) fprintf(out, "    cfg.callbacks = callbacks;\n    cfg.n_callbacks = %d;\n", a->n_callbacks);
+  fprintf(out, "    if (nn_fit(m, &cfg, &data[%d], &data[%d], &rng, &opt) < 0) return 1;\n", a->x, a->y);
+}
+
+// Items print back to back: sema makes print()'s sep and end string items of their own.
+static void emit_print(FILE *out, const Program *p, int i) {
+  const Action *a = &p->actions[i];
+  for (int k = 0; k < a->n_items; k++) {
+    const PrintItem *it = &a->items[k];
+    switch (it->kind) {
+    case P_STRING:
+      fprintf(out, "    fputs(");
+      emit_c_string(out, it->text);
+      fprintf(out, ", stdout);\n");
+      break;
+    case P_NUMBER:
+      if (it->is_int) fprintf(out, "    printf(\"%%lld\", %lldLL);\n", (long long)it->number);
+      else fprintf(out, "    nn_print_float(%s);\n", cnum(it->number));
+      break;
+    case P_SHAPE:
+      fprintf(out, "    nn_print_shape(&data[%d]);\n", it->data);
+      break;
+    case P_SHAPE_DIM:
+      fprintf(out, "    printf(\"%%lld\", (long long)nn_data_dim(&data[%d], %d));\n", it->data, it->dim);
+      break;
+    case P_EVAL_RESULT:
+      fprintf(out, "    nn_print_float(result_%d[%d]);\n", it->action, it->result);
+      break;
+    case P_EVAL_LIST:
+      fprintf(out, "    putchar('[');\n");
+      for (int r = 0; r <= p->n_metrics; r++)
+        fprintf(out, "%s    nn_print_float(result_%d[%d]);\n", r ? "    fputs(\", \", stdout);\n" : "", it->action, r);
+      fprintf(out, "    putchar(']');\n");
+      break;
+    }
+  }
+  fprintf(out, "    fflush(stdout);\n");
+}
+
+static void emit_action(FILE *out, const Program *p, const Graph *g, int i, const char *summary) {
+  const Action *a = &p->actions[i];
+  static const char *what[] = {"model.summary", "model.fit", "model.evaluate", "model.predict",
+                               "model.save_weights", "model.load_weights", "print", "np.save"};
+  fprintf(out, "  {  // action %d, line %d: %s\n", i, a->loc.line, what[a->kind]);
+  switch (a->kind) {
+  case A_SUMMARY:
+    fprintf(out, "    fputs(nnc_summary, stdout);\n");
+    break;
+  case A_FIT:
+    emit_fit(out, p, i);
+    break;
+  case A_EVALUATE:
+    fprintf(out, "    if (nn_evaluate(m, &data[%d], &data[%d], %lld, %d, &opt, result_%d) < 0) return 1;\n", a->x, a->y,
+            (long long)batch_or_default(a), verbose_of(a), i);
+    break;
+  case A_PREDICT: {
+    fprintf(out, "    float *pred = nn_predict(m, &data[%d], %lld, %d, &opt);\n    if (!pred) return 1;\n", a->x,
+            (long long)batch_or_default(a), verbose_of(a));
+    int k = -1;
+    for (int d = 0; d < p->n_data; d++)
+      if (p->data[d].source == DATA_PREDICTION && p->data[d].predict_action == i) k = d;
+    if (k < 0) {
+      fprintf(out, "    free(pred);  // the result is not used\n");
+      break;
+    }
+    const Shape *s = &g->output->shape;
+    fprintf(out, "    nn_data *d = &data[%d];\n    nn_data_free(d);\n    d->dtype = NN_F32;\n", k);
+    fprintf(out, "    d->rows = data[%d].rows;\n    d->ndim = %d;\n", a->x, s->rank);
+    for (int r = 0; r < s->rank; r++) fprintf(out, "    d->shape[%d] = %lld;\n", r, (long long)s->dim[r]);
+    fprintf(out, "    d->row_size = %lld;\n    d->buf = pred;\n    d->scale = 1;\n    d->onehot = 0;\n",
+            (long long)shape_size(s));
+    fprintf(out, "    snprintf(d->origin, sizeof d->origin, \"model.predict\");\n");
+    break;
+  }
+  case A_SAVE_WEIGHTS:
+  case A_LOAD_WEIGHTS:
+    fprintf(out, "    if (%s(m, ", a->kind == A_SAVE_WEIGHTS ? "nn_save_weights" : "nn_load_weights");
+    emit_c_string(out, a->path);
+    fprintf(out, ") < 0) return 1;\n");
+    break;
+  case A_PRINT:
+    emit_print(out, p, i);
+    break;
+  case A_NP_SAVE:
+    fprintf(out, "    if (nn_save_data(");
+    emit_c_string(out, a->path);
+    fprintf(out, ", &data[%d]) < 0) return 1;\n", a->x);
+    break;
+  }
+  fprintf(out, "  }\n");
+}
+
+// The summary text, as `nnc check` prints it, computed now and pasted as a literal.
+static char *summary_text(const Program *p) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) internal_error("emit_c", "open_memstream failed");
+  print_summary(mem, p);
+  fclose(mem);
+  char *copy = xstrdup(text);
+  free(text);
+  return copy;
+}
+
+void emit_main(FILE *out, const Program *p, const Graph *g) {
+  fprintf(out, "// Built with -DNNC_NO_MAIN, this file is a model another program can drive.\n#ifndef NNC_NO_MAIN\n\n");
+  bool has_summary = false;
+  for (int i = 0; i < p->n_actions; i++) has_summary |= p->actions[i].kind == A_SUMMARY;
+  if (has_summary) {
+    // One literal per summary line keeps the source readable.
+    char *text = summary_text(p);
+    fprintf(out, "static const char nnc_summary[] =");
+    for (char *line = text; *line;) {
+      char *nl = strchr(line, '\n');
+      size_t n = nl ? (size_t)(nl - line + 1) : strlen(line);
+      char *piece = xstrndup(line, n);
+      fprintf(out, "\n    ");
+      emit_c_string(out, piece);
+      line += n;
+    }
+    fprintf(out, "%s;\n\n", *text ? "" : " \"\"");
+  }
+  fprintf(out, "int main(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n");
+  fprintf(out, "  if (opt.threads > 0) nn_set_threads(opt.threads);\n");
+  fprintf(out, "  nn_rng rng;\n  nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);\n");
+  fprintf(out, "  static nn_data data[%d];\n", p->n_data ? p->n_data : 1);
+  for (int i = 0; i < p->n_actions; i++)
+    if (p->actions[i].kind == A_EVALUATE) fprintf(out, "  double result_%d[%d] = {0};\n", i, 1 + p->n_metrics);
+  fprintf(out, "\n");
+  for (int k = 0; k < p->n_data; k++) emit_load_data(out, p, k);
+  fprintf(out, "\n  int64_t max_batch = 1;\n");
+  for (int i = 0; i < p->n_actions; i++) {
+    const Action *a = &p->actions[i];
+    if (a->kind == A_FIT)
+      fprintf(out, "  if ((opt.batch_size > 0 ? opt.batch_size : %lld) > max_batch) max_batch = opt.batch_size > 0 ? opt.batch_size : %lld;\n",
+              (long long)batch_or_default(a), (long long)batch_or_default(a));
+    else if (a->kind == A_EVALUATE || a->kind == A_PREDICT)
+      fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)batch_or_default(a), (long long)batch_or_default(a));
+  }
+  fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
+  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
+  for (int i = 0; i < p->n_actions; i++) emit_action(out, p, g, i, NULL);
+  fprintf(out, "  return 0;\n}\n\n#endif  // NNC_NO_MAIN\n");
+}
+
