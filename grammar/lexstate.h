@@ -17,6 +17,8 @@ struct LexState {
   int fatal;              // stop parsing (NUL byte, runaway nesting)
   int errors;
   int tokens;             // tokens so far, bounded by LEX_MAX_TOKENS
+  int last_tok, prev_tok; // the last two tokens and where they end, for hints
+  Loc last_at, prev_at;
   int stmt_indent_checked;
   const char *keyword;    // text of the last Python keyword seen, for the message
   Stmt *first, *last;     // statements, in order

@@ -212,8 +212,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
     for (int i = 0; i < n && len < (int)sizeof msg; i++)
       len += snprintf(msg + len, sizeof msg - len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", yysymbol_name(expected[i]));
   }
+  // `'adam, loss='mse'`: a name glued to the end of a string is a misplaced quote;
   // `Dense(10 activation='relu')`: two operands in a row inside brackets.
-  if (operand && wants_close && len < (int)sizeof msg)
+  bool after_string = st->prev_tok == STRING && st->prev_at.line == loc.line && st->prev_at.end_col + 1 == loc.col;
+  if (operand && after_string && len < (int)sizeof msg)
+    snprintf(msg + len, sizeof msg - len, " (is a quote missing or misplaced?)");
+  else if (operand && wants_close && len < (int)sizeof msg)
     snprintf(msg + len, sizeof msg - len, " (is a comma missing?)");
   diag_error(loc, "%s", msg);
   st->errors++;
