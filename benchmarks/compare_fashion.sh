@@ -58,9 +58,11 @@ $python benchmarks/fashion_cnn_torch.py --epochs "$epochs" --threads "$threads" 
   | tee "$work/torch.out"
 torch_wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 
-# nnc: mean of per-epoch times in its JSON records if present, else wall / epochs.
-nnc_sec=$(grep -oE '"(epoch_seconds|seconds|time|elapsed|duration)"[[:space:]]*:[[:space:]]*[0-9.eE+-]+' \
-  "$work/nnc.out" | awk -F: '{ s += $2; n++ } END { if (n) printf "%.3f", s / n }')
+# nnc: mean of the times in its per-epoch JSON records ({"epoch":N,...,"seconds":S}),
+# not the evaluation records, if present; else wall / epochs.
+nnc_sec=$(grep -E '"epoch"[[:space:]]*:' "$work/nnc.out" |
+  grep -oE '"(epoch_seconds|seconds|time|elapsed|duration)"[[:space:]]*:[[:space:]]*[0-9.eE+-]+' |
+  awk -F: '{ s += $2; n++ } END { if (n) printf "%.3f", s / n }')
 nnc_mark=
 if [ -z "$nnc_sec" ]; then
   nnc_sec=$(awk -v w="$nnc_wall" -v e="$epochs" 'BEGIN { printf "%.3f", w / e }')
