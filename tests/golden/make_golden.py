@@ -148,21 +148,27 @@ class Dense(Layer):
 class Conv2D(Layer):
     kind, weights, trainable = 'Conv2D', ('kernel', 'bias'), ('kernel', 'bias')
 
-    def __init__(self, filters, kernel, strides=(1, 1), padding='valid', activation='linear'):
+    def __init__(self, filters, kernel, strides=(1, 1), padding='valid', activation='linear',
+                 use_bias=True):
         self.filters, self.k, self.s, self.padding, self.act = filters, kernel, strides, padding, activation
+        if not use_bias:
+            self.weights = self.trainable = ('kernel',)
 
     def source(self, first):
         return 'Conv2D(' + kw([str(self.filters), str(self.k),
                                f'strides={self.s}' if self.s != (1, 1) else '',
                                f"padding='{self.padding}'" if self.padding != 'valid' else '',
                                f"activation='{self.act}'" if self.act != 'linear' else '',
+                               'use_bias=False' if 'bias' not in self.weights else '',
                                first]) + ')'
 
     def init(self, rng, in_shape):
         kh, kw_, cin = self.k[0], self.k[1], in_shape[-1]
-        return {'kernel': glorot_uniform(rng, (kh, kw_, cin, self.filters),
-                                         kh * kw_ * cin, kh * kw_ * self.filters),
-                'bias': small(rng, (self.filters,))}
+        w = {'kernel': glorot_uniform(rng, (kh, kw_, cin, self.filters),
+                                      kh * kw_ * cin, kh * kw_ * self.filters)}
+        if 'bias' in self.weights:
+            w['bias'] = small(rng, (self.filters,))
+        return w
 
     def out_shape(self, in_shape):
         h, w_, _ = in_shape
@@ -176,15 +182,13 @@ class Conv2D(Layer):
             t, b = same_pads(x.shape[2], self.k[0], self.s[0])
             l, r = same_pads(x.shape[3], self.k[1], self.s[1])
             x = F.pad(x, (l, r, t, b))
-        y = F.conv2d(x, w['kernel'].permute(3, 2, 0, 1), w['bias'], stride=self.s)
+        y = F.conv2d(x, w['kernel'].permute(3, 2, 0, 1), w.get('bias'), stride=self.s)
         return ACTS[act or self.act](y.permute(0, 2, 3, 1))
 
 
 class Pool2D(Layer):
     def __init__(self, kind, pool=(2, 2), strides=None, padding='valid'):
         self.kind, self.pool, self.strides, self.padding = kind, pool, strides or pool, padding
-        assert not (kind == 'AveragePooling2D' and padding == 'same'), \
-            "TF's 'same' average pooling divides by the valid count; not modelled"
 
     def source(self, first):
         return f'{self.kind}(' + kw([f'pool_size={self.pool}',
@@ -200,12 +204,19 @@ class Pool2D(Layer):
 
     def call(self, x, w, training, state, act=None):
         x = x.permute(0, 3, 1, 2)
-        if self.padding == 'same':  # padded cells never win a max
+        pads = (0, 0, 0, 0)
+        if self.padding == 'same':
             t, b = same_pads(x.shape[2], self.pool[0], self.strides[0])
             l, r = same_pads(x.shape[3], self.pool[1], self.strides[1])
-            x = F.pad(x, (l, r, t, b), value=-math.inf)
-        pool = F.max_pool2d if self.kind == 'MaxPooling2D' else F.avg_pool2d
-        return pool(x, self.pool, self.strides).permute(0, 2, 3, 1)
+            pads = (l, r, t, b)
+        if self.kind == 'MaxPooling2D':  # padded cells never win a max
+            y = F.max_pool2d(F.pad(x, pads, value=-math.inf), self.pool, self.strides)
+        else:  # TF averages over the cells inside the input only
+            total = F.avg_pool2d(F.pad(x, pads), self.pool, self.strides, divisor_override=1)
+            count = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), pads), self.pool, self.strides,
+                                 divisor_override=1)
+            y = total / count
+        return y.permute(0, 2, 3, 1)
 
 
 class GlobalAveragePooling2D(Layer):
@@ -232,6 +243,22 @@ class Flatten(Layer):
 
     def call(self, x, w, training, state, act=None):
         return x.reshape(x.shape[0], -1)  # channels-last order, as Keras flattens
+
+
+class Reshape(Layer):
+    kind = 'Reshape'
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def source(self, first):
+        return f'Reshape({self.shape})'
+
+    def out_shape(self, in_shape):
+        return self.shape
+
+    def call(self, x, w, training, state, act=None):
+        return x.reshape((x.shape[0],) + self.shape)  # row-major over channels-last
 
 
 class Activation(Layer):
@@ -338,7 +365,16 @@ class RMSprop:
 CLIP = 1e-7
 
 
+# Loss objects the scripts may name instead of strings: (source, kind, from_logits).
+LOSS_OBJECTS = {
+    'sparse_from_logits': ('keras.losses.SparseCategoricalCrossentropy(from_logits=True)',
+                           'sparse_categorical_crossentropy'),
+}
+
+
 def loss_value(kind, out, logits, last_act, y):
+    if kind in LOSS_OBJECTS:  # from_logits=True: the model's output is the logits
+        kind, last_act, logits = LOSS_OBJECTS[kind][1], 'softmax', out
     if kind == 'mse':
         return ((out - y) ** 2).mean(-1).mean()
     if kind == 'mae':
@@ -366,7 +402,8 @@ def loss_value(kind, out, logits, last_act, y):
 #
 class Case:
     def __init__(self, name, input_shape, layers, loss, opt, rows, batch, y_kind,
-                 metrics=(), seed=0, note=''):
+                 metrics=(), seed=0, note='', input_layer=False):
+        self.input_layer = input_layer  # keras.Input(shape=...) first, not input_shape=
         self.name, self.input_shape, self.layers = name, tuple(input_shape), layers
         self.loss, self.opt, self.rows, self.batch = loss, opt, rows, batch
         self.y_kind, self.metrics, self.seed, self.note = y_kind, metrics, seed, note
@@ -380,9 +417,11 @@ class Case:
             self.names.append(base if n == 0 else f'{base}_{n}')
 
     def script(self):
-        layers = []
+        layers = [f'    keras.Input(shape={self.input_shape}),'] if self.input_layer else []
         for i, l in enumerate(self.layers):
-            layers.append('    ' + l.source(f'input_shape={self.input_shape}' if i == 0 else '') + ',')
+            first = i == 0 and not self.input_layer
+            layers.append('    ' + l.source(f'input_shape={self.input_shape}' if first else '') + ',')
+        loss = LOSS_OBJECTS[self.loss][0] if self.loss in LOSS_OBJECTS else f"'{self.loss}'"
         metrics = ', '.join(f"'{m}'" for m in self.metrics)
         return '\n'.join([
             f'# Golden case {self.name}: generated by tests/golden/make_golden.py; do not edit.',
@@ -400,7 +439,7 @@ class Case:
             'model = Sequential([',
             *layers,
             '])',
-            f"model.compile(optimizer={self.opt.source()}, loss='{self.loss}'"
+            f"model.compile(optimizer={self.opt.source()}, loss={loss}"
             + (f', metrics=[{metrics}])' if metrics else ')'),
             "model.load_weights('init.safetensors')",
             'p = model.predict(x, verbose=0)',
@@ -525,6 +564,21 @@ CASES = [
         metrics=('accuracy',), seed=6,
         note='BatchNormalization: batch statistics in fit, moving statistics in predict; '
              'no bias before it (its gradient would be exactly 0)'),
+    Case('cnn_same_avg_reshape', (6, 6, 2), [
+        Conv2D(3, (3, 3), padding='same', activation='relu', use_bias=False),
+        Pool2D('AveragePooling2D', (3, 3), strides=(2, 2), padding='same'),
+        Reshape((27,)),
+        Dense(4, 'softmax'),
+    ], 'mse', SGD(0.5, momentum=0.9), rows=9, batch=3, y_kind=('onehot', 4), seed=7,
+        input_layer=True,
+        note="keras.Input, conv without bias, 'same' average pooling (TF: mean of the cells "
+             "inside), Reshape, softmax under mse (softmax backward, not fused), SGD momentum"),
+    Case('mlp_from_logits', (5,), [
+        Dense(7, 'relu'), Dense(4),
+    ], 'sparse_from_logits', RMSprop(0.005), rows=10, batch=5, y_kind=('sparse', 4),
+        metrics=('accuracy',), seed=8,
+        note='SparseCategoricalCrossentropy(from_logits=True) on a linear output; predict '
+             'returns logits'),
 ]
 
 
