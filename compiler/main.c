@@ -102,10 +102,9 @@ static Program *front_end(const Options *o, Source *src) {
   diag_init(src);
   Stmt *stmts = parse_source(src);
   if (!stmts) {
-    if (diag_error_count() == 0 && src->len > 0) internal_error("parse", "parser failed without a message");
-    if (diag_error_count() == 0) {
-      diag_error((Loc){1, 1, 1}, "the file is empty: expected a Keras script that builds a Sequential model");
-    }
+    // parse_source reports why it returns NULL (including empty files); saying
+    // nothing would be nnc's bug.
+    if (diag_error_count() == 0) internal_error("parse", "parser failed without a message");
     exit(1);
   }
   Program *p = sema_check(stmts, src, o->data_dir);

@@ -42,7 +42,12 @@ void internal_error(const char *pass, const char *fmt, ...)
 // Closest candidate by edit distance, or NULL when nothing is close.
 const char *diag_closest(const char *word, const char *const *candidates, int n);
 
-// One arena per compilation: freed at exit, never piecemeal.
+// Where diagnostics go (default stderr; NULL silences them, for the fuzzer).
+void diag_set_output(FILE *out);
+
+// One arena per compilation: freed at exit, never piecemeal (or all at once by
+// arena_free_all, for processes that compile many inputs: tests, the fuzzer).
+void arena_free_all(void);
 void *xalloc(size_t size);                  // zeroed; dies on OOM
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);

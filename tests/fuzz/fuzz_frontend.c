@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// diag.c; declared here until nnc.h carries them.
-void diag_set_output(FILE *out);
-void arena_free_all(void);
+
 
 static FILE *devnull;
 

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// diag.c; declared here until nnc.h carries them.
-void diag_set_output(FILE *out);
-void arena_free_all(void);
+
 
 static char *diag_text;      // everything diagnostics printed during the last compile
 static size_t diag_len;
