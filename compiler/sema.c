@@ -892,6 +892,8 @@ static Value *eval_index(const Expr *e) {
     Value *v = value_new(V_INT, e->loc);
     v->i = i == 0 ? d->rows : s.dim[i - 1];
     v->f = (double)v->i;
+    v->shape_of = (int)base->i + 1;
+    v->shape_dim = (int)i;
     return v;
   }
   if (base->kind == V_TUPLE || base->kind == V_LIST) {

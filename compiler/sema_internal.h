@@ -37,6 +37,8 @@ struct Value {
   double l1, l2;        // V_REG
   Callback cb;          // V_CALLBACK
   int result;           // V_RESULT_ITEM index
+  int shape_of;         // V_INT read from x.shape[k]: data index + 1 (0: not), and k
+  int shape_dim;        //   so print() shows the run-time value, not the compiled one
 };
 
 Value *value_new(ValueKind kind, Loc loc);

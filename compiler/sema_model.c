@@ -704,6 +704,16 @@ Value *do_print(const Expr *call) {
       add_item(act, (PrintItem){.kind = P_EVAL_LIST, .action = (int)v->i});
       continue;
     }
+    // Shapes print as the data are when the program runs: the sample count may differ
+    // from the compiled one (the per-sample shape may not).
+    if (v->kind == V_SHAPE) {
+      add_item(act, (PrintItem){.kind = P_SHAPE, .data = (int)v->i});
+      continue;
+    }
+    if (v->kind == V_INT && v->shape_of) {
+      add_item(act, (PrintItem){.kind = P_SHAPE_DIM, .data = v->shape_of - 1, .dim = v->shape_dim});
+      continue;
+    }
     if ((v->kind == V_TUPLE || v->kind == V_LIST) && v->n > 1000) {
       diag_error(e->loc, "print() of %s of more than 1000 items is not supported", value_kind_name(v));
       return value_error();

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Every example builds and trains end to end (shortened with --epochs where the data
+# set is large), and reaches the quality it should. Run as: bash tests/test_examples_train.sh NNC
+set -u
+NNC=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+pass=0 fail=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+# A JSON field's value from the last line that has it.
+field() { grep -o "\"$2\":[-0-9.e+]*" "$1" | tail -1 | cut -d: -f2; }
+# awk comparison: at_least VALUE MIN
+at_least() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "" && v + 0 >= m + 0) }'; }
+at_most() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "" && v + 0 <= m + 0) }'; }
+
+build() {  # build NAME: compile examples/NAME.nn into ./NAME
+  if "$NNC" build "$ROOT/examples/$1.nn" -o "$1" 2>"$1.build.log"; then return 0; fi
+  cat "$1.build.log"; bad "$1 builds"; return 1
+}
+
+# Linear regression: y = 2 x1 - 3 x2 + 1 learned by SGD to a tiny error.
+if build linear_regression; then
+  ./linear_regression --json >lr.out 2>&1
+  loss=$(field lr.out loss)
+  if at_most "$loss" 1e-3 && grep -q '^(2, 1)$' lr.out && [ -f linear_regression_predictions.npy ]; then
+    ok "linear_regression (final loss $loss)"
+  else cat lr.out | tail -5; bad "linear_regression (loss '$loss')"; fi
+fi
+
+# One relu unit with Adam on MSE.
+if build relu_unit; then
+  ./relu_unit --json >ru.out 2>&1
+  loss=$(field ru.out loss)
+  if at_most "$loss" 0.01; then ok "relu_unit (loss $loss)"; else tail -5 ru.out; bad "relu_unit (loss '$loss')"; fi
+fi
+
+# The 224x224 CNN compiles (it has no fit: summary only).
+if build cnn_224; then
+  if ./cnn_224 | grep -q 'Total params: 11,964,042'; then ok "cnn_224 summary"; else bad "cnn_224 summary"; fi
+fi
+
+# A tenth of Fashion-MNIST (6000 train, 1000 test) as IDX files, so CI trains each data
+# set example in seconds: a built program accepts any number of rows, only the
+# per-sample shape is compiled in. make_subset SRC_DIR DST_DIR
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+make_subset() {
+  local src=$1 dst=$2
+  mkdir -p "$dst"
+  for part in train:6000 t10k:1000; do
+    local name=${part%%:*} rows=${part##*:}
+    { printf '\x00\x00\x08\x03'; printf "$(be32 "$rows")"; printf "$(be32 28)$(be32 28)"
+      zcat "$src/$name-images-idx3-ubyte.gz" | tail -c +17 | head -c $((rows * 784)); } | gzip -1 >"$dst/$name-images-idx3-ubyte.gz"
+    { printf '\x00\x00\x08\x01'; printf "$(be32 "$rows")"
+      zcat "$src/$name-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$rows"; } | gzip -1 >"$dst/$name-labels-idx1-ubyte.gz"
+  done
+}
+
+FASHION=/usr/share/datasets/fashion-mnist
+if [ -e $FASHION/train-images-idx3-ubyte.gz ]; then
+  make_subset $FASHION data/fashion-mnist
+  make_subset $FASHION data/mnist   # Debian has no MNIST package: the same files stand in
+  # MLP with dropout, one epoch.
+  if build fashion_mlp_dropout; then
+    ./fashion_mlp_dropout --epochs 1 --data-dir data --json >mlp.out 2>&1
+    acc=$(field mlp.out accuracy)
+    if at_least "$acc" 0.72; then ok "fashion_mlp_dropout 1 epoch (test accuracy $acc)"; else tail -5 mlp.out; bad "fashion_mlp_dropout (accuracy '$acc')"; fi
+  fi
+  # The CNN of the README, one epoch.
+  if build fashion_cnn; then
+    ./fashion_cnn --epochs 1 --data-dir data --json >cnn.out 2>&1
+    acc=$(field cnn.out val_accuracy)
+    if at_least "$acc" 0.70 && [ -s fashion_cnn.safetensors ]; then ok "fashion_cnn 1 epoch (val accuracy $acc)"
+    else tail -5 cnn.out; bad "fashion_cnn (val accuracy '$acc')"; fi
+  fi
+  # The MNIST example on the stand-in set: categorical crossentropy, validation_split,
+  # Dropout, print of shapes and scores.
+  if build mnist_cnn; then
+    ./mnist_cnn --epochs 1 --data-dir data >mnist.out 2>&1
+    acc=$(grep '^Test accuracy:' mnist.out | awk '{print $3}')
+    if grep -q '^x_train shape: (6000, 28, 28, 1)$' mnist.out && grep -q '^1000 test samples$' mnist.out && at_least "$acc" 0.60; then ok "mnist_cnn 1 epoch (test accuracy $acc)"
+    else tail -5 mnist.out; bad "mnist_cnn (accuracy '$acc')"; fi
+    # Without the data: exit 1 and a message naming where it looked.
+    if NNC_DATA= ./mnist_cnn --data-dir "$WORK/none" >missing.out 2>&1; then bad "mnist_cnn without data should fail"
+    elif grep -q "none/mnist" missing.out; then ok "mnist_cnn without data: $(head -1 missing.out | cut -c1-80)"
+    else cat missing.out; bad "mnist_cnn missing-data message"; fi
+  fi
+else
+  echo "skip: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
