@@ -416,7 +416,13 @@ static Value *load_dataset(const char *name, Loc loc) {
 }
 
 // Nested np.array([...]) literal: shape from nesting, values row-major.
-static bool literal_shape(const Value *v, int depth, Shape *full, bool *is_float) {
+// The full shape of a literal: rows first, so one more dimension than a Shape holds.
+typedef struct LiteralShape {
+  int rank;
+  int64_t dim[MAX_RANK + 1];
+} LiteralShape;
+
+static bool literal_shape(const Value *v, int depth, LiteralShape *full, bool *is_float) {
   if (v->kind == V_INT || v->kind == V_FLOAT || v->kind == V_BOOL) {
     if (v->kind == V_FLOAT) *is_float = true;
     if (depth != full->rank) return false;
@@ -425,7 +431,6 @@ static bool literal_shape(const Value *v, int depth, Shape *full, bool *is_float
   if (v->kind != V_LIST && v->kind != V_TUPLE) return false;
   if (depth >= MAX_RANK + 1) return false;
   if (depth == full->rank) {
-    if (full->rank > MAX_RANK) return false;
     full->dim[full->rank++] = v->n;
   } else if (full->dim[depth] != v->n) {
     return false;
@@ -454,11 +459,10 @@ static Value *np_array(const Expr *call) {
   Value *v = eval(a[0]);
   if (v->kind == V_ERROR) return v;
   if (v->kind == V_DATA) return v;  // np.array(x) of data is the data itself
-  // Represent the outer nesting as a 5-dim shape holder: rows first.
-  struct { int rank; int64_t dim[MAX_RANK + 2]; } full = {0};
+  LiteralShape full = {0};
   bool is_float = false;
   if ((v->kind != V_LIST && v->kind != V_TUPLE) || v->n == 0 ||
-      !literal_shape(v, 0, (Shape *)&full, &is_float)) {
+      !literal_shape(v, 0, &full, &is_float)) {
     diag_error(a[0]->loc, "np.array() needs a non-empty, rectangular list of numbers (at most %d levels deep)", MAX_RANK + 1);
     return value_error();
   }
@@ -562,7 +566,7 @@ static Value *data_reshape(const Value *dv, const Expr *call) {
   int64_t total = d.rows, known = 1;
   for (int i = 0; i < d.shape.rank; i++) mul_ok(total, d.shape.dim[i], &total);
   int minus = -1;
-  int64_t dims[MAX_RANK + 1];
+  int64_t dims[MAX_RANK + 1] = {0};
   for (int i = 0; i < tuple->n; i++) {
     Value *x = tuple->items[i];
     if (x->kind == V_ERROR) return x;
@@ -928,7 +932,7 @@ static Value *eval_index(const Expr *e) {
 static Value *eval_binary(const Expr *e) {
   Value *l = eval(e->lhs), *r = eval(e->rhs);
   if (l->kind == V_ERROR || r->kind == V_ERROR) return value_error();
-  double a, b;
+  double a = 0, b = 0;
   bool ln = number_of(l, &a), rn = number_of(r, &b);
   if (l->kind == V_DATA && rn && (e->op == '/' || e->op == '*')) {
     if (e->op == '/' && b == 0) {
