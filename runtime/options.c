@@ -35,7 +35,7 @@ static int64_t integer(const char *opt, const char *text, int64_t lo, int64_t hi
   errno = 0;
   long long v = strtoll(text, &end, 10);
   if (!*text || *end || errno || v < lo || v > hi) {
-    char range[96];
+    char range[192];
     snprintf(range, sizeof range, "%s expects an integer in [%lld, %lld], got '%%s'", opt,
              (long long)lo, (long long)hi);
     die(range, text, "");
