@@ -16,6 +16,9 @@
 #ifndef NNC_SOURCE_DIR
 #define NNC_SOURCE_DIR "."
 #endif
+#ifndef NNC_RUNTIME_CFLAGS
+#define NNC_RUNTIME_CFLAGS ""
+#endif
 #ifndef NNC_RUNTIME_LIB
 #define NNC_RUNTIME_LIB NNC_SOURCE_DIR "/build/libnnrt.a"
 #endif
@@ -91,8 +94,9 @@ int build_program(const Program *p, Graph *g, const char *out_path, const char *
   argv[argc++] = "-O2";
   argv[argc++] = "-march=native";
   argv[argc++] = "-fopenmp";
-  // Extra flags, split on blanks (no quoting: they come from our own command line).
-  char *flags = xstrdup(cflags ? cflags : "");
+  // The runtime's own build flags (sanitizers), then the user's, split on blanks (no
+  // quoting: they come from our own command line).
+  char *flags = xprintf("%s %s", NNC_RUNTIME_CFLAGS, cflags ? cflags : "");
   for (char *tok = strtok(flags, " \t"); tok && argc < 40; tok = strtok(NULL, " \t")) argv[argc++] = tok;
   argv[argc++] = xprintf("-I%s", inc);
   argv[argc++] = xprintf("-I%s", kern);

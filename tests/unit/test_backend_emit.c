@@ -80,9 +80,10 @@ static void gradcheck(Program *p, int classes) {
   cr_assert_not_null(dir);
   cr_assert_eq(emit_c(p, g, dir), 0);
   write_harness(dir, g, p->loss, classes);
-  int rc = tp_system("cd %s && cc -std=gnu11 -O1 -fopenmp -I%s/include -I%s/kernels harness.c %s -lz -lm -o harness "
+  // NNC_RUNTIME_CFLAGS: the sanitizer flags libnnrt.a was built with, if any.
+  int rc = tp_system("cd %s && cc -std=gnu11 -O1 -fopenmp %s -I%s/include -I%s/kernels harness.c %s -lz -lm -o harness "
                      "> cc.log 2>&1",
-                     dir, NNC_SOURCE_DIR, NNC_SOURCE_DIR, tp_runtime_lib());
+                     dir, NNC_RUNTIME_CFLAGS, NNC_SOURCE_DIR, NNC_SOURCE_DIR, tp_runtime_lib());
   if (rc != 0) {
     char log[600];
     snprintf(log, sizeof log, "%s/cc.log", dir);
