@@ -146,6 +146,10 @@ int main(int argc, char **argv) {
     int rc = emit ? emit_to_dir(p, g, o.out) : build_program(p, g, o.out, o.cflags, getenv("CC"));
     return rc == 0 ? 0 : 1;
   }
+  if (!strcmp(o.command, "run") || !strcmp(o.command, "bench") || !strcmp(o.command, "devices") ||
+      !strcmp(o.command, "cache"))
+    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit and build); "
+               "use 'nnc build FILE -o PROG' and run PROG", o.command);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);
   diag_fatal("unknown command '%s'%s", o.command, best ? xprintf("; did you mean '%s'?", best) : " (see nnc --help)");
