@@ -115,12 +115,13 @@ static void emit_print(FILE *out, const Program *p, int i) {
       fprintf(out, "    printf(\"%%lld\", (long long)nn_data_dim(&data[%d], %d));\n", it->data, it->dim);
       break;
     case P_EVAL_RESULT:
-      fprintf(out, "    nn_print_float(result_%d[%d]);\n", it->action, it->result);
+      // Keras returns its float32 metrics as Python floats: print the float32 value.
+      fprintf(out, "    nn_print_float((float)result_%d[%d]);\n", it->action, it->result);
       break;
     case P_EVAL_LIST:
       fprintf(out, "    putchar('[');\n");
       for (int r = 0; r <= p->n_metrics; r++)
-        fprintf(out, "%s    nn_print_float(result_%d[%d]);\n", r ? "    fputs(\", \", stdout);\n" : "", it->action, r);
+        fprintf(out, "%s    nn_print_float((float)result_%d[%d]);\n", r ? "    fputs(\", \", stdout);\n" : "", it->action, r);
       fprintf(out, "    putchar(']');\n");
       break;
     }

@@ -294,9 +294,10 @@ static bool check_x(const Expr *e, int xi, const char *call_name) {
     shape_format(in, b, sizeof b);
     diag_error(e->loc, "%s: x has shape %s, but the model expects input of shape %s", call_name, a, b);
     int64_t xt = 1, it = 1;
-    for (int i = 0; i < xs.rank; i++) xt *= xs.dim[i];
-    for (int i = 0; i < in->rank; i++) it *= in->dim[i];
-    if (xt == it) {
+    bool sized = true;  // sizes from file headers can be anything: no overflow here
+    for (int i = 0; i < xs.rank; i++) sized &= mul_ok(xt, xs.dim[i], &xt);
+    for (int i = 0; i < in->rank; i++) sized &= mul_ok(it, in->dim[i], &it);
+    if (sized && xt == it) {
       char r[128];
       int n = snprintf(r, sizeof r, "x.reshape(-1");
       for (int i = 0; i < in->rank; i++) n += snprintf(r + n, sizeof r - n, ", %lld", (long long)in->dim[i]);
