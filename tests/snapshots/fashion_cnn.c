@@ -637,7 +637,7 @@ int main(int argc, char **argv) {
   }
   {  // action 2, line 0: print
     fputs("Test \042acc\042: ", stdout);
-    nn_print_float(result_1[1]);
+    nn_print_float((float)result_1[1]);
     fputs(" ", stdout);
     nn_print_shape(&data[0]);
     fputs(" ", stdout);
@@ -646,9 +646,9 @@ int main(int argc, char **argv) {
     nn_print_float(0.5);
     fputs(" ", stdout);
     putchar('[');
-    nn_print_float(result_1[0]);
+    nn_print_float((float)result_1[0]);
     fputs(", ", stdout);
-    nn_print_float(result_1[1]);
+    nn_print_float((float)result_1[1]);
     putchar(']');
     fputs("\012", stdout);
     fflush(stdout);
