@@ -71,6 +71,16 @@ static void remove_dir(const char *dir) {
 }
 
 int build_program(const Program *p, Graph *g, const char *out_path, const char *cflags, const char *cc) {
+  // An unwritable output is the user's problem, said before any work: not a compiler
+  // failure reported as nnc's bug.
+  const char *tmp_out = xprintf("%s.tmp", out_path);
+  FILE *probe = fopen(tmp_out, "w");
+  if (!probe) {
+    fprintf(stderr, "nnc: error: cannot write %s: %s\n", out_path, strerror(errno));
+    return -1;
+  }
+  fclose(probe);
+  unlink(tmp_out);
   char *dir = xprintf("%s/nnc-build-XXXXXX", env_or("TMPDIR", "/tmp"));
   if (!mkdtemp(dir)) {
     fprintf(stderr, "nnc: error: cannot create a temporary directory in %s: %s\n", env_or("TMPDIR", "/tmp"),
@@ -86,7 +96,6 @@ int build_program(const Program *p, Graph *g, const char *out_path, const char *
   const char *kern = env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/kernels");
   const char *lib = env_or("NNC_RUNTIME_LIB", NNC_RUNTIME_LIB);
   if (!cc) cc = env_or("CC", "cc");
-  const char *tmp_out = xprintf("%s.tmp", out_path);
 
   char *argv[64];
   int argc = 0;
