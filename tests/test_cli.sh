@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The nnc command line: usage errors are user errors (exit 1, one clear line), never
+# internal errors; outputs appear whole or not at all. Run as: bash tests/test_cli.sh NNC
+set -u
+NNC=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+pass=0 fail=0
+# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN.
+expect() {
+  local status=$1 pattern=$2
+  shift 3
+  "$NNC" "$@" >"$WORK/out" 2>"$WORK/err"
+  local rc=$?
+  if [ "$rc" -eq "$status" ] && grep -qE -- "$pattern" "$WORK/err" && ! grep -q "internal error" "$WORK/err"; then
+    pass=$((pass + 1))
+  else
+    echo "FAIL nnc $*: exit $rc, stderr:"; sed 's/^/  /' "$WORK/err" | head -5; fail=$((fail + 1))
+  fi
+}
+ex=$ROOT/examples/relu_unit.nn
+expect 1 '^usage: nnc' -- 
+expect 1 "needs a \.nn file" -- check
+expect 1 "unknown command 'chek'; did you mean 'check'" -- chek "$ex"
+expect 1 "cannot open '/nonexistent\.nn'" -- check /nonexistent.nn
+expect 1 "is a directory" -- check "$ROOT/examples"
+expect 1 "needs -o PROG" -- build "$ex"
+expect 1 "cannot write /nonexistent/dir/prog" -- build "$ex" -o /nonexistent/dir/prog
+expect 1 "unknown option '--bogus'" -- check "$ex" --bogus
+expect 1 "target 'opencl' is not available yet" -- emit "$ex" --target opencl -o "$WORK/src"
+expect 1 "unknown stage 'bogus'" -- graph "$ex" --stage bogus
+expect 1 "'run' is not available yet" -- run "$ex"
+expect 1 "option '-o' needs a value" -- build "$ex" -o
+[ ! -e /nonexistent/dir/prog.tmp ] && pass=$((pass + 1)) || { echo "FAIL left a temporary file"; fail=$((fail + 1)); }
+# graph writes DOT with every stage; the autodiff stage has the optimizer updates.
+if "$NNC" graph "$ex" --stage autodiff -o "$WORK/g.dot" && grep -q '^digraph' "$WORK/g.dot" && grep -q 'adam_update' "$WORK/g.dot"; then
+  pass=$((pass + 1))
+else echo "FAIL graph --stage autodiff"; fail=$((fail + 1)); fi
+if "$NNC" graph "$ex" | grep -q 'adam_update'; then echo "FAIL parsed stage shows updates"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+# A failed check leaves no output file behind.
+printf 'model = Sequential([Dense(0, input_shape=(2,))])\n' >"$WORK/bad.nn"
+"$NNC" build "$WORK/bad.nn" -o "$WORK/prog" 2>/dev/null
+if [ $? -eq 1 ] && [ ! -e "$WORK/prog" ] && [ ! -e "$WORK/prog.tmp" ]; then pass=$((pass + 1)); else echo "FAIL bad build left output"; fail=$((fail + 1)); fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
