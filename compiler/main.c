@@ -109,6 +109,9 @@ static Program *front_end(const Options *o, Source *src) {
   }
   Program *p = sema_check(stmts, src, o->data_dir);
   if (!p) exit(1);
+  if (p->n_layers == 0 && strcmp(o->command, "check"))
+    diag_fatal("'%s': the model has no input shape; give the first layer input_shape= or start with keras.Input(shape=...)",
+               o->file);
   return p;
 }
 

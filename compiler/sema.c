@@ -1191,6 +1191,9 @@ Program *sema_check(Stmt *stmts, const Source *src, const char *dir) {
     diag_error((Loc){1, 1, 1}, "no model: the script must create one with Sequential(...)");
     return NULL;
   }
+  if (prog->n_layers == 0)
+    diag_warning(model->loc, "the model is never built: no layer has input_shape= and no data reaches it, "
+                             "so it has no shapes and nothing can be compiled");
   return prog;
 }
 
