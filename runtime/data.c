@@ -22,6 +22,18 @@ static double element(const nn_data *d, int64_t i) {
   return 0;
 }
 
+int rt_check_class_labels(const nn_data *y, int64_t classes) {
+  int64_t count = y->rows * y->row_size;
+  for (int64_t i = 0; i < count; i++) {
+    double v = element(y, i) * y->scale;
+    if (!(v >= 0 && v < (double)classes) || v != floor(v))
+      return rt_error("%s: label %g in row %lld is not a class index in [0, %lld) for the model's %lld outputs",
+                      y->origin, v, (long long)(i / (y->row_size ? y->row_size : 1)), (long long)classes,
+                      (long long)classes);
+  }
+  return 0;
+}
+
 int nn_data_gather(const nn_data *d, const int64_t *idx, int64_t n, float *out) {
   int64_t rs = d->row_size;
   for (int64_t i = 0; i < n; i++) {

@@ -26,6 +26,8 @@ static int check_pair(const nn_model *m, const nn_data *x, const nn_data *y, con
   if (x->rows != y->rows)
     return rt_error("%s: %lld samples but %lld labels (%s)", what, (long long)x->rows,
                     (long long)y->rows, y->origin);
+  if (m->loss == NN_LOSS_SPARSE_CCE && y->onehot == 0)
+    return rt_check_class_labels(y, m->out_width);
   return 0;
 }
 

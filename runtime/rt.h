@@ -18,6 +18,9 @@ void rt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Reads a whole file, NUL-terminated; NULL (message printed) on failure.
 char *rt_read_file(const char *path, size_t *len);
 size_t rt_dtype_size(nn_dtype t);
+// Sparse labels must be whole class indices in [0, classes): checked once per call of
+// fit/evaluate, since a bad one would otherwise only show up as a NaN loss.
+int rt_check_class_labels(const nn_data *y, int64_t classes);
 // Keras validation_split: the first floor(rows * (1 - fraction)) rows train.
 int64_t rt_split_at(int64_t rows, double fraction);
 

@@ -273,6 +273,31 @@ Test(fit, refuses_bad_configurations) {
   free(err);
 }
 
+Test(fit, refuses_sparse_labels_outside_the_classes) {
+  nn_model m = fake_model(4);
+  m.loss = NN_LOSS_SPARSE_CCE;
+  m.out_width = 3;
+  static double labels[4] = {0, 2, 1, 2};
+  nn_data x, y;
+  make_data(&x, &y, 4);
+  y = view(labels, 4);
+  nn_rng rng;
+  nn_rng_seed(&rng, 1);
+  nn_options o = quiet_options();
+  nn_fit_config cfg = {.epochs = 1, .batch_size = 4};
+  capture c = capture_begin(2, "err.txt");
+  // In range: the check passes (the fake model trains on whatever it gets).
+  cr_assert_eq(nn_fit(&m, &cfg, &x, &y, &rng, &o), 0);
+  labels[2] = 3;  // one past the last class
+  cr_assert_eq(nn_fit(&m, &cfg, &x, &y, &rng, &o), -1);
+  labels[2] = 1.5;  // not a whole number
+  cr_assert_eq(nn_evaluate(&m, &x, &y, 4, 0, &o, (double[4]){0}), -1);
+  char *err = capture_end(&c);
+  cr_assert(strstr(err, "label 3 in row 2 is not a class index in [0, 3)"), "%s", err);
+  cr_assert(strstr(err, "label 1.5 in row 2"), "%s", err);
+  free(err);
+}
+
 //
 // Callbacks
 //
