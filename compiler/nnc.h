@@ -277,16 +277,6 @@ const char *activation_name(Activation a);
 const char *loss_name(LossKind l);
 void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
 
-// datafile.c — data shapes at compile time from file headers (IDX, NPY) or a scan (CSV)
-typedef struct DataProbe {
-  DataType dtype;
-  int64_t rows;
-  Shape shape;   // per sample
-} DataProbe;
-bool probe_idx(const char *path, DataProbe *out, char *err, size_t errcap);
-bool probe_npy(const char *path, DataProbe *out, char *err, size_t errcap);
-bool probe_csv(const char *path, char delim, DataProbe *out, char *err, size_t errcap);
-
 // sema_model.c — Python's repr() of a float, for print()
 void format_pyfloat(double x, char *buf, size_t cap);
 

@@ -6,6 +6,7 @@
 // layers have output shapes and exact parameter counts, whose data values have shapes
 // matching the model where they meet it, and whose actions are in script order.
 #include "sema_internal.h"
+#include "nn.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -373,43 +374,49 @@ static Value *data_value(int idx, Loc loc) {
   return v;
 }
 
-static bool file_exists(const char *p) {
-  struct stat st;
-  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+static DataType data_type(nn_dtype t) {
+  switch (t) {
+  case NN_U8: return DT_UINT8;
+  case NN_F32: return DT_FLOAT32;
+  case NN_F64: return DT_FLOAT64;
+  default: return DT_INT64;
+  }
 }
 
-// The four files of an MNIST-family set, found as the runtime will find them.
-static const char *const idx_files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+// A data value from what the runtime's loaders read of a file (header or whole file),
+// so compile time and run time agree on shapes by construction.
+static bool data_from_runtime(DataValue *d, const nn_data *nd, Loc loc) {
+  if (nd->ndim > MAX_RANK) {
+    diag_error(loc, "%s has %d dimensions per sample; at most %d are supported", nd->origin, nd->ndim, MAX_RANK);
+    return false;
+  }
+  d->dtype = data_type(nd->dtype);
+  d->rows = nd->rows;
+  d->shape.rank = nd->ndim;
+  for (int i = 0; i < nd->ndim; i++) d->shape.dim[i] = nd->shape[i];
+  d->scale = 1;
+  return true;
+}
 
 static Value *load_dataset(const char *name, Loc loc) {
-  const char *dirs[3] = {data_dir, getenv("NNC_DATA"), "/usr/share/datasets"};
-  const char *found_dir = NULL;
-  for (int d = 0; d < 3 && !found_dir; d++) {
-    if (!dirs[d] || !*dirs[d]) continue;
-    const char *base = xprintf("%s/%s/%s", dirs[d], name, idx_files[0]);
-    if (file_exists(base) || file_exists(xprintf("%s.gz", base))) found_dir = xprintf("%s/%s", dirs[d], name);
-  }
-  // The MNIST family has fixed, documented shapes: a program can be compiled where the
-  // files are absent; the built program looks for them (and says where) when it runs.
   Value *v = value_new(V_DATASETS, loc);
   v->s = name;
   v->items = xalloc(sizeof(Value *) * 4);
   v->n = 4;
   for (int part = 0; part < 4; part++) {
-    DataProbe probe = {.dtype = DT_UINT8, .rows = part < 2 ? 60000 : 10000,
-                       .shape = {.rank = part % 2 ? 0 : 2, .dim = {28, 28}}};
-    if (found_dir) {
-      const char *p = xprintf("%s/%s", found_dir, idx_files[part]);
-      if (!file_exists(p)) p = xprintf("%s.gz", p);
-      char err[512];
-      if (!probe_idx(p, &probe, err, sizeof err)) {
-        diag_error(loc, "%s", err);
-        return value_error();
-      }
+    DataValue d = {.source = DATA_DATASET, .loc = loc, .dataset = name, .part = part, .dtype = DT_UINT8,
+                   .rows = part < 2 ? 60000 : 10000, .shape = {.rank = part % 2 ? 0 : 2, .dim = {28, 28}},
+                   .scale = 1};
+    // The MNIST family has fixed, documented shapes: a program can be compiled where the
+    // files are absent; the built program looks for them (and says where) when it runs.
+    // Where they are present, their headers must agree with what will be read.
+    nn_data nd;
+    int rc = nn_probe_dataset(&nd, name, part, data_dir);
+    if (rc < 0) {
+      diag_error(loc, "%s", nn_last_error());
+      return value_error();
     }
-    DataValue d = {.source = DATA_DATASET, .loc = loc, .dataset = name, .part = part, .dtype = probe.dtype,
-                   .rows = probe.rows, .shape = probe.shape, .scale = 1};
+    if (rc == 0 && !data_from_runtime(&d, &nd, loc)) return value_error();
     v->items[part] = data_value(add_data(d), loc);
   }
   return v;
@@ -516,15 +523,16 @@ static Value *np_file(const Expr *call, bool csv) {
         return value_error();
       }
   }
-  DataProbe probe;
-  char err[512];
-  bool ok = csv ? probe_csv(path, delim, &probe, err, sizeof err) : probe_npy(path, &probe, err, sizeof err);
-  if (!ok) {
-    diag_error(a[0]->loc, "%s", err);
+  // NPY: its header; CSV has none, so the file is read as the program will read it.
+  nn_data nd;
+  if ((csv ? nn_load_csv(&nd, path, delim) : nn_probe_npy(&nd, path)) < 0) {
+    diag_error(a[0]->loc, "%s", nn_last_error());
     return value_error();
   }
-  DataValue d = {.source = csv ? DATA_CSV : DATA_NPY, .loc = call->loc, .path = path, .delimiter = delim,
-                 .dtype = probe.dtype, .rows = probe.rows, .shape = probe.shape, .scale = 1};
+  DataValue d = {.source = csv ? DATA_CSV : DATA_NPY, .loc = call->loc, .path = path, .delimiter = delim};
+  bool ok = data_from_runtime(&d, &nd, a[0]->loc);
+  nn_data_free(&nd);
+  if (!ok) return value_error();
   return data_value(add_data(d), call->loc);
 }
 
@@ -1161,6 +1169,7 @@ static bool is_docstring(const Stmt *s) { return s->kind == S_EXPR && s->value->
 
 Program *sema_check(Stmt *stmts, const Source *src, const char *dir) {
   prog = xalloc(sizeof(Program));
+  nn_capture_errors(true);  // data-file errors are reported at the script's line
   prog->source_path = src->path;
   data_dir = dir;
   vars = NULL;

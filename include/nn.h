@@ -61,6 +61,13 @@ int nn_load_idx(nn_data *out, const char *path);
 // usual file names with or without .gz. part: 0 x_train, 1 y_train, 2 x_test, 3 y_test.
 // A missing set is an error naming every place tried and the Debian package.
 int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_dir);
+// Header only: every field but buf (NULL), after the same checks the loaders make of the
+// header (and, for NPY and plain IDX, that the file holds the data it announces). The
+// compiler learns data shapes this way. nn_probe_dataset returns 1, silently, when the
+// set's files are not found.
+int nn_probe_idx(nn_data *out, const char *path);
+int nn_probe_npy(nn_data *out, const char *path);
+int nn_probe_dataset(nn_data *out, const char *name, int part, const char *data_dir);
 // NPY v1/v2/v3, C order, dtypes u1 i1 i2 i4 i8 u2 u4 u8 f4 f8 (b1) little-endian.
 int nn_load_npy(nn_data *out, const char *path);
 int nn_save_npy(const char *path, const float *data, int ndim, const int64_t *shape);
@@ -204,6 +211,11 @@ int nn_data_prepare(nn_data *d, int ndim, const int64_t *shape, double scale, in
                     const char *what);
 // np.save(path, x): every row as the model sees it, float32.
 int nn_save_data(const char *path, const nn_data *d);
+
+// Errors: printed on stderr as "error: ..." unless captured (the compiler reports them
+// at the script's line instead); the last one is kept either way.
+void nn_capture_errors(bool on);
+const char *nn_last_error(void);
 
 // Threads for kernels (OpenMP when the program was built with it).
 void nn_set_threads(int n);

@@ -35,13 +35,14 @@ static int idx_fail(gzFile f, nn_data *out, const char *msg, const char *path) {
   return rt_error("%s: %s", path, msg);
 }
 
-int nn_load_idx(nn_data *out, const char *path) {
+// Reads and checks the header, then the data unless header_only.
+static int load_idx(nn_data *out, const char *path, bool header_only) {
   memset(out, 0, sizeof *out);
   snprintf(out->origin, sizeof out->origin, "%s", path);
   out->scale = 1;
   struct stat st;
-  if (stat(path, &st) != 0)
-    return rt_error("cannot open %s: %s", path, strerror(errno));
+  if (rt_check_regular(path) != 0 || stat(path, &st) != 0)
+    return -1;
   gzFile f = gzopen(path, "rb");
   if (!f)
     return rt_error("cannot open %s: %s", path, strerror(errno));
@@ -88,6 +89,18 @@ int nn_load_idx(nn_data *out, const char *path) {
   if (!plain && bytes / 1100 > (int64_t)st.st_size)
     return idx_fail(f, out, "header claims more data than the compressed file can hold", path);
 
+  if (header_only) {
+    gzclose(f);
+    out->rows = dims[0];
+    out->ndim = rank - 1;
+    out->row_size = 1;
+    for (int i = 1; i < rank; i++) {
+      out->shape[i - 1] = dims[i];
+      out->row_size *= dims[i];
+    }
+    out->dtype = magic[2] == 0x08 ? NN_U8 : magic[2] == 0x0D ? NN_F32 : magic[2] == 0x0E ? NN_F64 : NN_I64;
+    return 0;
+  }
   void *raw = malloc(bytes + 1);
   if (!raw)
     return idx_fail(f, out, "out of memory", path);
@@ -156,11 +169,16 @@ int nn_load_idx(nn_data *out, const char *path) {
   return 0;
 }
 
+int nn_load_idx(nn_data *out, const char *path) { return load_idx(out, path, false); }
+int nn_probe_idx(nn_data *out, const char *path) { return load_idx(out, path, true); }
+
 static const char *const dataset_files[4] = {
     "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
-int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_dir) {
+// Finds part of a data set as DESIGN.md says; loads it, or only its header.
+// Returns 1 (with no message) when probing and the files are not there.
+static int dataset(nn_data *out, const char *name, int part, const char *data_dir, bool header_only) {
   memset(out, 0, sizeof *out);
   if (strcmp(name, "fashion_mnist") == 0)
     name = "fashion-mnist";
@@ -181,11 +199,13 @@ int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_d
       snprintf(path, sizeof path, "%s/%s/%s%s", dirs[d], name, dataset_files[part],
                gz ? ".gz" : "");
       if (access(path, R_OK) == 0)
-        return nn_load_idx(out, path);
+        return load_idx(out, path, header_only);
       if (used < sizeof tried)
         used += snprintf(tried + used, sizeof tried - used, "\n  %s", path);
     }
   }
+  if (header_only)
+    return 1;
   if (strcmp(name, "fashion-mnist") == 0)
     return rt_error("Fashion-MNIST file %s not found; tried:%s\n"
                     "install the Debian package dataset-fashion-mnist "
@@ -197,4 +217,12 @@ int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_d
                   "and t10k-labels-idx1-ubyte (each may be .gz) in DIR/mnist/ and pass "
                   "--data-dir DIR or set NNC_DATA=DIR",
                   dataset_files[part], tried);
+}
+
+int nn_load_dataset(nn_data *out, const char *name, int part, const char *data_dir) {
+  return dataset(out, name, part, data_dir, false);
+}
+
+int nn_probe_dataset(nn_data *out, const char *name, int part, const char *data_dir) {
+  return dataset(out, name, part, data_dir, true);
 }

@@ -152,10 +152,13 @@ static uint64_t load_le(const uint8_t *p, int size) {
   return v;
 }
 
-int nn_load_npy(nn_data *out, const char *path) {
+// Reads the header, checks the data fits the file, then the data unless header_only.
+static int load_npy(nn_data *out, const char *path, bool header_only) {
   memset(out, 0, sizeof *out);
   snprintf(out->origin, sizeof out->origin, "%s", path);
   out->scale = 1;
+  if (rt_check_regular(path) != 0)
+    return -1;
   FILE *f = fopen(path, "rb");
   if (!f)
     return rt_error("cannot open %s: %s", path, strerror(errno));
@@ -225,6 +228,19 @@ int nn_load_npy(nn_data *out, const char *path) {
     return rt_error("%s: truncated: shape needs %lld bytes of data, the file has %lld", path,
                     (long long)bytes, (long long)(fsize - start - hlen));
   }
+  if (header_only) {
+    fclose(f);
+    free(text);
+    out->rows = h.ndim == 0 ? 1 : h.shape[0];
+    out->ndim = h.ndim <= 1 ? 0 : h.ndim - 1;
+    out->row_size = 1;
+    for (int i = 1; i < h.ndim; i++) {
+      out->shape[i - 1] = h.shape[i];
+      out->row_size *= h.shape[i];
+    }
+    out->dtype = esize == 1 && (kind == 'u' || kind == 'b') ? NN_U8 : kind == 'f' ? (esize == 4 ? NN_F32 : NN_F64) : NN_I64;
+    return 0;
+  }
   uint8_t *raw = malloc(bytes + 1);
   if (!raw || fread(raw, 1, bytes, f) != (size_t)bytes) {
     free(raw);
@@ -273,6 +289,9 @@ fail:
   free(text);
   return rt_error("%s: %s", path, why);
 }
+
+int nn_load_npy(nn_data *out, const char *path) { return load_npy(out, path, false); }
+int nn_probe_npy(nn_data *out, const char *path) { return load_npy(out, path, true); }
 
 int nn_save_npy(const char *path, const float *data, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > 8)

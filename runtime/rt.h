@@ -15,6 +15,8 @@
 // Prints "error: <message>" on stderr and returns -1, so `return rt_error(...)` reads well.
 int rt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Data comes from regular files only: /dev/zero or a FIFO would never end.
+int rt_check_regular(const char *path);
 // Reads a whole file, NUL-terminated; NULL (message printed) on failure.
 char *rt_read_file(const char *path, size_t *len);
 size_t rt_dtype_size(nn_dtype t);

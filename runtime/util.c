@@ -11,14 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static bool capture_errors;
+static char last_error[1024];
+
+void nn_capture_errors(bool on) { capture_errors = on; }
+const char *nn_last_error(void) { return last_error; }
+
 int rt_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fflush(stdout);  // keep the message after any progress already printed
-  fputs("error: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
+  if (capture_errors) return -1;
+  fflush(stdout);  // keep the message after any progress already printed
+  fprintf(stderr, "error: %s\n", last_error);
   return -1;
 }
 
@@ -32,7 +38,15 @@ void rt_warn(const char *fmt, ...) {
   va_end(ap);
 }
 
+int rt_check_regular(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return rt_error("cannot open %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return rt_error("%s is not a regular file", path);
+  return 0;
+}
+
 char *rt_read_file(const char *path, size_t *len) {
+  if (rt_check_regular(path) != 0) return NULL;
   FILE *f = fopen(path, "rb");
   if (!f) {
     rt_error("cannot open %s: %s", path, strerror(errno));

@@ -394,7 +394,7 @@ Test(data, npy_and_csv_headers) {
   cr_assert_eq(p->data[1].rows, 4);
   assert_shape(&p->data[1].shape, 1, 2, 0, 0);
   cr_assert_null(compile(HEADER "a = np.load('/nonexistent/x.npy')\n"));
-  cr_assert(strstr(last_error(), "cannot open '/nonexistent/x.npy'"), "%s", last_error());
+  cr_assert(strstr(last_error(), "cannot open /nonexistent/x.npy"), "%s", last_error());
   cr_assert_null(compile(HEADER "a = np.loadtxt('/dev/zero')\n"));
-  cr_assert(strstr(last_error(), "'/dev/zero' is not a regular file"), "%s", last_error());
+  cr_assert(strstr(last_error(), "/dev/zero is not a regular file"), "%s", last_error());
 }
