@@ -76,6 +76,45 @@ void layer_names_reset(void);
 extern const char *const layer_class_names[];
 extern const int n_layer_class_names;
 
+// sema.c: shared state and helpers
+Program *sema_program(void);
+Value **sema_model_slot(void);     // the one Sequential model, once created
+const char *sema_data_dir(void);   // --data-dir
+Action *sema_add_action(ActionKind kind, Loc loc);
+void *sema_grow(void *items, int n, size_t size);  // doubling arrays: call before appending item n
+bool in_list(const char *s, const char *const *list, int n);
+const char *last_component(const char *path);      // "tf.keras.layers.Dense" → "Dense"
+
+// sema_data.c: data values (all return value_error() after reporting)
+int sema_add_data(DataValue d);
+void sema_shape_with_rows(const DataValue *d, char *buf, size_t cap);  // "(60000, 28, 28)"
+Value *load_dataset(const char *name, Loc loc);
+Value *np_array(const Expr *call);
+Value *np_file(const Expr *call, bool csv);
+Value *data_reshape(const Value *dv, const Expr *call);
+Value *data_astype(const Value *dv, const Expr *call);
+Value *data_scale(const Value *dv, double factor, Loc loc);
+Value *to_categorical(const Expr *call);
+Value *expand_dims(const Expr *call);
+
+// sema_config.c: optimizers, losses, metrics, callbacks, regularizers
+Value *make_optimizer(const char *name, const Expr *call, Loc loc);
+Value *make_loss(const char *name, const Expr *call, Loc loc);
+Value *make_metric(const char *name, const Expr *call, Loc loc);
+Value *make_callback(const char *name, const Expr *call);
+Value *make_regularizer(const char *name, const Expr *call);
+bool is_optimizer_name(const char *n);
+bool is_loss_name(const char *n);
+bool is_metric_class(const char *n);
+bool is_callback_name(const char *n);
+bool is_regularizer_name(const char *n);
+
+// sema_model.c: the model, its methods, print and np.save
+Value *model_new(const Expr *call);
+Value *model_method(Value *m, const char *method, const Expr *call);
+Value *do_print(const Expr *call);
+Value *np_save(const Expr *call);
+
 // Checked int64 arithmetic for parameter counts and shapes.
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
 #endif

@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-Program *sema_program(void);
-Value **sema_model_slot(void);
-Action *sema_add_action(ActionKind kind, Loc loc);
-void sema_shape_with_rows(const DataValue *d, char *buf, size_t cap);
-Value *make_optimizer(const char *name, const Expr *call, Loc loc);
-Value *make_loss(const char *name, const Expr *call, Loc loc);
-Value *make_metric(const char *name, const Expr *call, Loc loc);
-void *sema_grow(void *items, int n, size_t size);
-int sema_add_data(DataValue d);
-
 // Layers added before the input shape is known wait here (Keras builds on first use).
 static Layer *pending[1024];
 static int n_pending;
