@@ -30,6 +30,15 @@
 #endif
 typedef NN_REAL nn_real;
 
+/* Generated programs are built with -O2, whose "very cheap" vectorizer cost model
+ * skips every loop that needs a scalar remainder, and OpenMP bodies see their shapes
+ * as variables, so most kernel loops would stay scalar.  The kernels ask for the
+ * dynamic cost model (what -O3 uses); push/pop keeps it off the generated code. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+
 /* ---------------------------------------------------------------- helpers */
 
 /* Math at the precision of nn_real: expf for float, exp for double. */
@@ -56,43 +65,78 @@ static inline int nnk_max_(int a, int b) { return a > b ? a : b; }
 /* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major.  op(A)=A stored [M,K], or if ta
  * stored [K,M]; op(B)=B stored [K,N], or if tb stored [N,K].
  *
- * Goto-style: C is cut into MC×NC tiles, one per task; for each KC slice a task packs
- * its A block into MR-row panels and its B block into NR-column panels (zero-padded,
- * so edges need no special compute path), then an MR×NR register-blocked
- * micro-kernel runs over the panels.  Packing also absorbs the transposes. */
-#define NNK_GEMM_MR 6   /* the micro-kernel below spells out exactly 6 rows */
-#if defined(__AVX512F__)
-#define NNK_GEMM_NR 32  /* 6×2 zmm accumulators */
-#else
-#define NNK_GEMM_NR 16  /* 6×2 ymm (AVX2) accumulators */
+ * Goto-style.  K is cut into slices of at most KC (sizes depend on K only, so every
+ * output sums its products in the same order for any thread count).  For each
+ * column block and K slice, the threads together pack op(B) once into NR-column
+ * panels (shared), then split C's rows: each packs its MR-row panels of op(A) and
+ * runs an MR×NR register-blocked micro-kernel over them.  Panels are zero-padded, so
+ * edges need no special compute path; packing also absorbs the transposes. */
+#ifdef _OPENMP
+#include <omp.h>
 #endif
-#define NNK_GEMM_MC (10 * NNK_GEMM_MR)
-#define NNK_GEMM_NC 128
-#define NNK_GEMM_KC 128
-/* Whole panels per tile, or the last packed panel would overrun its buffer. */
-_Static_assert(NNK_GEMM_MC % NNK_GEMM_MR == 0, "MC must be a multiple of MR");
-_Static_assert(NNK_GEMM_NC % NNK_GEMM_NR == 0, "NC must be a multiple of NR");
 
-/* ap: [kc][MR], bp: [kc][NR].  Writes the top-left mr×nr of the tile into C.
- * The rows are spelled out so compilers vectorize along j (a row of NR columns is
- * one or two vector registers) and keep all MR×NR accumulators in registers. */
+/* The widest vector the target has: the micro-kernel's columns are two of them. */
+#if defined(__AVX512F__)
+#define NNK_VEC_BYTES 64
+#elif defined(__AVX__)
+#define NNK_VEC_BYTES 32
+#else
+#define NNK_VEC_BYTES 16
+#endif
+/* GCC/Clang vector extension; may_alias and element alignment so it can load and
+ * store any nn_real array. */
+typedef nn_real nnk_vec_ __attribute__((vector_size(NNK_VEC_BYTES), may_alias, aligned(sizeof(nn_real))));
+#define NNK_VEC_LANES ((int)(NNK_VEC_BYTES / sizeof(nn_real)))
+
+#define NNK_GEMM_MR 6                     /* the micro-kernel spells out exactly 6 rows */
+#define NNK_GEMM_NR (2 * NNK_VEC_LANES)   /* 6×2 vector accumulators: 12 of 16/32 regs */
+#define NNK_GEMM_KC 256                   /* a KC×NR panel of B stays in L1 */
+#define NNK_GEMM_MC 144                   /* most rows of A per task (packed in L2) */
+#define NNK_GEMM_NC 256                   /* most columns of B per shared block */
+_Static_assert(NNK_GEMM_MC % NNK_GEMM_MR == 0, "MC must be a multiple of MR");
+_Static_assert(NNK_GEMM_NC % (2 * 64 / 4) == 0, "NC must be a multiple of every NR");
+
+/* Below this many multiply-adds a GEMM runs on one thread: forking costs more. */
+#define NNK_GEMM_PAR_MIN 100000.0
+
+/* c[0..mr)[0..nr) (+)= the register tile; full tiles store straight from vectors. */
+#define NNK_MICRO_ROW_(r) c##r##0 += a[r] * b0; c##r##1 += a[r] * b1;
+#define NNK_MICRO_STORE_(r) do {                                                    \
+        nnk_vec_ *q = (nnk_vec_ *)(c + (size_t)(r) * ldc);                         \
+        nnk_vec_ *q1 = (nnk_vec_ *)(c + (size_t)(r) * ldc + NNK_VEC_LANES);         \
+        if (overwrite) { *q = c##r##0; *q1 = c##r##1; }                             \
+        else           { *q += c##r##0; *q1 += c##r##1; }                           \
+    } while (0)
+#define NNK_MICRO_SPILL_(r) do {                                                    \
+        *(nnk_vec_ *)(t + (r) * NNK_GEMM_NR) = c##r##0;                              \
+        *(nnk_vec_ *)(t + (r) * NNK_GEMM_NR + NNK_VEC_LANES) = c##r##1;              \
+    } while (0)
+
+/* ap: [kc][MR], bp: [kc][NR].  Writes the top-left mr×nr of the tile into C. */
 static inline void nnk_gemm_micro_(int kc, const nn_real *restrict ap, const nn_real *restrict bp,
                                    nn_real *restrict c, int ldc, int mr, int nr, int overwrite) {
-    nn_real c0[NNK_GEMM_NR] = {0}, c1[NNK_GEMM_NR] = {0}, c2[NNK_GEMM_NR] = {0};
-    nn_real c3[NNK_GEMM_NR] = {0}, c4[NNK_GEMM_NR] = {0}, c5[NNK_GEMM_NR] = {0};
+    nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
     for (int k = 0; k < kc; k++) {
-        const nn_real *b = bp + (size_t)k * NNK_GEMM_NR, *a = ap + (size_t)k * NNK_GEMM_MR;
-        nn_real a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5];
-        for (int j = 0; j < NNK_GEMM_NR; j++) {
-            c0[j] += a0 * b[j]; c1[j] += a1 * b[j]; c2[j] += a2 * b[j];
-            c3[j] += a3 * b[j]; c4[j] += a4 * b[j]; c5[j] += a5 * b[j];
-        }
+        const nn_real *a = ap + (size_t)k * NNK_GEMM_MR;
+        nnk_vec_ b0 = *(const nnk_vec_ *)(bp + (size_t)k * NNK_GEMM_NR);
+        nnk_vec_ b1 = *(const nnk_vec_ *)(bp + (size_t)k * NNK_GEMM_NR + NNK_VEC_LANES);
+        NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
+        NNK_MICRO_ROW_(3) NNK_MICRO_ROW_(4) NNK_MICRO_ROW_(5)
     }
-    nn_real *acc[NNK_GEMM_MR] = {c0, c1, c2, c3, c4, c5};
+    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR) {
+        NNK_MICRO_STORE_(0); NNK_MICRO_STORE_(1); NNK_MICRO_STORE_(2);
+        NNK_MICRO_STORE_(3); NNK_MICRO_STORE_(4); NNK_MICRO_STORE_(5);
+        return;
+    }
+    nn_real t[NNK_GEMM_MR * NNK_GEMM_NR];
+    NNK_MICRO_SPILL_(0); NNK_MICRO_SPILL_(1); NNK_MICRO_SPILL_(2);
+    NNK_MICRO_SPILL_(3); NNK_MICRO_SPILL_(4); NNK_MICRO_SPILL_(5);
     for (int r = 0; r < mr; r++) {
         nn_real *cr = c + (size_t)r * ldc;
-        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = acc[r][j];
-        else           for (int j = 0; j < nr; j++) cr[j] += acc[r][j];
+        const nn_real *tr = t + r * NNK_GEMM_NR;
+        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = tr[j];
+        else           for (int j = 0; j < nr; j++) cr[j] += tr[j];
     }
 }
 
@@ -102,37 +146,45 @@ static inline void nnk_gemm_pack_a_(int ta, int M, int K, const nn_real *A, int 
     for (int p = 0; p < mc; p += NNK_GEMM_MR) {
         nn_real *dst = ap + (size_t)p * kc;
         int rows = nnk_min_(NNK_GEMM_MR, mc - p);
-        for (int k = 0; k < kc; k++) {
-            for (int r = 0; r < NNK_GEMM_MR; r++) {
-                nn_real v = 0;
-                if (r < rows) {
-                    size_t i = (size_t)(i0 + p + r), kk = (size_t)(k0 + k);
-                    v = ta ? A[kk * M + i] : A[i * K + kk];
-                }
-                dst[(size_t)k * NNK_GEMM_MR + r] = v;
+        if (ta) {
+            for (int k = 0; k < kc; k++) {
+                const nn_real *src = A + (size_t)(k0 + k) * M + i0 + p;
+                nn_real *d = dst + (size_t)k * NNK_GEMM_MR;
+                for (int r = 0; r < rows; r++) d[r] = src[r];
+                for (int r = rows; r < NNK_GEMM_MR; r++) d[r] = 0;
             }
+            continue;
         }
+        for (int r = 0; r < rows; r++) {
+            const nn_real *src = A + (size_t)(i0 + p + r) * K + k0;
+            for (int k = 0; k < kc; k++) dst[(size_t)k * NNK_GEMM_MR + r] = src[k];
+        }
+        for (int r = rows; r < NNK_GEMM_MR; r++)
+            for (int k = 0; k < kc; k++) dst[(size_t)k * NNK_GEMM_MR + r] = 0;
     }
 }
 
-/* Packs rows k0..k0+kc, cols j0..j0+nc of op(B) into NR-column panels: bp[p][k][j]. */
+/* Packs rows k0..k0+kc, cols j0..j0+NR of op(B) into one NR-column panel: bp[k][j]. */
 static inline void nnk_gemm_pack_b_(int tb, int N, int K, const nn_real *B, int k0, int kc,
-                                    int j0, int nc, nn_real *restrict bp) {
-    for (int p = 0; p < nc; p += NNK_GEMM_NR) {
-        nn_real *dst = bp + (size_t)p * kc;
-        int cols = nnk_min_(NNK_GEMM_NR, nc - p);
-        for (int k = 0; k < kc; k++) {
-            size_t kk = (size_t)(k0 + k);
-            nn_real *d = dst + (size_t)k * NNK_GEMM_NR;
-            if (!tb) {
-                const nn_real *src = B + kk * N + j0 + p;
-                for (int j = 0; j < cols; j++) d[j] = src[j];
-            } else {
-                for (int j = 0; j < cols; j++) d[j] = B[(size_t)(j0 + p + j) * K + kk];
-            }
-            for (int j = cols; j < NNK_GEMM_NR; j++) d[j] = 0;
+                                    int j0, nn_real *restrict bp) {
+    int cols = nnk_min_(NNK_GEMM_NR, N - j0);
+    for (int k = 0; k < kc; k++) {
+        size_t kk = (size_t)(k0 + k);
+        nn_real *d = bp + (size_t)k * NNK_GEMM_NR;
+        if (!tb) {
+            const nn_real *src = B + kk * N + j0;
+            for (int j = 0; j < cols; j++) d[j] = src[j];
+        } else {
+            for (int j = 0; j < cols; j++) d[j] = B[(size_t)(j0 + j) * K + kk];
         }
+        for (int j = cols; j < NNK_GEMM_NR; j++) d[j] = 0;
     }
+}
+
+/* n items in `parts` near-equal blocks of a multiple of `unit`: the block size. */
+static inline int nnk_split_(int n, int parts, int unit) {
+    int per = (n + parts - 1) / parts;
+    return (per + unit - 1) / unit * unit;
 }
 
 static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
@@ -142,27 +194,46 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
         return;
     }
+    int par = (double)M * N * K >= NNK_GEMM_PAR_MIN;
+    int threads = 1;
+#ifdef _OPENMP
+    if (par) threads = omp_get_max_threads();
+#endif
+    /* K slices from K alone (the sum order); column blocks and row tiles balanced for
+     * the thread count (they only say who computes which outputs). */
+    int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
+    int nc_max = nnk_split_(N, (N + NNK_GEMM_NC - 1) / NNK_GEMM_NC, NNK_GEMM_NR);
     int mtiles = (M + NNK_GEMM_MC - 1) / NNK_GEMM_MC;
-    int ntiles = (N + NNK_GEMM_NC - 1) / NNK_GEMM_NC;
-    #pragma omp parallel for collapse(2) schedule(static) if ((double)M * N * K > 200000.0)
-    for (int mt = 0; mt < mtiles; mt++) {
-        for (int nt = 0; nt < ntiles; nt++) {
-            /* Per-task packing buffers: 24K elements (96 KB in float) of stack. */
-            nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC];
-            nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];
-            int i0 = mt * NNK_GEMM_MC, mc = nnk_min_(NNK_GEMM_MC, M - i0);
-            int j0 = nt * NNK_GEMM_NC, nc = nnk_min_(NNK_GEMM_NC, N - j0);
-            for (int k0 = 0; k0 < K; k0 += NNK_GEMM_KC) {
-                int kc = nnk_min_(NNK_GEMM_KC, K - k0);
+    mtiles = (mtiles + threads - 1) / threads * threads;
+    int mc_max = nnk_split_(M, mtiles, NNK_GEMM_MR);
+    mtiles = (M + mc_max - 1) / mc_max;
+    _Alignas(64) nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];   /* shared B block */
+    #pragma omp parallel if (par)
+    {
+        _Alignas(64) nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC]; /* this thread's A block */
+        for (int j0 = 0; j0 < N; j0 += nc_max) {
+            int nc = nnk_min_(nc_max, N - j0);
+            int panels = (nc + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+            for (int k0 = 0; k0 < K; k0 += kc_max) {
+                int kc = nnk_min_(kc_max, K - k0);
                 int overwrite = (k0 == 0 && !accumulate);
-                nnk_gemm_pack_a_(ta, M, K, A, i0, mc, k0, kc, ap);
-                nnk_gemm_pack_b_(tb, N, K, B, k0, kc, j0, nc, bp);
-                for (int jp = 0; jp < nc; jp += NNK_GEMM_NR)
-                    for (int ip = 0; ip < mc; ip += NNK_GEMM_MR)
-                        nnk_gemm_micro_(kc, ap + (size_t)ip * kc, bp + (size_t)jp * kc,
-                                        C + (size_t)(i0 + ip) * N + j0 + jp, N,
-                                        nnk_min_(NNK_GEMM_MR, mc - ip),
-                                        nnk_min_(NNK_GEMM_NR, nc - jp), overwrite);
+                #pragma omp for schedule(static)
+                for (int p = 0; p < panels; p++)
+                    nnk_gemm_pack_b_(tb, N, K, B, k0, kc, j0 + p * NNK_GEMM_NR,
+                                     bp + (size_t)p * NNK_GEMM_NR * kc);
+                #pragma omp for schedule(static)
+                for (int mt = 0; mt < mtiles; mt++) {
+                    int i0 = mt * mc_max, mc = nnk_min_(mc_max, M - i0);
+                    nnk_gemm_pack_a_(ta, M, K, A, i0, mc, k0, kc, ap);
+                    for (int p = 0; p < panels; p++) {
+                        int jp = p * NNK_GEMM_NR;
+                        for (int ip = 0; ip < mc; ip += NNK_GEMM_MR)
+                            nnk_gemm_micro_(kc, ap + (size_t)ip * kc, bp + (size_t)jp * kc,
+                                            C + (size_t)(i0 + ip) * N + j0 + jp, N,
+                                            nnk_min_(NNK_GEMM_MR, mc - ip),
+                                            nnk_min_(NNK_GEMM_NR, nc - jp), overwrite);
+                    }
+                }
             }
         }
     }
@@ -230,6 +301,99 @@ static inline size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, i
     return (size_t)nnk_conv2d_chunk_(n, OH, OW, KH, KW, C) * OH * OW * KH * KW * C;
 }
 
+/* Windows of at most this many elements (first layers: C = 1..3 under a 3×3 kernel) are
+ * convolved directly when the filters fill whole vectors: as a GEMM, K would be too
+ * short to pay for im2col and packing. */
+#define NNK_CONV_DIRECT_MAX_K 32
+
+static inline int nnk_conv2d_is_direct_(int KH, int KW, int C, int F) {
+    return KH * KW * C <= NNK_CONV_DIRECT_MAX_K && F % NNK_VEC_LANES == 0;
+}
+
+/* Output columns ow whose input column ow*SW - PL + kw lies in [0, W): [*lo, *hi). */
+static inline void nnk_conv_cols_(int OW, int W, int SW, int PL, int kw, int *lo, int *hi) {
+    int off = kw - PL;                                   /* iw = ow*SW + off */
+    *lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+    *hi = W - off <= 0 ? 0 : nnk_min_(OW, (W - off - 1) / SW + 1);
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* y[b,oh,ow,:] = Σ_(kh,kw,c) x[b,ih,iw,c] w[kh,kw,c,:].  One output row at a time,
+ * accumulated in place with the columns innermost, so consecutive multiply-adds are
+ * independent (no latency chain); padding cells are skipped. */
+static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, int KW, int F,
+                                          int SH, int SW, int PT, int PL, int OH, int OW,
+                                          const nn_real *x, const nn_real *w, nn_real *y) {
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int oh = 0; oh < OH; oh++) {
+            nn_real *yrow = y + ((size_t)b * OH + oh) * OW * F;
+            memset(yrow, 0, (size_t)OW * F * sizeof(nn_real));
+            for (int kh = 0; kh < KH; kh++) {
+                int ih = oh * SH - PT + kh;
+                if (ih < 0 || ih >= H) continue;
+                const nn_real *xrow = x + ((size_t)b * H + ih) * W * C;
+                for (int kw = 0; kw < KW; kw++) {
+                    int lo, hi;
+                    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+                    for (int c = 0; c < C; c++) {
+                        const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F;
+                        for (int f0 = 0; f0 < F; f0 += NNK_VEC_LANES) {
+                            nnk_vec_ wv = *(const nnk_vec_ *)(wr + f0);
+                            for (int ow = lo; ow < hi; ow++) {
+                                nn_real xv = xrow[((size_t)ow * SW + kw - PL) * C + c];
+                                *(nnk_vec_ *)(yrow + (size_t)ow * F + f0) += xv * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dw[kh,kw,c,:] = Σ_(b,oh,ow) x[b,ih,iw,c] dy[b,oh,ow,:].  Threads split the filters
+ * (a vector of them per task), never the sum; each output row's sum is split over
+ * even and odd columns (two independent chains), then added in row order. */
+static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int KH, int KW,
+                                                 int F, int SH, int SW, int PT, int PL, int OH,
+                                                 int OW, const nn_real *x, const nn_real *dy,
+                                                 nn_real *dw) {
+    int kdim = KH * KW * C;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
+    for (int f0 = 0; f0 < F; f0 += NNK_VEC_LANES) {
+        nnk_vec_ acc[NNK_CONV_DIRECT_MAX_K];
+        for (int k = 0; k < kdim; k++) acc[k] = (nnk_vec_){0};
+        for (int b = 0; b < n; b++)
+            for (int oh = 0; oh < OH; oh++) {
+                const nn_real *grow = dy + ((size_t)b * OH + oh) * OW * F + f0;
+                for (int kh = 0; kh < KH; kh++) {
+                    int ih = oh * SH - PT + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    const nn_real *xrow = x + ((size_t)b * H + ih) * W * C;
+                    for (int kw = 0; kw < KW; kw++) {
+                        int lo, hi;
+                        nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+                        for (int c = 0; c < C; c++) {
+                            nnk_vec_ s0 = {0}, s1 = {0};
+                            int ow = lo;
+                            for (; ow + 1 < hi; ow += 2) {
+                                const nn_real *x0 = xrow + ((size_t)ow * SW + kw - PL) * C + c;
+                                s0 += x0[0] * *(const nnk_vec_ *)(grow + (size_t)ow * F);
+                                s1 += x0[(size_t)SW * C] * *(const nnk_vec_ *)(grow + (size_t)(ow + 1) * F);
+                            }
+                            if (ow < hi)
+                                s0 += xrow[((size_t)ow * SW + kw - PL) * C + c] *
+                                      *(const nnk_vec_ *)(grow + (size_t)ow * F);
+                            acc[((size_t)kh * KW + kw) * C + c] += s0 + s1;
+                        }
+                    }
+                }
+            }
+        for (int k = 0; k < kdim; k++) *(nnk_vec_ *)(dw + (size_t)k * F + f0) = acc[k];
+    }
+}
+
 static inline void nnk_im2col_(int n, int H, int W, int C, int KH, int KW, int SH, int SW,
                                int PT, int PL, int OH, int OW, const nn_real *x, nn_real *cols) {
     size_t kdim = (size_t)KH * KW * C;
@@ -293,6 +457,10 @@ static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, in
         nnk_gemm(0, 0, rows, F, C, x, w, y, 0);
         return;
     }
+    if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
+        nnk_conv2d_direct_fwd_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, y);
+        return;
+    }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
     for (int b0 = 0; b0 < n; b0 += chunk) {
         int nb = nnk_min_(chunk, n - b0);
@@ -327,6 +495,10 @@ static inline void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int
     int rows = n * OH * OW, kdim = KH * KW * C;
     if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
         nnk_gemm(1, 0, C, F, rows, x, dy, dw, 0);
+        return;
+    }
+    if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
+        nnk_conv2d_direct_bwd_filter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw);
         return;
     }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
@@ -386,7 +558,8 @@ static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW,
 }
 
 /* dx overwritten; each window's gradient goes to its first maximum in window order
- * (as TF), recomputed from x. y is accepted for the op's signature but not needed. */
+ * (as TF), recomputed from x. y is accepted for the op's signature but not needed.
+ * The argmax runs channel-inner (a block of channels at a time) so it vectorizes. */
 static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x,
                                      const nn_real *y, const nn_real *dy, nn_real *dx) {
@@ -400,10 +573,25 @@ static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW,
             for (int ow = 0; ow < OW; ow++) {
                 int h0, h1, w0, w1;
                 nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                if (h0 >= h1 || w0 >= w1) continue;
                 const nn_real *g = dy + (((size_t)b * OH + oh) * OW + ow) * C;
-                for (int c = 0; c < C; c++) {
-                    int at = nnk_maxpool_argmax_(xb, W, C, c, h0, h1, w0, w1);
-                    if (at >= 0) dxb[(size_t)at * C + c] += g[c];
+                for (int c0 = 0; c0 < C; c0 += NNK_COLBLK) {
+                    int cb = nnk_min_(NNK_COLBLK, C - c0);
+                    nn_real best[NNK_COLBLK];
+                    int at[NNK_COLBLK];  /* cell index ih*W + iw of the first maximum */
+                    const nn_real *first = xb + ((size_t)h0 * W + w0) * C + c0;
+                    for (int c = 0; c < cb; c++) { best[c] = first[c]; at[c] = h0 * W + w0; }
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) {
+                            const nn_real *s = xb + ((size_t)ih * W + iw) * C + c0;
+                            int cell = ih * W + iw;
+                            for (int c = 0; c < cb; c++) {
+                                int gt = s[c] > best[c];
+                                best[c] = gt ? s[c] : best[c];
+                                at[c] = gt ? cell : at[c];
+                            }
+                        }
+                    for (int c = 0; c < cb; c++) dxb[(size_t)at[c] * C + c0 + c] += g[c0 + c];
                 }
             }
     }
@@ -961,5 +1149,9 @@ static inline void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) y[i] += x[i];
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 #endif /* NN_KERNELS_H */

@@ -54,15 +54,40 @@ static void check_gemm(int ta, int tb, int M, int N, int K, int accumulate) {
 }
 
 Test(gemm, matches_naive_loops_for_all_transposes_and_odd_sizes) {
-    /* 67x33x129 crosses the M (64) and K (128) blocks; 5x300x17 the N (128) block. */
-    int sizes[][3] = {{1, 1, 1}, {7, 13, 5}, {67, 33, 129}, {5, 300, 17}, {130, 131, 260}};
+    /* 67x33x129: partial MR/NR panels; 5x300x17 crosses the N (256) block; 300x70x600
+     * the M (144) tile and three K (256) slices; 130x131x260 all of them. */
+    int sizes[][3] = {{1, 1, 1}, {7, 13, 5}, {67, 33, 129}, {5, 300, 17}, {300, 70, 600},
+                      {130, 131, 260}};
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
-            for (int s = 0; s < 5; s++) {
+            for (int s = 0; s < 6; s++) {
                 check_gemm(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 0);
                 check_gemm(ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 1);
             }
 }
+
+#ifdef _OPENMP
+/* Threads split C's rows, never a sum: 1, 2 and 3 threads give the same bits. */
+Test(gemm, same_bits_for_any_thread_count) {
+    int M = 301, N = 70, K = 600;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N);
+            float *C[3];
+            int saved = omp_get_max_threads();
+            for (int t = 0; t < 3; t++) {
+                C[t] = rand_buf((size_t)M * N);
+                omp_set_num_threads(t + 1);
+                nnk_gemm(ta, tb, M, N, K, A, B, C[t], 0);
+            }
+            omp_set_num_threads(saved);
+            for (int t = 1; t < 3; t++)
+                cr_expect(memcmp(C[0], C[t], (size_t)M * N * sizeof(float)) == 0,
+                          "gemm ta=%d tb=%d differs between 1 and %d threads", ta, tb, t + 1);
+            free(A); free(B); free(C[0]); free(C[1]); free(C[2]);
+        }
+}
+#endif
 
 Test(gemm, empty_inner_dimension_zeroes_or_keeps_c) {
     float c[6] = {1, 2, 3, 4, 5, 6};
@@ -112,6 +137,24 @@ static void naive_conv(int n, int H, int W, int C, int KH, int KW, int F, int SH
                 }
 }
 
+static void naive_conv_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
+                                  int PT, int PL, int OH, int OW, const float *x, const float *dy,
+                                  double *dw) {
+    for (int b = 0; b < n; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        int ih = oh * SH - PT + kh, iw = ow * SW - PL + kw;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        for (int c = 0; c < C; c++)
+                            for (int f = 0; f < F; f++)
+                                dw[(((size_t)kh * KW + kw) * C + c) * F + f] +=
+                                    (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
+                                    dy[(((size_t)b * OH + oh) * OW + ow) * F + f];
+                    }
+}
+
 Test(conv2d, matches_direct_convolution) {
     /* n H W C KH KW F SH SW PT PL OH OW */
     int shapes[][13] = {
@@ -119,8 +162,12 @@ Test(conv2d, matches_direct_convolution) {
         {3, 9, 8, 2, 3, 2, 4, 2, 3, 1, 0, 5, 3},   /* same, strides 2/3 */
         {1, 8, 8, 4, 1, 1, 6, 1, 1, 0, 0, 8, 8},   /* pointwise */
         {32, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0, 11, 11}, /* fashion_cnn conv2d_1 */
+        /* small windows, whole vectors of filters: the direct kernels */
+        {4, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0, 26, 26},   /* fashion_cnn conv2d */
+        {2, 9, 8, 3, 3, 3, 16, 2, 2, 1, 1, 5, 4},       /* same, stride 2, C = 3 */
+        {2, 7, 7, 1, 5, 5, 32, 1, 3, 2, 2, 7, 3},       /* same, 5x5, strides 1/3 */
     };
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < 7; s++) {
         int *d = shapes[s];
         size_t xl = (size_t)d[0] * d[1] * d[2] * d[3], wl = (size_t)d[4] * d[5] * d[3] * d[6];
         size_t yl = (size_t)d[0] * d[11] * d[12] * d[6];
@@ -134,7 +181,17 @@ Test(conv2d, matches_direct_convolution) {
         double worst = 0;
         for (size_t i = 0; i < yl; i++) worst = fmax(worst, fabs(y[i] - ref[i]));
         cr_expect(worst < 1e-4, "conv shape #%d: max error %g", s, worst);
-        free(x); free(w); free(y); free(work); free(ref);
+        /* The filter gradient against its definition: dw = Σ x·dy over every window. */
+        float *dy = rand_buf(yl), *dw = rand_buf(wl);
+        double *dw_ref = calloc(wl, sizeof *dw_ref);
+        nnk_conv2d_bwd_filter(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10],
+                              d[11], d[12], x, dy, dw, work);
+        naive_conv_bwd_filter(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10],
+                              d[11], d[12], x, dy, dw_ref);
+        worst = 0;
+        for (size_t i = 0; i < wl; i++) worst = fmax(worst, fabs(dw[i] - dw_ref[i]) / (1 + fabs(dw_ref[i])));
+        cr_expect(worst < 1e-4, "conv shape #%d: filter gradient relative error %g", s, worst);
+        free(x); free(w); free(y); free(work); free(ref); free(dy); free(dw); free(dw_ref);
     }
 }
 
@@ -161,6 +218,25 @@ Test(conv2d, same_bits_for_any_thread_count) {
     cr_expect(memcmp(dw1, dw2, wl * sizeof *dw1) == 0, "bwd_filter differs between 1 and 2 threads");
     cr_expect(memcmp(dx1, dx2, xl * sizeof *dx1) == 0, "bwd_data differs between 1 and 2 threads");
     free(x); free(w); free(dy); free(work); free(y1); free(y2); free(dw1); free(dw2); free(dx1); free(dx2);
+}
+
+/* The same for the direct kernels of a first layer (C = 1, 3x3, 32 filters). */
+Test(conv2d, direct_same_bits_for_any_thread_count) {
+    int n = 8, H = 28, F = 32, O = 26;
+    size_t xl = (size_t)n * H * H, yl = (size_t)n * O * O * F, wl = 9 * F;
+    float *x = rand_buf(xl), *w = rand_buf(wl), *dy = rand_buf(yl);
+    float *y1 = rand_buf(yl), *y2 = rand_buf(yl), *dw1 = rand_buf(wl), *dw2 = rand_buf(wl);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    nnk_conv2d_fwd(n, H, H, 1, 3, 3, F, 1, 1, 0, 0, O, O, x, w, y1, NULL);
+    nnk_conv2d_bwd_filter(n, H, H, 1, 3, 3, F, 1, 1, 0, 0, O, O, x, dy, dw1, NULL);
+    omp_set_num_threads(2);
+    nnk_conv2d_fwd(n, H, H, 1, 3, 3, F, 1, 1, 0, 0, O, O, x, w, y2, NULL);
+    nnk_conv2d_bwd_filter(n, H, H, 1, 3, 3, F, 1, 1, 0, 0, O, O, x, dy, dw2, NULL);
+    omp_set_num_threads(saved);
+    cr_expect(memcmp(y1, y2, yl * sizeof *y1) == 0, "direct conv2d_fwd differs between 1 and 2 threads");
+    cr_expect(memcmp(dw1, dw2, wl * sizeof *dw1) == 0, "direct bwd_filter differs between 1 and 2 threads");
+    free(x); free(w); free(dy); free(y1); free(y2); free(dw1); free(dw2);
 }
 #endif
 
