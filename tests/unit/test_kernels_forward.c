@@ -469,6 +469,32 @@ Test(optimizers, adam_first_two_steps) {
     EXPECT_NEAR(w, 0.99873367079, 1e-7);
 }
 
+/* Vector body and scalar remainder (37 = 2 vectors + 5 at 16 lanes) follow the same
+ * formula; moments decayed into subnormals are flushed; the FP mode is restored. */
+Test(optimizers, adam_vector_body_and_remainder_agree_and_flush_subnormals) {
+    enum { LEN = 37 };
+    float w[LEN], g[LEN], m[LEN], v[LEN];
+    for (int i = 0; i < LEN; i++) { w[i] = uniform(-1, 1); g[i] = uniform(-1, 1); m[i] = 0; v[i] = 0; }
+    float w0[LEN];
+    memcpy(w0, w, sizeof w);
+    nnk_adam_update(LEN, 1e-3, 0.9, 0.999, 1e-7, 1, w, g, m, v);
+    double alpha = 1e-3 * sqrt(1 - 0.999) / (1 - 0.9);
+    for (int i = 0; i < LEN; i++) {
+        double mi = 0.1 * g[i], vi = 0.001 * (double)g[i] * g[i];
+        EXPECT_NEAR(m[i], mi, 1e-7);
+        EXPECT_NEAR(v[i], vi, 1e-9);
+        EXPECT_NEAR(w[i], w0[i] - alpha * mi / (sqrt(vi) + 1e-7), 1e-6);
+    }
+    /* m = 1e-38 (subnormal below 1.18e-38) with g = 0 would decay to 9e-39; it becomes 0. */
+    for (int i = 0; i < LEN; i++) { g[i] = 0; m[i] = 1e-38f; v[i] = 1; }
+    nnk_adam_update(LEN, 1e-3, 0.9, 0.999, 1e-7, 2, w, g, m, v);
+#if defined(__SSE2__)
+    for (int i = 0; i < LEN; i++) cr_expect_eq(m[i], 0.0f, "m[%d] = %g, expected a flushed 0", i, m[i]);
+#endif
+    volatile float tiny = 1e-38f;
+    cr_expect(tiny * 0.5f != 0, "the caller's FP mode (no flush to zero) was not restored");
+}
+
 Test(optimizers, rmsprop_plain_and_centered_with_momentum) {
     /* lr 0.01, ρ 0.9, ε 1e-7, g = 0.5 then -0.25.
      * plain: v=0.025, w = 1 - 0.005/sqrt(0.025+1e-7) = 0.96837729;
