@@ -523,19 +523,6 @@ static inline void nnk_pool_window_(int oh, int ow, int H, int W, int PH, int PW
     *w0 = nnk_max_(ws, 0); *w1 = nnk_min_(ws + PW, W);
 }
 
-/* Index (ih*W + iw) of the first maximum in window order, or -1 for an empty window. */
-static inline int nnk_maxpool_argmax_(const nn_real *xb, int W, int C, int c, int h0, int h1,
-                                      int w0, int w1) {
-    int best = -1;
-    nn_real bv = 0;
-    for (int ih = h0; ih < h1; ih++)
-        for (int iw = w0; iw < w1; iw++) {
-            nn_real v = xb[((size_t)ih * W + iw) * C + c];
-            if (best < 0 || v > bv) { best = ih * W + iw; bv = v; }
-        }
-    return best;
-}
-
 static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x, nn_real *y) {
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
@@ -562,16 +549,27 @@ static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW,
 
 /* dx overwritten; each window's gradient goes to its first maximum in window order
  * (as TF), recomputed from x. y is accepted for the op's signature but not needed.
- * The argmax runs channel-inner (a block of channels at a time) so it vectorizes. */
+ * The argmax runs channel-inner (a block of channels at a time) so it vectorizes.
+ * When windows tile the input without overlap or padding (the usual 2×2, stride 2),
+ * each window writes all its cells (gradient or 0) and only the cells past the last
+ * window are cleared, instead of clearing dx first and scattering into it. */
 static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x,
                                      const nn_real *y, const nn_real *dy, nn_real *dx) {
     (void)y;
+    int tiled = SH == PH && SW == PW && PT == 0 && PL == 0 && OH * SH <= H && OW * SW <= W;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         const nn_real *xb = x + (size_t)b * H * W * C;
         nn_real *dxb = dx + (size_t)b * H * W * C;
-        memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
+        if (tiled) {
+            for (int ih = 0; ih < H; ih++) {   /* cells no window covers */
+                int from = ih < OH * SH ? OW * SW : 0;
+                memset(dxb + ((size_t)ih * W + from) * C, 0, (size_t)(W - from) * C * sizeof(nn_real));
+            }
+        } else {
+            memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
+        }
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
                 int h0, h1, w0, w1;
@@ -594,7 +592,18 @@ static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW,
                                 at[c] = gt ? cell : at[c];
                             }
                         }
-                    for (int c = 0; c < cb; c++) dxb[(size_t)at[c] * C + c0 + c] += g[c0 + c];
+                    if (!tiled) {
+                        for (int c = 0; c < cb; c++) dxb[(size_t)at[c] * C + c0 + c] += g[c0 + c];
+                        continue;
+                    }
+                    nn_real gb[NNK_COLBLK];
+                    memcpy(gb, g + c0, (size_t)cb * sizeof(nn_real));
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) {
+                            nn_real *d = dxb + ((size_t)ih * W + iw) * C + c0;
+                            int cell = ih * W + iw;
+                            for (int c = 0; c < cb; c++) d[c] = at[c] == cell ? gb[c] : 0;
+                        }
                 }
             }
     }

@@ -256,6 +256,40 @@ Test(pooling, maxpool_ties_send_gradient_to_first_max) {
     for (int i = 0; i < 4; i++) cr_expect_eq(dx[i], want2[i], "tie: dx[%d] = %g", i, dx[i]);
 }
 
+/* Backward against a per-channel argmax over each window, for tiling windows (2x2
+ * stride 2 on 7x7: the last row and column belong to no window and must be cleared)
+ * and overlapping ones (3x3 stride 2); dx starts as garbage. */
+Test(pooling, maxpool_bwd_matches_per_channel_argmax) {
+    /* n H W C PH PW SH SW OH OW */
+    int shapes[][10] = {{2, 7, 7, 19, 2, 2, 2, 2, 3, 3}, {2, 7, 7, 19, 3, 3, 2, 2, 3, 3}};
+    for (int s = 0; s < 2; s++) {
+        int *d = shapes[s], n = d[0], H = d[1], W = d[2], C = d[3], OH = d[8], OW = d[9];
+        size_t xl = (size_t)n * H * W * C, yl = (size_t)n * OH * OW * C;
+        float *x = rand_buf(xl), *y = rand_buf(yl), *dy = rand_buf(yl), *dx = rand_buf(xl);
+        double *ref = calloc(xl, sizeof *ref);
+        for (size_t i = 0; i < xl; i += 3) x[i] = x[i + 1 < xl ? i + 1 : i];  /* some ties */
+        nnk_maxpool2d_fwd(n, H, W, C, d[4], d[5], d[6], d[7], 0, 0, OH, OW, x, y);
+        nnk_maxpool2d_bwd(n, H, W, C, d[4], d[5], d[6], d[7], 0, 0, OH, OW, x, y, dy, dx);
+        for (int b = 0; b < n; b++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++)
+                    for (int c = 0; c < C; c++) {
+                        int best = -1;
+                        float bv = 0;
+                        for (int ih = oh * d[6]; ih < oh * d[6] + d[4]; ih++)
+                            for (int iw = ow * d[7]; iw < ow * d[7] + d[5]; iw++) {
+                                float v = x[(((size_t)b * H + ih) * W + iw) * C + c];
+                                if (best < 0 || v > bv) { best = ih * W + iw; bv = v; }
+                            }
+                        ref[((size_t)b * H * W + best) * C + c] += dy[(((size_t)b * OH + oh) * OW + ow) * C + c];
+                    }
+        int bad = 0;
+        for (size_t i = 0; i < xl; i++) bad += fabs(dx[i] - ref[i]) > 1e-6;
+        cr_expect(bad == 0, "maxpool bwd shape #%d: %d of %zu cells differ", s, bad, xl);
+        free(x); free(y); free(dy); free(dx); free(ref);
+    }
+}
+
 Test(pooling, maxpool_padding_never_wins) {
     /* 3x3 of negatives, pool 2x2 stride 2 'same': out 2x2, pad 1 at bottom/right; the
      * last window holds only x[2][2], and its max is that, not a padding zero. */
