@@ -115,13 +115,19 @@ _Static_assert(NNK_GEMM_NC % (2 * 64 / 4) == 0, "NC must be a multiple of every 
         *(nnk_vec_ *)(t + (r) * NNK_GEMM_NR + NNK_VEC_LANES) = c##r##1;              \
     } while (0)
 
-/* ap: [kc][MR], bp: [kc][NR].  Writes the top-left mr×nr of the tile into C. */
-static inline void nnk_gemm_micro_(int kc, const nn_real *restrict ap, const nn_real *restrict bp,
-                                   nn_real *restrict c, int ldc, int mr, int nr, int overwrite) {
+/* A's element (r, k) is ap[r*rs + k*ks]: a packed panel (rs 1, ks MR) or op(A) read
+ * in place (row-major: rs K, ks 1; transposed: rs 1, ks M).  bp: [kc][NR].
+ * Writes the top-left mr×nr of the tile into C. */
+static inline void nnk_gemm_micro_(int kc, const nn_real *restrict ap, size_t rs, size_t ks,
+                                   const nn_real *restrict bp, nn_real *restrict c, int ldc,
+                                   int mr, int nr, int overwrite) {
     nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    const nn_real *a0 = ap, *a1 = ap + rs, *a2 = ap + 2 * rs, *a3 = ap + 3 * rs;
+    const nn_real *a4 = ap + 4 * rs, *a5 = ap + 5 * rs;
     for (int k = 0; k < kc; k++) {
-        const nn_real *a = ap + (size_t)k * NNK_GEMM_MR;
+        size_t o = (size_t)k * ks;
+        const nn_real a[NNK_GEMM_MR] = {a0[o], a1[o], a2[o], a3[o], a4[o], a5[o]};
         nnk_vec_ b0 = *(const nnk_vec_ *)(bp + (size_t)k * NNK_GEMM_NR);
         nnk_vec_ b1 = *(const nnk_vec_ *)(bp + (size_t)k * NNK_GEMM_NR + NNK_VEC_LANES);
         NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
@@ -213,7 +219,7 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
     _Alignas(64) nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];   /* shared B block */
     #pragma omp parallel if (par)
     {
-        _Alignas(64) nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC]; /* this thread's A block */
+        _Alignas(64) nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC]; /* this thread's packed A */
         for (int j0 = 0; j0 < N; j0 += nc_max) {
             int nc = nnk_min_(nc_max, N - j0);
             int panels = (nc + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
@@ -227,14 +233,30 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
                 #pragma omp for schedule(static)
                 for (int mt = 0; mt < mtiles; mt++) {
                     int i0 = mt * mc_max, mc = nnk_min_(mc_max, M - i0);
-                    nnk_gemm_pack_a_(ta, M, K, A, i0, mc, k0, kc, ap);
+                    /* Whole MR-row panels read op(A) in place, which costs less than
+                     * packing when few B panels reuse them; a transposed A used by many
+                     * is packed (its in-place rows are a stride apart), as is a partial
+                     * last panel (with zero rows). */
+                    int full = (!ta || panels <= 4) ? mc / NNK_GEMM_MR * NNK_GEMM_MR : 0;
+                    if (full < mc) nnk_gemm_pack_a_(ta, M, K, A, i0 + full, mc - full, k0, kc, ap);
                     for (int p = 0; p < panels; p++) {
                         int jp = p * NNK_GEMM_NR;
-                        for (int ip = 0; ip < mc; ip += NNK_GEMM_MR)
-                            nnk_gemm_micro_(kc, ap + (size_t)ip * kc, bp + (size_t)jp * kc,
+                        for (int ip = 0; ip < mc; ip += NNK_GEMM_MR) {
+                            const nn_real *a = ap;   /* packed: rows 1 apart, k MR apart */
+                            size_t rs = 1, ks = NNK_GEMM_MR;
+                            if (ip < full) {
+                                size_t i = (size_t)(i0 + ip);
+                                a = ta ? A + (size_t)k0 * M + i : A + i * K + k0;
+                                rs = ta ? 1 : (size_t)K;
+                                ks = ta ? (size_t)M : 1;
+                            } else {
+                                a = ap + (size_t)(ip - full) * kc;
+                            }
+                            nnk_gemm_micro_(kc, a, rs, ks, bp + (size_t)jp * kc,
                                             C + (size_t)(i0 + ip) * N + j0 + jp, N,
                                             nnk_min_(NNK_GEMM_MR, mc - ip),
                                             nnk_min_(NNK_GEMM_NR, nc - jp), overwrite);
+                        }
                     }
                 }
             }
