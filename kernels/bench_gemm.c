@@ -1,6 +1,7 @@
 /* bench_gemm.c — GFLOP/s of nnk_gemm and nnk_conv2d_fwd at a few shapes.
  * Not a test.  Build by hand:
- *   gcc -O3 -march=native -fopenmp -Ikernels kernels/bench_gemm.c -o bench_gemm -lm
+ *   gcc -O2 -march=native -fopenmp -Ikernels kernels/bench_gemm.c -o bench_gemm -lm
+ * (-O2 -march=native -fopenmp is how nnc builds generated programs.)
  * Run with OMP_NUM_THREADS=1 and =<cores> to see single-core speed and scaling. */
 #include <omp.h>
 #include <stdio.h>

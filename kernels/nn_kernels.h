@@ -101,6 +101,7 @@ _Static_assert(NNK_GEMM_NC % (2 * 64 / 4) == 0, "NC must be a multiple of every 
 
 /* Below this many multiply-adds a GEMM runs on one thread: forking costs more. */
 #define NNK_GEMM_PAR_MIN 100000.0
+#define NNK_GEMM_PAR_MIN_ROWS 64
 
 /* c[0..mr)[0..nr) (+)= the register tile; full tiles store straight from vectors. */
 #define NNK_MICRO_ROW_(r) c##r##0 += a[r] * b0; c##r##1 += a[r] * b1;
@@ -203,7 +204,9 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
         return;
     }
-    int par = (double)M * N * K >= NNK_GEMM_PAR_MIN;
+    /* Few rows (a Dense layer on one batch) are not worth splitting: the threads
+     * would mostly trade the packed B between their caches. */
+    int par = (double)M * N * K >= NNK_GEMM_PAR_MIN && M >= NNK_GEMM_PAR_MIN_ROWS;
     int threads = 1;
 #ifdef _OPENMP
     if (par) threads = omp_get_max_threads();
