@@ -97,7 +97,7 @@ typedef nn_real nnk_vec_ __attribute__((vector_size(NNK_VEC_BYTES), may_alias, a
 #define NNK_GEMM_MC 144                   /* most rows of A per task (packed in L2) */
 #define NNK_GEMM_NC 256                   /* most columns of B per shared block */
 _Static_assert(NNK_GEMM_MC % NNK_GEMM_MR == 0, "MC must be a multiple of MR");
-_Static_assert(NNK_GEMM_NC % (2 * 64 / 4) == 0, "NC must be a multiple of every NR");
+_Static_assert(NNK_GEMM_NC % NNK_GEMM_NR == 0, "NC must be a multiple of NR");
 
 /* Below this many multiply-adds a GEMM runs on one thread: forking costs more. */
 #define NNK_GEMM_PAR_MIN 100000.0
