@@ -22,6 +22,16 @@ static double element(const nn_data *d, int64_t i) {
   return 0;
 }
 
+void rt_set_shape(nn_data *d, int64_t rows, int ndim, const int64_t *per_sample) {
+  d->rows = rows;
+  d->ndim = ndim;
+  d->row_size = 1;
+  for (int i = 0; i < ndim; i++) {
+    d->shape[i] = per_sample[i];
+    d->row_size *= per_sample[i];
+  }
+}
+
 int rt_check_class_labels(const nn_data *y, int64_t classes) {
   int64_t count = y->rows * y->row_size;
   for (int64_t i = 0; i < count; i++) {

@@ -89,16 +89,11 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
   if (!plain && bytes / 1100 > (int64_t)st.st_size)
     return idx_fail(f, out, "header claims more data than the compressed file can hold", path);
 
+  // uint8 stays as it is; floats are byte-swapped in place; integers widen to int64.
+  rt_set_shape(out, dims[0], rank - 1, dims + 1);
+  out->dtype = magic[2] == 0x08 ? NN_U8 : magic[2] == 0x0D ? NN_F32 : magic[2] == 0x0E ? NN_F64 : NN_I64;
   if (header_only) {
     gzclose(f);
-    out->rows = dims[0];
-    out->ndim = rank - 1;
-    out->row_size = 1;
-    for (int i = 1; i < rank; i++) {
-      out->shape[i - 1] = dims[i];
-      out->row_size *= dims[i];
-    }
-    out->dtype = magic[2] == 0x08 ? NN_U8 : magic[2] == 0x0D ? NN_F32 : magic[2] == 0x0E ? NN_F64 : NN_I64;
     return 0;
   }
   void *raw = malloc(bytes + 1);
@@ -122,22 +117,13 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
   }
   gzclose(f);
 
-  out->rows = dims[0];
-  out->ndim = rank - 1;
-  out->row_size = 1;
-  for (int i = 1; i < rank; i++) {
-    out->shape[i - 1] = dims[i];
-    out->row_size *= dims[i];
-  }
   if (magic[2] == 0x08) {
-    out->dtype = NN_U8;
     out->buf = raw;
     return 0;
   }
   // Other types: decode big-endian into float32/float64/int64.
   const uint8_t *b = raw;
   if (magic[2] == 0x0D || magic[2] == 0x0E) {
-    out->dtype = magic[2] == 0x0D ? NN_F32 : NN_F64;
     out->buf = raw;  // byte-swapped in place
     for (int64_t i = 0; i < count; i++) {
       uint8_t *p = (uint8_t *)raw + i * esize;
@@ -164,7 +150,6 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
       v[i] = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]);
   }
   free(raw);
-  out->dtype = NN_I64;
   out->buf = v;
   return 0;
 }

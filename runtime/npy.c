@@ -228,17 +228,12 @@ static int load_npy(nn_data *out, const char *path, bool header_only) {
     return rt_error("%s: truncated: shape needs %lld bytes of data, the file has %lld", path,
                     (long long)bytes, (long long)(fsize - start - hlen));
   }
+  // uint8/bool and little-endian float stay as they are; integers widen to int64.
+  rt_set_shape(out, h.ndim == 0 ? 1 : h.shape[0], h.ndim <= 1 ? 0 : h.ndim - 1, h.shape + 1);
+  out->dtype = esize == 1 && (kind == 'u' || kind == 'b') ? NN_U8 : kind == 'f' ? (esize == 4 ? NN_F32 : NN_F64) : NN_I64;
   if (header_only) {
     fclose(f);
     free(text);
-    out->rows = h.ndim == 0 ? 1 : h.shape[0];
-    out->ndim = h.ndim <= 1 ? 0 : h.ndim - 1;
-    out->row_size = 1;
-    for (int i = 1; i < h.ndim; i++) {
-      out->shape[i - 1] = h.shape[i];
-      out->row_size *= h.shape[i];
-    }
-    out->dtype = esize == 1 && (kind == 'u' || kind == 'b') ? NN_U8 : kind == 'f' ? (esize == 4 ? NN_F32 : NN_F64) : NN_I64;
     return 0;
   }
   uint8_t *raw = malloc(bytes + 1);
@@ -250,21 +245,7 @@ static int load_npy(nn_data *out, const char *path, bool header_only) {
   fclose(f);
   free(text);
 
-  out->rows = h.ndim == 0 ? 1 : h.shape[0];
-  out->ndim = h.ndim <= 1 ? 0 : h.ndim - 1;
-  out->row_size = 1;
-  for (int i = 1; i < h.ndim; i++) {
-    out->shape[i - 1] = h.shape[i];
-    out->row_size *= h.shape[i];
-  }
-  // uint8/bool and little-endian float stay as they are; integers widen to int64.
-  if (esize == 1 && (kind == 'u' || kind == 'b')) {
-    out->dtype = NN_U8;
-    out->buf = raw;
-    return 0;
-  }
-  if (kind == 'f') {
-    out->dtype = esize == 4 ? NN_F32 : NN_F64;
+  if (out->dtype != NN_I64) {
     out->buf = raw;
     return 0;  // little-endian host assumed, as everywhere in nnc
   }
@@ -280,7 +261,6 @@ static int load_npy(nn_data *out, const char *path, bool header_only) {
     v[i] = (int64_t)u;
   }
   free(raw);
-  out->dtype = NN_I64;
   out->buf = v;
   return 0;
 

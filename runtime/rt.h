@@ -20,6 +20,8 @@ int rt_check_regular(const char *path);
 // Reads a whole file, NUL-terminated; NULL (message printed) on failure.
 char *rt_read_file(const char *path, size_t *len);
 size_t rt_dtype_size(nn_dtype t);
+// Rows and per-sample shape (row_size follows), as a loader read them from a header.
+void rt_set_shape(nn_data *d, int64_t rows, int ndim, const int64_t *per_sample);
 // Sparse labels must be whole class indices in [0, classes): checked once per call of
 // fit/evaluate, since a bad one would otherwise only show up as a NaN loss.
 int rt_check_class_labels(const nn_data *y, int64_t classes);
