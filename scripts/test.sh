@@ -11,10 +11,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
-echo "== unit tests under ASan+UBSan"
+echo "== unit tests, malformed inputs and generated programs under ASan+UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNNC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -L unit)
+# Programs this nnc builds are sanitized too; the long training test runs only above.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -E test_examples_train)
 
 if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
   echo "== fuzzing the front end for ${FUZZ_SECONDS:-60}s"
