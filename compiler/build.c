@@ -70,6 +70,13 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
+// gcc's OpenMP runtime has a static archive; clang's -fopenmp means libomp instead.
+static bool links_gomp_statically(const char *cc) {
+  const char *base = strrchr(cc, '/');
+  base = base ? base + 1 : cc;
+  return !strstr(base, "clang") && !getenv("NNC_DYNAMIC_OPENMP");
+}
+
 int build_program(const Program *p, Graph *g, const char *out_path, const char *cflags, const char *cc) {
   // An unwritable output is the user's problem, said before any work: not a compiler
   // failure reported as nnc's bug.
@@ -111,8 +118,11 @@ int build_program(const Program *p, Graph *g, const char *out_path, const char *
   argv[argc++] = xprintf("-I%s", kern);
   argv[argc++] = xprintf("%s/model.c", dir);
   argv[argc++] = (char *)lib;
+  // zlib and, with gcc, the OpenMP runtime are linked in: the program then needs only
+  // libc and libm where it runs (libgomp1 is not on every machine without gcc).
   argv[argc++] = "-Wl,-Bstatic";
   argv[argc++] = "-lz";
+  if (links_gomp_statically(cc)) argv[argc++] = "-lgomp";
   argv[argc++] = "-Wl,-Bdynamic";
   argv[argc++] = "-lm";
   argv[argc++] = "-o";

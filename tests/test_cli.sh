@@ -38,6 +38,12 @@ if "$NNC" graph "$ex" --stage autodiff -o "$WORK/g.dot" && grep -q '^digraph' "$
   pass=$((pass + 1))
 else echo "FAIL graph --stage autodiff"; fail=$((fail + 1)); fi
 if "$NNC" graph "$ex" | grep -q 'adam_update'; then echo "FAIL parsed stage shows updates"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+# A built program needs only the C library where it runs: zlib and OpenMP are linked in
+# (a sanitizer build of nnc makes sanitized programs, which need their runtimes anyway).
+if "$NNC" build "$ex" -o "$WORK/relu" && [ -x "$WORK/relu" ] &&
+   { ldd "$WORK/relu" | grep -q libasan || ! ldd "$WORK/relu" | grep -qE 'libz\.|libgomp'; }; then
+  pass=$((pass + 1))
+else echo "FAIL built program depends on:"; ldd "$WORK/relu" 2>&1 | sed 's/^/  /'; fail=$((fail + 1)); fi
 # A failed check leaves no output file behind.
 printf 'model = Sequential([Dense(0, input_shape=(2,))])\n' >"$WORK/bad.nn"
 "$NNC" build "$WORK/bad.nn" -o "$WORK/prog" 2>/dev/null
