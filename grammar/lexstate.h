@@ -21,6 +21,7 @@ struct LexState {
   Loc last_at, prev_at;
   int stmt_indent_checked;
   const char *keyword;    // text of the last Python keyword seen, for the message
+  char punct;             // the last one-character operator, for "unexpected ':'"
   Stmt *first, *last;     // statements, in order
 };
 

@@ -204,7 +204,17 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
   }
   bool operand = tok == YYSYMBOL_NAME || tok == YYSYMBOL_INT || tok == YYSYMBOL_FLOAT || tok == YYSYMBOL_STRING;
   char msg[512];
-  int len = snprintf(msg, sizeof msg, "unexpected %s", tok == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(tok));
+  int len;
+  if (tok == YYSYMBOL_YYUNDEF && st->punct) {
+    // A character Python has and the .nn language does not: say which, and why.
+    const char *why = st->punct == ':' ? " (slices such as x[:100], dicts and blocks are not supported)"
+                                       : " (this operator is not supported)";
+    len = snprintf(msg, sizeof msg, "unexpected '%c'%s", st->punct, why);
+    diag_error(loc, "%s", msg);
+    st->errors++;
+    return 0;
+  }
+  len = snprintf(msg, sizeof msg, "unexpected %s", tok == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(tok));
   if (wants_expr) {
     len += snprintf(msg + len, sizeof msg - len, ", expected an expression");
   } else if (n > 0 && n <= 5) {
