@@ -1,21 +1,32 @@
 #!/bin/bash
-# run.sh — build the libFuzzer harness and fuzz the front end.
-#   tests/fuzz/run.sh [SECONDS=60] [extra libFuzzer flags...]
+# run.sh — build a libFuzzer harness and fuzz it.
+#   tests/fuzz/run.sh [SECONDS=60] [frontend|loaders] [extra libFuzzer flags...]
+# frontend (the default) fuzzes lexer, parser and sema with .nn text; loaders fuzzes the
+# runtime's NPY, IDX, CSV and safetensors parsers (tests/fuzz/fuzz_loaders.c).
 # Builds in build-fuzz/ with clang, ASan and UBSan. New inputs go to
-# build-fuzz/fuzz-corpus (the committed seeds in tests/fuzz/corpus stay as they are);
-# crashes, timeouts and leaks are written to build-fuzz/fuzz-artifacts/.
+# build-fuzz/fuzz-corpus[-loaders] (the committed seeds stay as they are);
+# crashes, timeouts and leaks are written to build-fuzz/fuzz-artifacts[-loaders]/.
 # One job on one core: the machines this runs on are small.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}
 shift || true
+target=frontend
+if [[ ${1:-} == frontend || ${1:-} == loaders ]]; then target=$1; shift; fi
 build=$root/build-fuzz
-# NNC_FUZZ instruments the compiler core too (coverage for the fuzzer).
+# NNC_FUZZ instruments the compiler core and runtime too (coverage for the fuzzer).
 CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DNNC_FUZZ=ON -DNNC_SANITIZE=ON \
   >/dev/null
-cmake --build "$build" -j2 --target fuzz_frontend >/dev/null
-mkdir -p "$build/fuzz-corpus" "$build/fuzz-artifacts"
+cmake --build "$build" -j2 --target "fuzz_$target" >/dev/null
 cd "$build"
-exec ./fuzz_frontend "$build/fuzz-corpus" "$root/tests/fuzz/corpus" \
-  -dict="$root/tests/fuzz/nn.dict" -max_total_time="$secs" -max_len=4096 -timeout=10 \
-  -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 "$@"
+if [[ $target == frontend ]]; then
+  mkdir -p fuzz-corpus fuzz-artifacts
+  exec ./fuzz_frontend "$build/fuzz-corpus" "$root/tests/fuzz/corpus" \
+    -dict="$root/tests/fuzz/nn.dict" -max_total_time="$secs" -max_len=4096 -timeout=10 \
+    -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 "$@"
+fi
+mkdir -p fuzz-corpus-loaders fuzz-artifacts-loaders
+exec ./fuzz_loaders "$build/fuzz-corpus-loaders" "$root/tests/fuzz/loaders_corpus" \
+  "$root/tests/fuzz/loaders_regressions" \
+  -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="$build/fuzz-artifacts-loaders/" -print_final_stats=1 "$@"
