@@ -68,12 +68,16 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
   uint8_t dimbytes[20];
   if (gz_read_all(f, dimbytes, 4 * rank) != 4 * rank)
     return idx_fail(f, out, "truncated IDX header", path);
-  int64_t dims[5], count = 1;
+  // span multiplies the nonzero dimensions only: a zero must not hide an overflow in
+  // the per-sample size the others give.
+  int64_t dims[5], count = 1, span = 1;
   for (int i = 0; i < rank; i++) {
     const uint8_t *b = dimbytes + 4 * i;
     dims[i] = ((int64_t)b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-    if (dims[i] > 0 && count > (INT64_MAX / 16) / dims[i])
+    if (dims[i] > 0 && span > (INT64_MAX / 16) / dims[i])
       return idx_fail(f, out, "IDX dimensions too large", path);
+    if (dims[i] > 0)
+      span *= dims[i];
     count *= dims[i];
   }
   int64_t bytes = count * esize, header = 4 + 4 * rank;
