@@ -213,12 +213,16 @@ static int load_npy(nn_data *out, const char *path, bool header_only) {
     why = "more than 4 dimensions per sample";
     goto fail;
   }
-  int64_t count = 1;
+  // span multiplies the nonzero dimensions only: a zero must not hide an overflow in
+  // the per-sample size the others give.
+  int64_t count = 1, span = 1;
   for (int i = 0; i < h.ndim; i++) {
-    if (h.shape[i] > 0 && count > (INT64_MAX / 16) / h.shape[i]) {
+    if (h.shape[i] > 0 && span > (INT64_MAX / 16) / h.shape[i]) {
       why = "shape too large";
       goto fail;
     }
+    if (h.shape[i] > 0)
+      span *= h.shape[i];
     count *= h.shape[i];
   }
   int64_t bytes = count * esize;
