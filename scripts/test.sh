@@ -20,5 +20,7 @@ cmake --build build-asan -j"$jobs"
 if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
   echo "== fuzzing the front end for ${FUZZ_SECONDS:-60}s"
   bash tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+  echo "== fuzzing the runtime's file loaders for 30s"
+  bash tests/fuzz/run.sh 30 loaders
 fi
 echo "all tests passed"

@@ -4,6 +4,7 @@
 #include "nn.h"
 #include "test_runtime_util.h"
 
+#include <dirent.h>
 #include <zlib.h>
 
 typedef int (*loader)(const char *path);
@@ -114,4 +115,54 @@ Test(robust, safetensors) {
   char *good = slurp(scratch("w.safetensors"), &n);
   torture(load_st, (uint8_t *)good, n, 6000);
   free(good);
+}
+
+// Every input the loader fuzzer ever broke (tests/fuzz/loaders_regressions/), replayed the
+// way tests/fuzz/fuzz_loaders.c feeds it: the first byte picks the parser, the rest is the
+// file. Each must load or fail cleanly; under NNC_SANITIZE a regression is a crash here.
+static int replay(int format, const char *path) {
+  nn_data d;
+  int rc;
+  switch (format % 7) {
+  case 0: rc = nn_load_npy(&d, path); break;
+  case 1: rc = nn_probe_npy(&d, path); break;
+  case 2: rc = nn_load_idx(&d, path); break;
+  case 3: rc = nn_probe_idx(&d, path); break;
+  case 4: rc = nn_load_csv(&d, path, ','); break;
+  case 5: rc = nn_load_csv(&d, path, ' '); break;
+  default: return load_st(path);
+  }
+  if (rc == 0) nn_data_free(&d);
+  return rc;
+}
+
+Test(robust, fuzz_regressions) {
+  // __FILE__ is absolute under CMake: .../tests/unit/test_runtime_robust.c
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", __FILE__);
+  char *cut = strstr(dir, "/unit/test_runtime_robust.c");
+  cr_assert(cut, "cannot find the tests directory from %s", __FILE__);
+  strcpy(cut, "/fuzz/loaders_regressions");
+  DIR *dp = opendir(dir);
+  cr_assert(dp, "cannot open %s", dir);
+  nn_capture_errors(true);
+  int files = 0;
+  struct dirent *e;
+  while ((e = readdir(dp))) {
+    if (e->d_name[0] == '.') continue;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    size_t n;
+    char *bytes = slurp(path, &n);
+    cr_assert(bytes && n > 0, "%s is empty", path);
+    const char *file = scratch("regression");
+    write_bytes(file, (const uint8_t *)bytes + 1, n - 1);
+    int rc = replay((uint8_t)bytes[0], file);
+    cr_assert(rc == 0 || rc == -1, "%s: returned %d", e->d_name, rc);
+    free(bytes);
+    files++;
+  }
+  closedir(dp);
+  nn_capture_errors(false);
+  cr_assert_geq(files, 2, "expected the committed regression inputs in %s", dir);
 }
