@@ -28,5 +28,5 @@ fi
 mkdir -p fuzz-corpus-loaders fuzz-artifacts-loaders
 exec ./fuzz_loaders "$build/fuzz-corpus-loaders" "$root/tests/fuzz/loaders_corpus" \
   "$root/tests/fuzz/loaders_regressions" \
-  -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -dict="$root/tests/fuzz/loaders.dict" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
   -artifact_prefix="$build/fuzz-artifacts-loaders/" -print_final_stats=1 "$@"
