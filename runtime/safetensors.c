@@ -87,6 +87,8 @@ static int st_fail(const char *path, const char *name, const char *what, rt_json
 int nn_read_safetensors(const char *path, nn_tensor **tensors, int *count) {
   *tensors = NULL;
   *count = 0;
+  if (rt_check_regular(path) != 0)
+    return -1;
   FILE *f = fopen(path, "rb");
   if (!f)
     return rt_error("cannot open %s: %s", path, strerror(errno));
