@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -40,8 +39,8 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
   memset(out, 0, sizeof *out);
   snprintf(out->origin, sizeof out->origin, "%s", path);
   out->scale = 1;
-  struct stat st;
-  if (rt_check_regular(path) != 0 || stat(path, &st) != 0)
+  int64_t fsize;
+  if (rt_check_regular(path, &fsize) != 0)
     return -1;
   gzFile f = gzopen(path, "rb");
   if (!f)
@@ -83,14 +82,14 @@ static int load_idx(nn_data *out, const char *path, bool header_only) {
   int64_t bytes = count * esize, header = 4 + 4 * rank;
   bool plain = gzdirect(f);
   char msg[256];
-  if (plain && bytes != (int64_t)st.st_size - header) {
+  if (plain && bytes != fsize - header) {
     snprintf(msg, sizeof msg, "%s: header says %lld bytes of data, the file has %lld",
-             (int64_t)st.st_size - header < bytes ? "truncated" : "wrong size", (long long)bytes,
-             (long long)((int64_t)st.st_size - header));
+             fsize - header < bytes ? "truncated" : "wrong size", (long long)bytes,
+             (long long)(fsize - header));
     return idx_fail(f, out, msg, path);
   }
   // deflate cannot compress better than about 1032:1: a larger claim is a corrupt header.
-  if (!plain && bytes / 1100 > (int64_t)st.st_size)
+  if (!plain && bytes / 1100 > fsize)
     return idx_fail(f, out, "header claims more data than the compressed file can hold", path);
 
   // uint8 stays as it is; floats are byte-swapped in place; integers widen to int64.

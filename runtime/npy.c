@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct npy_header {
   char descr[16];
@@ -157,14 +156,10 @@ static int load_npy(nn_data *out, const char *path, bool header_only) {
   memset(out, 0, sizeof *out);
   snprintf(out->origin, sizeof out->origin, "%s", path);
   out->scale = 1;
-  if (rt_check_regular(path) != 0)
-    return -1;
-  FILE *f = fopen(path, "rb");
+  int64_t fsize;
+  FILE *f = rt_open_regular(path, &fsize);
   if (!f)
-    return rt_error("cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  fstat(fileno(f), &st);
-  int64_t fsize = st.st_size;
+    return -1;
 
   uint8_t pre[12];
   const char *why = NULL;

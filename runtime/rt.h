@@ -16,7 +16,10 @@
 int rt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Data comes from regular files only: /dev/zero or a FIFO would never end.
-int rt_check_regular(const char *path);
+// The file's size is returned through size (may be NULL); rt_open_regular also opens it
+// for reading. Both print the error and return -1 / NULL.
+int rt_check_regular(const char *path, int64_t *size);
+FILE *rt_open_regular(const char *path, int64_t *size);
 // Reads a whole file, NUL-terminated; NULL (message printed) on failure.
 char *rt_read_file(const char *path, size_t *len);
 size_t rt_dtype_size(nn_dtype t);

@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_HEADER (100u << 20)  // the reference implementation's limit
 
@@ -87,14 +86,11 @@ static int st_fail(const char *path, const char *name, const char *what, rt_json
 int nn_read_safetensors(const char *path, nn_tensor **tensors, int *count) {
   *tensors = NULL;
   *count = 0;
-  if (rt_check_regular(path) != 0)
-    return -1;
-  FILE *f = fopen(path, "rb");
+  int64_t size;
+  FILE *f = rt_open_regular(path, &size);
   if (!f)
-    return rt_error("cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  fstat(fileno(f), &st);
-  uint64_t fsize = st.st_size;
+    return -1;
+  uint64_t fsize = (uint64_t)size;
   uint8_t lenbytes[8];
   if (fsize < 8 || fread(lenbytes, 1, 8, f) != 8)
     return st_fail(path, NULL, "too short for a safetensors file", NULL, NULL, 0, NULL, f);

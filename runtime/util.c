@@ -38,20 +38,25 @@ void rt_warn(const char *fmt, ...) {
   va_end(ap);
 }
 
-int rt_check_regular(const char *path) {
+int rt_check_regular(const char *path, int64_t *size) {
   struct stat st;
   if (stat(path, &st) != 0) return rt_error("cannot open %s: %s", path, strerror(errno));
   if (!S_ISREG(st.st_mode)) return rt_error("%s is not a regular file", path);
+  if (size) *size = st.st_size;
   return 0;
 }
 
-char *rt_read_file(const char *path, size_t *len) {
-  if (rt_check_regular(path) != 0) return NULL;
+FILE *rt_open_regular(const char *path, int64_t *size) {
+  // Checked before opening: opening a FIFO would already block.
+  if (rt_check_regular(path, size) != 0) return NULL;
   FILE *f = fopen(path, "rb");
-  if (!f) {
-    rt_error("cannot open %s: %s", path, strerror(errno));
-    return NULL;
-  }
+  if (!f) rt_error("cannot open %s: %s", path, strerror(errno));
+  return f;
+}
+
+char *rt_read_file(const char *path, size_t *len) {
+  FILE *f = rt_open_regular(path, NULL);
+  if (!f) return NULL;
   size_t cap = 1 << 16, n = 0;
   char *buf = malloc(cap + 1);
   while (buf) {
