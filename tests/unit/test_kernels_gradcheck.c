@@ -610,7 +610,7 @@ Test(gradcheck, table_covers_every_gradient_kernel) {
 
 /* ------------------------------------------------------------ the compiler's op table */
 
-/* Each op in compiler/ops.def and the gradcheck row that covers its gradient, or NULL
+/* Each op in compiler/ir/ops.def and the gradcheck row that covers its gradient, or NULL
  * where the op has no gradient kernel of its own (the reason is in the comment). */
 static const struct { const char *op, *row; } op_rows[] = {
     {"input", NULL}, {"param", NULL},                   /* sources */
@@ -643,7 +643,7 @@ static const struct { const char *op, *row; } op_rows[] = {
 };
 
 Test(gradcheck, every_op_in_ops_def_has_a_row) {
-    const char *path = NNC_SOURCE_DIR "/compiler/ops.def";
+    const char *path = NNC_SOURCE_DIR "/compiler/ir/ops.def";
     FILE *f = fopen(path, "r");
     if (!f) cr_skip_test("%s not present", path);
     char line[512];
@@ -659,7 +659,7 @@ Test(gradcheck, every_op_in_ops_def_has_a_row) {
         int mapped = -1;
         for (size_t i = 0; i < sizeof op_rows / sizeof *op_rows; i++)
             if (strcmp(op_rows[i].op, name) == 0) mapped = (int)i;
-        cr_expect(mapped >= 0, "op %s (compiler/ops.def) has no entry in op_rows: map it to its "
+        cr_expect(mapped >= 0, "op %s (compiler/ir/ops.def) has no entry in op_rows: map it to its "
                   "gradcheck row, or to NULL with a reason", name);
         if (mapped < 0 || !op_rows[mapped].row) continue;
         int row = 0;
