@@ -2,8 +2,10 @@
 //
 //   source ─► lexer/parser (grammar/) ─► AST (ast.c) ─► sema.c: names, Keras defaults,
 //   shapes, data shapes, diagnostics ─► Program (layers, compile/fit config, actions)
-//   ─► graph.c: forward graph IR (ops.def: the op table) ─► autodiff.c: train step
-//   ─► emit_c.c: model.c (kernels named after the graph, one arena) ─► build.c: cc
+//   ─► ir/graph.c: forward graph IR (ops.def: the op table) ─► ir/autodiff.c: train step
+//   ─► passes (driver/pipeline.c lists them) ─► ir/plan.c: schedule, memory plan
+//   ─► target/: kernels.c (op emitters) through a dialect: emit_c.c | emit_opencl.c
+//   ─► driver/build.c: cc
 #ifndef NNC_H
 #define NNC_H
 
@@ -134,8 +136,14 @@ typedef struct Shape {
   int64_t dim[MAX_RANK];
 } Shape;
 
+// The ACT rows of ops.def: ACT_linear, ACT_relu, ...
 typedef enum {
-  ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX,
+#define OP(...)
+#define ACT(name, op) ACT_##name,
+#include "ops.def"
+#undef ACT
+#undef OP
+  ACT_COUNT
 } Activation;
 
 typedef enum {
@@ -293,16 +301,22 @@ typedef enum {
   OP_COUNT
 } OpKind;
 
+// SOURCE and VIEW ops have no kernel: sources are filled by the runtime, views name
+// storage that another op owns or writes.
 typedef enum {
-  FC_SOURCE, FC_ELEMENTWISE, FC_REDUCTION, FC_CONTRACTION, FC_MOVEMENT, FC_LOSS, FC_OPTIMIZER,
+  FC_SOURCE, FC_VIEW, FC_ELEMENTWISE, FC_REDUCTION, FC_CONTRACTION, FC_MOVEMENT, FC_LOSS, FC_OPTIMIZER,
 } FusionClass;
 
 typedef struct OpInfo {
   const char *name;
   int n_in;
+  unsigned optional;       // bit i: in[i] may be NULL
   FusionClass cls;
+  OpKind bwd;              // activations: the op of their gradient (else the op itself)
   OpKind infer;            // the op this node runs as in inference
 } OpInfo;
+// Whether a node of this op runs a kernel (SOURCE and VIEW ops do not).
+bool op_has_kernel(OpKind op);
 extern const OpInfo op_info[OP_COUNT];
 const char *fusion_class_name(FusionClass c);
 
@@ -311,18 +325,34 @@ const char *fusion_class_name(FusionClass c);
 //
 enum { MAX_IN = 5 };
 
+// Window geometry of conv2d, its gradients and pooling, NHWC.
+typedef struct Window {
+  int64_t h, w, c;         // input height, width, channels
+  int64_t kh, kw, f;       // window size; filters (pooling: f is c)
+  int64_t sh, sw;          // strides
+  int64_t pt, pl;          // 'same' padding at the top and left (TF puts the extra at the bottom/right)
+  int64_t oh, ow;          // output height and width
+} Window;
+
 typedef struct Node Node;
 struct Node {
   OpKind op;
   int id;                  // position in Graph.nodes, which is a topological order
   const char *name;        // C identifier, unique in the graph: "conv2d_fwd_conv"
-  Node *in[MAX_IN];        // inputs; some ops allow NULL (batchnorm without gamma/beta)
+  Node *in[MAX_IN];        // inputs; NULL only where the op's row allows it (optional column)
   Shape shape;             // per-sample shape when batched, else the whole shape
   bool batched;            // has the run-time leading dimension n
   int layer;               // index in Program.layers, -1 for none
   bool backward;           // runs only in training (backward pass, updates)
-  int64_t attr[12];        // op attributes (see the node builders in graph.c)
-  double fattr[4];
+  // Attributes, typed; each op reads only its own (the builders in graph.c and autodiff.c).
+  bool ta, tb;             // matmul: A and/or B transposed
+  Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
+  double rate;             // dropout: drop probability
+  int64_t salt;            // dropout: mixed into the step's seed so layers draw different masks
+  double eps, momentum;    // batchnorm
+  double l1, l2;           // l1l2, l1l2_grad
+  Optimizer opt;           // *_update: the compile() settings (learning rate, betas, ...)
+  int slots;               // *_update: optimizer slots per weight element
   Shape aux_shape;         // a second buffer the node owns: dropout mask, batch statistics,
   bool aux_batched;        //   d gamma / d beta, optimizer slots (aux_shape.rank 0: none)
   Node *alias;             // views and in-place ops: the node whose storage this is
@@ -334,6 +364,8 @@ struct Node {
   Initializer init;
   int64_t fan_in, fan_out;
 };
+
+typedef struct Plan Plan;
 
 typedef struct Graph {
   Node **nodes;
@@ -347,6 +379,7 @@ typedef struct Graph {
   const char **layer_ident; // per layer: its name as a C identifier (graph_layer_ident)
   int n_layers;
   int stage_fwd_end;       // nodes[0..stage_fwd_end) are the forward pass
+  Plan *plan;              // set by the schedule and memory-plan passes (plan.c)
 } Graph;
 
 // Needs a checked Program (shapes resolved). Guarantees: nodes in topological order,
@@ -368,6 +401,18 @@ int64_t shape_last(const Shape *s);
 void node_cost(const Node *nd, int64_t n, double *flops, double *bytes);
 // The layer name as a C identifier ([a-z0-9_], never starting with "nnc" or a digit).
 const char *graph_layer_ident(const Graph *g, int layer);
+// Use lists: the nodes that read nd (as an input or as the storage they alias).
+typedef struct Uses { Node **nodes; int n; } Uses;
+Uses *graph_uses(const Graph *g);           // per node id; recomputed on each call
+// Every input edge old -> x becomes new -> x (and aliases of old alias new).
+void graph_replace_uses(Graph *g, Node *old, Node *with);
+// Removes nodes nothing uses that are not sinks (losses, updates, the output, params);
+// renumbers ids. Returns how many were removed.
+int graph_remove_dead(Graph *g);
+// Checks the invariants passes rely on (topological order, ids, unique names, inputs
+// present unless optional, shapes as the op's rule gives them, aliases earlier, one update
+// per trainable param once differentiated); internal error naming `stage` otherwise.
+void graph_verify(const Graph *g, const char *stage);
 
 //
 // autodiff.c — reverse mode: the train step
@@ -379,12 +424,55 @@ const char *graph_layer_ident(const Graph *g, int layer);
 void autodiff(Graph *g, const Program *p);
 
 //
+// plan.c — the back end's last IR passes: schedule and memory plan
+//
+struct Plan {
+  // Schedule: the nodes that run a kernel, per phase, in order.
+  Node **fwd, **bwd, **upd;
+  int n_fwd, n_bwd, n_upd;
+  // Memory, in elements of one arena: the fixed region (weights; optimizer slots; returned
+  // scalars; other batch-independent buffers) then the per-sample region × max_batch.
+  int64_t *off, *aux_off;  // per node id; -1 where the node has no storage of its own there
+  bool *in_batch, *aux_in_batch;
+  int *scalar;             // per node id: its returned scalar's slot (losses), -1 none
+  int n_scalars;
+  int64_t weights_elems, slots_begin, slots_elems, scalars_begin, fixed_elems, batch_elems;
+};
+// Needs a graph (differentiated when compiled). Guarantees: every node that runs a kernel
+// appears once, in topological order, in its phase.
+void schedule(Graph *g);
+// Needs schedule's plan. Guarantees: disjoint buffers (no reuse yet), weights contiguous
+// from 0, optimizer slots contiguous (zeroed in one fill), 16-element alignment.
+void plan_memory(Graph *g);
+
+//
+// driver/pipeline.c — the pass list, in order, as QBE's main reads
+//
+// Stages by name: "parsed" (the lowered forward graph), "autodiff", "optimized",
+// "scheduled", "planned". Runs every pass up to and including `stage` (NULL: all),
+// verifying the graph after each when verification is on (tests, debug builds, or
+// NNC_VERIFY=1). Returns NULL for an unknown stage name.
+Graph *pipeline_run(const Program *p, const char *stage);
+extern const char *const pipeline_stages[];   // NULL-terminated, in order
+void pipeline_set_verify(bool on);
+
+//
+// target/ — code generation
+//
+typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
+//
 // emit_c.c — the C target
 //
-// Needs a differentiated graph. Writes DIR/model.c (and DIR/README): one static function
-// per node named after it, literal shapes, one arena, an nn_model, and a main() that
+// Needs a planned graph. Writes DIR/model.c (and DIR/README): one static function per
+// node named after it, literal shapes, one arena, an nn_model, and a main() that
 // performs the script's actions. Deterministic. Returns 0, or -1 if DIR is unwritable.
 int emit_c(const Program *p, Graph *g, const char *dir);
+// emit_opencl.c: DIR/model.cl (one __kernel per node), DIR/nn_kernels.cl (the library,
+// read from kernels_dir) and DIR/model.c (the host program, embedding both). Returns 0
+// or -1 after a message.
+int emit_opencl(const Program *p, Graph *g, const char *dir, const char *kernels_dir);
+// DIR/README: every node with its op, class and FLOPs, under `build_line`.
+int emit_readme(const Graph *g, const char *dir, const char *build_line);
 // A user string as a C string literal: every byte outside [A-Za-z0-9 _.,:;/+=-] escaped.
 void emit_c_string(FILE *out, const char *s);
 // A double as a C literal that reads back exactly (arena string).
@@ -397,9 +485,9 @@ void emit_main(FILE *out, const Program *p, const Graph *g);
 //
 // Emits into a temporary directory and compiles with cc (default "cc", env CC); writes
 // out_path atomically. Returns 0, or -1 after a message.
-int build_program(const Program *p, Graph *g, const char *out_path, const char *cflags,
+int build_program(const Program *p, Graph *g, TargetKind target, const char *out_path, const char *cflags,
                   const char *cc);
 // `nnc emit FILE --target c -o DIR`: creates DIR if needed, writes model.c and README.
-int emit_to_dir(const Program *p, Graph *g, const char *dir);
+int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir);
 
 #endif

@@ -116,8 +116,16 @@ struct nn_model {
   float (*infer)(nn_model *m, const float *x, const float *y, int n, float *out);
   // Zero the optimizer's slots and step count (model.compile).
   void (*reset_optimizer)(nn_model *m);
+  // Device targets keep the weights on the device: pull copies them into params[].value,
+  // push copies params[].value back. NULL where value is the weights themselves (C).
+  void (*pull_params)(nn_model *m);
+  void (*push_params)(nn_model *m);
   void *state;             // generated code's private buffers
 };
+
+// Before reading params[].value / after writing it: no-ops on the C target.
+void nn_model_pull_params(nn_model *m);
+void nn_model_push_params(nn_model *m);
 
 // Accumulates a metric over batches; value is Keras's (mean over samples).
 typedef struct nn_metric_acc { double sum; double count; } nn_metric_acc;
@@ -151,6 +159,7 @@ typedef struct nn_options {
   uint64_t seed;           // default 0... but see seed_set
   bool seed_set;
   int threads;             // 0: all cores
+  int device;              // OpenCL device index (--device N); -1: $NNC_DEVICE, else the default
   const char *data_dir;    // NULL: $NNC_DATA, then /usr/share/datasets
   bool quiet;              // no progress, only results
   bool json;               // one JSON object per epoch / evaluation on stdout

@@ -48,6 +48,7 @@ static int64_t params_size(const nn_model *m) {
 
 static void copy_params(nn_model *m, float *buf, bool to_model) {
   int64_t at = 0;
+  if (!to_model) nn_model_pull_params(m);
   for (int i = 0; i < m->n_params; i++) {
     nn_param *p = &m->params[i];
     if (to_model)
@@ -56,6 +57,7 @@ static void copy_params(nn_model *m, float *buf, bool to_model) {
       memcpy(buf + at, p->value, sizeof(float) * p->size);
     at += p->size;
   }
+  if (to_model) nn_model_push_params(m);
 }
 
 void rt_callbacks_end(rt_callbacks *c) {

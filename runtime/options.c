@@ -15,6 +15,7 @@ static void usage(FILE *f, const char *prog) {
           "  --batch-size N   training batch size instead of the script's\n"
           "  --seed N         seed for initialization, shuffling and dropout (same seed, same run)\n"
           "  --threads N      kernel threads (0: all cores)\n"
+          "  --device N       OpenCL device (programs built with --target opencl; see nnc devices)\n"
           "  --data-dir DIR   look for data sets in DIR/<name>/ first\n"
           "  --quiet          no progress output, only results\n"
           "  --json           one JSON object per epoch / evaluation on stdout\n"
@@ -47,6 +48,7 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
   memset(o, 0, sizeof *o);
   o->epochs = -1;
   o->batch_size = -1;
+  o->device = -1;
   const char *prog = argc > 0 && argv[0] ? argv[0] : "program";
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -77,7 +79,7 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
     }
     bool known = !strcmp(name, "--epochs") || !strcmp(name, "--batch-size") ||
                  !strcmp(name, "--seed") || !strcmp(name, "--threads") ||
-                 !strcmp(name, "--data-dir");
+                 !strcmp(name, "--data-dir") || !strcmp(name, "--device");
     if (!known)
       die("unknown option '%s'%s", arg, "");
     if (!value) {
@@ -91,6 +93,8 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
       o->batch_size = integer(name, value, 1, 1 << 30);
     else if (!strcmp(name, "--threads"))
       o->threads = (int)integer(name, value, 0, 4096);
+    else if (!strcmp(name, "--device"))
+      o->device = (int)integer(name, value, 0, 4096);
     else if (!strcmp(name, "--data-dir")) {
       if (!*value)
         die("%s needs a directory%s", name, "");

@@ -281,6 +281,7 @@ int nn_save_weights(const nn_model *m, const char *path) {
   fwrite(lenbytes, 1, 8, a.f);
   fwrite(header, 1, hlen, a.f);
   free(header);
+  nn_model_pull_params((nn_model *)m);   // refreshes the host copy only
   for (int i = 0; i < m->n_params; i++)
     if (m->params[i].size > 0)
       fwrite(m->params[i].value, sizeof(float), m->params[i].size, a.f);  // little-endian host
@@ -337,9 +338,12 @@ int nn_load_weights(nn_model *m, const char *path) {
       rc = rt_error("%s: %d tensor%s not in the model: %s", path, n_extra, n_extra > 1 ? "s" : "",
                     extra);
   }
-  if (rc == 0)
+  if (rc == 0) {
+    nn_model_pull_params(m);   // every weight is replaced below, but keep the mirror whole
     for (int i = 0; i < m->n_params; i++)
       memcpy(m->params[i].value, t[match[i]].data, sizeof(float) * m->params[i].size);
+    nn_model_push_params(m);
+  }
 done:
   free(match);
   free(used);

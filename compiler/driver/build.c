@@ -23,12 +23,23 @@
 #define NNC_RUNTIME_LIB NNC_SOURCE_DIR "/build/libnnrt.a"
 #endif
 
-int emit_to_dir(const Program *p, Graph *g, const char *dir) {
+// NNC_INCLUDE_DIR: an installed include directory holding nn.h, nn_cl.h, nn_kernels.h
+// and nn_kernels.cl.
+static const char *kernels_dir(void) {
+  const char *v = getenv("NNC_INCLUDE_DIR");
+  return v && *v ? v : NNC_SOURCE_DIR "/kernels";
+}
+
+static int emit_target(const Program *p, Graph *g, TargetKind target, const char *dir) {
+  return target == TARGET_OPENCL ? emit_opencl(p, g, dir, kernels_dir()) : emit_c(p, g, dir);
+}
+
+int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir) {
   if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
     fprintf(stderr, "nnc: error: cannot create directory %s: %s\n", dir, strerror(errno));
     return -1;
   }
-  return emit_c(p, g, dir);
+  return emit_target(p, g, target, dir);
 }
 
 static const char *env_or(const char *name, const char *fallback) {
@@ -65,8 +76,8 @@ static char *read_text(const char *path) {
 }
 
 static void remove_dir(const char *dir) {
-  const char *files[] = {"model.c", "README", "cc.log"};
-  for (int i = 0; i < 3; i++) unlink(xprintf("%s/%s", dir, files[i]));
+  const char *files[] = {"model.c", "model.cl", "nn_kernels.cl", "README", "cc.log"};
+  for (int i = 0; i < 5; i++) unlink(xprintf("%s/%s", dir, files[i]));
   rmdir(dir);
 }
 
@@ -77,7 +88,8 @@ static bool links_gomp_statically(const char *cc) {
   return !strstr(base, "clang") && !getenv("NNC_DYNAMIC_OPENMP");
 }
 
-int build_program(const Program *p, Graph *g, const char *out_path, const char *cflags, const char *cc) {
+int build_program(const Program *p, Graph *g, TargetKind target, const char *out_path, const char *cflags,
+                  const char *cc) {
   // An unwritable output is the user's problem, said before any work: not a compiler
   // failure reported as nnc's bug.
   const char *tmp_out = xprintf("%s.tmp", out_path);
@@ -94,7 +106,7 @@ int build_program(const Program *p, Graph *g, const char *out_path, const char *
             strerror(errno));
     return -1;
   }
-  if (emit_c(p, g, dir) < 0) {
+  if (emit_target(p, g, target, dir) < 0) {
     remove_dir(dir);
     return -1;
   }
@@ -124,6 +136,8 @@ int build_program(const Program *p, Graph *g, const char *out_path, const char *
   argv[argc++] = "-lz";
   if (links_gomp_statically(cc)) argv[argc++] = "-lgomp";
   argv[argc++] = "-Wl,-Bdynamic";
+  // The ICD loader finds the device's driver at run time (PoCL, NVIDIA, ...).
+  if (target == TARGET_OPENCL) argv[argc++] = "-lOpenCL";
   argv[argc++] = "-lm";
   argv[argc++] = "-o";
   argv[argc++] = (char *)tmp_out;

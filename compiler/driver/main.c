@@ -124,15 +124,17 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(o.command, "graph")) {
-    bool autodiff_stage = !strcmp(o.stage, "autodiff") || !strcmp(o.stage, "optimized");
-    if (!autodiff_stage && strcmp(o.stage, "parsed"))
-      diag_fatal("unknown stage '%s'; stages: parsed, autodiff, optimized", o.stage);
-    Program *p = front_end(&o, &src);
-    Graph *g = graph_build(p);
-    if (autodiff_stage) {
-      if (!p->compiled) diag_fatal("--stage %s needs model.compile(...) in the script: there is no loss to differentiate", o.stage);
-      autodiff(g, p);
+    int stage = 0;
+    while (pipeline_stages[stage] && strcmp(pipeline_stages[stage], o.stage)) stage++;
+    if (!pipeline_stages[stage]) {
+      const char *list = pipeline_stages[0];
+      for (int i = 1; pipeline_stages[i]; i++) list = xprintf("%s, %s", list, pipeline_stages[i]);
+      diag_fatal("unknown stage '%s'; stages: %s", o.stage, list);
     }
+    Program *p = front_end(&o, &src);
+    if (stage > 0 && !p->compiled)
+      diag_fatal("--stage %s needs model.compile(...) in the script: there is no loss to differentiate", o.stage);
+    Graph *g = pipeline_run(p, o.stage);
     FILE *out = stdout;
     if (o.out && !(out = fopen(o.out, "w"))) diag_fatal("cannot write '%s': %s", o.out, strerror(errno));
     graph_dot(g, out);
@@ -141,12 +143,13 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(o.command, "emit") || !strcmp(o.command, "build")) {
     bool emit = !strcmp(o.command, "emit");
-    if (strcmp(o.target, "c")) diag_fatal("target '%s' is not available yet; the C target is (--target c)", o.target);
+    TargetKind target = TARGET_C;
+    if (!strcmp(o.target, "opencl")) target = TARGET_OPENCL;
+    else if (strcmp(o.target, "c")) diag_fatal("unknown target '%s'; targets: c, opencl", o.target);
     if (!o.out) diag_fatal("'%s' needs -o %s", o.command, emit ? "DIR" : "PROG");
     Program *p = front_end(&o, &src);
-    Graph *g = graph_build(p);
-    if (p->compiled) autodiff(g, p);
-    int rc = emit ? emit_to_dir(p, g, o.out) : build_program(p, g, o.out, o.cflags, getenv("CC"));
+    Graph *g = pipeline_run(p, NULL);
+    int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
     return rc == 0 ? 0 : 1;
   }
   if (!strcmp(o.command, "run") || !strcmp(o.command, "bench") || !strcmp(o.command, "devices") ||

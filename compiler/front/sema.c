@@ -297,32 +297,45 @@ bool arg_shape(const Expr *e, const char *what, Shape *out) {
   return true;
 }
 
-static const char *const activation_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+static const char *const activation_names[] = {
+#define OP(...)
+#define ACT(name, op) #name,
+#include "ops.def"
+#undef ACT
+#undef OP
+};
 static const char *const unsupported_activations[] = {"elu", "selu", "gelu", "swish", "silu", "softplus", "softsign",
                                                       "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish",
                                                       "log_softmax"};
 
 const char *activation_name(Activation a) { return activation_names[a]; }
 
+// "linear, relu, sigmoid, ..." for messages.
+static const char *supported_activations(void) {
+  const char *list = activation_names[0];
+  for (int i = 1; i < ACT_COUNT; i++) list = xprintf("%s, %s", list, activation_names[i]);
+  return list;
+}
+
 bool arg_activation(const Expr *e, Activation *out) {
   Value *v = eval(e);
   if (v->kind == V_ERROR) return false;
-  if (v->kind == V_NONE) { *out = ACT_LINEAR; return true; }
+  if (v->kind == V_NONE) { *out = ACT_linear; return true; }
   const char *name = v->kind == V_STR ? v->s : v->kind == V_PATH ? last_component(v->s) : NULL;
   if (!name) {
     diag_error(e->loc, "activation must be a name such as 'relu', got %s", value_kind_name(v));
     return false;
   }
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < ACT_COUNT; i++)
     if (strcmp(name, activation_names[i]) == 0) { *out = (Activation)i; return true; }
   if (IN(name, unsupported_activations)) {
-    diag_error(e->loc, "activation '%s' is not supported yet (supported: linear, relu, sigmoid, tanh, softmax)", name);
+    diag_error(e->loc, "activation '%s' is not supported yet (supported: %s)", name, supported_activations());
     return false;
   }
   diag_error(e->loc, "unknown activation '%s'", name);
-  const char *best = diag_closest(name, activation_names, 5);
+  const char *best = diag_closest(name, activation_names, ACT_COUNT);
   if (best) diag_note("did you mean '%s'?", best);
-  else diag_note("supported: linear, relu, sigmoid, tanh, softmax");
+  else diag_note("supported: %s", supported_activations());
   return false;
 }
 

@@ -132,9 +132,9 @@ static Activation output_activation(void) {
   for (int i = p->n_layers - 1; i > 0; i--) {
     LayerKind k = p->layers[i].kind;
     if (k == L_DENSE || k == L_CONV2D || k == L_ACTIVATION) return p->layers[i].act;
-    if (k != L_DROPOUT && k != L_FLATTEN && k != L_RESHAPE) return ACT_LINEAR;
+    if (k != L_DROPOUT && k != L_FLATTEN && k != L_RESHAPE) return ACT_linear;
   }
-  return ACT_LINEAR;
+  return ACT_linear;
 }
 
 const char *loss_name(LossKind l) {
@@ -155,12 +155,12 @@ static void check_loss_output(Loc loc) {
   if (ce && out->rank == 1 && out->dim[0] < 2)
     diag_warning(loc, "%s over a single output unit %s is always 0; the last layer needs one unit per class",
                  loss_name(p->loss), sb);
-  if (ce && !p->from_logits && act != ACT_SOFTMAX)
+  if (ce && !p->from_logits && act != ACT_softmax)
     diag_warning(loc, "%s expects probabilities, but the last activation is '%s'; use activation='softmax' or from_logits=True",
                  loss_name(p->loss), activation_name(act));
-  if (ce && p->from_logits && act == ACT_SOFTMAX)
+  if (ce && p->from_logits && act == ACT_softmax)
     diag_warning(loc, "from_logits=True, but the model already ends in softmax: softmax is applied twice");
-  if (p->loss == LOSS_BCE && !p->from_logits && act != ACT_SIGMOID && act != ACT_SOFTMAX)
+  if (p->loss == LOSS_BCE && !p->from_logits && act != ACT_sigmoid && act != ACT_softmax)
     diag_warning(loc, "binary_crossentropy expects probabilities, but the last activation is '%s'; use activation='sigmoid' or from_logits=True",
                  activation_name(act));
 }

@@ -36,12 +36,12 @@ static void grad_matmul(Graph *g, Node *nd, Node *dy, Node **dx) {
   Node *x = nd->in[0], *w = nd->in[1];
   if (wants(x)) {
     Node *d = node_new(g, OP_matmul, bname(g, nd, "matmul_dx"), nd->layer, dy, w);
-    d->attr[1] = 1;                    // dy · Wᵀ
+    d->tb = true;                      // dy · Wᵀ
     dx[0] = node_done(d);
   }
   if (wants(w)) {
     Node *d = node_new(g, OP_matmul, bname(g, nd, "matmul_dw"), nd->layer, x, dy);
-    d->attr[0] = 1;                    // xᵀ · dy, summed over the batch
+    d->ta = true;                      // xᵀ · dy, summed over the batch
     dx[1] = node_done(d);
   }
 }
@@ -50,12 +50,12 @@ static void grad_conv2d(Graph *g, Node *nd, Node *dy, Node **dx) {
   Node *x = nd->in[0], *w = nd->in[1];
   if (wants(x)) {
     Node *d = node_new(g, OP_conv2d_bwd_data, bname(g, nd, "conv_dx"), nd->layer, dy, w);
-    memcpy(d->attr, nd->attr, sizeof d->attr);
+    d->win = nd->win;
     dx[0] = node_done(d);
   }
   if (wants(w)) {
     Node *d = node_new(g, OP_conv2d_bwd_filter, bname(g, nd, "conv_dw"), nd->layer, x, dy);
-    memcpy(d->attr, nd->attr, sizeof d->attr);
+    d->win = nd->win;
     dx[1] = node_done(d);
   }
 }
@@ -65,21 +65,15 @@ static void grad_bias_add(Graph *g, Node *nd, Node *dy, Node **dx) {
   if (wants(nd->in[1])) dx[1] = op1(g, OP_bias_grad, nd, "bias_grad", dy);
 }
 
+// Activations: the row's bwd op computes dx from the forward output y (not x) and dy.
 static void grad_act(Graph *g, Node *nd, Node *dy, Node **dx) {
-  OpKind op;
-  switch (nd->op) {
-  case OP_relu: op = OP_relu_bwd; break;
-  case OP_sigmoid: op = OP_sigmoid_bwd; break;
-  case OP_tanh: op = OP_tanh_bwd; break;
-  case OP_softmax: op = OP_softmax_bwd; break;
-  default: internal_error("autodiff", "%s is not an activation", op_info[nd->op].name);
-  }
-  // The backward kernels read the forward output y, not x.
+  OpKind op = op_info[nd->op].bwd;
+  if (op == OP_none) internal_error("autodiff", "%s has no bwd op in ops.def", op_info[nd->op].name);
   dx[0] = op2(g, op, nd, op_info[nd->op].name, nd, dy);
 }
 
 static void pool_bwd(Graph *g, Node *nd, Node *d) {
-  memcpy(d->attr, nd->attr, sizeof d->attr);
+  d->win = nd->win;
   node_done(d);
 }
 
@@ -143,12 +137,12 @@ static void grad_loss(Graph *g, Node *nd, Node *dy, Node **dx) {
 static void grad_l1l2(Graph *g, Node *nd, Node *dy, Node **dx) {
   if (!wants(nd->in[0])) return;
   Node *d = op1(g, OP_l1l2_grad, nd, "l1l2", nd->in[0]);
-  d->fattr[0] = nd->fattr[0];
-  d->fattr[1] = nd->fattr[1];
+  d->l1 = nd->l1;
+  d->l2 = nd->l2;
   dx[0] = d;
 }
 
-#define OP(name, nin, cls, shape, grad, cost, emit, inf) grad,
+#define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) grad,
 static void (*const grad_rule[OP_COUNT])(Graph *, Node *, Node *, Node **) = {
 #include "ops.def"
 };
@@ -170,7 +164,8 @@ static Node *update(Graph *g, const Program *p, Node *param, Node *grad) {
   const char *weight = strchr(param->keras_name, '.') + 1;
   const char *name = xprintf("%s_upd_%s", graph_layer_ident(g, param->layer), weight);
   Node *u = node_new(g, ops[p->opt.kind], name, param->layer, param, grad);
-  u->attr[0] = slots[p->opt.kind];
+  u->opt = p->opt;                     // the IR carries the settings: emitters never read the Program
+  u->slots = slots[p->opt.kind];
   return node_done(u);
 }
 

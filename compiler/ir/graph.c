@@ -39,7 +39,7 @@ static Shape with_last(Shape s, int64_t last) {
 //   (1,0) dW[K,N]    = x[n,..,K]ᵀ · dy[n,..,N]  gradient of the weight (sums over n)
 static void shape_matmul(Node *nd) {
   const Node *a = nd->in[0], *b = nd->in[1];
-  int ta = nd->attr[0], tb = nd->attr[1];
+  bool ta = nd->ta, tb = nd->tb;
   if (!ta && !tb) nd->shape = with_last(a->shape, b->shape.dim[1]), nd->batched = a->batched;
   else if (!ta && tb) nd->shape = with_last(a->shape, b->shape.dim[0]), nd->batched = a->batched;
   else if (ta && !tb)
@@ -47,27 +47,24 @@ static void shape_matmul(Node *nd) {
   else internal_error("graph", "matmul with both operands transposed");
 }
 
-// conv2d and pooling attributes: H W C KH KW F SH SW PT PL OH OW.
-enum { A_H, A_W, A_C, A_KH, A_KW, A_F, A_SH, A_SW, A_PT, A_PL, A_OH, A_OW };
-
 static void shape_conv2d(Node *nd) {
-  nd->shape = shape_of(3, nd->attr[A_OH], nd->attr[A_OW], nd->attr[A_F], 0);
+  nd->shape = shape_of(3, nd->win.oh, nd->win.ow, nd->win.f, 0);
   nd->batched = true;
 }
 
 static void shape_conv2d_dx(Node *nd) {
-  nd->shape = shape_of(3, nd->attr[A_H], nd->attr[A_W], nd->attr[A_C], 0);
+  nd->shape = shape_of(3, nd->win.h, nd->win.w, nd->win.c, 0);
   nd->batched = true;
 }
 
 static void shape_conv2d_dw(Node *nd) {
-  const int64_t *a = nd->attr;
-  nd->shape = shape_of(4, a[A_KH], a[A_KW], a[A_C], a[A_F]);
+  const Window *a = &nd->win;
+  nd->shape = shape_of(4, a->kh, a->kw, a->c, a->f);
   nd->batched = false;
 }
 
 static void shape_pool2d(Node *nd) {
-  nd->shape = shape_of(3, nd->attr[A_OH], nd->attr[A_OW], nd->attr[A_C], 0);
+  nd->shape = shape_of(3, nd->win.oh, nd->win.ow, nd->win.c, 0);
   nd->batched = true;
 }
 
@@ -126,11 +123,11 @@ static void shape_scalar(Node *nd) {
   nd->batched = false;
 }
 
-// The optimizer's slots for one param: attr[0] of them, each the param's size.
+// The optimizer's slots for one param: nd->slots of them, each the param's size.
 static void shape_update(Node *nd) {
   shape_scalar(nd);
-  if (nd->attr[0] > 0)
-    nd->aux_shape = shape_of(2, nd->attr[0], shape_size(&nd->in[0]->shape), 0, 0);
+  if (nd->slots > 0)
+    nd->aux_shape = shape_of(2, nd->slots, shape_size(&nd->in[0]->shape), 0, 0);
 }
 
 //
@@ -160,24 +157,24 @@ static void cost_move(const Node *nd, int64_t n, double *f, double *b) {
 static void cost_matmul(const Node *nd, int64_t n, double *f, double *b) {
   const Node *a = nd->in[0], *w = nd->in[1];
   double rows = (double)shape_rows(&a->shape) * (a->batched ? n : 1);
-  double m = nd->attr[0] ? shape_last(&a->shape) : rows;
-  double k = nd->attr[0] ? rows : shape_last(&a->shape);
-  double cols = nd->attr[0] ? shape_last(&w->shape) : shape_last(&nd->shape);
+  double m = nd->ta ? shape_last(&a->shape) : rows;
+  double k = nd->ta ? rows : shape_last(&a->shape);
+  double cols = nd->ta ? shape_last(&w->shape) : shape_last(&nd->shape);
   *f = 2 * m * k * cols;
   *b = sizeof(float) * (m * k + k * cols + m * cols);
 }
 
 static void cost_conv(const Node *nd, int64_t n, double *f, double *b) {
-  const int64_t *a = nd->attr;
-  *f = 2.0 * n * a[A_OH] * a[A_OW] * a[A_F] * a[A_KH] * a[A_KW] * a[A_C];
-  *b = sizeof(float) * ((double)n * a[A_H] * a[A_W] * a[A_C] + (double)a[A_KH] * a[A_KW] * a[A_C] * a[A_F] +
-                        (double)n * a[A_OH] * a[A_OW] * a[A_F]);
+  const Window *a = &nd->win;
+  *f = 2.0 * n * a->oh * a->ow * a->f * a->kh * a->kw * a->c;
+  *b = sizeof(float) * ((double)n * a->h * a->w * a->c + (double)a->kh * a->kw * a->c * a->f +
+                        (double)n * a->oh * a->ow * a->f);
 }
 
 static void cost_pool(const Node *nd, int64_t n, double *f, double *b) {
-  const int64_t *a = nd->attr;
-  *f = (double)n * a[A_OH] * a[A_OW] * a[A_C] * a[A_KH] * a[A_KW];
-  *b = sizeof(float) * ((double)n * a[A_H] * a[A_W] * a[A_C] + (double)n * a[A_OH] * a[A_OW] * a[A_C]);
+  const Window *a = &nd->win;
+  *f = (double)n * a->oh * a->ow * a->c * a->kh * a->kw;
+  *b = sizeof(float) * ((double)n * a->h * a->w * a->c + (double)n * a->oh * a->ow * a->c);
 }
 
 static void cost_bn(const Node *nd, int64_t n, double *f, double *b) {
@@ -194,35 +191,37 @@ static void cost_loss(const Node *nd, int64_t n, double *f, double *b) {
 static void cost_update(const Node *nd, int64_t n, double *f, double *b) {
   double e = (double)shape_size(&nd->in[0]->shape);
   *f = 10 * e;
-  *b = sizeof(float) * (2 + 2 * nd->attr[0]) * e;
+  *b = sizeof(float) * (2 + 2 * nd->slots) * e;
 }
 
 //
 // The op table
 //
-#define OP(name, nin, cls, shape, grad, cost, emit, inf) {#name, nin, FC_##cls, OP_##inf},
+#define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) {#name, nin, opt, FC_##cls, OP_##bwd, OP_##inf},
 const OpInfo op_info[OP_COUNT] = {
 #include "ops.def"
 };
 #undef OP
 
-#define OP(name, nin, cls, shape, grad, cost, emit, inf) shape,
+#define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) shape,
 static void (*const shape_rule[OP_COUNT])(Node *) = {
 #include "ops.def"
 };
 #undef OP
 
-#define OP(name, nin, cls, shape, grad, cost, emit, inf) cost,
+#define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) cost,
 static void (*const cost_rule[OP_COUNT])(const Node *, int64_t, double *, double *) = {
 #include "ops.def"
 };
 #undef OP
 
 const char *fusion_class_name(FusionClass c) {
-  static const char *names[] = {"source", "elementwise", "reduction", "contraction",
+  static const char *names[] = {"source", "view", "elementwise", "reduction", "contraction",
                                 "movement", "loss", "optimizer"};
   return names[c];
 }
+
+bool op_has_kernel(OpKind op) { return op_info[op].cls != FC_SOURCE && op_info[op].cls != FC_VIEW; }
 
 void node_cost(const Node *nd, int64_t n, double *flops, double *bytes) {
   cost_rule[nd->op](nd, n, flops, bytes);
@@ -280,9 +279,7 @@ Node *node_new(Graph *g, OpKind op, const char *name, int layer, Node *a, Node *
 
 Node *node_done(Node *nd) {
   for (int i = 0; i < op_info[nd->op].n_in; i++) {
-    // Only batchnorm takes optional inputs (gamma, beta); the shape rules read in[0].
-    if (!nd->in[i] && !(nd->op == OP_batchnorm_train || nd->op == OP_batchnorm_infer ||
-                        nd->op == OP_batchnorm_bwd))
+    if (!nd->in[i] && !(op_info[nd->op].optional & 1u << i))
       internal_error("graph", "%s: input %d of %s missing", nd->name, i, op_info[nd->op].name);
   }
   shape_rule[nd->op](nd);
@@ -354,28 +351,30 @@ static Node *add_param(Graph *g, const Program *p, int layer, const char *weight
 }
 
 static Node *activation(Graph *g, int layer, Node *x, Activation act) {
-  static const OpKind ops[] = {[ACT_RELU] = OP_relu, [ACT_SIGMOID] = OP_sigmoid,
-                               [ACT_TANH] = OP_tanh, [ACT_SOFTMAX] = OP_softmax};
-  if (act == ACT_LINEAR) return x;
+  static const OpKind ops[] = {
+#define OP(...)
+#define ACT(name, op) OP_##op,
+#include "ops.def"
+#undef ACT
+#undef OP
+  };
   OpKind op = ops[act];
+  if (op == OP_none) return x;
   return node_done(node_new(g, op, lname(g, layer, xprintf("fwd_%s", op_info[op].name)), layer, x, NULL));
 }
 
 static void regularize(Graph *g, const Layer *L, int layer, Node *kernel) {
   if (L->l1 == 0 && L->l2 == 0) return;
   Node *r = node_new(g, OP_l1l2, lname(g, layer, "reg_l1l2"), layer, kernel, NULL);
-  r->fattr[0] = L->l1;
-  r->fattr[1] = L->l2;
+  r->l1 = L->l1;
+  r->l2 = L->l2;
   node_done(r);
 }
 
 static void set_spatial(Node *nd, const Layer *L, int64_t kh, int64_t kw, int64_t f) {
-  int64_t *a = nd->attr;
-  a[A_H] = L->in.dim[0], a[A_W] = L->in.dim[1], a[A_C] = L->in.dim[2];
-  a[A_KH] = kh, a[A_KW] = kw, a[A_F] = f;
-  a[A_SH] = L->sh, a[A_SW] = L->sw;
-  a[A_PT] = L->pad_top, a[A_PL] = L->pad_left;
-  a[A_OH] = L->out.dim[0], a[A_OW] = L->out.dim[1];
+  nd->win = (Window){.h = L->in.dim[0], .w = L->in.dim[1], .c = L->in.dim[2], .kh = kh, .kw = kw, .f = f,
+                     .sh = L->sh, .sw = L->sw, .pt = L->pad_top, .pl = L->pad_left,
+                     .oh = L->out.dim[0], .ow = L->out.dim[1]};
 }
 
 static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
@@ -433,8 +432,8 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
   case L_DROPOUT:
     if (L->rate <= 0) return x;
     y = node_new(g, OP_dropout, lname(g, i, "fwd_dropout"), i, x, NULL);
-    y->fattr[0] = L->rate;
-    y->attr[0] = i;                    // mixed into the step's seed: masks differ per layer
+    y->rate = L->rate;
+    y->salt = i;                       // mixed into the step's seed: masks differ per layer
     return node_done(y);
   case L_ACTIVATION:
     return activation(g, i, x, L->act);
@@ -446,8 +445,8 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
     Node *var = add_param(g, p, i, "moving_variance", cs, false, INIT_ONES, 0, 0);
     y = node_new(g, OP_batchnorm_train, lname(g, i, "fwd_batchnorm"), i, x, gamma);
     y->in[2] = beta, y->in[3] = mean, y->in[4] = var;
-    y->fattr[0] = L->epsilon;
-    y->fattr[1] = L->momentum;
+    y->eps = L->epsilon;
+    y->momentum = L->momentum;
     return node_done(y);
   }
   }
@@ -497,7 +496,6 @@ Graph *graph_build(const Program *p) {
     Node *pred;
     OpKind op = choose_loss(p, cur, &pred);
     g->y = node_new(g, OP_input, "batch_y", -1, NULL, NULL);
-    g->y->attr[0] = 1;
     g->y->batched = true;
     if (op == OP_sparse_softmax_xent || op == OP_sparse_cce) {
       // One class index per row of the predictions.
@@ -560,4 +558,107 @@ void graph_dot(const Graph *g, FILE *out) {
       if (nd->in[k]) fprintf(out, "  n%d -> n%d;\n", nd->in[k]->id, nd->id);
   }
   fputs("}\n", out);
+}
+
+//
+// Editing and checking the graph: what passes stand on
+//
+Uses *graph_uses(const Graph *g) {
+  Uses *u = xalloc(g->n * sizeof *u);
+  int *count = xalloc(g->n * sizeof *count);
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < g->n; i++) {
+      Node *nd = g->nodes[i];
+      Node *reads[MAX_IN + 1];
+      int k = 0;
+      for (int j = 0; j < MAX_IN; j++)
+        if (nd->in[j]) reads[k++] = nd->in[j];
+      if (nd->alias && nd->alias != nd->in[0]) reads[k++] = nd->alias;
+      for (int j = 0; j < k; j++) {
+        int id = reads[j]->id;
+        if (pass == 0) count[id]++;
+        else u[id].nodes[u[id].n++] = nd;
+      }
+    }
+    if (pass == 0)
+      for (int i = 0; i < g->n; i++) u[i].nodes = xalloc((count[i] + 1) * sizeof *u[i].nodes);
+  }
+  return u;
+}
+
+void graph_replace_uses(Graph *g, Node *old, Node *with) {
+  for (int i = 0; i < g->n; i++) {
+    Node *nd = g->nodes[i];
+    for (int j = 0; j < MAX_IN; j++)
+      if (nd->in[j] == old) nd->in[j] = with;
+    if (nd->alias == old) nd->alias = with;
+    if (nd->grad == old) nd->grad = with;
+  }
+  if (g->output == old) g->output = with;
+}
+
+// Sinks: what the step exists for. Everything else lives only if something reads it.
+static bool is_sink(const Graph *g, const Node *nd) {
+  FusionClass c = op_info[nd->op].cls;
+  return c == FC_LOSS || c == FC_OPTIMIZER || c == FC_SOURCE || nd == g->output;
+}
+
+int graph_remove_dead(Graph *g) {
+  int removed = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    Uses *u = graph_uses(g);
+    // Loss kernels write their loss_grad node: it lives while its loss does.
+    int k = 0, fwd_end = g->stage_fwd_end;
+    for (int i = 0; i < g->n; i++) {
+      Node *nd = g->nodes[i];
+      bool dead = u[i].n == 0 && !is_sink(g, nd) && nd->op != OP_loss_grad;
+      if (dead) {
+        removed++, changed = true;
+        if (i < g->stage_fwd_end) fwd_end--;
+        continue;
+      }
+      nd->id = k;
+      g->nodes[k++] = nd;
+    }
+    g->n = k;
+    g->stage_fwd_end = fwd_end;
+  }
+  return removed;
+}
+
+void graph_verify(const Graph *g, const char *stage) {
+  int *updates = xalloc(g->n * sizeof *updates);
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    const OpInfo *info = &op_info[nd->op];
+    if (nd->id != i) internal_error(stage, "node %s has id %d at position %d", nd->name, nd->id, i);
+    if (nd->op == OP_none) internal_error(stage, "node %s has no op", nd->name);
+    for (int j = 0; j < MAX_IN; j++) {
+      const Node *x = nd->in[j];
+      if (j >= info->n_in && x) internal_error(stage, "%s: %s takes %d inputs, has in[%d]", nd->name, info->name, info->n_in, j);
+      if (j < info->n_in && !x && !(info->optional & 1u << j))
+        internal_error(stage, "%s: input %d of %s missing", nd->name, j, info->name);
+      if (x && (x->id >= i || g->nodes[x->id] != x))
+        internal_error(stage, "%s reads %s, which is not an earlier node", nd->name, x->name);
+    }
+    if (nd->alias && (nd->alias->id >= i || g->nodes[nd->alias->id] != nd->alias))
+      internal_error(stage, "%s aliases %s, which is not an earlier node", nd->name, nd->alias->name);
+    for (int j = 0; j < i; j++)
+      if (!strcmp(g->nodes[j]->name, nd->name)) internal_error(stage, "two nodes named %s", nd->name);
+    // The op's shape rule must give the shape the node has.
+    if (info->cls != FC_SOURCE && nd->op != OP_reshape && nd->op != OP_aux_view) {
+      Node copy = *nd;
+      shape_rule[nd->op](&copy);
+      if (memcmp(&copy.shape, &nd->shape, sizeof copy.shape) || copy.batched != nd->batched)
+        internal_error(stage, "%s: shape differs from what %s's rule gives", nd->name, info->name);
+    }
+    if (info->cls == FC_OPTIMIZER) updates[nd->in[0]->id]++;
+  }
+  if (!g->differentiated) return;
+  for (int i = 0; i < g->n_params; i++) {
+    const Node *w = g->params[i];
+    if (updates[w->id] != (w->trainable ? 1 : 0))
+      internal_error(stage, "param %s has %d optimizer updates", w->keras_name, updates[w->id]);
+  }
 }

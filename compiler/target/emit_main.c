@@ -231,7 +231,7 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
       fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)batch_or_default(a), (long long)batch_or_default(a));
   }
   fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
-  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
+  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
   for (int i = 0; i < p->n_actions; i++) emit_action(out, p, g, i, NULL);
   fprintf(out, "  return 0;\n}\n\n#endif  // NNC_NO_MAIN\n");
 }

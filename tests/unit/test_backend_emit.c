@@ -6,9 +6,11 @@
 #include "nn.h"
 #include "test_backend_programs.h"
 
+// The driver's pass list, with the verifier after every pass.
 static Graph *lower(Program *p) {
-  Graph *g = graph_build(p);
-  if (p->compiled) autodiff(g, p);
+  pipeline_set_verify(true);
+  Graph *g = pipeline_run(p, NULL);
+  cr_assert_not_null(g);
   return g;
 }
 
@@ -23,7 +25,7 @@ static void write_harness(const char *dir, const Graph *g, LossKind loss, int cl
   FILE *f = fopen(path, "w");
   cr_assert_not_null(f);
   fprintf(f, "#define NN_REAL double\n#define NNC_NO_MAIN\n#include \"model.c\"\n\n");
-  fprintf(f, "int main(void) {\n  nn_model *m = nnc_model_create(4);\n  nn_rng rng;\n  nn_rng_seed(&rng, 7);\n");
+  fprintf(f, "int main(void) {\n  nn_model *m = nnc_model_create(4, &(nn_options){.device = -1});\n  nn_rng rng;\n  nn_rng_seed(&rng, 7);\n");
   fprintf(f, "  m->init(m, &rng);\n  State *s = m->state;\n  enum { N = 3 };\n");
   fprintf(f, "  static float x[N * %lld], y[N * %lld];\n", (long long)m_elems(g->x), (long long)m_elems(g->y));
   fprintf(f, "  for (int i = 0; i < N * %lld; i++) x[i] = (float)sin(1.7 * i + 0.3);\n", (long long)m_elems(g->x));
@@ -102,10 +104,10 @@ static void gradcheck(Program *p, int classes) {
 Test(backend_emit, gradcheck_mlp_batchnorm_l1l2_sparse_xent) {
   Program *p = tp_new();
   tp_input(p, tp_shape(1, 4, 0, 0));
-  Layer *d = tp_dense(p, 5, ACT_TANH);
+  Layer *d = tp_dense(p, 5, ACT_tanh);
   d->l1 = 0.01, d->l2 = 0.02;
   tp_bn(p);
-  tp_dense(p, 3, ACT_SOFTMAX);
+  tp_dense(p, 3, ACT_softmax);
   tp_compile(p, LOSS_SPARSE_CCE, OPT_ADAM);
   gradcheck(p, 3);
 }
@@ -113,9 +115,9 @@ Test(backend_emit, gradcheck_mlp_batchnorm_l1l2_sparse_xent) {
 Test(backend_emit, gradcheck_dropout_sigmoid_bce) {
   Program *p = tp_new();
   tp_input(p, tp_shape(1, 6, 0, 0));
-  tp_dense(p, 4, ACT_SIGMOID);
+  tp_dense(p, 4, ACT_sigmoid);
   tp_dropout(p, 0.3);
-  tp_dense(p, 2, ACT_SIGMOID);
+  tp_dense(p, 2, ACT_sigmoid);
   tp_compile(p, LOSS_BCE, OPT_SGD);
   p->opt.momentum = 0.9;
   gradcheck(p, 2);
@@ -124,10 +126,10 @@ Test(backend_emit, gradcheck_dropout_sigmoid_bce) {
 Test(backend_emit, gradcheck_conv_same_stride_maxpool_softmax_xent) {
   Program *p = tp_new();
   tp_input(p, tp_shape(3, 6, 6, 2));
-  tp_conv(p, 3, 3, 2, true, ACT_TANH);
+  tp_conv(p, 3, 3, 2, true, ACT_tanh);
   tp_pool(p, L_MAXPOOL2D, 2);
   tp_flatten(p);
-  tp_dense(p, 3, ACT_SOFTMAX);
+  tp_dense(p, 3, ACT_softmax);
   tp_compile(p, LOSS_CCE, OPT_RMSPROP);
   gradcheck(p, 3);
 }
@@ -135,11 +137,11 @@ Test(backend_emit, gradcheck_conv_same_stride_maxpool_softmax_xent) {
 Test(backend_emit, gradcheck_conv_avgpool_gap_logits) {
   Program *p = tp_new();
   tp_input(p, tp_shape(3, 6, 6, 2));
-  tp_conv(p, 4, 3, 1, false, ACT_TANH);
+  tp_conv(p, 4, 3, 1, false, ACT_tanh);
   tp_bn(p);
   tp_pool(p, L_AVGPOOL2D, 2);
   tp_gap(p);
-  tp_dense(p, 3, ACT_LINEAR);
+  tp_dense(p, 3, ACT_linear);
   tp_compile(p, LOSS_SPARSE_CCE, OPT_ADAM);
   p->from_logits = true;
   gradcheck(p, 3);
@@ -150,9 +152,9 @@ Test(backend_emit, gradcheck_unfused_losses) {
   for (int i = 0; i < 3; i++) {
     Program *p = tp_new();
     tp_input(p, tp_shape(1, 5, 0, 0));
-    tp_dense(p, 4, ACT_TANH);
-    tp_dense(p, 3, losses[i] == LOSS_CCE ? ACT_SIGMOID : ACT_LINEAR);
-    if (losses[i] == LOSS_MSE) tp_activation(p, ACT_SOFTMAX);   // softmax_bwd, unfused
+    tp_dense(p, 4, ACT_tanh);
+    tp_dense(p, 3, losses[i] == LOSS_CCE ? ACT_sigmoid : ACT_linear);
+    if (losses[i] == LOSS_MSE) tp_activation(p, ACT_softmax);   // softmax_bwd, unfused
     tp_compile(p, losses[i], OPT_SGD);
     gradcheck(p, 3);
   }
@@ -223,7 +225,7 @@ static Program *script_program(void) {
 static char *emit_text(Program *p) {
   Graph *g = lower(p);
   const char *dir = tp_tmpdir();
-  cr_assert_eq(emit_to_dir(p, g, dir), 0);
+  cr_assert_eq(emit_to_dir(p, g, TARGET_C, dir), 0);
   char path[512];
   snprintf(path, sizeof path, "%s/model.c", dir);
   char *text = tp_read(path);
@@ -283,12 +285,12 @@ Test(backend_emit, snapshot_fashion_cnn) { snapshot("fashion_cnn", script_progra
 Test(backend_emit, snapshot_mlp_regression) {
   Program *p = tp_new();
   tp_input(p, tp_shape(1, 8, 0, 0));
-  Layer *d = tp_dense(p, 16, ACT_RELU);
+  Layer *d = tp_dense(p, 16, ACT_relu);
   d->l2 = 1e-4;
   d->kernel_init = INIT_HE_NORMAL;
   tp_bn(p);
   tp_dropout(p, 0.2);
-  tp_dense(p, 1, ACT_LINEAR);
+  tp_dense(p, 1, ACT_linear);
   tp_compile(p, LOSS_MSE, OPT_RMSPROP);
   p->metrics[0] = MET_MAE;
   snapshot("mlp_regression", p);

@@ -37,7 +37,7 @@ Test(backend_graph, cnn_forward_shapes) {
   cr_expect_eq(k->shape.dim[2], 8);
   cr_expect_eq(k->shape.dim[3], 16);
   // 'same' padding of a 3x3 stride-1 conv: one row/column on each side.
-  cr_expect_eq(find(g, "conv2d_1_fwd_conv")->attr[8], 1);
+  cr_expect_eq(find(g, "conv2d_1_fwd_conv")->win.pt, 1);
   // Flatten is a view, bias_add is in place.
   cr_expect_eq(find(g, "flatten_fwd_reshape")->alias, find(g, "conv2d_1_fwd_relu"));
   cr_expect_eq(find(g, "dense_fwd_bias")->alias, find(g, "dense_fwd_matmul"));
@@ -61,13 +61,13 @@ Test(backend_graph, cnn_forward_shapes) {
 Test(backend_graph, autodiff_updates_every_trainable_param) {
   Program *p = tp_new();
   tp_input(p, tp_shape(3, 8, 8, 3));
-  tp_conv(p, 4, 3, 2, true, ACT_TANH);
+  tp_conv(p, 4, 3, 2, true, ACT_tanh);
   tp_bn(p);
   tp_pool(p, L_AVGPOOL2D, 2);
   tp_gap(p);
-  Layer *d = tp_dense(p, 6, ACT_SIGMOID);
+  Layer *d = tp_dense(p, 6, ACT_sigmoid);
   d->l2 = 0.01;
-  tp_dense(p, 3, ACT_SOFTMAX);
+  tp_dense(p, 3, ACT_softmax);
   tp_compile(p, LOSS_CCE, OPT_RMSPROP);
   Graph *g = graph_build(p);
   int fwd = g->n;
@@ -102,15 +102,15 @@ Test(backend_graph, autodiff_updates_every_trainable_param) {
 
 Test(backend_graph, fusion_choices) {
   struct { LossKind loss; Activation act; bool logits; OpKind op; } cases[] = {
-      {LOSS_CCE, ACT_SOFTMAX, false, OP_softmax_xent},
-      {LOSS_CCE, ACT_LINEAR, true, OP_softmax_xent},
-      {LOSS_CCE, ACT_SIGMOID, false, OP_cce},
-      {LOSS_SPARSE_CCE, ACT_LINEAR, true, OP_sparse_softmax_xent},
-      {LOSS_BCE, ACT_SIGMOID, false, OP_sigmoid_bce},
-      {LOSS_BCE, ACT_LINEAR, true, OP_sigmoid_bce},
-      {LOSS_BCE, ACT_TANH, false, OP_bce},
-      {LOSS_MSE, ACT_LINEAR, false, OP_mse},
-      {LOSS_MAE, ACT_RELU, false, OP_mae},
+      {LOSS_CCE, ACT_softmax, false, OP_softmax_xent},
+      {LOSS_CCE, ACT_linear, true, OP_softmax_xent},
+      {LOSS_CCE, ACT_sigmoid, false, OP_cce},
+      {LOSS_SPARSE_CCE, ACT_linear, true, OP_sparse_softmax_xent},
+      {LOSS_BCE, ACT_sigmoid, false, OP_sigmoid_bce},
+      {LOSS_BCE, ACT_linear, true, OP_sigmoid_bce},
+      {LOSS_BCE, ACT_tanh, false, OP_bce},
+      {LOSS_MSE, ACT_linear, false, OP_mse},
+      {LOSS_MAE, ACT_relu, false, OP_mae},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     Program *p = tp_new();
@@ -121,19 +121,19 @@ Test(backend_graph, fusion_choices) {
     Graph *g = graph_build(p);
     cr_expect_eq(g->loss->op, cases[i].op, "case %zu: %s", i, op_info[g->loss->op].name);
     // The model output is what the user's last layer computes.
-    cr_expect_eq(g->output->op, cases[i].act == ACT_LINEAR ? OP_bias_add
-                                 : cases[i].act == ACT_SOFTMAX ? OP_softmax
-                                 : cases[i].act == ACT_SIGMOID ? OP_sigmoid
-                                 : cases[i].act == ACT_TANH ? OP_tanh : OP_relu, "case %zu", i);
+    cr_expect_eq(g->output->op, cases[i].act == ACT_linear ? OP_bias_add
+                                 : cases[i].act == ACT_softmax ? OP_softmax
+                                 : cases[i].act == ACT_sigmoid ? OP_sigmoid
+                                 : cases[i].act == ACT_tanh ? OP_tanh : OP_relu, "case %zu", i);
   }
 }
 
 Test(backend_graph, names_are_mangled_and_unique) {
   Program *p = tp_new();
   tp_input(p, tp_shape(1, 4, 0, 0));
-  Layer *a = tp_dense(p, 3, ACT_RELU);
-  Layer *b = tp_dense(p, 3, ACT_RELU);
-  Layer *c = tp_dense(p, 3, ACT_LINEAR);
+  Layer *a = tp_dense(p, 3, ACT_relu);
+  Layer *b = tp_dense(p, 3, ACT_relu);
+  Layer *c = tp_dense(p, 3, ACT_linear);
   a->name = "My-Layer";      // sema validates names; mangling must hold regardless
   b->name = "my_layer";
   c->name = "nnc_evil\"*/";

@@ -153,13 +153,13 @@ __attribute__((unused)) static void tp_compile(Program *p, LossKind loss, OptKin
 __attribute__((unused)) static Program *tp_cnn(void) {
   Program *p = tp_new();
   tp_input(p, tp_shape(3, 28, 28, 1));
-  tp_conv(p, 8, 3, 1, false, ACT_RELU);
+  tp_conv(p, 8, 3, 1, false, ACT_relu);
   tp_pool(p, L_MAXPOOL2D, 2);
-  tp_conv(p, 16, 3, 1, true, ACT_RELU);
+  tp_conv(p, 16, 3, 1, true, ACT_relu);
   tp_flatten(p);
-  tp_dense(p, 32, ACT_RELU);
+  tp_dense(p, 32, ACT_relu);
   tp_dropout(p, 0.5);
-  tp_dense(p, 10, ACT_SOFTMAX);
+  tp_dense(p, 10, ACT_softmax);
   tp_compile(p, LOSS_SPARSE_CCE, OPT_ADAM);
   return p;
 }

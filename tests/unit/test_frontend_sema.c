@@ -32,9 +32,9 @@ Test(layers, dense_params_and_no_bias) {
   cr_assert_eq(p->n_layers, 3, "the Input layer comes first");
   cr_assert_eq(p->layers[0].kind, L_INPUT);
   cr_assert_eq(p->layers[1].params, 784 * 64 + 64);
-  cr_assert_eq(p->layers[1].act, ACT_RELU);
+  cr_assert_eq(p->layers[1].act, ACT_relu);
   cr_assert_eq(p->layers[2].params, 64 * 10);
-  cr_assert_eq(p->layers[2].act, ACT_LINEAR, "Keras's default activation is linear");
+  cr_assert_eq(p->layers[2].act, ACT_linear, "Keras's default activation is linear");
   cr_assert_eq(p->total_params, 784 * 64 + 64 + 640);
   cr_assert_eq(p->trainable_params, p->total_params);
   assert_shape(&p->layers[2].out, 1, 10, 0, 0);
@@ -102,7 +102,7 @@ Test(layers, dropout_activation_keep_shape) {
   cr_assert_not_null(p, "%s", last_error());
   cr_assert_float_eq(p->layers[2].rate, 0.25, 1e-12);
   assert_shape(&p->layers[2].out, 1, 8, 0, 0);
-  cr_assert_eq(p->layers[3].act, ACT_TANH);
+  cr_assert_eq(p->layers[3].act, ACT_tanh);
   cr_assert_eq(p->layers[2].params + p->layers[3].params, 0);
 }
 

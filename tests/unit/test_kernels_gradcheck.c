@@ -85,7 +85,7 @@ static double worst(double a, double b) { return a > b ? a : b; }
 
 /* ------------------------------------------------------------ elementwise activations */
 
-enum { ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_DROPOUT };
+enum { ACT_relu, ACT_sigmoid, ACT_tanh, ACT_DROPOUT };
 
 typedef struct {
     int kind;
@@ -95,9 +95,9 @@ typedef struct {
 
 static void act_fwd(ActCtx *c) {
     switch (c->kind) {
-    case ACT_RELU: nnk_relu_fwd(c->len, c->x, c->y); break;
-    case ACT_SIGMOID: nnk_sigmoid_fwd(c->len, c->x, c->y); break;
-    case ACT_TANH: nnk_tanh_fwd(c->len, c->x, c->y); break;
+    case ACT_relu: nnk_relu_fwd(c->len, c->x, c->y); break;
+    case ACT_sigmoid: nnk_sigmoid_fwd(c->len, c->x, c->y); break;
+    case ACT_tanh: nnk_tanh_fwd(c->len, c->x, c->y); break;
     case ACT_DROPOUT: nnk_dropout_fwd(c->len, 0.4, 42, c->x, c->y, c->mask); break;
     }
 }
@@ -114,9 +114,9 @@ static double check_act(int kind) {
     double *dx = zero_buf(c.len);
     act_fwd(&c);
     switch (kind) {
-    case ACT_RELU: nnk_relu_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_SIGMOID: nnk_sigmoid_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_TANH: nnk_tanh_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_relu: nnk_relu_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_sigmoid: nnk_sigmoid_bwd(c.len, c.y, c.dy, dx); break;
+    case ACT_tanh: nnk_tanh_bwd(c.len, c.y, c.dy, dx); break;
     case ACT_DROPOUT: nnk_dropout_bwd(c.len, c.mask, c.dy, dx); break;
     }
     double err = fd_error(act_loss, &c, c.x, c.len, dx);
@@ -124,9 +124,9 @@ static double check_act(int kind) {
     return err;
 }
 
-static double check_relu(void) { return check_act(ACT_RELU); }
-static double check_sigmoid(void) { return check_act(ACT_SIGMOID); }
-static double check_tanh(void) { return check_act(ACT_TANH); }
+static double check_relu(void) { return check_act(ACT_relu); }
+static double check_sigmoid(void) { return check_act(ACT_sigmoid); }
+static double check_tanh(void) { return check_act(ACT_tanh); }
 static double check_dropout(void) { return check_act(ACT_DROPOUT); }
 
 /* ------------------------------------------------------------ softmax */
@@ -542,7 +542,7 @@ Test(gradcheck, every_row_within_tolerance) {
 
 /* A deliberately wrong gradient must fail the same check: the harness can fail. */
 Test(gradcheck, harness_rejects_a_wrong_gradient) {
-    ActCtx c = {ACT_TANH, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL};
+    ActCtx c = {ACT_tanh, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL};
     double *dx = zero_buf(10);
     act_fwd(&c);
     nnk_tanh_bwd(c.len, c.y, c.dy, dx);

@@ -1,0 +1,63 @@
+// pipeline.c — the back end's pass list, read top to bottom (QBE's main is the model).
+//
+// Every command that needs a graph (graph, emit, build, the tests) runs this one list up
+// to the stage it wants, instead of calling passes itself. The optimization passes of
+// the speed work (fusion, layout selection, buffer reuse) go between autodiff and
+// schedule, each one a row here.
+#include "nnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool verify_on =
+#ifdef NDEBUG
+    false;
+#else
+    true;
+#endif
+
+void pipeline_set_verify(bool on) { verify_on = on; }
+
+static void pass_autodiff(Graph *g, const Program *p) {
+  if (p->compiled) autodiff(g, p);
+}
+
+// Removes what no loss, update or output needs. A graph fresh from autodiff has no
+// dead nodes; passes that rewrite nodes leave some.
+static void pass_simplify(Graph *g, const Program *p) { graph_remove_dead(g); }
+
+static void pass_schedule(Graph *g, const Program *p) { schedule(g); }
+static void pass_plan_memory(Graph *g, const Program *p) { plan_memory(g); }
+
+typedef struct Pass {
+  const char *stage;                   // the graph after this pass, as --stage names it
+  void (*run)(Graph *g, const Program *p);
+} Pass;
+
+static const Pass passes[] = {
+    {"parsed", NULL},                  // graph_build: layers lowered to ops
+    {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
+    {"optimized", pass_simplify},      // optimization passes
+    {"scheduled", pass_schedule},      // what runs in which phase
+    {"planned", pass_plan_memory},     // buffer offsets in one arena
+};
+enum { N_PASSES = sizeof passes / sizeof passes[0] };
+
+const char *const pipeline_stages[] = {"parsed", "autodiff", "optimized", "scheduled", "planned", NULL};
+
+Graph *pipeline_run(const Program *p, const char *stage) {
+  int last = N_PASSES - 1;
+  if (stage) {
+    for (last = 0; last < N_PASSES && strcmp(passes[last].stage, stage); last++) {}
+    if (last == N_PASSES) return NULL;
+  }
+  const char *env = getenv("NNC_VERIFY");
+  bool verify = verify_on || (env && !strcmp(env, "1"));
+  Graph *g = graph_build(p);
+  if (verify) graph_verify(g, "parsed");
+  for (int i = 1; i <= last; i++) {
+    passes[i].run(g, p);
+    if (verify) graph_verify(g, passes[i].stage);
+  }
+  return g;
+}

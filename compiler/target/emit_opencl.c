@@ -1,0 +1,355 @@
+// emit_opencl.c — the OpenCL target: the plan and the op emitters printed as an
+// OpenCL C program (DIR/model.cl) and the C host program that drives it (DIR/model.c).
+//
+// Needs: a planned graph and the kernel library's text (kernels/nn_kernels.cl).
+// Guarantees: one __kernel per node that runs a kernel, named after the node, calling
+// the library function of the same name as the C target's (nncl_conv2d_fwd for
+// nnk_conv2d_fwd) with literal shapes; every buffer a named offset in one device arena
+// laid out by the same plan as the C target's; weights, optimizer state and activations
+// stay on the device, only batches go in and losses, outputs and weights come back.
+// Every kernel is launched as a 1-D range of work-groups of NNCL_WG items and takes
+// the same four arguments (arena, n, seed, step), so the host's launch is one function.
+// The host embeds the whole OpenCL source, so a built program needs no file but itself.
+#include "target.h"
+#include "nn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define P(...) fprintf(e->out, __VA_ARGS__)
+
+static const char *library;       // kernels/nn_kernels.cl
+static const char *scratch_size;  // set by cl_call when a kernel needs local memory
+
+//
+// The OpenCL dialect: a kernel call is a statement in the node's __kernel.
+//
+static const char *cl_buf(Emit *e, const Node *nd) { return xprintf("BUF_%s", nd->name); }
+static const char *cl_aux(Emit *e, const Node *nd) { return xprintf("AUX_%s", nd->name); }
+
+// The library defines NNCL_<KERNEL>_LOCAL for the functions that take local scratch.
+static const char *local_macro(const char *kernel) {
+  char *m = xprintf("NNCL_%s_LOCAL", kernel);
+  for (char *c = m; *c; c++) *c = toupper((unsigned char)*c);
+  const char *def = xprintf("#define %s ", m);
+  return strstr(library, def) ? m : NULL;
+}
+
+static void cl_call(Emit *e, const Node *nd, ResultKind result, const char *kernel, const char *args, int traits) {
+  const char *sum = result == R_NONE ? "" : xprintf(", SCALAR(%d)", e->plan->scalar[nd->id]);
+  const char *local = local_macro(kernel);
+  if (local) scratch_size = local;
+  P("  nncl_%s(%s%s%s);\n", kernel, args, sum, local ? ", scratch" : "");
+}
+
+static void cl_zero(Emit *e, const Node *nd) {
+  P("  nncl_fill_zero_(%lld, %s);\n", (long long)node_elems(nd), cl_buf(e, nd));
+}
+
+static const Dialect cl_dialect = {
+    .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .seed = "seed", .step = "step",
+    .call = cl_call, .zero = cl_zero,
+};
+
+//
+// model.cl: buffer names, then one __kernel per node
+//
+static void emit_cl_buffers(Emit *e) {
+  const Plan *pl = e->plan;
+  Graph *g = e->g;
+  P("// Buffers: offsets in the device arena, from the same memory plan as the C target.\n"
+    "// NNC_MAXBATCH comes from the host when it builds the program.\n");
+  P("#define FIXED_ELEMS %lld\n", (long long)pl->fixed_elems);
+  P("#define FIXED(off) (arena + (off))\n#define PER_SAMPLE(off) (arena + FIXED_ELEMS + (size_t)(off) * NNC_MAXBATCH)\n");
+  P("#define SCALAR(k) (arena + %lld + (k))\n", (long long)pl->scalars_begin);
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    if (pl->off[i] >= 0)
+      P("#define BUF_%s %s(%lld)\n", nd->name, pl->in_batch[i] ? "PER_SAMPLE" : "FIXED", (long long)pl->off[i]);
+    else if (nd->alias && nd->op == OP_aux_view)
+      P("#define BUF_%s (AUX_%s + %lld)\n", nd->name, nd->alias->name, (long long)nd->alias_offset);
+    else if (nd->alias)
+      P("#define BUF_%s BUF_%s\n", nd->name, nd->alias->name);
+    if (pl->aux_off[i] >= 0)
+      P("#define AUX_%s %s(%lld)\n", nd->name, pl->aux_in_batch[i] ? "PER_SAMPLE" : "FIXED", (long long)pl->aux_off[i]);
+  }
+  P("\n// y = 0, each element by the work-item the library's elementwise kernels give it.\n"
+    "static inline void nncl_fill_zero_(long len, __global nn_real *y) {\n"
+    "  for (long i = get_global_id(0); i < len; i += get_global_size(0)) y[i] = 0;\n}\n\n");
+}
+
+static void emit_cl_kernel(Emit *e, const Node *nd, bool infer) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *saved = e->out;
+  e->out = open_memstream(&text, &len);
+  if (!e->out) internal_error("emit_opencl", "open_memstream failed");
+  scratch_size = NULL;
+  emit_node_calls(e, nd, infer);
+  fclose(e->out);
+  e->out = saved;
+  emit_node_comment(e, nd, infer);
+  P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
+    "void %s%s(__global nn_real *arena, int n, ulong seed, long step) {\n", nd->name, infer ? "_infer" : "");
+  if (scratch_size) P("  __local nn_real scratch[%s];\n", scratch_size);
+  P("%s}\n\n", text);
+  free(text);
+}
+
+static void emit_cl_program(Emit *e) {
+  const Plan *pl = e->plan;
+  emit_model_summary_comment(e, "model.cl");
+  P("// One __kernel per graph node, named after it, calling the library (nn_kernels.cl,\n"
+    "// included before this text) with literal shapes. Launched as 1-D ranges of\n"
+    "// work-groups of NNCL_WG items; any number of groups gives the same bits.\n\n");
+  emit_cl_buffers(e);
+  for (int i = 0; i < pl->n_fwd; i++) {
+    emit_cl_kernel(e, pl->fwd[i], false);
+    if (node_has_infer_variant(pl->fwd[i])) emit_cl_kernel(e, pl->fwd[i], true);
+  }
+  for (int i = 0; i < pl->n_bwd; i++) emit_cl_kernel(e, pl->bwd[i], false);
+  for (int i = 0; i < pl->n_upd; i++) emit_cl_kernel(e, pl->upd[i], false);
+}
+
+//
+// model.c: the host program
+//
+// Work-items a node's kernel wants, for the current batch: its largest operand, so that
+// reductions (one group per output) and contractions (one group per tile) have groups
+// to spread over; the library is correct for any count.
+static const char *work_expr(const Node *nd) {
+  int64_t batched = 0, fixed = 0;
+  const Node *ops[MAX_IN + 1] = {nd};
+  for (int k = 0; k < MAX_IN; k++) ops[k + 1] = nd->in[k];
+  for (int k = 0; k <= MAX_IN; k++) {
+    if (!ops[k]) continue;
+    int64_t m = node_elems(ops[k]);
+    if (ops[k]->batched && m > batched) batched = m;
+    if (!ops[k]->batched && m > fixed) fixed = m;
+  }
+  if (batched == 0) return xprintf("%lld", (long long)(fixed ? fixed : 1));
+  return fixed > batched ? xprintf("nnc_max((int64_t)n * %lld, %lld)", (long long)batched, (long long)fixed)
+                         : xprintf("(int64_t)n * %lld", (long long)batched);
+}
+
+typedef struct KernelRef { const Node *nd; bool infer; } KernelRef;
+
+static int list_kernels(Emit *e, KernelRef *out) {
+  const Plan *pl = e->plan;
+  int k = 0;
+  for (int i = 0; i < pl->n_fwd; i++) {
+    out[k++] = (KernelRef){pl->fwd[i], false};
+    if (node_has_infer_variant(pl->fwd[i])) out[k++] = (KernelRef){pl->fwd[i], true};
+  }
+  for (int i = 0; i < pl->n_bwd; i++) out[k++] = (KernelRef){pl->bwd[i], false};
+  for (int i = 0; i < pl->n_upd; i++) out[k++] = (KernelRef){pl->upd[i], false};
+  return k;
+}
+
+static void emit_c_text_literal(Emit *e, const char *name, const char *text) {
+  P("static const char %s[] =", name);
+  for (const char *line = text; *line;) {
+    const char *nl = strchr(line, '\n');
+    size_t n = nl ? (size_t)(nl - line + 1) : strlen(line);
+    P("\n    \"");
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = line[i];
+      if (c == '\n') P("\\n");
+      else if (c == '"' || c == '\\') P("\\%c", c);
+      else if (c == '?') P("\\?");          // no trigraphs
+      else if (c < 0x20 || c >= 0x7f) P("\\%03o", c);
+      else fputc(c, e->out);
+    }
+    P("\"");
+    line += n;
+  }
+  P(";\n\n");
+}
+
+static void emit_host(Emit *e, const char *cl_text) {
+  Graph *g = e->g;
+  const Plan *pl = e->plan;
+  KernelRef *ks = xalloc((2 * g->n + 1) * sizeof *ks);
+  int nk = list_kernels(e, ks);
+  emit_model_summary_comment(e, "model.c");
+  P("// The host side of the OpenCL target: the device arena (every buffer at the offset the\n"
+    "// memory plan gives it), one launch per node, and a host copy of the weights for\n"
+    "// initialization and weights files. Batches go in; losses, outputs and weights come\n"
+    "// back. model.cl holds the kernels this file launches.\n");
+  P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+  P("#include \"nn.h\"\n#include \"nn_cl.h\"\n\ntypedef float nn_real;\n\n");
+  P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  SCALARS_BEGIN = %lld,\n"
+    "  N_SCALARS = %d,\n  FIXED_ELEMS = %lld,\n  PER_SAMPLE_ELEMS = %lld,\n  N_KERNELS = %d,\n  NNCL_WG = 64,\n};\n\n",
+    (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems,
+    (long long)pl->scalars_begin, pl->n_scalars, (long long)pl->fixed_elems, (long long)pl->batch_elems, nk);
+  P("// The OpenCL program: the kernel library, then this model's kernels (model.cl).\n");
+  emit_c_text_literal(e, "nnc_cl_source", cl_text);
+  P("// Kernels, in the order of nnc_kernel_names.\nenum {\n");
+  for (int i = 0; i < nk; i++) P("  K_%s%s,\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
+  P("};\nstatic const char *const nnc_kernel_names[N_KERNELS] = {\n");
+  for (int i = 0; i < nk; i++) P("  \"%s%s\",\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
+  P("};\n\n");
+  P("typedef struct State {\n  nn_cl *cl;\n  cl_mem arena;              // every buffer, on the device\n"
+    "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
+    "  uint64_t seed;            // this step's dropout seed\n"
+    "  double loss, reg;         // the batch's summed loss; regularization terms\n"
+    "  nn_real *weights;         // host copy of the arena's weight region\n} State;\n\n");
+  P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
+  P("// One launch: enough groups of NNCL_WG items for `work` items, at most 4096.\n"
+    "static void nnc_launch(State *s, int k, int64_t work, int n) {\n"
+    "  int64_t groups = (work + NNCL_WG - 1) / NNCL_WG;\n"
+    "  if (groups > 4096) groups = 4096;\n  if (groups < 1) groups = 1;\n"
+    "  nn_cl_arg_int(s->kernels[k], nnc_kernel_names[k], 1, n);\n"
+    "  nn_cl_arg_ulong(s->kernels[k], nnc_kernel_names[k], 2, s->seed);\n"
+    "  nn_cl_arg_long(s->kernels[k], nnc_kernel_names[k], 3, s->step);\n"
+    "  nn_cl_run(s->cl, s->kernels[k], nnc_kernel_names[k], (size_t)groups, NNCL_WG);\n}\n\n");
+  // Element offsets of host-visible buffers, in bytes.
+  P("static size_t nnc_at(State *s, int64_t off, int batched) {\n"
+    "  return sizeof(nn_real) * (size_t)(batched ? FIXED_ELEMS + off * s->maxbatch : off);\n}\n\n");
+
+  P("static void nnc_forward_train(State *s, int n) {\n");
+  for (int i = 0; i < pl->n_fwd; i++) P("  nnc_launch(s, K_%s, %s, n);\n", pl->fwd[i]->name, work_expr(pl->fwd[i]));
+  P("}\n\n");
+  P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
+  P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n");
+  for (int i = 0; i < pl->n_fwd; i++) {
+    const Node *nd = pl->fwd[i];
+    bool loss = op_info[nd->op].cls == FC_LOSS;
+    P("  %snnc_launch(s, K_%s%s, %s, n);\n", loss ? "if (with_loss) " : "", nd->name,
+      node_has_infer_variant(nd) ? "_infer" : "", work_expr(nd));
+  }
+  P("}\n\n");
+  if (g->loss) {
+    P("static void nnc_backward(State *s, int n) {\n");
+    for (int i = 0; i < pl->n_bwd; i++) P("  nnc_launch(s, K_%s, %s, n);\n", pl->bwd[i]->name, work_expr(pl->bwd[i]));
+    P("}\n\n");
+    P("static void nnc_update(State *s) {\n");
+    for (int i = 0; i < pl->n_upd; i++) P("  nnc_launch(s, K_%s, %s, 0);\n", pl->upd[i]->name, work_expr(pl->upd[i]));
+    P("}\n\n");
+  }
+  P("static void nnc_pull_params(nn_model *m) {\n  State *s = m->state;\n"
+    "  nn_cl_read(s->cl, s->arena, 0, WEIGHTS_ELEMS * sizeof(nn_real), s->weights);\n}\n\n");
+  P("static void nnc_push_params(nn_model *m) {\n  State *s = m->state;\n"
+    "  nn_cl_write(s->cl, s->arena, 0, WEIGHTS_ELEMS * sizeof(nn_real), s->weights);\n}\n\n");
+  P("static void nnc_reset_optimizer(nn_model *m) {\n  State *s = m->state;\n"
+    "  nn_real *zeros = calloc(SLOTS_ELEMS + 1, sizeof(nn_real));\n"
+    "  if (!zeros) {\n    fprintf(stderr, \"error: out of memory\\n\");\n    exit(1);\n  }\n"
+    "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), zeros);\n"
+    "  free(zeros);\n  s->step = 0;\n}\n\n");
+  emit_host_init(e, "s->weights", "  nnc_push_params(m);\n  nnc_reset_optimizer(m);\n");
+
+  long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;
+  P("static void nnc_load_batch(State *s, const float *x, const float *y, int n) {\n");
+  P("  nn_cl_write(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), x);\n",
+    (long long)pl->off[g->x->id], in_w);
+  if (g->y)
+    P("  if (y) nn_cl_write(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), y);\n",
+      (long long)pl->off[g->y->id], y_w);
+  P("}\n\n");
+  const Node *out_store = g->output;
+  while (out_store->alias) out_store = out_store->alias;
+  P("static void nnc_store_output(State *s, int n, float *out) {\n"
+    "  nn_cl_read(s->cl, s->arena, nnc_at(s, %lld, %d), (size_t)n * %lld * sizeof(float), out);\n}\n\n",
+    (long long)pl->off[out_store->id], pl->in_batch[out_store->id], out_w);
+  if (g->loss) {
+    P("// The loss and regularizer sums the kernels left in the arena's scalar slots.\n"
+      "static double nnc_batch_loss(State *s, int n) {\n  float sums[N_SCALARS];\n"
+      "  nn_cl_read(s->cl, s->arena, SCALARS_BEGIN * sizeof(nn_real), sizeof sums, sums);\n"
+      "  s->loss = sums[%d];\n  s->reg = 0;\n", pl->scalar[g->loss->id]);
+    for (int i = 0; i < g->n; i++)
+      if (g->nodes[i]->op == OP_l1l2) P("  s->reg += sums[%d];\n", pl->scalar[i]);
+    P("  return %s;\n}\n\n", host_batch_loss_expr(g, "s->loss", "s->reg"));
+    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
+      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
+      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
+      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+  }
+  P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
+    "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
+    "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",
+    g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
+
+  P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n");
+  P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");
+  P("  s->maxbatch = max_batch;\n  s->cl = nn_cl_open(opt->device);\n  if (!s->cl) return NULL;\n"
+    "  char options[128];\n  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d\", max_batch, NNCL_WG);\n"
+    "  if (nn_cl_build(s->cl, nnc_cl_source, options) < 0) return NULL;\n"
+    "  for (int k = 0; k < N_KERNELS; k++) s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n"
+    "  size_t bytes = (FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch) * sizeof(nn_real);\n"
+    "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n"
+    "  for (int k = 0; k < N_KERNELS; k++) nn_cl_arg_mem(s->kernels[k], nnc_kernel_names[k], 0, s->arena);\n"
+    "  s->weights = calloc(WEIGHTS_ELEMS + 1, sizeof(nn_real));\n"
+    "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n");
+  emit_host_model_fields(e, "s->weights");
+  P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n  return m;\n}\n\n");
+}
+
+// The library's text: read once per emit from the kernels directory.
+static const char *read_library(const char *kernels_dir) {
+  const char *path = xprintf("%s/nn_kernels.cl", kernels_dir);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "nnc: error: cannot read the OpenCL kernel library %s: %s (set NNC_INCLUDE_DIR)\n", path,
+            strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *text = malloc(cap);
+  size_t n;
+  while (text && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+    len += n;
+    if (len + 1 == cap) text = realloc(text, cap *= 2);
+  }
+  fclose(f);
+  if (!text) internal_error("emit_opencl", "out of memory");
+  text[len] = 0;
+  const char *copy = xstrdup(text);
+  free(text);
+  return copy;
+}
+
+static int write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+    fprintf(stderr, "nnc: error: cannot write %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+int emit_opencl(const Program *p, Graph *g, const char *dir, const char *kernels_dir) {
+  if (!g->plan || !g->plan->off) internal_error("emit_opencl", "graph not planned");
+  if (!(library = read_library(kernels_dir))) return -1;
+  Emit e = {.p = p, .g = g, .plan = g->plan, .d = &cl_dialect};
+  // model.cl, as text: written beside the host code for readers, embedded in it to run.
+  char *cl_text = NULL;
+  size_t cl_len = 0;
+  e.out = open_memstream(&cl_text, &cl_len);
+  if (!e.out) internal_error("emit_opencl", "open_memstream failed");
+  emit_cl_program(&e);
+  fclose(e.out);
+  const char *program = xprintf("%s\n%s", library, cl_text);
+  if (write_text(xprintf("%s/model.cl", dir), xprintf("// Built after nn_kernels.cl (the kernel library).\n%s", cl_text)) < 0 ||
+      write_text(xprintf("%s/nn_kernels.cl", dir), library) < 0) {
+    free(cl_text);
+    return -1;
+  }
+  free(cl_text);
+  char *path = xprintf("%s/model.c", dir);
+  FILE *out = fopen(path, "w");
+  if (!out) {
+    fprintf(stderr, "nnc: error: cannot write %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  e.out = out;
+  emit_host(&e, program);
+  emit_main(out, p, g);
+  if (fclose(out) != 0) {
+    fprintf(stderr, "nnc: error: cannot write %s\n", path);
+    return -1;
+  }
+  return emit_readme(g, dir, "model.c (host) and model.cl (kernels, after nn_kernels.cl): generated by nnc. "
+                             "Build: cc -O2 -I<nnc>/include model.c libnnrt.a -lOpenCL -lz -lm");
+}

@@ -1,0 +1,123 @@
+// host.c — the host-side pieces both targets print the same way: weight initializers,
+// the params table (Keras names and layouts), and the nn_model's description.
+//
+// Weights live at the plan's offsets from a base pointer: the arena itself on the C
+// target, a host mirror of the device arena's weight region on OpenCL.
+#include "target.h"
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+#define P(...) fprintf(e->out, __VA_ARGS__)
+
+// A double as a C literal that reads back exactly.
+const char *cnum(double v) {
+  if (isnan(v)) return "NAN";
+  if (isinf(v)) return v < 0 ? "-HUGE_VAL" : "HUGE_VAL";
+  char buf[48];
+  nn_format_float(buf, sizeof buf, v);
+  return xstrdup(buf);
+}
+
+void emit_c_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 strchr(" _.,:;/+=-", *c);
+    if (plain) fputc(*c, out);
+    else fprintf(out, "\\%03o", *c);
+  }
+  fputc('"', out);
+}
+
+static void emit_init_param(Emit *e, const Node *w, const char *base) {
+  // Keras's fans: rank 1 → both the size; Dense [in, out]; Conv [kh, kw, in, out].
+  const Shape *s = &w->shape;
+  double fan_in = s->dim[0], fan_out = s->dim[0];
+  if (s->rank >= 2) {
+    double receptive = 1;
+    for (int i = 0; i + 2 < s->rank; i++) receptive *= s->dim[i];
+    fan_in = s->dim[s->rank - 2] * receptive;
+    fan_out = s->dim[s->rank - 1] * receptive;
+  }
+  const double trunc = 0.87962566103423978;   // stddev of N(0,1) truncated at ±2
+  long long k = node_elems(w);
+  const char *name = xprintf("%s + %lld", base, (long long)e->plan->off[w->id]);
+  P("  // %s\n", w->name);
+  switch (w->init) {
+  case INIT_GLOROT_UNIFORM: P("  nnc_init_uniform(%s, %lld, %s, rng);   // glorot_uniform\n", name, k, cnum(sqrt(6 / (fan_in + fan_out)))); break;
+  case INIT_HE_UNIFORM: P("  nnc_init_uniform(%s, %lld, %s, rng);   // he_uniform\n", name, k, cnum(sqrt(6 / fan_in))); break;
+  case INIT_LECUN_UNIFORM: P("  nnc_init_uniform(%s, %lld, %s, rng);   // lecun_uniform\n", name, k, cnum(sqrt(3 / fan_in))); break;
+  case INIT_RANDOM_UNIFORM: P("  nnc_init_uniform(%s, %lld, 0.05, rng);   // random_uniform\n", name, k); break;
+  case INIT_GLOROT_NORMAL: P("  nnc_init_normal(%s, %lld, %s, 1, rng);   // glorot_normal\n", name, k, cnum(sqrt(2 / (fan_in + fan_out)) / trunc)); break;
+  case INIT_HE_NORMAL: P("  nnc_init_normal(%s, %lld, %s, 1, rng);   // he_normal\n", name, k, cnum(sqrt(2 / fan_in) / trunc)); break;
+  case INIT_LECUN_NORMAL: P("  nnc_init_normal(%s, %lld, %s, 1, rng);   // lecun_normal\n", name, k, cnum(sqrt(1 / fan_in) / trunc)); break;
+  case INIT_RANDOM_NORMAL: P("  nnc_init_normal(%s, %lld, 0.05, 0, rng);   // random_normal\n", name, k); break;
+  case INIT_ZEROS: P("  nnc_init_fill(%s, %lld, 0);\n", name, k); break;
+  case INIT_ONES: P("  nnc_init_fill(%s, %lld, 1);\n", name, k); break;
+  }
+}
+
+static const char *const init_prelude =
+    "static inline void nnc_init_uniform(nn_real *w, int64_t size, double limit, nn_rng *rng) {\n"
+    "  for (int64_t i = 0; i < size; i++) w[i] = (nn_real)((2 * nn_rng_uniform(rng) - 1) * limit);\n"
+    "}\n\n"
+    "// Keras's truncated normal redraws samples beyond two standard deviations.\n"
+    "static inline void nnc_init_normal(nn_real *w, int64_t size, double stddev, int truncated, nn_rng *rng) {\n"
+    "  for (int64_t i = 0; i < size; i++) {\n"
+    "    double z;\n"
+    "    do z = nn_rng_normal(rng); while (truncated && fabs(z) > 2);\n"
+    "    w[i] = (nn_real)(z * stddev);\n"
+    "  }\n"
+    "}\n\n"
+    "static inline void nnc_init_fill(nn_real *w, int64_t size, double v) {\n"
+    "  for (int64_t i = 0; i < size; i++) w[i] = (nn_real)v;\n"
+    "}\n\n"
+    "// nn_param.value is float*: a double build (gradient checks) has no such view.\n"
+    "static inline float *nnc_as_float(nn_real *p) {\n"
+    "  return sizeof(nn_real) == sizeof(float) ? (float *)(void *)p : NULL;\n"
+    "}\n\n";
+
+void emit_host_init(Emit *e, const char *base, const char *after) {
+  Graph *g = e->g;
+  fputs(init_prelude, e->out);
+  P("// Initial weights, in Keras's order, from the seeded generator.\n");
+  P("static void nnc_init(nn_model *m, nn_rng *rng) {\n  State *s = m->state;\n");
+  for (int i = 0; i < g->n_params; i++) emit_init_param(e, g->params[i], base);
+  P("%s}\n\n", after);
+  P("static nn_param nnc_params[%d] = {\n", g->n_params ? g->n_params : 1);
+  for (int i = 0; i < g->n_params; i++) {
+    const Node *w = g->params[i];
+    P("  {");
+    emit_c_string(e->out, w->keras_name);
+    P(", %d, {", w->shape.rank);
+    for (int d = 0; d < w->shape.rank; d++) P("%s%lld", d ? ", " : "", (long long)w->shape.dim[d]);
+    P("}, %lld, NULL, %s},\n", (long long)node_elems(w), w->trainable ? "true" : "false");
+  }
+  P("};\n\n");
+}
+
+void emit_host_model_fields(Emit *e, const char *base) {
+  const Program *p = e->p;
+  Graph *g = e->g;
+  for (int i = 0; i < g->n_params; i++)
+    P("  nnc_params[%d].value = nnc_as_float(%s + %lld);\n", i, base, (long long)e->plan->off[g->params[i]->id]);
+  P("  m->name = \"model\";\n  m->n_params = %d;\n  m->params = nnc_params;\n", g->n_params);
+  P("  m->in_width = %lld;\n  m->out_width = %lld;\n  m->label_width = %lld;\n  m->max_batch = max_batch;\n",
+    (long long)node_elems(g->x), (long long)node_elems(g->output), (long long)(g->y ? node_elems(g->y) : 0));
+  P("  m->loss = %s;\n", (const char *[]){"NN_LOSS_MSE", "NN_LOSS_MAE", "NN_LOSS_BCE", "NN_LOSS_CCE",
+                                          "NN_LOSS_SPARSE_CCE"}[p->loss]);
+  P("  m->n_metrics = %d;\n", p->n_metrics);
+  for (int i = 0; i < p->n_metrics; i++)
+    P("  m->metrics[%d] = %s;\n", i, (const char *[]){"NN_METRIC_ACCURACY", "NN_METRIC_MAE", "NN_METRIC_MSE"}[p->metrics[i]]);
+  P("  m->init = nnc_init;\n  m->train_step = %s;\n  m->infer = nnc_infer;\n", g->loss ? "nnc_train_step" : "NULL");
+  P("  m->reset_optimizer = nnc_reset_optimizer;\n  m->state = s;\n");
+}
+
+// The batch's mean loss plus the regularization terms, as Keras reports it, from the
+// summed loss the kernel returned.
+const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg) {
+  long long rows = shape_rows(&g->loss->in[0]->shape);
+  return rows == 1 ? xprintf("%s / n + %s", loss, reg) : xprintf("%s / ((double)n * %lld) + %s", loss, rows, reg);
+}

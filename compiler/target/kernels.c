@@ -1,0 +1,273 @@
+// kernels.c — the op emitters (ops.def's emit column), written once for every target.
+//
+// Each says which kernel of the library a node calls (kernels/nn_kernels.h for C,
+// kernels/nn_kernels.cl for OpenCL: the same names and arguments) with literal shapes
+// and the node's buffers; the dialect prints it. The batch count n is the only
+// run-time value in the arguments.
+#include "target.h"
+
+#include <string.h>
+
+#define CALL(kernel, traits, ...) e->d->call(e, nd, R_NONE, kernel, xprintf(__VA_ARGS__), traits)
+
+static const char *buf(Emit *e, const Node *nd) { return e->d->buf(e, nd); }
+static const char *aux(Emit *e, const Node *nd) { return e->d->aux(e, nd); }
+static const char *opt_buf(Emit *e, const Node *nd) { return nd ? buf(e, nd) : e->d->null_buf; }
+
+// Elements of a node for the current batch: "(int64_t)n * 784", or "784".
+static const char *len_expr(const Node *nd) {
+  int64_t k = node_elems(nd);
+  if (!nd->batched) return xprintf("%lld", (long long)k);
+  return k == 1 ? "(int64_t)n" : xprintf("(int64_t)n * %lld", (long long)k);
+}
+
+// Rows of the last-axis view over the batch: "n" or "n * 676".
+static const char *rows_expr(const Node *nd) {
+  int64_t r = shape_rows(&nd->shape);
+  return r == 1 ? "n" : xprintf("n * %lld", (long long)r);
+}
+
+static long long last(const Node *nd) { return (long long)shape_last(&nd->shape); }
+
+// H W C KH KW F SH SW PT PL OH OW (pooling: no F), as the kernels take them.
+static const char *window_args(const Node *nd, bool pool) {
+  const Window *a = &nd->win;
+  if (pool)
+    return xprintf("%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld", (long long)a->h, (long long)a->w,
+                   (long long)a->c, (long long)a->kh, (long long)a->kw, (long long)a->sh, (long long)a->sw,
+                   (long long)a->pt, (long long)a->pl, (long long)a->oh, (long long)a->ow);
+  return xprintf("%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld", (long long)a->h,
+                 (long long)a->w, (long long)a->c, (long long)a->kh, (long long)a->kw, (long long)a->f,
+                 (long long)a->sh, (long long)a->sw, (long long)a->pt, (long long)a->pl, (long long)a->oh,
+                 (long long)a->ow);
+}
+
+static void emit_none(Emit *e, const Node *nd, bool infer) {}
+static void emit_input(Emit *e, const Node *nd, bool infer) {}     // filled by the batch loader
+static void emit_loss_grad(Emit *e, const Node *nd, bool infer) {} // filled by the loss kernel
+
+static void emit_matmul(Emit *e, const Node *nd, bool infer) {
+  const Node *a = nd->in[0], *b = nd->in[1];
+  if (!nd->ta)
+    CALL("gemm", 0, "0, %d, %s, %lld, %lld, %s, %s, %s, 0", nd->tb, rows_expr(a), last(nd), last(a), buf(e, a),
+         buf(e, b), buf(e, nd));
+  else
+    CALL("gemm", 0, "1, 0, %lld, %lld, %s, %s, %s, %s, 0", last(a), last(b), rows_expr(a), buf(e, a), buf(e, b),
+         buf(e, nd));
+}
+
+static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
+  CALL("conv2d_fwd", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]), buf(e, nd->in[1]),
+       buf(e, nd));
+}
+
+static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
+  CALL("conv2d_bwd_data", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+       buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
+  CALL("conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+       buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_bias_add(Emit *e, const Node *nd, bool infer) {
+  CALL("bias_add", 0, "%s, %lld, %s, %s", rows_expr(nd), last(nd), buf(e, nd), buf(e, nd->in[1]));
+}
+
+static void emit_bias_grad(Emit *e, const Node *nd, bool infer) {
+  const Node *dy = nd->in[0];
+  CALL("bias_grad", 0, "%s, %lld, %s, %s", rows_expr(dy), last(dy), buf(e, dy), buf(e, nd));
+}
+
+static void emit_act(Emit *e, const Node *nd, bool infer) {
+  CALL(xprintf("%s_fwd", op_info[nd->op].name), 0, "%s, %s, %s", len_expr(nd), buf(e, nd->in[0]), buf(e, nd));
+}
+
+static void emit_softmax(Emit *e, const Node *nd, bool infer) {
+  CALL("softmax_fwd", 0, "%s, %lld, %s, %s", rows_expr(nd), last(nd), buf(e, nd->in[0]), buf(e, nd));
+}
+
+static void emit_act_bwd(Emit *e, const Node *nd, bool infer) {
+  CALL(op_info[nd->op].name, 0, "%s, %s, %s, %s", len_expr(nd), buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_softmax_bwd(Emit *e, const Node *nd, bool infer) {
+  CALL("softmax_bwd", 0, "%s, %lld, %s, %s, %s", rows_expr(nd), last(nd), buf(e, nd->in[0]), buf(e, nd->in[1]),
+       buf(e, nd));
+}
+
+static void emit_dropout(Emit *e, const Node *nd, bool infer) {
+  // Each dropout layer mixes its own constant into the step's seed.
+  CALL("dropout_fwd", 0, "%s, %s, %s ^ 0x%016llxull,\n      %s, %s, %s", len_expr(nd), cnum(nd->rate), e->d->seed,
+       (unsigned long long)(0x9E3779B97F4A7C15ull * (uint64_t)(nd->salt + 1)), buf(e, nd->in[0]), buf(e, nd),
+       aux(e, nd));
+}
+
+static void emit_dropout_bwd(Emit *e, const Node *nd, bool infer) {
+  CALL("dropout_bwd", 0, "%s, %s, %s, %s", len_expr(nd), aux(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_copy(Emit *e, const Node *nd, bool infer) {
+  CALL("copy", 0, "%s, %s, %s", len_expr(nd), buf(e, nd->in[0]), buf(e, nd));
+}
+
+static void emit_add(Emit *e, const Node *nd, bool infer) {
+  CALL("copy", 0, "%s, %s, %s", len_expr(nd), buf(e, nd->in[0]), buf(e, nd));
+  CALL("add_inplace", 0, "%s, %s, %s", len_expr(nd), buf(e, nd), buf(e, nd->in[1]));
+}
+
+static void emit_pool2d(Emit *e, const Node *nd, bool infer) {
+  CALL(xprintf("%s_fwd", op_info[nd->op].name), 0, "n, %s,\n      %s, %s", window_args(nd, true),
+       buf(e, nd->in[0]), buf(e, nd));
+}
+
+static void emit_pool2d_bwd(Emit *e, const Node *nd, bool infer) {
+  if (nd->op == OP_maxpool2d_bwd)
+    CALL("maxpool2d_bwd", 0, "n, %s,\n      %s, %s, %s, %s", window_args(nd, true), buf(e, nd->in[0]),
+         buf(e, nd->in[1]), buf(e, nd->in[2]), buf(e, nd));
+  else
+    CALL("avgpool2d_bwd", 0, "n, %s,\n      %s, %s", window_args(nd, true), buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_global_pool(Emit *e, const Node *nd, bool infer) {
+  const Node *x = nd->in[0];
+  CALL("global_avgpool2d_fwd", 0, "n, %lld, %lld, %s, %s", (long long)shape_rows(&x->shape), last(x), buf(e, x),
+       buf(e, nd));
+}
+
+static void emit_global_pool_bwd(Emit *e, const Node *nd, bool infer) {
+  const Node *x = nd->in[0];
+  CALL("global_avgpool2d_bwd", 0, "n, %lld, %lld, %s, %s", (long long)shape_rows(&x->shape), last(x),
+       buf(e, nd->in[1]), buf(e, nd));
+}
+
+static void emit_batchnorm(Emit *e, const Node *nd, bool infer) {
+  const Node *x = nd->in[0];
+  long long c = last(nd);
+  if (infer)
+    CALL("batchnorm_fwd_infer", 0, "%s, %lld, %s, %s, %s, %s, %s, %s, %s", rows_expr(x), c, cnum(nd->eps),
+         buf(e, x), opt_buf(e, nd->in[1]), opt_buf(e, nd->in[2]), buf(e, nd->in[3]), buf(e, nd->in[4]), buf(e, nd));
+  else
+    CALL("batchnorm_fwd_train", 0, "%s, %lld, %s, %s, %s, %s, %s,\n      %s, %s, %s + %lld, %s, %s", rows_expr(x), c,
+         cnum(nd->eps), cnum(nd->momentum), buf(e, x), opt_buf(e, nd->in[1]), opt_buf(e, nd->in[2]), buf(e, nd),
+         aux(e, nd), aux(e, nd), c, buf(e, nd->in[3]), buf(e, nd->in[4]));
+}
+
+static void emit_batchnorm_bwd(Emit *e, const Node *nd, bool infer) {
+  const Node *x = nd->in[0], *fwd = nd->in[3];
+  long long c = last(nd);
+  CALL("batchnorm_bwd", 0, "%s, %lld, %s, %s, %s, %s, %s + %lld,\n      %s, %s, %s + %lld", rows_expr(x), c,
+       buf(e, x), buf(e, nd->in[1]), opt_buf(e, nd->in[2]), aux(e, fwd), aux(e, fwd), c, buf(e, nd), aux(e, nd),
+       aux(e, nd), c);
+}
+
+bool is_fused_loss(OpKind op) {
+  return op == OP_sparse_softmax_xent || op == OP_softmax_xent || op == OP_sigmoid_bce;
+}
+
+// Losses return the batch's summed loss; in training they also write its gradient.
+static void emit_loss(Emit *e, const Node *nd, bool infer) {
+  const Node *pred = nd->in[0], *y = nd->in[1];
+  const char *grad = !infer && nd->grad ? buf(e, nd->grad) : e->d->null_buf;
+  const char *kernel = xprintf("loss_%s", op_info[nd->op].name);
+  if (is_fused_loss(nd->op))
+    e->d->call(e, nd, R_LOSS, kernel,
+               xprintf("%s, %lld, %s, %s, %s, %s", rows_expr(pred), last(pred), buf(e, pred), buf(e, y), buf(e, nd),
+                       grad), 0);
+  else
+    e->d->call(e, nd, R_LOSS, kernel,
+               xprintf("%s, %lld, %s, %s, %s", rows_expr(pred), last(pred), buf(e, pred), buf(e, y), grad), 0);
+}
+
+static void emit_l1l2(Emit *e, const Node *nd, bool infer) {
+  const Node *w = nd->in[0];
+  e->d->call(e, nd, R_REG, "l1l2_loss",
+             xprintf("%lld, %s, %s, %s", (long long)node_elems(w), cnum(nd->l1), cnum(nd->l2), buf(e, w)), 0);
+}
+
+static void emit_l1l2_grad(Emit *e, const Node *nd, bool infer) {
+  e->d->zero(e, nd);
+  CALL("l1l2_grad", 0, "%lld, %s, %s, %s, %s", (long long)node_elems(nd), cnum(nd->l1), cnum(nd->l2),
+       buf(e, nd->in[0]), buf(e, nd));
+}
+
+// Settings come from the node (autodiff copied them from compile()).
+static void emit_update(Emit *e, const Node *nd, bool infer) {
+  const Optimizer *o = &nd->opt;
+  const Node *w = nd->in[0], *g = nd->in[1];
+  long long k = node_elems(w);
+  switch (nd->op) {
+  case OP_sgd_update:
+    CALL("sgd_update", 0, "%lld, %s, %s, %d, %s, %s, %s", k, cnum(o->lr), cnum(o->momentum), o->nesterov, buf(e, w),
+         buf(e, g), aux(e, nd));
+    break;
+  case OP_adam_update:
+    CALL("adam_update", 0, "%lld, %s, %s, %s, %s, %s,\n      %s, %s, %s, %s + %lld", k, cnum(o->lr),
+         cnum(o->beta1), cnum(o->beta2), cnum(o->epsilon), e->d->step, buf(e, w), buf(e, g), aux(e, nd), aux(e, nd), k);
+    break;
+  case OP_rmsprop_update:
+    CALL("rmsprop_update", 0, "%lld, %s, %s, %s, %s, %d,\n      %s, %s, %s, %s + %lld, %s + %lld", k, cnum(o->lr),
+         cnum(o->rho), cnum(o->momentum), cnum(o->epsilon), o->centered, buf(e, w), buf(e, g), aux(e, nd),
+         aux(e, nd), k, aux(e, nd), 2 * k);
+    break;
+  default:
+    internal_error("emit", "%s is not an optimizer update", op_info[nd->op].name);
+  }
+}
+
+#define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) emit,
+static void (*const emit_rule[OP_COUNT])(Emit *, const Node *, bool) = {
+#include "ops.def"
+};
+#undef OP
+
+void emit_node_calls(Emit *e, const Node *nd, bool infer) {
+  emit_rule[infer ? op_info[nd->op].infer : nd->op](e, nd, infer);
+}
+
+bool node_has_infer_variant(const Node *nd) {
+  return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2);
+}
+
+void emit_shape_text(FILE *out, const Node *nd) {
+  fputc('(', out);
+  int k = 0;
+  if (nd->batched) fputc('n', out), k++;
+  for (int i = 0; i < nd->shape.rank; i++) fprintf(out, "%s%lld", k++ ? ", " : "", (long long)nd->shape.dim[i]);
+  fputc(')', out);
+}
+
+void emit_node_comment(Emit *e, const Node *nd, bool infer) {
+  fprintf(e->out, "// %s: %s", nd->name, op_info[infer ? op_info[nd->op].infer : nd->op].name);
+  for (int k = 0; k < MAX_IN; k++) {
+    if (!nd->in[k]) continue;
+    fprintf(e->out, "%s", k ? ", " : " ");
+    emit_shape_text(e->out, nd->in[k]);
+  }
+  if (nd->shape.rank) {
+    fprintf(e->out, " -> ");
+    emit_shape_text(e->out, nd);
+  }
+  double f, b;
+  node_cost(nd, 1, &f, &b);
+  if (f > 0) fprintf(e->out, "; %.0f FLOPs%s", f, nd->batched || op_info[nd->op].cls != FC_OPTIMIZER ? " per sample" : "");
+  fputc('\n', e->out);
+}
+
+const char *optimizer_name(OptKind k) { return k == OPT_SGD ? "sgd" : k == OPT_ADAM ? "adam" : "rmsprop"; }
+
+void emit_model_summary_comment(Emit *e, const char *file) {
+  const Program *p = e->p;
+  Graph *g = e->g;
+  fprintf(e->out, "// %s — generated by nnc (%s target); edit the .nn script instead.\n//\n", file, e->d->name);
+  fprintf(e->out, "// %d layers, %lld params (%lld trainable).\n//", p->n_layers - 1, (long long)p->total_params,
+          (long long)p->trainable_params);
+  if (g->loss)
+    fprintf(e->out, " Loss: %s%s; optimizer: %s.\n", op_info[g->loss->op].name,
+            is_fused_loss(g->loss->op) ? " (fused onto the logits)" : "", optimizer_name(p->opt.kind));
+  else
+    fprintf(e->out, " Not compiled: inference only.\n");
+  fprintf(e->out, "// Graph: %d forward nodes, %d backward nodes, %d optimizer updates.\n//\n", g->stage_fwd_end,
+          g->n - g->stage_fwd_end - e->plan->n_upd, e->plan->n_upd);
+}

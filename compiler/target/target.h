@@ -1,0 +1,59 @@
+// target.h — what the C and OpenCL targets share: the emitter state, the dialect each
+// target speaks, and the op emitters (kernels.c) written once for both.
+//
+// An op's emitter (ops.def's emit column) says which kernel a node calls and with what
+// arguments, in terms of buffers and literal shapes: `conv2d_fwd(n, 28, 28, 1, ...,
+// x, w, y)`. The dialect turns that into its language: `nnk_conv2d_fwd(..., s->work);`
+// inside a C function, `nncl_conv2d_fwd(..., scratch);` inside an OpenCL kernel.
+#ifndef NNC_TARGET_H
+#define NNC_TARGET_H
+
+#include "nnc.h"
+
+typedef struct Emit Emit;
+
+// Kernel traits the dialects need: a C convolution takes the shared workspace; an
+// OpenCL function may take local-memory scratch.
+enum { K_WORK = 1 };
+
+// Where a kernel's returned scalar goes (losses and regularizers).
+typedef enum { R_NONE, R_LOSS, R_REG } ResultKind;
+
+typedef struct Dialect {
+  const char *name;                                  // "c", "opencl"
+  const char *(*buf)(Emit *e, const Node *nd);       // the node's storage
+  const char *(*aux)(Emit *e, const Node *nd);       // its aux buffer
+  const char *null_buf;                              // an absent optional input
+  const char *seed, *step;                           // this step's dropout seed; Adam's t
+  // One kernel call: kernel name without prefix ("conv2d_fwd"), its arguments, traits.
+  void (*call)(Emit *e, const Node *nd, ResultKind result, const char *kernel, const char *args, int traits);
+  void (*zero)(Emit *e, const Node *nd);             // nd's storage = 0
+} Dialect;
+
+struct Emit {
+  FILE *out;
+  const Program *p;
+  Graph *g;
+  const Plan *plan;
+  const Dialect *d;
+};
+
+// kernels.c: the op emitters, through e->d. `infer` selects the op's inference form.
+void emit_node_calls(Emit *e, const Node *nd, bool infer);
+// A node runs differently in inference if its op says so (dropout, batchnorm) or it is
+// a loss (no gradient output).
+bool node_has_infer_variant(const Node *nd);
+// "// conv2d_fwd_conv: conv2d (n, 28, 28, 1), (3, 3, 1, 32) -> (n, 26, 26, 32); 173056 FLOPs per sample"
+void emit_node_comment(Emit *e, const Node *nd, bool infer);
+void emit_shape_text(FILE *out, const Node *nd);
+// The file's opening comment: what the model is and how the code is laid out.
+void emit_model_summary_comment(Emit *e, const char *file);
+const char *optimizer_name(OptKind k);
+// host.c: initializers and the params table (weights at plan offsets from `base`),
+// ending nnc_init with `after`; the nn_model's fields; the reported batch loss.
+void emit_host_init(Emit *e, const char *base, const char *after);
+void emit_host_model_fields(Emit *e, const char *base);
+const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
+bool is_fused_loss(OpKind op);
+
+#endif
