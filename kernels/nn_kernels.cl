@@ -246,7 +246,7 @@ static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy
  *                the dy cell whose window puts (kh, kw) on this input cell (0 if none):
  *                every dx is one dot product, no scatter, so no races.
  *   filter grad  dw[KH*KW*C, F]  = im2col(x)ᵀ · dy, each dw element summed over the
- *                whole batch by one item. */
+ *                whole batch by one item (or, for few tiles, by one work-group). */
 #define NNCL_CONV2D_FWD_LOCAL NNCL_GEMM_LOCAL
 #define NNCL_CONV2D_BWD_DATA_LOCAL NNCL_GEMM_LOCAL
 #define NNCL_CONV2D_BWD_FILTER_LOCAL NNCL_GEMM_LOCAL
@@ -268,13 +268,34 @@ static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int 
     nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p, scratch);
 }
 
-/* dw overwritten with the batch sum. */
+/* Below this many output tiles the tiled engine would leave most work-groups idle (a
+ * first layer: dw is 3×3×1×32, one tile, summed over n·OH·OW products), so each dw
+ * element is given a whole work-group instead, which splits the batch sum over its
+ * items and adds their partials in the fixed tree.  The choice depends on shapes only. */
+#define NNCL_CONV_FILTER_FEW_TILES 4
+
+/* dw overwritten with the batch sum.  Tiled implicit GEMM, or (few outputs) one
+ * work-group per dw element. */
 static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
                                           int SH, int SW, int PT, int PL, int OH, int OW,
                                           __global const nn_real *x, __global const nn_real *dy,
                                           __global nn_real *dw, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
-    nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, KH * KW * C, F, n * OH * OW, x, dy, dw, 0, p, scratch);
+    int M = KH * KW * C, K = n * OH * OW;
+    int tiles = ((M + NNCL_GEMM_TM - 1) / NNCL_GEMM_TM) * ((F + NNCL_GEMM_TN - 1) / NNCL_GEMM_TN);
+    if (tiles >= NNCL_CONV_FILTER_FEW_TILES) {
+        nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p, scratch);
+        return;
+    }
+    int l = (int)get_local_id(0);
+    NNCL_FOR_GROUPS_(o, M * F) {
+        int i = o / F, f = o % F;
+        nn_real s = 0;
+        for (int k = l; k < K; k += NNCL_WG)
+            s += nncl_a_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, M, K, x, p, i, k) * dy[(long)k * F + f];
+        s = nncl_group_sum_(s, scratch);
+        if (l == 0) dw[o] = s;
+    }
 }
 
 /* ---------------------------------------------------------------- pooling */
