@@ -1,0 +1,977 @@
+/* nn_kernels.cl — the OpenCL C 1.2 twin of nn_kernels.h: one device function nncl_X per
+ * C kernel nnk_X, same arguments in the same order (pointers __global).
+ *
+ * Generated code wraps each call in a small __kernel with literal shapes and launches it
+ * as a 1-D NDRange of local size exactly NNCL_WG and any number G >= 1 of work-groups.
+ * Every function therefore grid-strides over its work units (elements, rows, tiles,
+ * channels...), and is correct and bit-identical for every G: each output is computed by
+ * one work-item, or by one work-group with a fixed tree order; no float atomics.
+ *
+ * Argument conventions that differ from C:
+ *  - int64_t/uint64_t become long/ulong; hyper-parameters C takes as double are float
+ *    (devices may lack fp64); the dropout seed stays ulong.
+ *  - Functions that need local memory take a trailing `__local nn_real *scratch` of
+ *    NNCL_<NAME>_LOCAL elements.
+ *  - Where C returns a value (losses, l1l2_loss) the function takes `__global nn_real
+ *    *sum_out` (before scratch) and WRITES (not accumulates) the value to sum_out[0].
+ *  - The conv2d functions take no `work` buffer: they are implicit GEMMs.
+ *  - Optional pointers (NULL in C) are NULL kernel arguments here.
+ *
+ * Precision: sums C does in double are done in nn_real here (per-item partial sums in
+ * fixed order, then a fixed tree), so results match C to rounding, not bit for bit.
+ * Builtins (exp, log, sqrt, division) have OpenCL's ULP bounds, not glibc's.
+ *
+ * Sections (as nn_kernels.h): helpers · GEMM · bias · conv2d · pooling · activations ·
+ * dropout · batchnorm · losses · regularizers · optimizers · copies.
+ */
+#ifndef NN_KERNELS_CL
+#define NN_KERNELS_CL
+
+#ifdef NN_REAL_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double nn_real;
+#else
+typedef float nn_real;
+#endif
+
+/* ---------------------------------------------------------------- helpers */
+
+#ifndef NNCL_WG
+#define NNCL_WG 64
+#endif
+#if (NNCL_WG & (NNCL_WG - 1)) != 0 || NNCL_WG < 16 || NNCL_WG > 1024
+#error "NNCL_WG must be a power of two in [16, 1024]"
+#endif
+
+/* Grid-stride loops over work-items (elementwise) and over work-groups (units whose
+ * body has barriers: the whole group walks the same units). */
+#define NNCL_GID_   ((long)get_group_id(0) * NNCL_WG + (long)get_local_id(0))
+#define NNCL_GSIZE_ ((long)get_num_groups(0) * NNCL_WG)
+#define NNCL_FOR_ITEMS_(i, len) for (long i = NNCL_GID_; i < (long)(len); i += NNCL_GSIZE_)
+#define NNCL_FOR_GROUPS_(u, units) \
+    for (int u = (int)get_group_id(0); u < (int)(units); u += (int)get_num_groups(0))
+
+/* Keras's backend.epsilon(), the clip bound of probability losses (see losses). */
+#define NNCL_PROB_EPS ((nn_real)1e-7)
+
+/* Sum of one value per work-item over the group, in a fixed tree order (pairs l, l+h),
+ * returned to every item.  All items must call it (it has barriers); scratch needs
+ * NNCL_WG elements and is free again on return. */
+static inline nn_real nncl_group_sum_(nn_real v, __local nn_real *s) {
+    int l = (int)get_local_id(0);
+    s[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = NNCL_WG / 2; h > 0; h >>= 1) {
+        if (l < h) s[l] = s[l] + s[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    nn_real r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* ---------------------------------------------------------------- GEMM */
+
+/* One engine serves GEMM and the three convolutions (as implicit GEMMs): C[M,N] (+)=
+ * A'[M,K] · B'[K,N] where `mode` says how A' and B' elements are read from memory.
+ *
+ * Work split: the output is cut into TM×TN tiles, one tile per work-group at a time
+ * (grid-stride over tiles).  Items form a TY×TX grid, each owning a 4×4 register block
+ * at rows ty + r*TY, cols tx + c*TX (strided, so stores and local reads are spread).
+ * K is walked in slices of TK staged in local memory: every output sums its products
+ * in k order 0..K-1, whatever G is.  Sizes per NNCL_WG: 64 → 32×32 tile, 128 → 32×64,
+ * 256 → 64×64; TK = 16. */
+#if NNCL_WG >= 256
+#define NNCL_GEMM_TX 16
+#define NNCL_GEMM_TY (NNCL_WG / 16)
+#elif NNCL_WG == 128
+#define NNCL_GEMM_TX 16
+#define NNCL_GEMM_TY 8
+#elif NNCL_WG == 64
+#define NNCL_GEMM_TX 8
+#define NNCL_GEMM_TY 8
+#elif NNCL_WG == 32
+#define NNCL_GEMM_TX 8
+#define NNCL_GEMM_TY 4
+#else
+#define NNCL_GEMM_TX 4
+#define NNCL_GEMM_TY 4
+#endif
+#define NNCL_GEMM_RM 4
+#define NNCL_GEMM_RN 4
+#define NNCL_GEMM_TM (NNCL_GEMM_TY * NNCL_GEMM_RM)
+#define NNCL_GEMM_TN (NNCL_GEMM_TX * NNCL_GEMM_RN)
+#define NNCL_GEMM_TK 16
+#define NNCL_GEMM_LOCAL (NNCL_GEMM_TK * (NNCL_GEMM_TM + NNCL_GEMM_TN))
+
+#define NNCL_MODE_GEMM_ 0
+#define NNCL_MODE_CONV_FWD_ 1        /* A' = im2col(x), B' = w            */
+#define NNCL_MODE_CONV_BWD_DATA_ 2   /* A' = "col2im-gather"(dy), B' = wᵀ  */
+#define NNCL_MODE_CONV_BWD_FILTER_ 3 /* A' = im2col(x)ᵀ, B' = dy          */
+
+typedef struct {
+    int n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW;
+} nncl_conv_;
+
+/* A'(i, k), 0 outside [0,M)×[0,K) and in padding. */
+static inline nn_real nncl_a_at_(int mode, int ta, int M, int K, __global const nn_real *A,
+                                 nncl_conv_ p, int i, int k) {
+    if (i >= M || k >= K) return 0;
+    if (mode == NNCL_MODE_GEMM_)
+        return ta ? A[(long)k * M + i] : A[(long)i * K + k];
+    if (mode == NNCL_MODE_CONV_FWD_) {         /* i = (b, oh, ow), k = (kh, kw, c) */
+        int ow = i % p.OW, t = i / p.OW, oh = t % p.OH, b = t / p.OH;
+        int c = k % p.C, u = k / p.C, kw = u % p.KW, kh = u / p.KW;
+        int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
+        if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0;
+        return A[(((long)b * p.H + ih) * p.W + iw) * p.C + c];
+    }
+    if (mode == NNCL_MODE_CONV_BWD_DATA_) {    /* i = (b, ih, iw), k = (kh, kw, f) */
+        int iw = i % p.W, t = i / p.W, ih = t % p.H, b = t / p.H;
+        int f = k % p.F, u = k / p.F, kw = u % p.KW, kh = u / p.KW;
+        int oy = ih + p.PT - kh, ox = iw + p.PL - kw;   /* = oh*SH, ow*SW if a window hits */
+        if (oy < 0 || ox < 0 || oy % p.SH || ox % p.SW) return 0;
+        int oh = oy / p.SH, ow = ox / p.SW;
+        if (oh >= p.OH || ow >= p.OW) return 0;
+        return A[(((long)b * p.OH + oh) * p.OW + ow) * p.F + f];
+    }
+    /* bwd_filter: i = (kh, kw, c), k = (b, oh, ow) */
+    int c = i % p.C, u = i / p.C, kw = u % p.KW, kh = u / p.KW;
+    int ow = k % p.OW, t = k / p.OW, oh = t % p.OH, b = t / p.OH;
+    int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
+    if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0;
+    return A[(((long)b * p.H + ih) * p.W + iw) * p.C + c];
+}
+
+/* B'(k, j), 0 outside [0,K)×[0,N). */
+static inline nn_real nncl_b_at_(int mode, int tb, int N, int K, __global const nn_real *B,
+                                 nncl_conv_ p, int k, int j) {
+    if (k >= K || j >= N) return 0;
+    if (mode == NNCL_MODE_GEMM_) return tb ? B[(long)j * K + k] : B[(long)k * N + j];
+    if (mode == NNCL_MODE_CONV_BWD_DATA_) {    /* k = (kh, kw, f), j = c: w[kh,kw,c,f] */
+        int f = k % p.F, u = k / p.F;
+        return B[((long)u * p.C + j) * p.F + f];
+    }
+    return B[(long)k * N + j];                 /* w [KH*KW*C, F] or dy [rows, F] */
+}
+
+static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int K,
+                                    __global const nn_real *A, __global const nn_real *B,
+                                    __global nn_real *Cm, int accumulate, nncl_conv_ p,
+                                    __local nn_real *scratch) {
+    __local nn_real *As = scratch;                                 /* [TK][TM] */
+    __local nn_real *Bs = scratch + NNCL_GEMM_TK * NNCL_GEMM_TM;   /* [TK][TN] */
+    int l = (int)get_local_id(0), tx = l % NNCL_GEMM_TX, ty = l / NNCL_GEMM_TX;
+    /* Which index runs along memory, so consecutive items load neighbours. */
+    int a_kfast = (mode == NNCL_MODE_GEMM_ && !ta) || mode == NNCL_MODE_CONV_FWD_ ||
+                  mode == NNCL_MODE_CONV_BWD_DATA_;
+    int b_kfast = (mode == NNCL_MODE_GEMM_ && tb) || mode == NNCL_MODE_CONV_BWD_DATA_;
+    int tiles_n = (N + NNCL_GEMM_TN - 1) / NNCL_GEMM_TN;
+    int tiles = ((M + NNCL_GEMM_TM - 1) / NNCL_GEMM_TM) * tiles_n;
+    NNCL_FOR_GROUPS_(t, tiles) {
+        int i0 = (t / tiles_n) * NNCL_GEMM_TM, j0 = (t % tiles_n) * NNCL_GEMM_TN;
+        nn_real acc[NNCL_GEMM_RM][NNCL_GEMM_RN];
+        for (int r = 0; r < NNCL_GEMM_RM; r++)
+            for (int c = 0; c < NNCL_GEMM_RN; c++) acc[r][c] = 0;
+        for (int k0 = 0; k0 < K; k0 += NNCL_GEMM_TK) {
+            for (int e = l; e < NNCL_GEMM_TK * NNCL_GEMM_TM; e += NNCL_WG) {
+                int kk = a_kfast ? e % NNCL_GEMM_TK : e / NNCL_GEMM_TM;
+                int ii = a_kfast ? e / NNCL_GEMM_TK : e % NNCL_GEMM_TM;
+                As[kk * NNCL_GEMM_TM + ii] = nncl_a_at_(mode, ta, M, K, A, p, i0 + ii, k0 + kk);
+            }
+            for (int e = l; e < NNCL_GEMM_TK * NNCL_GEMM_TN; e += NNCL_WG) {
+                int kk = b_kfast ? e % NNCL_GEMM_TK : e / NNCL_GEMM_TN;
+                int jj = b_kfast ? e / NNCL_GEMM_TK : e % NNCL_GEMM_TN;
+                Bs[kk * NNCL_GEMM_TN + jj] = nncl_b_at_(mode, tb, N, K, B, p, k0 + kk, j0 + jj);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int kk = 0; kk < NNCL_GEMM_TK; kk++) {
+                nn_real a[NNCL_GEMM_RM], b[NNCL_GEMM_RN];
+                for (int r = 0; r < NNCL_GEMM_RM; r++) a[r] = As[kk * NNCL_GEMM_TM + ty + r * NNCL_GEMM_TY];
+                for (int c = 0; c < NNCL_GEMM_RN; c++) b[c] = Bs[kk * NNCL_GEMM_TN + tx + c * NNCL_GEMM_TX];
+                for (int r = 0; r < NNCL_GEMM_RM; r++)
+                    for (int c = 0; c < NNCL_GEMM_RN; c++) acc[r][c] += a[r] * b[c];
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (int r = 0; r < NNCL_GEMM_RM; r++) {
+            int i = i0 + ty + r * NNCL_GEMM_TY;
+            if (i >= M) break;
+            for (int c = 0; c < NNCL_GEMM_RN; c++) {
+                int j = j0 + tx + c * NNCL_GEMM_TX;
+                if (j >= N) break;
+                __global nn_real *o = Cm + (long)i * N + j;
+                *o = accumulate ? *o + acc[r][c] : acc[r][c];
+            }
+        }
+    }
+}
+
+/* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major, as nnk_gemm (any ta, tb). */
+static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const nn_real *A,
+                             __global const nn_real *B, __global nn_real *C, int accumulate,
+                             __local nn_real *scratch) {
+    nncl_conv_ none = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none, scratch);
+}
+
+/* ---------------------------------------------------------------- bias */
+
+/* y[r,c] += b[c]; one item per element. */
+static inline void nncl_bias_add(int rows, int cols, __global nn_real *y, __global const nn_real *b) {
+    NNCL_FOR_ITEMS_(i, (long)rows * cols) y[i] += b[i % cols];
+}
+
+/* db[c] = Σ_r dy[r,c]; one work-group per column: item l sums rows l, l+WG, ... in
+ * order, then the group's fixed tree. */
+#define NNCL_BIAS_GRAD_LOCAL NNCL_WG
+static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy,
+                                  __global nn_real *db, __local nn_real *scratch) {
+    int l = (int)get_local_id(0);
+    NNCL_FOR_GROUPS_(c, cols) {
+        nn_real s = 0;
+        for (int r = l; r < rows; r += NNCL_WG) s += dy[(long)r * cols + c];
+        s = nncl_group_sum_(s, scratch);
+        if (l == 0) db[c] = s;
+    }
+}
+
+/* ---------------------------------------------------------------- conv2d */
+
+/* Implicit GEMMs on the tiled engine above (same tiles, work split and scratch); the
+ * im2col matrix is never stored, tiles gather straight from x/dy.  Pads are resolved by
+ * the caller (TF 'SAME': top/left = total/2).
+ *   forward      y[n*OH*OW, F]   = im2col(x)[.., KH*KW*C] · w[KH*KW*C, F]
+ *   data grad    dx[n*H*W, C]    = D[n*H*W, KH*KW*F] · w'[KH*KW*F, C], where D gathers
+ *                the dy cell whose window puts (kh, kw) on this input cell (0 if none):
+ *                every dx is one dot product, no scatter, so no races.
+ *   filter grad  dw[KH*KW*C, F]  = im2col(x)ᵀ · dy, each dw element summed over the
+ *                whole batch by one item (or, for few tiles, by one work-group). */
+#define NNCL_CONV2D_FWD_LOCAL NNCL_GEMM_LOCAL
+#define NNCL_CONV2D_BWD_DATA_LOCAL NNCL_GEMM_LOCAL
+#define NNCL_CONV2D_BWD_FILTER_LOCAL NNCL_GEMM_LOCAL
+
+static inline void nncl_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                   int SW, int PT, int PL, int OH, int OW,
+                                   __global const nn_real *x, __global const nn_real *w,
+                                   __global nn_real *y, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p, scratch);
+}
+
+/* dx overwritten; cells no window covers get 0. */
+static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
+                                        int SH, int SW, int PT, int PL, int OH, int OW,
+                                        __global const nn_real *dy, __global const nn_real *w,
+                                        __global nn_real *dx, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p, scratch);
+}
+
+/* Below this many output tiles the tiled engine would leave most work-groups idle (a
+ * first layer: dw is 3×3×1×32, one tile, summed over n·OH·OW products), so each dw
+ * element is given a whole work-group instead, which splits the batch sum over its
+ * items and adds their partials in the fixed tree.  The choice depends on shapes only. */
+#define NNCL_CONV_FILTER_FEW_TILES 4
+
+/* dw overwritten with the batch sum.  Tiled implicit GEMM, or (few outputs) one
+ * work-group per dw element. */
+static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
+                                          int SH, int SW, int PT, int PL, int OH, int OW,
+                                          __global const nn_real *x, __global const nn_real *dy,
+                                          __global nn_real *dw, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    int M = KH * KW * C, K = n * OH * OW;
+    int tiles = ((M + NNCL_GEMM_TM - 1) / NNCL_GEMM_TM) * ((F + NNCL_GEMM_TN - 1) / NNCL_GEMM_TN);
+    if (tiles >= NNCL_CONV_FILTER_FEW_TILES) {
+        nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p, scratch);
+        return;
+    }
+    int l = (int)get_local_id(0);
+    NNCL_FOR_GROUPS_(o, M * F) {
+        int i = o / F, f = o % F;
+        nn_real s = 0;
+        for (int k = l; k < K; k += NNCL_WG)
+            s += nncl_a_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, M, K, x, p, i, k) * dy[(long)k * F + f];
+        s = nncl_group_sum_(s, scratch);
+        if (l == 0) dw[o] = s;
+    }
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* Window of output cell (oh, ow) clipped to the input, as nnk_pool_window_. */
+static inline void nncl_pool_window_(int oh, int ow, int H, int W, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int *h0, int *h1, int *w0, int *w1) {
+    int hs = oh * SH - PT, ws = ow * SW - PL;
+    *h0 = max(hs, 0); *h1 = min(hs + PH, H);
+    *w0 = max(ws, 0); *w1 = min(ws + PW, W);
+}
+
+/* Output cells whose window covers input index i along one axis: [*lo, *hi]. */
+static inline void nncl_pool_cover_(int i, int P, int S, int pad, int O, int *lo, int *hi) {
+    int first = i + pad - P + 1;              /* o*S >= first */
+    *lo = first <= 0 ? 0 : (first + S - 1) / S;
+    *hi = min(O - 1, (i + pad) / S);
+}
+
+/* One item per output element (b, oh, ow, c). */
+static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                      int PT, int PL, int OH, int OW, __global const nn_real *x,
+                                      __global nn_real *y) {
+    NNCL_FOR_ITEMS_(o, (long)n * OH * OW * C) {
+        int c = (int)(o % C);
+        long t = o / C;
+        int ow = (int)(t % OW), oh = (int)(t / OW % OH), b = (int)(t / OW / OH);
+        int h0, h1, w0, w1;
+        nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+        if (h0 >= h1 || w0 >= w1) { y[o] = 0; continue; }
+        __global const nn_real *xb = x + (long)b * H * W * C + c;
+        nn_real m = xb[((long)h0 * W + w0) * C];
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) {
+                nn_real s = xb[((long)ih * W + iw) * C];
+                m = s > m ? s : m;
+            }
+        y[o] = m;
+    }
+}
+
+/* Gather form of the scatter in C: one item per input element (b, ih, iw, c) adds, in
+ * (oh, ow) order, dy of each window covering it whose first maximum (recomputed from x,
+ * window order) is this cell.  Same additions in the same order as C's scatter. */
+static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                      int PT, int PL, int OH, int OW, __global const nn_real *x,
+                                      __global const nn_real *y, __global const nn_real *dy,
+                                      __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(o, (long)n * H * W * C) {
+        int c = (int)(o % C);
+        long t = o / C;
+        int iw = (int)(t % W), ih = (int)(t / W % H), b = (int)(t / W / H);
+        int ohl, ohh, owl, owh;
+        nncl_pool_cover_(ih, PH, SH, PT, OH, &ohl, &ohh);
+        nncl_pool_cover_(iw, PW, SW, PL, OW, &owl, &owh);
+        __global const nn_real *xb = x + (long)b * H * W * C + c;
+        int me = ih * W + iw;
+        nn_real acc = 0;
+        for (int oh = ohl; oh <= ohh; oh++)
+            for (int ow = owl; ow <= owh; ow++) {
+                int h0, h1, w0, w1;
+                nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                nn_real best = xb[((long)h0 * W + w0) * C];
+                int at = h0 * W + w0;
+                for (int jh = h0; jh < h1; jh++)
+                    for (int jw = w0; jw < w1; jw++) {
+                        nn_real s = xb[((long)jh * W + jw) * C];
+                        if (s > best) { best = s; at = jh * W + jw; }
+                    }
+                if (at == me) acc += dy[(((long)b * OH + oh) * OW + ow) * C + c];
+            }
+        dx[o] = acc;
+    }
+}
+
+/* TF semantics: the mean over the valid cells.  One item per output element. */
+static inline void nncl_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                      int PT, int PL, int OH, int OW, __global const nn_real *x,
+                                      __global nn_real *y) {
+    NNCL_FOR_ITEMS_(o, (long)n * OH * OW * C) {
+        int c = (int)(o % C);
+        long t = o / C;
+        int ow = (int)(t % OW), oh = (int)(t / OW % OH), b = (int)(t / OW / OH);
+        int h0, h1, w0, w1;
+        nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+        int count = (h1 - h0) * (w1 - w0);
+        if (h0 >= h1 || w0 >= w1) { y[o] = 0; continue; }
+        __global const nn_real *xb = x + (long)b * H * W * C + c;
+        nn_real s = 0;
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) s += xb[((long)ih * W + iw) * C];
+        y[o] = s * ((nn_real)1 / (nn_real)count);
+    }
+}
+
+/* One item per input element: Σ over covering windows, in (oh, ow) order, of dy/count. */
+static inline void nncl_avgpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                      int PT, int PL, int OH, int OW, __global const nn_real *dy,
+                                      __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(o, (long)n * H * W * C) {
+        int c = (int)(o % C);
+        long t = o / C;
+        int iw = (int)(t % W), ih = (int)(t / W % H), b = (int)(t / W / H);
+        int ohl, ohh, owl, owh;
+        nncl_pool_cover_(ih, PH, SH, PT, OH, &ohl, &ohh);
+        nncl_pool_cover_(iw, PW, SW, PL, OW, &owl, &owh);
+        nn_real acc = 0;
+        for (int oh = ohl; oh <= ohh; oh++)
+            for (int ow = owl; ow <= owh; ow++) {
+                int h0, h1, w0, w1;
+                nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                nn_real inv = (nn_real)1 / (nn_real)((h1 - h0) * (w1 - w0));
+                acc += dy[(((long)b * OH + oh) * OW + ow) * C + c] * inv;
+            }
+        dx[o] = acc;
+    }
+}
+
+/* y[b,c] = mean of x[b,:,c]; one item per (b, c), summing the HW cells in order. */
+static inline void nncl_global_avgpool2d_fwd(int n, int HW, int C, __global const nn_real *x,
+                                             __global nn_real *y) {
+    NNCL_FOR_ITEMS_(o, (long)n * C) {
+        long b = o / C;
+        int c = (int)(o % C);
+        __global const nn_real *xb = x + b * HW * C + c;
+        nn_real s = 0;
+        for (int p = 0; p < HW; p++) s += xb[(long)p * C];
+        y[o] = s / (nn_real)HW;
+    }
+}
+
+/* One item per dx element. */
+static inline void nncl_global_avgpool2d_bwd(int n, int HW, int C, __global const nn_real *dy,
+                                             __global nn_real *dx) {
+    nn_real inv = (nn_real)1 / (nn_real)HW;
+    NNCL_FOR_ITEMS_(o, (long)n * HW * C) {
+        long b = o / ((long)HW * C);
+        dx[o] = dy[b * C + o % C] * inv;
+    }
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* Elementwise ones: one item per element. */
+static inline void nncl_relu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+static inline void nncl_relu_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+/* Stable in both tails: exp only of a non-positive number. */
+static inline nn_real nncl_sigmoid_(nn_real x) {
+    if (x >= 0) return (nn_real)1 / ((nn_real)1 + exp(-x));
+    nn_real e = exp(x);
+    return e / ((nn_real)1 + e);
+}
+
+static inline void nncl_sigmoid_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = nncl_sigmoid_(x[i]);
+}
+
+static inline void nncl_sigmoid_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                    __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * y[i] * ((nn_real)1 - y[i]);
+}
+
+static inline void nncl_tanh_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = tanh(x[i]);
+}
+
+static inline void nncl_tanh_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+}
+
+/* One item per row (rows are short: class scores); max-subtracted, sum in order. */
+static inline void nncl_softmax_fwd(int rows, int cols, __global const nn_real *x,
+                                    __global nn_real *y) {
+    if (cols <= 0) return;
+    NNCL_FOR_ITEMS_(r, rows) {
+        __global const nn_real *xr = x + r * cols;
+        __global nn_real *yr = y + r * cols;
+        nn_real m = xr[0], s = 0;
+        for (int c = 1; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        for (int c = 0; c < cols; c++) { yr[c] = exp(xr[c] - m); s += yr[c]; }
+        nn_real inv = (nn_real)1 / s;
+        for (int c = 0; c < cols; c++) yr[c] *= inv;
+    }
+}
+
+/* dx = y ⊙ (dy − Σ dy·y); one item per row. */
+static inline void nncl_softmax_bwd(int rows, int cols, __global const nn_real *y,
+                                    __global const nn_real *dy, __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(r, rows) {
+        __global const nn_real *yr = y + r * cols, *gr = dy + r * cols;
+        __global nn_real *dr = dx + r * cols;
+        nn_real dot = 0;
+        for (int c = 0; c < cols; c++) dot += gr[c] * yr[c];
+        for (int c = 0; c < cols; c++) dr[c] = yr[c] * (gr[c] - dot);
+    }
+}
+
+/* ---------------------------------------------------------------- dropout */
+
+/* splitmix64's finalizer, as nnk_splitmix64_: element i's draw depends on (seed, i). */
+static inline ulong nncl_splitmix64_(ulong z) {
+    z += 0x9E3779B97F4A7C15UL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+    return z ^ (z >> 31);
+}
+
+/* C keeps element i iff u·2⁻⁵³ >= rate (in double), u = the draw's top 53 bits.  u·2⁻⁵³
+ * is exact, so that is u >= rate·2⁵³, i.e. u >= ceil(rate·2⁵³), and for a float rate
+ * rate·2⁵³ is exact in float too: the integer threshold below gives C's decision bit for
+ * bit when C is given the same (float) rate, with no fp64.  Rate >= 1 or NaN drops all
+ * (threshold 2⁵³, as C whose mask is then 0), rate <= 0 keeps all. */
+static inline ulong nncl_dropout_threshold_(float rate) {
+    if (!(rate < 1.0f)) return 1UL << 53;
+    if (rate <= 0.0f) return 0;
+    return (ulong)ceil(rate * 0x1.0p53f);
+}
+
+/* C's keep scale (nn_real)(1.0 / (1.0 - rate)).  In float: 1 - rate exactly as hi + lo
+ * (Fast2Sum), a quotient refined by one fma Newton step against hi + lo: the correctly
+ * rounded float of 1/(1 - rate) in all but pathological cases (C rounds through double
+ * first; the test checks equality for the rates it uses). */
+static inline nn_real nncl_keep_scale_(float rate) {
+    if (!(rate < 1.0f)) return 0;
+#ifdef NN_REAL_DOUBLE
+    return 1.0 / (1.0 - (double)rate);
+#else
+    float hi = 1.0f - rate, lo = (1.0f - hi) - rate;
+    float q = 1.0f / hi;
+    float e = fma(-q, hi, 1.0f);
+    e = fma(-q, lo, e);
+    return fma(q, e, q);
+#endif
+}
+
+/* Inverted dropout: mask[i] = keep scale if kept, else 0; y = x * mask.  One item per
+ * element. */
+static inline void nncl_dropout_fwd(long len, float rate, ulong seed, __global const nn_real *x,
+                                    __global nn_real *y, __global nn_real *mask) {
+    ulong thr = nncl_dropout_threshold_(rate), key = nncl_splitmix64_(seed);
+    nn_real keep = nncl_keep_scale_(rate);
+    NNCL_FOR_ITEMS_(i, len) {
+        ulong u = nncl_splitmix64_(key ^ ((ulong)i * 0x9E3779B97F4A7C15UL)) >> 11;
+        nn_real m = u >= thr ? keep : 0;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+static inline void nncl_dropout_bwd(long len, __global const nn_real *mask,
+                                    __global const nn_real *dy, __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * mask[i];
+}
+
+/* ---------------------------------------------------------------- batchnorm */
+
+/* Over the last axis, x [rows, C], Keras semantics as nnk_batchnorm_fwd_train (biased
+ * variance, two passes).  One work-group per channel: items sum rows l, l+WG, ... then
+ * the fixed tree, for the mean and then the variance; the group then normalizes the
+ * column.  gamma/beta may be NULL. */
+#define NNCL_BATCHNORM_FWD_TRAIN_LOCAL NNCL_WG
+static inline void nncl_batchnorm_fwd_train(int rows, int C, float eps, float momentum,
+                                            __global const nn_real *x, __global const nn_real *gamma,
+                                            __global const nn_real *beta, __global nn_real *y,
+                                            __global nn_real *save_mean, __global nn_real *save_invstd,
+                                            __global nn_real *moving_mean, __global nn_real *moving_var,
+                                            __local nn_real *scratch) {
+    if (rows <= 0) return;
+    int l = (int)get_local_id(0);
+    nn_real mom = momentum, mom1 = (nn_real)1 - (nn_real)momentum;
+    NNCL_FOR_GROUPS_(c, C) {
+        nn_real s = 0;
+        for (int r = l; r < rows; r += NNCL_WG) s += x[(long)r * C + c];
+        nn_real mean = nncl_group_sum_(s, scratch) / (nn_real)rows;
+        s = 0;
+        for (int r = l; r < rows; r += NNCL_WG) { nn_real d = x[(long)r * C + c] - mean; s += d * d; }
+        nn_real var = nncl_group_sum_(s, scratch) / (nn_real)rows;
+        nn_real invstd = (nn_real)1 / sqrt(var + (nn_real)eps);
+        if (l == 0) {
+            save_mean[c] = mean;
+            save_invstd[c] = invstd;
+            moving_mean[c] = moving_mean[c] * mom + mean * mom1;
+            moving_var[c] = moving_var[c] * mom + var * mom1;
+        }
+        /* (x − mean)·scale + beta: C's x·scale + shift is exact enough in double, not
+         * in float (it leaves rounding noise where x == mean). */
+        nn_real scale = invstd * (gamma ? gamma[c] : (nn_real)1), shift = beta ? beta[c] : (nn_real)0;
+        for (int r = l; r < rows; r += NNCL_WG)
+            y[(long)r * C + c] = (x[(long)r * C + c] - mean) * scale + shift;
+    }
+}
+
+/* One item per element. */
+static inline void nncl_batchnorm_fwd_infer(int rows, int C, float eps, __global const nn_real *x,
+                                            __global const nn_real *gamma, __global const nn_real *beta,
+                                            __global const nn_real *moving_mean,
+                                            __global const nn_real *moving_var, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, (long)rows * C) {
+        int c = (int)(i % C);
+        nn_real scale = (nn_real)1 / sqrt(moving_var[c] + (nn_real)eps) * (gamma ? gamma[c] : (nn_real)1);
+        y[i] = (x[i] - moving_mean[c]) * scale + (beta ? beta[c] : (nn_real)0);
+    }
+}
+
+/* dbeta = Σ dy, dgamma = Σ dy·xhat, dx = gamma·invstd·(dy − dbeta/rows − xhat·dgamma/rows).
+ * One work-group per channel (two fixed-tree sums, then the column of dx).  dgamma/dbeta
+ * may be NULL. */
+#define NNCL_BATCHNORM_BWD_LOCAL NNCL_WG
+static inline void nncl_batchnorm_bwd(int rows, int C, __global const nn_real *x,
+                                      __global const nn_real *dy, __global const nn_real *gamma,
+                                      __global const nn_real *save_mean,
+                                      __global const nn_real *save_invstd, __global nn_real *dx,
+                                      __global nn_real *dgamma, __global nn_real *dbeta,
+                                      __local nn_real *scratch) {
+    if (rows <= 0) return;
+    int l = (int)get_local_id(0);
+    NNCL_FOR_GROUPS_(c, C) {
+        nn_real mean = save_mean[c], invstd = save_invstd[c], sdy = 0, sdyx = 0;
+        for (int r = l; r < rows; r += NNCL_WG) {
+            nn_real g = dy[(long)r * C + c];
+            sdy += g;
+            sdyx += g * ((x[(long)r * C + c] - mean) * invstd);
+        }
+        sdy = nncl_group_sum_(sdy, scratch);
+        sdyx = nncl_group_sum_(sdyx, scratch);
+        if (l == 0) {
+            if (dbeta) dbeta[c] = sdy;
+            if (dgamma) dgamma[c] = sdyx;
+        }
+        nn_real k = (gamma ? gamma[c] : (nn_real)1) * invstd;
+        nn_real mdy = sdy / (nn_real)rows, mdyx = sdyx / (nn_real)rows;
+        for (int r = l; r < rows; r += NNCL_WG) {
+            long at = (long)r * C + c;
+            nn_real xhat = (x[at] - mean) * invstd;
+            dx[at] = k * (dy[at] - mdy - xhat * mdyx);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- losses */
+
+/* Keras reductions as in nn_kernels.h: sum over samples of the per-sample loss goes to
+ * sum_out[0] (written); gradients are d(mean loss)/d(input).  Work split: every item
+ * grid-strides over rows writing probs/gradients; work-group 0 also computes every
+ * row's loss (items take rows l, l+WG, ...) and reduces them in its fixed tree, so the
+ * sum does not depend on G.  Each row function returns the row's loss and writes its
+ * outputs where the pointers are non-NULL. */
+#define NNCL_LOSS_LOCAL_ NNCL_WG
+#define NNCL_LOSS_DRIVE_(row, n, C, a, b, o1, o2)                                       \
+    do {                                                                                \
+        if ((o1) || (o2)) NNCL_FOR_ITEMS_(i_, n) row((int)i_, n, C, a, b, o1, o2);      \
+        if (get_group_id(0) == 0) {                                                     \
+            nn_real s_ = 0;                                                             \
+            for (int i_ = (int)get_local_id(0); i_ < (n); i_ += NNCL_WG)                \
+                s_ += row(i_, n, C, a, b, 0, 0);                                        \
+            s_ = nncl_group_sum_(s_, scratch);                                          \
+            if (get_local_id(0) == 0) sum_out[0] = s_;                                  \
+        }                                                                               \
+    } while (0)
+
+/* A sparse label as a class index, or -1 when it is not one of 0..C-1 (NaN included). */
+static inline int nncl_label_(nn_real v, int C) { return (v >= 0 && v < C) ? (int)v : -1; }
+
+static inline nn_real nncl_logsumexp_(int C, __global const nn_real *z) {
+    nn_real m = z[0], s = 0;
+    for (int c = 1; c < C; c++) m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < C; c++) s += exp(z[c] - m);
+    return m + log(s);
+}
+
+static inline nn_real nncl_sparse_softmax_xent_row_(int i, int n, int C, __global const nn_real *logits,
+                                                    __global const nn_real *labels,
+                                                    __global nn_real *probs, __global nn_real *dlogits) {
+    __global const nn_real *z = logits + (long)i * C;
+    nn_real lse = nncl_logsumexp_(C, z);
+    int t = nncl_label_(labels[i], C);
+    if (probs || dlogits)
+        for (int c = 0; c < C; c++) {
+            nn_real p = exp(z[c] - lse);
+            if (probs) probs[(long)i * C + c] = p;
+            if (dlogits) dlogits[(long)i * C + c] = (p - (nn_real)(c == t)) / (nn_real)n;
+        }
+    return t >= 0 ? lse - z[t] : (nn_real)NAN;
+}
+
+#define NNCL_LOSS_SPARSE_SOFTMAX_XENT_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_sparse_softmax_xent(int n, int C, __global const nn_real *logits,
+                                                 __global const nn_real *labels, __global nn_real *probs,
+                                                 __global nn_real *dlogits, __global nn_real *sum_out,
+                                                 __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_sparse_softmax_xent_row_, n, C, logits, labels, probs, dlogits);
+}
+
+/* loss_i = Σ_c y_c (lse − z_c);  d/dz_c = (p_c Σy − y_c)/n. */
+static inline nn_real nncl_softmax_xent_row_(int i, int n, int C, __global const nn_real *logits,
+                                             __global const nn_real *onehot, __global nn_real *probs,
+                                             __global nn_real *dlogits) {
+    __global const nn_real *z = logits + (long)i * C, *y = onehot + (long)i * C;
+    nn_real lse = nncl_logsumexp_(C, z), ysum = 0, loss = 0;
+    for (int c = 0; c < C; c++) { loss += y[c] * (lse - z[c]); ysum += y[c]; }
+    if (probs || dlogits)
+        for (int c = 0; c < C; c++) {
+            nn_real p = exp(z[c] - lse);
+            if (probs) probs[(long)i * C + c] = p;
+            if (dlogits) dlogits[(long)i * C + c] = (p * ysum - y[c]) / (nn_real)n;
+        }
+    return loss;
+}
+
+#define NNCL_LOSS_SOFTMAX_XENT_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_softmax_xent(int n, int C, __global const nn_real *logits,
+                                          __global const nn_real *onehot, __global nn_real *probs,
+                                          __global nn_real *dlogits, __global nn_real *sum_out,
+                                          __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_softmax_xent_row_, n, C, logits, onehot, probs, dlogits);
+}
+
+/* TF's sigmoid_cross_entropy_with_logits, per-sample mean over K. */
+static inline nn_real nncl_sigmoid_bce_row_(int i, int n, int K, __global const nn_real *logits,
+                                            __global const nn_real *y, __global nn_real *probs,
+                                            __global nn_real *dlogits) {
+    nn_real row = 0, nk = (nn_real)n * (nn_real)K;
+    for (int k = 0; k < K; k++) {
+        long at = (long)i * K + k;
+        nn_real z = logits[at];
+        row += (z > 0 ? z : (nn_real)0) - z * y[at] + log1p(exp(-fabs(z)));
+        nn_real p = nncl_sigmoid_(z);
+        if (probs) probs[at] = p;
+        if (dlogits) dlogits[at] = (p - y[at]) / nk;
+    }
+    return row / (nn_real)K;
+}
+
+#define NNCL_LOSS_SIGMOID_BCE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_sigmoid_bce(int n, int K, __global const nn_real *logits,
+                                         __global const nn_real *y, __global nn_real *probs,
+                                         __global nn_real *dlogits, __global nn_real *sum_out,
+                                         __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_sigmoid_bce_row_, n, K, logits, y, probs, dlogits);
+}
+
+/* Keras's clip of p to [eps, 1−eps] with C's decisions: for a float p, p > 1e-7 (double)
+ * ⇔ p >= 1e-7f (1e-7f rounds up; no float lies between), and p < 1 − 1e-7 (double) ⇔
+ * p <= 1 − 2⁻²³.  The clipped values are the nn_real nearest eps and 1 − eps; *om
+ * returns 1 − r, exact eps at the top clip (1 − r matters to log(1 − r)). */
+static inline nn_real nncl_clip_prob_(nn_real p, int *inside, nn_real *om) {
+#ifdef NN_REAL_DOUBLE
+    nn_real lo = 1e-7, hi = 1.0 - 1e-7;
+    int above = p > lo, below = p < hi;
+#else
+    nn_real lo = 1e-7f, hi = 1.0f - 1e-7f;
+    int above = p >= lo, below = p <= 0x1.fffffcp-1f;
+#endif
+    if (isnan(p)) { *inside = 0; *om = p; return p; }   /* C lets NaN through */
+    *inside = above && below;
+    if (!above) { *om = (nn_real)1 - lo; return lo; }
+    if (!below) { *om = NNCL_PROB_EPS; return hi; }
+    *om = (nn_real)1 - p;
+    return p;
+}
+
+/* Keras 3 CCE on probabilities: q = p/Σp; r = clip(q); loss = −Σ y log r;
+ * dL/dp_k = (g_k − Σ_j g_j q_j)/Σp/n with g = −y/r (0 where clipped). */
+static inline nn_real nncl_cce_row_(int i, int n, int C, __global const nn_real *p,
+                                    __global const nn_real *onehot, __global nn_real *dp,
+                                    __global nn_real *unused) {
+    __global const nn_real *pi = p + (long)i * C, *y = onehot + (long)i * C;
+    nn_real s = 0, gq = 0, loss = 0, om;
+    int in;
+    for (int c = 0; c < C; c++) s += pi[c];
+    for (int c = 0; c < C; c++) {
+        nn_real q = pi[c] / s, r = nncl_clip_prob_(q, &in, &om);
+        loss -= y[c] * log(r);
+        gq += in ? -y[c] / r * q : (nn_real)0;
+    }
+    if (dp)
+        for (int c = 0; c < C; c++) {
+            nn_real q = pi[c] / s, r = nncl_clip_prob_(q, &in, &om);
+            nn_real g = in ? -y[c] / r : (nn_real)0;
+            dp[(long)i * C + c] = (g - gq) / s / (nn_real)n;
+        }
+    return loss;
+}
+
+#define NNCL_LOSS_CCE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_cce(int n, int C, __global const nn_real *p, __global const nn_real *onehot,
+                                 __global nn_real *dp, __global nn_real *sum_out, __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_cce_row_, n, C, p, onehot, dp, (__global nn_real *)0);
+}
+
+/* Keras 3 sparse CCE on probabilities: r = clip(p); loss = log Σr − log r_t;
+ * dL/dp_j = (1/Σr − [j=t]/r_t)/n, 0 where clipped. */
+static inline nn_real nncl_sparse_cce_row_(int i, int n, int C, __global const nn_real *p,
+                                           __global const nn_real *labels, __global nn_real *dp,
+                                           __global nn_real *unused) {
+    __global const nn_real *pi = p + (long)i * C;
+    int t = nncl_label_(labels[i], C), in;
+    nn_real s = 0, om;
+    for (int c = 0; c < C; c++) s += nncl_clip_prob_(pi[c], &in, &om);
+    if (dp)
+        for (int c = 0; c < C; c++) {
+            nn_real r = nncl_clip_prob_(pi[c], &in, &om);
+            nn_real g = (nn_real)1 / s - (c == t ? (nn_real)1 / r : (nn_real)0);
+            dp[(long)i * C + c] = in ? g / (nn_real)n : (nn_real)0;
+        }
+    return t >= 0 ? log(s) - log(nncl_clip_prob_(pi[t], &in, &om)) : (nn_real)NAN;
+}
+
+#define NNCL_LOSS_SPARSE_CCE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_sparse_cce(int n, int C, __global const nn_real *p,
+                                        __global const nn_real *labels, __global nn_real *dp,
+                                        __global nn_real *sum_out, __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_sparse_cce_row_, n, C, p, labels, dp, (__global nn_real *)0);
+}
+
+/* Keras 3 BCE on probabilities: r = clip(p); −(y log r + (1−y) log(1−r)), mean over K. */
+static inline nn_real nncl_bce_row_(int i, int n, int K, __global const nn_real *p,
+                                    __global const nn_real *y, __global nn_real *dp,
+                                    __global nn_real *unused) {
+    nn_real row = 0, nk = (nn_real)n * (nn_real)K;
+    for (int k = 0; k < K; k++) {
+        long at = (long)i * K + k;
+        int in;
+        nn_real om, r = nncl_clip_prob_(p[at], &in, &om), t = y[at];
+        row -= t * log(r) + ((nn_real)1 - t) * log(om);
+        if (dp) dp[at] = in ? (-t / r + ((nn_real)1 - t) / om) / nk : (nn_real)0;
+    }
+    return row / (nn_real)K;
+}
+
+#define NNCL_LOSS_BCE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_bce(int n, int K, __global const nn_real *p, __global const nn_real *y,
+                                 __global nn_real *dp, __global nn_real *sum_out, __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_bce_row_, n, K, p, y, dp, (__global nn_real *)0);
+}
+
+static inline nn_real nncl_mse_row_(int i, int n, int K, __global const nn_real *pred,
+                                    __global const nn_real *y, __global nn_real *dpred,
+                                    __global nn_real *unused) {
+    nn_real row = 0, nk = (nn_real)n * (nn_real)K;
+    for (int k = 0; k < K; k++) {
+        long at = (long)i * K + k;
+        nn_real d = pred[at] - y[at];
+        row += d * d;
+        if (dpred) dpred[at] = 2 * d / nk;
+    }
+    return row / (nn_real)K;
+}
+
+#define NNCL_LOSS_MSE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_mse(int n, int K, __global const nn_real *pred, __global const nn_real *y,
+                                 __global nn_real *dpred, __global nn_real *sum_out, __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_mse_row_, n, K, pred, y, dpred, (__global nn_real *)0);
+}
+
+/* The gradient of |d| is sign(d), 0 at 0. */
+static inline nn_real nncl_mae_row_(int i, int n, int K, __global const nn_real *pred,
+                                    __global const nn_real *y, __global nn_real *dpred,
+                                    __global nn_real *unused) {
+    nn_real row = 0, nk = (nn_real)n * (nn_real)K;
+    for (int k = 0; k < K; k++) {
+        long at = (long)i * K + k;
+        nn_real d = pred[at] - y[at];
+        row += fabs(d);
+        if (dpred) dpred[at] = (nn_real)((d > 0) - (d < 0)) / nk;
+    }
+    return row / (nn_real)K;
+}
+
+#define NNCL_LOSS_MAE_LOCAL NNCL_LOSS_LOCAL_
+static inline void nncl_loss_mae(int n, int K, __global const nn_real *pred, __global const nn_real *y,
+                                 __global nn_real *dpred, __global nn_real *sum_out, __local nn_real *scratch) {
+    NNCL_LOSS_DRIVE_(nncl_mae_row_, n, K, pred, y, dpred, (__global nn_real *)0);
+}
+
+/* ---------------------------------------------------------------- regularizers */
+
+/* sum_out[0] = l1 Σ|w| + l2 Σw² (written, not accumulated).  Work-group 0 alone: items
+ * sum elements l, l+WG, ... then two fixed trees. */
+#define NNCL_L1L2_LOSS_LOCAL NNCL_WG
+static inline void nncl_l1l2_loss(long size, float l1, float l2, __global const nn_real *w,
+                                  __global nn_real *sum_out, __local nn_real *scratch) {
+    if (get_group_id(0) != 0) return;
+    nn_real a = 0, q = 0;
+    for (long i = (long)get_local_id(0); i < size; i += NNCL_WG) { a += fabs(w[i]); q += w[i] * w[i]; }
+    a = nncl_group_sum_(a, scratch);
+    q = nncl_group_sum_(q, scratch);
+    if (get_local_id(0) == 0) sum_out[0] = (nn_real)l1 * a + (nn_real)l2 * q;
+}
+
+/* g += l1 sign(w) + 2 l2 w; one item per element. */
+static inline void nncl_l1l2_grad(long size, float l1, float l2, __global const nn_real *w,
+                                  __global nn_real *g) {
+    nn_real a = l1, b = 2 * (nn_real)l2;
+    NNCL_FOR_ITEMS_(i, size) g[i] += a * (nn_real)((w[i] > 0) - (w[i] < 0)) + b * w[i];
+}
+
+/* ---------------------------------------------------------------- optimizers */
+
+/* Keras 3 formulas, one item per element.  Hyper-parameters arrive as float, so e.g.
+ * 1 − β is computed from float β (C: from double β); subnormal moments are kept or
+ * flushed as the device does (C flushes them, FTZ/DAZ). */
+static inline void nncl_sgd_update(long size, float lr, float momentum, int nesterov,
+                                   __global nn_real *w, __global const nn_real *g, __global nn_real *m) {
+    nn_real a = lr, mu = momentum;
+    if (momentum == 0) {
+        NNCL_FOR_ITEMS_(i, size) w[i] -= a * g[i];
+        return;
+    }
+    NNCL_FOR_ITEMS_(i, size) {
+        nn_real mi = mu * m[i] - a * g[i];
+        m[i] = mi;
+        w[i] += nesterov ? mu * mi - a * g[i] : mi;
+    }
+}
+
+/* t is the 1-based step; alpha = lr sqrt(1−β2^t)/(1−β1^t) in nn_real (C: double). */
+static inline void nncl_adam_update(long size, float lr, float beta1, float beta2, float eps,
+                                    long t, __global nn_real *w, __global const nn_real *g,
+                                    __global nn_real *m, __global nn_real *v) {
+    nn_real td = (nn_real)t;
+    nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
+                    ((nn_real)1 - pow((nn_real)beta1, td));
+    nn_real b1 = (nn_real)1 - (nn_real)beta1, b2 = (nn_real)1 - (nn_real)beta2, e = eps;
+    NNCL_FOR_ITEMS_(i, size) {
+        nn_real gi = g[i], mi = m[i], vi = v[i];
+        mi += (gi - mi) * b1;
+        vi += (gi * gi - vi) * b2;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] -= alpha * mi / (sqrt(vi) + e);
+    }
+}
+
+static inline void nncl_rmsprop_update(long size, float lr, float rho, float momentum, float eps,
+                                       int centered, __global nn_real *w, __global const nn_real *g,
+                                       __global nn_real *v, __global nn_real *mom, __global nn_real *mg) {
+    nn_real r = rho, r1 = (nn_real)1 - (nn_real)rho, a = lr, mu = momentum, e = eps;
+    NNCL_FOR_ITEMS_(i, size) {
+        nn_real gi = g[i], vi = r * v[i] + r1 * gi * gi, denom = vi;
+        v[i] = vi;
+        if (centered) {
+            nn_real mgi = r * mg[i] + r1 * gi;
+            mg[i] = mgi;
+            denom -= mgi * mgi;
+        }
+        nn_real inc = a * gi / sqrt(denom + e);
+        if (momentum > 0) {
+            nn_real mo = mu * mom[i] + inc;
+            mom[i] = mo;
+            w[i] -= mo;
+        } else {
+            w[i] -= inc;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- copies */
+
+/* One item per element.  Unlike C's memmove, x and y must not partially overlap. */
+static inline void nncl_copy(long len, __global const nn_real *x, __global nn_real *y) {
+    if (x == y) return;
+    NNCL_FOR_ITEMS_(i, len) y[i] = x[i];
+}
+
+/* y += x, for gradient accumulation. */
+static inline void nncl_add_inplace(long len, __global nn_real *y, __global const nn_real *x) {
+    NNCL_FOR_ITEMS_(i, len) y[i] += x[i];
+}
+
+#endif /* NN_KERNELS_CL */

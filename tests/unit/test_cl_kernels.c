@@ -1,0 +1,779 @@
+/* kernels/nn_kernels.cl against kernels/nn_kernels.h, in float, on the first OpenCL
+ * device (PoCL on the CPU here).
+ *
+ * Each test appends small __kernel wrappers with literal shapes (as the compiler will
+ * generate) to the .cl source, builds it, and runs every wrapper twice: with one
+ * work-group and with many (NNCL_WG-sized groups, G = 1 and G = 23); the two runs must
+ * give bit-identical buffers (every buffer, inputs included).  The G = 23 result is then
+ * compared with the C kernel on the same inputs:
+ *   exact (bit-equal): relu, copy, maxpool fwd/bwd, dropout masks and outputs;
+ *   elementwise math:  |cl − c| <= 1e-6 · max|c| over the array;
+ *   GEMM/conv/pooling sums, reductions, losses, batchnorm, optimizers: 1e-5 · max|c|
+ *   (C sums those in double or in another order; OpenCL builtins have ULP bounds).
+ * Without an OpenCL platform/device the tests fail, unless NNC_NO_OPENCL=1 (skip).
+ * NNC_CL_BENCH=1 prints rough timings of a 512³ GEMM and a conv. */
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn_kernels.h"
+
+/* ------------------------------------------------------------ OpenCL helpers */
+
+#define CL_OK(call)                                                                    \
+    do {                                                                               \
+        cl_int e_ = (call);                                                            \
+        cr_assert(e_ == CL_SUCCESS, "%s failed: OpenCL error %d", #call, (int)e_);     \
+    } while (0)
+
+static cl_device_id dev;
+static cl_context ctx;
+static cl_command_queue queue;
+static cl_program prog;
+static int wg = 64;          /* NNCL_WG of the current program */
+static char *src;            /* .cl text + wrappers */
+static size_t src_len;
+
+static void src_add(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    src = realloc(src, src_len + need + 1);
+    cr_assert(src);
+    va_start(ap, fmt);
+    vsnprintf(src + src_len, need + 1, fmt, ap);
+    va_end(ap);
+    src_len += need;
+}
+
+/* Opens the first device and starts the source with nn_kernels.cl. */
+static void cl_begin(int work_group) {
+    cl_platform_id plat;
+    cl_uint np = 0, nd = 0;
+    if (clGetPlatformIDs(1, &plat, &np) != CL_SUCCESS || np == 0 ||
+        clGetDeviceIDs(plat, CL_DEVICE_TYPE_ALL, 1, &dev, &nd) != CL_SUCCESS || nd == 0) {
+        const char *skip = getenv("NNC_NO_OPENCL");
+        if (skip && strcmp(skip, "1") == 0) cr_skip_test("no OpenCL device (NNC_NO_OPENCL=1)");
+        cr_assert_fail("no OpenCL platform/device found (install one, e.g. PoCL, or set "
+                       "NNC_NO_OPENCL=1 to skip these tests)");
+    }
+    cl_int err;
+    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CL_OK(err);
+    queue = clCreateCommandQueue(ctx, dev, 0, &err);
+    CL_OK(err);
+    wg = work_group;
+    FILE *f = fopen(NNC_SOURCE_DIR "/kernels/nn_kernels.cl", "rb");
+    cr_assert(f, "cannot open kernels/nn_kernels.cl");
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    free(src);
+    src = malloc(len + 1);
+    cr_assert(src && fread(src, 1, len, f) == (size_t)len);
+    src[len] = 0;
+    src_len = len;
+    fclose(f);
+    src_add("\n/* ---- test wrappers ---- */\n");
+}
+
+/* A wrapper kernel `name(params)` whose body declares scratch[local] (if local is not
+ * NULL) and runs `call`. */
+static void wrap(const char *name, const char *local, const char *params, const char *fmt, ...) {
+    char call[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call, sizeof call, fmt, ap);
+    va_end(ap);
+    src_add("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\nvoid %s(%s) {\n", name, params);
+    if (local) src_add("  __local nn_real scratch[%s];\n", local);
+    src_add("  %s;\n}\n", call);
+}
+
+static void cl_build(void) {
+    cl_int err;
+    const char *s = src;
+    prog = clCreateProgramWithSource(ctx, 1, &s, &src_len, &err);
+    CL_OK(err);
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DNNCL_WG=%d", wg);
+    err = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        size_t n = 0;
+        clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+        char *log = malloc(n + 1);
+        clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        log[n] = 0;
+        cr_assert_fail("build failed (%d):\n%s", (int)err, log);
+    }
+}
+
+static void cl_end(void) {
+    if (prog) clReleaseProgram(prog);
+    if (queue) clReleaseCommandQueue(queue);
+    if (ctx) clReleaseContext(ctx);
+    prog = NULL; queue = NULL; ctx = NULL;
+    free(src);
+    src = NULL;
+}
+
+/* Kernel arguments: ints, longs, floats, ulongs, float buffers (host array, elements;
+ * in and out) and NULL buffers. */
+typedef struct {
+    char kind;
+    long long i;
+    double f;
+    unsigned long long u;
+    float *host;
+    size_t count;
+} arg_t;
+#define AI(v) ((arg_t){.kind = 'i', .i = (v)})
+#define AL(v) ((arg_t){.kind = 'l', .i = (v)})
+#define AF(v) ((arg_t){.kind = 'f', .f = (v)})
+#define AU(v) ((arg_t){.kind = 'u', .u = (v)})
+#define AB(p, n) ((arg_t){.kind = 'b', .host = (p), .count = (n)})
+#define AN ((arg_t){.kind = 'n'})
+#define MAX_ARGS 16
+
+static double last_ms;   /* time of the last many-group launch */
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* One launch with `groups` work-groups; buffers start from the host arrays in `a`,
+ * results are read into out[j] (allocated). */
+static void launch_once(cl_kernel k, int nargs, const arg_t *a, int groups, float **out) {
+    cl_mem mem[MAX_ARGS] = {0};
+    cl_int err;
+    for (int j = 0; j < nargs; j++) {
+        switch (a[j].kind) {
+        case 'i': { cl_int v = (cl_int)a[j].i; CL_OK(clSetKernelArg(k, j, sizeof v, &v)); break; }
+        case 'l': { cl_long v = a[j].i; CL_OK(clSetKernelArg(k, j, sizeof v, &v)); break; }
+        case 'f': { cl_float v = (cl_float)a[j].f; CL_OK(clSetKernelArg(k, j, sizeof v, &v)); break; }
+        case 'u': { cl_ulong v = a[j].u; CL_OK(clSetKernelArg(k, j, sizeof v, &v)); break; }
+        case 'n': CL_OK(clSetKernelArg(k, j, sizeof(cl_mem), NULL)); break;
+        case 'b': {
+            size_t bytes = (a[j].count ? a[j].count : 1) * sizeof(float);
+            mem[j] = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes, a[j].host, &err);
+            CL_OK(err);
+            CL_OK(clSetKernelArg(k, j, sizeof(cl_mem), &mem[j]));
+            break;
+        }
+        }
+    }
+    size_t local = (size_t)wg, global = (size_t)groups * wg;
+    double t0 = now_ms();
+    CL_OK(clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, 0, NULL, NULL));
+    CL_OK(clFinish(queue));
+    last_ms = now_ms() - t0;
+    for (int j = 0; j < nargs; j++) {
+        if (!mem[j]) continue;
+        out[j] = malloc((a[j].count ? a[j].count : 1) * sizeof(float));
+        CL_OK(clEnqueueReadBuffer(queue, mem[j], CL_TRUE, 0, a[j].count * sizeof(float), out[j], 0, NULL, NULL));
+        clReleaseMemObject(mem[j]);
+    }
+}
+
+/* Runs kernel `name` with 1 and with 23 work-groups, asserts every buffer comes back
+ * bit-identical, and leaves the result in the host arrays. */
+static void run(const char *name, int nargs, arg_t *a) {
+    cl_int err;
+    cl_kernel k = clCreateKernel(prog, name, &err);
+    cr_assert(err == CL_SUCCESS, "clCreateKernel(%s): %d", name, (int)err);
+    float *one[MAX_ARGS] = {0}, *many[MAX_ARGS] = {0};
+    launch_once(k, nargs, a, 1, one);
+    launch_once(k, nargs, a, 23, many);
+    for (int j = 0; j < nargs; j++) {
+        if (!many[j]) continue;
+        cr_assert(memcmp(one[j], many[j], a[j].count * sizeof(float)) == 0,
+                  "%s: argument %d differs between 1 and 23 work-groups", name, j);
+        memcpy(a[j].host, many[j], a[j].count * sizeof(float));
+        free(one[j]); free(many[j]);
+    }
+    clReleaseKernel(k);
+}
+
+/* ------------------------------------------------------------ data and comparisons */
+
+static uint64_t rng_state = 0x5EEDull;
+
+static float uniform(float lo, float hi) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (float)((double)(rng_state >> 11) * 0x1.0p-53);
+}
+
+static float *rnd(size_t len, float lo, float hi) {
+    float *p = malloc((len ? len : 1) * sizeof *p);
+    cr_assert(p);
+    for (size_t i = 0; i < len; i++) p[i] = uniform(lo, hi);
+    return p;
+}
+
+static float *dup(const float *p, size_t len) {
+    float *q = malloc((len ? len : 1) * sizeof *q);
+    memcpy(q, p, len * sizeof *q);
+    return q;
+}
+
+/* |got − want| <= tol · max|want| elementwise (tol 0: bit-equal); NaNs must match. */
+static void expect_close(const char *what, const float *got, const float *want, size_t len, double tol) {
+    if (tol == 0) {
+        for (size_t i = 0; i < len; i++)
+            if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+                cr_expect_fail("%s[%zu] = %.9g, C has %.9g (expected bit-equal)", what, i, got[i], want[i]);
+                return;
+            }
+        return;
+    }
+    double mag = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < len; i++) if (fabs(want[i]) > mag) mag = fabs(want[i]);
+    for (size_t i = 0; i < len; i++) {
+        if (isnan(want[i]) || isnan(got[i])) {
+            cr_expect(isnan(want[i]) && isnan(got[i]), "%s[%zu] = %g, C has %g", what, i, got[i], want[i]);
+            continue;
+        }
+        double e = fabs((double)got[i] - want[i]);
+        if (e > worst) { worst = e; at = i; }
+    }
+    cr_expect(worst <= tol * mag + 1e-37, "%s: max error %g at [%zu] (%.9g vs C %.9g), tolerance %g x %g",
+              what, worst, at, got[at], want[at], tol, mag);
+}
+
+#define TOL_EW 1e-6
+#define TOL_SUM 1e-5
+#define G_ "__global const nn_real *"
+#define GW_ "__global nn_real *"
+
+/* ------------------------------------------------------------ GEMM */
+
+static const int gemm_sizes[][3] = {{1, 1, 1}, {33, 17, 5}, {67, 45, 129}, {128, 64, 64}, {5, 300, 17}};
+#define N_GEMM_SIZES (int)(sizeof gemm_sizes / sizeof gemm_sizes[0])
+
+static void gemm_cases(int work_group) {
+    cl_begin(work_group);
+    for (int s = 0; s < N_GEMM_SIZES; s++)
+        for (int t = 0; t < 4; t++)
+            for (int acc = 0; acc < 2; acc++) {
+                char name[64];
+                snprintf(name, sizeof name, "gemm_%d_%d_%d", s, t, acc);
+                wrap(name, "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C",
+                     "nncl_gemm(%d, %d, %d, %d, %d, A, B, C, %d, scratch)", t >> 1, t & 1,
+                     gemm_sizes[s][0], gemm_sizes[s][1], gemm_sizes[s][2], acc);
+            }
+    cl_build();
+    for (int s = 0; s < N_GEMM_SIZES; s++)
+        for (int t = 0; t < 4; t++)
+            for (int acc = 0; acc < 2; acc++) {
+                int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+                float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1);
+                float *C = rnd((size_t)M * N, -1, 1), *ref = dup(C, (size_t)M * N);
+                nnk_gemm(t >> 1, t & 1, M, N, K, A, B, ref, acc);
+                char name[64];
+                snprintf(name, sizeof name, "gemm_%d_%d_%d", s, t, acc);
+                run(name, 3, (arg_t[]){AB(A, (size_t)M * K), AB(B, (size_t)K * N), AB(C, (size_t)M * N)});
+                expect_close(name, C, ref, (size_t)M * N, TOL_SUM);
+                free(A); free(B); free(C); free(ref);
+            }
+    cl_end();
+}
+
+Test(cl_gemm, all_transposes_odd_sizes_accumulate) { gemm_cases(64); }
+Test(cl_gemm, work_group_128) { gemm_cases(128); }
+Test(cl_gemm, work_group_256) { gemm_cases(256); }
+
+/* ------------------------------------------------------------ conv2d */
+
+typedef struct { int n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW; } conv_t;
+static const conv_t convs[] = {
+    {2, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0, 26, 26},  /* first layer, valid */
+    {3, 9, 11, 5, 3, 3, 7, 2, 2, 1, 1, 5, 6},      /* 'same', stride 2 */
+    {1, 7, 6, 4, 1, 1, 3, 1, 1, 0, 0, 7, 6},       /* pointwise, n = 1 */
+    {2, 8, 8, 3, 5, 4, 6, 1, 2, 2, 1, 8, 4},       /* 'same', odd kernel, mixed strides */
+    {3, 10, 10, 16, 3, 3, 33, 1, 1, 0, 0, 8, 8},   /* K, F past the tiles */
+    {2, 6, 5, 2, 2, 3, 4, 3, 2, 0, 0, 2, 2},       /* stride > 1 leaving cells uncovered */
+};
+#define N_CONVS (int)(sizeof convs / sizeof convs[0])
+
+static void conv_wrappers(int i, const conv_t *c) {
+    char name[64];
+    const char *fn[3] = {"fwd", "bwd_data", "bwd_filter"};
+    const char *loc[3] = {"NNCL_CONV2D_FWD_LOCAL", "NNCL_CONV2D_BWD_DATA_LOCAL", "NNCL_CONV2D_BWD_FILTER_LOCAL"};
+    for (int f = 0; f < 3; f++) {
+        snprintf(name, sizeof name, "conv_%s_%d", fn[f], i);
+        wrap(name, loc[f], "int n, " G_ "a, " G_ "b, " GW_ "o",
+             "nncl_conv2d_%s(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, a, b, o, scratch)", fn[f],
+             c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW);
+    }
+}
+
+Test(cl_conv2d, fwd_bwd_data_bwd_filter) {
+    cl_begin(64);
+    for (int i = 0; i < N_CONVS; i++) conv_wrappers(i, &convs[i]);
+    cl_build();
+    for (int i = 0; i < N_CONVS; i++) {
+        conv_t c = convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+        size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *dy = rnd(ny, -1, 1);
+        float *y = rnd(ny, -1, 1), *dx = rnd(nx, -1, 1), *dw = rnd(nw, -1, 1);
+        float *ry = dup(y, ny), *rdx = dup(dx, nx), *rdw = dup(dw, nw);
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *work = malloc((nwork + 1) * sizeof *work);
+        nnk_conv2d_fwd(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, ry, work);
+        nnk_conv2d_bwd_data(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w, rdx, work);
+        nnk_conv2d_bwd_filter(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, dy, rdw, work);
+        char name[64];
+        snprintf(name, sizeof name, "conv_fwd_%d", i);
+        run(name, 4, (arg_t[]){AI(c.n), AB(x, nx), AB(w, nw), AB(y, ny)});
+        expect_close(name, y, ry, ny, TOL_SUM);
+        snprintf(name, sizeof name, "conv_bwd_data_%d", i);
+        run(name, 4, (arg_t[]){AI(c.n), AB(dy, ny), AB(w, nw), AB(dx, nx)});
+        expect_close(name, dx, rdx, nx, TOL_SUM);
+        snprintf(name, sizeof name, "conv_bwd_filter_%d", i);
+        run(name, 4, (arg_t[]){AI(c.n), AB(x, nx), AB(dy, ny), AB(dw, nw)});
+        expect_close(name, dw, rdw, nw, TOL_SUM);
+        free(x); free(w); free(dy); free(y); free(dx); free(dw); free(ry); free(rdx); free(rdw); free(work);
+    }
+    cl_end();
+}
+
+/* A partial batch: wrappers are built for n = 3 shapes but called with n = 2 (the
+ * runtime n), and the rows past n must stay untouched. */
+Test(cl_conv2d, partial_batch_leaves_the_rest) {
+    cl_begin(64);
+    conv_t c = convs[1];
+    conv_wrappers(0, &c);
+    cl_build();
+    int n = 2;
+    size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+    size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *y = rnd(ny, -1, 1), *ry = dup(y, ny);
+    float *work = malloc(nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW) * sizeof *work);
+    nnk_conv2d_fwd(n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, ry, work);
+    run("conv_fwd_0", 4, (arg_t[]){AI(n), AB(x, nx), AB(w, nw), AB(y, ny)});
+    expect_close("partial conv_fwd", y, ry, ny, TOL_SUM);
+    size_t done = (size_t)n * c.OH * c.OW * c.F;
+    expect_close("partial conv_fwd tail", y + done, ry + done, ny - done, 0);
+    free(x); free(w); free(y); free(ry); free(work);
+    cl_end();
+}
+
+/* ------------------------------------------------------------ pooling */
+
+typedef struct { int n, H, W, C, PH, PW, SH, SW, PT, PL, OH, OW; } pool_t;
+static const pool_t pools[] = {
+    {2, 28, 28, 3, 2, 2, 2, 2, 0, 0, 14, 14},  /* tiles the input */
+    {2, 9, 10, 4, 3, 3, 2, 2, 0, 0, 4, 4},     /* valid, last row/cols uncovered */
+    {1, 7, 8, 2, 3, 3, 2, 2, 1, 0, 4, 4},      /* 'same' with a top pad */
+    {3, 5, 5, 2, 2, 2, 1, 1, 0, 0, 4, 4},      /* overlapping windows */
+    {1, 5, 7, 3, 3, 2, 3, 2, 1, 1, 2, 4},      /* 'same', uneven */
+};
+#define N_POOLS (int)(sizeof pools / sizeof pools[0])
+
+Test(cl_pooling, max_avg_global) {
+    cl_begin(64);
+    for (int i = 0; i < N_POOLS; i++) {
+        pool_t p = pools[i];
+        char name[64];
+        const char *fn[4] = {"maxpool2d_fwd", "maxpool2d_bwd", "avgpool2d_fwd", "avgpool2d_bwd"};
+        const char *params[4] = {"int n, " G_ "x, " GW_ "y", "int n, " G_ "x, " G_ "y, " G_ "dy, " GW_ "dx",
+                                 "int n, " G_ "x, " GW_ "y", "int n, " G_ "dy, " GW_ "dx"};
+        const char *args[4] = {"x, y", "x, y, dy, dx", "x, y", "dy, dx"};
+        for (int f = 0; f < 4; f++) {
+            snprintf(name, sizeof name, "%s_%d", fn[f], i);
+            wrap(name, NULL, params[f], "nncl_%s(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s)", fn[f],
+                 p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, args[f]);
+        }
+    }
+    wrap("gap_fwd", NULL, "int n, " G_ "x, " GW_ "y", "nncl_global_avgpool2d_fwd(n, 49, 10, x, y)");
+    wrap("gap_bwd", NULL, "int n, " G_ "dy, " GW_ "dx", "nncl_global_avgpool2d_bwd(n, 49, 10, dy, dx)");
+    cl_build();
+    for (int i = 0; i < N_POOLS; i++) {
+        pool_t p = pools[i];
+        size_t nx = (size_t)p.n * p.H * p.W * p.C, ny = (size_t)p.n * p.OH * p.OW * p.C;
+        float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1);
+        for (size_t j = 0; j < nx; j++) x[j] = floorf(x[j] * 4) / 4;   /* ties: first max wins */
+        float *y = rnd(ny, -1, 1), *dx = rnd(nx, -1, 1), *ry = dup(y, ny), *rdx = dup(dx, nx);
+        char name[64];
+        nnk_maxpool2d_fwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, ry);
+        snprintf(name, sizeof name, "maxpool2d_fwd_%d", i);
+        run(name, 3, (arg_t[]){AI(p.n), AB(x, nx), AB(y, ny)});
+        expect_close(name, y, ry, ny, 0);
+        nnk_maxpool2d_bwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, ry, dy, rdx);
+        snprintf(name, sizeof name, "maxpool2d_bwd_%d", i);
+        run(name, 5, (arg_t[]){AI(p.n), AB(x, nx), AB(y, ny), AB(dy, ny), AB(dx, nx)});
+        expect_close(name, dx, rdx, nx, 0);
+        nnk_avgpool2d_fwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, ry);
+        snprintf(name, sizeof name, "avgpool2d_fwd_%d", i);
+        run(name, 3, (arg_t[]){AI(p.n), AB(x, nx), AB(y, ny)});
+        expect_close(name, y, ry, ny, TOL_EW);
+        nnk_avgpool2d_bwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, dy, rdx);
+        snprintf(name, sizeof name, "avgpool2d_bwd_%d", i);
+        run(name, 3, (arg_t[]){AI(p.n), AB(dy, ny), AB(dx, nx)});
+        expect_close(name, dx, rdx, nx, TOL_EW);
+        free(x); free(dy); free(y); free(dx); free(ry); free(rdx);
+    }
+    int n = 3;
+    size_t nx = (size_t)n * 49 * 10, ny = (size_t)n * 10;
+    float *x = rnd(nx, -1, 1), *y = rnd(ny, -1, 1), *ry = dup(y, ny);
+    nnk_global_avgpool2d_fwd(n, 49, 10, x, ry);
+    run("gap_fwd", 3, (arg_t[]){AI(n), AB(x, nx), AB(y, ny)});
+    expect_close("gap_fwd", y, ry, ny, TOL_SUM);
+    float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
+    nnk_global_avgpool2d_bwd(n, 49, 10, y, rdx);
+    run("gap_bwd", 3, (arg_t[]){AI(n), AB(y, ny), AB(dx, nx)});
+    expect_close("gap_bwd", dx, rdx, nx, TOL_EW);
+    free(x); free(y); free(ry); free(dx); free(rdx);
+    cl_end();
+}
+
+/* ------------------------------------------------------------ activations, softmax, copies, bias */
+
+Test(cl_elementwise, activations_softmax_copies_bias) {
+    cl_begin(64);
+    const long len = 1037;
+    const char *un[] = {"relu_fwd", "sigmoid_fwd", "tanh_fwd"};
+    const char *bin[] = {"relu_bwd", "sigmoid_bwd", "tanh_bwd"};
+    for (int f = 0; f < 3; f++) {
+        wrap(un[f], NULL, G_ "x, " GW_ "y", "nncl_%s(%ld, x, y)", un[f], len);
+        wrap(bin[f], NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_%s(%ld, y, dy, dx)", bin[f], len);
+    }
+    wrap("softmax_fwd_a", NULL, G_ "x, " GW_ "y", "nncl_softmax_fwd(7, 10, x, y)");
+    wrap("softmax_bwd_a", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_softmax_bwd(7, 10, y, dy, dx)");
+    wrap("softmax_fwd_b", NULL, G_ "x, " GW_ "y", "nncl_softmax_fwd(3, 1000, x, y)");
+    wrap("softmax_bwd_b", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_softmax_bwd(3, 1000, y, dy, dx)");
+    wrap("copy", NULL, G_ "x, " GW_ "y", "nncl_copy(%ld, x, y)", len);
+    wrap("add_inplace", NULL, GW_ "y, " G_ "x", "nncl_add_inplace(%ld, y, x)", len);
+    wrap("bias_add", NULL, GW_ "y, " G_ "b", "nncl_bias_add(29, 37, y, b)");
+    wrap("bias_grad", "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(130, 37, dy, db, scratch)");
+    cl_build();
+
+    for (int f = 0; f < 3; f++) {
+        float *x = rnd(len, -8, 8), *y = rnd(len, -1, 1), *ry = dup(y, len);
+        if (f == 0) nnk_relu_fwd(len, x, ry);
+        if (f == 1) nnk_sigmoid_fwd(len, x, ry);
+        if (f == 2) nnk_tanh_fwd(len, x, ry);
+        run(un[f], 2, (arg_t[]){AB(x, len), AB(y, len)});
+        expect_close(un[f], y, ry, len, f == 0 ? 0 : TOL_EW);
+        float *dy = rnd(len, -1, 1), *dx = rnd(len, -1, 1), *rdx = dup(dx, len);
+        if (f == 0) nnk_relu_bwd(len, ry, dy, rdx);
+        if (f == 1) nnk_sigmoid_bwd(len, ry, dy, rdx);
+        if (f == 2) nnk_tanh_bwd(len, ry, dy, rdx);
+        memcpy(y, ry, len * sizeof *y);
+        run(bin[f], 3, (arg_t[]){AB(y, len), AB(dy, len), AB(dx, len)});
+        expect_close(bin[f], dx, rdx, len, f == 0 ? 0 : TOL_EW);
+        free(x); free(y); free(ry); free(dy); free(dx); free(rdx);
+    }
+    int shapes[2][2] = {{7, 10}, {3, 1000}};
+    for (int s = 0; s < 2; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        size_t nn = (size_t)rows * cols;
+        float *x = rnd(nn, -20, 20), *y = rnd(nn, -1, 1), *ry = dup(y, nn);
+        nnk_softmax_fwd(rows, cols, x, ry);
+        char name[32];
+        snprintf(name, sizeof name, "softmax_fwd_%c", 'a' + s);
+        run(name, 2, (arg_t[]){AB(x, nn), AB(y, nn)});
+        expect_close(name, y, ry, nn, TOL_SUM);
+        float *dy = rnd(nn, -1, 1), *dx = rnd(nn, -1, 1), *rdx = dup(dx, nn);
+        nnk_softmax_bwd(rows, cols, ry, dy, rdx);
+        memcpy(y, ry, nn * sizeof *y);
+        snprintf(name, sizeof name, "softmax_bwd_%c", 'a' + s);
+        run(name, 3, (arg_t[]){AB(y, nn), AB(dy, nn), AB(dx, nn)});
+        expect_close(name, dx, rdx, nn, TOL_SUM);
+        free(x); free(y); free(ry); free(dy); free(dx); free(rdx);
+    }
+    float *x = rnd(len, -1, 1), *y = rnd(len, -1, 1), *ry = dup(y, len);
+    nnk_copy(len, x, ry);
+    run("copy", 2, (arg_t[]){AB(x, len), AB(y, len)});
+    expect_close("copy", y, ry, len, 0);
+    float *z = rnd(len, -1, 1), *rz = dup(z, len);
+    nnk_add_inplace(len, rz, x);
+    run("add_inplace", 2, (arg_t[]){AB(z, len), AB(x, len)});
+    expect_close("add_inplace", z, rz, len, 0);
+    float *b = rnd(37, -1, 1), *yb = rnd(29 * 37, -1, 1), *ryb = dup(yb, 29 * 37);
+    nnk_bias_add(29, 37, ryb, b);
+    run("bias_add", 2, (arg_t[]){AB(yb, 29 * 37), AB(b, 37)});
+    expect_close("bias_add", yb, ryb, 29 * 37, 0);
+    float *dyb = rnd(130 * 37, -1, 1), *db = rnd(37, -1, 1), *rdb = dup(db, 37);
+    nnk_bias_grad(130, 37, dyb, rdb);
+    run("bias_grad", 2, (arg_t[]){AB(dyb, 130 * 37), AB(db, 37)});
+    expect_close("bias_grad", db, rdb, 37, TOL_SUM);
+    free(x); free(y); free(ry); free(z); free(rz); free(b); free(yb); free(ryb); free(dyb); free(db); free(rdb);
+    cl_end();
+}
+
+/* ------------------------------------------------------------ dropout */
+
+Test(cl_dropout, masks_equal_c_bit_for_bit) {
+    cl_begin(64);
+    const long len = 5003;
+    wrap("dropout_fwd", NULL, "float rate, ulong seed, " G_ "x, " GW_ "y, " GW_ "mask",
+         "nncl_dropout_fwd(%ld, rate, seed, x, y, mask)", len);
+    wrap("dropout_bwd", NULL, G_ "mask, " G_ "dy, " GW_ "dx", "nncl_dropout_bwd(%ld, mask, dy, dx)", len);
+    cl_build();
+    const float rates[] = {0.5f, 0.25f, 0.1f, 0.3f, 0.7f, 0.9f, 0.05f, 0.0f, 1.0f, 0.123456f};
+    for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        uint64_t seed = 0x1234567890ABCDEFull * (r + 1);
+        float *x = rnd(len, -1, 1), *y = rnd(len, -1, 1), *mask = rnd(len, -1, 1);
+        float *ry = dup(y, len), *rmask = dup(mask, len);
+        nnk_dropout_fwd(len, (double)rates[r], seed, x, ry, rmask);
+        run("dropout_fwd", 5, (arg_t[]){AF(rates[r]), AU(seed), AB(x, len), AB(y, len), AB(mask, len)});
+        char what[64];
+        snprintf(what, sizeof what, "dropout mask (rate %.9g)", rates[r]);
+        expect_close(what, mask, rmask, len, 0);
+        snprintf(what, sizeof what, "dropout y (rate %.9g)", rates[r]);
+        expect_close(what, y, ry, len, 0);
+        float *dy = rnd(len, -1, 1), *dx = rnd(len, -1, 1), *rdx = dup(dx, len);
+        nnk_dropout_bwd(len, rmask, dy, rdx);
+        run("dropout_bwd", 3, (arg_t[]){AB(mask, len), AB(dy, len), AB(dx, len)});
+        expect_close("dropout_bwd", dx, rdx, len, 0);
+        free(x); free(y); free(mask); free(ry); free(rmask); free(dy); free(dx); free(rdx);
+    }
+    cl_end();
+}
+
+/* ------------------------------------------------------------ batchnorm */
+
+Test(cl_batchnorm, train_infer_bwd) {
+    cl_begin(64);
+    const int shapes[][2] = {{77, 5}, {300, 3}, {1, 4}};
+    for (int s = 0; s < 3; s++)
+        for (int affine = 0; affine < 2; affine++) {
+            int rows = shapes[s][0], C = shapes[s][1];
+            char name[64];
+            const char *gb = affine ? "gamma, beta" : "0, 0";
+            snprintf(name, sizeof name, "bn_train_%d_%d", s, affine);
+            wrap(name, "NNCL_BATCHNORM_FWD_TRAIN_LOCAL",
+                 G_ "x, " G_ "gamma, " G_ "beta, " GW_ "y, " GW_ "sm, " GW_ "si, " GW_ "mm, " GW_ "mv",
+                 "nncl_batchnorm_fwd_train(%d, %d, 1e-3f, 0.99f, x, %s, y, sm, si, mm, mv, scratch)", rows, C, gb);
+            snprintf(name, sizeof name, "bn_infer_%d_%d", s, affine);
+            wrap(name, NULL, G_ "x, " G_ "gamma, " G_ "beta, " G_ "mm, " G_ "mv, " GW_ "y",
+                 "nncl_batchnorm_fwd_infer(%d, %d, 1e-3f, x, %s, mm, mv, y)", rows, C, gb);
+            snprintf(name, sizeof name, "bn_bwd_%d_%d", s, affine);
+            wrap(name, "NNCL_BATCHNORM_BWD_LOCAL",
+                 G_ "x, " G_ "dy, " G_ "gamma, " G_ "sm, " G_ "si, " GW_ "dx, " GW_ "dg, " GW_ "db",
+                 "nncl_batchnorm_bwd(%d, %d, x, dy, %s, sm, si, dx, %s, scratch)", rows, C,
+                 affine ? "gamma" : "0", affine ? "dg, db" : "0, 0");
+        }
+    cl_build();
+    for (int s = 0; s < 3; s++)
+        for (int affine = 0; affine < 2; affine++) {
+            int rows = shapes[s][0], C = shapes[s][1];
+            size_t nx = (size_t)rows * C;
+            float *x = rnd(nx, -3, 5), *gamma = rnd(C, 0.5f, 2), *beta = rnd(C, -1, 1);
+            float *y = rnd(nx, -1, 1), *sm = rnd(C, -1, 1), *si = rnd(C, -1, 1);
+            float *mm = rnd(C, -1, 1), *mv = rnd(C, 0.5f, 2);
+            float *ry = dup(y, nx), *rsm = dup(sm, C), *rsi = dup(si, C), *rmm = dup(mm, C), *rmv = dup(mv, C);
+            float *g = affine ? gamma : NULL, *be = affine ? beta : NULL;
+            nnk_batchnorm_fwd_train(rows, C, (double)1e-3f, (double)0.99f, x, g, be, ry, rsm, rsi, rmm, rmv);
+            char name[64];
+            snprintf(name, sizeof name, "bn_train_%d_%d", s, affine);
+            run(name, 8, (arg_t[]){AB(x, nx), affine ? AB(gamma, C) : AN, affine ? AB(beta, C) : AN, AB(y, nx),
+                                   AB(sm, C), AB(si, C), AB(mm, C), AB(mv, C)});
+            expect_close("bn y", y, ry, nx, TOL_SUM);
+            expect_close("bn save_mean", sm, rsm, C, TOL_SUM);
+            expect_close("bn save_invstd", si, rsi, C, TOL_SUM);
+            expect_close("bn moving_mean", mm, rmm, C, TOL_SUM);
+            expect_close("bn moving_var", mv, rmv, C, TOL_SUM);
+
+            float *yi = rnd(nx, -1, 1), *ryi = dup(yi, nx);
+            nnk_batchnorm_fwd_infer(rows, C, (double)1e-3f, x, g, be, mm, mv, ryi);
+            snprintf(name, sizeof name, "bn_infer_%d_%d", s, affine);
+            run(name, 6, (arg_t[]){AB(x, nx), affine ? AB(gamma, C) : AN, affine ? AB(beta, C) : AN,
+                                   AB(mm, C), AB(mv, C), AB(yi, nx)});
+            expect_close("bn infer", yi, ryi, nx, TOL_SUM);
+
+            float *dy = rnd(nx, -1, 1), *dx = rnd(nx, -1, 1), *dg = rnd(C, -1, 1), *db = rnd(C, -1, 1);
+            float *rdx = dup(dx, nx), *rdg = dup(dg, C), *rdb = dup(db, C);
+            memcpy(sm, rsm, C * sizeof *sm);
+            memcpy(si, rsi, C * sizeof *si);
+            nnk_batchnorm_bwd(rows, C, x, dy, g, rsm, rsi, rdx, affine ? rdg : NULL, affine ? rdb : NULL);
+            snprintf(name, sizeof name, "bn_bwd_%d_%d", s, affine);
+            run(name, 8, (arg_t[]){AB(x, nx), AB(dy, nx), affine ? AB(gamma, C) : AN, AB(sm, C), AB(si, C),
+                                   AB(dx, nx), affine ? AB(dg, C) : AN, affine ? AB(db, C) : AN});
+            expect_close("bn dx", dx, rdx, nx, TOL_SUM);
+            if (affine) {
+                expect_close("bn dgamma", dg, rdg, C, TOL_SUM);
+                expect_close("bn dbeta", db, rdb, C, TOL_SUM);
+            }
+            free(x); free(gamma); free(beta); free(y); free(sm); free(si); free(mm); free(mv);
+            free(ry); free(rsm); free(rsi); free(rmm); free(rmv); free(yi); free(ryi);
+            free(dy); free(dx); free(dg); free(db); free(rdx); free(rdg); free(rdb);
+        }
+    cl_end();
+}
+
+/* ------------------------------------------------------------ losses */
+
+enum { L_SPARSE_SOFTMAX_XENT, L_SOFTMAX_XENT, L_SIGMOID_BCE, L_CCE, L_SPARSE_CCE, L_BCE, L_MSE, L_MAE, L_COUNT };
+static const char *loss_names[L_COUNT] = {"sparse_softmax_xent", "softmax_xent", "sigmoid_bce", "cce",
+                                          "sparse_cce", "bce", "mse", "mae"};
+static const char *loss_locals[L_COUNT] = {
+    "NNCL_LOSS_SPARSE_SOFTMAX_XENT_LOCAL", "NNCL_LOSS_SOFTMAX_XENT_LOCAL", "NNCL_LOSS_SIGMOID_BCE_LOCAL",
+    "NNCL_LOSS_CCE_LOCAL", "NNCL_LOSS_SPARSE_CCE_LOCAL", "NNCL_LOSS_BCE_LOCAL", "NNCL_LOSS_MSE_LOCAL",
+    "NNCL_LOSS_MAE_LOCAL"};
+
+static int loss_fused(int l) { return l <= L_SIGMOID_BCE; }
+static int loss_sparse(int l) { return l == L_SPARSE_SOFTMAX_XENT || l == L_SPARSE_CCE; }
+
+static double loss_c(int l, int n, int C, const float *a, const float *b, float *o1, float *o2) {
+    switch (l) {
+    case L_SPARSE_SOFTMAX_XENT: return nnk_loss_sparse_softmax_xent(n, C, a, b, o1, o2);
+    case L_SOFTMAX_XENT: return nnk_loss_softmax_xent(n, C, a, b, o1, o2);
+    case L_SIGMOID_BCE: return nnk_loss_sigmoid_bce(n, C, a, b, o1, o2);
+    case L_CCE: return nnk_loss_cce(n, C, a, b, o1);
+    case L_SPARSE_CCE: return nnk_loss_sparse_cce(n, C, a, b, o1);
+    case L_BCE: return nnk_loss_bce(n, C, a, b, o1);
+    case L_MSE: return nnk_loss_mse(n, C, a, b, o1);
+    default: return nnk_loss_mae(n, C, a, b, o1);
+    }
+}
+
+Test(cl_losses, all_losses_sums_and_gradients) {
+    cl_begin(64);
+    const int shapes[][2] = {{7, 10}, {130, 3}, {1, 1}};
+    for (int l = 0; l < L_COUNT; l++)
+        for (int s = 0; s < 3; s++)
+            for (int grads = 0; grads < 2; grads++) {
+                char name[64];
+                snprintf(name, sizeof name, "loss_%s_%d_%d", loss_names[l], s, grads);
+                const char *outs = loss_fused(l) ? (grads ? "o1, o2" : "0, 0") : (grads ? "o1" : "0");
+                wrap(name, loss_locals[l], G_ "a, " G_ "b, " GW_ "o1, " GW_ "o2, " GW_ "sum",
+                     "nncl_loss_%s(%d, %d, a, b, %s, sum, scratch)", loss_names[l], shapes[s][0], shapes[s][1], outs);
+            }
+    cl_build();
+    for (int l = 0; l < L_COUNT; l++)
+        for (int s = 0; s < 3; s++)
+            for (int grads = 0; grads < 2; grads++) {
+                int n = shapes[s][0], C = shapes[s][1];
+                size_t nn = (size_t)n * C, nb = loss_sparse(l) ? (size_t)n : nn;
+                float *a, *b;
+                if (l <= L_SIGMOID_BCE || l >= L_MSE) a = rnd(nn, -6, 6);
+                else a = rnd(nn, 0.0f, 1.0f);
+                if (l == L_CCE || l == L_BCE) a[0] = 0, a[nn - 1] = 1;   /* clipped both ways */
+                if (loss_sparse(l)) {
+                    b = malloc(n * sizeof *b);
+                    for (int i = 0; i < n; i++) b[i] = (float)(int)uniform(0, (float)C - 0.01f);
+                } else if (l == L_SOFTMAX_XENT || l == L_CCE) {
+                    b = calloc(nn, sizeof *b);
+                    for (int i = 0; i < n; i++) b[(size_t)i * C + (int)uniform(0, (float)C - 0.01f)] = 1;
+                } else if (l == L_MSE || l == L_MAE) {
+                    b = rnd(nn, -6, 6);
+                } else {
+                    b = rnd(nn, 0, 1);
+                }
+                float *o1 = rnd(nn, -1, 1), *o2 = rnd(nn, -1, 1), sum = -1;
+                float *r1 = dup(o1, nn), *r2 = dup(o2, nn);
+                double ref = loss_c(l, n, C, a, b, grads ? r1 : NULL, grads ? r2 : NULL);
+                char name[64];
+                snprintf(name, sizeof name, "loss_%s_%d_%d", loss_names[l], s, grads);
+                run(name, 5, (arg_t[]){AB(a, nn), AB(b, nb), AB(o1, nn), AB(o2, nn), AB(&sum, 1)});
+                cr_expect(fabs(sum - ref) <= TOL_SUM * fabs(ref) + 1e-6, "%s: sum %.9g, C %.9g", name, sum, ref);
+                expect_close(name, o1, r1, nn, TOL_SUM);
+                expect_close(name, o2, r2, nn, TOL_SUM);
+                free(a); free(b); free(o1); free(o2); free(r1); free(r2);
+            }
+    cl_end();
+}
+
+/* ------------------------------------------------------------ regularizers and optimizers */
+
+Test(cl_update, l1l2_sgd_adam_rmsprop) {
+    cl_begin(64);
+    const long len = 1003;
+    wrap("l1l2_loss", "NNCL_L1L2_LOSS_LOCAL", G_ "w, " GW_ "sum", "nncl_l1l2_loss(%ld, 0.01f, 0.002f, w, sum, scratch)", len);
+    wrap("l1l2_grad", NULL, G_ "w, " GW_ "g", "nncl_l1l2_grad(%ld, 0.01f, 0.002f, w, g)", len);
+    wrap("sgd_plain", NULL, GW_ "w, " G_ "g, " GW_ "m", "nncl_sgd_update(%ld, 0.1f, 0.0f, 0, w, g, 0)", len);
+    wrap("sgd_mom", NULL, GW_ "w, " G_ "g, " GW_ "m", "nncl_sgd_update(%ld, 0.1f, 0.9f, 0, w, g, m)", len);
+    wrap("sgd_nesterov", NULL, GW_ "w, " G_ "g, " GW_ "m", "nncl_sgd_update(%ld, 0.1f, 0.9f, 1, w, g, m)", len);
+    wrap("adam", NULL, GW_ "w, " G_ "g, " GW_ "m, " GW_ "v",
+         "nncl_adam_update(%ld, 0.001f, 0.9f, 0.999f, 1e-7f, 3, w, g, m, v)", len);
+    wrap("rmsprop_plain", NULL, GW_ "w, " G_ "g, " GW_ "v, " GW_ "mom, " GW_ "mg",
+         "nncl_rmsprop_update(%ld, 0.001f, 0.9f, 0.0f, 1e-7f, 0, w, g, v, 0, 0)", len);
+    wrap("rmsprop_centered", NULL, GW_ "w, " G_ "g, " GW_ "v, " GW_ "mom, " GW_ "mg",
+         "nncl_rmsprop_update(%ld, 0.001f, 0.9f, 0.5f, 1e-7f, 1, w, g, v, mom, mg)", len);
+    cl_build();
+    float *w = rnd(len, -1, 1), *g = rnd(len, -1, 1), sum = -1;
+    double ref = nnk_l1l2_loss(len, 0.01f, 0.002f, w);
+    run("l1l2_loss", 2, (arg_t[]){AB(w, len), AB(&sum, 1)});
+    cr_expect(fabs(sum - ref) <= TOL_SUM * fabs(ref), "l1l2_loss %.9g, C %.9g", sum, ref);
+    float *rg = dup(g, len);
+    nnk_l1l2_grad(len, 0.01f, 0.002f, w, rg);
+    run("l1l2_grad", 2, (arg_t[]){AB(w, len), AB(g, len)});
+    expect_close("l1l2_grad", g, rg, len, TOL_EW);
+
+    const char *sgd[3] = {"sgd_plain", "sgd_mom", "sgd_nesterov"};
+    for (int s = 0; s < 3; s++) {
+        float *m = rnd(len, -1, 1), *rw = dup(w, len), *rm = dup(m, len);
+        nnk_sgd_update(len, 0.1f, s ? 0.9f : 0.0f, s == 2, rw, g, rm);
+        run(sgd[s], 3, (arg_t[]){AB(w, len), AB(g, len), AB(m, len)});
+        expect_close(sgd[s], w, rw, len, TOL_EW);
+        expect_close(sgd[s], m, rm, len, TOL_EW);
+        free(m); free(rw); free(rm);
+    }
+    {
+        float *m = rnd(len, -0.1f, 0.1f), *v = rnd(len, 0, 0.01f);
+        float *rw = dup(w, len), *rm = dup(m, len), *rv = dup(v, len);
+        nnk_adam_update(len, 0.001f, 0.9f, 0.999f, 1e-7f, 3, rw, g, rm, rv);
+        run("adam", 4, (arg_t[]){AB(w, len), AB(g, len), AB(m, len), AB(v, len)});
+        expect_close("adam w", w, rw, len, TOL_SUM);
+        expect_close("adam m", m, rm, len, TOL_SUM);
+        expect_close("adam v", v, rv, len, TOL_SUM);
+        free(m); free(v); free(rw); free(rm); free(rv);
+    }
+    for (int c = 0; c < 2; c++) {
+        float *v = rnd(len, 0.5f, 1), *mom = rnd(len, -0.1f, 0.1f), *mg = rnd(len, -0.1f, 0.1f);
+        float *rw = dup(w, len), *rv = dup(v, len), *rmom = dup(mom, len), *rmg = dup(mg, len);
+        nnk_rmsprop_update(len, 0.001f, 0.9f, c ? 0.5f : 0.0f, 1e-7f, c, rw, g, rv, c ? rmom : NULL, c ? rmg : NULL);
+        const char *name = c ? "rmsprop_centered" : "rmsprop_plain";
+        run(name, 5, (arg_t[]){AB(w, len), AB(g, len), AB(v, len), c ? AB(mom, len) : AN, c ? AB(mg, len) : AN});
+        expect_close(name, w, rw, len, TOL_SUM);
+        expect_close(name, v, rv, len, TOL_SUM);
+        if (c) {
+            expect_close(name, mom, rmom, len, TOL_SUM);
+            expect_close(name, mg, rmg, len, TOL_SUM);
+        }
+        free(v); free(mom); free(mg); free(rw); free(rv); free(rmom); free(rmg);
+    }
+    free(w); free(g); free(rg);
+    cl_end();
+}
+
+/* ------------------------------------------------------------ rough timings (opt-in) */
+
+Test(cl_bench, gemm_512_and_conv, .disabled = 0) {
+    const char *b = getenv("NNC_CL_BENCH");
+    if (!b || strcmp(b, "1") != 0) cr_skip_test("set NNC_CL_BENCH=1 for timings");
+    cl_begin(64);
+    wrap("g512", "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C", "nncl_gemm(0, 0, 512, 512, 512, A, B, C, 0, scratch)");
+    conv_t c = {64, 14, 14, 32, 3, 3, 64, 1, 1, 1, 1, 14, 14};
+    conv_wrappers(0, &c);
+    cl_build();
+    int M = 512;
+    float *A = rnd((size_t)M * M, -1, 1), *B = rnd((size_t)M * M, -1, 1), *C = rnd((size_t)M * M, -1, 1);
+    for (int rep = 0; rep < 2; rep++) run("g512", 3, (arg_t[]){AB(A, M * M), AB(B, M * M), AB(C, M * M)});
+    printf("OpenCL gemm 512^3 (23 groups): %.1f ms, %.2f GFLOP/s\n", last_ms, 2.0 * M * M * M / last_ms / 1e6);
+    size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)9 * c.C * c.F, ny = (size_t)c.n * c.OH * c.OW * c.F;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *y = rnd(ny, -1, 1);
+    const char *fn[3] = {"conv_fwd_0", "conv_bwd_data_0", "conv_bwd_filter_0"};
+    double flop = 2.0 * ny * 9 * c.C;
+    run(fn[0], 4, (arg_t[]){AI(c.n), AB(x, nx), AB(w, nw), AB(y, ny)});
+    printf("OpenCL conv fwd 64x14x14x32 3x3 -> 64 (23 groups): %.1f ms, %.2f GFLOP/s\n", last_ms, flop / last_ms / 1e6);
+    run(fn[1], 4, (arg_t[]){AI(c.n), AB(y, ny), AB(w, nw), AB(x, nx)});
+    printf("OpenCL conv bwd_data: %.1f ms\n", last_ms);
+    run(fn[2], 4, (arg_t[]){AI(c.n), AB(x, nx), AB(y, ny), AB(w, nw)});
+    printf("OpenCL conv bwd_filter: %.1f ms\n", last_ms);
+    free(A); free(B); free(C); free(x); free(w); free(y);
+    cl_end();
+}
