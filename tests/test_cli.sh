@@ -28,7 +28,9 @@ expect 1 "is a directory" -- check "$ROOT/examples"
 expect 1 "needs -o PROG" -- build "$ex"
 expect 1 "cannot write /nonexistent/dir/prog" -- build "$ex" -o /nonexistent/dir/prog
 expect 1 "unknown option '--bogus'" -- check "$ex" --bogus
-expect 1 "target 'opencl' is not available yet" -- emit "$ex" --target opencl -o "$WORK/src"
+expect 1 "unknown target 'cuda'; targets: c, opencl" -- emit "$ex" --target cuda -o "$WORK/src"
+expect 1 "'devices' takes no file" -- devices "$ex"
+expect 1 "'--clear' is an option of 'nnc cache'" -- check "$ex" --clear
 expect 1 "unknown stage 'bogus'" -- graph "$ex" --stage bogus
 expect 1 "'run' is not available yet" -- run "$ex"
 expect 1 "option '-o' needs a value" -- build "$ex" -o
@@ -38,6 +40,15 @@ if "$NNC" graph "$ex" --stage autodiff -o "$WORK/g.dot" && grep -q '^digraph' "$
   pass=$((pass + 1))
 else echo "FAIL graph --stage autodiff"; fail=$((fail + 1)); fi
 if "$NNC" graph "$ex" | grep -q 'adam_update'; then echo "FAIL parsed stage shows updates"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+# Every stage of the pass list can be shown.
+for stage in parsed autodiff optimized scheduled planned; do
+  if "$NNC" graph "$ex" --stage $stage | grep -q '^digraph'; then pass=$((pass + 1)); else echo "FAIL graph --stage $stage"; fail=$((fail + 1)); fi
+done
+# The OpenCL target writes readable kernels named after the graph, the library, the host.
+if "$NNC" emit "$ex" --target opencl -o "$WORK/cl" && grep -q '^void dense_fwd_matmul(__global' "$WORK/cl/model.cl" &&
+   grep -q 'nncl_gemm' "$WORK/cl/nn_kernels.cl" && grep -q 'nn_cl_open' "$WORK/cl/model.c"; then
+  pass=$((pass + 1))
+else echo "FAIL emit --target opencl"; fail=$((fail + 1)); fi
 # A built program needs only the C library where it runs: zlib and OpenMP are linked in
 # (a sanitizer build of nnc makes sanitized programs, which need their runtimes anyway).
 if "$NNC" build "$ex" -o "$WORK/relu" && [ -x "$WORK/relu" ] &&

@@ -1,5 +1,8 @@
 // main.c — the `nnc` driver: reads the command line, runs the pipeline's stages.
 #include "nnc.h"
+#ifdef NNC_HAVE_OPENCL
+#include "nn_cl.h"
+#endif
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,12 +14,15 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  check FILE                 parse, check, infer shapes; print the model summary\n"
-    "  graph FILE [--stage parsed|autodiff|optimized] [-o out.dot]\n"
+    "  graph FILE [--stage STAGE] [-o out.dot]\n"
     "                             the graph IR as Graphviz DOT\n"
-    "  emit FILE --target c -o DIR\n"
+    "  graph stages: parsed, autodiff, optimized, scheduled, planned (the pass list)\n"
+    "  emit FILE [--target c|opencl] -o DIR\n"
     "                             write the generated sources\n"
-    "  build FILE [--target c] -o PROG [--cflags FLAGS]\n"
+    "  build FILE [--target c|opencl] -o PROG [--cflags FLAGS]\n"
     "                             an executable that runs the script\n"
+    "  devices                    OpenCL platforms and devices with their limits\n"
+    "  cache --stats|--clear      the OpenCL program binary cache ($NNC_CACHE_DIR)\n"
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
@@ -55,7 +61,7 @@ static Source read_source(const char *path) {
 }
 
 typedef struct Options {
-  const char *command, *file, *out, *stage, *target, *cflags, *data_dir;
+  const char *command, *file, *out, *stage, *target, *cflags, *data_dir, *cache_op;
 } Options;
 
 static Options parse_args(int argc, char **argv) {
@@ -77,7 +83,10 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--target")) slot = &o.target;
     else if (!strcmp(a, "--cflags")) slot = &o.cflags;
     else if (!strcmp(a, "--data-dir")) slot = &o.data_dir;
-    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
+      o.cache_op = a;
+      continue;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(usage, stdout);
       exit(0);
     } else if (a[0] == '-' && a[1]) {
@@ -91,7 +100,10 @@ static Options parse_args(int argc, char **argv) {
     if (i + 1 >= argc) diag_fatal("option '%s' needs a value", a);
     *slot = argv[++i];
   }
-  if (!o.file) diag_fatal("'%s' needs a .nn file (see nnc --help)", o.command);
+  bool no_file = !strcmp(o.command, "devices") || !strcmp(o.command, "cache");
+  if (no_file && o.file) diag_fatal("'%s' takes no file", o.command);
+  if (o.cache_op && strcmp(o.command, "cache")) diag_fatal("'%s' is an option of 'nnc cache'", o.cache_op);
+  if (!o.file && !no_file) diag_fatal("'%s' needs a .nn file (see nnc --help)", o.command);
   if (!o.data_dir) o.data_dir = getenv("NNC_DATA_DIR");
   return o;
 }
@@ -113,6 +125,17 @@ static Program *front_end(const Options *o, Source *src) {
     diag_fatal("'%s': the model has no input shape; give the first layer input_shape= or start with keras.Input(shape=...)",
                o->file);
   return p;
+}
+
+// `nnc devices`, `nnc cache --stats|--clear`: the OpenCL runtime's listing and cache.
+static int device_command(const Options *o) {
+#ifdef NNC_HAVE_OPENCL
+  if (!strcmp(o->command, "devices")) return nn_cl_list_devices(stdout);
+  if (o->cache_op && !strcmp(o->cache_op, "--clear")) return nn_cl_cache_clear(stdout) == 0 ? 0 : 1;
+  return nn_cl_cache_stats(stdout) == 0 ? 0 : 1;
+#else
+  diag_fatal("this nnc was built without OpenCL (install ocl-icd-opencl-dev and rebuild)");
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -152,8 +175,8 @@ int main(int argc, char **argv) {
     int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
     return rc == 0 ? 0 : 1;
   }
-  if (!strcmp(o.command, "run") || !strcmp(o.command, "bench") || !strcmp(o.command, "devices") ||
-      !strcmp(o.command, "cache"))
+  if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);
+  if (!strcmp(o.command, "run") || !strcmp(o.command, "bench"))
     diag_fatal("'%s' is not available yet (this nnc has check, graph, emit and build); "
                "use 'nnc build FILE -o PROG' and run PROG", o.command);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};

@@ -61,6 +61,7 @@ static void emit_cl_buffers(Emit *e) {
   Graph *g = e->g;
   P("// Buffers: offsets in the device arena, from the same memory plan as the C target.\n"
     "// NNC_MAXBATCH comes from the host when it builds the program.\n");
+  P("typedef long int64_t;   // the calls read as the C target's do\n");
   P("#define FIXED_ELEMS %lld\n", (long long)pl->fixed_elems);
   P("#define FIXED(off) (arena + (off))\n#define PER_SAMPLE(off) (arena + FIXED_ELEMS + (size_t)(off) * NNC_MAXBATCH)\n");
   P("#define SCALAR(k) (arena + %lld + (k))\n", (long long)pl->scalars_begin);

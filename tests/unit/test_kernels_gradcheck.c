@@ -613,7 +613,7 @@ Test(gradcheck, table_covers_every_gradient_kernel) {
 /* Each op in compiler/ir/ops.def and the gradcheck row that covers its gradient, or NULL
  * where the op has no gradient kernel of its own (the reason is in the comment). */
 static const struct { const char *op, *row; } op_rows[] = {
-    {"input", NULL}, {"param", NULL},                   /* sources */
+    {"none", NULL}, {"input", NULL}, {"param", NULL},   /* placeholder; sources */
     {"copy", NULL}, {"add", NULL}, {"reshape", NULL},   /* movement: autodiff composes */
     {"aux_view", NULL}, {"loss_grad", NULL},
     {"batchnorm_infer", NULL},                          /* inference only */
