@@ -158,7 +158,7 @@ typedef struct nn_options {
   int64_t batch_size;      // -1: the script's
   uint64_t seed;           // default 0... but see seed_set
   bool seed_set;
-  int threads;             // 0: all cores
+  int threads;             // 0: OMP_NUM_THREADS, else the CPUs this process may use
   int device;              // OpenCL device index (--device N); -1: $NNC_DEVICE, else the default
   const char *data_dir;    // NULL: $NNC_DATA, then /usr/share/datasets
   bool quiet;              // no progress, only results
@@ -226,8 +226,24 @@ int nn_save_data(const char *path, const nn_data *d);
 void nn_capture_errors(bool on);
 const char *nn_last_error(void);
 
-// Threads for kernels (OpenMP when the program was built with it).
+// Threads for kernels (OpenMP when the program was built with it). n <= 0:
+// OMP_NUM_THREADS when set, else nn_default_threads().
 void nn_set_threads(int n);
+// The threads kernels will use now (1 without OpenMP).
+int nn_threads(void);
+// The CPUs this process may use: its affinity mask and its cgroup CPU quota (v2 cpu.max,
+// v1 cpu.cfs_quota_us / cpu.cfs_period_us), the smaller; at least 1.
+int nn_default_threads(void);
+// A cgroup quota as CPUs, rounded up; 0 means no limit. cpu_max is the text of a cgroup
+// v2 cpu.max file ("max 100000" or "150000 100000").
+int nn_cpus_from_quota(long long quota_us, long long period_us);
+int nn_cpus_from_cpu_max(const char *cpu_max);
+// A built program's main, after nn_parse_options: sets the thread count (o->threads, or
+// the default) and stores it in o->threads; with --json prints {"threads":N} first. When
+// it is more than 1 and the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, the
+// program first executes itself again (same pid, same argv) with OMP_WAIT_POLICY=passive,
+// so waiting threads sleep instead of spinning on shared cores (runtime/sys.c says why).
+void nn_start_threads(nn_options *o, char **argv);
 // Monotonic seconds.
 double nn_now(void);
 

@@ -214,7 +214,7 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     fprintf(out, "%s;\n\n", *text ? "" : " \"\"");
   }
   fprintf(out, "int main(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n");
-  fprintf(out, "  if (opt.threads > 0) nn_set_threads(opt.threads);\n");
+  fprintf(out, "  nn_start_threads(&opt, argv);\n");
   fprintf(out, "  nn_rng rng;\n  nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);\n");
   fprintf(out, "  static nn_data data[%d];\n", p->n_data ? p->n_data : 1);
   for (int i = 0; i < p->n_actions; i++)

@@ -587,7 +587,7 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
 int main(int argc, char **argv) {
   nn_options opt;
   nn_parse_options(&opt, argc, argv);
-  if (opt.threads > 0) nn_set_threads(opt.threads);
+  nn_start_threads(&opt, argv);
   nn_rng rng;
   nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);
   static nn_data data[6];

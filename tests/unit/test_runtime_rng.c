@@ -100,6 +100,36 @@ Test(sys, clock_is_monotonic) {
   nn_set_threads(0);
 }
 
+// cgroup quotas as CPU counts: rounded up, 0 for no limit or text that is not a quota.
+Test(sys, cpu_max_parsing) {
+  cr_assert_eq(nn_cpus_from_cpu_max("max 100000\n"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("max"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("100000 100000\n"), 1);
+  cr_assert_eq(nn_cpus_from_cpu_max("200000 100000\n"), 2);
+  cr_assert_eq(nn_cpus_from_cpu_max("150000 100000\n"), 2);
+  cr_assert_eq(nn_cpus_from_cpu_max("50000 100000"), 1);
+  cr_assert_eq(nn_cpus_from_cpu_max("1000 1000"), 1);
+  cr_assert_eq(nn_cpus_from_cpu_max("800000 100000\n"), 8);
+  cr_assert_eq(nn_cpus_from_cpu_max(""), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max(NULL), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("100000"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("abc 100000"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("100000 abc"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("-1 100000"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("100000 0"), 0);
+  cr_assert_eq(nn_cpus_from_cpu_max("99999999999999999999 100000"), 0);  // overflow
+  // v1: cpu.cfs_quota_us is -1 without a limit.
+  cr_assert_eq(nn_cpus_from_quota(-1, 100000), 0);
+  cr_assert_eq(nn_cpus_from_quota(250000, 100000), 3);
+  cr_assert_eq(nn_cpus_from_quota(100000, 100000), 1);
+}
+
+Test(sys, default_threads_within_the_cpus) {
+  int n = nn_default_threads();
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  cr_assert(n >= 1 && n <= online, "%d threads of %ld CPUs", n, online);
+}
+
 //
 // nn_parse_options
 //
