@@ -1,0 +1,214 @@
+// Differential testing of the targets: random valid models (layer kinds, activations,
+// losses, optimizers, partial last batches, dropout) are written as .nn scripts, built
+// for C and for OpenCL, trained a few steps on the same data and seed, and their saved
+// weights and predictions compared. Runs on the default OpenCL device (PoCL in CI).
+//
+// NNC_CROSS_MODELS=N and NNC_CROSS_SEED=S run a longer campaign outside CI; a mismatch
+// prints the script, which then belongs in tests/cross/ as a fixed case.
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nn.h"
+
+static uint64_t rng_state;
+static uint64_t next(void) {
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static int pick(int n) { return (int)(next() % (uint64_t)n); }
+static int between(int lo, int hi) { return lo + pick(hi - lo + 1); }
+
+static const char *const activations[] = {"relu", "sigmoid", "tanh", "linear"};
+
+typedef struct Script {
+  char text[1 << 18];
+  size_t len;
+} Script;
+
+static void put(Script *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(Script *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  s->len += vsnprintf(s->text + s->len, sizeof s->text - s->len, fmt, ap);
+  va_end(ap);
+  cr_assert_lt(s->len, sizeof s->text, "script too long for the generator's buffer");
+}
+
+// A nested list literal: `rows` rows of `per_row` values: inputs in [-1, 1] (kind 0),
+// class indices (1), 0/1 targets (2), one-hot rows (3).
+static void put_values(Script *s, int rows, int per_row, int classes, int kind) {
+  put(s, "[");
+  for (int r = 0; r < rows; r++) {
+    put(s, "%s[", r ? ", " : "");
+    for (int k = 0; k < per_row; k++) {
+      double v;
+      if (kind == 0) v = sin(1.3 * (r * per_row + k) + 0.37 * r);
+      else if (kind == 1) v = (r * 7 + k * 3) % classes;                      // class index
+      else if (kind == 2) v = (r * 5 + k) % 2;                                 // 0/1 targets
+      else v = k == (r * 3) % classes;                                         // one-hot
+      put(s, "%s%.4f", k ? ", " : "", v);
+    }
+    put(s, "]");
+  }
+  put(s, "]");
+}
+
+// Writes a random model; returns its number of classes/outputs.
+static void random_script(Script *s) {
+  s->len = 0;
+  put(s, "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers, regularizers\n\n");
+  bool image = pick(3) != 0;
+  int h = between(5, 9), w = between(5, 9), c = between(1, 3), flat = between(2, 10);
+  int rows = between(7, 13), batch = between(3, 5);
+  int out = between(2, 5);
+  int loss = pick(6);  // 0 sparse cce, 1 cce, 2 bce, 3 mse, 4 mae, 5 sparse cce from logits
+  int per_sample = image ? h * w * c : flat;
+  put(s, "x = np.array(");
+  put_values(s, rows, per_sample, 0, 0);
+  put(s, ")\n");
+  if (image) put(s, "x = x.reshape(-1, %d, %d, %d)\n", h, w, c);
+  put(s, "y = np.array(");
+  int ywidth = loss == 0 || loss == 5 ? 1 : out;
+  put_values(s, rows, ywidth, out, loss == 0 || loss == 5 ? 1 : loss == 1 ? 3 : loss == 2 ? 2 : 0);
+  put(s, ")\n\nmodel = keras.Sequential([\n");
+  if (image) put(s, "    keras.Input(shape=(%d, %d, %d)),\n", h, w, c);
+  else put(s, "    keras.Input(shape=(%d,)),\n", flat);
+  if (image) {
+    int layers = between(1, 3);
+    for (int i = 0; i < layers; i++) {
+      int kind = pick(5);
+      if (kind <= 1) {
+        int k = between(1, 3), st = h > 4 && w > 4 ? between(1, 2) : 1;
+        bool same = pick(2);
+        if (!same && (h < k || w < k)) same = true;
+        put(s, "    layers.Conv2D(%d, (%d, %d), strides=(%d, %d), padding='%s', activation='%s'%s),\n", between(2, 6), k,
+            k, st, st, same ? "same" : "valid", activations[pick(4)], pick(4) ? "" : ", use_bias=False");
+        h = same ? (h + st - 1) / st : (h - k) / st + 1;
+        w = same ? (w + st - 1) / st : (w - k) / st + 1;
+      } else if (kind == 2 && h >= 2 && w >= 2) {
+        put(s, "    layers.%s((2, 2)),\n", pick(2) ? "MaxPooling2D" : "AveragePooling2D");
+        h /= 2, w /= 2;
+      } else if (kind == 3) {
+        put(s, "    layers.BatchNormalization(),\n");
+      } else {
+        put(s, "    layers.Dropout(0.25),\n");
+      }
+    }
+    put(s, pick(3) ? "    layers.Flatten(),\n" : "    layers.GlobalAveragePooling2D(),\n");
+  }
+  int dense = pick(3);
+  for (int i = 0; i < dense; i++) {
+    put(s, "    layers.Dense(%d, activation='%s'%s),\n", between(3, 8), activations[pick(4)],
+        pick(3) ? "" : ", kernel_regularizer=regularizers.l2(0.01)");
+    if (!pick(3)) put(s, "    layers.Dropout(0.3),\n");
+  }
+  const char *out_act = loss <= 1 ? "softmax" : loss == 2 ? "sigmoid" : loss == 5 ? "linear" : activations[pick(4)];
+  put(s, "    layers.Dense(%d, activation='%s'),\n])\n", out, out_act);
+  const char *loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+                             "mse", "mae", "keras.losses.SparseCategoricalCrossentropy(from_logits=True)"};
+  const char *opt[] = {"'sgd'", "keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)", "'adam'", "'rmsprop'",
+                       "keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True)"};
+  put(s, "model.compile(optimizer=%s, loss=%s%s%s)\n", opt[pick(5)], loss == 5 ? "" : "'", loss_name[loss],
+      loss == 5 ? "" : "'");
+  put(s, "model.fit(x, y, epochs=2, batch_size=%d, shuffle=%s, verbose=0)\n", batch, pick(2) ? "True" : "False");
+  put(s, "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
+}
+
+static int run(const char *cmd) {
+  int rc = system(cmd);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static bool have_opencl(void) {
+  return run(NNC_BINARY_DIR "/nnc devices >/dev/null 2>&1") == 0;
+}
+
+// Builds and runs the script for `target` in dir/target; 0 when both succeed.
+static int build_and_run(const char *dir, const char *target) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "cd %s && mkdir -p %s && cd %s && " NNC_BINARY_DIR "/nnc build ../model.nn --target %s -o prog "
+           ">build.log 2>&1 && ./prog --quiet --seed 3 >run.log 2>&1",
+           dir, target, target, target);
+  return run(cmd);
+}
+
+// Worst |a - b| / (1 + |b|) over every tensor of two safetensors files.
+static double compare_weights(const char *a_path, const char *b_path, char *worst, size_t cap) {
+  nn_tensor *a, *b;
+  int na, nb;
+  cr_assert_eq(nn_read_safetensors(a_path, &a, &na), 0, "%s", a_path);
+  cr_assert_eq(nn_read_safetensors(b_path, &b, &nb), 0, "%s", b_path);
+  cr_assert_eq(na, nb);
+  double err = 0;
+  for (int i = 0; i < na; i++) {
+    cr_assert_str_eq(a[i].name, b[i].name);
+    cr_assert_eq(a[i].size, b[i].size);
+    for (int64_t k = 0; k < a[i].size; k++) {
+      double d = fabs((double)a[i].data[k] - b[i].data[k]) / (1 + fabs((double)b[i].data[k]));
+      if (!(d <= err)) err = d, snprintf(worst, cap, "%s[%lld]: %g vs %g", a[i].name, (long long)k, a[i].data[k], b[i].data[k]);
+    }
+  }
+  nn_free_tensors(a, na);
+  nn_free_tensors(b, nb);
+  return err;
+}
+
+Test(cross_target, random_models_agree, .timeout = 1800) {
+  if (!have_opencl()) {
+    if (getenv("NNC_NO_OPENCL")) cr_skip_test("no OpenCL device (NNC_NO_OPENCL set)");
+    cr_assert_fail("no OpenCL device: 'nnc devices' says why; install pocl-opencl-icd or set NNC_NO_OPENCL=1");
+  }
+  int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 8;
+  uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
+  char root[] = "/tmp/nnc-cross-XXXXXX";
+  cr_assert_not_null(mkdtemp(root));
+  int failures = 0;
+  for (int m = 0; m < models; m++) {
+    rng_state = seed * 1000003 + m;
+    static Script s;
+    random_script(&s);
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/m%d", root, m);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/model.nn", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(s.text, f);
+    fclose(f);
+    int rc_c = build_and_run(dir, "c"), rc_cl = build_and_run(dir, "opencl");
+    if (rc_c || rc_cl) {
+      fprintf(stderr, "model %d (seed %llu): c exit %d, opencl exit %d; logs in %s\n%s\n", m, (unsigned long long)seed, rc_c,
+                   rc_cl, dir, s.text);
+      failures++;
+      continue;
+    }
+    char a[600], b[600], worst[256] = "";
+    snprintf(a, sizeof a, "%s/opencl/w.safetensors", dir);
+    snprintf(b, sizeof b, "%s/c/w.safetensors", dir);
+    double err = compare_weights(a, b, worst, sizeof worst);
+    // Float32 kernels that sum in different orders, over a few steps of training.
+    if (err > 2e-4) {
+      fprintf(stderr, "model %d (seed %llu): weights differ by %.3g (%s)\n%s\n", m, (unsigned long long)seed, err, worst,
+                   s.text);
+      failures++;
+    }
+  }
+  cr_expect_eq(failures, 0, "%d of %d random models differ between the C and OpenCL targets (scripts above; kept in %s)",
+               failures, models, root);
+  if (failures == 0) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    run(cmd);
+  }
+}
