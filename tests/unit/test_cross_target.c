@@ -169,7 +169,7 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
     if (getenv("NNC_NO_OPENCL")) cr_skip_test("no OpenCL device (NNC_NO_OPENCL set)");
     cr_assert_fail("no OpenCL device: 'nnc devices' says why; install pocl-opencl-icd or set NNC_NO_OPENCL=1");
   }
-  int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 8;
+  int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 4;
   uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
   char root[] = "/tmp/nnc-cross-XXXXXX";
   cr_assert_not_null(mkdtemp(root));
