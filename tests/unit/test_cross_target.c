@@ -156,7 +156,7 @@ static double compare_weights(const char *a_path, const char *b_path, char *wors
     cr_assert_eq(a[i].size, b[i].size);
     for (int64_t k = 0; k < a[i].size; k++) {
       double d = fabs((double)a[i].data[k] - b[i].data[k]) / (1 + fabs((double)b[i].data[k]));
-      if (!(d <= err)) err = d, snprintf(worst, cap, "%s[%lld]: %g vs %g", a[i].name, (long long)k, a[i].data[k], b[i].data[k]);
+      if (!(d <= err)) err = d, snprintf(worst, cap, "%.200s[%lld]: %g vs %g", a[i].name, (long long)k, a[i].data[k], b[i].data[k]);
     }
   }
   nn_free_tensors(a, na);

@@ -102,14 +102,14 @@ Test(ops_coverage, every_kernel_op_has_both_kernels_and_a_cross_target_test) {
     if (nk == 0) snprintf(kernels[nk++], 256, "%s", name);   // named after the op (emit_act_bwd)
     for (int i = 0; i < nk; i++) {
       char c_name[300], cl_name[300];
-      snprintf(c_name, sizeof c_name, "nnk_%s", kernels[i]);
-      snprintf(cl_name, sizeof cl_name, "nncl_%s", kernels[i]);
+      snprintf(c_name, sizeof c_name, "nnk_%.200s", kernels[i]);
+      snprintf(cl_name, sizeof cl_name, "nncl_%.200s", kernels[i]);
       cr_expect(has_call(c_lib, c_name), "op %s calls %s, which kernels/nn_kernels.h lacks", name, c_name);
       cr_expect(has_call(cl_lib, cl_name), "op %s calls %s, which kernels/nn_kernels.cl lacks", name, cl_name);
       // The test names kernels directly or builds "nncl_loss_%s" / "nncl_%s_fwd" from a
       // list of names: either spelling counts.
       char base[300], quoted[310];
-      snprintf(base, sizeof base, "%s", kernels[i]);
+      snprintf(base, sizeof base, "%.200s", kernels[i]);
       if (!strncmp(base, "loss_", 5)) memmove(base, base + 5, strlen(base + 5) + 1);
       size_t bl = strlen(base);
       if (bl > 4 && (!strcmp(base + bl - 4, "_fwd") || !strcmp(base + bl - 4, "_bwd"))) base[bl - 4] = 0;
