@@ -49,6 +49,13 @@ if "$NNC" emit "$ex" --target opencl -o "$WORK/cl" && grep -q '^void dense_fwd_m
    grep -q 'nncl_gemm' "$WORK/cl/nn_kernels.cl" && grep -q 'nn_cl_open' "$WORK/cl/model.c"; then
   pass=$((pass + 1))
 else echo "FAIL emit --target opencl"; fail=$((fail + 1)); fi
+# A built OpenCL program refuses a device that is not there, naming what exists.
+if "$NNC" build "$ex" --target opencl -o "$WORK/cl_prog" 2>"$WORK/err"; then
+  "$WORK/cl_prog" --device 999 >"$WORK/out" 2>"$WORK/err"; rc=$?
+  if [ $rc -eq 1 ] && grep -qE "no OpenCL (device 999|platform)" "$WORK/err"; then pass=$((pass + 1)); else echo "FAIL --device 999: exit $rc"; cat "$WORK/err"; fail=$((fail + 1)); fi
+  NNC_DEVICE=x "$WORK/cl_prog" >"$WORK/out" 2>"$WORK/err"; rc=$?
+  if [ $rc -eq 1 ] && grep -qE "NNC_DEVICE must be|no OpenCL platform" "$WORK/err"; then pass=$((pass + 1)); else echo "FAIL NNC_DEVICE=x: exit $rc"; fail=$((fail + 1)); fi
+else echo "FAIL build --target opencl"; cat "$WORK/err"; fail=$((fail + 1)); fi
 # A built program needs only the C library where it runs: zlib and OpenMP are linked in
 # (a sanitizer build of nnc makes sanitized programs, which need their runtimes anyway).
 if "$NNC" build "$ex" -o "$WORK/relu" && [ -x "$WORK/relu" ] &&
