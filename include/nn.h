@@ -120,6 +120,12 @@ struct nn_model {
   // push copies params[].value back. NULL where value is the weights themselves (C).
   void (*pull_params)(nn_model *m);
   void (*push_params)(nn_model *m);
+  // Device targets keep the training inputs on the device when they fit: bind_inputs
+  // uploads x once (uint8 stays uint8) and returns 0, or -1 to keep the host path;
+  // train_step_rows then trains on rows[0..n) of it (y and out as for train_step).
+  // NULL on the C target.
+  int (*bind_inputs)(nn_model *m, const nn_data *x);
+  float (*train_step_rows)(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng, float *out);
   void *state;             // generated code's private buffers
 };
 

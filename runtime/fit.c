@@ -150,6 +150,8 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     free_buffers(&b);
     return idx ? -1 : rt_error("out of memory");
   }
+  // A device model that holds the inputs is sent row indices instead of batches.
+  bool on_device = m->bind_inputs && m->train_step_rows && m->bind_inputs(m, x) == 0;
   int verbose = shown_verbose(o, cfg->verbose);
   rt_callbacks *cbs = rt_callbacks_begin(cfg->callbacks, cfg->n_callbacks, m, verbose > 0);
   int rc = cbs ? 0 : -1;
@@ -168,11 +170,12 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     for (int64_t s = 0; s < steps; s++) {
       int n = (int)(train_rows - s * batch < batch ? train_rows - s * batch : batch);
       const int64_t *rows = idx + s * batch;
-      if (nn_data_gather(x, rows, n, b.x) != 0 || nn_data_gather(y, rows, n, b.y) != 0) {
+      if ((!on_device && nn_data_gather(x, rows, n, b.x) != 0) || nn_data_gather(y, rows, n, b.y) != 0) {
         rc = -1;
         break;
       }
-      float loss = m->train_step(m, b.x, b.y, n, rng, b.out);
+      float loss = on_device ? m->train_step_rows(m, rows, b.y, n, rng, b.out)
+                             : m->train_step(m, b.x, b.y, n, rng, b.out);
       loss_sum += (double)loss * n;
       seen += n;
       for (int k = 0; k < m->n_metrics; k++)

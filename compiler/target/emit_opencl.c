@@ -112,6 +112,22 @@ static void emit_cl_program(Emit *e) {
   }
   for (int i = 0; i < pl->n_bwd; i++) emit_cl_kernel(e, pl->bwd[i], false);
   for (int i = 0; i < pl->n_upd; i++) emit_cl_kernel(e, pl->upd[i], false);
+  if (!e->g->loss) return;
+  long long w = node_elems(e->g->x);
+  const char *x = e->g->x->name;
+  P("// %s = rows of the training inputs kept on the device: uint8 pixels through a table\n"
+    "// of their 256 converted values (the host makes it in double, as its own gather does),\n"
+    "// float32 scaled here.\n", x);
+  P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
+    "void nnc_gather_inputs_u8(__global nn_real *arena, int n, __global const uchar *data,\n"
+    "                          __global const long *rows, __global const float *table) {\n"
+    "  for (long i = get_global_id(0); i < (long)n * %lld; i += get_global_size(0))\n"
+    "    BUF_%s[i] = table[data[rows[i / %lld] * %lld + i %% %lld]];\n}\n\n", w, x, w, w, w);
+  P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
+    "void nnc_gather_inputs_f32(__global nn_real *arena, int n, __global const float *data,\n"
+    "                           __global const long *rows, float scale) {\n"
+    "  for (long i = get_global_id(0); i < (long)n * %lld; i += get_global_size(0))\n"
+    "    BUF_%s[i] = data[rows[i / %lld] * %lld + i %% %lld] * scale;\n}\n", w, x, w, w, w);
 }
 
 //
@@ -169,6 +185,8 @@ static void emit_c_text_literal(Emit *e, const char *name, const char *text) {
   P(";\n\n");
 }
 
+static void emit_host_inputs(Emit *e);
+
 static void emit_host(Emit *e, const char *cl_text) {
   Graph *g = e->g;
   const Plan *pl = e->plan;
@@ -196,7 +214,10 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
     "  uint64_t seed;            // this step's dropout seed\n"
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
-    "  nn_real *weights;         // host copy of the arena's weight region\n} State;\n\n");
+    "  nn_real *weights;         // host copy of the arena's weight region\n"
+    "  // The training inputs on the device (bind_inputs): which data, as stored, its rows.\n"
+    "  const void *inputs_of;\n  int64_t inputs_rows;\n  int inputs_u8;\n"
+    "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
   P("// One launch: enough groups of NNCL_WG items for `work` items, at most 4096.\n"
     "static void nnc_launch(State *s, int k, int64_t work, int n) {\n"
@@ -243,7 +264,7 @@ static void emit_host(Emit *e, const char *cl_text) {
 
   long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;
   P("static void nnc_load_batch(State *s, const float *x, const float *y, int n) {\n");
-  P("  nn_cl_write(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), x);\n",
+  P("  if (x) nn_cl_write(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), x);\n",
     (long long)pl->off[g->x->id], in_w);
   if (g->y)
     P("  if (y) nn_cl_write(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), y);\n",
@@ -266,6 +287,7 @@ static void emit_host(Emit *e, const char *cl_text) {
       "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
       "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
       "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+    emit_host_inputs(e);
   }
   P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
     "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
@@ -283,8 +305,56 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  for (int k = 0; k < N_KERNELS; k++) nn_cl_arg_mem(s->kernels[k], nnc_kernel_names[k], 0, s->arena);\n"
     "  s->weights = calloc(WEIGHTS_ELEMS + 1, sizeof(nn_real));\n"
     "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n");
+  if (g->loss)
+    P("  s->rows = nn_cl_alloc(s->cl, (size_t)max_batch * sizeof(int64_t), \"the batch's row indices\");\n"
+      "  s->table = nn_cl_alloc(s->cl, 256 * sizeof(float), \"the uint8 conversion table\");\n"
+      "  s->gather_u8 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_u8\");\n"
+      "  s->gather_f32 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_f32\");\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 0, s->arena);\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 3, s->rows);\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 4, s->table);\n"
+      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 0, s->arena);\n"
+      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 3, s->rows);\n");
   emit_host_model_fields(e, "s->weights");
-  P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n  return m;\n}\n\n");
+  P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n");
+  if (g->loss) P("  m->bind_inputs = nnc_bind_inputs;\n  m->train_step_rows = nnc_train_step_rows;\n");
+  P("  return m;\n}\n\n");
+}
+
+// The training inputs on the device: uploaded once per data set when they fit (a quarter
+// of the device's memory and one allocation), then each step sends row indices only.
+static void emit_host_inputs(Emit *e) {
+  Graph *g = e->g;
+  long long w = node_elems(g->x);
+  P("// Keeps the training inputs on the device when they fit; -1 keeps the host path.\n"
+    "static int nnc_bind_inputs(nn_model *m, const nn_data *x) {\n  State *s = m->state;\n"
+    "  if (x->onehot > 0 || x->row_size != %lld || (x->dtype != NN_U8 && x->dtype != NN_F32)) return -1;\n"
+    "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows) return 0;\n"
+    "  size_t bytes = (size_t)x->rows * %lld * (x->dtype == NN_U8 ? 1 : sizeof(float));\n"
+    "  cl_ulong max_alloc = 0;\n"
+    "  clGetDeviceInfo(s->cl->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);\n"
+    "  if (bytes == 0 || bytes > max_alloc || bytes > s->cl->global_mem / 4) return -1;\n"
+    "  if (s->inputs) clReleaseMemObject(s->inputs);\n"
+    "  s->inputs = nn_cl_alloc(s->cl, bytes, \"the training inputs\");\n"
+    "  nn_cl_write(s->cl, s->inputs, 0, bytes, x->buf);\n"
+    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_u8 = x->dtype == NN_U8;\n"
+    "  if (s->inputs_u8) {\n    float table[256];\n"
+    "    for (int v = 0; v < 256; v++) table[v] = (float)(v * x->scale);\n"
+    "    nn_cl_write(s->cl, s->table, 0, sizeof table, table);\n"
+    "    nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 2, s->inputs);\n  } else {\n"
+    "    nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 2, s->inputs);\n"
+    "    nn_cl_arg_float(s->gather_f32, \"nnc_gather_inputs_f32\", 4, (float)x->scale);\n  }\n  return 0;\n}\n\n",
+    w, w);
+  P("static float nnc_train_step_rows(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng,\n"
+    "                                 float *out) {\n  State *s = m->state;\n"
+    "  cl_kernel k = s->inputs_u8 ? s->gather_u8 : s->gather_f32;\n"
+    "  const char *name = s->inputs_u8 ? \"nnc_gather_inputs_u8\" : \"nnc_gather_inputs_f32\";\n"
+    "  nn_cl_write(s->cl, s->rows, 0, (size_t)n * sizeof(int64_t), rows);\n"
+    "  nn_cl_arg_int(k, name, 1, n);\n"
+    "  nn_cl_run(s->cl, k, name, (size_t)((int64_t)n * %lld + NNCL_WG - 1) / NNCL_WG, NNCL_WG);\n"
+    "  nnc_load_batch(s, NULL, y, n);\n"
+    "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
+    "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n", w);
 }
 
 // The library's text: read once per emit from the kernels directory.
