@@ -116,8 +116,8 @@ static void emit_cl_program(Emit *e) {
   long long w = node_elems(e->g->x);
   const char *x = e->g->x->name;
   P("// %s = rows of the training inputs kept on the device: uint8 pixels through a table\n"
-    "// of their 256 converted values (the host makes it in double, as its own gather does),\n"
-    "// float32 scaled here.\n", x);
+    "// of their 256 converted values, other types already converted by the host (both in\n"
+    "// double, as the host's own gather does, so both paths give the same bits).\n", x);
   P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
     "void nnc_gather_inputs_u8(__global nn_real *arena, int n, __global const uchar *data,\n"
     "                          __global const long *rows, __global const float *table) {\n"
@@ -125,9 +125,9 @@ static void emit_cl_program(Emit *e) {
     "    BUF_%s[i] = table[data[rows[i / %lld] * %lld + i %% %lld]];\n}\n\n", w, x, w, w, w);
   P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
     "void nnc_gather_inputs_f32(__global nn_real *arena, int n, __global const float *data,\n"
-    "                           __global const long *rows, float scale) {\n"
+    "                           __global const long *rows) {\n"
     "  for (long i = get_global_id(0); i < (long)n * %lld; i += get_global_size(0))\n"
-    "    BUF_%s[i] = data[rows[i / %lld] * %lld + i %% %lld] * scale;\n}\n", w, x, w, w, w);
+    "    BUF_%s[i] = data[rows[i / %lld] * %lld + i %% %lld];\n}\n", w, x, w, w, w);
 }
 
 //
@@ -326,25 +326,31 @@ static void emit_host(Emit *e, const char *cl_text) {
 static void emit_host_inputs(Emit *e) {
   Graph *g = e->g;
   long long w = node_elems(g->x);
-  P("// Keeps the training inputs on the device when they fit; -1 keeps the host path.\n"
+  P("// Keeps the training inputs on the device when they fit; -1 keeps the host path. uint8\n"
+    "// pixels go as they are; other types as the float32 values the host gather would make.\n"
     "static int nnc_bind_inputs(nn_model *m, const nn_data *x) {\n  State *s = m->state;\n"
-    "  if (x->onehot > 0 || x->row_size != %lld || (x->dtype != NN_U8 && x->dtype != NN_F32)) return -1;\n"
+    "  if (x->onehot > 0 || x->row_size != %lld || x->rows <= 0) return -1;\n"
     "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows) return 0;\n"
-    "  size_t bytes = (size_t)x->rows * %lld * (x->dtype == NN_U8 ? 1 : sizeof(float));\n"
+    "  int u8 = x->dtype == NN_U8;\n"
+    "  size_t bytes = (size_t)x->rows * %lld * (u8 ? 1 : sizeof(float));\n"
     "  cl_ulong max_alloc = 0;\n"
     "  clGetDeviceInfo(s->cl->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);\n"
-    "  if (bytes == 0 || bytes > max_alloc || bytes > s->cl->global_mem / 4) return -1;\n"
+    "  if (bytes > max_alloc || bytes > s->cl->global_mem / 4) return -1;\n"
+    "  void *host = u8 ? x->buf : malloc(bytes);\n  if (!host) return -1;\n"
+    "  for (int64_t r = 0; !u8 && r < x->rows; r += 1024) {\n"
+    "    int64_t idx[1024], k = x->rows - r < 1024 ? x->rows - r : 1024;\n"
+    "    for (int64_t i = 0; i < k; i++) idx[i] = r + i;\n"
+    "    if (nn_data_gather(x, idx, k, (float *)host + r * %lld) != 0) {\n      free(host);\n      return -1;\n    }\n  }\n"
     "  if (s->inputs) clReleaseMemObject(s->inputs);\n"
     "  s->inputs = nn_cl_alloc(s->cl, bytes, \"the training inputs\");\n"
-    "  nn_cl_write(s->cl, s->inputs, 0, bytes, x->buf);\n"
-    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_u8 = x->dtype == NN_U8;\n"
-    "  if (s->inputs_u8) {\n    float table[256];\n"
+    "  nn_cl_write(s->cl, s->inputs, 0, bytes, host);\n  if (!u8) free(host);\n"
+    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_u8 = u8;\n"
+    "  if (u8) {\n    float table[256];\n"
     "    for (int v = 0; v < 256; v++) table[v] = (float)(v * x->scale);\n"
     "    nn_cl_write(s->cl, s->table, 0, sizeof table, table);\n"
-    "    nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 2, s->inputs);\n  } else {\n"
-    "    nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 2, s->inputs);\n"
-    "    nn_cl_arg_float(s->gather_f32, \"nnc_gather_inputs_f32\", 4, (float)x->scale);\n  }\n  return 0;\n}\n\n",
-    w, w);
+    "    nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 2, s->inputs);\n"
+    "  } else {\n    nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 2, s->inputs);\n  }\n  return 0;\n}\n\n",
+    w, w, w);
   P("static float nnc_train_step_rows(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng,\n"
     "                                 float *out) {\n  State *s = m->state;\n"
     "  cl_kernel k = s->inputs_u8 ? s->gather_u8 : s->gather_f32;\n"
