@@ -19,9 +19,9 @@ threads() { "$@" --epochs 0 --json 2>/dev/null | head -1 | sed -n 's/^{"threads"
 if ! "$NNC" build "$ROOT/examples/linear_regression.nn" -o lr 2>build.log; then
   cat build.log; echo "0 passed, 1 failed"; exit 1
 fi
-# A sanitizer build's program links libgomp twice (the static copy and the shared one
-# libasan's runtime library pulls in), so libgomp's environment report, which this test
-# counts, appears twice per start. The thread logic is the same; test it unsanitized.
+# A sanitizer build's program links libgomp twice (the static copy, and libgomp.so.1 as
+# ldd shows), so libgomp's environment report, which this test counts, appears twice
+# per start. The thread logic is the same; test it unsanitized.
 if ldd ./lr | grep -q libasan; then
   echo "skipped: sanitized program (two libgomp copies double the counts this test reads)"; exit 0
 fi
