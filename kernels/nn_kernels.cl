@@ -474,6 +474,22 @@ static inline void nncl_tanh_bwd(long len, __global const nn_real *y, __global c
     NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
 }
 
+/* gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2; the gradient reads x. */
+#define NNCL_SQRT1_2 ((nn_real)0.70710678118654752440)
+#define NNCL_INV_SQRT_2PI ((nn_real)0.39894228040143267794)
+static inline void nncl_gelu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = (nn_real)0.5 * x[i] * erfc(-x[i] * NNCL_SQRT1_2);
+}
+
+static inline void nncl_gelu_bwd(long len, __global const nn_real *x, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i];
+        nn_real cdf = (nn_real)0.5 * erfc(-v * NNCL_SQRT1_2);
+        dx[i] = dy[i] * (cdf + v * NNCL_INV_SQRT_2PI * exp((nn_real)-0.5 * v * v));
+    }
+}
+
 /* One item per row (rows are short: class scores); max-subtracted, sum in order. */
 static inline void nncl_softmax_fwd(int rows, int cols, __global const nn_real *x,
                                     __global nn_real *y) {

@@ -46,6 +46,8 @@ typedef NN_REAL nn_real;
 #define nnk_log1p_(x) _Generic((x), float: log1pf, default: log1p)(x)
 #define nnk_tanh_(x)  _Generic((x), float: tanhf, default: tanh)(x)
 #define nnk_sqrt_(x)  _Generic((x), float: sqrtf, default: sqrt)(x)
+#define nnk_expm1_(x) _Generic((x), float: expm1f, default: expm1)(x)
+#define nnk_erfc_(x)  _Generic((x), float: erfcf, default: erfc)(x)
 
 /* Elementwise loops below this length run on one thread: forking costs more. */
 #define NNK_PAR_MIN 65536
@@ -747,6 +749,27 @@ static inline void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
 static inline void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+}
+
+/* Keras's gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2, the same value as
+ * x/2·(1 + erf(x/√2)) without its cancellation for very negative x. */
+#define NNK_SQRT1_2 0.70710678118654752440
+#define NNK_INV_SQRT_2PI 0.39894228040143267794
+static inline void nnk_gelu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++)
+        y[i] = (nn_real)0.5 * x[i] * nnk_erfc_(-x[i] * (nn_real)NNK_SQRT1_2);
+}
+
+/* Uses the input: d gelu/dx = Φ(x) + x·φ(x) is no function of y. */
+static inline void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i];
+        nn_real cdf = (nn_real)0.5 * nnk_erfc_(-v * (nn_real)NNK_SQRT1_2);
+        nn_real pdf = (nn_real)NNK_INV_SQRT_2PI * nnk_exp_((nn_real)-0.5 * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
 }
 
 /* One row: max-subtracted so huge logits cannot overflow; the sum is in double. */

@@ -406,6 +406,7 @@ Value *layer_construct(const char *cls, const Expr *call) {
   }
   if (c->kind != L_INPUT && !common_args(l, c, a, base, &input_shape, &has_input_shape)) ok = false;
   if (!ok) return value_error();
+  l->act_param = activation_default_param(l->act);  // activation='elu': the ACT row's alpha
   if (!l->name) l->name = auto_name(c->prefix);
   Value *v = value_new(V_LAYER, call->loc);
   v->layer = l;

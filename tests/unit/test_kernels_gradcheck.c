@@ -85,12 +85,13 @@ static double worst(double a, double b) { return a > b ? a : b; }
 
 /* ------------------------------------------------------------ elementwise activations */
 
-enum { ACT_relu, ACT_sigmoid, ACT_tanh, ACT_DROPOUT };
+enum { ACT_relu, ACT_sigmoid, ACT_tanh, ACT_gelu, ACT_DROPOUT };
 
 typedef struct {
     int kind;
     int64_t len;
     double *x, *y, *dy, *mask;
+    double alpha; /* parameterized activations */
 } ActCtx;
 
 static void act_fwd(ActCtx *c) {
@@ -98,7 +99,19 @@ static void act_fwd(ActCtx *c) {
     case ACT_relu: nnk_relu_fwd(c->len, c->x, c->y); break;
     case ACT_sigmoid: nnk_sigmoid_fwd(c->len, c->x, c->y); break;
     case ACT_tanh: nnk_tanh_fwd(c->len, c->x, c->y); break;
+    case ACT_gelu: nnk_gelu_fwd(c->len, c->x, c->y); break;
     case ACT_DROPOUT: nnk_dropout_fwd(c->len, 0.4, 42, c->x, c->y, c->mask); break;
+    }
+}
+
+/* The analytic gradient; bwd kernels read y, or x where ops.def's grad is grad_act_x. */
+static void act_bwd(const ActCtx *c, double *dx) {
+    switch (c->kind) {
+    case ACT_relu: nnk_relu_bwd(c->len, c->y, c->dy, dx); break;
+    case ACT_sigmoid: nnk_sigmoid_bwd(c->len, c->y, c->dy, dx); break;
+    case ACT_tanh: nnk_tanh_bwd(c->len, c->y, c->dy, dx); break;
+    case ACT_gelu: nnk_gelu_bwd(c->len, c->x, c->dy, dx); break;
+    case ACT_DROPOUT: nnk_dropout_bwd(c->len, c->mask, c->dy, dx); break;
     }
 }
 
@@ -108,25 +121,48 @@ static double act_loss(void *p) {
     return dot(c->dy, c->y, c->len);
 }
 
-static double check_act(int kind) {
-    ActCtx c = {kind, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37)};
-    for (int64_t i = 0; i < c.len; i++) c.x[i] *= 4; /* reach the saturating tails */
+/* Points every activation is checked at: negative inputs, both tails, and near 0 (and
+ * near ±3, hard_sigmoid's corners) but at least 0.01 away from the kinks; smooth
+ * activations also at 0 itself. Then random ones in [-4, 4] kept away from the kinks. */
+static const double act_points[] = {-20, -9, -4, -3.2, -2.9, -1.3, -0.5, -0.1, -0.01,
+                                    0.01, 0.1, 0.5, 1.3, 2.9, 3.2, 4, 9, 20};
+#define N_ACT_POINTS (sizeof act_points / sizeof *act_points)
+
+static double check_act_at(int kind, double alpha, int smooth) {
+    enum { LEN = 40 };
+    ActCtx c = {kind, LEN, rand_buf(LEN, -4, 4), zero_buf(LEN), rand_buf(LEN, -1, 1), zero_buf(LEN), alpha};
+    for (int64_t i = 0; i < LEN; i++) {
+        double *v = &c.x[i];
+        if (i < (int64_t)N_ACT_POINTS) *v = act_points[i];
+        else if (smooth && i == (int64_t)N_ACT_POINTS) *v = 0;
+        else
+            for (int k = -3; k <= 3; k += 3) /* kinks at 0 (relu family) and ±3 (hard_sigmoid) */
+                if (fabs(*v - k) < 0.05) *v = k + (*v < k ? -0.05 : 0.05);
+    }
     double *dx = zero_buf(c.len);
     act_fwd(&c);
-    switch (kind) {
-    case ACT_relu: nnk_relu_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_sigmoid: nnk_sigmoid_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_tanh: nnk_tanh_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_DROPOUT: nnk_dropout_bwd(c.len, c.mask, c.dy, dx); break;
-    }
+    act_bwd(&c, dx);
     double err = fd_error(act_loss, &c, c.x, c.len, dx);
     free(c.x); free(c.y); free(c.dy); free(c.mask); free(dx);
     return err;
 }
 
+static double check_act(int kind) {
+    ActCtx c = {kind, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37), 0};
+    for (int64_t i = 0; i < c.len; i++) c.x[i] *= 4; /* reach the saturating tails */
+    double *dx = zero_buf(c.len);
+    act_fwd(&c);
+    act_bwd(&c, dx);
+    double err = fd_error(act_loss, &c, c.x, c.len, dx);
+    free(c.x); free(c.y); free(c.dy); free(c.mask); free(dx);
+    if (kind == ACT_DROPOUT) return err;
+    return worst(err, check_act_at(kind, 0, 0));
+}
+
 static double check_relu(void) { return check_act(ACT_relu); }
 static double check_sigmoid(void) { return check_act(ACT_sigmoid); }
 static double check_tanh(void) { return check_act(ACT_tanh); }
+static double check_gelu(void) { return worst(check_act(ACT_gelu), check_act_at(ACT_gelu, 0, 1)); }
 static double check_dropout(void) { return check_act(ACT_DROPOUT); }
 
 /* ------------------------------------------------------------ softmax */
@@ -508,6 +544,7 @@ static const GradCheck gradchecks[] = {
     {"nnk_relu_bwd", check_relu},
     {"nnk_sigmoid_bwd", check_sigmoid},
     {"nnk_tanh_bwd", check_tanh},
+    {"nnk_gelu_bwd", check_gelu},
     {"nnk_softmax_bwd", check_softmax},
     {"nnk_dropout_bwd", check_dropout},
     {"nnk_batchnorm_bwd", check_batchnorm_all},
@@ -523,8 +560,10 @@ static const GradCheck gradchecks[] = {
 };
 #define N_GRADCHECKS (sizeof gradchecks / sizeof gradchecks[0])
 
-/* Every public kernel belongs to one of these families (name prefix after nnk_).
- * A new family must be added here, and its gradient kernels to the table above. */
+/* Every public kernel belongs to one of these families (name prefix after nnk_), or to
+ * an op of compiler/ir/ops.def (nnk_<op>_fwd, nnk_<op>_bwd: a new activation needs no
+ * entry here). A new family must be added here, and its gradient kernels to the table
+ * above. */
 static const char *kernel_families[] = {
     "gemm", "bias_", "conv2d_", "maxpool2d_", "avgpool2d_", "global_avgpool2d_", "relu_",
     "sigmoid_", "tanh_", "softmax_", "dropout_", "batchnorm_", "loss_", "l1l2_", "sgd_",
@@ -542,7 +581,7 @@ Test(gradcheck, every_row_within_tolerance) {
 
 /* A deliberately wrong gradient must fail the same check: the harness can fail. */
 Test(gradcheck, harness_rejects_a_wrong_gradient) {
-    ActCtx c = {ACT_tanh, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL};
+    ActCtx c = {ACT_tanh, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL, 0};
     double *dx = zero_buf(10);
     act_fwd(&c);
     nnk_tanh_bwd(c.len, c.y, c.dy, dx);
@@ -582,15 +621,38 @@ static int is_gradient_kernel(const char *name) {
            (len > 5 && strcmp(name + len - 5, "_grad") == 0);
 }
 
+/* The op names of compiler/ir/ops.def ("OP(name, ..." rows). Returns the count. */
+static int ops_def_names(char names[][64], int max) {
+    const char *path = NNC_SOURCE_DIR "/compiler/ir/ops.def";
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int count = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "OP(", 3) != 0) continue;
+        size_t len = strcspn(line + 3, ", ");
+        cr_assert_lt(len, 64);
+        cr_assert_lt(count, max);
+        memcpy(names[count], line + 3, len);
+        names[count++][len] = 0;
+    }
+    fclose(f);
+    return count;
+}
+
 Test(gradcheck, table_covers_every_gradient_kernel) {
-    static char names[256][64];
-    int count = header_kernels(names, 256);
+    static char names[256][64], ops[256][64];
+    int count = header_kernels(names, 256), n_ops = ops_def_names(ops, 256);
     cr_assert_gt(count, 30, "found only %d kernels in nn_kernels.h", count);
     int gradients = 0;
     for (int k = 0; k < count; k++) {
         int family = 0;
         for (size_t f = 0; f < sizeof kernel_families / sizeof *kernel_families; f++)
             if (strncmp(names[k] + 4, kernel_families[f], strlen(kernel_families[f])) == 0) family = 1;
+        for (int o = 0; o < n_ops; o++) {
+            size_t len = strlen(ops[o]);
+            if (strncmp(names[k] + 4, ops[o], len) == 0 && names[k][4 + len] == '_') family = 1;
+        }
         cr_expect(family, "%s belongs to no known kernel family: add its family and gradcheck rows",
                   names[k]);
         if (!is_gradient_kernel(names[k])) continue;
@@ -611,7 +673,9 @@ Test(gradcheck, table_covers_every_gradient_kernel) {
 /* ------------------------------------------------------------ the compiler's op table */
 
 /* Each op in compiler/ir/ops.def and the gradcheck row that covers its gradient, or NULL
- * where the op has no gradient kernel of its own (the reason is in the comment). */
+ * where the op has no gradient kernel of its own (the reason is in the comment). An op
+ * not listed maps by name: op X to the row nnk_X_bwd, op X_bwd to nnk_X_bwd (so an
+ * activation's two ops need only their gradcheck row). */
 static const struct { const char *op, *row; } op_rows[] = {
     {"none", NULL}, {"input", NULL}, {"param", NULL},   /* placeholder; sources */
     {"copy", NULL}, {"add", NULL}, {"reshape", NULL},   /* movement: autodiff composes */
@@ -659,12 +723,21 @@ Test(gradcheck, every_op_in_ops_def_has_a_row) {
         int mapped = -1;
         for (size_t i = 0; i < sizeof op_rows / sizeof *op_rows; i++)
             if (strcmp(op_rows[i].op, name) == 0) mapped = (int)i;
-        cr_expect(mapped >= 0, "op %s (compiler/ir/ops.def) has no entry in op_rows: map it to its "
-                  "gradcheck row, or to NULL with a reason", name);
-        if (mapped < 0 || !op_rows[mapped].row) continue;
+        if (mapped >= 0 && !op_rows[mapped].row) continue;
+        char by_name[2][80];
+        snprintf(by_name[0], sizeof by_name[0], "nnk_%s_bwd", name);
+        snprintf(by_name[1], sizeof by_name[1], "nnk_%s", name);
         int row = 0;
-        for (size_t i = 0; i < N_GRADCHECKS; i++) row |= strcmp(gradchecks[i].kernel, op_rows[mapped].row) == 0;
-        cr_expect(row, "op %s maps to %s, which has no gradcheck row", name, op_rows[mapped].row);
+        for (size_t i = 0; i < N_GRADCHECKS; i++) {
+            if (mapped >= 0) row |= strcmp(gradchecks[i].kernel, op_rows[mapped].row) == 0;
+            else row |= !strcmp(gradchecks[i].kernel, by_name[0]) ||
+                        (strstr(name, "_bwd") && !strcmp(gradchecks[i].kernel, by_name[1]));
+        }
+        if (mapped >= 0)
+            cr_expect(row, "op %s maps to %s, which has no gradcheck row", name, op_rows[mapped].row);
+        else
+            cr_expect(row, "op %s (compiler/ir/ops.def) has no gradcheck row %s and no entry in op_rows: "
+                      "add the row, or map the op to NULL with a reason", name, by_name[0]);
     }
     fclose(f);
     cr_assert_gt(ops, 0, "no OP( rows found in %s", path);
