@@ -490,6 +490,19 @@ static inline void nncl_gelu_bwd(long len, __global const nn_real *x, __global c
     }
 }
 
+/* silu (swish): x·sigmoid(x); the gradient reads x. */
+static inline void nncl_silu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = x[i] * nncl_sigmoid_(x[i]);
+}
+
+static inline void nncl_silu_bwd(long len, __global const nn_real *x, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real s = nncl_sigmoid_(x[i]);
+        dx[i] = dy[i] * s * ((nn_real)1 + x[i] * ((nn_real)1 - s));
+    }
+}
+
 /* One item per row (rows are short: class scores); max-subtracted, sum in order. */
 static inline void nncl_softmax_fwd(int rows, int cols, __global const nn_real *x,
                                     __global nn_real *y) {

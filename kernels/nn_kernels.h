@@ -772,6 +772,20 @@ static inline void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy
     }
 }
 
+/* silu (Keras's swish): x·sigmoid(x); the gradient s·(1 + x·(1 - s)) reads x. */
+static inline void nnk_silu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] * nnk_sigmoid_(x[i]);
+}
+
+static inline void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real s = nnk_sigmoid_(x[i]);
+        dx[i] = dy[i] * s * ((nn_real)1 + x[i] * ((nn_real)1 - s));
+    }
+}
+
 /* One row: max-subtracted so huge logits cannot overflow; the sum is in double. */
 static inline void nnk_softmax_row_(int cols, const nn_real *x, nn_real *y) {
     nn_real m = x[0];

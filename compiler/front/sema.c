@@ -311,7 +311,7 @@ static const double activation_params[] = {
 #undef ACT
 #undef OP
 };
-static const char *const unsupported_activations[] = {"elu", "selu", "swish", "silu", "softplus", "softsign",
+static const char *const unsupported_activations[] = {"elu", "selu", "softplus", "softsign",
                                                       "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish",
                                                       "log_softmax"};
 

@@ -469,6 +469,7 @@ static const struct {
     {"sigmoid", nnk_sigmoid_fwd, nnk_sigmoid_bwd, NULL, NULL, 0, 0, TOL_EW},
     {"tanh", nnk_tanh_fwd, nnk_tanh_bwd, NULL, NULL, 0, 0, TOL_EW},
     {"gelu", nnk_gelu_fwd, nnk_gelu_bwd, NULL, NULL, 1, 0, TOL_EW},
+    {"silu", nnk_silu_fwd, nnk_silu_bwd, NULL, NULL, 1, 0, TOL_EW},
 };
 #define N_ACTS (sizeof acts / sizeof *acts)
 
