@@ -786,6 +786,92 @@ static inline void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy
     }
 }
 
+/* elu: x if x > 0 else alpha·(exp(x) - 1); the gradient reads x, so any alpha works
+ * (Keras does not restrict it). expm1 of min(x, 0): no overflow in the unused branch. */
+static inline void nnk_elu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = v > 0 ? v : a * nnk_expm1_(neg);
+    }
+}
+
+static inline void nnk_elu_bwd(int64_t len, double alpha, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        dx[i] = v > 0 ? dy[i] : dy[i] * a * nnk_exp_(neg);
+    }
+}
+
+/* selu: scale·elu(x, alpha) with the constants of Keras's backends (TF, JAX, PyTorch;
+ * the docstring's 1.67326324 and 1.05070098 round to the same floats). The gradient
+ * reads y: scale if y > 0, else y + scale·alpha. */
+#define NNK_SELU_ALPHA 1.6732632423543772848
+#define NNK_SELU_SCALE 1.0507009873554804934
+static inline void nnk_selu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = (nn_real)NNK_SELU_SCALE * (v > 0 ? v : (nn_real)NNK_SELU_ALPHA * nnk_expm1_(neg));
+    }
+}
+
+static inline void nnk_selu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++)
+        dx[i] = dy[i] * (y[i] > 0 ? (nn_real)NNK_SELU_SCALE : y[i] + (nn_real)(NNK_SELU_SCALE * NNK_SELU_ALPHA));
+}
+
+/* leaky_relu: x if x > 0 else negative_slope·x (alpha). Keras requires slope >= 0, so
+ * y > 0 exactly where x > 0 and the gradient reads y. */
+static inline void nnk_leaky_relu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
+}
+
+static inline void nnk_leaky_relu_bwd(int64_t len, double alpha, const nn_real *y, const nn_real *dy,
+                                      nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : a * dy[i];
+}
+
+/* softplus: log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable in both tails. Its
+ * derivative sigmoid(x) equals 1 - exp(-y): the gradient reads y. */
+static inline void nnk_softplus_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], pos = v > 0 ? v : 0, mabs = v > 0 ? -v : v;
+        y[i] = pos + nnk_log1p_(nnk_exp_(mabs));
+    }
+}
+
+static inline void nnk_softplus_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) dx[i] = -dy[i] * nnk_expm1_(-y[i]);
+}
+
+/* hard_sigmoid, Keras 3: relu6(x + 3) / 6 (Keras 2 used clip(0.2x + 0.5, 0, 1)). The
+ * gradient 1/6 on (-3, 3) reads y: 0 < y < 1. */
+static inline void nnk_hard_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real t = x[i] + (nn_real)3;
+        t = t > 0 ? t : 0;
+        t = t < 6 ? t : (nn_real)6;
+        y[i] = t / (nn_real)6;
+    }
+}
+
+static inline void nnk_hard_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 && y[i] < 1 ? dy[i] / (nn_real)6 : 0;
+}
+
 /* One row: max-subtracted so huge logits cannot overflow; the sum is in double. */
 static inline void nnk_softmax_row_(int cols, const nn_real *x, nn_real *y) {
     nn_real m = x[0];

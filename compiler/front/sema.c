@@ -311,9 +311,8 @@ static const double activation_params[] = {
 #undef ACT
 #undef OP
 };
-static const char *const unsupported_activations[] = {"elu", "selu", "softplus", "softsign",
-                                                      "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish",
-                                                      "log_softmax"};
+static const char *const unsupported_activations[] = {"softsign", "relu6", "exponential", "mish", "log_softmax",
+                                                      "hard_silu", "hard_swish", "crelu"};
 
 const char *activation_name(Activation a) { return activation_names[a]; }
 double activation_default_param(Activation a) { return activation_params[a]; }

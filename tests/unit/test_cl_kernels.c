@@ -470,6 +470,11 @@ static const struct {
     {"tanh", nnk_tanh_fwd, nnk_tanh_bwd, NULL, NULL, 0, 0, TOL_EW},
     {"gelu", nnk_gelu_fwd, nnk_gelu_bwd, NULL, NULL, 1, 0, TOL_EW},
     {"silu", nnk_silu_fwd, nnk_silu_bwd, NULL, NULL, 1, 0, TOL_EW},
+    {"elu", NULL, NULL, nnk_elu_fwd, nnk_elu_bwd, 1, 0.7, TOL_EW},
+    {"selu", nnk_selu_fwd, nnk_selu_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"leaky_relu", NULL, NULL, nnk_leaky_relu_fwd, nnk_leaky_relu_bwd, 0, 0.3, 0},
+    {"softplus", nnk_softplus_fwd, nnk_softplus_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"hard_sigmoid", nnk_hard_sigmoid_fwd, nnk_hard_sigmoid_bwd, NULL, NULL, 0, 0, TOL_EW},
 };
 #define N_ACTS (sizeof acts / sizeof *acts)
 

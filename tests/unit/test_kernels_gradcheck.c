@@ -108,6 +108,11 @@ static const ActKind act_kinds[] = {
     {"nnk_tanh_bwd", nnk_tanh_fwd, nnk_tanh_bwd, NULL, NULL, 0, 1, {0}},
     {"nnk_gelu_bwd", nnk_gelu_fwd, nnk_gelu_bwd, NULL, NULL, 1, 1, {0}},
     {"nnk_silu_bwd", nnk_silu_fwd, nnk_silu_bwd, NULL, NULL, 1, 1, {0}},
+    {"nnk_elu_bwd", NULL, NULL, nnk_elu_fwd, nnk_elu_bwd, 1, 0, {1.0, 0.4}},
+    {"nnk_selu_bwd", nnk_selu_fwd, nnk_selu_bwd, NULL, NULL, 0, 0, {0}},
+    {"nnk_leaky_relu_bwd", NULL, NULL, nnk_leaky_relu_fwd, nnk_leaky_relu_bwd, 0, 0, {0.2, 0.3}},
+    {"nnk_softplus_bwd", nnk_softplus_fwd, nnk_softplus_bwd, NULL, NULL, 0, 1, {0}},
+    {"nnk_hard_sigmoid_bwd", nnk_hard_sigmoid_fwd, nnk_hard_sigmoid_bwd, NULL, NULL, 0, 0, {0}},
 };
 #define N_ACT_KINDS (sizeof act_kinds / sizeof *act_kinds)
 
