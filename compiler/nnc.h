@@ -139,7 +139,7 @@ typedef struct Shape {
 // The ACT rows of ops.def: ACT_linear, ACT_relu, ...
 typedef enum {
 #define OP(...)
-#define ACT(name, op) ACT_##name,
+#define ACT(name, op, param) ACT_##name,
 #include "ops.def"
 #undef ACT
 #undef OP
@@ -167,7 +167,9 @@ typedef struct Layer {
   int kh, kw, sh, sw;      // Conv2D kernel/strides, pooling pool_size/strides
   bool pad_same;           // padding='same'
   int pad_top, pad_left;   // resolved 'same' padding (TF convention: extra on bottom/right)
-  Activation act;          // Dense/Conv2D/Activation
+  Activation act;          // Dense/Conv2D/Activation (and LeakyReLU, ELU, ReLU, Softmax)
+  double act_param;        // the activation's parameter (ACT row default, or LeakyReLU/ELU's argument)
+  const char *cls;         // Keras class when it is not layer_kind_name(kind): "LeakyReLU"
   bool use_bias;
   Initializer kernel_init, bias_init;
   double l1, l2;           // kernel_regularizer
@@ -282,6 +284,7 @@ typedef struct Program {
 Program *sema_check(Stmt *stmts, const Source *src, const char *data_dir);
 const char *layer_kind_name(LayerKind k);   // "Dense", "Conv2D", ...
 const char *activation_name(Activation a);
+double activation_default_param(Activation a);   // the ACT row's parameter column
 const char *loss_name(LossKind l);
 void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
 
@@ -348,6 +351,7 @@ struct Node {
   bool ta, tb;             // matmul: A and/or B transposed
   Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
   double rate;             // dropout: drop probability
+  double alpha;            // parameterized activations and their _bwd: leaky_relu negative_slope, elu alpha
   int64_t salt;            // dropout: mixed into the step's seed so layers draw different masks
   double eps, momentum;    // batchnorm
   double l1, l2;           // l1l2, l1l2_grad

@@ -474,6 +474,109 @@ static inline void nncl_tanh_bwd(long len, __global const nn_real *y, __global c
     NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
 }
 
+/* gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2; the gradient reads x. */
+#define NNCL_SQRT1_2 ((nn_real)0.70710678118654752440)
+#define NNCL_INV_SQRT_2PI ((nn_real)0.39894228040143267794)
+static inline void nncl_gelu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = (nn_real)0.5 * x[i] * erfc(-x[i] * NNCL_SQRT1_2);
+}
+
+static inline void nncl_gelu_bwd(long len, __global const nn_real *x, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i];
+        nn_real cdf = (nn_real)0.5 * erfc(-v * NNCL_SQRT1_2);
+        dx[i] = dy[i] * (cdf + v * NNCL_INV_SQRT_2PI * exp((nn_real)-0.5 * v * v));
+    }
+}
+
+/* silu (swish): x·sigmoid(x); the gradient reads x. */
+static inline void nncl_silu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = x[i] * nncl_sigmoid_(x[i]);
+}
+
+static inline void nncl_silu_bwd(long len, __global const nn_real *x, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real s = nncl_sigmoid_(x[i]);
+        dx[i] = dy[i] * s * ((nn_real)1 + x[i] * ((nn_real)1 - s));
+    }
+}
+
+/* elu(alpha); the gradient reads x. */
+static inline void nncl_elu_fwd(long len, float alpha, __global const nn_real *x, __global nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = v > 0 ? v : a * expm1(neg);
+    }
+}
+
+static inline void nncl_elu_bwd(long len, float alpha, __global const nn_real *x, __global const nn_real *dy,
+                                __global nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        dx[i] = v > 0 ? dy[i] : dy[i] * a * exp(neg);
+    }
+}
+
+/* selu with the backends' constants; the gradient reads y. */
+#define NNCL_SELU_ALPHA 1.6732632423543772848
+#define NNCL_SELU_SCALE 1.0507009873554804934
+static inline void nncl_selu_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = (nn_real)NNCL_SELU_SCALE * (v > 0 ? v : (nn_real)NNCL_SELU_ALPHA * expm1(neg));
+    }
+}
+
+static inline void nncl_selu_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                 __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len)
+        dx[i] = dy[i] * (y[i] > 0 ? (nn_real)NNCL_SELU_SCALE : y[i] + (nn_real)(NNCL_SELU_SCALE * NNCL_SELU_ALPHA));
+}
+
+/* leaky_relu(negative_slope = alpha >= 0); the gradient reads y. */
+static inline void nncl_leaky_relu_fwd(long len, float alpha, __global const nn_real *x, __global nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    NNCL_FOR_ITEMS_(i, len) y[i] = x[i] > 0 ? x[i] : a * x[i];
+}
+
+static inline void nncl_leaky_relu_bwd(long len, float alpha, __global const nn_real *y,
+                                       __global const nn_real *dy, __global nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    NNCL_FOR_ITEMS_(i, len) dx[i] = y[i] > 0 ? dy[i] : a * dy[i];
+}
+
+/* softplus = max(x, 0) + log1p(exp(-|x|)); the gradient 1 - exp(-y) reads y. */
+static inline void nncl_softplus_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = x[i], pos = v > 0 ? v : 0, mabs = v > 0 ? -v : v;
+        y[i] = pos + log1p(exp(mabs));
+    }
+}
+
+static inline void nncl_softplus_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                     __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = -dy[i] * expm1(-y[i]);
+}
+
+/* hard_sigmoid (Keras 3): relu6(x + 3) / 6; the gradient reads y. */
+static inline void nncl_hard_sigmoid_fwd(long len, __global const nn_real *x, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real t = x[i] + (nn_real)3;
+        t = t > 0 ? t : 0;
+        t = t < 6 ? t : (nn_real)6;
+        y[i] = t / (nn_real)6;
+    }
+}
+
+static inline void nncl_hard_sigmoid_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
+                                         __global nn_real *dx) {
+    NNCL_FOR_ITEMS_(i, len) dx[i] = y[i] > 0 && y[i] < 1 ? dy[i] / (nn_real)6 : 0;
+}
+
 /* One item per row (rows are short: class scores); max-subtracted, sum in order. */
 static inline void nncl_softmax_fwd(int rows, int cols, __global const nn_real *x,
                                     __global nn_real *y) {

@@ -46,6 +46,8 @@ typedef NN_REAL nn_real;
 #define nnk_log1p_(x) _Generic((x), float: log1pf, default: log1p)(x)
 #define nnk_tanh_(x)  _Generic((x), float: tanhf, default: tanh)(x)
 #define nnk_sqrt_(x)  _Generic((x), float: sqrtf, default: sqrt)(x)
+#define nnk_expm1_(x) _Generic((x), float: expm1f, default: expm1)(x)
+#define nnk_erfc_(x)  _Generic((x), float: erfcf, default: erfc)(x)
 
 /* Elementwise loops below this length run on one thread: forking costs more. */
 #define NNK_PAR_MIN 65536
@@ -747,6 +749,127 @@ static inline void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
 static inline void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+}
+
+/* Keras's gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2, the same value as
+ * x/2·(1 + erf(x/√2)) without its cancellation for very negative x. */
+#define NNK_SQRT1_2 0.70710678118654752440
+#define NNK_INV_SQRT_2PI 0.39894228040143267794
+static inline void nnk_gelu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++)
+        y[i] = (nn_real)0.5 * x[i] * nnk_erfc_(-x[i] * (nn_real)NNK_SQRT1_2);
+}
+
+/* Uses the input: d gelu/dx = Φ(x) + x·φ(x) is no function of y. */
+static inline void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i];
+        nn_real cdf = (nn_real)0.5 * nnk_erfc_(-v * (nn_real)NNK_SQRT1_2);
+        nn_real pdf = (nn_real)NNK_INV_SQRT_2PI * nnk_exp_((nn_real)-0.5 * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+/* silu (Keras's swish): x·sigmoid(x); the gradient s·(1 + x·(1 - s)) reads x. */
+static inline void nnk_silu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] * nnk_sigmoid_(x[i]);
+}
+
+static inline void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real s = nnk_sigmoid_(x[i]);
+        dx[i] = dy[i] * s * ((nn_real)1 + x[i] * ((nn_real)1 - s));
+    }
+}
+
+/* elu: x if x > 0 else alpha·(exp(x) - 1); the gradient reads x, so any alpha works
+ * (Keras does not restrict it). expm1 of min(x, 0): no overflow in the unused branch. */
+static inline void nnk_elu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = v > 0 ? v : a * nnk_expm1_(neg);
+    }
+}
+
+static inline void nnk_elu_bwd(int64_t len, double alpha, const nn_real *x, const nn_real *dy, nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        dx[i] = v > 0 ? dy[i] : dy[i] * a * nnk_exp_(neg);
+    }
+}
+
+/* selu: scale·elu(x, alpha) with the constants of Keras's backends (TF, JAX, PyTorch;
+ * the docstring's 1.67326324 and 1.05070098 round to the same floats). The gradient
+ * reads y: scale if y > 0, else y + scale·alpha. */
+#define NNK_SELU_ALPHA 1.6732632423543772848
+#define NNK_SELU_SCALE 1.0507009873554804934
+static inline void nnk_selu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], neg = v < 0 ? v : 0;
+        y[i] = (nn_real)NNK_SELU_SCALE * (v > 0 ? v : (nn_real)NNK_SELU_ALPHA * nnk_expm1_(neg));
+    }
+}
+
+static inline void nnk_selu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++)
+        dx[i] = dy[i] * (y[i] > 0 ? (nn_real)NNK_SELU_SCALE : y[i] + (nn_real)(NNK_SELU_SCALE * NNK_SELU_ALPHA));
+}
+
+/* leaky_relu: x if x > 0 else negative_slope·x (alpha). Keras requires slope >= 0, so
+ * y > 0 exactly where x > 0 and the gradient reads y. */
+static inline void nnk_leaky_relu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
+}
+
+static inline void nnk_leaky_relu_bwd(int64_t len, double alpha, const nn_real *y, const nn_real *dy,
+                                      nn_real *dx) {
+    const nn_real a = (nn_real)alpha;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : a * dy[i];
+}
+
+/* softplus: log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable in both tails. Its
+ * derivative sigmoid(x) equals 1 - exp(-y): the gradient reads y. */
+static inline void nnk_softplus_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real v = x[i], pos = v > 0 ? v : 0, mabs = v > 0 ? -v : v;
+        y[i] = pos + nnk_log1p_(nnk_exp_(mabs));
+    }
+}
+
+static inline void nnk_softplus_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t i = 0; i < len; i++) dx[i] = -dy[i] * nnk_expm1_(-y[i]);
+}
+
+/* hard_sigmoid, Keras 3: relu6(x + 3) / 6 (Keras 2 used clip(0.2x + 0.5, 0, 1)). The
+ * gradient 1/6 on (-3, 3) reads y: 0 < y < 1. */
+static inline void nnk_hard_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) {
+        nn_real t = x[i] + (nn_real)3;
+        t = t > 0 ? t : 0;
+        t = t < 6 ? t : (nn_real)6;
+        y[i] = t / (nn_real)6;
+    }
+}
+
+static inline void nnk_hard_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 && y[i] < 1 ? dy[i] / (nn_real)6 : 0;
 }
 
 /* One row: max-subtracted so huge logits cannot overflow; the sum is in double. */

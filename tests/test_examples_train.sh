@@ -37,6 +37,24 @@ if build relu_unit; then
   if at_most "$loss" 0.01; then ok "relu_unit (loss $loss)"; else tail -5 ru.out; bad "relu_unit (loss '$loss')"; fi
 fi
 
+# gelu, swish, elu, selu, softplus, hard_sigmoid, leaky_relu and the LeakyReLU, ELU, ReLU,
+# Softmax layers: learns its 12 points with the C target, and the OpenCL target (where a
+# device is found, unless NNC_NO_OPENCL=1) ends at the same loss.
+if build activations; then
+  ./activations --json >act.out 2>&1
+  loss=$(field act.out loss) acc=$(field act.out accuracy)
+  if at_most "$loss" 0.05 && at_least "$acc" 1; then ok "activations (loss $loss)"
+  else tail -5 act.out; bad "activations (loss '$loss', accuracy '$acc')"; fi
+  if [ "${NNC_NO_OPENCL:-0}" != 1 ] && "$NNC" devices >/dev/null 2>&1; then
+    if "$NNC" build "$ROOT/examples/activations.nn" --target opencl -o activations_cl 2>act_cl.build.log; then
+      ./activations_cl --json >act_cl.out 2>&1
+      cl=$(field act_cl.out loss)
+      if awk -v a="$loss" -v b="$cl" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b != "" && d <= 1e-3 + 0.05 * a) }'
+      then ok "activations --target opencl (loss $cl)"; else tail -5 act_cl.out; bad "activations --target opencl (loss '$cl', C $loss)"; fi
+    else cat act_cl.build.log; bad "activations builds for --target opencl"; fi
+  fi
+fi
+
 # The 224x224 CNN compiles (it has no fit: summary only).
 if build cnn_224; then
   if ./cnn_224 | grep -q 'Total params: 11,964,042'; then ok "cnn_224 summary"; else bad "cnn_224 summary"; fi

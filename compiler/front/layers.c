@@ -21,6 +21,22 @@ typedef struct LayerClass {
   int nparams, npos;
 } LayerClass;
 
+// Activation layers with a fixed function: the ACT row and the default of the parameter
+// argument (params[0]) that becomes Node.alpha.
+static const struct ActLayer {
+  const char *cls;
+  Activation act;
+  double param;
+} act_layers[] = {
+    {"LeakyReLU", ACT_leaky_relu, 0.3}, {"ELU", ACT_elu, 1.0}, {"ReLU", ACT_relu, 0}, {"Softmax", ACT_softmax, 0},
+};
+
+static const struct ActLayer *act_layer(const char *cls) {
+  for (size_t i = 0; i < sizeof act_layers / sizeof *act_layers; i++)
+    if (!strcmp(act_layers[i].cls, cls)) return &act_layers[i];
+  return NULL;
+}
+
 // Keras signatures, positional order first. Keyword-only common arguments follow.
 #define COMMON "input_shape", "name", "dtype", "trainable", "batch_size", "input_dim"
 static const char *const dense_p[] = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
@@ -36,6 +52,11 @@ static const char *const flatten_p[] = {"data_format", COMMON};
 static const char *const reshape_p[] = {"target_shape", COMMON};
 static const char *const dropout_p[] = {"rate", "noise_shape", "seed", COMMON};
 static const char *const activation_p[] = {"activation", COMMON};
+// Keras 3 signatures; LeakyReLU still takes Keras 2's alpha= (deprecated there too).
+static const char *const leaky_relu_p[] = {"negative_slope", "alpha", COMMON};
+static const char *const elu_p[] = {"alpha", COMMON};
+static const char *const relu_p[] = {"max_value", "negative_slope", "threshold", COMMON};
+static const char *const softmax_p[] = {"axis", COMMON};
 static const char *const bn_p[] = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
                                    "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
                                    "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
@@ -59,6 +80,10 @@ static const LayerClass classes[] = {
     {"Reshape", "reshape", L_RESHAPE, P(reshape_p), 1},
     {"Dropout", "dropout", L_DROPOUT, P(dropout_p), 3},
     {"Activation", "activation", L_ACTIVATION, P(activation_p), 1},
+    {"LeakyReLU", "leaky_re_lu", L_ACTIVATION, P(leaky_relu_p), 1},
+    {"ELU", "elu", L_ACTIVATION, P(elu_p), 1},
+    {"ReLU", "re_lu", L_ACTIVATION, P(relu_p), 3},
+    {"Softmax", "softmax", L_ACTIVATION, P(softmax_p), 1},
     {"BatchNormalization", "batch_normalization", L_BATCHNORM, P(bn_p), 14},
     {"Input", "input_layer", L_INPUT, P(input_p), 7},
     {"InputLayer", "input_layer", L_INPUT, P(input_layer_p), 6},
@@ -67,11 +92,12 @@ enum { N_CLASSES = sizeof classes / sizeof classes[0] };
 
 const char *const layer_class_names[] = {
     "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Reshape",
-    "Dropout", "Activation", "BatchNormalization", "Input", "InputLayer", "Sequential",
+    "Dropout", "Activation", "BatchNormalization", "Input", "InputLayer", "Sequential", "LeakyReLU", "ELU",
+    "ReLU", "Softmax",
     // Keras layers we know of but do not compile yet get a precise message.
     "Conv1D", "Conv3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "LayerNormalization", "Conv2DTranspose",
     "SeparableConv2D", "DepthwiseConv2D", "UpSampling2D", "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D",
-    "MaxPooling1D", "LeakyReLU", "ReLU", "PReLU", "ELU", "Softmax", "Concatenate", "Add", "Rescaling",
+    "MaxPooling1D", "PReLU", "Concatenate", "Add", "Rescaling",
 };
 const int n_layer_class_names = sizeof layer_class_names / sizeof layer_class_names[0];
 
@@ -91,7 +117,7 @@ const char *layer_kind_name(LayerKind k) {
 }
 
 // Keras counts automatic names per prefix within a session: dense, dense_1, ...
-static struct { const char *prefix; int count; } name_counters[16];
+static struct { const char *prefix; int count; } name_counters[32];
 static int n_name_counters;
 
 void layer_names_reset(void) { n_name_counters = 0; }
@@ -148,6 +174,55 @@ static bool arg_regularizer(const Expr *e, double *l1, double *l2) {
   }
   *l1 = v->l1, *l2 = v->l2;
   return true;
+}
+
+// A number argument that must keep its Keras default here ("not supported" otherwise).
+static bool default_only(const Expr *e, const char *cls, const char *arg, double dflt, const char *dflt_text) {
+  if (!e || (e->kind == E_NONE && !strcmp(dflt_text, "None"))) return true;
+  double d;
+  if (!arg_float(e, arg, -1e300, 1e300, false, &d)) return false;
+  if (d == dflt) return true;
+  diag_error(e->loc, "%s(%s=%g) is not supported; only the default %s=%s", cls, arg, d, arg, dflt_text);
+  return false;
+}
+
+// LeakyReLU(negative_slope), ELU(alpha), ReLU(), Softmax(): the activation is the class's;
+// its parameter, where it has one, travels as act_param into Node.alpha.
+static bool activation_layer_args(Layer *l, const struct ActLayer *c, const Expr **a) {
+  l->act = c->act;
+  l->act_param = c->param;
+  l->cls = c->cls;
+  switch (c->act) {
+  case ACT_leaky_relu: {
+    const Expr *slope = a[0];
+    if (a[1]) {
+      if (slope) {
+        diag_error(a[1]->loc, "LeakyReLU got both negative_slope and alpha (its old name)");
+        return false;
+      }
+      diag_warning(a[1]->loc, "LeakyReLU's alpha is deprecated in Keras 3; use negative_slope");
+      slope = a[1];
+    }
+    // Keras rejects None and negative slopes (and the y > 0 gradient relies on it).
+    return !slope || arg_float(slope, "negative_slope", 0, 1e300, false, &l->act_param);
+  }
+  case ACT_elu:
+    return !a[0] || arg_float(a[0], "alpha", -1e300, 1e300, false, &l->act_param);
+  case ACT_relu:
+    return default_only(a[0], "ReLU", "max_value", 0, "None") & default_only(a[1], "ReLU", "negative_slope", 0, "0.0") &
+           default_only(a[2], "ReLU", "threshold", 0, "0.0");
+  case ACT_softmax: {
+    int64_t axis = -1;
+    if (a[0] && !arg_int(a[0], "axis", -MAX_RANK - 1, MAX_RANK + 1, &axis)) return false;
+    if (axis != -1) {
+      diag_error(a[0]->loc, "Softmax(axis=%lld) is not supported; only the last axis (axis=-1)", (long long)axis);
+      return false;
+    }
+    return true;
+  }
+  default:
+    internal_error("sema", "activation layer %s has no argument rule", c->cls);
+  }
 }
 
 // Arguments every layer accepts: name, input_shape (first layer), dtype, trainable.
@@ -375,6 +450,10 @@ Value *layer_construct(const char *cls, const Expr *call) {
     if (a[2] && a[2]->kind != E_NONE) diag_warning(a[2]->loc, "Dropout seed is ignored; the program's --seed decides");
     break;
   case L_ACTIVATION:
+    if (act_layer(c->cls)) {
+      if (!activation_layer_args(l, act_layer(c->cls), a)) ok = false;
+      break;
+    }
     if (!a[0]) { diag_error(call->loc, "Activation() missing required argument 'activation'"); ok = false; }
     else if (!arg_activation(a[0], &l->act)) ok = false;
     break;
@@ -406,6 +485,7 @@ Value *layer_construct(const char *cls, const Expr *call) {
   }
   if (c->kind != L_INPUT && !common_args(l, c, a, base, &input_shape, &has_input_shape)) ok = false;
   if (!ok) return value_error();
+  if (!act_layer(c->cls)) l->act_param = activation_default_param(l->act);  // activation='elu': the ACT row's alpha
   if (!l->name) l->name = auto_name(c->prefix);
   Value *v = value_new(V_LAYER, call->loc);
   v->layer = l;

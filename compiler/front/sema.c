@@ -299,16 +299,23 @@ bool arg_shape(const Expr *e, const char *what, Shape *out) {
 
 static const char *const activation_names[] = {
 #define OP(...)
-#define ACT(name, op) #name,
+#define ACT(name, op, param) #name,
 #include "ops.def"
 #undef ACT
 #undef OP
 };
-static const char *const unsupported_activations[] = {"elu", "selu", "gelu", "swish", "silu", "softplus", "softsign",
-                                                      "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish",
-                                                      "log_softmax"};
+static const double activation_params[] = {
+#define OP(...)
+#define ACT(name, op, param) param,
+#include "ops.def"
+#undef ACT
+#undef OP
+};
+static const char *const unsupported_activations[] = {"softsign", "relu6", "exponential", "mish", "log_softmax",
+                                                      "hard_silu", "hard_swish", "crelu"};
 
 const char *activation_name(Activation a) { return activation_names[a]; }
+double activation_default_param(Activation a) { return activation_params[a]; }
 
 // "linear, relu, sigmoid, ..." for messages.
 static const char *supported_activations(void) {

@@ -48,7 +48,7 @@ void print_summary(FILE *out, const Program *p) {
   for (int i = 1; i < p->n_layers; i++) {
     const Layer *l = &p->layers[i];
     char name[512], shape[128], params[32];
-    snprintf(name, sizeof name, "%s (%s)", l->name, layer_kind_name(l->kind));
+    snprintf(name, sizeof name, "%s (%s)", l->name, l->cls ? l->cls : layer_kind_name(l->kind));
     shape_format(&l->out, shape, sizeof shape);
     thousands(l->params, params, sizeof params);
     row(out, name, shape, params);

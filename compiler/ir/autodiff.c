@@ -65,12 +65,18 @@ static void grad_bias_add(Graph *g, Node *nd, Node *dy, Node **dx) {
   if (wants(nd->in[1])) dx[1] = op1(g, OP_bias_grad, nd, "bias_grad", dy);
 }
 
-// Activations: the row's bwd op computes dx from the forward output y (not x) and dy.
-static void grad_act(Graph *g, Node *nd, Node *dy, Node **dx) {
+// Activations: the row's bwd op computes dx from dy and the forward output y
+// (grad_act) or the forward input x (grad_act_x); it carries the activation's alpha.
+static void act_bwd(Graph *g, Node *nd, Node *from, Node *dy, Node **dx) {
   OpKind op = op_info[nd->op].bwd;
   if (op == OP_none) internal_error("autodiff", "%s has no bwd op in ops.def", op_info[nd->op].name);
-  dx[0] = op2(g, op, nd, op_info[nd->op].name, nd, dy);
+  Node *d = node_new(g, op, bname(g, nd, op_info[nd->op].name), nd->layer, from, dy);
+  d->alpha = nd->alpha;
+  dx[0] = node_done(d);
 }
+
+static void grad_act(Graph *g, Node *nd, Node *dy, Node **dx) { act_bwd(g, nd, nd, dy, dx); }
+static void grad_act_x(Graph *g, Node *nd, Node *dy, Node **dx) { act_bwd(g, nd, nd->in[0], dy, dx); }
 
 static void pool_bwd(Graph *g, Node *nd, Node *d) {
   d->win = nd->win;

@@ -350,17 +350,20 @@ static Node *add_param(Graph *g, const Program *p, int layer, const char *weight
   return w;
 }
 
-static Node *activation(Graph *g, int layer, Node *x, Activation act) {
+// The layer's activation; parameterized ones (leaky_relu, elu) carry it in alpha.
+static Node *activation(Graph *g, const Layer *L, int layer, Node *x) {
   static const OpKind ops[] = {
 #define OP(...)
-#define ACT(name, op) OP_##op,
+#define ACT(name, op, param) OP_##op,
 #include "ops.def"
 #undef ACT
 #undef OP
   };
-  OpKind op = ops[act];
+  OpKind op = ops[L->act];
   if (op == OP_none) return x;
-  return node_done(node_new(g, op, lname(g, layer, xprintf("fwd_%s", op_info[op].name)), layer, x, NULL));
+  Node *y = node_new(g, op, lname(g, layer, xprintf("fwd_%s", op_info[op].name)), layer, x, NULL);
+  y->alpha = L->act_param;
+  return node_done(y);
 }
 
 static void regularize(Graph *g, const Layer *L, int layer, Node *kernel) {
@@ -393,7 +396,7 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
       y = node_done(node_new(g, OP_bias_add, lname(g, i, "fwd_bias"), i, y, b));
     }
     regularize(g, L, i, w);
-    return activation(g, i, y, L->act);
+    return activation(g, L, i, y);
   }
   case L_CONV2D: {
     int64_t cin = L->in.dim[2], f = L->units;
@@ -408,7 +411,7 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
       y = node_done(node_new(g, OP_bias_add, lname(g, i, "fwd_bias"), i, y, b));
     }
     regularize(g, L, i, w);
-    return activation(g, i, y, L->act);
+    return activation(g, L, i, y);
   }
   case L_MAXPOOL2D:
   case L_AVGPOOL2D: {
@@ -436,7 +439,7 @@ static Node *lower_layer(Graph *g, const Program *p, int i, Node *x) {
     y->salt = i;                       // mixed into the step's seed: masks differ per layer
     return node_done(y);
   case L_ACTIVATION:
-    return activation(g, i, x, L->act);
+    return activation(g, L, i, x);
   case L_BATCHNORM: {
     Shape cs = shape_of(1, shape_last(&L->in), 0, 0, 0);
     Node *gamma = L->scale ? add_param(g, p, i, "gamma", cs, true, INIT_ONES, 0, 0) : NULL;

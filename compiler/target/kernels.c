@@ -84,6 +84,17 @@ static void emit_act(Emit *e, const Node *nd, bool infer) {
   CALL(xprintf("%s_fwd", op_info[nd->op].name), 0, "%s, %s, %s", len_expr(nd), buf(e, nd->in[0]), buf(e, nd));
 }
 
+// Parameterized activations: Node.alpha is the kernels' second argument.
+static void emit_act_param(Emit *e, const Node *nd, bool infer) {
+  CALL(xprintf("%s_fwd", op_info[nd->op].name), 0, "%s, %s, %s, %s", len_expr(nd), cnum(nd->alpha),
+       buf(e, nd->in[0]), buf(e, nd));
+}
+
+static void emit_act_param_bwd(Emit *e, const Node *nd, bool infer) {
+  CALL(op_info[nd->op].name, 0, "%s, %s, %s, %s, %s", len_expr(nd), cnum(nd->alpha), buf(e, nd->in[0]),
+       buf(e, nd->in[1]), buf(e, nd));
+}
+
 static void emit_softmax(Emit *e, const Node *nd, bool infer) {
   CALL("softmax_fwd", 0, "%s, %lld, %s, %s", rows_expr(nd), last(nd), buf(e, nd->in[0]), buf(e, nd));
 }

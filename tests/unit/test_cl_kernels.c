@@ -440,14 +440,53 @@ Test(cl_pooling, max_avg_global) {
 
 /* ------------------------------------------------------------ activations, softmax, copies, bias */
 
+/* name + suffix in a small ring of static buffers (kernel names for wrap/run). */
+static const char *xname(const char *name, const char *suffix) {
+    static char ring[64][48];
+    static int next;
+    char *b = ring[next++ % 64];
+    snprintf(b, sizeof ring[0], "%s%s", name, suffix);
+    return b;
+}
+
+/* The activations: C kernel pointers, whether the bwd kernel reads x (grad_act_x in
+ * ops.def) and, for parameterized ones, the alpha passed second. */
+typedef void (*act_fn)(int64_t, const float *, float *);
+typedef void (*act_bwd_fn)(int64_t, const float *, const float *, float *);
+typedef void (*act_fn_p)(int64_t, double, const float *, float *);
+typedef void (*act_bwd_fn_p)(int64_t, double, const float *, const float *, float *);
+static const struct {
+    const char *name;
+    act_fn fwd;
+    act_bwd_fn bwd;
+    act_fn_p fwd_p;
+    act_bwd_fn_p bwd_p;
+    int from_x;
+    double alpha;
+    double tol;  /* 0: bit-equal */
+} acts[] = {
+    {"relu", nnk_relu_fwd, nnk_relu_bwd, NULL, NULL, 0, 0, 0},
+    {"sigmoid", nnk_sigmoid_fwd, nnk_sigmoid_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"tanh", nnk_tanh_fwd, nnk_tanh_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"gelu", nnk_gelu_fwd, nnk_gelu_bwd, NULL, NULL, 1, 0, TOL_EW},
+    {"silu", nnk_silu_fwd, nnk_silu_bwd, NULL, NULL, 1, 0, TOL_EW},
+    {"elu", NULL, NULL, nnk_elu_fwd, nnk_elu_bwd, 1, 0.7, TOL_EW},
+    {"selu", nnk_selu_fwd, nnk_selu_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"leaky_relu", NULL, NULL, nnk_leaky_relu_fwd, nnk_leaky_relu_bwd, 0, 0.3, 0},
+    {"softplus", nnk_softplus_fwd, nnk_softplus_bwd, NULL, NULL, 0, 0, TOL_EW},
+    {"hard_sigmoid", nnk_hard_sigmoid_fwd, nnk_hard_sigmoid_bwd, NULL, NULL, 0, 0, TOL_EW},
+};
+#define N_ACTS (sizeof acts / sizeof *acts)
+
 Test(cl_elementwise, activations_softmax_copies_bias) {
     cl_begin(64);
     const long len = 1037;
-    const char *un[] = {"relu_fwd", "sigmoid_fwd", "tanh_fwd"};
-    const char *bin[] = {"relu_bwd", "sigmoid_bwd", "tanh_bwd"};
-    for (int f = 0; f < 3; f++) {
-        wrap(un[f], NULL, G_ "x, " GW_ "y", "nncl_%s(%ld, x, y)", un[f], len);
-        wrap(bin[f], NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_%s(%ld, y, dy, dx)", bin[f], len);
+    for (size_t f = 0; f < N_ACTS; f++) {
+        const char *a = acts[f].name;
+        char alpha[48] = "";
+        if (acts[f].fwd_p) snprintf(alpha, sizeof alpha, "%.9gf, ", acts[f].alpha);
+        wrap(xname(a, "_fwd"), NULL, G_ "x, " GW_ "y", "nncl_%s_fwd(%ld, %sx, y)", a, len, alpha);
+        wrap(xname(a, "_bwd"), NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_%s_bwd(%ld, %sy, dy, dx)", a, len, alpha);
     }
     wrap("softmax_fwd_a", NULL, G_ "x, " GW_ "y", "nncl_softmax_fwd(7, 10, x, y)");
     wrap("softmax_bwd_a", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_softmax_bwd(7, 10, y, dy, dx)");
@@ -459,20 +498,21 @@ Test(cl_elementwise, activations_softmax_copies_bias) {
     wrap("bias_grad", "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(130, 37, dy, db, scratch)");
     cl_build();
 
-    for (int f = 0; f < 3; f++) {
+    for (size_t f = 0; f < N_ACTS; f++) {
+        /* [-8, 8], with exact 0, ±3 (hard_sigmoid's corners) and values near 0 */
         float *x = rnd(len, -8, 8), *y = rnd(len, -1, 1), *ry = dup(y, len);
-        if (f == 0) nnk_relu_fwd(len, x, ry);
-        if (f == 1) nnk_sigmoid_fwd(len, x, ry);
-        if (f == 2) nnk_tanh_fwd(len, x, ry);
-        run(un[f], 2, (arg_t[]){AB(x, len), AB(y, len)});
-        expect_close(un[f], y, ry, len, f == 0 ? 0 : TOL_EW);
+        x[0] = 0, x[1] = 3, x[2] = -3, x[3] = 1e-4f, x[4] = -1e-4f, x[5] = -30, x[6] = 30;
+        if (acts[f].fwd) acts[f].fwd(len, x, ry);
+        else acts[f].fwd_p(len, acts[f].alpha, x, ry);
+        run(xname(acts[f].name, "_fwd"), 2, (arg_t[]){AB(x, len), AB(y, len)});
+        expect_close(xname(acts[f].name, "_fwd"), y, ry, len, acts[f].tol);
         float *dy = rnd(len, -1, 1), *dx = rnd(len, -1, 1), *rdx = dup(dx, len);
-        if (f == 0) nnk_relu_bwd(len, ry, dy, rdx);
-        if (f == 1) nnk_sigmoid_bwd(len, ry, dy, rdx);
-        if (f == 2) nnk_tanh_bwd(len, ry, dy, rdx);
-        memcpy(y, ry, len * sizeof *y);
-        run(bin[f], 3, (arg_t[]){AB(y, len), AB(dy, len), AB(dx, len)});
-        expect_close(bin[f], dx, rdx, len, f == 0 ? 0 : TOL_EW);
+        const float *in = acts[f].from_x ? x : ry;   /* what the bwd kernel reads */
+        if (acts[f].bwd) acts[f].bwd(len, in, dy, rdx);
+        else acts[f].bwd_p(len, acts[f].alpha, in, dy, rdx);
+        memcpy(y, in, len * sizeof *y);
+        run(xname(acts[f].name, "_bwd"), 3, (arg_t[]){AB(y, len), AB(dy, len), AB(dx, len)});
+        expect_close(xname(acts[f].name, "_bwd"), dx, rdx, len, acts[f].tol);
         free(x); free(y); free(ry); free(dy); free(dx); free(rdx);
     }
     int shapes[2][2] = {{7, 10}, {3, 1000}};

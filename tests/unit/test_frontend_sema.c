@@ -398,3 +398,89 @@ Test(data, npy_and_csv_headers) {
   cr_assert_null(compile(HEADER "a = np.loadtxt('/dev/zero')\n"));
   cr_assert(strstr(last_error(), "/dev/zero is not a regular file"), "%s", last_error());
 }
+
+// Keras 3's activation strings (keras.activations.get: 'swish' is silu) and the
+// parameter each carries into the graph (leaky_relu 0.2, elu 1.0: the functions' defaults).
+Test(activations, every_keras_string_is_accepted) {
+  static const struct { const char *name; Activation act; double param; } cases[] = {
+      {"gelu", ACT_gelu, 0},           {"silu", ACT_silu, 0},         {"swish", ACT_swish, 0},
+      {"elu", ACT_elu, 1.0},           {"selu", ACT_selu, 0},         {"leaky_relu", ACT_leaky_relu, 0.2},
+      {"softplus", ACT_softplus, 0},   {"hard_sigmoid", ACT_hard_sigmoid, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "Dense(4, activation='%s', input_shape=(3,)), Activation('%s')", cases[i].name,
+             cases[i].name);
+    Program *p = model_of(buf);
+    cr_assert_not_null(p, "%s: %s", cases[i].name, last_error());
+    for (int l = 1; l <= 2; l++) {
+      cr_assert_eq(p->layers[l].act, cases[i].act, "%s", cases[i].name);
+      cr_assert_eq(p->layers[l].act_param, cases[i].param, "%s", cases[i].name);
+      cr_assert_str_eq(activation_name(p->layers[l].act), cases[i].name);
+    }
+    cr_assert_eq(p->layers[2].params, 0);
+  }
+}
+
+// The layers: Keras 3 automatic names (snake case of the class), class in the summary,
+// no parameters, and their argument as the activation's parameter.
+Test(activations, layers_names_summary_and_parameters) {
+  Program *p = model_of("Dense(4, input_shape=(3,)), LeakyReLU(), LeakyReLU(negative_slope=0.1), LeakyReLU(0.05), "
+                        "ELU(), ELU(alpha=0.5), ReLU(), ReLU(max_value=None, negative_slope=0.0, threshold=0), "
+                        "Softmax(), Softmax(axis=-1)");
+  cr_assert_not_null(p, "%s", last_error());
+  static const struct { const char *name, *cls; Activation act; double param; } want[] = {
+      {"leaky_re_lu", "LeakyReLU", ACT_leaky_relu, 0.3}, {"leaky_re_lu_1", "LeakyReLU", ACT_leaky_relu, 0.1},
+      {"leaky_re_lu_2", "LeakyReLU", ACT_leaky_relu, 0.05}, {"elu", "ELU", ACT_elu, 1.0},
+      {"elu_1", "ELU", ACT_elu, 0.5}, {"re_lu", "ReLU", ACT_relu, 0}, {"re_lu_1", "ReLU", ACT_relu, 0},
+      {"softmax", "Softmax", ACT_softmax, 0}, {"softmax_1", "Softmax", ACT_softmax, 0},
+  };
+  for (int i = 0; i < 9; i++) {
+    const Layer *l = &p->layers[2 + i];
+    cr_assert_str_eq(l->name, want[i].name);
+    cr_assert_str_eq(l->cls, want[i].cls);
+    cr_assert_eq(l->kind, L_ACTIVATION);
+    cr_assert_eq(l->act, want[i].act, "%s", l->name);
+    cr_assert_eq(l->act_param, want[i].param, "%s", l->name);
+    cr_assert_eq(l->params, 0);
+    assert_shape(&l->out, 1, 4, 0, 0);
+  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  print_summary(out, p);
+  fclose(out);
+  cr_assert(strstr(text, "\nleaky_re_lu_1 (LeakyReLU)    (None, 4)                 0\n"), "%s", text);
+  cr_assert(strstr(text, "\nelu (ELU)                    (None, 4)                 0\n"), "%s", text);
+  cr_assert(strstr(text, "\nre_lu (ReLU)                 (None, 4)                 0\n"), "%s", text);
+  cr_assert(strstr(text, "\nsoftmax (Softmax)            (None, 4)                 0\n"), "%s", text);
+  cr_assert(strstr(text, "Total params: 16\n"), "%s", text);
+  free(text);
+  // Keras 2's name of the slope still works, with Keras 3's deprecation warning.
+  p = model_of("Dense(4, input_shape=(3,)), LeakyReLU(alpha=0.25)");
+  cr_assert_not_null(p, "%s", last_error());
+  cr_assert_eq(p->layers[2].act_param, 0.25);
+  cr_assert(strstr(diag_text, "4:71: warning: LeakyReLU's alpha is deprecated in Keras 3; use negative_slope"), "%s",
+            diag_text);
+}
+
+Test(activations, argument_errors_with_positions) {
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), LeakyReLU(negative_slope='x')])\n",
+               "4:80: error: negative_slope must be a number, got a string");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), LeakyReLU(-0.1)])\n",
+               "4:65: error: negative_slope must be >= 0, got -0.1");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), LeakyReLU(0.1, alpha=0.2)])\n",
+               "4:76: error: LeakyReLU got both negative_slope and alpha (its old name)");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), ELU(alpha=None)])\n",
+               "4:65: error: alpha must be a number, got None");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), ReLU(max_value=6)])\n",
+               "4:70: error: ReLU(max_value=6) is not supported; only the default max_value=None");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), ReLU(threshold=0.5)])\n",
+               "4:70: error: ReLU(threshold=0.5) is not supported; only the default threshold=0.0");
+  expect_error(HEADER "model = keras.Sequential([Dense(4, input_shape=(3,)), Softmax(axis=1)])\n",
+               "4:68: error: Softmax(axis=1) is not supported; only the last axis (axis=-1)");
+  // The supported list in messages is made from ops.def's ACT rows.
+  expect_error(HEADER "model = keras.Sequential([Dense(4, activation='relu6', input_shape=(3,))])\n",
+               "4:47: error: activation 'relu6' is not supported yet (supported: linear, relu, sigmoid, tanh, "
+               "softmax, gelu, silu, swish, elu, selu, leaky_relu, softplus, hard_sigmoid)");
+}

@@ -85,21 +85,55 @@ static double worst(double a, double b) { return a > b ? a : b; }
 
 /* ------------------------------------------------------------ elementwise activations */
 
-enum { ACT_relu, ACT_sigmoid, ACT_tanh, ACT_DROPOUT };
+/* The activations by kernel pointers: whether the bwd kernel reads x (ops.def's grad
+ * column is grad_act_x) or y, and the alphas a parameterized one is checked with.
+ * A new activation is one row here (and one in gradchecks below). */
+typedef void (*act_fn)(int64_t, const double *, double *);
+typedef void (*act_bwd_fn)(int64_t, const double *, const double *, double *);
+typedef void (*act_fn_p)(int64_t, double, const double *, double *);
+typedef void (*act_bwd_fn_p)(int64_t, double, const double *, const double *, double *);
+typedef struct {
+    const char *kernel;   /* its bwd kernel, the gradchecks row */
+    act_fn fwd;
+    act_bwd_fn bwd;
+    act_fn_p fwd_p;
+    act_bwd_fn_p bwd_p;
+    int from_x, smooth;   /* smooth: also checked at x = 0 */
+    double alpha[2];
+} ActKind;
+
+static const ActKind act_kinds[] = {
+    {"nnk_relu_bwd", nnk_relu_fwd, nnk_relu_bwd, NULL, NULL, 0, 0, {0}},
+    {"nnk_sigmoid_bwd", nnk_sigmoid_fwd, nnk_sigmoid_bwd, NULL, NULL, 0, 1, {0}},
+    {"nnk_tanh_bwd", nnk_tanh_fwd, nnk_tanh_bwd, NULL, NULL, 0, 1, {0}},
+    {"nnk_gelu_bwd", nnk_gelu_fwd, nnk_gelu_bwd, NULL, NULL, 1, 1, {0}},
+    {"nnk_silu_bwd", nnk_silu_fwd, nnk_silu_bwd, NULL, NULL, 1, 1, {0}},
+    {"nnk_elu_bwd", NULL, NULL, nnk_elu_fwd, nnk_elu_bwd, 1, 0, {1.0, 0.4}},
+    {"nnk_selu_bwd", nnk_selu_fwd, nnk_selu_bwd, NULL, NULL, 0, 0, {0}},
+    {"nnk_leaky_relu_bwd", NULL, NULL, nnk_leaky_relu_fwd, nnk_leaky_relu_bwd, 0, 0, {0.2, 0.3}},
+    {"nnk_softplus_bwd", nnk_softplus_fwd, nnk_softplus_bwd, NULL, NULL, 0, 1, {0}},
+    {"nnk_hard_sigmoid_bwd", nnk_hard_sigmoid_fwd, nnk_hard_sigmoid_bwd, NULL, NULL, 0, 0, {0}},
+};
+#define N_ACT_KINDS (sizeof act_kinds / sizeof *act_kinds)
 
 typedef struct {
-    int kind;
+    const ActKind *k;     /* NULL: dropout */
     int64_t len;
     double *x, *y, *dy, *mask;
+    double alpha;
 } ActCtx;
 
 static void act_fwd(ActCtx *c) {
-    switch (c->kind) {
-    case ACT_relu: nnk_relu_fwd(c->len, c->x, c->y); break;
-    case ACT_sigmoid: nnk_sigmoid_fwd(c->len, c->x, c->y); break;
-    case ACT_tanh: nnk_tanh_fwd(c->len, c->x, c->y); break;
-    case ACT_DROPOUT: nnk_dropout_fwd(c->len, 0.4, 42, c->x, c->y, c->mask); break;
-    }
+    if (!c->k) nnk_dropout_fwd(c->len, 0.4, 42, c->x, c->y, c->mask);
+    else if (c->k->fwd) c->k->fwd(c->len, c->x, c->y);
+    else c->k->fwd_p(c->len, c->alpha, c->x, c->y);
+}
+
+static void act_bwd(const ActCtx *c, double *dx) {
+    if (!c->k) { nnk_dropout_bwd(c->len, c->mask, c->dy, dx); return; }
+    const double *in = c->k->from_x ? c->x : c->y;
+    if (c->k->bwd) c->k->bwd(c->len, in, c->dy, dx);
+    else c->k->bwd_p(c->len, c->alpha, in, c->dy, dx);
 }
 
 static double act_loss(void *p) {
@@ -108,26 +142,56 @@ static double act_loss(void *p) {
     return dot(c->dy, c->y, c->len);
 }
 
-static double check_act(int kind) {
-    ActCtx c = {kind, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37)};
-    for (int64_t i = 0; i < c.len; i++) c.x[i] *= 4; /* reach the saturating tails */
-    double *dx = zero_buf(c.len);
-    act_fwd(&c);
-    switch (kind) {
-    case ACT_relu: nnk_relu_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_sigmoid: nnk_sigmoid_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_tanh: nnk_tanh_bwd(c.len, c.y, c.dy, dx); break;
-    case ACT_DROPOUT: nnk_dropout_bwd(c.len, c.mask, c.dy, dx); break;
-    }
-    double err = fd_error(act_loss, &c, c.x, c.len, dx);
-    free(c.x); free(c.y); free(c.dy); free(c.mask); free(dx);
+static double act_error(ActCtx *c) {
+    double *dx = zero_buf(c->len);
+    act_fwd(c);
+    act_bwd(c, dx);
+    double err = fd_error(act_loss, c, c->x, c->len, dx);
+    free(c->x); free(c->y); free(c->dy); free(c->mask); free(dx);
     return err;
 }
 
-static double check_relu(void) { return check_act(ACT_relu); }
-static double check_sigmoid(void) { return check_act(ACT_sigmoid); }
-static double check_tanh(void) { return check_act(ACT_tanh); }
-static double check_dropout(void) { return check_act(ACT_DROPOUT); }
+/* Points every activation is checked at: negative inputs, both tails, and near 0 (and
+ * near ±3, hard_sigmoid's corners) but at least 0.01 away from the kinks; smooth
+ * activations also at 0 itself. Then random ones in [-4, 4] kept away from the kinks. */
+static const double act_points[] = {-20, -9, -4, -3.2, -2.9, -1.3, -0.5, -0.1, -0.01,
+                                    0.01, 0.1, 0.5, 1.3, 2.9, 3.2, 4, 9, 20};
+#define N_ACT_POINTS (sizeof act_points / sizeof *act_points)
+
+static double check_act_kind(const ActKind *k) {
+    double err = 0;
+    for (int a = 0; a < (k->fwd ? 1 : 2); a++) {
+        /* random points in [-4, 4] away from 0 (the saturating tails of the old check) */
+        ActCtx c = {k, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37), k->alpha[a]};
+        for (int64_t i = 0; i < c.len; i++) c.x[i] *= 4;
+        err = worst(err, act_error(&c));
+        enum { LEN = 40 };
+        ActCtx d = {k, LEN, rand_buf(LEN, -4, 4), zero_buf(LEN), rand_buf(LEN, -1, 1), zero_buf(LEN), k->alpha[a]};
+        for (int64_t i = 0; i < LEN; i++) {
+            double *v = &d.x[i];
+            if (i < (int64_t)N_ACT_POINTS) *v = act_points[i];
+            else if (k->smooth && i == (int64_t)N_ACT_POINTS) *v = 0;
+            else
+                for (int q = -3; q <= 3; q += 3) /* kinks at 0 (relu family) and ±3 (hard_sigmoid) */
+                    if (fabs(*v - q) < 0.05) *v = q + (*v < q ? -0.05 : 0.05);
+        }
+        err = worst(err, act_error(&d));
+    }
+    return err;
+}
+
+/* The gradchecks row of an activation: its act_kinds entry by kernel name. */
+static const char *current_act;
+static double check_act(void) {
+    for (size_t i = 0; i < N_ACT_KINDS; i++)
+        if (!strcmp(act_kinds[i].kernel, current_act)) return check_act_kind(&act_kinds[i]);
+    return 1;
+}
+
+static double check_dropout(void) {
+    ActCtx c = {NULL, 37, rand_away_from_zero(37, 0.05), zero_buf(37), rand_buf(37, -1, 1), zero_buf(37), 0};
+    return act_error(&c);
+}
 
 /* ------------------------------------------------------------ softmax */
 
@@ -505,9 +569,6 @@ static const GradCheck gradchecks[] = {
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_avgpool2d_bwd", check_avgpool},
     {"nnk_global_avgpool2d_bwd", check_global_avgpool},
-    {"nnk_relu_bwd", check_relu},
-    {"nnk_sigmoid_bwd", check_sigmoid},
-    {"nnk_tanh_bwd", check_tanh},
     {"nnk_softmax_bwd", check_softmax},
     {"nnk_dropout_bwd", check_dropout},
     {"nnk_batchnorm_bwd", check_batchnorm_all},
@@ -523,26 +584,35 @@ static const GradCheck gradchecks[] = {
 };
 #define N_GRADCHECKS (sizeof gradchecks / sizeof gradchecks[0])
 
-/* Every public kernel belongs to one of these families (name prefix after nnk_).
- * A new family must be added here, and its gradient kernels to the table above. */
+/* Every public kernel belongs to one of these families (name prefix after nnk_), or to
+ * an op of compiler/ir/ops.def (nnk_<op>_fwd, nnk_<op>_bwd: a new activation needs no
+ * entry here). A new family must be added here, and its gradient kernels to the table
+ * above. */
 static const char *kernel_families[] = {
     "gemm", "bias_", "conv2d_", "maxpool2d_", "avgpool2d_", "global_avgpool2d_", "relu_",
     "sigmoid_", "tanh_", "softmax_", "dropout_", "batchnorm_", "loss_", "l1l2_", "sgd_",
     "adam_", "rmsprop_", "copy", "add_inplace",
 };
 
+/* Every row: the table above, then one per activation of act_kinds. */
+static int n_rows(void) { return (int)(N_GRADCHECKS + N_ACT_KINDS); }
+static const char *row_kernel(int i) {
+    return i < (int)N_GRADCHECKS ? gradchecks[i].kernel : act_kinds[i - N_GRADCHECKS].kernel;
+}
+
 Test(gradcheck, every_row_within_tolerance) {
-    for (size_t i = 0; i < N_GRADCHECKS; i++) {
-        double err = gradchecks[i].check();
-        cr_log_info("%-30s relative error %.2e", gradchecks[i].kernel, err);
-        cr_expect(err < GRAD_TOL, "%s: relative gradient error %g (tolerance %g)",
-                  gradchecks[i].kernel, err, GRAD_TOL);
+    for (int i = 0; i < n_rows(); i++) {
+        double err;
+        if (i < (int)N_GRADCHECKS) err = gradchecks[i].check();
+        else current_act = row_kernel(i), err = check_act();
+        cr_log_info("%-30s relative error %.2e", row_kernel(i), err);
+        cr_expect(err < GRAD_TOL, "%s: relative gradient error %g (tolerance %g)", row_kernel(i), err, GRAD_TOL);
     }
 }
 
 /* A deliberately wrong gradient must fail the same check: the harness can fail. */
 Test(gradcheck, harness_rejects_a_wrong_gradient) {
-    ActCtx c = {ACT_tanh, 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL};
+    ActCtx c = {&act_kinds[2], 10, rand_buf(10, -1, 1), zero_buf(10), rand_buf(10, -1, 1), NULL, 0};
     double *dx = zero_buf(10);
     act_fwd(&c);
     nnk_tanh_bwd(c.len, c.y, c.dy, dx);
@@ -582,36 +652,61 @@ static int is_gradient_kernel(const char *name) {
            (len > 5 && strcmp(name + len - 5, "_grad") == 0);
 }
 
+/* The op names of compiler/ir/ops.def ("OP(name, ..." rows). Returns the count. */
+static int ops_def_names(char names[][64], int max) {
+    const char *path = NNC_SOURCE_DIR "/compiler/ir/ops.def";
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int count = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "OP(", 3) != 0) continue;
+        size_t len = strcspn(line + 3, ", ");
+        cr_assert_lt(len, 64);
+        cr_assert_lt(count, max);
+        memcpy(names[count], line + 3, len);
+        names[count++][len] = 0;
+    }
+    fclose(f);
+    return count;
+}
+
 Test(gradcheck, table_covers_every_gradient_kernel) {
-    static char names[256][64];
-    int count = header_kernels(names, 256);
+    static char names[256][64], ops[256][64];
+    int count = header_kernels(names, 256), n_ops = ops_def_names(ops, 256);
     cr_assert_gt(count, 30, "found only %d kernels in nn_kernels.h", count);
     int gradients = 0;
     for (int k = 0; k < count; k++) {
         int family = 0;
         for (size_t f = 0; f < sizeof kernel_families / sizeof *kernel_families; f++)
             if (strncmp(names[k] + 4, kernel_families[f], strlen(kernel_families[f])) == 0) family = 1;
+        for (int o = 0; o < n_ops; o++) {
+            size_t len = strlen(ops[o]);
+            if (strncmp(names[k] + 4, ops[o], len) == 0 && names[k][4 + len] == '_') family = 1;
+        }
         cr_expect(family, "%s belongs to no known kernel family: add its family and gradcheck rows",
                   names[k]);
         if (!is_gradient_kernel(names[k])) continue;
         gradients++;
         int row = 0;
-        for (size_t i = 0; i < N_GRADCHECKS; i++) row |= strcmp(gradchecks[i].kernel, names[k]) == 0;
+        for (int i = 0; i < n_rows(); i++) row |= strcmp(row_kernel(i), names[k]) == 0;
         cr_expect(row, "%s has no gradcheck row", names[k]);
     }
     cr_assert_geq(gradients, 20);
     /* And no row names a kernel that is gone. */
-    for (size_t i = 0; i < N_GRADCHECKS; i++) {
+    for (int i = 0; i < n_rows(); i++) {
         int found = 0;
-        for (int k = 0; k < count; k++) found |= strcmp(gradchecks[i].kernel, names[k]) == 0;
-        cr_expect(found, "gradcheck row %s names no kernel in nn_kernels.h", gradchecks[i].kernel);
+        for (int k = 0; k < count; k++) found |= strcmp(row_kernel(i), names[k]) == 0;
+        cr_expect(found, "gradcheck row %s names no kernel in nn_kernels.h", row_kernel(i));
     }
 }
 
 /* ------------------------------------------------------------ the compiler's op table */
 
 /* Each op in compiler/ir/ops.def and the gradcheck row that covers its gradient, or NULL
- * where the op has no gradient kernel of its own (the reason is in the comment). */
+ * where the op has no gradient kernel of its own (the reason is in the comment). An op
+ * not listed maps by name: op X to the row nnk_X_bwd, op X_bwd to nnk_X_bwd (so an
+ * activation's two ops need only their gradcheck row). */
 static const struct { const char *op, *row; } op_rows[] = {
     {"none", NULL}, {"input", NULL}, {"param", NULL},   /* placeholder; sources */
     {"copy", NULL}, {"add", NULL}, {"reshape", NULL},   /* movement: autodiff composes */
@@ -659,12 +754,21 @@ Test(gradcheck, every_op_in_ops_def_has_a_row) {
         int mapped = -1;
         for (size_t i = 0; i < sizeof op_rows / sizeof *op_rows; i++)
             if (strcmp(op_rows[i].op, name) == 0) mapped = (int)i;
-        cr_expect(mapped >= 0, "op %s (compiler/ir/ops.def) has no entry in op_rows: map it to its "
-                  "gradcheck row, or to NULL with a reason", name);
-        if (mapped < 0 || !op_rows[mapped].row) continue;
+        if (mapped >= 0 && !op_rows[mapped].row) continue;
+        char by_name[2][80];
+        snprintf(by_name[0], sizeof by_name[0], "nnk_%s_bwd", name);
+        snprintf(by_name[1], sizeof by_name[1], "nnk_%s", name);
         int row = 0;
-        for (size_t i = 0; i < N_GRADCHECKS; i++) row |= strcmp(gradchecks[i].kernel, op_rows[mapped].row) == 0;
-        cr_expect(row, "op %s maps to %s, which has no gradcheck row", name, op_rows[mapped].row);
+        for (int i = 0; i < n_rows(); i++) {
+            if (mapped >= 0) row |= strcmp(row_kernel(i), op_rows[mapped].row) == 0;
+            else row |= !strcmp(row_kernel(i), by_name[0]) ||
+                        (strstr(name, "_bwd") && !strcmp(row_kernel(i), by_name[1]));
+        }
+        if (mapped >= 0)
+            cr_expect(row, "op %s maps to %s, which has no gradcheck row", name, op_rows[mapped].row);
+        else
+            cr_expect(row, "op %s (compiler/ir/ops.def) has no gradcheck row %s and no entry in op_rows: "
+                      "add the row, or map the op to NULL with a reason", name, by_name[0]);
     }
     fclose(f);
     cr_assert_gt(ops, 0, "no OP( rows found in %s", path);
