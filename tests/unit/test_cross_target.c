@@ -28,7 +28,10 @@ static uint64_t next(void) {
 static int pick(int n) { return (int)(next() % (uint64_t)n); }
 static int between(int lo, int hi) { return lo + pick(hi - lo + 1); }
 
-static const char *const activations[] = {"relu", "sigmoid", "tanh", "linear"};
+static const char *const activations[] = {"relu",  "sigmoid", "tanh",     "linear",       "gelu",
+                                          "silu",  "swish",   "elu",      "selu",         "leaky_relu",
+                                          "softplus", "hard_sigmoid"};
+enum { N_ACTS = sizeof activations / sizeof activations[0] };
 
 typedef struct Script {
   char text[1 << 18];
@@ -92,14 +95,15 @@ static void random_script(Script *s) {
         bool same = pick(2);
         if (!same && (h < k || w < k)) same = true;
         put(s, "    layers.Conv2D(%d, (%d, %d), strides=(%d, %d), padding='%s', activation='%s'%s),\n", between(2, 6), k,
-            k, st, st, same ? "same" : "valid", activations[pick(4)], pick(4) ? "" : ", use_bias=False");
+            k, st, st, same ? "same" : "valid", activations[pick(N_ACTS)], pick(4) ? "" : ", use_bias=False");
         h = same ? (h + st - 1) / st : (h - k) / st + 1;
         w = same ? (w + st - 1) / st : (w - k) / st + 1;
       } else if (kind == 2 && h >= 2 && w >= 2) {
         put(s, "    layers.%s((2, 2)),\n", pick(2) ? "MaxPooling2D" : "AveragePooling2D");
         h /= 2, w /= 2;
       } else if (kind == 3) {
-        put(s, "    layers.BatchNormalization(),\n");
+        put(s, pick(2) ? "    layers.BatchNormalization(),\n" : pick(2) ? "    layers.LeakyReLU(negative_slope=0.1),\n"
+                                                                    : "    layers.ELU(alpha=0.7),\n");
       } else {
         put(s, "    layers.Dropout(0.25),\n");
       }
@@ -108,11 +112,11 @@ static void random_script(Script *s) {
   }
   int dense = pick(3);
   for (int i = 0; i < dense; i++) {
-    put(s, "    layers.Dense(%d, activation='%s'%s),\n", between(3, 8), activations[pick(4)],
+    put(s, "    layers.Dense(%d, activation='%s'%s),\n", between(3, 8), activations[pick(N_ACTS)],
         pick(3) ? "" : ", kernel_regularizer=regularizers.l2(0.01)");
     if (!pick(3)) put(s, "    layers.Dropout(0.3),\n");
   }
-  const char *out_act = loss <= 1 ? "softmax" : loss == 2 ? "sigmoid" : loss == 5 ? "linear" : activations[pick(4)];
+  const char *out_act = loss <= 1 ? "softmax" : loss == 2 ? "sigmoid" : loss == 5 ? "linear" : activations[pick(N_ACTS)];
   put(s, "    layers.Dense(%d, activation='%s'),\n])\n", out, out_act);
   const char *loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
                              "mse", "mae", "keras.losses.SparseCategoricalCrossentropy(from_logits=True)"};
