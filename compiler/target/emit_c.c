@@ -32,9 +32,13 @@ static void c_zero(Emit *e, const Node *nd) {
   P("  memset(%s, 0, %lld * sizeof(nn_real));\n", c_buf(e, nd), (long long)node_elems(nd));
 }
 
+static const char *c_run(Emit *e, const Node *nd, bool infer, const char *n) {
+  return xprintf("%s%s(s, %s);", nd->name, infer ? "_infer" : "", n);
+}
+
 static const Dialect c_dialect = {
     .name = "c", .buf = c_buf, .aux = c_aux, .null_buf = "NULL", .seed = "s->seed", .step = "s->step",
-    .call = c_call, .zero = c_zero,
+    .call = c_call, .zero = c_zero, .run = c_run, .forward_prologue = "  s->reg = 0;\n",
 };
 
 //
@@ -123,28 +127,6 @@ static void emit_nodes(Emit *e) {
   for (int i = 0; i < pl->n_upd; i++) emit_node_fn(e, pl->upd[i], false);
 }
 
-static void emit_passes(Emit *e) {
-  const Plan *pl = e->plan;
-  P("static void nnc_forward_train(State *s, int n) {\n  s->reg = 0;\n");
-  for (int i = 0; i < pl->n_fwd; i++) P("  %s(s, n);\n", pl->fwd[i]->name);
-  P("}\n\n");
-  P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
-  P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n  s->reg = 0;\n");
-  for (int i = 0; i < pl->n_fwd; i++) {
-    const Node *nd = pl->fwd[i];
-    bool loss = op_info[nd->op].cls == FC_LOSS;
-    P("  %s%s%s(s, n);\n", loss ? "if (with_loss) " : "", nd->name, node_has_infer_variant(nd) ? "_infer" : "");
-  }
-  P("}\n\n");
-  if (!e->g->loss) return;
-  P("static void nnc_backward(State *s, int n) {\n");
-  for (int i = 0; i < pl->n_bwd; i++) P("  %s(s, n);\n", pl->bwd[i]->name);
-  P("}\n\n");
-  P("static void nnc_update(State *s) {\n");
-  for (int i = 0; i < pl->n_upd; i++) P("  %s(s, 0);\n", pl->upd[i]->name);
-  P("}\n\n");
-}
-
 static void emit_model(Emit *e) {
   Graph *g = e->g;
   const Plan *pl = e->plan;
@@ -164,15 +146,8 @@ static void emit_model(Emit *e) {
     P("// The batch's mean loss plus the regularization terms, as Keras reports it.\n"
       "static double nnc_batch_loss(State *s, int n) {\n  return %s;\n}\n\n",
       host_batch_loss_expr(g, "s->loss", "s->reg"));
-    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
-      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
-      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
-      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
   }
-  P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
-    "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
-    "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",
-    g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
+  emit_host_steps(e);
 
   P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n  (void)opt;\n");
   P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");
@@ -247,7 +222,7 @@ int emit_c(const Program *p, Graph *g, const char *dir) {
   emit_header(&e);
   emit_state(&e);
   emit_nodes(&e);
-  emit_passes(&e);
+  emit_host_phases(&e);
   emit_model(&e);
   emit_main(out, p, g);  // emit_main.c
   if (fclose(out) != 0) {

@@ -48,9 +48,15 @@ static void cl_zero(Emit *e, const Node *nd) {
   P("  nncl_fill_zero_(%lld, %s);\n", (long long)node_elems(nd), cl_buf(e, nd));
 }
 
+static const char *work_expr(const Node *nd);
+
+static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
+  return xprintf("nnc_launch(s, K_%s%s, %s, %s);", nd->name, infer ? "_infer" : "", work_expr(nd), n);
+}
+
 static const Dialect cl_dialect = {
     .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .seed = "seed", .step = "step",
-    .call = cl_call, .zero = cl_zero,
+    .call = cl_call, .zero = cl_zero, .run = cl_run, .forward_prologue = "",
 };
 
 //
@@ -231,26 +237,7 @@ static void emit_host(Emit *e, const char *cl_text) {
   P("static size_t nnc_at(State *s, int64_t off, int batched) {\n"
     "  return sizeof(nn_real) * (size_t)(batched ? FIXED_ELEMS + off * s->maxbatch : off);\n}\n\n");
 
-  P("static void nnc_forward_train(State *s, int n) {\n");
-  for (int i = 0; i < pl->n_fwd; i++) P("  nnc_launch(s, K_%s, %s, n);\n", pl->fwd[i]->name, work_expr(pl->fwd[i]));
-  P("}\n\n");
-  P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
-  P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n");
-  for (int i = 0; i < pl->n_fwd; i++) {
-    const Node *nd = pl->fwd[i];
-    bool loss = op_info[nd->op].cls == FC_LOSS;
-    P("  %snnc_launch(s, K_%s%s, %s, n);\n", loss ? "if (with_loss) " : "", nd->name,
-      node_has_infer_variant(nd) ? "_infer" : "", work_expr(nd));
-  }
-  P("}\n\n");
-  if (g->loss) {
-    P("static void nnc_backward(State *s, int n) {\n");
-    for (int i = 0; i < pl->n_bwd; i++) P("  nnc_launch(s, K_%s, %s, n);\n", pl->bwd[i]->name, work_expr(pl->bwd[i]));
-    P("}\n\n");
-    P("static void nnc_update(State *s) {\n");
-    for (int i = 0; i < pl->n_upd; i++) P("  nnc_launch(s, K_%s, %s, 0);\n", pl->upd[i]->name, work_expr(pl->upd[i]));
-    P("}\n\n");
-  }
+  emit_host_phases(e);
   P("static void nnc_pull_params(nn_model *m) {\n  State *s = m->state;\n"
     "  nn_cl_read(s->cl, s->arena, 0, WEIGHTS_ELEMS * sizeof(nn_real), s->weights);\n}\n\n");
   P("static void nnc_push_params(nn_model *m) {\n  State *s = m->state;\n"
@@ -283,16 +270,9 @@ static void emit_host(Emit *e, const char *cl_text) {
     for (int i = 0; i < g->n; i++)
       if (g->nodes[i]->op == OP_l1l2) P("  s->reg += sums[%d];\n", pl->scalar[i]);
     P("  return %s;\n}\n\n", host_batch_loss_expr(g, "s->loss", "s->reg"));
-    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
-      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
-      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
-      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
-    emit_host_inputs(e);
   }
-  P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
-    "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
-    "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",
-    g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
+  emit_host_steps(e);
+  if (g->loss) emit_host_inputs(e);
 
   P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n");
   P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");

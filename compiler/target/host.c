@@ -121,3 +121,38 @@ const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *r
   long long rows = shape_rows(&g->loss->in[0]->shape);
   return rows == 1 ? xprintf("%s / n + %s", loss, reg) : xprintf("%s / ((double)n * %lld) + %s", loss, rows, reg);
 }
+
+void emit_host_phases(Emit *e) {
+  const Plan *pl = e->plan;
+  P("static void nnc_forward_train(State *s, int n) {\n%s", e->d->forward_prologue);
+  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", e->d->run(e, pl->fwd[i], false, "n"));
+  P("}\n\n");
+  P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
+  P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n%s", e->d->forward_prologue);
+  for (int i = 0; i < pl->n_fwd; i++) {
+    const Node *nd = pl->fwd[i];
+    bool loss = op_info[nd->op].cls == FC_LOSS;
+    P("  %s%s\n", loss ? "if (with_loss) " : "", e->d->run(e, nd, node_has_infer_variant(nd), "n"));
+  }
+  P("}\n\n");
+  if (!e->g->loss) return;
+  P("static void nnc_backward(State *s, int n) {\n");
+  for (int i = 0; i < pl->n_bwd; i++) P("  %s\n", e->d->run(e, pl->bwd[i], false, "n"));
+  P("}\n\n");
+  P("static void nnc_update(State *s) {\n");
+  for (int i = 0; i < pl->n_upd; i++) P("  %s\n", e->d->run(e, pl->upd[i], false, "0"));
+  P("}\n\n");
+}
+
+void emit_host_steps(Emit *e) {
+  Graph *g = e->g;
+  if (g->loss)
+    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
+      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
+      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
+      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+  P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
+    "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
+    "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",
+    g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
+}

@@ -28,6 +28,9 @@ typedef struct Dialect {
   // One kernel call: kernel name without prefix ("conv2d_fwd"), its arguments, traits.
   void (*call)(Emit *e, const Node *nd, ResultKind result, const char *kernel, const char *args, int traits);
   void (*zero)(Emit *e, const Node *nd);             // nd's storage = 0
+  // The host's statement that runs a node's kernel (a call, or a launch) for `n` samples.
+  const char *(*run)(Emit *e, const Node *nd, bool infer, const char *n);
+  const char *forward_prologue;                      // first statements of a forward pass
 } Dialect;
 
 struct Emit {
@@ -53,6 +56,11 @@ const char *optimizer_name(OptKind k);
 // ending nnc_init with `after`; the nn_model's fields; the reported batch loss.
 void emit_host_init(Emit *e, const char *base, const char *after);
 void emit_host_model_fields(Emit *e, const char *base);
+// The phases (nnc_forward_train, nnc_forward_infer, nnc_backward, nnc_update) as lists of
+// the dialect's run statements, and the nn_model's train step and inference on top of
+// nnc_load_batch, nnc_store_output and nnc_batch_loss, which each target writes.
+void emit_host_phases(Emit *e);
+void emit_host_steps(Emit *e);
 const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
 bool is_fused_loss(OpKind op);
 
