@@ -207,12 +207,349 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
     }
 }
 
+/* ---------------------------------------------------------------- GEMM, CPU engine */
+
+/* On CPU devices (PoCL's pthread/basic drivers and the like) a work-group is run by one
+ * thread as a loop over its work-items, and every barrier splits the kernel into
+ * regions whose per-item state is saved to memory: the tiled engine above, with two
+ * barriers per K slice, spends its time there, not in arithmetic (0.8 GFLOP/s on a
+ * 512³ GEMM).  So on a CPU the contractions have no barriers and no local memory:
+ * each work-item computes whole register blocks ("units") of the output by itself,
+ * with explicit vector types (nn_real8 = one AVX2 register) for the SIMD the
+ * implicit work-item vectorizer cannot find around an inner K loop, and the caches do
+ * what local memory does on a GPU.  Every output is still one item's sum in a fixed
+ * order, so the bits do not depend on the group count.
+ *
+ * Two block shapes:
+ *  - outer: NNCL_CPU_RM rows × 16 columns (two vectors along N), a rank-1 update per k:
+ *    needs B'(k, j..j+15) contiguous (GEMM with tb = 0, conv fwd, conv filter grad);
+ *    column blocks past N's last multiple of 16 fall back to a scalar loop per output.
+ *  - dot: NNCL_CPU_DM rows × NNCL_CPU_DN columns, vectors along K, summed across lanes
+ *    at the end: for A' rows and B' columns both contiguous in k (GEMM A·Bᵀ, conv data
+ *    grad, whose k runs along F in both dy and w).
+ * Units are dealt to items so that every group gets a share whatever G is: unit u goes
+ * to group u mod G (PoCL hands out consecutive groups in chunks, so G × 64 items for
+ * few units would otherwise leave all the work to the first chunk, i.e. one thread).
+ *
+ * NNCL_CPU (0/1) picks the engine; by default 1 when the kernel compiler targets a CPU
+ * architecture (PoCL compiles for the host triple), 0 otherwise (GPUs: tiled engine). */
+#ifndef NNCL_CPU
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
+    defined(__powerpc64__) || defined(__riscv)
+#define NNCL_CPU 1
+#else
+#define NNCL_CPU 0
+#endif
+#endif
+
+#if NNCL_CPU
+#ifdef NN_REAL_DOUBLE
+typedef double8 nn_real8;
+#else
+typedef float8 nn_real8;
+#endif
+#define NNCL_LD8_(p) vload8(0, (p))
+#ifndef NNCL_CPU_RM
+#define NNCL_CPU_RM 4
+#endif
+#ifndef NNCL_CPU_DM
+#define NNCL_CPU_DM 4
+#endif
+#ifndef NNCL_CPU_DN
+#define NNCL_CPU_DN 2
+#endif
+
+#define NNCL_FOR_UNITS_(u, units)                                                         \
+    for (long u = (long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0); \
+         u < (long)(units); u += (long)get_num_groups(0) * NNCL_WG)
+
+/* Lanes summed in a fixed tree. */
+static inline nn_real nncl_hsum8_(nn_real8 v) {
+    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+}
+
+/* One output by the generic accessors, k in order (blocks at the N edge). */
+static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K,
+                                   __global const nn_real *A, __global const nn_real *B,
+                                   nncl_conv_ p, int i, int j) {
+    nn_real s = 0;
+    for (int k = 0; k < K; k++)
+        s += nncl_a_at_(mode, ta, M, K, A, p, i, k) * nncl_b_at_(mode, tb, N, K, B, p, k, j);
+    return s;
+}
+
+static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int accumulate) {
+    Cm[at] = accumulate ? Cm[at] + v : v;
+}
+
+/* Writes an outer block's accumulators (rows >= M skipped) or, for a block at the N
+ * edge, computes its outputs one by one. */
+#define NNCL_OUTER_STORE_(full)                                                          \
+    for (int r = 0; r < NNCL_CPU_RM; r++) {                                              \
+        int i = i0 + r;                                                                  \
+        if (i >= M) break;                                                               \
+        if (full) {                                                                      \
+            __global nn_real *o = Cm + (long)i * N + j0;                                 \
+            nn_real8 lo = acc0[r], hi = acc1[r];                                         \
+            if (accumulate) { lo += NNCL_LD8_(o); hi += NNCL_LD8_(o + 8); }              \
+            vstore8(lo, 0, o);                                                           \
+            vstore8(hi, 0, o + 8);                                                       \
+        } else {                                                                         \
+            for (int j = j0; j < N; j++)                                                 \
+                nncl_store_(Cm, (long)i * N + j,                                         \
+                            nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate); \
+        }                                                                                \
+    }
+
+/* Outer blocks: C[M,N] (+)= A'·B' with B'(k, j..j+15) contiguous.  mode GEMM (tb = 0),
+ * CONV_FWD or CONV_BWD_FILTER. */
+static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K,
+                                   __global const nn_real *A, __global const nn_real *B,
+                                   __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    int nb = (N + 15) / 16, mb = (M + NNCL_CPU_RM - 1) / NNCL_CPU_RM;
+    /* Conv windows that never leave the input need no bounds checks. */
+    int inside = p.PT == 0 && p.PL == 0 && (p.OH - 1) * p.SH + p.KH <= p.H &&
+                 (p.OW - 1) * p.SW + p.KW <= p.W;
+    NNCL_FOR_UNITS_(u, (long)mb * nb) {
+        int jb = (int)(u % nb), i0 = (int)(u / nb) * NNCL_CPU_RM, j0 = jb * 16;
+        int full = j0 + 16 <= N;
+        nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
+#pragma unroll
+        for (int r = 0; r < NNCL_CPU_RM; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
+        if (full && mode == NNCL_MODE_GEMM_) {
+            __global const nn_real *ar[NNCL_CPU_RM];
+            long sa = ta ? M : 1;
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                ar[r] = ta ? A + i : A + (long)i * K;
+            }
+            __global const nn_real *bk = B + j0;
+            for (int k = 0; k < K; k++, bk += N) {
+                nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    nn_real a = ar[r][k * sa];
+                    acc0[r] += a * b0;
+                    acc1[r] += a * b1;
+                }
+            }
+        } else if (full && mode == NNCL_MODE_CONV_FWD_) {
+            /* rows: output cells (b, oh, ow); k = (kh, kw, c); B' = w [KH*KW*C, F]. */
+            int ohr[NNCL_CPU_RM], owr[NNCL_CPU_RM];
+            long xb[NNCL_CPU_RM];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                int ow = i % p.OW, t = i / p.OW, oh = t % p.OH, b = t / p.OH;
+                ohr[r] = oh * p.SH - p.PT;
+                owr[r] = ow * p.SW - p.PL;
+                xb[r] = (long)b * p.H;
+            }
+            for (int kh = 0; kh < p.KH; kh++)
+                for (int kw = 0; kw < p.KW; kw++) {
+                    long off[NNCL_CPU_RM];
+                    int ok[NNCL_CPU_RM];
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_RM; r++) {
+                        int ih = ohr[r] + kh, iw = owr[r] + kw;
+                        ok[r] = inside || (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W);
+                        off[r] = ok[r] ? ((xb[r] + ih) * p.W + iw) * p.C : 0;
+                    }
+                    __global const nn_real *bk = B + (long)(kh * p.KW + kw) * p.C * N + j0;
+                    for (int c = 0; c < p.C; c++, bk += N) {
+                        nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real v = A[off[r] + c], a = ok[r] ? v : (nn_real)0;
+                            acc0[r] += a * b0;
+                            acc1[r] += a * b1;
+                        }
+                    }
+                }
+        } else if (full) {
+            /* CONV_BWD_FILTER: rows (kh, kw, c); k = (b, oh, ow); B' = dy [n*OH*OW, F]. */
+            int khr[NNCL_CPU_RM], kwr[NNCL_CPU_RM];
+            long xo[NNCL_CPU_RM];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                int c = i % p.C, t = i / p.C, kw = t % p.KW, kh = t / p.KW;
+                khr[r] = kh;
+                kwr[r] = kw;
+                xo[r] = ((long)kh * p.W + kw) * p.C + c;   /* from the window's corner */
+            }
+            __global const nn_real *bk = B + j0;
+            for (int b = 0; b < p.n; b++)
+                for (int oh = 0; oh < p.OH; oh++) {
+                    int ih0 = oh * p.SH - p.PT;
+                    long row = ((long)b * p.H + ih0) * p.W;
+                    for (int ow = 0; ow < p.OW; ow++, bk += N) {
+                        int iw0 = ow * p.SW - p.PL;
+                        long corner = (row + iw0) * p.C;
+                        nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                        if (inside) {
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                nn_real a = A[corner + xo[r]];
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        } else {
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                                int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                                nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        }
+                    }
+                }
+        }
+        NNCL_OUTER_STORE_(full)
+    }
+}
+
+/* Dot blocks: C[M,N] (+)= A'·B' with A'(i, k..) and B'(.., j) both contiguous in k, in
+ * vectors of 8 then a scalar tail.  mode GEMM (ta = 0, tb = 1) or CONV_BWD_DATA (k =
+ * (kh, kw, f): the f runs are contiguous in dy and in w[kh,kw,c,:]). */
+static inline void nncl_cpu_dot_(int mode, int M, int N, int K, __global const nn_real *A,
+                                 __global const nn_real *B, __global nn_real *Cm, int accumulate,
+                                 nncl_conv_ p) {
+    int nb = (N + NNCL_CPU_DN - 1) / NNCL_CPU_DN, mb = (M + NNCL_CPU_DM - 1) / NNCL_CPU_DM;
+    NNCL_FOR_UNITS_(u, (long)mb * nb) {
+        int i0 = (int)(u / nb) * NNCL_CPU_DM, j0 = (int)(u % nb) * NNCL_CPU_DN;
+        nn_real8 acc[NNCL_CPU_DM][NNCL_CPU_DN];
+        nn_real tail[NNCL_CPU_DM][NNCL_CPU_DN];
+#pragma unroll
+        for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+            for (int c = 0; c < NNCL_CPU_DN; c++) { acc[r][c] = (nn_real8)0; tail[r][c] = 0; }
+        if (mode == NNCL_MODE_GEMM_) {
+            __global const nn_real *ar[NNCL_CPU_DM], *bc[NNCL_CPU_DN];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_DM; r++) ar[r] = A + (long)min(i0 + r, M - 1) * K;
+#pragma unroll
+            for (int c = 0; c < NNCL_CPU_DN; c++) bc[c] = B + (long)min(j0 + c, N - 1) * K;
+            int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++) a[r] = NNCL_LD8_(ar[r] + k);
+#pragma unroll
+                for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(bc[c] + k);
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
+            }
+            for (; k < K; k++)
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += ar[r][k] * bc[c][k];
+        } else {
+            /* CONV_BWD_DATA: rows input cells (b, ih, iw), columns c; A = dy, B = w. */
+            int ihr[NNCL_CPU_DM], iwr[NNCL_CPU_DM];
+            long yb[NNCL_CPU_DM];
+            int F = p.F;
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_DM; r++) {
+                int i = min(i0 + r, M - 1);
+                int iw = i % p.W, t = i / p.W, ih = t % p.H, b = t / p.H;
+                ihr[r] = ih + p.PT;
+                iwr[r] = iw + p.PL;
+                yb[r] = (long)b * p.OH;
+            }
+            for (int kh = 0; kh < p.KH; kh++)
+                for (int kw = 0; kw < p.KW; kw++) {
+                    long off[NNCL_CPU_DM];
+                    int ok[NNCL_CPU_DM], any = 0;
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_DM; r++) {
+                        int oy = ihr[r] - kh, ox = iwr[r] - kw;
+                        int oh = oy / p.SH, ow = ox / p.SW;
+                        ok[r] = oy >= 0 && ox >= 0 && oy % p.SH == 0 && ox % p.SW == 0 &&
+                                oh < p.OH && ow < p.OW;
+                        off[r] = ok[r] ? ((yb[r] + oh) * p.OW + ow) * F : 0;
+                        any |= ok[r];
+                    }
+                    if (!any) continue;
+                    __global const nn_real *wc[NNCL_CPU_DN];
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++)
+                        wc[c] = B + ((long)(kh * p.KW + kw) * p.C + min(j0 + c, N - 1)) * F;
+                    int f = 0;
+                    for (; f + 8 <= F; f += 8) {
+                        nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++) {
+                            nn_real8 v = NNCL_LD8_(A + off[r] + f);
+                            a[r] = ok[r] ? v : (nn_real8)0;
+                        }
+#pragma unroll
+                        for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(wc[c] + f);
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                            for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
+                    }
+                    for (; f < F; f++)
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++) {
+                            nn_real v = A[off[r] + f], a = ok[r] ? v : (nn_real)0;
+#pragma unroll
+                            for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += a * wc[c][f];
+                        }
+                }
+        }
+        for (int r = 0; r < NNCL_CPU_DM; r++) {
+            int i = i0 + r;
+            if (i >= M) break;
+            for (int c = 0; c < NNCL_CPU_DN; c++) {
+                int j = j0 + c;
+                if (j >= N) break;
+                nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate);
+            }
+        }
+    }
+}
+
+/* Any A', B' (GEMM with ta = tb = 1): one item per output, the generic accessors. */
+static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int K,
+                                    __global const nn_real *A, __global const nn_real *B,
+                                    __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    NNCL_FOR_UNITS_(o, (long)M * N) {
+        int i = (int)(o / N), j = (int)(o % N);
+        nncl_store_(Cm, o, nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate);
+    }
+}
+
+static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
+                                  __global const nn_real *A, __global const nn_real *B,
+                                  __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    if (M <= 0 || N <= 0) return;
+    if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))
+        nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
+    else if (mode == NNCL_MODE_GEMM_ && tb)
+        nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+    else
+        nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+}
+#endif /* NNCL_CPU */
+
 /* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major, as nnk_gemm (any ta, tb). */
 static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const nn_real *A,
                              __global const nn_real *B, __global nn_real *C, int accumulate,
                              __local nn_real *scratch) {
     nncl_conv_ none = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none);
+#else
     nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none, scratch);
+#endif
 }
 
 /* ---------------------------------------------------------------- bias */
@@ -256,7 +593,11 @@ static inline void nncl_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, i
                                    __global const nn_real *x, __global const nn_real *w,
                                    __global nn_real *y, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p);
+#else
     nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p, scratch);
+#endif
 }
 
 /* dx overwritten; cells no window covers get 0. */
@@ -265,7 +606,11 @@ static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int 
                                         __global const nn_real *dy, __global const nn_real *w,
                                         __global nn_real *dx, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p);
+#else
     nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p, scratch);
+#endif
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a
@@ -282,6 +627,10 @@ static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, in
                                           __global nn_real *dw, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
     int M = KH * KW * C, K = n * OH * OW;
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p);
+    return;
+#endif
     int tiles = ((M + NNCL_GEMM_TM - 1) / NNCL_GEMM_TM) * ((F + NNCL_GEMM_TN - 1) / NNCL_GEMM_TN);
     if (tiles >= NNCL_CONV_FILTER_FEW_TILES) {
         nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p, scratch);
