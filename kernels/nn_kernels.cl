@@ -43,11 +43,58 @@ typedef float nn_real;
 #error "NNCL_WG must be a power of two in [16, 1024]"
 #endif
 
-/* Grid-stride loops over work-items (elementwise) and over work-groups (units whose
- * body has barriers: the whole group walks the same units). */
+/* CPU devices (PoCL's pthread driver and the like) run a work-group as one thread
+ * looping over its work-items; LLVM vectorizes only innermost loops, so a grid-stride
+ * loop of a few elements per item runs scalar, with its index arithmetic (64-bit
+ * divisions in the shape decodes) per element; and every barrier splits the kernel
+ * into regions whose per-item state goes through memory.  Where NNCL_CPU is 1, the
+ * functions below therefore take a CPU layout: no barriers in hot code, each work-item
+ * owns whole contiguous runs ("units") that its innermost loop walks, explicit vector
+ * types where the loop shape hides the SIMD.  Units are dealt to items so that every
+ * group gets a share whatever G is: unit u goes to group u mod G (PoCL hands out
+ * consecutive groups to threads in chunks, so dealing units to consecutive items
+ * would leave all the work to the first chunk, one thread).  Every output is still
+ * computed by one item in a fixed order, so the bits do not depend on G (but may differ
+ * from the GPU layout's, which sums in other orders).
+ * NNCL_CPU's default: 1 when the kernel compiler targets a CPU architecture (PoCL
+ * compiles for the host triple), 0 otherwise; a host may set it with -DNNCL_CPU=0/1. */
+#ifndef NNCL_CPU
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
+    defined(__powerpc64__) || defined(__riscv)
+#define NNCL_CPU 1
+#else
+#define NNCL_CPU 0
+#endif
+#endif
+
+/* Eight lanes: one AVX2 register of floats. */
+#ifdef NN_REAL_DOUBLE
+typedef double8 nn_real8;
+#else
+typedef float8 nn_real8;
+#endif
+#define NNCL_LD8_(p) vload8(0, (p))
+
+#define NNCL_FOR_UNITS_(u, units)                                                         \
+    for (long u = (long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0); \
+         u < (long)(units); u += (long)get_num_groups(0) * NNCL_WG)
+
+/* Elementwise loops: every output by one item.  GPU layout: grid-stride over items
+ * (neighbouring items touch neighbouring elements).  CPU layout: units of
+ * NNCL_CPU_CHUNK consecutive elements, walked by an innermost loop the compiler can
+ * vectorize. */
 #define NNCL_GID_   ((long)get_group_id(0) * NNCL_WG + (long)get_local_id(0))
 #define NNCL_GSIZE_ ((long)get_num_groups(0) * NNCL_WG)
+#if NNCL_CPU
+#ifndef NNCL_CPU_CHUNK
+#define NNCL_CPU_CHUNK 1024
+#endif
+#define NNCL_FOR_ITEMS_(i, len)                                                           \
+    NNCL_FOR_UNITS_(ck_, ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)              \
+    for (long i = ck_ * NNCL_CPU_CHUNK, e_ = min(i + NNCL_CPU_CHUNK, (long)(len)); i < e_; i++)
+#else
 #define NNCL_FOR_ITEMS_(i, len) for (long i = NNCL_GID_; i < (long)(len); i += NNCL_GSIZE_)
+#endif
 #define NNCL_FOR_GROUPS_(u, units) \
     for (int u = (int)get_group_id(0); u < (int)(units); u += (int)get_num_groups(0))
 
@@ -227,28 +274,8 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
  *  - dot: NNCL_CPU_DM rows × NNCL_CPU_DN columns, vectors along K, summed across lanes
  *    at the end: for A' rows and B' columns both contiguous in k (GEMM A·Bᵀ, conv data
  *    grad, whose k runs along F in both dy and w).
- * Units are dealt to items so that every group gets a share whatever G is: unit u goes
- * to group u mod G (PoCL hands out consecutive groups in chunks, so G × 64 items for
- * few units would otherwise leave all the work to the first chunk, i.e. one thread).
- *
- * NNCL_CPU (0/1) picks the engine; by default 1 when the kernel compiler targets a CPU
- * architecture (PoCL compiles for the host triple), 0 otherwise (GPUs: tiled engine). */
-#ifndef NNCL_CPU
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
-    defined(__powerpc64__) || defined(__riscv)
-#define NNCL_CPU 1
-#else
-#define NNCL_CPU 0
-#endif
-#endif
-
+ */
 #if NNCL_CPU
-#ifdef NN_REAL_DOUBLE
-typedef double8 nn_real8;
-#else
-typedef float8 nn_real8;
-#endif
-#define NNCL_LD8_(p) vload8(0, (p))
 #ifndef NNCL_CPU_RM
 #define NNCL_CPU_RM 4
 #endif
@@ -258,10 +285,6 @@ typedef float8 nn_real8;
 #ifndef NNCL_CPU_DN
 #define NNCL_CPU_DN 2
 #endif
-
-#define NNCL_FOR_UNITS_(u, units)                                                         \
-    for (long u = (long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0); \
-         u < (long)(units); u += (long)get_num_groups(0) * NNCL_WG)
 
 /* Lanes summed in a fixed tree. */
 static inline nn_real nncl_hsum8_(nn_real8 v) {
@@ -556,14 +579,41 @@ static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const
 
 /* y[r,c] += b[c]; one item per element. */
 static inline void nncl_bias_add(int rows, int cols, __global nn_real *y, __global const nn_real *b) {
+#if NNCL_CPU
+    /* Units of whole rows, about NNCL_CPU_CHUNK elements: no division per element. */
+    int per = max(1, NNCL_CPU_CHUNK / max(cols, 1));
+    NNCL_FOR_UNITS_(u, (rows + per - 1) / per)
+        for (int r = (int)u * per, re = min(r + per, rows); r < re; r++) {
+            __global nn_real *yr = y + (long)r * cols;
+            for (int c = 0; c < cols; c++) yr[c] += b[c];
+        }
+#else
     NNCL_FOR_ITEMS_(i, (long)rows * cols) y[i] += b[i % cols];
+#endif
 }
 
-/* db[c] = Σ_r dy[r,c]; one work-group per column: item l sums rows l, l+WG, ... in
- * order, then the group's fixed tree. */
+/* db[c] = Σ_r dy[r,c].  GPU: one work-group per column: item l sums rows l, l+WG, ...
+ * in order, then the group's fixed tree.  CPU: one item per 8 columns, rows in order. */
 #define NNCL_BIAS_GRAD_LOCAL NNCL_WG
 static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy,
                                   __global nn_real *db, __local nn_real *scratch) {
+#if NNCL_CPU
+    /* One item per 8 columns (scalar at the edge), rows in order: no barriers. */
+    NNCL_FOR_UNITS_(u, (cols + 7) / 8) {
+        int c0 = (int)u * 8;
+        if (c0 + 8 <= cols) {
+            nn_real8 s = (nn_real8)0;
+            for (int r = 0; r < rows; r++) s += NNCL_LD8_(dy + (long)r * cols + c0);
+            vstore8(s, 0, db + c0);
+        } else {
+            for (int c = c0; c < cols; c++) {
+                nn_real s = 0;
+                for (int r = 0; r < rows; r++) s += dy[(long)r * cols + c];
+                db[c] = s;
+            }
+        }
+    }
+#else
     int l = (int)get_local_id(0);
     NNCL_FOR_GROUPS_(c, cols) {
         nn_real s = 0;
@@ -571,6 +621,7 @@ static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy
         s = nncl_group_sum_(s, scratch);
         if (l == 0) db[c] = s;
     }
+#endif
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -668,6 +719,33 @@ static inline void nncl_pool_cover_(int i, int P, int S, int pad, int O, int *lo
 static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global nn_real *y) {
+#if NNCL_CPU
+    /* One item per output row (b, oh): no index decode per element; c innermost. */
+    NNCL_FOR_UNITS_(u, (long)n * OH) {
+        int oh = (int)(u % OH), b = (int)(u / OH);
+        __global const nn_real *xb = x + (long)b * H * W * C;
+        __global nn_real *yr = y + u * OW * C;
+        for (int ow = 0; ow < OW; ow++) {
+            int h0, h1, w0, w1;
+            nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+            __global nn_real *yo = yr + (long)ow * C;
+            if (h0 >= h1 || w0 >= w1) {
+                for (int c = 0; c < C; c++) yo[c] = 0;
+                continue;
+            }
+            __global const nn_real *x0 = xb + ((long)h0 * W + w0) * C;
+            for (int c = 0; c < C; c++) yo[c] = x0[c];
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++) {
+                    __global const nn_real *xi = xb + ((long)ih * W + iw) * C;
+                    for (int c = 0; c < C; c++) {
+                        nn_real s = xi[c], m = yo[c];
+                        yo[c] = s > m ? s : m;
+                    }
+                }
+        }
+    }
+#else
     NNCL_FOR_ITEMS_(o, (long)n * OH * OW * C) {
         int c = (int)(o % C);
         long t = o / C;
@@ -684,6 +762,7 @@ static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW
             }
         y[o] = m;
     }
+#endif
 }
 
 /* Gather form of the scatter in C: one item per input element (b, ih, iw, c) adds, in
@@ -693,6 +772,37 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global const nn_real *y, __global const nn_real *dy,
                                       __global nn_real *dx) {
+#if NNCL_CPU
+    /* One item per input row (b, ih): the row is zeroed, then each window covering it,
+     * in (oh, ow) order, adds its dy where its first maximum lies in this row: each
+     * cell gets the same additions in the same order as above.  No index decode per
+     * element; c innermost. */
+    NNCL_FOR_UNITS_(u, (long)n * H) {
+        int ih = (int)(u % H), b = (int)(u / H);
+        __global const nn_real *xb = x + (long)b * H * W * C;
+        __global nn_real *dr = dx + u * W * C;
+        for (long e = 0; e < (long)W * C; e++) dr[e] = 0;
+        int ohl, ohh;
+        nncl_pool_cover_(ih, PH, SH, PT, OH, &ohl, &ohh);
+        for (int oh = ohl; oh <= ohh; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1;
+                nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                if (h0 >= h1 || w0 >= w1) continue;
+                __global const nn_real *g = dy + (((long)b * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++) {
+                    nn_real best = xb[((long)h0 * W + w0) * C + c];
+                    int ah = h0, aw = w0;
+                    for (int jh = h0; jh < h1; jh++)
+                        for (int jw = w0; jw < w1; jw++) {
+                            nn_real s = xb[((long)jh * W + jw) * C + c];
+                            if (s > best) { best = s; ah = jh; aw = jw; }
+                        }
+                    if (ah == ih) dr[(long)aw * C + c] += g[c];
+                }
+            }
+    }
+#else
     NNCL_FOR_ITEMS_(o, (long)n * H * W * C) {
         int c = (int)(o % C);
         long t = o / C;
@@ -718,6 +828,7 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
             }
         dx[o] = acc;
     }
+#endif
 }
 
 /* TF semantics: the mean over the valid cells.  One item per output element. */
