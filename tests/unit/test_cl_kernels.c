@@ -380,6 +380,8 @@ static const pool_t pools[] = {
     {1, 7, 8, 2, 3, 3, 2, 2, 1, 0, 4, 4},      /* 'same' with a top pad */
     {3, 5, 5, 2, 2, 2, 1, 1, 0, 0, 4, 4},      /* overlapping windows */
     {1, 5, 7, 3, 3, 2, 3, 2, 1, 1, 2, 4},      /* 'same', uneven */
+    {2, 8, 9, 11, 2, 2, 2, 2, 0, 0, 4, 4},     /* C past a vector of 8 (CPU layout) */
+    {2, 6, 6, 17, 3, 3, 1, 1, 1, 1, 6, 6},     /* overlapping, padded, C = 2×8 + 1 */
 };
 #define N_POOLS (int)(sizeof pools / sizeof pools[0])
 
@@ -818,6 +820,12 @@ Test(cl_bench, gemm_and_conv, .disabled = 0, .timeout = 600) {
              bench_gemms[g][0], bench_gemms[g][1], bench_gemms[g][2], bench_gemms[g][3], bench_gemms[g][4]);
     }
     for (int i = 0; i < nc; i++) conv_wrappers(100 + i, &bench_convs[i]);
+    /* fashion_cnn's first pooling and the elementwise/reduction kernels around it */
+    wrap("bpf", NULL, "int n, " G_ "x, " GW_ "y", "nncl_maxpool2d_fwd(n, 26, 26, 32, 2, 2, 2, 2, 0, 0, 13, 13, x, y)");
+    wrap("bpb", NULL, "int n, " G_ "x, " G_ "y, " G_ "dy, " GW_ "dx",
+         "nncl_maxpool2d_bwd(n, 26, 26, 32, 2, 2, 2, 2, 0, 0, 13, 13, x, y, dy, dx)");
+    wrap("brelu", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_relu_bwd(32L * 26 * 26 * 32, y, dy, dx)");
+    wrap("bbg", "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(32 * 26 * 26, 32, dy, db, scratch)");
     double t0 = now_ms();
     cl_build();
     printf("build: %.0f ms\n", now_ms() - t0);
@@ -864,6 +872,16 @@ Test(cl_bench, gemm_and_conv, .disabled = 0, .timeout = 600) {
                    c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, cl, fl / cl / 1e6, c_ms_best, fl / c_ms_best / 1e6);
         }
         free(x); free(w); free(y); free(work);
+    }
+    {
+        size_t nx = 32 * 26 * 26 * 32, ny = 32 * 13 * 13 * 32;
+        float *x = rnd(nx, -1, 1), *y = rnd(ny, -1, 1), *dy = rnd(ny, -1, 1), *dx = rnd(nx, -1, 1), *db = rnd(32, -1, 1);
+        double a = bench_cl("bpf", 3, (arg_t[]){AI(32), AB(x, nx), AB(y, ny)}, (long)nx, reps);
+        double bb = bench_cl("bpb", 5, (arg_t[]){AI(32), AB(x, nx), AB(y, ny), AB(dy, ny), AB(dx, nx)}, (long)nx, reps);
+        double r = bench_cl("brelu", 3, (arg_t[]){AB(x, nx), AB(dx, nx), AB(dx, nx)}, (long)nx, reps);
+        double g = bench_cl("bbg", 2, (arg_t[]){AB(x, nx), AB(db, 32)}, (long)nx, reps);
+        printf("32x26x26x32: maxpool fwd %.3f ms, maxpool bwd %.3f ms, relu bwd %.3f ms, bias_grad %.3f ms\n", a, bb, r, g);
+        free(x); free(y); free(dy); free(dx); free(db);
     }
     cl_end();
 }
