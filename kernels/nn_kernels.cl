@@ -91,10 +91,15 @@ typedef int8 nncl_mask8;
 #ifndef NNCL_CPU_CHUNK
 #define NNCL_CPU_CHUNK 1024
 #endif
+/* Whether this item has any element of a loop over len (to skip a costly prologue). */
+#define NNCL_HAS_ITEMS_(len)                                                               \
+    ((long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0) <             \
+     ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)
 #define NNCL_FOR_ITEMS_(i, len)                                                           \
     NNCL_FOR_UNITS_(ck_, ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)              \
     for (long i = ck_ * NNCL_CPU_CHUNK, e_ = min(i + NNCL_CPU_CHUNK, (long)(len)); i < e_; i++)
 #else
+#define NNCL_HAS_ITEMS_(len) (NNCL_GID_ < (long)(len))
 #define NNCL_FOR_ITEMS_(i, len) for (long i = NNCL_GID_; i < (long)(len); i += NNCL_GSIZE_)
 #endif
 #define NNCL_FOR_GROUPS_(u, units) \
@@ -282,10 +287,20 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
 #define NNCL_CPU_RM 4
 #endif
 #ifndef NNCL_CPU_DM
-#define NNCL_CPU_DM 4
+#define NNCL_CPU_DM 2
 #endif
 #ifndef NNCL_CPU_DN
-#define NNCL_CPU_DN 2
+#define NNCL_CPU_DN 4
+#endif
+/* Filter gradient: a unit is NNCL_CPU_FSB outer blocks (rows) × 16 columns, walked
+ * over K in slices of NNCL_CPU_FKC cells so the slice of dy stays in L1 for all of
+ * them; dw holds the running sums between slices (a float stored and reloaded is
+ * exact: the same bits as one pass). */
+#ifndef NNCL_CPU_FSB
+#define NNCL_CPU_FSB 8
+#endif
+#ifndef NNCL_CPU_FKC
+#define NNCL_CPU_FKC 256
 #endif
 
 /* Lanes summed in a fixed tree. */
@@ -437,6 +452,81 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
     }
 }
 
+/* Filter gradient dw[KH*KW*C, F] = im2col(x)ᵀ · dy in outer blocks, K in slices. */
+static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real *A,
+                                    __global const nn_real *B, __global nn_real *Cm, nncl_conv_ p) {
+    int nb = (N + 15) / 16, mb = (M + NNCL_CPU_RM - 1) / NNCL_CPU_RM;
+    int sbs = (mb + NNCL_CPU_FSB - 1) / NNCL_CPU_FSB;
+    int inside = p.PT == 0 && p.PL == 0 && (p.OH - 1) * p.SH + p.KH <= p.H &&
+                 (p.OW - 1) * p.SW + p.KW <= p.W;
+    NNCL_FOR_UNITS_(u, (long)sbs * nb) {
+        int j0 = (int)(u % nb) * 16, rb0 = (int)(u / nb) * NNCL_CPU_FSB;
+        int rb1 = min(rb0 + NNCL_CPU_FSB, mb);
+        if (j0 + 16 > N) {   /* the N edge: one output at a time */
+            for (int i = rb0 * NNCL_CPU_RM; i < min(rb1 * NNCL_CPU_RM, M); i++)
+                for (int j = j0; j < N; j++)
+                    Cm[(long)i * N + j] = nncl_dot_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, N, K, A, B, p, i, j);
+            continue;
+        }
+        for (int k0 = 0; k0 < K; k0 += NNCL_CPU_FKC) {
+            int k1 = min(k0 + NNCL_CPU_FKC, K);
+            int ow0 = k0 % p.OW, t0 = k0 / p.OW, oh0 = t0 % p.OH, b0 = t0 / p.OH;
+            for (int rb = rb0; rb < rb1; rb++) {
+                int i0 = rb * NNCL_CPU_RM;
+                nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
+                int khr[NNCL_CPU_RM], kwr[NNCL_CPU_RM];
+                long xo[NNCL_CPU_RM];
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    int i = min(i0 + r, M - 1);
+                    int c = i % p.C, t = i / p.C, kw = t % p.KW, kh = t / p.KW;
+                    khr[r] = kh;
+                    kwr[r] = kw;
+                    xo[r] = ((long)kh * p.W + kw) * p.C + c;   /* from the window's corner */
+                    __global const nn_real *o = Cm + (long)i * N + j0;
+                    acc0[r] = k0 ? NNCL_LD8_(o) : (nn_real8)0;
+                    acc1[r] = k0 ? NNCL_LD8_(o + 8) : (nn_real8)0;
+                }
+                int ow = ow0, oh = oh0, b = b0;
+                __global const nn_real *bk = B + (long)k0 * N + j0;
+                for (int k = k0; k < k1; k++, bk += N) {
+                    int ih0 = oh * p.SH - p.PT, iw0 = ow * p.SW - p.PL;
+                    long corner = (((long)b * p.H + ih0) * p.W + iw0) * p.C;
+                    nn_real8 v0 = NNCL_LD8_(bk), v1 = NNCL_LD8_(bk + 8);
+                    if (inside) {
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real a = A[corner + xo[r]];
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    } else {
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                            int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                            nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    }
+                    if (++ow == p.OW) {
+                        ow = 0;
+                        if (++oh == p.OH) { oh = 0; b++; }
+                    }
+                }
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    int i = i0 + r;
+                    if (i >= M) break;
+                    __global nn_real *o = Cm + (long)i * N + j0;
+                    vstore8(acc0[r], 0, o);
+                    vstore8(acc1[r], 0, o + 8);
+                }
+            }
+        }
+    }
+}
+
 /* Dot blocks: C[M,N] (+)= A'·B' with A'(i, k..) and B'(.., j) both contiguous in k, in
  * vectors of 8 then a scalar tail.  mode GEMM (ta = 0, tb = 1) or CONV_BWD_DATA (k =
  * (kh, kw, f): the f runs are contiguous in dy and in w[kh,kw,c,:]). */
@@ -556,7 +646,9 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
                                   __global const nn_real *A, __global const nn_real *B,
                                   __global nn_real *Cm, int accumulate, nncl_conv_ p) {
     if (M <= 0 || N <= 0) return;
-    if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))
+    if (mode == NNCL_MODE_CONV_BWD_FILTER_ && K > 0)
+        nncl_cpu_filter_(M, N, K, A, B, Cm, p);
+    else if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
     else if (mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
@@ -1406,6 +1498,7 @@ static inline void nncl_sgd_update(long size, float lr, float momentum, int nest
 static inline void nncl_adam_update(long size, float lr, float beta1, float beta2, float eps,
                                     long t, __global nn_real *w, __global const nn_real *g,
                                     __global nn_real *m, __global nn_real *v) {
+    if (!NNCL_HAS_ITEMS_(size)) return;   /* most items, on a CPU: no pow for them */
     nn_real td = (nn_real)t;
     nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
                     ((nn_real)1 - pow((nn_real)beta1, td));
