@@ -826,9 +826,16 @@ Test(cl_bench, gemm_and_conv, .disabled = 0, .timeout = 600) {
          "nncl_maxpool2d_bwd(n, 26, 26, 32, 2, 2, 2, 2, 0, 0, 13, 13, x, y, dy, dx)");
     wrap("brelu", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_relu_bwd(32L * 26 * 26 * 32, y, dy, dx)");
     wrap("bbg", "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(32 * 26 * 26, 32, dy, db, scratch)");
+    wrap("bnop", "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C", "nncl_gemm(0, 0, 1, 1, 1, A, B, C, 0, scratch)");
     double t0 = now_ms();
     cl_build();
     printf("build: %.0f ms\n", now_ms() - t0);
+    {   /* the cost of launching the host's 4096 groups when only one item has work */
+        float a = 1, bb = 2, cc = 0;
+        double t1 = bench_cl("bnop", 3, (arg_t[]){AB(&a, 1), AB(&bb, 1), AB(&cc, 1)}, 1, reps);
+        double t4096 = bench_cl("bnop", 3, (arg_t[]){AB(&a, 1), AB(&bb, 1), AB(&cc, 1)}, 4096L * 64, reps);
+        printf("1x1x1 gemm: 1 group %.3f ms, 4096 groups %.3f ms\n", t1, t4096);
+    }
     for (int g = 0; g < ng; g++) {
         int ta = bench_gemms[g][0], tb = bench_gemms[g][1], M = bench_gemms[g][2], N = bench_gemms[g][3], K = bench_gemms[g][4];
         float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1), *C = rnd((size_t)M * N, -1, 1);
