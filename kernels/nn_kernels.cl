@@ -397,6 +397,18 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                         off[r] = ok[r] ? ((xb[r] + ih) * p.W + iw) * p.C : 0;
                     }
                     __global const nn_real *bk = B + (long)(kh * p.KW + kw) * p.C * N + j0;
+                    if (inside) {   /* no selects: one broadcast per a */
+                        for (int c = 0; c < p.C; c++, bk += N) {
+                            nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                nn_real a = A[off[r] + c];
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        }
+                        continue;
+                    }
                     for (int c = 0; c < p.C; c++, bk += N) {
                         nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
 #pragma unroll
