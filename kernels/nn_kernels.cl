@@ -499,6 +499,10 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
                     acc0[r] = k0 ? NNCL_LD8_(o) : (nn_real8)0;
                     acc1[r] = k0 ? NNCL_LD8_(o + 8) : (nn_real8)0;
                 }
+                int one_tap = 1;
+#pragma unroll
+                for (int r = 1; r < NNCL_CPU_RM; r++)
+                    one_tap &= khr[r] == khr[0] && kwr[r] == kwr[0] && xo[r] - xo[0] < p.C;
                 int ow = ow0, oh = oh0, b = b0;
                 __global const nn_real *bk = B + (long)k0 * N + j0;
                 for (int k = k0; k < k1; k++, bk += N) {
@@ -509,6 +513,16 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
 #pragma unroll
                         for (int r = 0; r < NNCL_CPU_RM; r++) {
                             nn_real a = A[corner + xo[r]];
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    } else if (one_tap) {   /* the block's rows share (kh, kw): one check */
+                        int ih = ih0 + khr[0], iw = iw0 + kwr[0];
+                        int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                        long at = ok ? corner : -xo[0];   /* A[0] when outside */
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real v = A[at + xo[r]], a = ok ? v : (nn_real)0;
                             acc0[r] += a * v0;
                             acc1[r] += a * v1;
                         }
