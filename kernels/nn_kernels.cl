@@ -50,10 +50,8 @@ typedef float nn_real;
  * into regions whose per-item state goes through memory.  Where NNCL_CPU is 1, the
  * functions below therefore take a CPU layout: no barriers in hot code, each work-item
  * owns whole contiguous runs ("units") that its innermost loop walks, explicit vector
- * types where the loop shape hides the SIMD.  Units are dealt to items so that every
- * group gets a share whatever G is: unit u goes to group u mod G (PoCL hands out
- * consecutive groups to threads in chunks, so dealing units to consecutive items
- * would leave all the work to the first chunk, one thread).  Every output is still
+ * types where the loop shape hides the SIMD.  Units are spread over all G groups
+ * (NNCL_FOR_UNITS_).  Every output is still
  * computed by one item in a fixed order, so the bits do not depend on G (but may differ
  * from the GPU layout's, which sums in other orders).
  * NNCL_CPU's default: 1 when the kernel compiler targets a CPU architecture (PoCL
@@ -77,9 +75,22 @@ typedef int8 nncl_mask8;
 #endif
 #define NNCL_LD8_(p) vload8(0, (p))
 
+/* Units dealt to items: with at least G units, unit u goes to group u mod G; with
+ * fewer, to group floor(u·G/units) (item 0), spread over the whole range of groups,
+ * since PoCL hands consecutive groups to a thread in chunks and the first `units`
+ * groups could all land in one chunk, i.e. on one core. */
+static inline long nncl_first_unit_(long units) {
+    long G = (long)get_num_groups(0), g = (long)get_group_id(0);
+    if (units >= G) return g + G * (long)get_local_id(0);
+    if (get_local_id(0) != 0) return units;
+    long u = (g * units + G - 1) / G;
+    return u < units && u * G / units == g ? u : units;
+}
 #define NNCL_FOR_UNITS_(u, units)                                                         \
-    for (long u = (long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0); \
-         u < (long)(units); u += (long)get_num_groups(0) * NNCL_WG)
+    for (long u = nncl_first_unit_((long)(units)),                                        \
+              st_ = (long)(units) >= (long)get_num_groups(0) ? (long)get_num_groups(0) * NNCL_WG \
+                                                              : (long)(units);           \
+         u < (long)(units); u += st_)
 
 /* Elementwise loops: every output by one item.  GPU layout: grid-stride over items
  * (neighbouring items touch neighbouring elements).  CPU layout: units of
@@ -93,7 +104,7 @@ typedef int8 nncl_mask8;
 #endif
 /* Whether this item has any element of a loop over len (to skip a costly prologue). */
 #define NNCL_HAS_ITEMS_(len)                                                               \
-    ((long)get_group_id(0) + (long)get_num_groups(0) * (long)get_local_id(0) <             \
+    (nncl_first_unit_(((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK) <               \
      ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)
 #define NNCL_FOR_ITEMS_(i, len)                                                           \
     NNCL_FOR_UNITS_(ck_, ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)              \
