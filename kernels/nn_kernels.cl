@@ -43,11 +43,76 @@ typedef float nn_real;
 #error "NNCL_WG must be a power of two in [16, 1024]"
 #endif
 
-/* Grid-stride loops over work-items (elementwise) and over work-groups (units whose
- * body has barriers: the whole group walks the same units). */
+/* CPU devices (PoCL's pthread driver and the like) run a work-group as one thread
+ * looping over its work-items; LLVM vectorizes only innermost loops, so a grid-stride
+ * loop of a few elements per item runs scalar, with its index arithmetic (64-bit
+ * divisions in the shape decodes) per element; and every barrier splits the kernel
+ * into regions whose per-item state goes through memory.  Where NNCL_CPU is 1, the
+ * functions below therefore take a CPU layout: no barriers in hot code, each work-item
+ * owns whole contiguous runs ("units") that its innermost loop walks, explicit vector
+ * types where the loop shape hides the SIMD.  Units are spread over all G groups
+ * (NNCL_FOR_UNITS_).  Every output is still
+ * computed by one item in a fixed order, so the bits do not depend on G (but may differ
+ * from the GPU layout's, which sums in other orders).
+ * NNCL_CPU's default: 1 when the kernel compiler targets a CPU architecture (PoCL
+ * compiles for the host triple), 0 otherwise; a host may set it with -DNNCL_CPU=0/1. */
+#ifndef NNCL_CPU
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
+    defined(__powerpc64__) || defined(__riscv)
+#define NNCL_CPU 1
+#else
+#define NNCL_CPU 0
+#endif
+#endif
+
+/* Eight lanes: one AVX2 register of floats; nncl_mask8 is what comparing two gives. */
+#ifdef NN_REAL_DOUBLE
+typedef double8 nn_real8;
+typedef long8 nncl_mask8;
+#else
+typedef float8 nn_real8;
+typedef int8 nncl_mask8;
+#endif
+#define NNCL_LD8_(p) vload8(0, (p))
+
+/* Units dealt to items: with at least G units, unit u goes to group u mod G; with
+ * fewer, to group floor(u·G/units) (item 0), spread over the whole range of groups,
+ * since PoCL hands consecutive groups to a thread in chunks and the first `units`
+ * groups could all land in one chunk, i.e. on one core. */
+static inline long nncl_first_unit_(long units) {
+    long G = (long)get_num_groups(0), g = (long)get_group_id(0);
+    if (units >= G) return g + G * (long)get_local_id(0);
+    if (get_local_id(0) != 0) return units;
+    long u = (g * units + G - 1) / G;
+    return u < units && u * G / units == g ? u : units;
+}
+#define NNCL_FOR_UNITS_(u, units)                                                         \
+    for (long u = nncl_first_unit_((long)(units)),                                        \
+              st_ = (long)(units) >= (long)get_num_groups(0) ? (long)get_num_groups(0) * NNCL_WG \
+                                                              : (long)(units);           \
+         u < (long)(units); u += st_)
+
+/* Elementwise loops: every output by one item.  GPU layout: grid-stride over items
+ * (neighbouring items touch neighbouring elements).  CPU layout: units of
+ * NNCL_CPU_CHUNK consecutive elements, walked by an innermost loop the compiler can
+ * vectorize. */
 #define NNCL_GID_   ((long)get_group_id(0) * NNCL_WG + (long)get_local_id(0))
 #define NNCL_GSIZE_ ((long)get_num_groups(0) * NNCL_WG)
+#if NNCL_CPU
+#ifndef NNCL_CPU_CHUNK
+#define NNCL_CPU_CHUNK 1024
+#endif
+/* Whether this item has any element of a loop over len (to skip a costly prologue). */
+#define NNCL_HAS_ITEMS_(len)                                                               \
+    (nncl_first_unit_(((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK) <               \
+     ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)
+#define NNCL_FOR_ITEMS_(i, len)                                                           \
+    NNCL_FOR_UNITS_(ck_, ((long)(len) + NNCL_CPU_CHUNK - 1) / NNCL_CPU_CHUNK)              \
+    for (long i = ck_ * NNCL_CPU_CHUNK, e_ = min(i + NNCL_CPU_CHUNK, (long)(len)); i < e_; i++)
+#else
+#define NNCL_HAS_ITEMS_(len) (NNCL_GID_ < (long)(len))
 #define NNCL_FOR_ITEMS_(i, len) for (long i = NNCL_GID_; i < (long)(len); i += NNCL_GSIZE_)
+#endif
 #define NNCL_FOR_GROUPS_(u, units) \
     for (int u = (int)get_group_id(0); u < (int)(units); u += (int)get_num_groups(0))
 
@@ -207,26 +272,479 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
     }
 }
 
+/* ---------------------------------------------------------------- GEMM, CPU engine */
+
+/* On CPU devices (PoCL's pthread/basic drivers and the like) a work-group is run by one
+ * thread as a loop over its work-items, and every barrier splits the kernel into
+ * regions whose per-item state is saved to memory: the tiled engine above, with two
+ * barriers per K slice, spends its time there, not in arithmetic (0.8 GFLOP/s on a
+ * 512³ GEMM).  So on a CPU the contractions have no barriers and no local memory:
+ * each work-item computes whole register blocks ("units") of the output by itself,
+ * with explicit vector types (nn_real8 = one AVX2 register) for the SIMD the
+ * implicit work-item vectorizer cannot find around an inner K loop, and the caches do
+ * what local memory does on a GPU.  Every output is still one item's sum in a fixed
+ * order, so the bits do not depend on the group count.
+ *
+ * Two block shapes:
+ *  - outer: NNCL_CPU_RM rows × 16 columns (two vectors along N), a rank-1 update per k:
+ *    needs B'(k, j..j+15) contiguous (GEMM with tb = 0, conv fwd, conv filter grad);
+ *    column blocks past N's last multiple of 16 fall back to a scalar loop per output.
+ *  - dot: NNCL_CPU_DM rows × NNCL_CPU_DN columns, vectors along K, summed across lanes
+ *    at the end: for A' rows and B' columns both contiguous in k (GEMM A·Bᵀ, conv data
+ *    grad, whose k runs along F in both dy and w).
+ */
+#if NNCL_CPU
+#ifndef NNCL_CPU_RM
+#define NNCL_CPU_RM 4
+#endif
+#ifndef NNCL_CPU_DM
+#define NNCL_CPU_DM 2
+#endif
+#ifndef NNCL_CPU_DN
+#define NNCL_CPU_DN 4
+#endif
+/* Filter gradient: a unit is NNCL_CPU_FSB outer blocks (rows) × 16 columns, walked
+ * over K in slices of NNCL_CPU_FKC cells so the slice of dy stays in L1 for all of
+ * them; dw holds the running sums between slices (a float stored and reloaded is
+ * exact: the same bits as one pass). */
+#ifndef NNCL_CPU_FSB
+#define NNCL_CPU_FSB 8
+#endif
+#ifndef NNCL_CPU_FKC
+#define NNCL_CPU_FKC 256
+#endif
+
+/* Lanes summed in a fixed tree. */
+static inline nn_real nncl_hsum8_(nn_real8 v) {
+    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+}
+
+/* One output by the generic accessors, k in order (blocks at the N edge). */
+static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K,
+                                   __global const nn_real *A, __global const nn_real *B,
+                                   nncl_conv_ p, int i, int j) {
+    nn_real s = 0;
+    for (int k = 0; k < K; k++)
+        s += nncl_a_at_(mode, ta, M, K, A, p, i, k) * nncl_b_at_(mode, tb, N, K, B, p, k, j);
+    return s;
+}
+
+static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int accumulate) {
+    Cm[at] = accumulate ? Cm[at] + v : v;
+}
+
+/* Writes an outer block's accumulators (rows >= M skipped) or, for a block at the N
+ * edge, computes its outputs one by one. */
+#define NNCL_OUTER_STORE_(full)                                                          \
+    for (int r = 0; r < NNCL_CPU_RM; r++) {                                              \
+        int i = i0 + r;                                                                  \
+        if (i >= M) break;                                                               \
+        if (full) {                                                                      \
+            __global nn_real *o = Cm + (long)i * N + j0;                                 \
+            nn_real8 lo = acc0[r], hi = acc1[r];                                         \
+            if (accumulate) { lo += NNCL_LD8_(o); hi += NNCL_LD8_(o + 8); }              \
+            vstore8(lo, 0, o);                                                           \
+            vstore8(hi, 0, o + 8);                                                       \
+        } else {                                                                         \
+            for (int j = j0; j < N; j++)                                                 \
+                nncl_store_(Cm, (long)i * N + j,                                         \
+                            nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate); \
+        }                                                                                \
+    }
+
+/* Outer blocks: C[M,N] (+)= A'·B' with B'(k, j..j+15) contiguous.  mode GEMM (tb = 0),
+ * CONV_FWD or CONV_BWD_FILTER. */
+static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K,
+                                   __global const nn_real *A, __global const nn_real *B,
+                                   __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    int nb = (N + 15) / 16, mb = (M + NNCL_CPU_RM - 1) / NNCL_CPU_RM;
+    /* Conv windows that never leave the input need no bounds checks. */
+    int inside = p.PT == 0 && p.PL == 0 && (p.OH - 1) * p.SH + p.KH <= p.H &&
+                 (p.OW - 1) * p.SW + p.KW <= p.W;
+    NNCL_FOR_UNITS_(u, (long)mb * nb) {
+        int jb = (int)(u % nb), i0 = (int)(u / nb) * NNCL_CPU_RM, j0 = jb * 16;
+        int full = j0 + 16 <= N;
+        nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
+#pragma unroll
+        for (int r = 0; r < NNCL_CPU_RM; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
+        if (full && mode == NNCL_MODE_GEMM_) {
+            __global const nn_real *ar[NNCL_CPU_RM];
+            long sa = ta ? M : 1;
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                ar[r] = ta ? A + i : A + (long)i * K;
+            }
+            __global const nn_real *bk = B + j0;
+            for (int k = 0; k < K; k++, bk += N) {
+                nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    nn_real a = ar[r][k * sa];
+                    acc0[r] += a * b0;
+                    acc1[r] += a * b1;
+                }
+            }
+        } else if (full && mode == NNCL_MODE_CONV_FWD_) {
+            /* rows: output cells (b, oh, ow); k = (kh, kw, c); B' = w [KH*KW*C, F]. */
+            int ohr[NNCL_CPU_RM], owr[NNCL_CPU_RM];
+            long xb[NNCL_CPU_RM];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                int ow = i % p.OW, t = i / p.OW, oh = t % p.OH, b = t / p.OH;
+                ohr[r] = oh * p.SH - p.PT;
+                owr[r] = ow * p.SW - p.PL;
+                xb[r] = (long)b * p.H;
+            }
+            for (int kh = 0; kh < p.KH; kh++)
+                for (int kw = 0; kw < p.KW; kw++) {
+                    long off[NNCL_CPU_RM];
+                    int ok[NNCL_CPU_RM];
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_RM; r++) {
+                        int ih = ohr[r] + kh, iw = owr[r] + kw;
+                        ok[r] = inside || (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W);
+                        off[r] = ok[r] ? ((xb[r] + ih) * p.W + iw) * p.C : 0;
+                    }
+                    __global const nn_real *bk = B + (long)(kh * p.KW + kw) * p.C * N + j0;
+                    if (inside) {   /* no selects: one broadcast per a */
+                        for (int c = 0; c < p.C; c++, bk += N) {
+                            nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                nn_real a = A[off[r] + c];
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        }
+                        continue;
+                    }
+                    for (int c = 0; c < p.C; c++, bk += N) {
+                        nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real v = A[off[r] + c], a = ok[r] ? v : (nn_real)0;
+                            acc0[r] += a * b0;
+                            acc1[r] += a * b1;
+                        }
+                    }
+                }
+        } else if (full) {
+            /* CONV_BWD_FILTER: rows (kh, kw, c); k = (b, oh, ow); B' = dy [n*OH*OW, F]. */
+            int khr[NNCL_CPU_RM], kwr[NNCL_CPU_RM];
+            long xo[NNCL_CPU_RM];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                int c = i % p.C, t = i / p.C, kw = t % p.KW, kh = t / p.KW;
+                khr[r] = kh;
+                kwr[r] = kw;
+                xo[r] = ((long)kh * p.W + kw) * p.C + c;   /* from the window's corner */
+            }
+            __global const nn_real *bk = B + j0;
+            for (int b = 0; b < p.n; b++)
+                for (int oh = 0; oh < p.OH; oh++) {
+                    int ih0 = oh * p.SH - p.PT;
+                    long row = ((long)b * p.H + ih0) * p.W;
+                    for (int ow = 0; ow < p.OW; ow++, bk += N) {
+                        int iw0 = ow * p.SW - p.PL;
+                        long corner = (row + iw0) * p.C;
+                        nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                        if (inside) {
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                nn_real a = A[corner + xo[r]];
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        } else {
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                                int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                                nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+                                acc0[r] += a * b0;
+                                acc1[r] += a * b1;
+                            }
+                        }
+                    }
+                }
+        }
+        NNCL_OUTER_STORE_(full)
+    }
+}
+
+/* Filter gradient dw[KH*KW*C, F] = im2col(x)ᵀ · dy in outer blocks, K in slices. */
+static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real *A,
+                                    __global const nn_real *B, __global nn_real *Cm, nncl_conv_ p) {
+    int nb = (N + 15) / 16, mb = (M + NNCL_CPU_RM - 1) / NNCL_CPU_RM;
+    int sbs = (mb + NNCL_CPU_FSB - 1) / NNCL_CPU_FSB;
+    int inside = p.PT == 0 && p.PL == 0 && (p.OH - 1) * p.SH + p.KH <= p.H &&
+                 (p.OW - 1) * p.SW + p.KW <= p.W;
+    NNCL_FOR_UNITS_(u, (long)sbs * nb) {
+        int j0 = (int)(u % nb) * 16, rb0 = (int)(u / nb) * NNCL_CPU_FSB;
+        int rb1 = min(rb0 + NNCL_CPU_FSB, mb);
+        if (j0 + 16 > N) {   /* the N edge: one output at a time */
+            for (int i = rb0 * NNCL_CPU_RM; i < min(rb1 * NNCL_CPU_RM, M); i++)
+                for (int j = j0; j < N; j++)
+                    Cm[(long)i * N + j] = nncl_dot_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, N, K, A, B, p, i, j);
+            continue;
+        }
+        for (int k0 = 0; k0 < K; k0 += NNCL_CPU_FKC) {
+            int k1 = min(k0 + NNCL_CPU_FKC, K);
+            int ow0 = k0 % p.OW, t0 = k0 / p.OW, oh0 = t0 % p.OH, b0 = t0 / p.OH;
+            for (int rb = rb0; rb < rb1; rb++) {
+                int i0 = rb * NNCL_CPU_RM;
+                nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
+                int khr[NNCL_CPU_RM], kwr[NNCL_CPU_RM];
+                long xo[NNCL_CPU_RM];
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    int i = min(i0 + r, M - 1);
+                    int c = i % p.C, t = i / p.C, kw = t % p.KW, kh = t / p.KW;
+                    khr[r] = kh;
+                    kwr[r] = kw;
+                    xo[r] = ((long)kh * p.W + kw) * p.C + c;   /* from the window's corner */
+                    __global const nn_real *o = Cm + (long)i * N + j0;
+                    acc0[r] = k0 ? NNCL_LD8_(o) : (nn_real8)0;
+                    acc1[r] = k0 ? NNCL_LD8_(o + 8) : (nn_real8)0;
+                }
+                int one_tap = 1;
+#pragma unroll
+                for (int r = 1; r < NNCL_CPU_RM; r++)
+                    one_tap &= khr[r] == khr[0] && kwr[r] == kwr[0] && xo[r] - xo[0] < p.C;
+                int ow = ow0, oh = oh0, b = b0;
+                __global const nn_real *bk = B + (long)k0 * N + j0;
+                for (int k = k0; k < k1; k++, bk += N) {
+                    int ih0 = oh * p.SH - p.PT, iw0 = ow * p.SW - p.PL;
+                    long corner = (((long)b * p.H + ih0) * p.W + iw0) * p.C;
+                    nn_real8 v0 = NNCL_LD8_(bk), v1 = NNCL_LD8_(bk + 8);
+                    if (inside) {
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real a = A[corner + xo[r]];
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    } else if (one_tap) {   /* the block's rows share (kh, kw): one check */
+                        int ih = ih0 + khr[0], iw = iw0 + kwr[0];
+                        int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                        long at = ok ? corner : -xo[0];   /* A[0] when outside */
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            nn_real v = A[at + xo[r]], a = ok ? v : (nn_real)0;
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    } else {
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) {
+                            int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                            int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                            nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+                            acc0[r] += a * v0;
+                            acc1[r] += a * v1;
+                        }
+                    }
+                    if (++ow == p.OW) {
+                        ow = 0;
+                        if (++oh == p.OH) { oh = 0; b++; }
+                    }
+                }
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    int i = i0 + r;
+                    if (i >= M) break;
+                    __global nn_real *o = Cm + (long)i * N + j0;
+                    vstore8(acc0[r], 0, o);
+                    vstore8(acc1[r], 0, o + 8);
+                }
+            }
+        }
+    }
+}
+
+/* Dot blocks: C[M,N] (+)= A'·B' with A'(i, k..) and B'(.., j) both contiguous in k, in
+ * vectors of 8 then a scalar tail.  mode GEMM (ta = 0, tb = 1) or CONV_BWD_DATA (k =
+ * (kh, kw, f): the f runs are contiguous in dy and in w[kh,kw,c,:]). */
+static inline void nncl_cpu_dot_(int mode, int M, int N, int K, __global const nn_real *A,
+                                 __global const nn_real *B, __global nn_real *Cm, int accumulate,
+                                 nncl_conv_ p) {
+    int nb = (N + NNCL_CPU_DN - 1) / NNCL_CPU_DN, mb = (M + NNCL_CPU_DM - 1) / NNCL_CPU_DM;
+    NNCL_FOR_UNITS_(u, (long)mb * nb) {
+        int i0 = (int)(u / nb) * NNCL_CPU_DM, j0 = (int)(u % nb) * NNCL_CPU_DN;
+        nn_real8 acc[NNCL_CPU_DM][NNCL_CPU_DN];
+        nn_real tail[NNCL_CPU_DM][NNCL_CPU_DN];
+#pragma unroll
+        for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+            for (int c = 0; c < NNCL_CPU_DN; c++) { acc[r][c] = (nn_real8)0; tail[r][c] = 0; }
+        if (mode == NNCL_MODE_GEMM_) {
+            __global const nn_real *ar[NNCL_CPU_DM], *bc[NNCL_CPU_DN];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_DM; r++) ar[r] = A + (long)min(i0 + r, M - 1) * K;
+#pragma unroll
+            for (int c = 0; c < NNCL_CPU_DN; c++) bc[c] = B + (long)min(j0 + c, N - 1) * K;
+            int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++) a[r] = NNCL_LD8_(ar[r] + k);
+#pragma unroll
+                for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(bc[c] + k);
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
+            }
+            for (; k < K; k++)
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += ar[r][k] * bc[c][k];
+        } else {
+            /* CONV_BWD_DATA: rows input cells (b, ih, iw), columns c; A = dy, B = w. */
+            int ihr[NNCL_CPU_DM], iwr[NNCL_CPU_DM];
+            long yb[NNCL_CPU_DM];
+            int F = p.F;
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_DM; r++) {
+                int i = min(i0 + r, M - 1);
+                int iw = i % p.W, t = i / p.W, ih = t % p.H, b = t / p.H;
+                ihr[r] = ih + p.PT;
+                iwr[r] = iw + p.PL;
+                yb[r] = (long)b * p.OH;
+            }
+            for (int kh = 0; kh < p.KH; kh++)
+                for (int kw = 0; kw < p.KW; kw++) {
+                    long off[NNCL_CPU_DM];
+                    int ok[NNCL_CPU_DM], any = 0;
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_DM; r++) {
+                        int oy = ihr[r] - kh, ox = iwr[r] - kw;
+                        int oh = oy / p.SH, ow = ox / p.SW;
+                        ok[r] = oy >= 0 && ox >= 0 && oy % p.SH == 0 && ox % p.SW == 0 &&
+                                oh < p.OH && ow < p.OW;
+                        off[r] = ok[r] ? ((yb[r] + oh) * p.OW + ow) * F : 0;
+                        any |= ok[r];
+                    }
+                    if (!any) continue;
+                    __global const nn_real *wc[NNCL_CPU_DN];
+#pragma unroll
+                    for (int c = 0; c < NNCL_CPU_DN; c++)
+                        wc[c] = B + ((long)(kh * p.KW + kw) * p.C + min(j0 + c, N - 1)) * F;
+                    int f = 0;
+                    for (; f + 8 <= F; f += 8) {
+                        nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++) {
+                            nn_real8 v = NNCL_LD8_(A + off[r] + f);
+                            a[r] = ok[r] ? v : (nn_real8)0;
+                        }
+#pragma unroll
+                        for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(wc[c] + f);
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                            for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
+                    }
+                    for (; f < F; f++)
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++) {
+                            nn_real v = A[off[r] + f], a = ok[r] ? v : (nn_real)0;
+#pragma unroll
+                            for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += a * wc[c][f];
+                        }
+                }
+        }
+        for (int r = 0; r < NNCL_CPU_DM; r++) {
+            int i = i0 + r;
+            if (i >= M) break;
+            for (int c = 0; c < NNCL_CPU_DN; c++) {
+                int j = j0 + c;
+                if (j >= N) break;
+                nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate);
+            }
+        }
+    }
+}
+
+/* Any A', B' (GEMM with ta = tb = 1): one item per output, the generic accessors. */
+static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int K,
+                                    __global const nn_real *A, __global const nn_real *B,
+                                    __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    NNCL_FOR_UNITS_(o, (long)M * N) {
+        int i = (int)(o / N), j = (int)(o % N);
+        nncl_store_(Cm, o, nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate);
+    }
+}
+
+static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
+                                  __global const nn_real *A, __global const nn_real *B,
+                                  __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    if (M <= 0 || N <= 0) return;
+    if (mode == NNCL_MODE_CONV_BWD_FILTER_ && K > 0)
+        nncl_cpu_filter_(M, N, K, A, B, Cm, p);
+    else if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))
+        nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
+    else if (mode == NNCL_MODE_GEMM_ && tb)
+        nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+    else
+        nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+}
+#endif /* NNCL_CPU */
+
 /* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major, as nnk_gemm (any ta, tb). */
 static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const nn_real *A,
                              __global const nn_real *B, __global nn_real *C, int accumulate,
                              __local nn_real *scratch) {
     nncl_conv_ none = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none);
+#else
     nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none, scratch);
+#endif
 }
 
 /* ---------------------------------------------------------------- bias */
 
 /* y[r,c] += b[c]; one item per element. */
 static inline void nncl_bias_add(int rows, int cols, __global nn_real *y, __global const nn_real *b) {
+#if NNCL_CPU
+    /* Units of whole rows, about NNCL_CPU_CHUNK elements: no division per element. */
+    int per = max(1, NNCL_CPU_CHUNK / max(cols, 1));
+    NNCL_FOR_UNITS_(u, (rows + per - 1) / per)
+        for (int r = (int)u * per, re = min(r + per, rows); r < re; r++) {
+            __global nn_real *yr = y + (long)r * cols;
+            for (int c = 0; c < cols; c++) yr[c] += b[c];
+        }
+#else
     NNCL_FOR_ITEMS_(i, (long)rows * cols) y[i] += b[i % cols];
+#endif
 }
 
-/* db[c] = Σ_r dy[r,c]; one work-group per column: item l sums rows l, l+WG, ... in
- * order, then the group's fixed tree. */
+/* db[c] = Σ_r dy[r,c].  GPU: one work-group per column: item l sums rows l, l+WG, ...
+ * in order, then the group's fixed tree.  CPU: one item per 8 columns, rows in order. */
 #define NNCL_BIAS_GRAD_LOCAL NNCL_WG
 static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy,
                                   __global nn_real *db, __local nn_real *scratch) {
+#if NNCL_CPU
+    /* One item per 8 columns (scalar at the edge), rows in order: no barriers. */
+    NNCL_FOR_UNITS_(u, (cols + 7) / 8) {
+        int c0 = (int)u * 8;
+        if (c0 + 8 <= cols) {
+            nn_real8 s = (nn_real8)0;
+            for (int r = 0; r < rows; r++) s += NNCL_LD8_(dy + (long)r * cols + c0);
+            vstore8(s, 0, db + c0);
+        } else {
+            for (int c = c0; c < cols; c++) {
+                nn_real s = 0;
+                for (int r = 0; r < rows; r++) s += dy[(long)r * cols + c];
+                db[c] = s;
+            }
+        }
+    }
+#else
     int l = (int)get_local_id(0);
     NNCL_FOR_GROUPS_(c, cols) {
         nn_real s = 0;
@@ -234,6 +752,7 @@ static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy
         s = nncl_group_sum_(s, scratch);
         if (l == 0) db[c] = s;
     }
+#endif
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -256,7 +775,11 @@ static inline void nncl_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, i
                                    __global const nn_real *x, __global const nn_real *w,
                                    __global nn_real *y, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p);
+#else
     nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p, scratch);
+#endif
 }
 
 /* dx overwritten; cells no window covers get 0. */
@@ -265,7 +788,11 @@ static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int 
                                         __global const nn_real *dy, __global const nn_real *w,
                                         __global nn_real *dx, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p);
+#else
     nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p, scratch);
+#endif
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a
@@ -282,6 +809,10 @@ static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, in
                                           __global nn_real *dw, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
     int M = KH * KW * C, K = n * OH * OW;
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p);
+    return;
+#endif
     int tiles = ((M + NNCL_GEMM_TM - 1) / NNCL_GEMM_TM) * ((F + NNCL_GEMM_TN - 1) / NNCL_GEMM_TN);
     if (tiles >= NNCL_CONV_FILTER_FEW_TILES) {
         nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p, scratch);
@@ -319,6 +850,33 @@ static inline void nncl_pool_cover_(int i, int P, int S, int pad, int O, int *lo
 static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global nn_real *y) {
+#if NNCL_CPU
+    /* One item per output row (b, oh): no index decode per element; c innermost. */
+    NNCL_FOR_UNITS_(u, (long)n * OH) {
+        int oh = (int)(u % OH), b = (int)(u / OH);
+        __global const nn_real *xb = x + (long)b * H * W * C;
+        __global nn_real *yr = y + u * OW * C;
+        for (int ow = 0; ow < OW; ow++) {
+            int h0, h1, w0, w1;
+            nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+            __global nn_real *yo = yr + (long)ow * C;
+            if (h0 >= h1 || w0 >= w1) {
+                for (int c = 0; c < C; c++) yo[c] = 0;
+                continue;
+            }
+            __global const nn_real *x0 = xb + ((long)h0 * W + w0) * C;
+            for (int c = 0; c < C; c++) yo[c] = x0[c];
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++) {
+                    __global const nn_real *xi = xb + ((long)ih * W + iw) * C;
+                    for (int c = 0; c < C; c++) {
+                        nn_real s = xi[c], m = yo[c];
+                        yo[c] = s > m ? s : m;
+                    }
+                }
+        }
+    }
+#else
     NNCL_FOR_ITEMS_(o, (long)n * OH * OW * C) {
         int c = (int)(o % C);
         long t = o / C;
@@ -335,6 +893,7 @@ static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW
             }
         y[o] = m;
     }
+#endif
 }
 
 /* Gather form of the scatter in C: one item per input element (b, ih, iw, c) adds, in
@@ -344,6 +903,57 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global const nn_real *y, __global const nn_real *dy,
                                       __global nn_real *dx) {
+#if NNCL_CPU
+    /* One item per input row (b, ih): the row is zeroed, then each window covering it,
+     * in (oh, ow) order, adds its dy to the cell of this row that is its first maximum
+     * and +0 to the window's other cells here (+0 changes no sum that starts at +0):
+     * each cell gets the same additions in the same order as above.  Channels go 8 at
+     * a time in vectors (argmax by selects), the rest one by one. */
+    NNCL_FOR_UNITS_(u, (long)n * H) {
+        int ih = (int)(u % H), b = (int)(u / H);
+        __global const nn_real *xb = x + (long)b * H * W * C;
+        __global nn_real *dr = dx + u * W * C;
+        for (long e = 0; e < (long)W * C; e++) dr[e] = 0;
+        int ohl, ohh;
+        nncl_pool_cover_(ih, PH, SH, PT, OH, &ohl, &ohh);
+        for (int oh = ohl; oh <= ohh; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0, h1, w0, w1, hs = oh * SH - PT, ws = ow * SW - PL;
+                nncl_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
+                if (h0 >= h1 || w0 >= w1) continue;
+                __global const nn_real *g = dy + (((long)b * OH + oh) * OW + ow) * C;
+                __global const nn_real *x0 = xb + ((long)h0 * W + w0) * C;
+                int first = (h0 - hs) * PW + (w0 - ws), mine = (ih - hs) * PW;
+                int c = 0;
+                for (; c + 8 <= C; c += 8) {
+                    nn_real8 best = NNCL_LD8_(x0 + c);
+                    nncl_mask8 at = (nncl_mask8)first;
+                    for (int jh = h0; jh < h1; jh++)
+                        for (int jw = w0; jw < w1; jw++) {
+                            nn_real8 v = NNCL_LD8_(xb + ((long)jh * W + jw) * C + c);
+                            nncl_mask8 up = v > best;
+                            best = select(best, v, up);
+                            at = select(at, (nncl_mask8)((jh - hs) * PW + (jw - ws)), up);
+                        }
+                    nn_real8 gc = NNCL_LD8_(g + c);
+                    for (int jw = w0; jw < w1; jw++) {
+                        __global nn_real *o = dr + (long)jw * C + c;
+                        vstore8(NNCL_LD8_(o) + select((nn_real8)0, gc, at == (nncl_mask8)(mine + jw - ws)), 0, o);
+                    }
+                }
+                for (; c < C; c++) {
+                    nn_real best = x0[c];
+                    int at = first;
+                    for (int jh = h0; jh < h1; jh++)
+                        for (int jw = w0; jw < w1; jw++) {
+                            nn_real v = xb[((long)jh * W + jw) * C + c];
+                            if (v > best) { best = v; at = (jh - hs) * PW + (jw - ws); }
+                        }
+                    if (at >= mine && at < mine + PW) dr[(long)(ws + at - mine) * C + c] += g[c];
+                }
+            }
+    }
+#else
     NNCL_FOR_ITEMS_(o, (long)n * H * W * C) {
         int c = (int)(o % C);
         long t = o / C;
@@ -369,6 +979,7 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
             }
         dx[o] = acc;
     }
+#endif
 }
 
 /* TF semantics: the mean over the valid cells.  One item per output element. */
@@ -1027,6 +1638,7 @@ static inline void nncl_sgd_update(long size, float lr, float momentum, int nest
 static inline void nncl_adam_update(long size, float lr, float beta1, float beta2, float eps,
                                     long t, __global nn_real *w, __global const nn_real *g,
                                     __global nn_real *m, __global nn_real *v) {
+    if (!NNCL_HAS_ITEMS_(size)) return;   /* most items, on a CPU: no pow for them */
     nn_real td = (nn_real)t;
     nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
                     ((nn_real)1 - pow((nn_real)beta1, td));

@@ -11,7 +11,8 @@
  *   GEMM/conv/pooling sums, reductions, losses, batchnorm, optimizers: 1e-5 · max|c|
  *   (C sums those in double or in another order; OpenCL builtins have ULP bounds).
  * Without an OpenCL platform/device the tests fail, unless NNC_NO_OPENCL=1 (skip).
- * NNC_CL_BENCH=1 prints rough timings of a 512³ GEMM and a conv. */
+ * NNC_CL_BENCH=1 prints rough timings of a 512³ GEMM and a conv.  NNC_CL_OPTIONS adds
+ * build options (e.g. -DNNCL_CPU=0 runs the GPU engine on a CPU device). */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <criterion/criterion.h>
@@ -102,8 +103,9 @@ static void cl_build(void) {
     const char *s = src;
     prog = clCreateProgramWithSource(ctx, 1, &s, &src_len, &err);
     CL_OK(err);
-    char opts[64];
-    snprintf(opts, sizeof opts, "-DNNCL_WG=%d", wg);
+    char opts[512];
+    const char *extra = getenv("NNC_CL_OPTIONS");   /* e.g. -DNNCL_CPU=0 to test the GPU engine here */
+    snprintf(opts, sizeof opts, "-DNNCL_WG=%d %s", wg, extra ? extra : "");
     err = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t n = 0;
@@ -378,6 +380,8 @@ static const pool_t pools[] = {
     {1, 7, 8, 2, 3, 3, 2, 2, 1, 0, 4, 4},      /* 'same' with a top pad */
     {3, 5, 5, 2, 2, 2, 1, 1, 0, 0, 4, 4},      /* overlapping windows */
     {1, 5, 7, 3, 3, 2, 3, 2, 1, 1, 2, 4},      /* 'same', uneven */
+    {2, 8, 9, 11, 2, 2, 2, 2, 0, 0, 4, 4},     /* C past a vector of 8 (CPU layout) */
+    {2, 6, 6, 17, 3, 3, 1, 1, 1, 1, 6, 6},     /* overlapping, padded, C = 2×8 + 1 */
 };
 #define N_POOLS (int)(sizeof pools / sizeof pools[0])
 
@@ -792,28 +796,139 @@ Test(cl_update, l1l2_sgd_adam_rmsprop) {
 
 /* ------------------------------------------------------------ rough timings (opt-in) */
 
-Test(cl_bench, gemm_512_and_conv, .disabled = 0) {
+/* Best of `reps` launches with the generated host's group rule (ceil(work/NNCL_WG)
+ * work-groups, at most 4096, work = the largest operand's elements); buffers stay on
+ * the device.  Returns ms. */
+static double bench_cl(const char *name, int nargs, const arg_t *a, long work, int reps) {
+    cl_int err;
+    cl_kernel k = clCreateKernel(prog, name, &err);
+    cr_assert(err == CL_SUCCESS, "clCreateKernel(%s): %d", name, (int)err);
+    cl_mem mem[MAX_ARGS] = {0};
+    for (int j = 0; j < nargs; j++) {
+        if (a[j].kind == 'i') { cl_int v = (cl_int)a[j].i; CL_OK(clSetKernelArg(k, j, sizeof v, &v)); continue; }
+        mem[j] = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, a[j].count * sizeof(float), a[j].host, &err);
+        CL_OK(err);
+        CL_OK(clSetKernelArg(k, j, sizeof(cl_mem), &mem[j]));
+    }
+    long groups = (work + wg - 1) / wg;
+    if (groups > 4096) groups = 4096;
+    size_t local = (size_t)wg, global = (size_t)groups * wg;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_ms();
+        CL_OK(clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, 0, NULL, NULL));
+        CL_OK(clFinish(queue));
+        double t = now_ms() - t0;
+        if (t < best) best = t;
+    }
+    for (int j = 0; j < nargs; j++) if (mem[j]) clReleaseMemObject(mem[j]);
+    clReleaseKernel(k);
+    return best;
+}
+
+static double c_ms_best;
+#define BENCH_C(reps, stmt)                                            \
+    do {                                                               \
+        c_ms_best = 1e30;                                              \
+        for (int r_ = 0; r_ < (reps); r_++) {                          \
+            double t0_ = now_ms();                                     \
+            stmt;                                                      \
+            double t_ = now_ms() - t0_;                                \
+            if (t_ < c_ms_best) c_ms_best = t_;                        \
+        }                                                              \
+    } while (0)
+
+static const int bench_gemms[][5] = {   /* ta, tb, M, N, K */
+    {0, 0, 512, 512, 512}, {0, 0, 32, 64, 1600}, {1, 0, 1600, 64, 32}, {0, 1, 32, 1600, 64},
+};
+static const conv_t bench_convs[] = {
+    {64, 14, 14, 32, 3, 3, 64, 1, 1, 1, 1, 14, 14},   /* the old bench's conv ('same') */
+    {32, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0, 26, 26},    /* fashion_cnn conv 1 */
+    {32, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0, 11, 11},   /* fashion_cnn conv 2 */
+};
+
+Test(cl_bench, gemm_and_conv, .disabled = 0, .timeout = 600) {
     const char *b = getenv("NNC_CL_BENCH");
     if (!b || strcmp(b, "1") != 0) cr_skip_test("set NNC_CL_BENCH=1 for timings");
+    int reps = 5;
     cl_begin(64);
-    wrap("g512", "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C", "nncl_gemm(0, 0, 512, 512, 512, A, B, C, 0, scratch)");
-    conv_t c = {64, 14, 14, 32, 3, 3, 64, 1, 1, 1, 1, 14, 14};
-    conv_wrappers(0, &c);
+    int ng = (int)(sizeof bench_gemms / sizeof bench_gemms[0]), nc = (int)(sizeof bench_convs / sizeof bench_convs[0]);
+    for (int g = 0; g < ng; g++) {
+        char name[32];
+        snprintf(name, sizeof name, "bg%d", g);
+        wrap(name, "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C", "nncl_gemm(%d, %d, %d, %d, %d, A, B, C, 0, scratch)",
+             bench_gemms[g][0], bench_gemms[g][1], bench_gemms[g][2], bench_gemms[g][3], bench_gemms[g][4]);
+    }
+    for (int i = 0; i < nc; i++) conv_wrappers(100 + i, &bench_convs[i]);
+    /* fashion_cnn's first pooling and the elementwise/reduction kernels around it */
+    wrap("bpf", NULL, "int n, " G_ "x, " GW_ "y", "nncl_maxpool2d_fwd(n, 26, 26, 32, 2, 2, 2, 2, 0, 0, 13, 13, x, y)");
+    wrap("bpb", NULL, "int n, " G_ "x, " G_ "y, " G_ "dy, " GW_ "dx",
+         "nncl_maxpool2d_bwd(n, 26, 26, 32, 2, 2, 2, 2, 0, 0, 13, 13, x, y, dy, dx)");
+    wrap("brelu", NULL, G_ "y, " G_ "dy, " GW_ "dx", "nncl_relu_bwd(32L * 26 * 26 * 32, y, dy, dx)");
+    wrap("bbg", "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(32 * 26 * 26, 32, dy, db, scratch)");
+    wrap("bnop", "NNCL_GEMM_LOCAL", G_ "A, " G_ "B, " GW_ "C", "nncl_gemm(0, 0, 1, 1, 1, A, B, C, 0, scratch)");
+    double t0 = now_ms();
     cl_build();
-    int M = 512;
-    float *A = rnd((size_t)M * M, -1, 1), *B = rnd((size_t)M * M, -1, 1), *C = rnd((size_t)M * M, -1, 1);
-    for (int rep = 0; rep < 2; rep++) run("g512", 3, (arg_t[]){AB(A, M * M), AB(B, M * M), AB(C, M * M)});
-    printf("OpenCL gemm 512^3 (23 groups): %.1f ms, %.2f GFLOP/s\n", last_ms, 2.0 * M * M * M / last_ms / 1e6);
-    size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)9 * c.C * c.F, ny = (size_t)c.n * c.OH * c.OW * c.F;
-    float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *y = rnd(ny, -1, 1);
-    const char *fn[3] = {"conv_fwd_0", "conv_bwd_data_0", "conv_bwd_filter_0"};
-    double flop = 2.0 * ny * 9 * c.C;
-    run(fn[0], 4, (arg_t[]){AI(c.n), AB(x, nx), AB(w, nw), AB(y, ny)});
-    printf("OpenCL conv fwd 64x14x14x32 3x3 -> 64 (23 groups): %.1f ms, %.2f GFLOP/s\n", last_ms, flop / last_ms / 1e6);
-    run(fn[1], 4, (arg_t[]){AI(c.n), AB(y, ny), AB(w, nw), AB(x, nx)});
-    printf("OpenCL conv bwd_data: %.1f ms\n", last_ms);
-    run(fn[2], 4, (arg_t[]){AI(c.n), AB(x, nx), AB(y, ny), AB(w, nw)});
-    printf("OpenCL conv bwd_filter: %.1f ms\n", last_ms);
-    free(A); free(B); free(C); free(x); free(w); free(y);
+    printf("build: %.0f ms\n", now_ms() - t0);
+    {   /* the cost of launching the host's 4096 groups when only one item has work */
+        float a = 1, bb = 2, cc = 0;
+        double t1 = bench_cl("bnop", 3, (arg_t[]){AB(&a, 1), AB(&bb, 1), AB(&cc, 1)}, 1, reps);
+        double t4096 = bench_cl("bnop", 3, (arg_t[]){AB(&a, 1), AB(&bb, 1), AB(&cc, 1)}, 4096L * 64, reps);
+        printf("1x1x1 gemm: 1 group %.3f ms, 4096 groups %.3f ms\n", t1, t4096);
+    }
+    for (int g = 0; g < ng; g++) {
+        int ta = bench_gemms[g][0], tb = bench_gemms[g][1], M = bench_gemms[g][2], N = bench_gemms[g][3], K = bench_gemms[g][4];
+        float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1), *C = rnd((size_t)M * N, -1, 1);
+        long work = (long)M * K;
+        if ((long)K * N > work) work = (long)K * N;
+        if ((long)M * N > work) work = (long)M * N;
+        char name[32];
+        snprintf(name, sizeof name, "bg%d", g);
+        double cl = bench_cl(name, 3, (arg_t[]){AB(A, (size_t)M * K), AB(B, (size_t)K * N), AB(C, (size_t)M * N)}, work, reps);
+        BENCH_C(reps, nnk_gemm(ta, tb, M, N, K, A, B, C, 0));
+        double fl = 2.0 * M * N * K;
+        printf("gemm ta=%d tb=%d %dx%dx%d: OpenCL %.3f ms %.2f GFLOP/s | C %.3f ms %.2f GFLOP/s\n", ta, tb, M, N, K,
+               cl, fl / cl / 1e6, c_ms_best, fl / c_ms_best / 1e6);
+        free(A); free(B); free(C);
+    }
+    for (int i = 0; i < nc; i++) {
+        conv_t c = bench_convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F, ny = (size_t)c.n * c.OH * c.OW * c.F;
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *y = rnd(ny, -1, 1);
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *work = malloc((nwork + 1) * sizeof *work);
+        long big = (long)(nx > ny ? nx : ny);
+        if ((long)nw > big) big = (long)nw;
+        double fl = 2.0 * ny * c.KH * c.KW * c.C;
+        char name[64];
+        const char *fn[3] = {"fwd", "bwd_data", "bwd_filter"};
+        for (int f = 0; f < 3; f++) {
+            snprintf(name, sizeof name, "conv_%s_%d", fn[f], 100 + i);
+            double cl;
+            if (f == 0) {
+                cl = bench_cl(name, 4, (arg_t[]){AI(c.n), AB(x, nx), AB(w, nw), AB(y, ny)}, big, reps);
+                BENCH_C(reps, nnk_conv2d_fwd(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, y, work));
+            } else if (f == 1) {
+                cl = bench_cl(name, 4, (arg_t[]){AI(c.n), AB(y, ny), AB(w, nw), AB(x, nx)}, big, reps);
+                BENCH_C(reps, nnk_conv2d_bwd_data(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, y, w, x, work));
+            } else {
+                cl = bench_cl(name, 4, (arg_t[]){AI(c.n), AB(x, nx), AB(y, ny), AB(w, nw)}, big, reps);
+                BENCH_C(reps, nnk_conv2d_bwd_filter(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, y, w, work));
+            }
+            printf("conv %s %dx%dx%dx%d %dx%d->%d: OpenCL %.3f ms %.2f GFLOP/s | C %.3f ms %.2f GFLOP/s\n", fn[f],
+                   c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, cl, fl / cl / 1e6, c_ms_best, fl / c_ms_best / 1e6);
+        }
+        free(x); free(w); free(y); free(work);
+    }
+    {
+        size_t nx = 32 * 26 * 26 * 32, ny = 32 * 13 * 13 * 32;
+        float *x = rnd(nx, -1, 1), *y = rnd(ny, -1, 1), *dy = rnd(ny, -1, 1), *dx = rnd(nx, -1, 1), *db = rnd(32, -1, 1);
+        double a = bench_cl("bpf", 3, (arg_t[]){AI(32), AB(x, nx), AB(y, ny)}, (long)nx, reps);
+        double bb = bench_cl("bpb", 5, (arg_t[]){AI(32), AB(x, nx), AB(y, ny), AB(dy, ny), AB(dx, nx)}, (long)nx, reps);
+        double r = bench_cl("brelu", 3, (arg_t[]){AB(x, nx), AB(dx, nx), AB(dx, nx)}, (long)nx, reps);
+        double g = bench_cl("bbg", 2, (arg_t[]){AB(x, nx), AB(db, 32)}, (long)nx, reps);
+        printf("32x26x26x32: maxpool fwd %.3f ms, maxpool bwd %.3f ms, relu bwd %.3f ms, bias_grad %.3f ms\n", a, bb, r, g);
+        free(x); free(y); free(dy); free(dx); free(db);
+    }
     cl_end();
 }
