@@ -217,7 +217,7 @@ static void emit_host(Emit *e, const char *cl_text) {
   for (int i = 0; i < nk; i++) P("  \"%s%s\",\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
   P("};\n\n");
   P("typedef struct State {\n  nn_cl *cl;\n  cl_mem arena;              // every buffer, on the device\n"
-    "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
+    "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int64_t max_groups;        // per launch\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
     "  uint64_t seed;            // this step's dropout seed\n"
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *weights;         // host copy of the arena's weight region\n"
@@ -225,10 +225,11 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  const void *inputs_of;\n  int64_t inputs_rows;\n  int inputs_u8;\n"
     "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
-  P("// One launch: enough groups of NNCL_WG items for `work` items, at most 4096.\n"
+  P("// One launch: enough groups of NNCL_WG items for `work` items, at most max_groups (a\n"
+    "// CPU runs groups as loops on a few threads: more of them only cost start-up).\n"
     "static void nnc_launch(State *s, int k, int64_t work, int n) {\n"
     "  int64_t groups = (work + NNCL_WG - 1) / NNCL_WG;\n"
-    "  if (groups > 4096) groups = 4096;\n  if (groups < 1) groups = 1;\n"
+    "  if (groups > s->max_groups) groups = s->max_groups;\n  if (groups < 1) groups = 1;\n"
     "  nn_cl_arg_int(s->kernels[k], nnc_kernel_names[k], 1, n);\n"
     "  nn_cl_arg_ulong(s->kernels[k], nnc_kernel_names[k], 2, s->seed);\n"
     "  nn_cl_arg_long(s->kernels[k], nnc_kernel_names[k], 3, s->step);\n"
@@ -277,7 +278,13 @@ static void emit_host(Emit *e, const char *cl_text) {
   P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n");
   P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");
   P("  s->maxbatch = max_batch;\n  s->cl = nn_cl_open(opt->device);\n  if (!s->cl) return NULL;\n"
-    "  char options[128];\n  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d\", max_batch, NNCL_WG);\n"
+    "  // The library's layout by device: blocks per work-item without barriers on a CPU,\n"
+    "  // local-memory tiles elsewhere (GPUs, accelerators).\n"
+    "  cl_device_type type = 0;\n"
+    "  clGetDeviceInfo(s->cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);\n"
+    "  int cpu = (type & CL_DEVICE_TYPE_CPU) != 0;\n"
+    "  s->max_groups = cpu ? 64 : 4096;\n"
+    "  char options[128];\n  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d -DNNCL_CPU=%%d\", max_batch, NNCL_WG, cpu);\n"
     "  if (nn_cl_build(s->cl, nnc_cl_source, options) < 0) return NULL;\n"
     "  for (int k = 0; k < N_KERNELS; k++) s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n"
     "  size_t bytes = (FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch) * sizeof(nn_real);\n"
