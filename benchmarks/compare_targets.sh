@@ -29,19 +29,20 @@ name=$(basename "$model" .nn)
 # One short run builds (and caches) the OpenCL program outside the timings.
 (cd "$work" && ./cl --epochs 0 --device "$device" --quiet >/dev/null 2>&1 || true)
 field() { grep -o "\"$2\":[-0-9.e+]*" "$1" | tail -1 | cut -d: -f2; }
-avg_seconds() { grep -o '"seconds":[0-9.e+-]*' "$1" | cut -d: -f2 | awk '{s += $1; n++} END {if (n) printf "%.2f", s / n}'; }
+epoch_seconds() { grep '"epoch"' "$@" | grep -o '"seconds":[0-9.e+-]*' | cut -d: -f2; }
+avg_seconds() { epoch_seconds "$1" | awk '{s += $1; n++} END {if (n) printf "%.2f", s / n}'; }
 echo "model $model, $epochs epoch(s) per run, $rounds round(s), OpenCL device $device:"
 "$nnc" devices 2>/dev/null | grep -E "^  device $device:" || true
-printf "%-6s %-8s %12s %14s\n" round target "s/epoch" "accuracy (last)"
+printf "%-6s %-8s %12s %14s\n" round target "s/epoch" "val_accuracy"
 for r in $(seq 1 "$rounds"); do
   for t in c cl; do
     args=(--epochs "$epochs" --seed 1 --json)
     [ $t = cl ] && args+=(--device "$device")
     (cd "$work" && "./$t" "${args[@]}" >"$t.$r.json" 2>&1) || { echo "FAIL: $t"; tail -3 "$work/$t.$r.json"; exit 1; }
     printf "%-6s %-8s %12s %14s\n" "$r" "$([ $t = c ] && echo C || echo OpenCL)" "$(avg_seconds "$work/$t.$r.json")" \
-      "$(grep -o '"accuracy":[0-9.e+-]*' "$work/$t.$r.json" | tail -1 | cut -d: -f2)"
+      "$(grep -o '"val_accuracy":[0-9.e+-]*' "$work/$t.$r.json" | tail -1 | cut -d: -f2)"
   done
 done
-c=$(cat "$work"/c.*.json | grep -o '"seconds":[0-9.e+-]*' | cut -d: -f2 | sort -n | head -1)
-cl=$(cat "$work"/cl.*.json | grep -o '"seconds":[0-9.e+-]*' | cut -d: -f2 | sort -n | head -1)
+c=$(epoch_seconds "$work"/c.*.json | sort -n | head -1)
+cl=$(epoch_seconds "$work"/cl.*.json | sort -n | head -1)
 awk -v c="$c" -v cl="$cl" 'BEGIN { if (cl > 0) printf "best epoch: C %.2f s, OpenCL %.2f s; OpenCL runs at %.2fx the C target'"'"'s samples/s\n", c, cl, c / cl }'
