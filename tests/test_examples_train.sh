@@ -93,6 +93,20 @@ if [ -e $FASHION/train-images-idx3-ubyte.gz ]; then
     if at_least "$acc" 0.70 && [ -s fashion_cnn.safetensors ]; then ok "fashion_cnn 1 epoch (val accuracy $acc)"
     else tail -5 cnn.out; bad "fashion_cnn (val accuracy '$acc')"; fi
   fi
+  # The same three data-set examples on the OpenCL target (where a device is found,
+  # unless NNC_NO_OPENCL=1): the accuracy the C target reached, within float rounding's
+  # reach over an epoch (0.02).
+  if [ "${NNC_NO_OPENCL:-0}" != 1 ] && "$NNC" devices >/dev/null 2>&1; then
+    for ex in fashion_mlp_dropout:mlp.out:accuracy fashion_cnn:cnn.out:val_accuracy; do
+      name=${ex%%:*} rest=${ex#*:}; cout=${rest%%:*} key=${rest#*:}
+      if "$NNC" build "$ROOT/examples/$name.nn" --target opencl -o "${name}_cl" 2>"${name}_cl.build.log"; then
+        "./${name}_cl" --epochs 1 --data-dir data --json >"${name}_cl.out" 2>&1
+        c=$(field "$cout" "$key") cl=$(field "${name}_cl.out" "$key")
+        if awk -v a="$c" -v b="$cl" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.02) }'
+        then ok "$name --target opencl ($key $cl, C $c)"; else tail -5 "${name}_cl.out"; bad "$name --target opencl ($key '$cl', C '$c')"; fi
+      else cat "${name}_cl.build.log"; bad "$name builds for --target opencl"; fi
+    done
+  fi
   # The MNIST example on the stand-in set: categorical crossentropy, validation_split,
   # Dropout, print of shapes and scores.
   if build mnist_cnn; then
@@ -104,6 +118,14 @@ if [ -e $FASHION/train-images-idx3-ubyte.gz ]; then
     if NNC_DATA= ./mnist_cnn --data-dir "$WORK/none" >missing.out 2>&1; then bad "mnist_cnn without data should fail"
     elif grep -q "none/mnist" missing.out; then ok "mnist_cnn without data: $(head -1 missing.out | cut -c1-80)"
     else cat missing.out; bad "mnist_cnn missing-data message"; fi
+    if [ "${NNC_NO_OPENCL:-0}" != 1 ] && "$NNC" devices >/dev/null 2>&1; then
+      if "$NNC" build "$ROOT/examples/mnist_cnn.nn" --target opencl -o mnist_cnn_cl 2>mnist_cl.build.log; then
+        ./mnist_cnn_cl --epochs 1 --data-dir data >mnist_cl.out 2>&1
+        cl=$(grep '^Test accuracy:' mnist_cl.out | awk '{print $3}')
+        if awk -v a="$acc" -v b="$cl" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.02) }'
+        then ok "mnist_cnn --target opencl (test accuracy $cl, C $acc)"; else tail -5 mnist_cl.out; bad "mnist_cnn --target opencl ('$cl', C '$acc')"; fi
+      else cat mnist_cl.build.log; bad "mnist_cnn builds for --target opencl"; fi
+    fi
   fi
 else
   echo "skip: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"
