@@ -193,6 +193,14 @@ static void reexec_passive(char **argv) {
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
     return;
   fflush(NULL);
+  // The program's own path, not /proc/self/exe itself: the kernel names a process after
+  // the file it executes, and "exe" would hide it from ps, top and pkill.
+  char self[4096];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len > 0) {
+    self[len] = 0;
+    execv(self, argv);
+  }
   execv("/proc/self/exe", argv);
   // No /proc: the path we were started by, unless the program was found on $PATH.
   if (strchr(argv[0], '/'))
