@@ -1679,6 +1679,12 @@ static inline void nncl_rmsprop_update(long size, float lr, float rho, float mom
 /* ---------------------------------------------------------------- copies */
 
 /* One item per element.  Unlike C's memmove, x and y must not partially overlap. */
+/* y = 0 (the C target's memset), split like every elementwise kernel here, so that a
+ * kernel that zeroes then accumulates (l1l2_grad) touches each element from one item. */
+static inline void nncl_fill_zero(long len, __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) y[i] = 0;
+}
+
 static inline void nncl_copy(long len, __global const nn_real *x, __global nn_real *y) {
     if (x == y) return;
     NNCL_FOR_ITEMS_(i, len) y[i] = x[i];

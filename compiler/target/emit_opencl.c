@@ -45,7 +45,7 @@ static void cl_call(Emit *e, const Node *nd, ResultKind result, const char *kern
 }
 
 static void cl_zero(Emit *e, const Node *nd) {
-  P("  nncl_fill_zero_(%lld, %s);\n", (long long)node_elems(nd), cl_buf(e, nd));
+  P("  nncl_fill_zero(%lld, %s);\n", (long long)node_elems(nd), cl_buf(e, nd));
 }
 
 static const char *work_expr(const Node *nd);
@@ -82,9 +82,7 @@ static void emit_cl_buffers(Emit *e) {
     if (pl->aux_off[i] >= 0)
       P("#define AUX_%s %s(%lld)\n", nd->name, pl->aux_in_batch[i] ? "PER_SAMPLE" : "FIXED", (long long)pl->aux_off[i]);
   }
-  P("\n// y = 0, each element by the work-item the library's elementwise kernels give it.\n"
-    "static inline void nncl_fill_zero_(long len, __global nn_real *y) {\n"
-    "  for (long i = get_global_id(0); i < len; i += get_global_size(0)) y[i] = 0;\n}\n\n");
+  P("\n");
 }
 
 static void emit_cl_kernel(Emit *e, const Node *nd, bool infer) {
