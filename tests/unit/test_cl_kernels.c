@@ -733,6 +733,28 @@ Test(cl_losses, all_losses_sums_and_gradients) {
 
 /* ------------------------------------------------------------ regularizers and optimizers */
 
+/* Kernels the OpenCL emitters compose from two library calls in one __kernel (the zero
+ * before l1l2_grad's accumulation; add as copy then add_inplace): correct only if both
+ * calls give each element to the same work-item. Long enough for many CPU chunks. */
+Test(cl_compose, zero_then_accumulate_and_add) {
+    cl_begin(64);
+    const long len = 40009;
+    wrap("zero_l1l2_grad", NULL, G_ "w, " GW_ "g", "nncl_fill_zero(%ld, g); nncl_l1l2_grad(%ld, 0.01f, 0.002f, w, g)",
+         len, len);
+    wrap("copy_add", NULL, G_ "a, " G_ "b, " GW_ "y", "nncl_copy(%ld, a, y); nncl_add_inplace(%ld, y, b)", len, len);
+    cl_build();
+    float *w = rnd(len, -1, 1), *g = rnd(len, -1, 1), *rg = calloc(len, sizeof *rg);
+    nnk_l1l2_grad(len, 0.01f, 0.002f, w, rg);
+    run("zero_l1l2_grad", 2, (arg_t[]){AB(w, len), AB(g, len)});
+    expect_close("zero_l1l2_grad", g, rg, len, TOL_EW);
+    float *a = rnd(len, -1, 1), *b = rnd(len, -1, 1), *y = rnd(len, -1, 1), *ry = dup(a, len);
+    nnk_add_inplace(len, ry, b);
+    run("copy_add", 3, (arg_t[]){AB(a, len), AB(b, len), AB(y, len)});
+    expect_close("copy_add", y, ry, len, 0);
+    free(w); free(g); free(rg); free(a); free(b); free(y); free(ry);
+    cl_end();
+}
+
 Test(cl_update, l1l2_sgd_adam_rmsprop) {
     cl_begin(64);
     const long len = 1003;
