@@ -94,6 +94,12 @@ int nn_cl_cache_dir(char *buf, size_t cap);
 // {"ab","c"} and {"a","bc"} differ). The cache key is this over (format version,
 // source, options, device name, platform name, driver version, device version).
 uint64_t nn_cl_hash(const char *const *fields, int n);
+// The work-group size (64, 128 or 256) for a program's kernels: $NNC_CL_WG when set; 64
+// on a CPU device; else the fastest by `trial` (seconds for a few steps built with that
+// size; <= 0 if it failed), searched once and remembered per source, device, driver and
+// batch in the cache directory.
+int nn_cl_pick_work_group(nn_cl *cl, const char *source, int max_batch, int cpu,
+                          double (*trial)(void *ctx, int wg), void *ctx);
 
 #ifdef __cplusplus
 }

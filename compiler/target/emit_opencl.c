@@ -204,7 +204,7 @@ static void emit_host(Emit *e, const char *cl_text) {
   P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
   P("#include \"nn.h\"\n#include \"nn_cl.h\"\n\ntypedef float nn_real;\n\n");
   P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  SCALARS_BEGIN = %lld,\n"
-    "  N_SCALARS = %d,\n  FIXED_ELEMS = %lld,\n  PER_SAMPLE_ELEMS = %lld,\n  N_KERNELS = %d,\n  NNCL_WG = 64,\n};\n\n",
+    "  N_SCALARS = %d,\n  FIXED_ELEMS = %lld,\n  PER_SAMPLE_ELEMS = %lld,\n  N_KERNELS = %d,\n};\n\n",
     (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems,
     (long long)pl->scalars_begin, pl->n_scalars, (long long)pl->fixed_elems, (long long)pl->batch_elems, nk);
   P("// The OpenCL program: the kernel library, then this model's kernels (model.cl).\n");
@@ -215,7 +215,9 @@ static void emit_host(Emit *e, const char *cl_text) {
   for (int i = 0; i < nk; i++) P("  \"%s%s\",\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
   P("};\n\n");
   P("typedef struct State {\n  nn_cl *cl;\n  cl_mem arena;              // every buffer, on the device\n"
-    "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int64_t max_groups;        // per launch\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
+    "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int cpu;                  // a CPU device: the library's CPU layout\n"
+    "  int wg;                   // work-group size the program was built for (NNCL_WG)\n"
+    "  int64_t max_groups;        // per launch\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
     "  uint64_t seed;            // this step's dropout seed\n"
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *weights;         // host copy of the arena's weight region\n"
@@ -223,15 +225,15 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  const void *inputs_of;\n  int64_t inputs_rows;\n  int inputs_u8;\n"
     "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
-  P("// One launch: enough groups of NNCL_WG items for `work` items, at most max_groups (a\n"
+  P("// One launch: enough groups of s->wg items for `work` items, at most max_groups (a\n"
     "// CPU runs groups as loops on a few threads: more of them only cost start-up).\n"
     "static void nnc_launch(State *s, int k, int64_t work, int n) {\n"
-    "  int64_t groups = (work + NNCL_WG - 1) / NNCL_WG;\n"
+    "  int64_t groups = (work + s->wg - 1) / s->wg;\n"
     "  if (groups > s->max_groups) groups = s->max_groups;\n  if (groups < 1) groups = 1;\n"
     "  nn_cl_arg_int(s->kernels[k], nnc_kernel_names[k], 1, n);\n"
     "  nn_cl_arg_ulong(s->kernels[k], nnc_kernel_names[k], 2, s->seed);\n"
     "  nn_cl_arg_long(s->kernels[k], nnc_kernel_names[k], 3, s->step);\n"
-    "  nn_cl_run(s->cl, s->kernels[k], nnc_kernel_names[k], (size_t)groups, NNCL_WG);\n}\n\n");
+    "  nn_cl_run(s->cl, s->kernels[k], nnc_kernel_names[k], (size_t)groups, (size_t)s->wg);\n}\n\n");
   // Element offsets of host-visible buffers, in bytes.
   P("static size_t nnc_at(State *s, int64_t off, int batched) {\n"
     "  return sizeof(nn_real) * (size_t)(batched ? FIXED_ELEMS + off * s->maxbatch : off);\n}\n\n");
@@ -273,6 +275,38 @@ static void emit_host(Emit *e, const char *cl_text) {
   emit_host_steps(e);
   if (g->loss) emit_host_inputs(e);
 
+  // (Re)builds the program for one work-group size, and binds the arena to its kernels.
+  P("// Builds the program for work-groups of wg items; binds the arena to every kernel.\n"
+    "static int nnc_build(State *s, int wg) {\n"
+    "  for (int k = 0; k < N_KERNELS; k++)\n"
+    "    if (s->kernels[k]) clReleaseKernel(s->kernels[k]), s->kernels[k] = NULL;\n");
+  if (g->loss)
+    P("  if (s->gather_u8) clReleaseKernel(s->gather_u8), clReleaseKernel(s->gather_f32);\n");
+  P("  if (s->cl->program) clReleaseProgram(s->cl->program), s->cl->program = NULL;\n"
+    "  char options[160];\n"
+    "  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d -DNNCL_CPU=%%d\", s->maxbatch, wg, s->cpu);\n"
+    "  if (nn_cl_build(s->cl, nnc_cl_source, options) < 0) return -1;\n"
+    "  for (int k = 0; k < N_KERNELS; k++) {\n"
+    "    s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n"
+    "    nn_cl_arg_mem(s->kernels[k], nnc_kernel_names[k], 0, s->arena);\n  }\n");
+  if (g->loss)
+    P("  s->gather_u8 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_u8\");\n"
+      "  s->gather_f32 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_f32\");\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 0, s->arena);\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 3, s->rows);\n"
+      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 4, s->table);\n"
+      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 0, s->arena);\n"
+      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 3, s->rows);\n");
+  P("  s->wg = wg;\n  return 0;\n}\n\n");
+  P("// Seconds for three %s at the largest batch, after one to warm up, on whatever\n"
+    "// the arena holds: it runs before nnc_init sets the weights and zeroes the optimizer.\n"
+    "static double nnc_trial(void *ctx, int wg) {\n  State *s = ctx;\n"
+    "  if (nnc_build(s, wg) < 0) return 0;\n  double t0 = 0;\n  for (int i = 0; i < 4; i++) {\n"
+    "    if (i == 1) nn_cl_finish(s->cl), t0 = nn_now();\n", g->loss ? "train steps" : "forward passes");
+  if (g->loss) P("    nnc_forward_train(s, s->maxbatch);\n    nnc_backward(s, s->maxbatch);\n    nnc_update(s);\n");
+  else P("    nnc_forward_infer(s, s->maxbatch, 0);\n");
+  P("  }\n  nn_cl_finish(s->cl);\n  return nn_now() - t0;\n}\n\n");
+
   P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n");
   P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");
   P("  s->maxbatch = max_batch;\n  s->cl = nn_cl_open(opt->device);\n  if (!s->cl) return NULL;\n"
@@ -280,26 +314,20 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  // local-memory tiles elsewhere (GPUs, accelerators).\n"
     "  cl_device_type type = 0;\n"
     "  clGetDeviceInfo(s->cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);\n"
-    "  int cpu = (type & CL_DEVICE_TYPE_CPU) != 0;\n"
-    "  s->max_groups = cpu ? 64 : 4096;\n"
-    "  char options[128];\n  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d -DNNCL_CPU=%%d\", max_batch, NNCL_WG, cpu);\n"
-    "  if (nn_cl_build(s->cl, nnc_cl_source, options) < 0) return NULL;\n"
-    "  for (int k = 0; k < N_KERNELS; k++) s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n"
+    "  s->cpu = (type & CL_DEVICE_TYPE_CPU) != 0;\n"
+    "  const char *layout = getenv(\"NNC_CL_CPU\");   // 0 or 1: force a layout (tests)\n"
+    "  if (layout && *layout) s->cpu = atoi(layout) != 0;\n"
+    "  s->max_groups = s->cpu ? 64 : 4096;\n"
     "  size_t bytes = (FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch) * sizeof(nn_real);\n"
     "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n"
-    "  for (int k = 0; k < N_KERNELS; k++) nn_cl_arg_mem(s->kernels[k], nnc_kernel_names[k], 0, s->arena);\n"
     "  s->weights = calloc(WEIGHTS_ELEMS + 1, sizeof(nn_real));\n"
     "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n");
   if (g->loss)
     P("  s->rows = nn_cl_alloc(s->cl, (size_t)max_batch * sizeof(int64_t), \"the batch's row indices\");\n"
-      "  s->table = nn_cl_alloc(s->cl, 256 * sizeof(float), \"the uint8 conversion table\");\n"
-      "  s->gather_u8 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_u8\");\n"
-      "  s->gather_f32 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_f32\");\n"
-      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 0, s->arena);\n"
-      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 3, s->rows);\n"
-      "  nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 4, s->table);\n"
-      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 0, s->arena);\n"
-      "  nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 3, s->rows);\n");
+      "  s->table = nn_cl_alloc(s->cl, 256 * sizeof(float), \"the uint8 conversion table\");\n");
+  P("  // Work-group size: searched once per device (GPUs), remembered in the cache.\n"
+    "  int wg = nn_cl_pick_work_group(s->cl, nnc_cl_source, max_batch, s->cpu, nnc_trial, s);\n"
+    "  if (wg != s->wg && nnc_build(s, wg) < 0) return NULL;\n");
   emit_host_model_fields(e, "s->weights");
   P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n");
   if (g->loss) P("  m->bind_inputs = nnc_bind_inputs;\n  m->train_step_rows = nnc_train_step_rows;\n");
@@ -342,7 +370,7 @@ static void emit_host_inputs(Emit *e) {
     "  const char *name = s->inputs_u8 ? \"nnc_gather_inputs_u8\" : \"nnc_gather_inputs_f32\";\n"
     "  nn_cl_write(s->cl, s->rows, 0, (size_t)n * sizeof(int64_t), rows);\n"
     "  nn_cl_arg_int(k, name, 1, n);\n"
-    "  nn_cl_run(s->cl, k, name, (size_t)((int64_t)n * %lld + NNCL_WG - 1) / NNCL_WG, NNCL_WG);\n"
+    "  nn_cl_run(s->cl, k, name, (size_t)(((int64_t)n * %lld + s->wg - 1) / s->wg), (size_t)s->wg);\n"
     "  nnc_load_batch(s, NULL, y, n);\n"
     "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
     "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n", w);
