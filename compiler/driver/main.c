@@ -170,6 +170,12 @@ int main(int argc, char **argv) {
     if (!strcmp(o.target, "opencl")) target = TARGET_OPENCL;
     else if (strcmp(o.target, "c")) diag_fatal("unknown target '%s'; targets: c, opencl", o.target);
     if (!o.out) diag_fatal("'%s' needs -o %s", o.command, emit ? "DIR" : "PROG");
+#ifndef NNC_HAVE_OPENCL
+    // The sources can be written anywhere; a program needs the OpenCL headers and loader.
+    if (target == TARGET_OPENCL && !emit)
+      diag_fatal("this nnc was built without OpenCL, so it cannot build OpenCL programs "
+                 "(install ocl-icd-opencl-dev and opencl-headers, then rebuild nnc); 'nnc emit' still works");
+#endif
     Program *p = front_end(&o, &src);
     Graph *g = pipeline_run(p, NULL);
     int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
