@@ -54,6 +54,10 @@ void *xalloc(size_t size);                  // zeroed; dies on OOM
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// A whole file into the arena, NUL-terminated; at most `max` bytes. Returns 0, or why
+// not (errno holds the system's reason for READ_OPEN and READ_IO).
+typedef enum { READ_OK, READ_OPEN, READ_DIR, READ_TOO_BIG, READ_IO } ReadStatus;
+ReadStatus read_file(const char *path, size_t max, char **text, size_t *len);
 
 //
 // ast.c — syntax tree built by grammar actions; no meaning attached yet

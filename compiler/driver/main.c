@@ -32,31 +32,16 @@ enum { MAX_SOURCE = 16 << 20 };  // a model script is small; refuse to read giga
 
 // Reads the whole file; refuses directories, unreadable and oversized files.
 static Source read_source(const char *path) {
-  struct stat st;
-  if (stat(path, &st) != 0) diag_fatal("cannot open '%s': %s", path, strerror(errno));
-  if (S_ISDIR(st.st_mode)) diag_fatal("'%s' is a directory, not a .nn file", path);
-  FILE *f = fopen(path, "rb");
-  if (!f) diag_fatal("cannot open '%s': %s", path, strerror(errno));
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap + 1);
-  for (;;) {
-    if (len == cap) {
-      if (cap >= MAX_SOURCE) {
-        fclose(f);
-        diag_fatal("'%s' is larger than %d MiB; a .nn script is expected to be small", path, MAX_SOURCE >> 20);
-      }
-      cap *= 2;
-      buf = realloc(buf, cap + 1);
-      if (!buf) diag_fatal("out of memory");
-    }
-    size_t n = fread(buf + len, 1, cap - len, f);
-    if (n == 0) break;
-    len += n;
+  char *text;
+  size_t len;
+  switch (read_file(path, MAX_SOURCE, &text, &len)) {
+  case READ_OK: break;
+  case READ_OPEN: diag_fatal("cannot open '%s': %s", path, strerror(errno));
+  case READ_DIR: diag_fatal("'%s' is a directory, not a .nn file", path);
+  case READ_TOO_BIG:
+    diag_fatal("'%s' is larger than %d MiB; a .nn script is expected to be small", path, MAX_SOURCE >> 20);
+  case READ_IO: diag_fatal("cannot read '%s': %s", path, strerror(errno));
   }
-  if (ferror(f)) diag_fatal("cannot read '%s': %s", path, strerror(errno));
-  fclose(f);
-  char *text = xstrndup(buf, len);  // into the compilation's arena
-  free(buf);
   return (Source){.path = path, .text = text, .len = len};
 }
 

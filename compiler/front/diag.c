@@ -4,9 +4,11 @@
 // (or ~~~ range) under the place, like clang. Internal errors say they are nnc's bug.
 #include "nnc.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const Source *diag_src;
 static int n_errors;
@@ -195,6 +197,43 @@ char *xstrndup(const char *s, size_t n) {
 }
 
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+
+ReadStatus read_file(const char *path, size_t max, char **text, size_t *len) {
+  struct stat st;
+  if (stat(path, &st) != 0) return READ_OPEN;
+  if (S_ISDIR(st.st_mode)) return READ_DIR;
+  FILE *f = fopen(path, "rb");
+  if (!f) return READ_OPEN;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    if (n == cap) {
+      if (cap >= max) {
+        fclose(f);
+        free(buf);
+        return READ_TOO_BIG;
+      }
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+      if (!buf) diag_fatal("out of memory");
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    if (got == 0) break;
+    n += got;
+  }
+  if (ferror(f)) {
+    int saved = errno;   // the read's reason, not fclose's
+    fclose(f);
+    free(buf);
+    errno = saved;
+    return READ_IO;
+  }
+  fclose(f);
+  *text = xstrndup(buf, n);  // into the compilation's arena
+  *len = n;
+  free(buf);
+  return READ_OK;
+}
 
 char *xprintf(const char *fmt, ...) {
   va_list ap;

@@ -379,25 +379,14 @@ static void emit_host_inputs(Emit *e) {
 // The library's text: read once per emit from the kernels directory.
 static const char *read_library(const char *kernels_dir) {
   const char *path = xprintf("%s/nn_kernels.cl", kernels_dir);
-  FILE *f = fopen(path, "r");
-  if (!f) {
+  char *text;
+  size_t len;
+  if (read_file(path, 64 << 20, &text, &len) != READ_OK) {
     fprintf(stderr, "nnc: error: cannot read the OpenCL kernel library %s: %s (set NNC_INCLUDE_DIR)\n", path,
             strerror(errno));
     return NULL;
   }
-  size_t cap = 1 << 16, len = 0;
-  char *text = malloc(cap);
-  size_t n;
-  while (text && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-    len += n;
-    if (len + 1 == cap) text = realloc(text, cap *= 2);
-  }
-  fclose(f);
-  if (!text) internal_error("emit_opencl", "out of memory");
-  text[len] = 0;
-  const char *copy = xstrdup(text);
-  free(text);
-  return copy;
+  return text;
 }
 
 static int write_text(const char *path, const char *text) {
