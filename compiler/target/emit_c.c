@@ -85,21 +85,6 @@ static void emit_state(Emit *e) {
   P("} State;\n\n");
 }
 
-// The body of a node's function: its kernel calls, as text.
-static char *node_body(Emit *e, const Node *nd, bool infer) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *saved = e->out;
-  e->out = open_memstream(&text, &len);
-  if (!e->out) internal_error("emit_c", "open_memstream failed");
-  emit_node_calls(e, nd, infer);
-  fclose(e->out);
-  e->out = saved;
-  char *copy = xstrdup(text);
-  free(text);
-  return copy;
-}
-
 // Whether the identifier n occurs in a function body (updates never read it).
 static bool uses_n(const char *body) {
   for (const char *c = body; (c = strchr(c, 'n')); c++) {
@@ -111,20 +96,16 @@ static bool uses_n(const char *body) {
 }
 
 static void emit_node_fn(Emit *e, const Node *nd, bool infer) {
-  char *body = node_body(e, nd, infer);
+  char *body = node_calls_text(e, nd, infer);
   emit_node_comment(e, nd, infer);
   P("static void %s%s(State *s, int n) {\n%s%s}\n\n", nd->name, infer ? "_infer" : "",
     uses_n(body) ? "" : "  (void)n;\n", body);
 }
 
 static void emit_nodes(Emit *e) {
-  const Plan *pl = e->plan;
-  for (int i = 0; i < pl->n_fwd; i++) {
-    emit_node_fn(e, pl->fwd[i], false);
-    if (node_has_infer_variant(pl->fwd[i])) emit_node_fn(e, pl->fwd[i], true);
-  }
-  for (int i = 0; i < pl->n_bwd; i++) emit_node_fn(e, pl->bwd[i], false);
-  for (int i = 0; i < pl->n_upd; i++) emit_node_fn(e, pl->upd[i], false);
+  KernelRef *ks;
+  int nk = list_kernels(e, &ks);
+  for (int i = 0; i < nk; i++) emit_node_fn(e, ks[i].nd, ks[i].infer);
 }
 
 static void emit_model(Emit *e) {

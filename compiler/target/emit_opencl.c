@@ -86,36 +86,24 @@ static void emit_cl_buffers(Emit *e) {
 }
 
 static void emit_cl_kernel(Emit *e, const Node *nd, bool infer) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *saved = e->out;
-  e->out = open_memstream(&text, &len);
-  if (!e->out) internal_error("emit_opencl", "open_memstream failed");
   scratch_size = NULL;
-  emit_node_calls(e, nd, infer);
-  fclose(e->out);
-  e->out = saved;
+  char *text = node_calls_text(e, nd, infer);
   emit_node_comment(e, nd, infer);
   P("__kernel __attribute__((reqd_work_group_size(NNCL_WG, 1, 1)))\n"
     "void %s%s(__global nn_real *arena, int n, ulong seed, long step) {\n", nd->name, infer ? "_infer" : "");
   if (scratch_size) P("  __local nn_real scratch[%s];\n", scratch_size);
   P("%s}\n\n", text);
-  free(text);
 }
 
 static void emit_cl_program(Emit *e) {
-  const Plan *pl = e->plan;
+  KernelRef *ks;
+  int nk = list_kernels(e, &ks);
   emit_model_summary_comment(e, "model.cl");
   P("// One __kernel per graph node, named after it, calling the library (nn_kernels.cl,\n"
     "// included before this text) with literal shapes. Launched as 1-D ranges of\n"
     "// work-groups of NNCL_WG items; any number of groups gives the same bits.\n\n");
   emit_cl_buffers(e);
-  for (int i = 0; i < pl->n_fwd; i++) {
-    emit_cl_kernel(e, pl->fwd[i], false);
-    if (node_has_infer_variant(pl->fwd[i])) emit_cl_kernel(e, pl->fwd[i], true);
-  }
-  for (int i = 0; i < pl->n_bwd; i++) emit_cl_kernel(e, pl->bwd[i], false);
-  for (int i = 0; i < pl->n_upd; i++) emit_cl_kernel(e, pl->upd[i], false);
+  for (int i = 0; i < nk; i++) emit_cl_kernel(e, ks[i].nd, ks[i].infer);
   if (!e->g->loss) return;
   long long w = node_elems(e->g->x);
   const char *x = e->g->x->name;
@@ -155,20 +143,6 @@ static const char *work_expr(const Node *nd) {
                          : xprintf("(int64_t)n * %lld", (long long)batched);
 }
 
-typedef struct KernelRef { const Node *nd; bool infer; } KernelRef;
-
-static int list_kernels(Emit *e, KernelRef *out) {
-  const Plan *pl = e->plan;
-  int k = 0;
-  for (int i = 0; i < pl->n_fwd; i++) {
-    out[k++] = (KernelRef){pl->fwd[i], false};
-    if (node_has_infer_variant(pl->fwd[i])) out[k++] = (KernelRef){pl->fwd[i], true};
-  }
-  for (int i = 0; i < pl->n_bwd; i++) out[k++] = (KernelRef){pl->bwd[i], false};
-  for (int i = 0; i < pl->n_upd; i++) out[k++] = (KernelRef){pl->upd[i], false};
-  return k;
-}
-
 static void emit_c_text_literal(Emit *e, const char *name, const char *text) {
   P("static const char %s[] =", name);
   for (const char *line = text; *line;) {
@@ -194,8 +168,8 @@ static void emit_host_inputs(Emit *e);
 static void emit_host(Emit *e, const char *cl_text) {
   Graph *g = e->g;
   const Plan *pl = e->plan;
-  KernelRef *ks = xalloc((2 * g->n + 1) * sizeof *ks);
-  int nk = list_kernels(e, ks);
+  KernelRef *ks;
+  int nk = list_kernels(e, &ks);
   emit_model_summary_comment(e, "model.c");
   P("// The host side of the OpenCL target: the device arena (every buffer at the offset the\n"
     "// memory plan gives it), one launch per node, and a host copy of the weights for\n"

@@ -6,6 +6,7 @@
 // run-time value in the arguments.
 #include "target.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define CALL(kernel, traits, ...) e->d->call(e, nd, R_NONE, kernel, xprintf(__VA_ARGS__), traits)
@@ -237,8 +238,36 @@ void emit_node_calls(Emit *e, const Node *nd, bool infer) {
   emit_rule[infer ? op_info[nd->op].infer : nd->op](e, nd, infer);
 }
 
+char *node_calls_text(Emit *e, const Node *nd, bool infer) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *saved = e->out;
+  e->out = open_memstream(&text, &len);
+  if (!e->out) internal_error("emit", "open_memstream failed");
+  emit_node_calls(e, nd, infer);
+  fclose(e->out);
+  e->out = saved;
+  char *copy = xstrdup(text);
+  free(text);
+  return copy;
+}
+
 bool node_has_infer_variant(const Node *nd) {
   return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2);
+}
+
+int list_kernels(Emit *e, KernelRef **out) {
+  const Plan *pl = e->plan;
+  KernelRef *ks = xalloc((2 * pl->n_fwd + pl->n_bwd + pl->n_upd + 1) * sizeof *ks);
+  int k = 0;
+  for (int i = 0; i < pl->n_fwd; i++) {
+    ks[k++] = (KernelRef){pl->fwd[i], false};
+    if (node_has_infer_variant(pl->fwd[i])) ks[k++] = (KernelRef){pl->fwd[i], true};
+  }
+  for (int i = 0; i < pl->n_bwd; i++) ks[k++] = (KernelRef){pl->bwd[i], false};
+  for (int i = 0; i < pl->n_upd; i++) ks[k++] = (KernelRef){pl->upd[i], false};
+  *out = ks;
+  return k;
 }
 
 void emit_shape_text(FILE *out, const Node *nd) {

@@ -43,9 +43,15 @@ struct Emit {
 
 // kernels.c: the op emitters, through e->d. `infer` selects the op's inference form.
 void emit_node_calls(Emit *e, const Node *nd, bool infer);
+// The same calls as text (arena), for a target that wraps them in a function or kernel.
+char *node_calls_text(Emit *e, const Node *nd, bool infer);
 // A node runs differently in inference if its op says so (dropout, batchnorm) or it is
 // a loss (no gradient output).
 bool node_has_infer_variant(const Node *nd);
+// Every kernel a target writes, in the plan's order: each forward node (and its inference
+// form where it has one), then the backward nodes, then the updates.
+typedef struct KernelRef { const Node *nd; bool infer; } KernelRef;
+int list_kernels(Emit *e, KernelRef **out);
 // "// conv2d_fwd_conv: conv2d (n, 28, 28, 1), (3, 3, 1, 32) -> (n, 26, 26, 32); 173056 FLOPs per sample"
 void emit_node_comment(Emit *e, const Node *nd, bool infer);
 void emit_shape_text(FILE *out, const Node *nd);
