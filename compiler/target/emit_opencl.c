@@ -345,9 +345,7 @@ static void emit_host_inputs(Emit *e) {
     "  nn_cl_write(s->cl, s->rows, 0, (size_t)n * sizeof(int64_t), rows);\n"
     "  nn_cl_arg_int(k, name, 1, n);\n"
     "  nn_cl_run(s->cl, k, name, (size_t)(((int64_t)n * %lld + s->wg - 1) / s->wg), (size_t)s->wg);\n"
-    "  nnc_load_batch(s, NULL, y, n);\n"
-    "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
-    "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n", w);
+    "  nnc_load_batch(s, NULL, y, n);\n  return nnc_train_loaded(s, n, rng, out);\n}\n\n", w);
 }
 
 // The library's text: read once per emit from the kernels directory.

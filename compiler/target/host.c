@@ -146,11 +146,15 @@ void emit_host_phases(Emit *e) {
 
 void emit_host_steps(Emit *e) {
   Graph *g = e->g;
-  if (g->loss)
-    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
-      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
+  if (g->loss) {
+    P("// One optimizer step on the batch in the model's input buffers.\n"
+      "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
       "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
       "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+    P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
+      "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
+      "  return nnc_train_loaded(s, n, rng, out);\n}\n\n");
+  }
   P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
     "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
     "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",

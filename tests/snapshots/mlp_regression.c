@@ -358,10 +358,8 @@ static double nnc_batch_loss(State *s, int n) {
   return s->loss / n + s->reg;
 }
 
-static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,
-                            float *out) {
-  State *s = m->state;
-  nnc_load_batch(s, x, y, n);
+// One optimizer step on the batch in the model's input buffers.
+static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {
   s->seed = nn_rng_next(rng);
   nnc_forward_train(s, n);
   if (out) nnc_store_output(s, n, out);
@@ -369,6 +367,13 @@ static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, 
   s->step++;
   nnc_update(s);
   return (float)nnc_batch_loss(s, n);
+}
+
+static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,
+                            float *out) {
+  State *s = m->state;
+  nnc_load_batch(s, x, y, n);
+  return nnc_train_loaded(s, n, rng, out);
 }
 
 static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {
