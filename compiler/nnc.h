@@ -461,7 +461,8 @@ void plan_memory(Graph *g);
 // verifying the graph after each when verification is on (tests, debug builds, or
 // NNC_VERIFY=1). Returns NULL for an unknown stage name.
 Graph *pipeline_run(const Program *p, const char *stage);
-extern const char *const pipeline_stages[];   // NULL-terminated, in order
+int pipeline_stage(const char *name);          // a stage's index in the list, or -1
+const char *pipeline_stage_name(int i);        // the i-th stage; NULL past the last
 void pipeline_set_verify(bool on);
 
 //

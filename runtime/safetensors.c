@@ -339,7 +339,6 @@ int nn_load_weights(nn_model *m, const char *path) {
                     extra);
   }
   if (rc == 0) {
-    nn_model_pull_params(m);   // every weight is replaced below, but keep the mirror whole
     for (int i = 0; i < m->n_params; i++)
       memcpy(m->params[i].value, t[match[i]].data, sizeof(float) * m->params[i].size);
     nn_model_push_params(m);

@@ -23,12 +23,14 @@
 #define NNC_RUNTIME_LIB NNC_SOURCE_DIR "/build/libnnrt.a"
 #endif
 
+static const char *env_or(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  return v && *v ? v : fallback;
+}
+
 // NNC_INCLUDE_DIR: an installed include directory holding nn.h, nn_cl.h, nn_kernels.h
 // and nn_kernels.cl.
-static const char *kernels_dir(void) {
-  const char *v = getenv("NNC_INCLUDE_DIR");
-  return v && *v ? v : NNC_SOURCE_DIR "/kernels";
-}
+static const char *kernels_dir(void) { return env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/kernels"); }
 
 static int emit_target(const Program *p, Graph *g, TargetKind target, const char *dir) {
   return target == TARGET_OPENCL ? emit_opencl(p, g, dir, kernels_dir()) : emit_c(p, g, dir);
@@ -40,11 +42,6 @@ int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir) 
     return -1;
   }
   return emit_target(p, g, target, dir);
-}
-
-static const char *env_or(const char *name, const char *fallback) {
-  const char *v = getenv(name);
-  return v && *v ? v : fallback;
 }
 
 // Runs argv with stdout and stderr into log_path; returns the exit status, or -1 if
@@ -110,9 +107,8 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
     remove_dir(dir);
     return -1;
   }
-  // NNC_INCLUDE_DIR: an installed include directory holding nn.h and nn_kernels.h.
   const char *inc = env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/include");
-  const char *kern = env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/kernels");
+  const char *kern = kernels_dir();
   const char *lib = env_or("NNC_RUNTIME_LIB", NNC_RUNTIME_LIB);
   if (!cc) cc = env_or("CC", "cc");
 

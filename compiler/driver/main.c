@@ -132,11 +132,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(o.command, "graph")) {
-    int stage = 0;
-    while (pipeline_stages[stage] && strcmp(pipeline_stages[stage], o.stage)) stage++;
-    if (!pipeline_stages[stage]) {
-      const char *list = pipeline_stages[0];
-      for (int i = 1; pipeline_stages[i]; i++) list = xprintf("%s, %s", list, pipeline_stages[i]);
+    int stage = pipeline_stage(o.stage);
+    if (stage < 0) {
+      const char *list = pipeline_stage_name(0);
+      for (int i = 1; pipeline_stage_name(i); i++) list = xprintf("%s, %s", list, pipeline_stage_name(i));
       diag_fatal("unknown stage '%s'; stages: %s", o.stage, list);
     }
     Program *p = front_end(&o, &src);

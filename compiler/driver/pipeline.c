@@ -43,14 +43,17 @@ static const Pass passes[] = {
 };
 enum { N_PASSES = sizeof passes / sizeof passes[0] };
 
-const char *const pipeline_stages[] = {"parsed", "autodiff", "optimized", "scheduled", "planned", NULL};
+const char *pipeline_stage_name(int i) { return i >= 0 && i < N_PASSES ? passes[i].stage : NULL; }
+
+int pipeline_stage(const char *name) {
+  for (int i = 0; i < N_PASSES; i++)
+    if (!strcmp(passes[i].stage, name)) return i;
+  return -1;
+}
 
 Graph *pipeline_run(const Program *p, const char *stage) {
-  int last = N_PASSES - 1;
-  if (stage) {
-    for (last = 0; last < N_PASSES && strcmp(passes[last].stage, stage); last++) {}
-    if (last == N_PASSES) return NULL;
-  }
+  int last = stage ? pipeline_stage(stage) : N_PASSES - 1;
+  if (last < 0) return NULL;
   const char *env = getenv("NNC_VERIFY");
   bool verify = verify_on || (env && !strcmp(env, "1"));
   Graph *g = graph_build(p);
