@@ -10,18 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc(n + 1);
-  cr_assert_eq(fread(s, 1, n, f), (size_t)n);
-  s[n] = 0;
-  fclose(f);
-  return s;
-}
+#include "test_runtime_util.h"
 
 // Whether `word` occurs in text followed by '(' (a definition or call of that function).
 static bool has_call(const char *text, const char *word) {
@@ -72,11 +61,11 @@ static int kernels_of(const char *body, const char *op, char names[][256], int c
 }
 
 Test(ops_coverage, every_kernel_op_has_both_kernels_and_a_cross_target_test) {
-  char *ops = slurp(NNC_SOURCE_DIR "/compiler/ir/ops.def");
-  char *emitters = slurp(NNC_SOURCE_DIR "/compiler/target/kernels.c");
-  char *c_lib = slurp(NNC_SOURCE_DIR "/kernels/nn_kernels.h");
-  char *cl_lib = slurp(NNC_SOURCE_DIR "/kernels/nn_kernels.cl");
-  char *cl_test = slurp(NNC_SOURCE_DIR "/tests/unit/test_cl_kernels.c");
+  char *ops = slurp(NNC_SOURCE_DIR "/compiler/ir/ops.def", NULL);
+  char *emitters = slurp(NNC_SOURCE_DIR "/compiler/target/kernels.c", NULL);
+  char *c_lib = slurp(NNC_SOURCE_DIR "/kernels/nn_kernels.h", NULL);
+  char *cl_lib = slurp(NNC_SOURCE_DIR "/kernels/nn_kernels.cl", NULL);
+  char *cl_test = slurp(NNC_SOURCE_DIR "/tests/unit/test_cl_kernels.c", NULL);
   int rows = 0, with_kernels = 0;
   for (char *line = ops; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
     if (strncmp(line, "OP(", 3)) continue;
