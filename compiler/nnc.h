@@ -445,13 +445,20 @@ struct Plan {
   int *scalar;             // per node id: its returned scalar's slot (losses), -1 none
   int n_scalars;
   int64_t weights_elems, slots_begin, slots_elems, scalars_begin, fixed_elems, batch_elems;
+  bool reused;             // buffers share memory by liveness (memplan.c)
+  int64_t fixed_unshared, batch_unshared;   // the two regions' sizes had nothing been shared
 };
 // Needs a graph (differentiated when compiled). Guarantees: every node that runs a kernel
 // appears once, in topological order, in its phase.
 void schedule(Graph *g);
-// Needs schedule's plan. Guarantees: disjoint buffers (no reuse yet), weights contiguous
-// from 0, optimizer slots contiguous (zeroed in one fill), 16-element alignment.
-void plan_memory(Graph *g);
+
+//
+// memplan.c — the memory plan
+//
+// Needs schedule's plan. Guarantees: weights contiguous from 0, optimizer slots
+// contiguous (zeroed in one fill), 16-element alignment; with `reuse`, buffers never
+// alive in the same kernel of the step share memory, otherwise every buffer has its own.
+void plan_memory(Graph *g, bool reuse);
 
 //
 // driver/pipeline.c — the pass list, in order, as QBE's main reads
@@ -464,6 +471,15 @@ Graph *pipeline_run(const Program *p, const char *stage);
 int pipeline_stage(const char *name);          // a stage's index in the list, or -1
 const char *pipeline_stage_name(int i);        // the i-th stage; NULL past the last
 void pipeline_set_verify(bool on);
+// The optional passes, all on unless switched off (to compare with and without them).
+typedef struct PassOptions {
+  bool no_reuse;           // --no-reuse: every buffer its own memory
+} PassOptions;
+void pipeline_set_options(PassOptions o);
+
+// driver/report.c — `nnc build`'s memory report: weights, optimizer state, activations
+// and gradients (and what they would take unshared), convolution workspace, data, total.
+void memory_report(FILE *out, const Program *p, const Graph *g);
 
 //
 // target/ — code generation

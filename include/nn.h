@@ -215,6 +215,8 @@ float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose
 //
 // Python's repr() of a float: the shortest digits that read back ("0.1", "1e-05", "100.0").
 void nn_format_float(char *buf, size_t cap, double v);
+// A byte count in binary units: "812 bytes", "1.5 MiB", "7.2 GiB".
+void nn_format_bytes(char *buf, size_t cap, double bytes);
 void nn_print_float(double v);
 // x.shape as the script sees it: dimension k (0 = rows, then per sample) and rank.
 int64_t nn_data_dim(const nn_data *d, int k);

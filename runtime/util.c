@@ -223,3 +223,11 @@ const double *rt_logs_get(const rt_logs *l, const char *name) {
       return &l->value[i];
   return NULL;
 }
+
+void nn_format_bytes(char *buf, size_t size, double bytes) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) bytes /= 1024, u++;
+  if (u == 0) snprintf(buf, size, "%.0f bytes", bytes);
+  else snprintf(buf, size, "%.1f %s", bytes, units[u]);
+}

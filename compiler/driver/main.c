@@ -26,6 +26,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
+    "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
     "  -h, --help                 this text\n";
 
 enum { MAX_SOURCE = 16 << 20 };  // a model script is small; refuse to read gigabytes
@@ -47,6 +48,7 @@ static Source read_source(const char *path) {
 
 typedef struct Options {
   const char *command, *file, *out, *stage, *target, *cflags, *data_dir, *cache_op;
+  PassOptions passes;
 } Options;
 
 static Options parse_args(int argc, char **argv) {
@@ -68,7 +70,10 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--target")) slot = &o.target;
     else if (!strcmp(a, "--cflags")) slot = &o.cflags;
     else if (!strcmp(a, "--data-dir")) slot = &o.data_dir;
-    else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
+    else if (!strcmp(a, "--no-reuse")) {
+      o.passes.no_reuse = true;
+      continue;
+    } else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
       o.cache_op = a;
       continue;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -125,6 +130,7 @@ static int device_command(const Options *o) {
 
 int main(int argc, char **argv) {
   Options o = parse_args(argc, argv);
+  pipeline_set_options(o.passes);
   Source src;
   if (!strcmp(o.command, "check")) {
     Program *p = front_end(&o, &src);
@@ -163,6 +169,7 @@ int main(int argc, char **argv) {
     Program *p = front_end(&o, &src);
     Graph *g = pipeline_run(p, NULL);
     int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
+    if (rc == 0 && !emit) memory_report(stdout, p, g);
     return rc == 0 ? 0 : 1;
   }
   if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);

@@ -18,6 +18,9 @@ static bool verify_on =
 
 void pipeline_set_verify(bool on) { verify_on = on; }
 
+static PassOptions options;
+void pipeline_set_options(PassOptions o) { options = o; }
+
 static void pass_autodiff(Graph *g, const Program *p) {
   if (p->compiled) autodiff(g, p);
 }
@@ -27,7 +30,7 @@ static void pass_autodiff(Graph *g, const Program *p) {
 static void pass_simplify(Graph *g, const Program *p) { graph_remove_dead(g); }
 
 static void pass_schedule(Graph *g, const Program *p) { schedule(g); }
-static void pass_plan_memory(Graph *g, const Program *p) { plan_memory(g); }
+static void pass_plan_memory(Graph *g, const Program *p) { plan_memory(g, !options.no_reuse); }
 
 typedef struct Pass {
   const char *stage;                   // the graph after this pass, as --stage names it
@@ -39,7 +42,7 @@ static const Pass passes[] = {
     {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
     {"optimized", pass_simplify},      // optimization passes
     {"scheduled", pass_schedule},      // what runs in which phase
-    {"planned", pass_plan_memory},     // buffer offsets in one arena
+    {"planned", pass_plan_memory},     // buffer offsets in one arena, shared by liveness
 };
 enum { N_PASSES = sizeof passes / sizeof passes[0] };
 

@@ -1,7 +1,6 @@
-// plan.c — schedule and memory plan: the last passes before a target prints code.
+// plan.c — the schedule: which kernels run in which phase of the step, in order.
 //
-// Both targets read the same plan, so a buffer has the same offset in the C arena and
-// in the OpenCL device arena, and a later reuse pass changes both at once.
+// The memory plan (memplan.c) reads this order to know when each buffer is alive.
 #include "nnc.h"
 
 static Plan *plan_of(Graph *g) {
@@ -24,49 +23,4 @@ void schedule(Graph *g) {
     else if (op_info[nd->op].cls == FC_OPTIMIZER) pl->upd[pl->n_upd++] = nd;
     else pl->bwd[pl->n_bwd++] = nd;
   }
-}
-
-static int64_t round16(int64_t k) { return (k + 15) / 16 * 16; }
-
-void plan_memory(Graph *g) {
-  Plan *pl = plan_of(g);
-  if (!pl->fwd) internal_error("plan", "memory plan before schedule");
-  pl->off = xalloc(g->n * sizeof *pl->off);
-  pl->aux_off = xalloc(g->n * sizeof *pl->aux_off);
-  pl->in_batch = xalloc(g->n * sizeof *pl->in_batch);
-  pl->aux_in_batch = xalloc(g->n * sizeof *pl->aux_in_batch);
-  pl->scalar = xalloc(g->n * sizeof *pl->scalar);
-  for (int i = 0; i < g->n; i++) pl->off[i] = pl->aux_off[i] = -1, pl->scalar[i] = -1;
-  int64_t fixed = 0, batch = 0;
-  for (int i = 0; i < g->n_params; i++) {
-    pl->off[g->params[i]->id] = fixed;
-    fixed += round16(node_elems(g->params[i]));
-  }
-  pl->weights_elems = pl->slots_begin = fixed;
-  for (int i = 0; i < g->n; i++) {
-    Node *nd = g->nodes[i];
-    if (op_info[nd->op].cls == FC_OPTIMIZER && node_aux_elems(nd)) {
-      pl->aux_off[i] = fixed;
-      fixed += round16(node_aux_elems(nd));
-    }
-  }
-  pl->slots_elems = fixed - pl->slots_begin;
-  // Scalars the kernels return (the loss, each regularizer term), side by side so that
-  // a device target reads them back in one transfer.
-  pl->scalars_begin = fixed;
-  pl->n_scalars = 0;
-  for (int i = 0; i < g->n; i++)
-    if (op_info[g->nodes[i]->op].cls == FC_LOSS) pl->scalar[i] = pl->n_scalars++;
-  fixed += round16(pl->n_scalars);
-  for (int i = 0; i < g->n; i++) {
-    Node *nd = g->nodes[i];
-    bool storage = !nd->alias && nd->op != OP_param && nd->shape.rank > 0;
-    if (storage && nd->batched) pl->off[i] = batch, pl->in_batch[i] = true, batch += round16(node_elems(nd));
-    else if (storage) pl->off[i] = fixed, fixed += round16(node_elems(nd));
-    if (op_info[nd->op].cls == FC_OPTIMIZER || !node_aux_elems(nd)) continue;
-    if (nd->aux_batched) pl->aux_off[i] = batch, pl->aux_in_batch[i] = true, batch += round16(node_aux_elems(nd));
-    else pl->aux_off[i] = fixed, fixed += round16(node_aux_elems(nd));
-  }
-  pl->fixed_elems = fixed;
-  pl->batch_elems = batch;
 }

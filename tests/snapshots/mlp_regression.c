@@ -21,8 +21,8 @@ enum {
   WEIGHTS_ELEMS = 240,
   SLOTS_BEGIN = 240,
   SLOTS_ELEMS = 592,
-  FIXED_ELEMS = 1344,
-  PER_SAMPLE_ELEMS = 208,
+  FIXED_ELEMS = 1184,
+  PER_SAMPLE_ELEMS = 144,
 };
 
 // Field names without '_' are the program's own; the others are graph nodes.
@@ -402,39 +402,39 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   memset(s->arena, 0, bytes);
   nn_real *fixed = s->arena, *batch = s->arena + FIXED_ELEMS;
   s->work = batch + (size_t)PER_SAMPLE_ELEMS * max_batch;
-  s->batch_x = batch + (size_t)0 * max_batch;
+  s->batch_x = batch + (size_t)80 * max_batch;
   s->dense_kernel = fixed + 0;
-  s->dense_fwd_matmul = batch + (size_t)16 * max_batch;
+  s->dense_fwd_matmul = batch + (size_t)0 * max_batch;
   s->dense_bias = fixed + 128;
   s->dense_fwd_bias = s->dense_fwd_matmul;
-  s->dense_fwd_relu = batch + (size_t)32 * max_batch;
+  s->dense_fwd_relu = batch + (size_t)0 * max_batch;
   s->batch_normalization_gamma = fixed + 144;
   s->batch_normalization_beta = fixed + 160;
   s->batch_normalization_moving_mean = fixed + 176;
   s->batch_normalization_moving_variance = fixed + 192;
-  s->batch_normalization_fwd_batchnorm = batch + (size_t)48 * max_batch;
+  s->batch_normalization_fwd_batchnorm = batch + (size_t)16 * max_batch;
   s->batch_normalization_fwd_batchnorm_aux = fixed + 848;
-  s->dropout_fwd_dropout = batch + (size_t)64 * max_batch;
-  s->dropout_fwd_dropout_aux = batch + (size_t)80 * max_batch;
+  s->dropout_fwd_dropout = batch + (size_t)32 * max_batch;
+  s->dropout_fwd_dropout_aux = batch + (size_t)48 * max_batch;
   s->dense_1_kernel = fixed + 208;
   s->dense_1_fwd_matmul = batch + (size_t)96 * max_batch;
   s->dense_1_bias = fixed + 224;
   s->dense_1_fwd_bias = s->dense_1_fwd_matmul;
   s->batch_y = batch + (size_t)112 * max_batch;
   s->loss_grad = batch + (size_t)128 * max_batch;
-  s->dense_1_bwd_bias_grad = fixed + 880;
-  s->dense_1_bwd_matmul_dx = batch + (size_t)144 * max_batch;
-  s->dense_1_bwd_matmul_dw = fixed + 896;
-  s->dropout_bwd_dropout = batch + (size_t)160 * max_batch;
-  s->batch_normalization_bwd_batchnorm = batch + (size_t)176 * max_batch;
-  s->batch_normalization_bwd_batchnorm_aux = fixed + 912;
+  s->dense_1_bwd_bias_grad = fixed + 1168;
+  s->dense_1_bwd_matmul_dx = batch + (size_t)64 * max_batch;
+  s->dense_1_bwd_matmul_dw = fixed + 1136;
+  s->dropout_bwd_dropout = batch + (size_t)32 * max_batch;
+  s->batch_normalization_bwd_batchnorm = batch + (size_t)48 * max_batch;
+  s->batch_normalization_bwd_batchnorm_aux = fixed + 1104;
   s->batch_normalization_bwd_dgamma = s->batch_normalization_bwd_batchnorm_aux + 0;
   s->batch_normalization_bwd_dbeta = s->batch_normalization_bwd_batchnorm_aux + 16;
-  s->dense_bwd_relu = batch + (size_t)192 * max_batch;
-  s->dense_bwd_l1l2 = fixed + 944;
-  s->dense_bwd_bias_grad = fixed + 1072;
-  s->dense_bwd_matmul_dw = fixed + 1088;
-  s->dense_kernel_grad_sum = fixed + 1216;
+  s->dense_bwd_relu = batch + (size_t)0 * max_batch;
+  s->dense_bwd_l1l2 = fixed + 848;
+  s->dense_bwd_bias_grad = fixed + 1152;
+  s->dense_bwd_matmul_dw = fixed + 976;
+  s->dense_kernel_grad_sum = fixed + 848;
   s->dense_upd_kernel_aux = fixed + 240;
   s->dense_upd_bias_aux = fixed + 624;
   s->batch_normalization_upd_gamma_aux = fixed + 672;

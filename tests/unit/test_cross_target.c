@@ -3,6 +3,9 @@
 // for C and for OpenCL, trained a few steps on the same data and seed, and their saved
 // weights and predictions compared. Runs on the default OpenCL device (PoCL in CI).
 //
+// The same random models also check the optimization passes: built with and without
+// them (today: buffer reuse, --no-reuse), a model must train to bit-identical weights.
+//
 // NNC_CROSS_MODELS=N and NNC_CROSS_SEED=S run a longer campaign outside CI; a mismatch
 // prints the script, which then belongs in tests/cross/ as a fixed case.
 #include <criterion/criterion.h>
@@ -137,14 +140,38 @@ static bool have_opencl(void) {
   return run(NNC_BINARY_DIR "/nnc devices >/dev/null 2>&1") == 0;
 }
 
-// Builds and runs the script for `target` in dir/target; 0 when both succeed.
-static int build_and_run(const char *dir, const char *target) {
+// Builds (with `flags`) and runs the script for `target` in dir/<sub>; 0 when both succeed.
+static int build_and_run_in(const char *dir, const char *sub, const char *target, const char *flags) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
-           "cd %s && mkdir -p %s && cd %s && " NNC_BINARY_DIR "/nnc build ../model.nn --target %s -o prog "
+           "cd %s && mkdir -p %s && cd %s && " NNC_BINARY_DIR "/nnc build ../model.nn --target %s %s -o prog "
            ">build.log 2>&1 && ./prog --quiet --seed 3 >run.log 2>&1",
-           dir, target, target, target);
+           dir, sub, sub, target, flags);
   return run(cmd);
+}
+
+static int build_and_run(const char *dir, const char *target) { return build_and_run_in(dir, target, target, ""); }
+
+// Writes the m-th random model of the campaign into root/m<m>/model.nn; returns its text.
+static const char *write_model(const char *root, int m, uint64_t seed, char *dir, size_t cap) {
+  rng_state = seed * 1000003 + m;
+  static Script s;
+  random_script(&s);
+  char path[600];
+  snprintf(dir, cap, "%s/m%d", root, m);
+  mkdir(dir, 0700);
+  snprintf(path, sizeof path, "%s/model.nn", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(s.text, f);
+  fclose(f);
+  return s.text;
+}
+
+static bool same_file(const char *a, const char *b) {
+  char cmd[1300];
+  snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+  return run(cmd) == 0;
 }
 
 // Worst |a - b| / (1 + |b|) over every tensor of two safetensors files.
@@ -179,21 +206,12 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
   cr_assert_not_null(mkdtemp(root));
   int failures = 0;
   for (int m = 0; m < models; m++) {
-    rng_state = seed * 1000003 + m;
-    static Script s;
-    random_script(&s);
-    char dir[512], path[600];
-    snprintf(dir, sizeof dir, "%s/m%d", root, m);
-    mkdir(dir, 0700);
-    snprintf(path, sizeof path, "%s/model.nn", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(s.text, f);
-    fclose(f);
+    char dir[512];
+    const char *text = write_model(root, m, seed, dir, sizeof dir);
     int rc_c = build_and_run(dir, "c"), rc_cl = build_and_run(dir, "opencl");
     if (rc_c || rc_cl) {
       fprintf(stderr, "model %d (seed %llu): c exit %d, opencl exit %d; logs in %s\n%s\n", m, (unsigned long long)seed, rc_c,
-                   rc_cl, dir, s.text);
+                   rc_cl, dir, text);
       failures++;
       continue;
     }
@@ -204,12 +222,43 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
     // Float32 kernels that sum in different orders, over a few steps of training.
     if (err > 2e-4) {
       fprintf(stderr, "model %d (seed %llu): weights differ by %.3g (%s)\n%s\n", m, (unsigned long long)seed, err, worst,
-                   s.text);
+                   text);
       failures++;
     }
   }
   cr_expect_eq(failures, 0, "%d of %d random models differ between the C and OpenCL targets (scripts above; kept in %s)",
                failures, models, root);
+  if (failures == 0) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    run(cmd);
+  }
+}
+
+// Buffer reuse only moves buffers: with and without it, the same bits.
+Test(cross_target, reuse_changes_no_bits, .timeout = 1800) {
+  int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 6;
+  uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
+  char root[] = "/tmp/nnc-reuse-XXXXXX";
+  cr_assert_not_null(mkdtemp(root));
+  int failures = 0;
+  for (int m = 0; m < models; m++) {
+    char dir[512];
+    const char *text = write_model(root, m, seed + 7, dir, sizeof dir);
+    int rc_a = build_and_run_in(dir, "reuse", "c", ""), rc_b = build_and_run_in(dir, "plain", "c", "--no-reuse");
+    char wa[600], wb[600], pa[600], pb[600];
+    snprintf(wa, sizeof wa, "%s/reuse/w.safetensors", dir);
+    snprintf(wb, sizeof wb, "%s/plain/w.safetensors", dir);
+    snprintf(pa, sizeof pa, "%s/reuse/pred.npy", dir);
+    snprintf(pb, sizeof pb, "%s/plain/pred.npy", dir);
+    if (rc_a || rc_b || !same_file(wa, wb) || !same_file(pa, pb)) {
+      fprintf(stderr, "model %d: reuse exit %d, --no-reuse exit %d, weights %s, predictions %s (in %s)\n%s\n", m, rc_a,
+              rc_b, same_file(wa, wb) ? "equal" : "DIFFER", same_file(pa, pb) ? "equal" : "DIFFER", dir, text);
+      failures++;
+    }
+  }
+  cr_expect_eq(failures, 0, "%d of %d random models train differently with buffer reuse (kept in %s)", failures, models,
+               root);
   if (failures == 0) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);

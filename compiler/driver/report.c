@@ -1,0 +1,76 @@
+// report.c — what a built program will hold in memory, printed by `nnc build`.
+//
+// The figures come from the memory plan (memplan.c) at the batch size the script asks
+// for, the convolution workspace from the kernel library's own sizing function, and the
+// data from the shapes sema read in the files' headers: what the program allocates, not a
+// measurement (the OS adds the executable, the C library and thread stacks).
+#include "nnc.h"
+#include "nn.h"
+#include "nn_kernels.h"
+
+static int64_t batch_of(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
+
+// The largest batch the program's fit/evaluate/predict calls use (main sizes the arena
+// for it the same way).
+static int64_t max_batch(const Program *p) {
+  int64_t b = 1;
+  for (int i = 0; i < p->n_actions; i++) {
+    const Action *a = &p->actions[i];
+    if ((a->kind == A_FIT || a->kind == A_EVALUATE || a->kind == A_PREDICT) && batch_of(a) > b) b = batch_of(a);
+  }
+  return b;
+}
+
+static double data_bytes(const Program *p) {
+  static const int size_of[] = {[DT_UINT8] = 1, [DT_FLOAT32] = 4, [DT_FLOAT64] = 8, [DT_INT64] = 8};
+  double total = 0;
+  for (int i = 0; i < p->n_data; i++) {
+    const DataValue *d = &p->data[i];
+    if (d->source == DATA_PREDICTION) continue;        // an output, counted by predict's caller
+    bool seen = false;                                 // each file is loaded once
+    for (int j = 0; j < i && !seen; j++) {
+      const DataValue *e = &p->data[j];
+      seen = e->source == d->source && e->part == d->part && e->rows == d->rows &&
+             (d->source == DATA_DATASET ? e->dataset && d->dataset && !strcmp(e->dataset, d->dataset)
+                                        : e->path && d->path && !strcmp(e->path, d->path));
+    }
+    if (!seen) total += (double)d->rows * (double)shape_size(&d->shape) * size_of[d->dtype];
+  }
+  return total;
+}
+
+static double workspace_elems(const Graph *g, int64_t batch) {
+  size_t work = 0;
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    if (nd->op != OP_conv2d && nd->op != OP_conv2d_bwd_data && nd->op != OP_conv2d_bwd_filter) continue;
+    const Window *a = &nd->win;
+    size_t w = nnk_conv2d_work_elems((int)batch, (int)a->h, (int)a->w, (int)a->c, (int)a->kh, (int)a->kw, (int)a->f,
+                                     (int)a->sh, (int)a->sw, (int)a->oh, (int)a->ow);
+    if (w > work) work = w;
+  }
+  return (double)work;
+}
+
+static const char *bytes_text(double b) {
+  char buf[32];
+  nn_format_bytes(buf, sizeof buf, b);
+  return xstrdup(buf);
+}
+
+void memory_report(FILE *out, const Program *p, const Graph *g) {
+  const Plan *pl = g->plan;
+  int64_t batch = max_batch(p);
+  double elem = sizeof(float);
+  double weights = pl->weights_elems * elem, slots = pl->slots_elems * elem;
+  double other_fixed = (pl->fixed_elems - pl->slots_begin - pl->slots_elems) * elem;
+  double acts = other_fixed + (double)pl->batch_elems * batch * elem;
+  double unshared = (pl->fixed_unshared - pl->slots_begin - pl->slots_elems) * elem +
+                    (double)pl->batch_unshared * batch * elem;
+  double work = workspace_elems(g, batch) * elem, data = data_bytes(p);
+  fprintf(out, "memory at batch %lld: weights %s, optimizer state %s, activations and gradients %s", (long long)batch,
+          bytes_text(weights), bytes_text(slots), bytes_text(acts));
+  if (pl->reused) fprintf(out, " (%s unshared)", bytes_text(unshared));
+  fprintf(out, ", workspace %s, data %s; total %s\n", bytes_text(work), bytes_text(data),
+          bytes_text(weights + slots + acts + work + data));
+}
