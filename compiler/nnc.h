@@ -217,7 +217,8 @@ typedef struct DataValue {
   int predict_action;      // DATA_PREDICTION: index of the producing action
 } DataValue;
 
-typedef enum { CB_EARLY_STOPPING, CB_MODEL_CHECKPOINT, CB_CSV_LOGGER } CallbackKind;
+typedef enum { CB_EARLY_STOPPING, CB_MODEL_CHECKPOINT, CB_CSV_LOGGER, CB_BACKUP_AND_RESTORE,
+               CB_TERMINATE_ON_NAN } CallbackKind;
 typedef struct Callback {
   CallbackKind kind;
   Loc loc;
@@ -230,6 +231,8 @@ typedef struct Callback {
   const char *separator;   // CSVLogger
   bool append;
   int mode;                // 0 auto, 1 min, 2 max
+  int64_t save_freq;       // BackupAndRestore: 0 'epoch', else batches
+  bool delete_checkpoint;  // BackupAndRestore
 } Callback;
 
 typedef enum {

@@ -126,6 +126,14 @@ struct nn_model {
   // NULL on the C target.
   int (*bind_inputs)(nn_model *m, const nn_data *x);
   float (*train_step_rows)(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng, float *out);
+  // The optimizer's state for backups (runtime/backup.c): optimizer_elems slot values and
+  // the step count, copied out (save) or in (from the device on OpenCL). NULL: none.
+  int64_t optimizer_elems;
+  void (*optimizer_state)(nn_model *m, float *slots, int64_t *step, bool save);
+  // --check-numerics: after a train step on n samples, the first buffer in execution
+  // order (inputs, forward, backward, updated weights and slots) holding a NaN or an
+  // infinity; sets *node and *op and returns 1, or returns 0. NULL where not generated.
+  int (*first_nonfinite)(nn_model *m, int n, const char **node, const char **op);
   void *state;             // generated code's private buffers
 };
 
@@ -169,12 +177,15 @@ typedef struct nn_options {
   const char *data_dir;    // NULL: $NNC_DATA, then /usr/share/datasets
   bool quiet;              // no progress, only results
   bool json;               // one JSON object per epoch / evaluation on stdout
+  const char *resume_dir;  // --resume DIR: every fit backs up to and restores from DIR
+  bool check_numerics;     // --check-numerics: stop at the first NaN / Inf, naming its node
 } nn_options;
 // Parses --epochs N --batch-size N --seed N --threads N --data-dir DIR --quiet --json
 // --help. Unknown options: message and exit(1).
 void nn_parse_options(nn_options *o, int argc, char **argv);
 
-typedef enum { NN_CB_EARLY_STOPPING, NN_CB_MODEL_CHECKPOINT, NN_CB_CSV_LOGGER } nn_callback_kind;
+typedef enum { NN_CB_EARLY_STOPPING, NN_CB_MODEL_CHECKPOINT, NN_CB_CSV_LOGGER,
+               NN_CB_BACKUP_AND_RESTORE, NN_CB_TERMINATE_ON_NAN } nn_callback_kind;
 typedef struct nn_callback {
   nn_callback_kind kind;
   const char *monitor;     // "val_loss", "loss", "accuracy", "val_accuracy", ...
@@ -186,6 +197,8 @@ typedef struct nn_callback {
   bool save_best_only;
   const char *separator;   // CSVLogger, default ","
   bool append;
+  int64_t save_freq;       // BackupAndRestore: 0 at each epoch's end, N every N batches
+  bool delete_checkpoint;  // BackupAndRestore: remove the backup when fit completes
 } nn_callback;
 
 typedef struct nn_fit_config {

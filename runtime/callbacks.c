@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct cb_state {
   const nn_callback *cb;
@@ -28,6 +29,7 @@ typedef struct cb_state {
 
 struct rt_callbacks {
   nn_model *m;
+  char last_checkpoint[4096];   // the file ModelCheckpoint wrote last, "" before
   bool verbose;
   int n;
   cb_state s[];
@@ -128,6 +130,8 @@ rt_callbacks *rt_callbacks_begin(const nn_callback *cbs, int n, nn_model *m, boo
         rt_callbacks_end(c);
         return NULL;
       }
+      // Unbuffered: a failed row leaves no bytes behind in a buffer to reappear later.
+      setvbuf(s->csv, NULL, _IONBF, 0);
     }
   }
   return c;
@@ -260,7 +264,14 @@ static int model_checkpoint(rt_callbacks *c, cb_state *s, int64_t epoch, const r
     s->has_best = true;
     s->best = *v;
   }
-  return nn_save_weights(c->m, path);
+  if (nn_save_weights(c->m, path) != 0)
+    return -1;
+  snprintf(c->last_checkpoint, sizeof c->last_checkpoint, "%s", path);
+  return 0;
+}
+
+const char *rt_callbacks_last_checkpoint(const rt_callbacks *c) {
+  return c && c->last_checkpoint[0] ? c->last_checkpoint : NULL;
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
@@ -273,6 +284,9 @@ static int csv_logger(cb_state *s, int64_t epoch, const rt_logs *l) {
     qsort(s->keys.name, s->keys.n, sizeof s->keys.name[0], cmp_names);
     s->keys_set = true;
   }
+  // A row that cannot be written whole (disk full) is cut off again: the rows before
+  // it stay a well-formed file.
+  long before = ftell(s->csv);
   // Python's csv module ends rows with "\r\n"; Keras's files do too.
   if (s->header_needed) {
     fputs("epoch", s->csv);
@@ -289,8 +303,14 @@ static int csv_logger(cb_state *s, int64_t epoch, const rt_logs *l) {
     fprintf(s->csv, "%s%s", sep, buf);
   }
   fputs("\r\n", s->csv);
-  if (fflush(s->csv) != 0 || ferror(s->csv))
-    return rt_error("CSVLogger: cannot write %s", s->cb->path);
+  if (fflush(s->csv) != 0 || ferror(s->csv)) {
+    int saved = errno;
+    if (before >= 0 && ftruncate(fileno(s->csv), before) == 0)
+      fseek(s->csv, before, SEEK_SET);
+    clearerr(s->csv);
+    return rt_error("CSVLogger: cannot write %s: %s (the rows before are kept)", s->cb->path,
+                    strerror(saved));
+  }
   return 0;
 }
 
@@ -308,6 +328,9 @@ int rt_callbacks_epoch_end(rt_callbacks *c, int64_t epoch, const rt_logs *l, boo
     case NN_CB_CSV_LOGGER:
       if (csv_logger(s, epoch, l) != 0)
         return -1;
+      break;
+    case NN_CB_BACKUP_AND_RESTORE:   // runtime/backup.c, called by nn_fit
+    case NN_CB_TERMINATE_ON_NAN:     // runtime/numerics.c, after each step
       break;
     }
   }

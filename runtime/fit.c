@@ -156,18 +156,38 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
   rt_callbacks *cbs = rt_callbacks_begin(cfg->callbacks, cfg->n_callbacks, m, verbose > 0);
   int rc = cbs ? 0 : -1;
   int64_t steps = (train_rows + batch - 1) / batch;
-  for (int64_t epoch = 0; epoch < epochs && rc == 0; epoch++) {
+  // BackupAndRestore / --resume: start where a stopped run left off (runtime/backup.c).
+  rt_fit_pos pos = {0};
+  rt_backup *bk = rc == 0 ? rt_backup_begin(cfg, o, m, train_rows, batch, &rc) : NULL;
+  int restored = bk ? rt_backup_restore(bk, rng, &pos) : 0;
+  if (restored < 0)
+    rc = -1;
+  nn_rng rng_resumed = *rng;
+  rt_fit_pos resumed = pos;
+  int64_t fit_steps = pos.epoch * steps + pos.step;
+  bool stop = false;
+  rt_signals_training(true);
+  for (int64_t epoch = pos.epoch; epoch < epochs && rc == 0 && !stop; epoch++) {
     if (verbose)
       printf("Epoch %lld/%lld\n", (long long)epoch + 1, (long long)epochs);
     fflush(stdout);
+    bool mid_epoch = restored > 0 && epoch == pos.epoch && pos.step > 0;
+    if (mid_epoch)
+      *rng = pos.rng_epoch;   // draw this epoch's permutation again
+    pos = (rt_fit_pos){.epoch = epoch, .rng_epoch = *rng};
     for (int64_t i = 0; i < train_rows; i++) idx[i] = i;
     if (cfg->shuffle)
       nn_rng_shuffle(rng, idx, train_rows);
+    if (mid_epoch) {
+      *rng = rng_resumed;
+      pos = resumed;
+    }
     rt_progress p;
     rt_progress_start(&p, steps, verbose);
-    double t0 = nn_now(), loss_sum = 0, seen = 0;
-    nn_metric_acc acc[4] = {{0}};
-    for (int64_t s = 0; s < steps; s++) {
+    double t0 = nn_now(), loss_sum = pos.loss_sum, seen = pos.seen;
+    nn_metric_acc acc[4];
+    memcpy(acc, pos.acc, sizeof acc);
+    for (int64_t s = pos.step; s < steps; s++) {
       int n = (int)(train_rows - s * batch < batch ? train_rows - s * batch : batch);
       const int64_t *rows = idx + s * batch;
       if ((!on_device && nn_data_gather(x, rows, n, b.x) != 0) || nn_data_gather(y, rows, n, b.y) != 0) {
@@ -181,6 +201,17 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
       for (int k = 0; k < m->n_metrics; k++)
         nn_metric_update(m->metrics[k], m->loss, b.out, b.y, n, m->out_width, m->label_width,
                          &acc[k]);
+      int numerics = rt_numerics_after_step(m, cfg, o, loss, n, epoch, s);
+      pos.step = s + 1;
+      pos.loss_sum = loss_sum;
+      pos.seen = seen;
+      memcpy(pos.acc, acc, sizeof acc);
+      if (numerics != 0 || rt_backup_after_step(bk, rng, &pos, ++fit_steps) != 0) {
+        rc = numerics > 0 ? 0 : -1;
+        stop = numerics > 0;
+        break;
+      }
+      rt_fit_check_signals(bk, rng, &pos, cbs);
       if (p.live) {
         rt_logs l = {0};
         add_logs(&l, m, "", loss_sum, seen, acc);
@@ -207,12 +238,15 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
       snprintf(head, sizeof head, "\"epoch\":%lld", (long long)epoch + 1);
       print_json(head, &logs, nn_now() - t0);
     }
-    bool stop = false;
     if (rt_callbacks_epoch_end(cbs, epoch, &logs, &stop) != 0)
       rc = -1;
-    if (stop)
-      break;
+    pos = (rt_fit_pos){.epoch = epoch + 1, .rng_epoch = *rng};
+    if (rc == 0 && rt_backup_epoch_end(bk, rng, &pos) != 0)
+      rc = -1;
+    rt_fit_check_signals(bk, rng, &pos, cbs);
   }
+  rt_signals_training(false);
+  rt_backup_end(bk, rc == 0);
   rt_callbacks_end(cbs);
   free(idx);
   free_buffers(&b);

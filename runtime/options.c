@@ -1,5 +1,6 @@
 // options.c — a built program's command line: --epochs N --batch-size N --seed N
-// --threads N --data-dir DIR --quiet --json --help, each also as --name=value.
+// --threads N --data-dir DIR --resume DIR --check-numerics --quiet --json --help, each
+// also as --name=value.
 #include "rt.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@ static void usage(FILE *f, const char *prog) {
           "                   process may use (affinity mask, cgroup CPU quota: the smaller)\n"
           "  --device N       OpenCL device (programs built with --target opencl; see nnc devices)\n"
           "  --data-dir DIR   look for data sets in DIR/<name>/ first\n"
+          "  --resume DIR     back up training to DIR and resume from it (as BackupAndRestore)\n"
+          "  --check-numerics stop at the first NaN or Inf, naming the node that produced it\n"
           "  --quiet          no progress output, only results\n"
           "  --json           one JSON object per epoch / evaluation on stdout\n"
           "  --help           this text\n",
@@ -64,7 +67,7 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
       snprintf(name, sizeof name, "%s", arg);
     }
     bool flag = !strcmp(name, "--quiet") || !strcmp(name, "--json") || !strcmp(name, "--help") ||
-                !strcmp(name, "-h");
+                !strcmp(name, "-h") || !strcmp(name, "--check-numerics");
     if (flag) {
       if (value)
         die("%s takes no value%s", name, "");
@@ -72,6 +75,8 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
         o->quiet = true;
       else if (!strcmp(name, "--json"))
         o->json = true;
+      else if (!strcmp(name, "--check-numerics"))
+        o->check_numerics = true;
       else {
         usage(stdout, prog);
         exit(0);
@@ -80,7 +85,8 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
     }
     bool known = !strcmp(name, "--epochs") || !strcmp(name, "--batch-size") ||
                  !strcmp(name, "--seed") || !strcmp(name, "--threads") ||
-                 !strcmp(name, "--data-dir") || !strcmp(name, "--device");
+                 !strcmp(name, "--data-dir") || !strcmp(name, "--device") ||
+                 !strcmp(name, "--resume");
     if (!known)
       die("unknown option '%s'%s", arg, "");
     if (!value) {
@@ -96,7 +102,11 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
       o->threads = (int)integer(name, value, 0, 4096);
     else if (!strcmp(name, "--device"))
       o->device = (int)integer(name, value, 0, 4096);
-    else if (!strcmp(name, "--data-dir")) {
+    else if (!strcmp(name, "--resume")) {
+      if (!*value)
+        die("%s needs a directory%s", name, "");
+      o->resume_dir = value;
+    } else if (!strcmp(name, "--data-dir")) {
       if (!*value)
         die("%s needs a directory%s", name, "");
       o->data_dir = value;

@@ -31,9 +31,11 @@ int rt_check_class_labels(const nn_data *y, int64_t classes);
 // Keras validation_split: the first floor(rows * (1 - fraction)) rows train.
 int64_t rt_split_at(int64_t rows, double fraction);
 
-// Atomic writes: data goes to "<path>.tmp.XXXXXX", is fsynced, then renamed over path,
-// so a crash never leaves a half-written file under the real name.
-typedef struct rt_atomic { FILE *f; char tmp[4096]; const char *path; } rt_atomic;
+// Atomic writes: data goes to an unnamed file in path's directory (O_TMPFILE; else
+// "<path>.tmp.XXXXXX"), is fsynced, named "<path>.tmp.<pid>.<k>" and renamed over path,
+// so a crash never leaves a half-written file under the real name and a signal never
+// leaves the temporary (runtime/signals.c). On any error the previous file is unchanged.
+typedef struct rt_atomic { FILE *f; char tmp[4096]; const char *path; int slot; bool named; } rt_atomic;
 int rt_atomic_open(rt_atomic *a, const char *path);
 int rt_atomic_commit(rt_atomic *a);   // closes; -1 (and tmp removed) on any write error
 void rt_atomic_abort(rt_atomic *a);
@@ -100,5 +102,57 @@ rt_callbacks *rt_callbacks_begin(const nn_callback *cbs, int n, nn_model *m, boo
 int rt_callbacks_epoch_end(rt_callbacks *c, int64_t epoch, const rt_logs *l, bool *stop);
 // Restores best weights where asked, closes files, frees c.
 void rt_callbacks_end(rt_callbacks *c);
+// The file the last ModelCheckpoint wrote, or NULL.
+const char *rt_callbacks_last_checkpoint(const rt_callbacks *c);
+
+//
+// backup.c — BackupAndRestore / --resume DIR (exact resumption; the file's layout is there)
+//
+// Where a fit is: what a backup holds besides the model.
+typedef struct rt_fit_pos {
+  int64_t epoch, step;     // the epoch being run (0-based) and the steps done in it
+  nn_rng rng_epoch;        // the generator before this epoch's shuffle
+  double loss_sum, seen;   // the epoch's running sums, for its logs
+  nn_metric_acc acc[4];
+} rt_fit_pos;
+typedef struct rt_backup rt_backup;
+// NULL when the fit has no BackupAndRestore and no --resume (*err 0) or on error (*err -1).
+rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_model *m,
+                           int64_t rows, int64_t batch, int *err);
+// 1: the model, rng and *pos now hold the backup's; 0: no backup yet; -1: error.
+int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos);
+int rt_backup_save(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos);
+int rt_backup_after_step(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos, int64_t steps);
+int rt_backup_epoch_end(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos);
+const char *rt_backup_path(const rt_backup *b);
+// In nn_fit's loop, after a step and after an epoch: when a signal came, writes the
+// backup (if any) at pos, says where training stopped and what was kept, and exits
+// 128 + signal.
+void rt_fit_check_signals(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos,
+                          const rt_callbacks *cbs);
+// Frees b; a completed fit deletes the backup (Keras's delete_checkpoint=True).
+void rt_backup_end(rt_backup *b, bool completed);
+
+//
+// numerics.c — TerminateOnNaN and --check-numerics
+//
+// After a train step: 0 go on, 1 stop training (TerminateOnNaN), -1 error (message
+// printed: --check-numerics). epoch and step are 0-based.
+int rt_numerics_after_step(nn_model *m, const nn_fit_config *cfg, const nn_options *o, float loss,
+                           int n, int64_t epoch, int64_t step);
+
+//
+// signals.c — SIGINT / SIGTERM, and the temporary files a signal must remove
+//
+// Installs the handlers (nn_start_threads does, after any re-execution).
+void rt_signals_install(void);
+// nn_fit's loop: while on, a first signal is only recorded (rt_signals_pending).
+void rt_signals_training(bool on);
+int rt_signals_pending(void);
+// Holds SIGINT and SIGTERM back (true) or lets them in again (false).
+void rt_signals_block(bool block);
+// A temporary file the handler unlinks if the program stops; slot for rt_temp_forget.
+int rt_temp_register(const char *path);
+void rt_temp_forget(int slot);
 
 #endif

@@ -16,7 +16,7 @@
 // GOMP_SPINCOUNT sets OMP_WAIT_POLICY=passive and executes itself again, once (the
 // variable is then set, so the second start goes on). Same pid, same arguments.
 #define _GNU_SOURCE
-#include "nn.h"
+#include "rt.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -218,6 +218,7 @@ void nn_start_threads(nn_options *o, char **argv) {
   (void)argv;
 #endif
   o->threads = n;
+  rt_signals_install();   // after any re-execution, which would reset the handlers
   if (o->json) {
     printf("{\"threads\":%d}\n", n);
     fflush(stdout);

@@ -1,4 +1,5 @@
 // util.c — error messages, whole-file reads, atomic writes, number formatting, logs.
+#define _GNU_SOURCE
 #include "rt.h"
 
 #include <errno.h>
@@ -100,45 +101,106 @@ int64_t rt_split_at(int64_t rows, double fraction) {
   return (int64_t)floor((double)rows * (1.0 - fraction));
 }
 
+// The directory of path ("." for a bare name), for O_TMPFILE and the final fsync.
+static void dir_of(const char *path, char *dir, size_t size) {
+  snprintf(dir, size, "%s", path);
+  char *d = dirname(dir);
+  if (d != dir)
+    memmove(dir, d, strlen(d) + 1);
+}
+
 int rt_atomic_open(rt_atomic *a, const char *path) {
   a->f = NULL;
   a->path = path;
+  a->slot = -1;
+  a->named = false;
   if (snprintf(a->tmp, sizeof a->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof a->tmp)
     return rt_error("path too long: %s", path);
-  int fd = mkstemp(a->tmp);
-  if (fd < 0)
-    return rt_error("cannot create %s: %s", a->tmp, strerror(errno));
-  // mkstemp makes the file 0600; give it the mode a plain fopen would.
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
+  // An unnamed file first (Linux O_TMPFILE): a process killed while writing, even by
+  // SIGKILL, leaves nothing behind. It gets its temporary name only once complete.
+  char dir[4096];
+  dir_of(path, dir, sizeof dir);
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+#endif
+  if (fd < 0) {
+    // No O_TMPFILE here: a named temporary, registered before a signal could see it.
+    rt_signals_block(true);
+    fd = mkstemp(a->tmp);
+    int saved = errno;
+    if (fd >= 0) {
+      a->named = true;
+      a->slot = rt_temp_register(a->tmp);
+    }
+    rt_signals_block(false);
+    if (fd < 0)
+      return rt_error("cannot create %s: %s", a->tmp, strerror(saved));
+    // mkstemp makes the file 0600; give it the mode a plain fopen would.
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+  }
   a->f = fdopen(fd, "wb");
   if (!a->f) {
+    int saved = errno;
     close(fd);
-    unlink(a->tmp);
-    return rt_error("cannot write %s: %s", a->tmp, strerror(errno));
+    rt_atomic_abort(a);
+    return rt_error("cannot write %s: %s", path, strerror(saved));
   }
   return 0;
+}
+
+// Gives the unnamed file its temporary name (signals blocked by the caller).
+static int link_tmpfile(rt_atomic *a) {
+  if (a->named)
+    return 0;
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(a->f));
+  for (int tries = 0; tries < 100; tries++) {
+    snprintf(a->tmp + strlen(a->path), sizeof a->tmp - strlen(a->path), ".tmp.%ld.%d",
+             (long)getpid(), tries);
+    a->slot = rt_temp_register(a->tmp);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, a->tmp, AT_SYMLINK_FOLLOW) == 0) {
+      a->named = true;
+      return 0;
+    }
+    rt_temp_forget(a->slot);
+    a->slot = -1;
+    if (errno != EEXIST)
+      return -1;
+  }
+  return -1;
 }
 
 int rt_atomic_commit(rt_atomic *a) {
   bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
   int saved = errno;
+  rt_signals_block(true);
+  if (ok && link_tmpfile(a) != 0) {
+    ok = false;
+    saved = errno;
+  }
   ok = (fclose(a->f) == 0) && ok;
   a->f = NULL;
-  if (!ok) {
-    unlink(a->tmp);
-    return rt_error("cannot write %s: %s", a->path, strerror(saved ? saved : EIO));
-  }
-  if (rename(a->tmp, a->path) != 0) {
+  if (ok && rename(a->tmp, a->path) != 0) {
+    ok = false;
     saved = errno;
-    unlink(a->tmp);
-    return rt_error("cannot rename %s to %s: %s", a->tmp, a->path, strerror(saved));
+  } else if (ok) {
+    rt_temp_forget(a->slot);
+    a->slot = -1;
+    a->named = false;
+  }
+  rt_signals_block(false);
+  if (!ok) {
+    rt_atomic_abort(a);
+    return rt_error("cannot write %s: %s (the previous file, if any, is unchanged)", a->path,
+                    strerror(saved ? saved : EIO));
   }
   // Make the rename itself durable (best effort: not every filesystem allows it).
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s", a->path);
-  int dfd = open(dirname(dir), O_RDONLY);
+  dir_of(a->path, dir, sizeof dir);
+  int dfd = open(dir, O_RDONLY);
   if (dfd >= 0) {
     fsync(dfd);
     close(dfd);
@@ -150,7 +212,11 @@ void rt_atomic_abort(rt_atomic *a) {
   if (a->f)
     fclose(a->f);
   a->f = NULL;
-  unlink(a->tmp);
+  if (a->named)
+    unlink(a->tmp);
+  rt_temp_forget(a->slot);
+  a->slot = -1;
+  a->named = false;
 }
 
 void rt_format_float(char *buf, size_t size, double v) {

@@ -14,7 +14,8 @@ static const char *const loss_strings[] = {"mean_squared_error", "mean_absolute_
                                            "categorical_crossentropy", "sparse_categorical_crossentropy"};
 static const char *const metric_classes[] = {"Accuracy", "SparseCategoricalAccuracy", "CategoricalAccuracy",
                                              "BinaryAccuracy", "MeanAbsoluteError", "MeanSquaredError"};
-static const char *const callback_names[] = {"EarlyStopping", "ModelCheckpoint", "CSVLogger"};
+static const char *const callback_names[] = {"EarlyStopping", "ModelCheckpoint", "CSVLogger", "BackupAndRestore",
+                                             "TerminateOnNaN"};
 static const char *const regularizer_names[] = {"l1", "l2", "l1_l2", "L1", "L2", "L1L2"};
 
 #define N(a) (int)(sizeof(a) / sizeof(a[0]))
@@ -27,7 +28,7 @@ static int index_of(const char *s, const char *const *list, int n) {
 bool is_optimizer_name(const char *n) { return index_of(n, optimizer_names, 3) >= 0 || index_of(n, unsupported_optimizers, N(unsupported_optimizers)) >= 0; }
 bool is_loss_name(const char *n) { return index_of(n, loss_classes, 5) >= 0 || index_of(n, loss_strings, 5) >= 0; }
 bool is_metric_class(const char *n) { return index_of(n, metric_classes, N(metric_classes)) >= 0; }
-bool is_callback_name(const char *n) { return index_of(n, callback_names, 3) >= 0; }
+bool is_callback_name(const char *n) { return index_of(n, callback_names, N(callback_names)) >= 0; }
 bool is_regularizer_name(const char *n) { return index_of(n, regularizer_names, N(regularizer_names)) >= 0; }
 
 static void optimizer_defaults(Optimizer *o, OptKind k) {
@@ -268,6 +269,28 @@ Value *make_callback(const char *name, const Expr *call) {
       if (!arg_str(a[6], "save_freq", &f) || strcmp(f, "epoch")) { diag_error(a[6]->loc, "save_freq must be 'epoch'"); ok = false; }
     }
     if (a[7] && a[7]->kind != E_NONE) { diag_error(a[7]->loc, "initial_value_threshold is not supported yet"); ok = false; }
+  } else if (!strcmp(name, "BackupAndRestore")) {
+    static const char *const p[] = {"backup_dir", "save_freq", "delete_checkpoint", "double_checkpoint"};
+    const Expr *a[4];
+    if (!bind_args(call, name, p, 4, 4, a)) return value_error();
+    cb->kind = CB_BACKUP_AND_RESTORE;
+    cb->delete_checkpoint = true;
+    if (!a[0]) { diag_error(call->loc, "BackupAndRestore() missing required argument 'backup_dir'"); ok = false; }
+    else if (!arg_str(a[0], "backup_dir", &cb->path)) ok = false;
+    // save_freq: 'epoch' (the default) or a number of batches.
+    if (a[1] && a[1]->kind == E_STRING) {
+      const char *f;
+      if (!arg_str(a[1], "save_freq", &f) || strcmp(f, "epoch")) { diag_error(a[1]->loc, "save_freq must be 'epoch' or a number of batches"); ok = false; }
+    } else if (a[1] && !arg_int(a[1], "save_freq", 1, INT64_MAX, &cb->save_freq)) {
+      ok = false;
+    }
+    if (a[2] && !arg_bool(a[2], "delete_checkpoint", &cb->delete_checkpoint)) ok = false;
+    bool dbl = false;
+    if (a[3] && !arg_bool(a[3], "double_checkpoint", &dbl)) ok = false;
+  } else if (!strcmp(name, "TerminateOnNaN")) {
+    const Expr *a[1];
+    if (!bind_args(call, name, NULL, 0, 0, a)) return value_error();
+    cb->kind = CB_TERMINATE_ON_NAN;
   } else {
     static const char *const p[] = {"filename", "separator", "append"};
     const Expr *a[3];

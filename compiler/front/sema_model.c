@@ -474,7 +474,8 @@ static Value *do_fit(const Expr *call) {
   for (int i = 0; ok && i < act->n_callbacks; i++) {
     Callback *cb = &act->callbacks[i];
     bool has_val = act->val_x >= 0 || act->validation_split > 0;
-    if (cb->kind != CB_CSV_LOGGER && !strncmp(cb->monitor, "val_", 4) && !has_val)
+    bool monitors = cb->kind == CB_EARLY_STOPPING || cb->kind == CB_MODEL_CHECKPOINT;
+    if (monitors && !strncmp(cb->monitor, "val_", 4) && !has_val)
       diag_warning(cb->loc, "%s monitors '%s', but fit() has no validation data", cb->kind == CB_EARLY_STOPPING ? "EarlyStopping" : "ModelCheckpoint",
                    cb->monitor);
   }

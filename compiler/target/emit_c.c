@@ -113,6 +113,15 @@ static void emit_model(Emit *e) {
   const Plan *pl = e->plan;
   P("static void nnc_reset_optimizer(nn_model *m) {\n  State *s = m->state;\n"
     "  memset(s->arena + SLOTS_BEGIN, 0, SLOTS_ELEMS * sizeof(nn_real));\n  s->step = 0;\n}\n\n");
+  P("// The optimizer's state for backups (runtime/backup.c).\n"
+    "static void nnc_optimizer_state(nn_model *m, float *slots, int64_t *step, bool save) {\n"
+    "  State *s = m->state;\n  for (int64_t i = 0; i < SLOTS_ELEMS; i++)\n"
+    "    if (save) slots[i] = (float)s->arena[SLOTS_BEGIN + i];\n"
+    "    else s->arena[SLOTS_BEGIN + i] = (nn_real)slots[i];\n"
+    "  if (save) *step = s->step;\n  else s->step = *step;\n}\n\n");
+  P("static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int64_t count) {\n"
+    "  (void)count;\n  return s->arena + (batched ? FIXED_ELEMS + off * s->maxbatch : off);\n}\n\n");
+  emit_numerics(e);
   emit_host_init(e, "s->arena", "  nnc_reset_optimizer(m);\n");
 
   // Batch in, outputs out: the runtime speaks float, the kernels nn_real.

@@ -71,7 +71,8 @@ static void emit_fit(FILE *out, const Program *p, int i) {
     fprintf(out, "    static const nn_callback callbacks[] = {\n");
     for (int c = 0; c < a->n_callbacks; c++) {
       const Callback *cb = &a->callbacks[c];
-      static const char *kinds[] = {"NN_CB_EARLY_STOPPING", "NN_CB_MODEL_CHECKPOINT", "NN_CB_CSV_LOGGER"};
+      static const char *kinds[] = {"NN_CB_EARLY_STOPPING", "NN_CB_MODEL_CHECKPOINT", "NN_CB_CSV_LOGGER",
+                                    "NN_CB_BACKUP_AND_RESTORE", "NN_CB_TERMINATE_ON_NAN"};
       fprintf(out, "      {%s, ", kinds[cb->kind]);
       emit_opt_string(out, cb->monitor ? cb->monitor : "val_loss");
       fprintf(out, ", %d, %s, %lld, %s, ", cb->mode, cnum(cb->min_delta), (long long)cb->patience,
@@ -79,7 +80,8 @@ static void emit_fit(FILE *out, const Program *p, int i) {
       emit_opt_string(out, cb->path);
       fprintf(out, ", %s, ", cb->save_best_only ? "true" : "false");
       emit_opt_string(out, cb->separator);
-      fprintf(out, ", %s},\n", cb->append ? "true" : "false");
+      fprintf(out, ", %s, %lld, %s},\n", cb->append ? "true" : "false", (long long)cb->save_freq,
+              cb->delete_checkpoint ? "true" : "false");
     }
     fprintf(out, "    };\n");
   }

@@ -222,6 +222,18 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (!zeros) {\n    fprintf(stderr, \"error: out of memory\\n\");\n    exit(1);\n  }\n"
     "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), zeros);\n"
     "  free(zeros);\n  s->step = 0;\n}\n\n");
+  P("// The optimizer's state for backups (runtime/backup.c), from and to the device.\n"
+    "static void nnc_optimizer_state(nn_model *m, float *slots, int64_t *step, bool save) {\n"
+    "  State *s = m->state;\n  size_t at = SLOTS_BEGIN * sizeof(nn_real), bytes = SLOTS_ELEMS * sizeof(nn_real);\n"
+    "  if (save) nn_cl_read(s->cl, s->arena, at, bytes, slots), *step = s->step;\n"
+    "  else nn_cl_write(s->cl, s->arena, at, bytes, slots), s->step = *step;\n}\n\n");
+  P("// A host copy of a device buffer for --check-numerics (NULL if memory is short).\n"
+    "static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int64_t count) {\n"
+    "  static nn_real *copy;\n  static int64_t cap;\n"
+    "  if (count > cap) {\n    free(copy);\n    copy = malloc(sizeof(nn_real) * count);\n    cap = copy ? count : 0;\n  }\n"
+    "  if (copy) nn_cl_read(s->cl, s->arena, nnc_at(s, off, batched), sizeof(nn_real) * count, copy);\n"
+    "  return copy;\n}\n\n");
+  emit_numerics(e);
   emit_host_init(e, "s->weights", "  nnc_push_params(m);\n  nnc_reset_optimizer(m);\n");
 
   long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;

@@ -113,6 +113,8 @@ void emit_host_model_fields(Emit *e, const char *base) {
     P("  m->metrics[%d] = %s;\n", i, (const char *[]){"NN_METRIC_ACCURACY", "NN_METRIC_MAE", "NN_METRIC_MSE"}[p->metrics[i]]);
   P("  m->init = nnc_init;\n  m->train_step = %s;\n  m->infer = nnc_infer;\n", g->loss ? "nnc_train_step" : "NULL");
   P("  m->reset_optimizer = nnc_reset_optimizer;\n  m->state = s;\n");
+  P("  m->optimizer_elems = SLOTS_ELEMS;\n  m->optimizer_state = nnc_optimizer_state;\n");
+  if (g->loss) P("  m->first_nonfinite = nnc_first_nonfinite;\n");
 }
 
 // The batch's mean loss plus the regularization terms, as Keras reports it, from the

@@ -67,6 +67,9 @@ void emit_host_model_fields(Emit *e, const char *base);
 // nnc_load_batch, nnc_store_output and nnc_batch_loss, which each target writes.
 void emit_host_phases(Emit *e);
 void emit_host_steps(Emit *e);
+// numerics.c: the buffer table and nnc_first_nonfinite (--check-numerics), after the
+// target's nnc_numerics_view.
+void emit_numerics(Emit *e);
 const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
 bool is_fused_loss(OpKind op);
 

@@ -391,6 +391,86 @@ static void nnc_reset_optimizer(nn_model *m) {
   s->step = 0;
 }
 
+// The optimizer's state for backups (runtime/backup.c).
+static void nnc_optimizer_state(nn_model *m, float *slots, int64_t *step, bool save) {
+  State *s = m->state;
+  for (int64_t i = 0; i < SLOTS_ELEMS; i++)
+    if (save) slots[i] = (float)s->arena[SLOTS_BEGIN + i];
+    else s->arena[SLOTS_BEGIN + i] = (nn_real)slots[i];
+  if (save) *step = s->step;
+  else s->step = *step;
+}
+
+static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int64_t count) {
+  (void)count;
+  return s->arena + (batched ? FIXED_ELEMS + off * s->maxbatch : off);
+}
+
+// --check-numerics: every buffer a train step writes, in execution order; the first
+// one holding a NaN or an infinity names the node that made it (runtime/numerics.c).
+static const struct { const char *node, *op; int64_t off, elems; int batched; } nnc_numerics[] = {
+  {"batch_x", "input", 0, 784, 1},
+  {"batch_y", "labels", 18528, 1, 1},
+  {"conv2d_fwd_conv", "conv2d", 784, 5408, 1},
+  {"conv2d_fwd_relu", "relu", 6192, 5408, 1},
+  {"max_pooling2d_fwd_maxpool", "maxpool2d", 11600, 1352, 1},
+  {"conv2d_1_fwd_conv", "conv2d", 12960, 2704, 1},
+  {"conv2d_1_fwd_relu", "relu", 15664, 2704, 1},
+  {"dense_fwd_matmul", "matmul", 18368, 32, 1},
+  {"dense_fwd_relu", "relu", 18400, 32, 1},
+  {"dropout_fwd_dropout", "dropout", 18432, 32, 1},
+  {"dense_1_fwd_matmul", "matmul", 18496, 10, 1},
+  {"dense_1_fwd_softmax", "softmax", 18512, 10, 1},
+  {"loss_sparse_softmax_xent", "sparse_softmax_xent", 18544, 10, 1},
+  {"dense_1_bwd_bias_grad", "bias_grad", 264464, 10, 0},
+  {"dense_1_bwd_matmul_dx", "matmul", 18576, 32, 1},
+  {"dense_1_bwd_matmul_dw", "matmul", 264480, 320, 0},
+  {"dropout_bwd_dropout", "dropout_bwd", 18608, 32, 1},
+  {"dense_bwd_relu", "relu_bwd", 18640, 32, 1},
+  {"dense_bwd_bias_grad", "bias_grad", 264800, 32, 0},
+  {"dense_bwd_matmul_dx", "matmul", 18672, 2704, 1},
+  {"dense_bwd_matmul_dw", "matmul", 264832, 86528, 0},
+  {"conv2d_1_bwd_relu", "relu_bwd", 21376, 2704, 1},
+  {"conv2d_1_bwd_bias_grad", "bias_grad", 351360, 16, 0},
+  {"conv2d_1_bwd_conv_dx", "conv2d_bwd_data", 24080, 1352, 1},
+  {"conv2d_1_bwd_conv_dw", "conv2d_bwd_filter", 351376, 1152, 0},
+  {"max_pooling2d_bwd_maxpool", "maxpool2d_bwd", 25440, 5408, 1},
+  {"conv2d_bwd_relu", "relu_bwd", 30848, 5408, 1},
+  {"conv2d_bwd_bias_grad", "bias_grad", 352528, 8, 0},
+  {"conv2d_bwd_conv_dw", "conv2d_bwd_filter", 352544, 72, 0},
+  {"conv2d_upd_kernel", "adam_update", 0, 72, 0},
+  {"conv2d_upd_kernel", "adam_update", 88160, 144, 0},
+  {"conv2d_upd_bias", "adam_update", 80, 8, 0},
+  {"conv2d_upd_bias", "adam_update", 88304, 16, 0},
+  {"conv2d_1_upd_kernel", "adam_update", 96, 1152, 0},
+  {"conv2d_1_upd_kernel", "adam_update", 88320, 2304, 0},
+  {"conv2d_1_upd_bias", "adam_update", 1248, 16, 0},
+  {"conv2d_1_upd_bias", "adam_update", 90624, 32, 0},
+  {"dense_upd_kernel", "adam_update", 1264, 86528, 0},
+  {"dense_upd_kernel", "adam_update", 90656, 173056, 0},
+  {"dense_upd_bias", "adam_update", 87792, 32, 0},
+  {"dense_upd_bias", "adam_update", 263712, 64, 0},
+  {"dense_1_upd_kernel", "adam_update", 87824, 320, 0},
+  {"dense_1_upd_kernel", "adam_update", 263776, 640, 0},
+  {"dense_1_upd_bias", "adam_update", 88144, 10, 0},
+  {"dense_1_upd_bias", "adam_update", 264416, 20, 0},
+};
+
+static int nnc_first_nonfinite(nn_model *m, int n, const char **node, const char **op) {
+  State *s = m->state;
+  for (size_t i = 0; i < sizeof nnc_numerics / sizeof nnc_numerics[0]; i++) {
+    int64_t count = nnc_numerics[i].elems * (nnc_numerics[i].batched ? n : 1);
+    const nn_real *v = nnc_numerics_view(s, nnc_numerics[i].off, nnc_numerics[i].batched, count);
+    for (int64_t k = 0; v && k < count; k++)
+      if (!isfinite(v[k])) {
+        *node = nnc_numerics[i].node;
+        *op = nnc_numerics[i].op;
+        return 1;
+      }
+  }
+  return 0;
+}
+
 static inline void nnc_init_uniform(nn_real *w, int64_t size, double limit, nn_rng *rng) {
   for (int64_t i = 0; i < size; i++) w[i] = (nn_real)((2 * nn_rng_uniform(rng) - 1) * limit);
 }
@@ -583,6 +663,9 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   m->infer = nnc_infer;
   m->reset_optimizer = nnc_reset_optimizer;
   m->state = s;
+  m->optimizer_elems = SLOTS_ELEMS;
+  m->optimizer_state = nnc_optimizer_state;
+  m->first_nonfinite = nnc_first_nonfinite;
   return m;
 }
 

@@ -288,6 +288,70 @@ static void nnc_reset_optimizer(nn_model *m) {
   s->step = 0;
 }
 
+// The optimizer's state for backups (runtime/backup.c).
+static void nnc_optimizer_state(nn_model *m, float *slots, int64_t *step, bool save) {
+  State *s = m->state;
+  for (int64_t i = 0; i < SLOTS_ELEMS; i++)
+    if (save) slots[i] = (float)s->arena[SLOTS_BEGIN + i];
+    else s->arena[SLOTS_BEGIN + i] = (nn_real)slots[i];
+  if (save) *step = s->step;
+  else s->step = *step;
+}
+
+static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int64_t count) {
+  (void)count;
+  return s->arena + (batched ? FIXED_ELEMS + off * s->maxbatch : off);
+}
+
+// --check-numerics: every buffer a train step writes, in execution order; the first
+// one holding a NaN or an infinity names the node that made it (runtime/numerics.c).
+static const struct { const char *node, *op; int64_t off, elems; int batched; } nnc_numerics[] = {
+  {"batch_x", "input", 0, 8, 1},
+  {"batch_y", "labels", 112, 1, 1},
+  {"dense_fwd_matmul", "matmul", 16, 16, 1},
+  {"dense_fwd_relu", "relu", 32, 16, 1},
+  {"batch_normalization_fwd_batchnorm", "batchnorm_train", 48, 16, 1},
+  {"dropout_fwd_dropout", "dropout", 64, 16, 1},
+  {"dense_1_fwd_matmul", "matmul", 96, 1, 1},
+  {"dense_1_bwd_bias_grad", "bias_grad", 880, 1, 0},
+  {"dense_1_bwd_matmul_dx", "matmul", 144, 16, 1},
+  {"dense_1_bwd_matmul_dw", "matmul", 896, 16, 0},
+  {"dropout_bwd_dropout", "dropout_bwd", 160, 16, 1},
+  {"batch_normalization_bwd_batchnorm", "batchnorm_bwd", 176, 16, 1},
+  {"dense_bwd_relu", "relu_bwd", 192, 16, 1},
+  {"dense_bwd_l1l2", "l1l2_grad", 944, 128, 0},
+  {"dense_bwd_bias_grad", "bias_grad", 1072, 16, 0},
+  {"dense_bwd_matmul_dw", "matmul", 1088, 128, 0},
+  {"dense_kernel_grad_sum", "add", 1216, 128, 0},
+  {"dense_upd_kernel", "rmsprop_update", 0, 128, 0},
+  {"dense_upd_kernel", "rmsprop_update", 240, 384, 0},
+  {"dense_upd_bias", "rmsprop_update", 128, 16, 0},
+  {"dense_upd_bias", "rmsprop_update", 624, 48, 0},
+  {"batch_normalization_upd_gamma", "rmsprop_update", 144, 16, 0},
+  {"batch_normalization_upd_gamma", "rmsprop_update", 672, 48, 0},
+  {"batch_normalization_upd_beta", "rmsprop_update", 160, 16, 0},
+  {"batch_normalization_upd_beta", "rmsprop_update", 720, 48, 0},
+  {"dense_1_upd_kernel", "rmsprop_update", 208, 16, 0},
+  {"dense_1_upd_kernel", "rmsprop_update", 768, 48, 0},
+  {"dense_1_upd_bias", "rmsprop_update", 224, 1, 0},
+  {"dense_1_upd_bias", "rmsprop_update", 816, 3, 0},
+};
+
+static int nnc_first_nonfinite(nn_model *m, int n, const char **node, const char **op) {
+  State *s = m->state;
+  for (size_t i = 0; i < sizeof nnc_numerics / sizeof nnc_numerics[0]; i++) {
+    int64_t count = nnc_numerics[i].elems * (nnc_numerics[i].batched ? n : 1);
+    const nn_real *v = nnc_numerics_view(s, nnc_numerics[i].off, nnc_numerics[i].batched, count);
+    for (int64_t k = 0; v && k < count; k++)
+      if (!isfinite(v[k])) {
+        *node = nnc_numerics[i].node;
+        *op = nnc_numerics[i].op;
+        return 1;
+      }
+  }
+  return 0;
+}
+
 static inline void nnc_init_uniform(nn_real *w, int64_t size, double limit, nn_rng *rng) {
   for (int64_t i = 0; i < size; i++) w[i] = (nn_real)((2 * nn_rng_uniform(rng) - 1) * limit);
 }
@@ -464,6 +528,9 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   m->infer = nnc_infer;
   m->reset_optimizer = nnc_reset_optimizer;
   m->state = s;
+  m->optimizer_elems = SLOTS_ELEMS;
+  m->optimizer_state = nnc_optimizer_state;
+  m->first_nonfinite = nnc_first_nonfinite;
   return m;
 }
 
