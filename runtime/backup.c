@@ -10,9 +10,14 @@
 //
 // Layout (little-endian): "NNCBAK1\n", RT_BACKUP_FIELDS int64 fields (see save), the
 // weights as float32 in params[] order, the optimizer slots as float32, then the FNV-1a
-// 64 hash of everything before it. It is written through rt_atomic (unnamed file,
-// fsync, rename, directory fsync), so the file on disk is always the old one or the new
-// one, whole. Anything that does not match this model and fit is refused by name.
+// 64 hash of everything before it. Anything that does not match this model and fit is
+// refused by name.
+//
+// Two files take turns, DIR/backup-0.nnc and DIR/backup-1.nnc, and the one with the
+// higher generation is the backup. A new one is written as an unnamed file (O_TMPFILE),
+// fsynced, and linked under the older one's name once that is unlinked: at every moment
+// the newer backup is whole on disk, and no temporary file ever has a name, so even
+// SIGKILL leaves nothing behind. (Without O_TMPFILE: rt_atomic's temp and rename.)
 #define _GNU_SOURCE
 #include "rt.h"
 
@@ -26,14 +31,15 @@
 enum {
   F_VERSION, F_PARAMS, F_WEIGHTS, F_SLOTS, F_ROWS, F_BATCH, F_MODEL, F_EPOCH, F_STEP,
   F_OPT_STEP, F_RNG, F_RNG_EPOCH = F_RNG + 4, F_LOSS_SUM = F_RNG_EPOCH + 4, F_SEEN,
-  F_ACC, RT_BACKUP_FIELDS = F_ACC + 8
+  F_ACC, F_GENERATION = F_ACC + 8, RT_BACKUP_FIELDS
 };
 static const char magic[8] = {'N', 'N', 'C', 'B', 'A', 'K', '1', '\n'};
 
 struct rt_backup {
   nn_model *m;
   char dir[4000];
-  char path[4096];
+  char path[2][4096];      // the two files; path[gen % 2] holds generation gen
+  int64_t gen;             // generation of the newest backup on disk (0: none)
   int64_t save_freq;       // 0: at each epoch's end
   bool delete_when_done;
   int64_t rows, batch;
@@ -87,7 +93,7 @@ static void remove_stale_temps(const rt_backup *b) {
   struct dirent *e;
   char path[8192];
   while ((e = readdir(d)))
-    if (strncmp(e->d_name, "backup.nnc.tmp.", 15) == 0) {
+    if (strncmp(e->d_name, "backup-", 7) == 0 && strstr(e->d_name, ".nnc.tmp.")) {
       snprintf(path, sizeof path, "%s/%s", b->dir, e->d_name);
       unlink(path);
     }
@@ -111,7 +117,7 @@ rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_mod
     return NULL;
   }
   snprintf(b->dir, sizeof b->dir, "%s", dir);
-  snprintf(b->path, sizeof b->path, "%s/backup.nnc", dir);
+  for (int k = 0; k < 2; k++) snprintf(b->path[k], sizeof b->path[k], "%s/backup-%d.nnc", dir, k);
   b->m = m;
   b->save_freq = cb ? cb->save_freq : 0;
   b->delete_when_done = cb ? cb->delete_checkpoint : true;
@@ -131,7 +137,7 @@ rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_mod
   return b;
 }
 
-const char *rt_backup_path(const rt_backup *b) { return b ? b->path : NULL; }
+const char *rt_backup_path(const rt_backup *b) { return b && b->gen ? b->path[b->gen % 2] : NULL; }
 
 static void put(rt_atomic *a, uint64_t *h, const void *data, size_t n) {
   *h = fnv(*h, data, n);
@@ -162,7 +168,8 @@ int rt_backup_save(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) {
     m->optimizer_state(m, b->buf, &f[F_OPT_STEP], true);
   nn_model_pull_params(m);
   rt_atomic a;
-  if (rt_atomic_open(&a, b->path) != 0)
+  f[F_GENERATION] = b->gen + 1;
+  if (rt_atomic_open(&a, b->path[(b->gen + 1) % 2]) != 0)
     return -1;
   uint64_t h = FNV_START;
   put(&a, &h, magic, sizeof magic);
@@ -171,41 +178,71 @@ int rt_backup_save(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) {
     put(&a, &h, m->params[i].value, sizeof(float) * m->params[i].size);
   put(&a, &h, b->buf, sizeof(float) * b->slots);
   fwrite(&h, 1, sizeof h, a.f);
-  return rt_atomic_commit(&a);
+  if (rt_atomic_commit_as(&a, b->path[(b->gen + 1) % 2]) != 0)
+    return -1;
+  b->gen++;
+  return 0;
 }
 
-// Loads DIR/backup.nnc if there is one: 1 restored (model, rng and pos set), 0 none.
-int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
+// Reads and checks one backup file: its fields in f and its contents in *data (to
+// free), or a reason it cannot be used (NULL data, *why set; *why NULL when absent).
+static char *read_backup(rt_backup *b, const char *path, int64_t *f, const char **why) {
+  *why = NULL;
   struct stat st;
-  if (stat(b->path, &st) != 0)
-    return errno == ENOENT ? 0 : rt_error("cannot read %s: %s", b->path, strerror(errno));
+  if (stat(path, &st) != 0) {
+    if (errno != ENOENT)
+      *why = strerror(errno);
+    return NULL;
+  }
   size_t len;
-  char *data = rt_read_file(b->path, &len);
-  if (!data)
-    return -1;
-  int64_t f[RT_BACKUP_FIELDS];
-  size_t want = sizeof magic + sizeof f + sizeof(float) * (size_t)(b->weights + b->slots) + 8;
-  uint64_t h = FNV_START, stored;
-  const char *why = NULL;
-  if (len < sizeof magic + sizeof f + 8 || memcmp(data, magic, sizeof magic) != 0)
-    why = "not an nnc backup";
-  else if (memcpy(&stored, data + len - 8, 8), fnv(h, data, len - 8) != stored)
-    why = "damaged (checksum mismatch)";
+  char *data = rt_read_file(path, &len);
+  if (!data) {
+    *why = "unreadable";
+    return NULL;
+  }
+  size_t want = sizeof magic + sizeof(int64_t) * RT_BACKUP_FIELDS + sizeof(float) * (size_t)(b->weights + b->slots) + 8;
+  uint64_t stored;
+  if (len < sizeof magic + sizeof(int64_t) * RT_BACKUP_FIELDS + 8 || memcmp(data, magic, sizeof magic) != 0)
+    *why = "not an nnc backup";
+  else if (memcpy(&stored, data + len - 8, 8), fnv(FNV_START, data, len - 8) != stored)
+    *why = "damaged (checksum mismatch)";
   else {
-    memcpy(f, data + sizeof magic, sizeof f);
+    memcpy(f, data + sizeof magic, sizeof(int64_t) * RT_BACKUP_FIELDS);
     if (f[F_VERSION] != 1)
-      why = "written by another version of nnc";
+      *why = "written by another version of nnc";
     else if (f[F_PARAMS] != b->m->n_params || f[F_WEIGHTS] != b->weights || f[F_SLOTS] != b->slots ||
              (uint64_t)f[F_MODEL] != b->model || len != want)
-      why = "written by a different model or optimizer";
+      *why = "written by a different model or optimizer";
     else if (f[F_ROWS] != b->rows || f[F_BATCH] != b->batch)
-      why = "written by a fit with other data or another batch size";
+      *why = "written by a fit with other data or another batch size";
+    else if (f[F_GENERATION] <= 0)
+      *why = "damaged (no generation)";
   }
-  if (why) {
+  if (*why) {
     free(data);
-    return rt_error("%s: %s; remove it to start training from the beginning", b->path, why);
+    return NULL;
   }
-  const char *at = data + sizeof magic + sizeof f;
+  return data;
+}
+
+// Loads the newest backup in DIR if there is one: 1 restored (model, rng and pos set),
+// 0 none. A file that cannot be used is an error naming it, unless the other file is a
+// newer usable backup (the older one may be anything a crash left).
+int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
+  int64_t fk[2][RT_BACKUP_FIELDS];
+  const char *why[2];
+  char *data[2];
+  for (int k = 0; k < 2; k++) data[k] = read_backup(b, b->path[k], fk[k], &why[k]);
+  int use = data[0] && (!data[1] || fk[0][F_GENERATION] > fk[1][F_GENERATION]) ? 0 : data[1] ? 1 : -1;
+  for (int k = 0; k < 2; k++)
+    if (why[k] && use < 0)
+      return rt_error("%s: %s; remove it to start training from the beginning", b->path[k], why[k]);
+    else if (why[k])
+      rt_warn("%s: %s; using %s", b->path[k], why[k], b->path[use]);
+  if (use < 0)
+    return 0;
+  int64_t *f = fk[use];
+  const char *at = data[use] + sizeof magic + sizeof fk[0];
   for (int i = 0; i < b->m->n_params; i++) {
     memcpy(b->m->params[i].value, at, sizeof(float) * b->m->params[i].size);
     at += sizeof(float) * b->m->params[i].size;
@@ -214,6 +251,7 @@ int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
   memcpy(b->buf, at, sizeof(float) * b->slots);
   if (b->m->optimizer_state)
     b->m->optimizer_state(b->m, b->buf, &f[F_OPT_STEP], false);
+  b->gen = f[F_GENERATION];
   pos->epoch = f[F_EPOCH];
   pos->step = f[F_STEP];
   memcpy(rng->s, &f[F_RNG], sizeof rng->s);
@@ -224,7 +262,8 @@ int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
     memcpy(&pos->acc[k].sum, &f[F_ACC + 2 * k], 8);
     memcpy(&pos->acc[k].count, &f[F_ACC + 2 * k + 1], 8);
   }
-  free(data);
+  free(data[0]);
+  free(data[1]);
   return 1;
 }
 
@@ -246,7 +285,8 @@ void rt_backup_end(rt_backup *b, bool completed) {
   if (!b)
     return;
   if (completed && b->delete_when_done) {
-    unlink(b->path);
+    unlink(b->path[0]);
+    unlink(b->path[1]);
     rmdir(b->dir);   // only when empty: the directory may hold the user's other files
   }
   free(b->buf);
@@ -268,7 +308,7 @@ void rt_fit_check_signals(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos
   const char *ckpt = rt_callbacks_last_checkpoint(cbs);
   if (b && rt_backup_save(b, rng, pos) == 0)
     fprintf(stderr, "interrupted %s; training state saved in %s (run again to resume)\n", where,
-            b->path);
+            rt_backup_path(b));
   else if (ckpt)
     fprintf(stderr, "interrupted %s; last checkpoint: %s\n", where, ckpt);
   else

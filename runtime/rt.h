@@ -39,6 +39,10 @@ typedef struct rt_atomic { FILE *f; char tmp[4096]; const char *path; int slot; 
 int rt_atomic_open(rt_atomic *a, const char *path);
 int rt_atomic_commit(rt_atomic *a);   // closes; -1 (and tmp removed) on any write error
 void rt_atomic_abort(rt_atomic *a);
+// For files that are never replaced in place (runtime/backup.c's two generations): the
+// unnamed file is linked as final after final is unlinked, so no temporary is ever named.
+// Without O_TMPFILE, the same as rt_atomic_commit to final.
+int rt_atomic_commit_as(rt_atomic *a, const char *final);
 
 // Shortest decimal that reads back as the same float32 ("0.8372"), or "null" if not finite.
 void rt_format_float(char *buf, size_t size, double v);

@@ -109,6 +109,16 @@ static void dir_of(const char *path, char *dir, size_t size) {
     memmove(dir, d, strlen(d) + 1);
 }
 
+static void fsync_dir_of(const char *path) {
+  char dir[4096];
+  dir_of(path, dir, sizeof dir);
+  int dfd = open(dir, O_RDONLY);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
+
 int rt_atomic_open(rt_atomic *a, const char *path) {
   a->f = NULL;
   a->path = path;
@@ -198,13 +208,31 @@ int rt_atomic_commit(rt_atomic *a) {
                     strerror(saved ? saved : EIO));
   }
   // Make the rename itself durable (best effort: not every filesystem allows it).
-  char dir[4096];
-  dir_of(a->path, dir, sizeof dir);
-  int dfd = open(dir, O_RDONLY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
+  fsync_dir_of(a->path);
+  return 0;
+}
+
+int rt_atomic_commit_as(rt_atomic *a, const char *final) {
+  if (a->named) {
+    a->path = final;
+    return rt_atomic_commit(a);
   }
+  bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
+  int saved = errno;
+  if (ok) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(a->f));
+    if ((unlink(final) != 0 && errno != ENOENT) ||
+        linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) != 0) {
+      ok = false;
+      saved = errno;
+    }
+  }
+  ok = (fclose(a->f) == 0) && ok;
+  a->f = NULL;
+  if (!ok)
+    return rt_error("cannot write %s: %s", final, strerror(saved ? saved : EIO));
+  fsync_dir_of(final);
   return 0;
 }
 

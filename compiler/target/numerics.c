@@ -44,7 +44,7 @@ void emit_numerics(Emit *e) {
   P("static int nnc_first_nonfinite(nn_model *m, int n, const char **node, const char **op) {\n"
     "  State *s = m->state;\n"
     "  for (size_t i = 0; i < sizeof nnc_numerics / sizeof nnc_numerics[0]; i++) {\n"
-    "    if (nnc_numerics[i].batched == 2 && !(isfinite(s->loss) && isfinite(s->reg))) {\n"
+    "    if (nnc_numerics[i].batched == 2 && !(isfinite((float)(s->loss / n)) && isfinite((float)s->reg))) {\n"
     "      *node = nnc_numerics[i].node;\n      *op = nnc_numerics[i].op;\n      return 1;\n    }\n"
     "    if (nnc_numerics[i].batched == 2) continue;\n"
     "    int64_t count = nnc_numerics[i].elems * (nnc_numerics[i].batched ? n : 1);\n"

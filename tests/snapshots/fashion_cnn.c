@@ -408,6 +408,7 @@ static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int6
 
 // --check-numerics: every buffer a train step writes, in execution order; the first
 // one holding a NaN or an infinity names the node that made it (runtime/numerics.c).
+// batched: 1 per-sample buffer (n samples), 0 one of its own, 2 the loss value.
 static const struct { const char *node, *op; int64_t off, elems; int batched; } nnc_numerics[] = {
   {"batch_x", "input", 0, 784, 1},
   {"batch_y", "labels", 18528, 1, 1},
@@ -422,6 +423,7 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dense_1_fwd_matmul", "matmul", 18496, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 18512, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 18544, 10, 1},
+  {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
   {"dense_1_bwd_bias_grad", "bias_grad", 264464, 10, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 18576, 32, 1},
   {"dense_1_bwd_matmul_dw", "matmul", 264480, 320, 0},
@@ -459,6 +461,12 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
 static int nnc_first_nonfinite(nn_model *m, int n, const char **node, const char **op) {
   State *s = m->state;
   for (size_t i = 0; i < sizeof nnc_numerics / sizeof nnc_numerics[0]; i++) {
+    if (nnc_numerics[i].batched == 2 && !(isfinite((float)(s->loss / n)) && isfinite((float)s->reg))) {
+      *node = nnc_numerics[i].node;
+      *op = nnc_numerics[i].op;
+      return 1;
+    }
+    if (nnc_numerics[i].batched == 2) continue;
     int64_t count = nnc_numerics[i].elems * (nnc_numerics[i].batched ? n : 1);
     const nn_real *v = nnc_numerics_view(s, nnc_numerics[i].off, nnc_numerics[i].batched, count);
     for (int64_t k = 0; v && k < count; k++)
