@@ -483,6 +483,11 @@ void pipeline_set_options(PassOptions o);
 // driver/report.c — `nnc build`'s memory report: weights, optimizer state, activations
 // and gradients (and what they would take unshared), convolution workspace, data, total.
 void memory_report(FILE *out, const Program *p, const Graph *g);
+// Before emitting: -1 with a message (weights, optimizer state, activations and gradients
+// in readable units) when the program could not allocate its arena at the script's
+// largest batch: more than limit_bytes (0: this machine's memory), or more than a
+// program can address. Sizes are summed in double, so they cannot wrap around.
+int memory_check(const Program *p, const Graph *g, double limit_bytes);
 
 //
 // target/ — code generation

@@ -33,6 +33,10 @@ static const char *env_or(const char *name, const char *fallback) {
 static const char *kernels_dir(void) { return env_or("NNC_INCLUDE_DIR", NNC_SOURCE_DIR "/kernels"); }
 
 static int emit_target(const Program *p, Graph *g, TargetKind target, const char *dir) {
+  // A model that cannot fit is refused here, not by the program after a long build.
+  // NNC_MEMORY_LIMIT (bytes) replaces this machine's memory as the limit.
+  const char *limit = getenv("NNC_MEMORY_LIMIT");
+  if (g->plan && memory_check(p, g, limit ? atof(limit) : 0) != 0) return -1;
   return target == TARGET_OPENCL ? emit_opencl(p, g, dir, kernels_dir()) : emit_c(p, g, dir);
 }
 

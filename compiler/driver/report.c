@@ -8,6 +8,8 @@
 #include "nn.h"
 #include "nn_kernels.h"
 
+#include <unistd.h>
+
 static int64_t batch_of(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
 
 // The largest batch the program's fit/evaluate/predict calls use (main sizes the arena
@@ -73,4 +75,39 @@ void memory_report(FILE *out, const Program *p, const Graph *g) {
   if (pl->reused) fprintf(out, " (%s unshared)", bytes_text(unshared));
   fprintf(out, ", workspace %s, data %s; total %s\n", bytes_text(work), bytes_text(data),
           bytes_text(weights + slots + acts + work + data));
+}
+
+int memory_check(const Program *p, const Graph *g, double limit_bytes) {
+  const Plan *pl = g->plan;
+  int64_t batch = max_batch(p);
+  // The plan's int64 figures are exact unless the buffers, summed unshared, pass 2^62
+  // elements; summed here in double first to know.
+  double weights = 0, slots = 0, other = 0, per_sample = 0;
+  for (int i = 0; i < g->n_params; i++) weights += (double)node_elems(g->params[i]);
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    if (op_info[nd->op].cls == FC_OPTIMIZER) slots += (double)node_aux_elems(nd);
+    else if (node_aux_elems(nd)) *(nd->aux_batched ? &per_sample : &other) += (double)node_aux_elems(nd);
+    if (!nd->alias && nd->op != OP_param && nd->shape.rank > 0) *(nd->batched ? &per_sample : &other) += (double)node_elems(nd);
+  }
+  double elem = sizeof(float), acts = (other + per_sample * batch) * elem;
+  bool wraps = (weights + slots + other + per_sample * batch) * elem >= 0x1p62;
+  if (!wraps) {   // exact: the arena as planned, buffers shared
+    weights = pl->weights_elems * elem, slots = pl->slots_elems * elem;
+    acts = ((double)pl->fixed_elems - pl->slots_begin - pl->slots_elems + (double)pl->batch_elems * batch) * elem;
+  } else {
+    weights *= elem, slots *= elem;
+  }
+  double total = weights + slots + acts + workspace_elems(g, batch) * elem;
+  if (limit_bytes <= 0) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    limit_bytes = pages > 0 && page > 0 ? (double)pages * page : 0;
+  }
+  if (!wraps && (limit_bytes <= 0 || total <= limit_bytes)) return 0;
+  fprintf(stderr,
+          "nnc: error: the model does not fit in memory: it needs %s at batch %lld: weights %s, optimizer state %s, "
+          "activations and gradients %s; %s%s\n",
+          bytes_text(total), (long long)batch, bytes_text(weights), bytes_text(slots), bytes_text(acts),
+          wraps ? "that is more than a program can address" : "this machine has ", wraps ? "" : bytes_text(limit_bytes));
+  return -1;
 }

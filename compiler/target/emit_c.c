@@ -158,10 +158,13 @@ static void emit_model(Emit *e) {
     seen[n_seen++] = args;
     P("  if (nnk_conv2d_work_elems(%s) > work) work = nnk_conv2d_work_elems(%s);\n", args, args);
   }
-  P("  size_t elems = FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch + work;\n"
+  P("  // The size in double first: size_t arithmetic could wrap around for a huge batch.\n"
+    "  double need = ((double)FIXED_ELEMS + (double)PER_SAMPLE_ELEMS * max_batch + (double)work) * sizeof(nn_real);\n"
+    "  size_t elems = FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch + work;\n"
     "  size_t bytes = (elems * sizeof(nn_real) + 63) / 64 * 64;\n"
-    "  s->arena = aligned_alloc(64, bytes ? bytes : 64);\n"
-    "  if (!s->arena) {\n    fprintf(stderr, \"error: out of memory for the model (%%zu bytes)\\n\", bytes);\n"
+    "  s->arena = need < 0x1p62 ? aligned_alloc(64, bytes ? bytes : 64) : NULL;\n"
+    "  if (!s->arena) {\n"
+    "    fprintf(stderr, \"error: out of memory for the model (%%.1f MiB at batch %%d)\\n\", need / 1048576, max_batch);\n"
     "    return NULL;\n  }\n  memset(s->arena, 0, bytes);\n"
     "  nn_real *fixed = s->arena, *batch = s->arena + FIXED_ELEMS;\n"
     "  s->work = batch + (size_t)PER_SAMPLE_ELEMS * max_batch;\n");

@@ -465,11 +465,13 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   nn_model *m = &model;
   s->maxbatch = max_batch;
   size_t work = 0;
+  // The size in double first: size_t arithmetic could wrap around for a huge batch.
+  double need = ((double)FIXED_ELEMS + (double)PER_SAMPLE_ELEMS * max_batch + (double)work) * sizeof(nn_real);
   size_t elems = FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch + work;
   size_t bytes = (elems * sizeof(nn_real) + 63) / 64 * 64;
-  s->arena = aligned_alloc(64, bytes ? bytes : 64);
+  s->arena = need < 0x1p62 ? aligned_alloc(64, bytes ? bytes : 64) : NULL;
   if (!s->arena) {
-    fprintf(stderr, "error: out of memory for the model (%zu bytes)\n", bytes);
+    fprintf(stderr, "error: out of memory for the model (%.1f MiB at batch %d)\n", need / 1048576, max_batch);
     return NULL;
   }
   memset(s->arena, 0, bytes);
