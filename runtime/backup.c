@@ -64,26 +64,6 @@ static uint64_t model_hash(const nn_model *m) {
   return h;
 }
 
-// mkdir -p: Keras creates backup_dir (and its parents) when missing.
-static int make_dirs(const char *dir) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *c = p + 1;; c++) {
-    if (*c != '/' && *c)
-      continue;
-    char was = *c;
-    *c = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-      return rt_error("BackupAndRestore: cannot create %s: %s", p, strerror(errno));
-    *c = was;
-    if (!was)
-      break;
-  }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return rt_error("BackupAndRestore: %s is not a directory", dir);
-  return 0;
-}
 
 // Temporaries a SIGKILL caught between naming and renaming (a window of microseconds).
 static void remove_stale_temps(const rt_backup *b) {
@@ -127,8 +107,11 @@ rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_mod
   b->slots = m->optimizer_state ? m->optimizer_elems : 0;
   b->model = model_hash(m);
   b->buf = malloc(sizeof(float) * (b->slots + 1));
-  if (!b->buf || make_dirs(dir) != 0) {
-    *err = b->buf ? -1 : rt_error("out of memory");
+  // Keras creates backup_dir (and its parents) when missing.
+  int dir_err = b->buf ? rt_make_dirs(dir, 0777) : 0;
+  if (!b->buf || dir_err) {
+    *err = b->buf ? rt_error("BackupAndRestore: cannot create %s: %s", dir, strerror(dir_err))
+                  : rt_error("out of memory");
     free(b->buf);
     free(b);
     return NULL;

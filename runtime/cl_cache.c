@@ -94,26 +94,6 @@ int nn_cl_cache_dir(char *buf, size_t cap) {
   return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-// mkdir -p, each missing level 0700. Returns 0 or an errno.
-static int make_dirs(const char *path) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s", path);
-  for (char *s = p + 1;; s++) {
-    if (*s != '/' && *s)
-      continue;
-    char c = *s;
-    *s = 0;
-    if (mkdir(p, 0700) != 0 && errno != EEXIST)
-      return errno;
-    *s = c;
-    if (!c)
-      break;
-  }
-  struct stat st;
-  if (stat(path, &st) != 0)
-    return errno;
-  return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-}
 
 // The entry's whole contents, or NULL when it is absent or unreadable.
 static unsigned char *read_entry(const char *path, size_t *len) {
@@ -259,7 +239,7 @@ int nn_cl_build(nn_cl *cl, const char *source, const char *options) {
   char dir[4096], path[4200];
   bool cache = nn_cl_cache_dir(dir, sizeof dir) == 0;
   if (cache) {
-    int err = make_dirs(dir);
+    int err = rt_make_dirs(dir, 0700);   // private: the cache holds binaries this user runs
     if (err) {
       cache_warn("create", dir, err);
       cache = false;

@@ -44,6 +44,9 @@ void rt_atomic_abort(rt_atomic *a);
 // Without O_TMPFILE, the same as rt_atomic_commit to final.
 int rt_atomic_commit_as(rt_atomic *a, const char *final);
 
+// mkdir -p: each missing level made with mode (before the umask). Returns 0 or an errno.
+int rt_make_dirs(const char *path, unsigned mode);
+
 // Shortest decimal that reads back as the same float32 ("0.8372"), or "null" if not finite.
 void rt_format_float(char *buf, size_t size, double v);
 // "(28, 28, 1)" as numpy prints a shape (tuple) or "[28, 28, 1]" as safetensors does.

@@ -247,6 +247,26 @@ void rt_atomic_abort(rt_atomic *a) {
   a->named = false;
 }
 
+int rt_make_dirs(const char *path, unsigned mode) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s", path);
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s)
+      continue;
+    char c = *s;
+    *s = 0;
+    if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST)
+      return errno;
+    *s = c;
+    if (!c)
+      break;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return errno;
+  return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+}
+
 void rt_format_float(char *buf, size_t size, double v) {
   if (!isfinite(v)) {
     snprintf(buf, size, "null");
