@@ -31,7 +31,7 @@
 enum {
   F_VERSION, F_PARAMS, F_WEIGHTS, F_SLOTS, F_ROWS, F_BATCH, F_MODEL, F_EPOCH, F_STEP,
   F_OPT_STEP, F_RNG, F_RNG_EPOCH = F_RNG + 4, F_LOSS_SUM = F_RNG_EPOCH + 4, F_SEEN,
-  F_ACC, F_GENERATION = F_ACC + 8, RT_BACKUP_FIELDS
+  F_ACC, F_GENERATION = F_ACC + 8, F_FIT, RT_BACKUP_FIELDS
 };
 static const char magic[8] = {'N', 'N', 'C', 'B', 'A', 'K', '1', '\n'};
 
@@ -46,7 +46,14 @@ struct rt_backup {
   int64_t weights, slots;  // float counts
   uint64_t model;          // hash of the weights' names and sizes
   float *buf;              // slots while saving
+  int64_t fit;             // which fit of the script this is (1, 2, ...)
+  bool later_fit;          // DIR holds a later fit's backup: this fit neither saves nor deletes
 };
+
+// A script may call fit more than once with the same backup_dir. A backup belongs to the
+// fit that wrote it: an earlier fit, run again from the start (the same seed gives the
+// same bits), leaves a later fit's backup alone for that fit to resume from.
+static int64_t fits_begun;
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {
   const unsigned char *p = data;
@@ -83,6 +90,7 @@ static void remove_stale_temps(const rt_backup *b) {
 rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_model *m,
                            int64_t rows, int64_t batch, int *err) {
   *err = 0;
+  int64_t fit = ++fits_begun;
   const nn_callback *cb = NULL;
   for (int i = 0; i < cfg->n_callbacks; i++)
     if (cfg->callbacks[i].kind == NN_CB_BACKUP_AND_RESTORE)
@@ -99,6 +107,7 @@ rt_backup *rt_backup_begin(const nn_fit_config *cfg, const nn_options *o, nn_mod
   snprintf(b->dir, sizeof b->dir, "%s", dir);
   for (int k = 0; k < 2; k++) snprintf(b->path[k], sizeof b->path[k], "%s/backup-%d.nnc", dir, k);
   b->m = m;
+  b->fit = fit;
   b->save_freq = cb ? cb->save_freq : 0;
   b->delete_when_done = cb ? cb->delete_checkpoint : true;
   b->rows = rows;
@@ -129,8 +138,11 @@ static void put(rt_atomic *a, uint64_t *h, const void *data, size_t n) {
 
 int rt_backup_save(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) {
   nn_model *m = b->m;
+  if (b->later_fit)
+    return 0;
   int64_t f[RT_BACKUP_FIELDS] = {0};
   f[F_VERSION] = 1;
+  f[F_FIT] = b->fit;
   f[F_PARAMS] = m->n_params;
   f[F_WEIGHTS] = b->weights;
   f[F_SLOTS] = b->slots;
@@ -222,8 +234,17 @@ int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
       return rt_error("%s: %s; remove it to start training from the beginning", b->path[k], why[k]);
     else if (why[k])
       rt_warn("%s: %s; using %s", b->path[k], why[k], b->path[use]);
-  if (use < 0)
+  if (use >= 0 && fk[use][F_FIT] != b->fit) {
+    // Another fit's: a later one keeps it; an earlier one's is replaced by this fit's.
+    b->later_fit = fk[use][F_FIT] > b->fit;
+    b->gen = fk[use][F_GENERATION];
+    use = -1;
+  }
+  if (use < 0) {
+    free(data[0]);
+    free(data[1]);
     return 0;
+  }
   int64_t *f = fk[use];
   const char *at = data[use] + sizeof magic + sizeof fk[0];
   for (int i = 0; i < b->m->n_params; i++) {
@@ -267,7 +288,7 @@ int rt_backup_epoch_end(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) 
 void rt_backup_end(rt_backup *b, bool completed) {
   if (!b)
     return;
-  if (completed && b->delete_when_done) {
+  if (completed && b->delete_when_done && !b->later_fit) {
     unlink(b->path[0]);
     unlink(b->path[1]);
     rmdir(b->dir);   // only when empty: the directory may hold the user's other files
@@ -289,7 +310,7 @@ void rt_fit_check_signals(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos
     snprintf(where, sizeof where, "at epoch %lld, step %lld", (long long)pos->epoch + 1,
              (long long)pos->step);
   const char *ckpt = rt_callbacks_last_checkpoint(cbs);
-  if (b && rt_backup_save(b, rng, pos) == 0)
+  if (b && !b->later_fit && rt_backup_save(b, rng, pos) == 0)
     fprintf(stderr, "interrupted %s; training state saved in %s (run again to resume)\n", where,
             rt_backup_path(b));
   else if (ckpt)

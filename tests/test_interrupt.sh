@@ -148,7 +148,26 @@ if ls bk/backup-*.nnc > /dev/null 2>&1; then
   ls bk/backup-*.nnc > /dev/null 2>&1 || fail "the mismatched backup was removed"
 fi
 
-# 6. TerminateOnNaN ends training (the script goes on); --check-numerics names the node.
+# 6. Two fits share a backup_dir: killed in the second, the first is run again from the
+# start (leaving the second's backup alone) and the second resumes: the same bits.
+sed -e "s/epochs=12/epochs=5/" -e "s/^model.save_weights/model.fit(x, y, epochs=8, batch_size=16, verbose=2, callbacks=[keras.callbacks.BackupAndRestore(backup_dir='bk', save_freq=8)])\nmodel.save_weights/" kill.nn > two.nn
+"$NNC" build two.nn -o two 2>/dev/null || fail "build two.nn"
+rm -rf bk final.safetensors
+./two > /dev/null || fail "two fits: reference run"
+mv final.safetensors two.safetensors
+cmp -s two.safetensors ref.safetensors && fail "two fits: the test's two runs are the same run"
+for t in 1 2 3; do
+  rm -rf bk final.safetensors
+  ./two > /dev/null 2>&1 &
+  pid=$!
+  sleep "$(awk -v ms="$ms" -v t=$t 'BEGIN { printf "%.3f", ms * (0.4 + 0.2 * t) / 1000 }')"
+  kill -KILL $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  ./two > /dev/null 2> two.err || fail "two fits: resume: $(cat two.err)"
+  cmp -s final.safetensors two.safetensors || fail "two fits: resumed weights differ (kill $t)"
+done
+
+# 7. TerminateOnNaN ends training (the script goes on); --check-numerics names the node.
 sed 's/^0.4869,/nan,/' x.csv > xnan.csv
 # tanh, not relu: relu(NaN) is 0 and would hide the NaN from the loss.
 sed -e "s/'x.csv'/'xnan.csv'/" -e "s/'relu'/'tanh'/" plain.nn > nan.nn
