@@ -34,12 +34,11 @@ static int check_pair(const nn_model *m, const nn_data *x, const nn_data *y, con
 typedef struct batch_buffers { float *x, *y, *out; } batch_buffers;
 
 static int alloc_buffers(batch_buffers *b, const nn_model *m, int64_t batch) {
-  b->x = malloc(sizeof(float) * batch * m->in_width + 1);
-  b->y = malloc(sizeof(float) * batch * (m->label_width > m->out_width ? m->label_width : m->out_width) + 1);
-  b->out = malloc(sizeof(float) * batch * m->out_width + 1);
-  if (b->x && b->y && b->out)
-    return 0;
-  return rt_error("out of memory for batches of %lld", (long long)batch);
+  int64_t y_width = m->label_width > m->out_width ? m->label_width : m->out_width;
+  b->x = rt_alloc_array(batch, m->in_width, sizeof(float), "a batch of inputs");
+  b->y = b->x ? rt_alloc_array(batch, y_width, sizeof(float), "a batch of labels") : NULL;
+  b->out = b->y ? rt_alloc_array(batch, m->out_width, sizeof(float), "a batch of outputs") : NULL;
+  return b->out ? 0 : -1;
 }
 
 static void free_buffers(batch_buffers *b) {
@@ -305,11 +304,11 @@ float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose
   }
   if (check_pair(m, x, NULL, "predict") != 0)
     return NULL;
-  float *all = malloc(sizeof(float) * x->rows * m->out_width + 1);
+  float *all = rt_alloc_array(x->rows, m->out_width, sizeof(float), "the predictions");
   int64_t *idx = malloc(sizeof(int64_t) * batch);
   batch_buffers b = {0};
   if (!all || !idx || alloc_buffers(&b, m, batch) != 0) {
-    if (!all || !idx)
+    if (all && !idx)
       rt_error("out of memory");
     free(all);
     free(idx);

@@ -44,6 +44,10 @@ void rt_atomic_abort(rt_atomic *a);
 // Without O_TMPFILE, the same as rt_atomic_commit to final.
 int rt_atomic_commit_as(rt_atomic *a, const char *final);
 
+// malloc of rows * width elements of elem bytes (one more element, so 0 rows is not NULL),
+// the product checked: NULL, with a message naming what and its size in MiB, when it
+// overflows or memory is short.
+void *rt_alloc_array(int64_t rows, int64_t width, size_t elem, const char *what);
 // mkdir -p: each missing level made with mode (before the umask). Returns 0 or an errno.
 int rt_make_dirs(const char *path, unsigned mode);
 

@@ -40,14 +40,12 @@ int nn_save_data(const char *path, const nn_data *d) {
   int64_t width = nn_data_width(d), shape[6];
   int rank = nn_data_rank(d);
   for (int k = 0; k < rank && k < 6; k++) shape[k] = nn_data_dim(d, k);
-  float *values = malloc((size_t)(d->rows * width + 1) * sizeof(float));
-  int64_t *idx = malloc((size_t)(d->rows + 1) * sizeof(int64_t));
+  float *values = rt_alloc_array(d->rows, width, sizeof(float), path);
+  int64_t *idx = values ? rt_alloc_array(d->rows, 1, sizeof(int64_t), path) : NULL;
   int rc = -1;
   if (values && idx) {
     for (int64_t i = 0; i < d->rows; i++) idx[i] = i;
     if (nn_data_gather(d, idx, d->rows, values) == 0) rc = nn_save_npy(path, values, rank, shape);
-  } else {
-    fprintf(stderr, "error: out of memory saving %s\n", path);
   }
   free(values);
   free(idx);

@@ -247,6 +247,18 @@ void rt_atomic_abort(rt_atomic *a) {
   a->named = false;
 }
 
+void *rt_alloc_array(int64_t rows, int64_t width, size_t elem, const char *what) {
+  int64_t count, bytes;
+  bool wraps = rows < 0 || width < 0 || __builtin_mul_overflow(rows, width, &count) ||
+               __builtin_add_overflow(count, 1, &count) ||
+               __builtin_mul_overflow(count, (int64_t)elem, &bytes) || (uint64_t)bytes > SIZE_MAX;
+  void *p = wraps ? NULL : malloc((size_t)bytes);
+  if (!p)
+    rt_error("out of memory for %s: %lld x %lld values (%.1f MiB)", what, (long long)rows,
+             (long long)width, (double)rows * (double)width * (double)elem / 1048576);
+  return p;
+}
+
 int rt_make_dirs(const char *path, unsigned mode) {
   char p[4096];
   snprintf(p, sizeof p, "%s", path);
