@@ -266,6 +266,8 @@ int rt_backup_restore(rt_backup *b, nn_rng *rng, rt_fit_pos *pos) {
     memcpy(&pos->acc[k].sum, &f[F_ACC + 2 * k], 8);
     memcpy(&pos->acc[k].count, &f[F_ACC + 2 * k + 1], 8);
   }
+  fprintf(stderr, "resuming from %s: epoch %lld, step %lld\n", b->path[use], (long long)pos->epoch + 1,
+          (long long)pos->step);
   free(data[0]);
   free(data[1]);
   return 1;
