@@ -128,7 +128,8 @@ rc=$?
 [ $rc = 130 ] || [ $rc = 0 ] || fail "--resume: exit $rc"
 if [ $rc = 130 ]; then
   [ -e rdir/backup-1.nnc -o -e rdir/backup-0.nnc ] || fail "--resume: no backup in rdir"
-  ./plain --resume rdir > /dev/null || fail "--resume: resumed run failed"
+  ./plain --resume rdir > /dev/null 2> resume.err || fail "--resume: resumed run failed"
+  grep -q "resuming from rdir/backup-[01].nnc: epoch" resume.err || fail "--resume: no resuming line: $(cat resume.err)"
 fi
 cmp -s final.safetensors ref.safetensors || fail "--resume: weights differ"
 [ -e rdir ] && fail "--resume: backup left after completion"
