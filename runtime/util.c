@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "rt.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
@@ -119,7 +121,33 @@ static void fsync_dir_of(const char *path) {
   }
 }
 
+// "<path>.tmp.<pid>.<k>" files of processes that no longer run: what a SIGKILL between
+// naming and renaming left (rt_atomic_commit). Removed before path is written again.
+static void remove_stale_temps(const char *path) {
+  char dir[4096], name[4096], stale[8192];
+  dir_of(path, dir, sizeof dir);
+  snprintf(name, sizeof name, "%s", path);
+  const char *base = basename(name);
+  size_t blen = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    long pid;
+    int k, used = 0;
+    if (strncmp(e->d_name, base, blen) != 0 ||
+        sscanf(e->d_name + blen, ".tmp.%ld.%d%n", &pid, &k, &used) != 2 || e->d_name[blen + used] ||
+        pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+  }
+  closedir(d);
+}
+
 int rt_atomic_open(rt_atomic *a, const char *path) {
+  remove_stale_temps(path);
   a->f = NULL;
   a->path = path;
   a->slot = -1;
@@ -187,12 +215,12 @@ int rt_atomic_commit(rt_atomic *a) {
   bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
   int saved = errno;
   rt_signals_block(true);
+  // Name and rename back to back: a SIGKILL between the two leaves "<path>.tmp.<pid>.<k>",
+  // which the next write of path removes (remove_stale_temps).
   if (ok && link_tmpfile(a) != 0) {
     ok = false;
     saved = errno;
   }
-  ok = (fclose(a->f) == 0) && ok;
-  a->f = NULL;
   if (ok && rename(a->tmp, a->path) != 0) {
     ok = false;
     saved = errno;
@@ -201,6 +229,8 @@ int rt_atomic_commit(rt_atomic *a) {
     a->slot = -1;
     a->named = false;
   }
+  ok = (fclose(a->f) == 0) && ok;
+  a->f = NULL;
   rt_signals_block(false);
   if (!ok) {
     rt_atomic_abort(a);
