@@ -30,11 +30,11 @@ model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
 model.fit(x, y, epochs=1)
 NN
 NNC_MEMORY_LIMIT=1e12 "$NNC" build huge.nn -o huge 2> huge.err && fail "Dense(2000000000) was built"
-grep -q "error: the model does not fit in memory: it needs 1.5 TiB: weights 268.2 GiB, optimizer state 536.4 GiB, gradients and other fixed buffers 268.2 GiB, activations 476.8 GiB (batch 32); this machine has 931.3 GiB" huge.err ||
+grep -q "error: the model does not fit in memory: it needs 1.5 TiB at batch 32: weights 268.2 GiB, optimizer state 536.4 GiB, activations and gradients 745.1 GiB; this machine has 931.3 GiB" huge.err ||
   fail "huge model message: $(cat huge.err)"
 sed -i 's/Dense(3,/Dense(2000000000,/' huge.nn
 "$NNC" build huge.nn -o huge 2> huge.err && fail "two Dense(2000000000) were built"
-grep -q "it needs 55.5 EiB: weights 13.9 EiB, .*; that is more than a program can address" huge.err ||
+grep -q "it needs 55.5 EiB at batch 32: weights 13.9 EiB, .*; that is more than a program can address" huge.err ||
   fail "overflowing model message: $(cat huge.err)"
 [ -e huge ] && fail "a refused model left a program"
 
@@ -62,7 +62,7 @@ NN
 
 # 2. ModelCheckpoint: the second epoch's file does not fit beside the first.
 model "keras.callbacks.ModelCheckpoint('small/w.safetensors')" > ckpt.nn
-"$NNC" build ckpt.nn -o ckpt 2>/dev/null || fail "build ckpt.nn"
+"$NNC" build ckpt.nn -o ckpt > /dev/null 2>&1 || fail "build ckpt.nn"
 ./ckpt > ckpt.out 2> ckpt.err && fail "ModelCheckpoint on a full disk: no error"
 grep -q "error: cannot write small/w.safetensors: No space left on device (the previous file, if any, is unchanged)" ckpt.err ||
   fail "ModelCheckpoint message: $(cat ckpt.err)"
@@ -71,13 +71,13 @@ grep -q "error: cannot write small/w.safetensors: No space left on device (the p
 cp small/w.safetensors first.safetensors
 model "" "model.load_weights('first.safetensors')
 print('loaded')" > load.nn
-"$NNC" build load.nn -o load 2>/dev/null || fail "build load.nn"
+"$NNC" build load.nn -o load > /dev/null 2>&1 || fail "build load.nn"
 ./load | grep -q loaded || fail "the kept checkpoint does not load"
 rm -f small/*
 
 # 3. CSVLogger: a disk filled to its last bytes; rows written stay whole.
 model "keras.callbacks.CSVLogger('small/log.csv')" > csv.nn
-"$NNC" build csv.nn -o csv 2>/dev/null || fail "build csv.nn"
+"$NNC" build csv.nn -o csv > /dev/null 2>&1 || fail "build csv.nn"
 head -c 70000 /dev/zero > small/fill 2>/dev/null
 while head -c 64 /dev/zero >> small/fill 2>/dev/null; do :; done   # every byte taken
 ./csv > /dev/null 2> csv.err && { rm -f small/fill; echo "note: CSVLogger fitted in the space left"; }
@@ -93,7 +93,7 @@ rm -f small/*
 model "" "p = model.predict(x, verbose=0)
 np.save('small/p.npy', p)
 np.save('small/q.npy', p)" > npsave.nn
-"$NNC" build npsave.nn -o npsave 2>/dev/null || fail "build npsave.nn"
+"$NNC" build npsave.nn -o npsave > /dev/null 2>&1 || fail "build npsave.nn"
 fill_but() {  # fill_but BYTES: take every byte of small, then give BYTES back
   head -c 70000 /dev/zero > small/fill 2>/dev/null
   while head -c 64 /dev/zero >> small/fill 2>/dev/null; do :; done
@@ -109,7 +109,7 @@ rm -f small/*
 # 5. BackupAndRestore: the second generation does not fit; the first stays, and resumes.
 # 4,323 weights and as many slot values: 35 KiB a backup.
 model "keras.callbacks.BackupAndRestore('small/bk')" "model.save_weights('final.safetensors')" 120 > bk.nn
-"$NNC" build bk.nn -o bk 2>/dev/null || fail "build bk.nn"
+"$NNC" build bk.nn -o bk > /dev/null 2>&1 || fail "build bk.nn"
 ./bk > /dev/null 2> bk.err && fail "BackupAndRestore on a full disk: no error"
 grep -q "error: cannot write small/bk/backup-0.nnc: No space left on device" bk.err || fail "backup message: $(cat bk.err)"
 [ -e small/bk/backup-1.nnc ] || fail "the first backup is gone"
@@ -118,14 +118,14 @@ umount small && mounted=""
 mkdir -p small && cp -r bk-copy small/bk
 ./bk > /dev/null 2> bk2.err || fail "resume after the disk freed up: $(cat bk2.err)"
 model "" "model.save_weights('final.safetensors')" 120 > plain.nn
-"$NNC" build plain.nn -o plain 2>/dev/null && mv final.safetensors resumed.safetensors && ./plain > /dev/null ||
+"$NNC" build plain.nn -o plain > /dev/null 2>&1 && mv final.safetensors resumed.safetensors && ./plain > /dev/null ||
   fail "plain run"
 cmp -s final.safetensors resumed.safetensors || fail "the run resumed after a full disk differs from an uninterrupted one"
 
 # 6. Unwritable places: a directory that is a file.
 touch notadir
 model "keras.callbacks.ModelCheckpoint('notadir/w.safetensors')" > nd.nn
-"$NNC" build nd.nn -o nd 2>/dev/null || fail "build nd.nn"
+"$NNC" build nd.nn -o nd > /dev/null 2>&1 || fail "build nd.nn"
 ./nd > /dev/null 2> nd.err && fail "checkpoint under a file: no error"
 grep -q "error: cannot .*notadir/w.safetensors.*Not a directory" nd.err || fail "not-a-directory message: $(cat nd.err)"
 echo "ok"

@@ -44,8 +44,8 @@ NN
 }
 model "keras.callbacks.BackupAndRestore(backup_dir='bk', save_freq=8)" > kill.nn
 model "" > plain.nn
-"$NNC" build kill.nn -o kill 2>/dev/null || fail "build kill.nn"
-"$NNC" build plain.nn -o plain 2>/dev/null || fail "build plain.nn"
+"$NNC" build kill.nn -o kill > /dev/null 2>&1 || fail "build kill.nn"
+"$NNC" build plain.nn -o plain > /dev/null 2>&1 || fail "build plain.nn"
 
 # The uninterrupted runs: with backups and without, the same bits.
 start=$(date +%s%N)
@@ -65,7 +65,7 @@ for trial in $(seq "$TRIALS"); do
     ./kill > /dev/null 2>&1 &
     pid=$!
     sleep "$(awk -v ms="$ms" -v r="$RANDOM" 'BEGIN { printf "%.4f", ms * (r / 32768.0) / 1000 }')"
-    kill -KILL $pid 2>/dev/null && kills=$((kills + 1))
+    kill -KILL $pid > /dev/null 2>&1 && kills=$((kills + 1))
     wait $pid 2>/dev/null
     # Backups never have a temporary name. save_weights's file has one for the moment
     # between naming and renaming; a SIGKILL there leaves it, whole, to the next write.
@@ -161,7 +161,7 @@ fi
 # 6. Two fits share a backup_dir: killed in the second, the first is run again from the
 # start (leaving the second's backup alone) and the second resumes: the same bits.
 sed -e "s/epochs=12/epochs=5/" -e "s/^model.save_weights/model.fit(x, y, epochs=8, batch_size=16, verbose=2, callbacks=[keras.callbacks.BackupAndRestore(backup_dir='bk', save_freq=8)])\nmodel.save_weights/" kill.nn > two.nn
-"$NNC" build two.nn -o two 2>/dev/null || fail "build two.nn"
+"$NNC" build two.nn -o two > /dev/null 2>&1 || fail "build two.nn"
 rm -rf bk final.safetensors
 ./two > /dev/null || fail "two fits: reference run"
 mv final.safetensors two.safetensors
@@ -183,7 +183,7 @@ sed 's/^0.4869,/nan,/' x.csv > xnan.csv
 sed -e "s/'x.csv'/'xnan.csv'/" -e "s/'relu'/'tanh'/" plain.nn > nan.nn
 sed -i 's/verbose=2, callbacks=\[\]/verbose=0, shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()]/' nan.nn
 echo "print('after fit')" >> nan.nn
-"$NNC" build nan.nn -o nan 2>/dev/null || fail "build nan.nn"
+"$NNC" build nan.nn -o nan > /dev/null 2>&1 || fail "build nan.nn"
 grep -q '^nan,' xnan.csv || fail "test data: no NaN written"
 ./nan > nan.out 2> nan.err || fail "TerminateOnNaN: exit $?: $(cat nan.err)"
 grep -q "Batch 0: Invalid loss, terminating training (epoch 1, step 1, first produced by node batch_x (op input))" nan.out ||
@@ -203,7 +203,7 @@ model = keras.Sequential([keras.layers.Dense(64, activation='relu', input_shape=
 model.compile(optimizer=keras.optimizers.SGD(learning_rate=10.0), loss='mse')
 model.fit(x, y, epochs=5, batch_size=16, verbose=0)
 NN
-"$NNC" build big.nn -o big 2>/dev/null || fail "build big.nn"
+"$NNC" build big.nn -o big > /dev/null 2>&1 || fail "build big.nn"
 ./big --check-numerics > /dev/null 2> big.err && fail "--check-numerics: lr=1e6 stayed finite"
 grep -q "error: --check-numerics: NaN or Inf first produced by node [a-z0-9_]* (op [a-z0-9_]*) at epoch 1, step [0-9]*" big.err ||
   fail "--check-numerics overflow: $(cat big.err)"

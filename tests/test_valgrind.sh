@@ -44,7 +44,7 @@ model.save_weights('w.safetensors')
 model.load_weights('w.safetensors')
 print('done')
 NN
-"$NNC" build vg.nn -o vg 2> build.err || fail "build: $(cat build.err)"
+"$NNC" build vg.nn -o vg > /dev/null 2> build.err || fail "build: $(cat build.err)"
 vg() {
   valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --track-origins=yes "$@"
