@@ -353,6 +353,8 @@ struct Node {
   bool backward;           // runs only in training (backward pass, updates)
   // Attributes, typed; each op reads only its own (the builders in graph.c and autodiff.c).
   bool ta, tb;             // matmul: A and/or B transposed
+  OpKind fused_act;        // matmul, conv2d: the activation fused into the epilogue (fuse.c);
+                           //   in[2], when set, the bias added before it
   Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
   double rate;             // dropout: drop probability
   double alpha;            // parameterized activations and their _bwd: leaky_relu negative_slope, elu alpha
@@ -414,6 +416,9 @@ typedef struct Uses { Node **nodes; int n; } Uses;
 Uses *graph_uses(const Graph *g);           // per node id; recomputed on each call
 // Every input edge old -> x becomes new -> x (and aliases of old alias new).
 void graph_replace_uses(Graph *g, Node *old, Node *with);
+// Moves nd to just before `before` (earlier in the order; ids renumbered): a pass that
+// gives a node a new input hoists that input when it came later (a bias param).
+void graph_move_before(Graph *g, Node *nd, Node *before);
 // Removes nodes nothing uses that are not sinks (losses, updates, the output, params);
 // renumbers ids. Returns how many were removed.
 int graph_remove_dead(Graph *g);
@@ -453,6 +458,17 @@ struct Plan {
 void schedule(Graph *g);
 
 //
+// fuse.c — epilogue fusion
+//
+// Needs a differentiated graph. A forward matmul or conv2d followed by bias_add and an
+// activation the epilogue computes (relu) becomes one node that adds the bias (in[2]) and
+// applies the activation (fused_act) as each output tile is finished; the bias_add and
+// activation nodes lose their uses (graph_remove_dead takes them). Only activations
+// whose gradient reads the output are fused, so no backward node needs the value before
+// the activation. Guarantees: the step computes the same bits. Returns the nodes fused.
+int fuse_epilogues(Graph *g);
+
+//
 // memplan.c — the memory plan
 //
 // Needs schedule's plan. Guarantees: weights contiguous from 0, optimizer slots
@@ -473,6 +489,7 @@ const char *pipeline_stage_name(int i);        // the i-th stage; NULL past the 
 void pipeline_set_verify(bool on);
 // The optional passes, all on unless switched off (to compare with and without them).
 typedef struct PassOptions {
+  bool no_fuse;            // --no-fuse: bias and activation stay kernels of their own
   bool no_reuse;           // --no-reuse: every buffer its own memory
 } PassOptions;
 void pipeline_set_options(PassOptions o);

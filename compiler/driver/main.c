@@ -26,6 +26,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
+    "  --no-fuse                  keep bias and activation as kernels of their own\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
     "  -h, --help                 this text\n";
 
@@ -72,6 +73,9 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--data-dir")) slot = &o.data_dir;
     else if (!strcmp(a, "--no-reuse")) {
       o.passes.no_reuse = true;
+      continue;
+    } else if (!strcmp(a, "--no-fuse")) {
+      o.passes.no_fuse = true;
       continue;
     } else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
       o.cache_op = a;
