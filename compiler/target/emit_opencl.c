@@ -196,7 +196,7 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *weights;         // host copy of the arena's weight region\n"
     "  // The training inputs on the device (bind_inputs): which data, as stored, its rows.\n"
-    "  const void *inputs_of;\n  int64_t inputs_rows;\n  int inputs_u8;\n"
+    "  const void *inputs_of;\n  int64_t inputs_rows;\n  double inputs_scale;\n  int inputs_u8;\n"
     "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
   P("// One launch: enough groups of s->wg items for `work` items, at most max_groups (a\n"
@@ -317,7 +317,8 @@ static void emit_host_inputs(Emit *e) {
     "// pixels go as they are; other types as the float32 values the host gather would make.\n"
     "static int nnc_bind_inputs(nn_model *m, const nn_data *x) {\n  State *s = m->state;\n"
     "  if (x->onehot > 0 || x->row_size != %lld || x->rows <= 0) return -1;\n"
-    "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows) return 0;\n"
+    "  // Values of one file share its buffer (x and x / 255): the scale tells them apart.\n"
+    "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows && s->inputs_scale == x->scale) return 0;\n"
     "  int u8 = x->dtype == NN_U8;\n"
     "  size_t bytes = (size_t)x->rows * %lld * (u8 ? 1 : sizeof(float));\n"
     "  cl_ulong max_alloc = 0;\n"
@@ -331,7 +332,7 @@ static void emit_host_inputs(Emit *e) {
     "  if (s->inputs) clReleaseMemObject(s->inputs);\n"
     "  s->inputs = nn_cl_alloc(s->cl, bytes, \"the training inputs\");\n"
     "  nn_cl_write(s->cl, s->inputs, 0, bytes, host);\n  if (!u8) free(host);\n"
-    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_u8 = u8;\n"
+    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_scale = x->scale;\n  s->inputs_u8 = u8;\n"
     "  if (u8) {\n    float table[256];\n"
     "    for (int v = 0; v < 256; v++) table[v] = (float)(v * x->scale);\n"
     "    nn_cl_write(s->cl, s->table, 0, sizeof table, table);\n"
