@@ -226,7 +226,19 @@ static char *summary_text(const Program *p) {
   return copy;
 }
 
+// `nnc bench` builds: the train step on synthetic data instead of the script.
+static void emit_bench_main(FILE *out) {
+  fprintf(out, "#include \"nn_profile.h\"\n\nint main(int argc, char **argv) {\n"
+               "  static const nn_profile prof = {NNC_PROF_KERNELS, nnc_prof_names, nnc_prof_seconds,\n"
+               "                                  &nnc_prof_arena_bytes, nnc_model_create, nn_measure_machine};\n"
+               "  return nn_bench_main(argc, argv, &prof);\n}\n");
+}
+
 void emit_main(FILE *out, const Program *p, const Graph *g) {
+  if (emit_profile) {
+    emit_bench_main(out);
+    return;
+  }
   fprintf(out, "// Built with -DNNC_NO_MAIN, this file is a model another program can drive.\n#ifndef NNC_NO_MAIN\n\n");
   bool has_summary = false;
   for (int i = 0; i < p->n_actions; i++) has_summary |= p->actions[i].kind == A_SUMMARY;

@@ -57,6 +57,7 @@ static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
 static const Dialect cl_dialect = {
     .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .seed = "seed", .step = "step",
     .call = cl_call, .zero = cl_zero, .run = cl_run, .forward_prologue = "",
+    .sync = "nn_cl_finish(s->cl);",
 };
 
 //
@@ -293,9 +294,10 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (layout && *layout) s->cpu = atoi(layout) != 0;\n"
     "  s->max_groups = s->cpu ? 64 : 4096;\n"
     "  size_t bytes = (FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch) * sizeof(nn_real);\n"
-    "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n"
+    "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n%s"
     "  s->weights = calloc(WEIGHTS_ELEMS + 1, sizeof(nn_real));\n"
-    "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n");
+    "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n",
+    emit_profile ? "  nnc_prof_arena_bytes = bytes;\n" : "");
   if (g->loss)
     P("  s->rows = nn_cl_alloc(s->cl, (size_t)max_batch * sizeof(int64_t), \"the batch's row indices\");\n"
       "  s->table = nn_cl_alloc(s->cl, 256 * sizeof(float), \"the uint8 conversion table\");\n");
