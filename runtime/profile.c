@@ -2,7 +2,7 @@
 // synthetic data, a few steps to warm up, then until --steps or --min-time, and prints
 // per-kernel medians as "key value" lines that nnc bench turns into its table:
 //
-//   threads 2 / batch 32 / steps 40 / step_s 0.0043 / kernel 3 0.00012 / ...
+//   threads 2 / batch 32 / steps 40 / step_s 0.0043 / outside_s 0.00002 / kernel 3 0.00012 / ...
 //   arena_bytes N / rss_bytes N / peak_gflops G / bandwidth_gbs B
 //
 // Synthetic data: inputs uniform in [0, 1), labels valid for the loss (class indices,
@@ -84,9 +84,9 @@ int nn_bench_main(int argc, char **argv, const nn_profile *p) {
   float *x = malloc(sizeof(float) * batch * m->in_width + 1);
   float *y = malloc(sizeof(float) * batch * m->label_width + 1);
   int cap = steps > 0 ? steps : 1000;
-  double *step_s = malloc(sizeof(double) * cap);
+  double *step_s = malloc(sizeof(double) * cap), *outside_s = malloc(sizeof(double) * cap);
   double *kernel_s = malloc(sizeof(double) * cap * (p->n_kernels + 1));
-  if (!x || !y || !step_s || !kernel_s) return rt_error("out of memory");
+  if (!x || !y || !step_s || !outside_s || !kernel_s) return rt_error("out of memory");
   for (int64_t i = 0; i < (int64_t)batch * m->in_width; i++) x[i] = (float)nn_rng_uniform(&rng);
   synthetic_labels(m, y, batch, &rng);
 
@@ -97,14 +97,17 @@ int nn_bench_main(int argc, char **argv, const nn_profile *p) {
     memset(p->seconds, 0, sizeof(double) * p->n_kernels);
     double t0 = nn_now();
     m->train_step(m, x, y, batch, &rng, NULL);
-    step_s[done] = nn_now() - t0;
-    for (int k = 0; k < p->n_kernels; k++) kernel_s[(int64_t)k * cap + done] = p->seconds[k];
+    step_s[done] = outside_s[done] = nn_now() - t0;
+    for (int k = 0; k < p->n_kernels; k++) {
+      kernel_s[(int64_t)k * cap + done] = p->seconds[k];
+      outside_s[done] -= p->seconds[k];
+    }
     done++;
     if (steps == 0 && done >= 5 && nn_now() - started >= min_time) break;
   }
 
   printf("threads %d\nbatch %d\nsteps %d\n", opt.threads, batch, done);
-  printf("step_s %.9g\n", median(step_s, done));
+  printf("step_s %.9g\noutside_s %.9g\n", median(step_s, done), median(outside_s, done));
   for (int k = 0; k < p->n_kernels; k++) printf("kernel %d %.9g\n", k, median(kernel_s + (int64_t)k * cap, done));
   printf("arena_bytes %zu\n", *p->arena_bytes);
   struct rusage ru;
@@ -115,6 +118,6 @@ int nn_bench_main(int argc, char **argv, const nn_profile *p) {
     p->measure_machine(opt.threads > 0 ? opt.threads : 1, &gflops, &gbs);
     printf("peak_gflops %.6g\nbandwidth_gbs %.6g\n", gflops, gbs);
   }
-  free(x), free(y), free(step_s), free(kernel_s), free(rest);
+  free(x), free(y), free(step_s), free(outside_s), free(kernel_s), free(rest);
   return fflush(stdout) == 0 ? 0 : 1;
 }
