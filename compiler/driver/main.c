@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);
   if (!strcmp(o.command, "run"))
-    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit and build); "
+    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit, build and bench); "
                "use 'nnc build FILE -o PROG' and run PROG", o.command);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);
