@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nnc bench on a small CNN: one table row per kernel of the train step (counted in the
 # generated code's phases, independently of bench), the totals, CSV and JSON that parse
-# with the same rows, a roofline SVG, and two variants side by side with ratios.
+# with the same rows, a roofline SVG, and variants (batch sizes, buffer reuse on and off)
+# side by side with ratios.
 # Run as: bash tests/test_bench.sh NNC
 set -u
 NNC=$(realpath "$1")
@@ -54,7 +55,7 @@ fi
 
 # CSV and JSON parse, with a row per kernel; the SVG is well-formed with a point per kernel.
 "$NNC" bench "$WORK/small.nn" --steps 3 --batch-size 8 --csv --svg "$WORK/roof.svg" >"$WORK/out.csv" 2>"$WORK/err" &&
-  "$NNC" bench "$WORK/small.nn" --steps 3 --batch-size 8,16 --json >"$WORK/out.json" 2>>"$WORK/err" || bad "csv/json: $(head -5 "$WORK/err")"
+  "$NNC" bench "$WORK/small.nn" --steps 3 --batch-size 8,16 --reuse on,off --json >"$WORK/out.json" 2>>"$WORK/err" || bad "csv/json: $(head -5 "$WORK/err")"
 python3 - "$WORK" "$n" <<'EOF' && ok || bad "csv/json/svg checks"
 import csv, json, sys, xml.etree.ElementTree as ET
 work, n = sys.argv[1], int(sys.argv[2])
@@ -65,7 +66,10 @@ assert all(float(r["median_s"]) > 0 and r["layout"] for r in kern)
 assert float([r for r in rows if r["kernel"] == "(step)"][0]["median_s"]) > 0
 assert sum(float(r["flops"]) for r in kern) > 0
 doc = json.load(open(work + "/out.json"))
-assert [v["batch"] for v in doc["variants"]] == [8, 16]
+assert [v["batch"] for v in doc["variants"]] == [8, 8, 16, 16]
+assert [v["name"] for v in doc["variants"]] == ["c b8", "c b8 no-reuse", "c b16", "c b16 no-reuse"]
+# Sharing buffers by liveness never makes the arena larger.
+assert doc["variants"][0]["arena_bytes"] <= doc["variants"][1]["arena_bytes"]
 for v in doc["variants"]:
     assert len(v["kernels"]) == n and v["step_s"] > 0 and v["samples_per_s"] > 0 and v["rss_bytes"] > 0
 assert all(k["ratio"] > 0 for k in doc["variants"][1]["kernels"])

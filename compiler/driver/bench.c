@@ -20,19 +20,22 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]]\n"
+    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--reuse on|off|on,off]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
-    "side (every target x every batch size), with a ratio per kernel against the first.\n";
+    "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
+    "against the first. --reuse off: every buffer its own memory (nnc build --no-reuse).\n";
 
-// One way of building and running the model. A new axis (fusion on or off, a layout)
-// is a field here, a value list in BenchOptions and a switch where the variant is built.
+// One way of building and running the model. The pass switches are PassOptions, so a
+// new pass's switch (fusion, a layout) is a value list in BenchOptions and a loop in
+// make_variants; run_variant hands them to the pipeline.
 typedef struct Variant {
   TargetKind target;
   int batch;
-  const char *name;        // "c b32": how tables and legends name it
+  PassOptions passes;
+  const char *name;        // "c b32", "c b32 no-reuse": how tables and legends name it
 } Variant;
 
 // What one variant's run measured, with the graph that was built for it.
@@ -46,12 +49,12 @@ typedef struct Result {
 } Result;
 
 typedef struct BenchOptions {
-  const char *file, *data_dir, *svg, *targets, *batches, *steps, *min_time, *threads;
+  const char *file, *data_dir, *svg, *targets, *batches, *reuse, *steps, *min_time, *threads;
   bool csv, json;
 } BenchOptions;
 
 static BenchOptions parse_bench_args(int argc, char **argv) {
-  BenchOptions o = {.targets = "c", .batches = "32", .min_time = "2"};
+  BenchOptions o = {.targets = "c", .batches = "32", .reuse = "on", .min_time = "2"};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
@@ -60,6 +63,7 @@ static BenchOptions parse_bench_args(int argc, char **argv) {
     else if (!strcmp(a, "-h") || !strcmp(a, "--help")) fputs(usage, stdout), exit(0);
     else if (!strcmp(a, "--target")) slot = &o.targets;
     else if (!strcmp(a, "--batch-size")) slot = &o.batches;
+    else if (!strcmp(a, "--reuse")) slot = &o.reuse;
     else if (!strcmp(a, "--svg")) slot = &o.svg;
     else if (!strcmp(a, "--steps")) slot = &o.steps;
     else if (!strcmp(a, "--min-time")) slot = &o.min_time;
@@ -86,9 +90,9 @@ static long parse_count(const char *what, const char *text, long lo, long hi) {
   return v;
 }
 
-// Every target x every batch size, targets outermost, in the order given.
+// Every target x every batch size x every pass setting, in that nesting, in the order given.
 static int make_variants(const BenchOptions *o, Variant **out) {
-  char *targets = xstrdup(o->targets), *batches = xstrdup(o->batches), *save1, *save2;
+  char *targets = xstrdup(o->targets), *save1, *save2, *save3;
   Variant *v = xalloc(64 * sizeof *v);
   int n = 0;
   for (char *t = strtok_r(targets, ",", &save1); t; t = strtok_r(NULL, ",", &save1)) {
@@ -98,11 +102,16 @@ static int make_variants(const BenchOptions *o, Variant **out) {
 #ifndef NNC_HAVE_OPENCL
     if (kind == TARGET_OPENCL) diag_fatal("this nnc was built without OpenCL, so it cannot bench the OpenCL target");
 #endif
-    char *list = xstrdup(batches);
-    for (char *b = strtok_r(list, ",", &save2); b; b = strtok_r(NULL, ",", &save2)) {
-      if (n == 64) diag_fatal("at most 64 variants in one run");
+    char *batches = xstrdup(o->batches);
+    for (char *b = strtok_r(batches, ",", &save2); b; b = strtok_r(NULL, ",", &save2)) {
       int batch = (int)parse_count("--batch-size", b, 1, 1 << 20);
-      v[n++] = (Variant){kind, batch, xprintf("%s b%d", t, batch)};
+      char *reuses = xstrdup(o->reuse);
+      for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
+        if (strcmp(r, "on") && strcmp(r, "off")) diag_fatal("--reuse: expected on, off or on,off, got '%s'", r);
+        if (n == 64) diag_fatal("at most 64 variants in one run");
+        PassOptions passes = {.no_reuse = !strcmp(r, "off")};
+        v[n++] = (Variant){kind, batch, passes, xprintf("%s b%d%s", t, batch, passes.no_reuse ? " no-reuse" : "")};
+      }
     }
   }
   if (n == 0) diag_fatal("no variant to run: --target and --batch-size need at least one value each");
@@ -184,10 +193,13 @@ static void parse_result(const char *text, Result *r, const char *exe) {
 // Builds (once per target) and runs one variant. The roofline is measured in the first run.
 static int run_variant(const Program *p, const BenchOptions *o, const Variant *v, const char *dir, bool measure,
                        Result *r) {
+  pipeline_set_options(v->passes);
   r->g = pipeline_run(p, NULL);
   r->n_kernels = train_kernels(r->g, &r->kernels);
   r->kernel_s = xalloc((r->n_kernels + 1) * sizeof *r->kernel_s);
-  const char *exe = xprintf("%s/bench-%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c");
+  // One program per target and pass setting; the batch is a run-time option.
+  const char *exe = xprintf("%s/bench-%s%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
+                            v->passes.no_reuse ? "-no-reuse" : "");
   if (access(exe, X_OK) != 0) {
     emit_profile = true;
     int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"));
@@ -267,9 +279,13 @@ static void print_memory(const Result *r, int batch) {
   double fixed = pl->fixed_elems * 4.0 - w - slots, per_sample = pl->batch_elems * 4.0 * batch;
   double work = r->arena_bytes - w - slots - fixed - per_sample;
   printf("memory: arena %.2f MiB (weights %.2f, optimizer %.2f, other fixed %.2f, per-sample %.2f, workspace %.2f), "
-         "max RSS %.1f MiB\n",
+         "max RSS %.1f MiB",
          mib(r->arena_bytes), mib(w), mib(slots), mib(fixed), mib(per_sample), mib(work > 0 ? work : 0),
          mib(r->rss_bytes));
+  if (pl->reused)
+    printf("; other fixed + per-sample without reuse: %.2f MiB",
+           mib(pl->fixed_unshared * 4.0 - w - slots + pl->batch_unshared * 4.0 * batch));
+  printf("\n");
 }
 
 static void print_table(const BenchOptions *o, const Variant *v, const Result *r, int nv) {
@@ -442,8 +458,8 @@ static int write_svg(const char *path, const BenchOptions *o, const Variant *v, 
 }
 
 static void remove_bench_dir(const char *dir) {
-  unlink(xprintf("%s/bench-c", dir));
-  unlink(xprintf("%s/bench-opencl", dir));
+  for (int i = 0; i < 4; i++)
+    unlink(xprintf("%s/bench-%s%s", dir, i & 1 ? "opencl" : "c", i & 2 ? "-no-reuse" : ""));
   rmdir(dir);
 }
 
