@@ -521,6 +521,10 @@ void emit_c_string(FILE *out, const char *s);
 const char *cnum(double v);
 // emit_main.c: the generated program's main() (data, then the script's actions).
 void emit_main(FILE *out, const Program *p, const Graph *g);
+// Bench builds (set by `nnc bench` before emitting): the train step's kernels are timed
+// one by one and main() is nn_bench_main (include/nn_profile.h). Off for every other
+// command, so normal programs carry no timers.
+extern bool emit_profile;
 
 //
 // build.c — `nnc build` / `nnc emit`
@@ -531,5 +535,12 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
                   const char *cc);
 // `nnc emit FILE --target c -o DIR`: creates DIR if needed, writes model.c and README.
 int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir);
+
+//
+// bench.c — `nnc bench FILE [options]` (argv as main received it): builds the model with
+// per-kernel timers for each variant, runs the train step, prints the table. `load`
+// parses and checks the script (main.c's front end). Returns the exit status.
+//
+int bench_main(int argc, char **argv, Program *(*load)(const char *file, const char *data_dir));
 
 #endif

@@ -21,6 +21,8 @@ static const char usage[] =
     "                             write the generated sources\n"
     "  build FILE [--target c|opencl] -o PROG [--cflags FLAGS]\n"
     "                             an executable that runs the script\n"
+    "  bench FILE [--target c,opencl] [--batch-size N,N] [--csv|--json] [--svg out.svg]\n"
+    "                             time the train step kernel by kernel (nnc bench --help)\n"
     "  devices                    OpenCL platforms and devices with their limits\n"
     "  cache --stats|--clear      the OpenCL program binary cache ($NNC_CACHE_DIR)\n"
     "\n"
@@ -132,7 +134,15 @@ static int device_command(const Options *o) {
 #endif
 }
 
+// nnc bench's front end (bench.c parses its own options).
+static Program *load_for_bench(const char *file, const char *data_dir) {
+  static Source src;
+  Options o = {.command = "bench", .file = file, .data_dir = data_dir};
+  return front_end(&o, &src);
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "bench")) return bench_main(argc, argv, load_for_bench);
   Options o = parse_args(argc, argv);
   pipeline_set_options(o.passes);
   Source src;
@@ -177,8 +187,8 @@ int main(int argc, char **argv) {
     return rc == 0 ? 0 : 1;
   }
   if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);
-  if (!strcmp(o.command, "run") || !strcmp(o.command, "bench"))
-    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit and build); "
+  if (!strcmp(o.command, "run"))
+    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit, build and bench); "
                "use 'nnc build FILE -o PROG' and run PROG", o.command);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);

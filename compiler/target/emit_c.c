@@ -39,6 +39,7 @@ static const char *c_run(Emit *e, const Node *nd, bool infer, const char *n) {
 static const Dialect c_dialect = {
     .name = "c", .buf = c_buf, .aux = c_aux, .null_buf = "NULL", .seed = "s->seed", .step = "s->step",
     .call = c_call, .zero = c_zero, .run = c_run, .forward_prologue = "  s->reg = 0;\n",
+    .sync = "",
 };
 
 //
@@ -156,6 +157,7 @@ static void emit_model(Emit *e) {
     "    return NULL;\n  }\n  memset(s->arena, 0, bytes);\n"
     "  nn_real *fixed = s->arena, *batch = s->arena + FIXED_ELEMS;\n"
     "  s->work = batch + (size_t)PER_SAMPLE_ELEMS * max_batch;\n");
+  if (emit_profile) P("  nnc_prof_arena_bytes = bytes;\n");
   for (int i = 0; i < g->n; i++) {
     const Node *nd = g->nodes[i];
     if (pl->off[i] >= 0)

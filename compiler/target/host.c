@@ -122,10 +122,38 @@ const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *r
   return rows == 1 ? xprintf("%s / n + %s", loss, reg) : xprintf("%s / ((double)n * %lld) + %s", loss, rows, reg);
 }
 
+bool emit_profile;
+
+// Bench builds: the train step's kernels in order (forward, backward, updates), each
+// timed into nnc_prof_seconds[k] after the dialect's sync. Nothing in other builds.
+static void emit_profile_table(Emit *e) {
+  const Plan *pl = e->plan;
+  int n = pl->n_fwd + pl->n_bwd + pl->n_upd;
+  P("// nnc bench: seconds per train-step kernel (bench builds only).\n"
+    "enum { NNC_PROF_KERNELS = %d };\nstatic const char *const nnc_prof_names[NNC_PROF_KERNELS + 1] = {\n", n);
+  Node **phases[] = {pl->fwd, pl->bwd, pl->upd};
+  int counts[] = {pl->n_fwd, pl->n_bwd, pl->n_upd};
+  for (int ph = 0; ph < 3; ph++)
+    for (int i = 0; i < counts[ph]; i++) P("  \"%s\",\n", phases[ph][i]->name);
+  P("};\nstatic double nnc_prof_seconds[NNC_PROF_KERNELS + 1];\nstatic size_t nnc_prof_arena_bytes;\n"
+    "#define NNC_TIMED(k, run)                                 \\\n"
+    "  do {                                                    \\\n"
+    "    double t0_ = nn_now();                                \\\n"
+    "    run %s                                                \\\n"
+    "    nnc_prof_seconds[k] += nn_now() - t0_;                \\\n"
+    "  } while (0)\n\n", e->d->sync);
+}
+
+// A train-phase run statement, timed as kernel k in bench builds.
+static const char *timed(int k, const char *run) {
+  return emit_profile ? xprintf("NNC_TIMED(%d, %s);", k, run) : run;
+}
+
 void emit_host_phases(Emit *e) {
   const Plan *pl = e->plan;
+  if (emit_profile) emit_profile_table(e);
   P("static void nnc_forward_train(State *s, int n) {\n%s", e->d->forward_prologue);
-  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", e->d->run(e, pl->fwd[i], false, "n"));
+  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", timed(i, e->d->run(e, pl->fwd[i], false, "n")));
   P("}\n\n");
   P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
   P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n%s", e->d->forward_prologue);
@@ -137,10 +165,11 @@ void emit_host_phases(Emit *e) {
   P("}\n\n");
   if (!e->g->loss) return;
   P("static void nnc_backward(State *s, int n) {\n");
-  for (int i = 0; i < pl->n_bwd; i++) P("  %s\n", e->d->run(e, pl->bwd[i], false, "n"));
+  for (int i = 0; i < pl->n_bwd; i++) P("  %s\n", timed(pl->n_fwd + i, e->d->run(e, pl->bwd[i], false, "n")));
   P("}\n\n");
   P("static void nnc_update(State *s) {\n");
-  for (int i = 0; i < pl->n_upd; i++) P("  %s\n", e->d->run(e, pl->upd[i], false, "0"));
+  for (int i = 0; i < pl->n_upd; i++)
+    P("  %s\n", timed(pl->n_fwd + pl->n_bwd + i, e->d->run(e, pl->upd[i], false, "0")));
   P("}\n\n");
 }
 

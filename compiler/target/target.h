@@ -31,6 +31,7 @@ typedef struct Dialect {
   // The host's statement that runs a node's kernel (a call, or a launch) for `n` samples.
   const char *(*run)(Emit *e, const Node *nd, bool infer, const char *n);
   const char *forward_prologue;                      // first statements of a forward pass
+  const char *sync;                                  // waits for the kernels run so far (bench timers)
 } Dialect;
 
 struct Emit {
