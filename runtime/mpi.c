@@ -142,6 +142,8 @@ static void layout(void) {
 }
 
 void nn_mpi_step_begin(int n, uint64_t *seed) {
+  if (mp.size == 1)
+    return;
   if (!mp.stage) layout();
   mp.t_begin = MPI_Wtime();
   mp.n_local = n;
@@ -175,7 +177,7 @@ static void stage_grad(int k) {
 }
 
 void nn_mpi_grad_ready(int k) {
-  if (k < 0 || k >= mp.n_grads || mp.ready[k]) return;
+  if (mp.size == 1 || k < 0 || k >= mp.n_grads || mp.ready[k]) return;
   stage_grad(k);
   // Gradients are announced in registration order; count the prefix that is in.
   while (mp.n_ready < mp.n_grads && mp.ready[mp.n_ready]) mp.n_ready++;
@@ -185,6 +187,8 @@ void nn_mpi_grad_ready(int k) {
 }
 
 void nn_mpi_reduce(void) {
+  if (mp.size == 1)
+    return;  // one process: the step is exactly the one a build without --mpi takes
   // A rank with no rows (or a gradient the backward pass never announced) fills in now.
   for (int k = 0; k < mp.n_grads; k++)
     if (!mp.ready[k]) stage_grad(k);
