@@ -23,6 +23,8 @@ void nn_mpi_prepare(nn_options *o);
 // After it (which may execute the program again): MPI_Init; on every rank but 0
 // stdout goes to /dev/null, so progress, print() and --json appear once.
 void nn_mpi_start(void);
+// The number of ranks (1 before nn_mpi_start).
+int nn_mpi_size(void);
 // The model whose weights NNC_MPI_CHECK=1 compares across ranks at the end.
 void nn_mpi_model(nn_model *m);
 // main's status: 0 ends MPI normally; anything else prints which rank failed and

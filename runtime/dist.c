@@ -6,7 +6,7 @@
 // --mpi do not depend on MPI.
 #include "rt.h"
 
-rt_dist_hooks rt_dist = {.rank = 0, .size = 1};
+rt_dist_hooks rt_dist = {.rank = 0, .size = 1, .local_rank = 0, .local_size = 1};
 
 // Keras's tf.distribute split of a global batch: rank r takes a contiguous share,
 // the first n % size ranks one row more, so every row is trained exactly once.

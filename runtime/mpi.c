@@ -88,7 +88,16 @@ void nn_mpi_start(void) {
   MPI_Comm_rank(MPI_COMM_WORLD, &mp.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &mp.size);
   mp.started = true;
-  rt_dist = (rt_dist_hooks){.rank = mp.rank, .size = mp.size, .sum = dist_sum, .bcast = dist_bcast};
+  // The ranks sharing this machine (its devices, its CPUs).
+  MPI_Comm local;
+  int local_rank = 0, local_size = 1;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, mp.rank, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+    MPI_Comm_rank(local, &local_rank);
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+  }
+  rt_dist = (rt_dist_hooks){.rank = mp.rank, .size = mp.size, .local_rank = local_rank, .local_size = local_size,
+                            .sum = dist_sum, .bcast = dist_bcast};
   if (mp.rank != 0) {
     fflush(stdout);
     if (!freopen("/dev/null", "w", stdout)) fprintf(stderr, "warning: rank %d: cannot silence stdout\n", mp.rank);
@@ -96,6 +105,7 @@ void nn_mpi_start(void) {
 }
 
 void nn_mpi_model(nn_model *m) { mp.model = m; }
+int nn_mpi_size(void) { return mp.started ? mp.size : 1; }
 
 static void add_slot(mpi_slot **list, int *n, float *value, int64_t elems) {
   mpi_slot *grown = realloc(*list, sizeof **list * (*n + 1));

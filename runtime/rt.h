@@ -49,6 +49,7 @@ void rt_format_shape(char *buf, size_t size, int ndim, const int64_t *shape, boo
 //
 typedef struct rt_dist_hooks {
   int rank, size;                          // 0 and 1 in one process
+  int local_rank, local_size;              // among the ranks on this machine
   void (*sum)(double *v, int n);           // in place, over every rank; same bits on each
   void (*bcast)(void *buf, size_t bytes);  // rank 0's bytes to every rank
 } rt_dist_hooks;

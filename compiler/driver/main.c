@@ -171,8 +171,6 @@ int main(int argc, char **argv) {
       diag_fatal("this nnc was built without OpenCL, so it cannot build OpenCL programs "
                  "(install ocl-icd-opencl-dev and opencl-headers, then rebuild nnc); 'nnc emit' still works");
 #endif
-    if (o.mpi && target == TARGET_OPENCL)
-      diag_fatal("--mpi is not available with --target opencl yet; build the C target with --mpi");
     Program *p = front_end(&o, &src);
     p->mpi = o.mpi;
     Graph *g = pipeline_run(p, NULL);

@@ -11,6 +11,7 @@
 #include "target.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define P(...) fprintf(e->out, __VA_ARGS__)
 
@@ -45,31 +46,127 @@ static int mpi_grads(Emit *e, MpiGrad **out) {
   return n;
 }
 
+static bool on_device(const Emit *e) { return strcmp(e->d->name, "opencl") == 0; }
+
+// OpenCL: where a node's values live in the device arena: a buffer (element offset,
+// per-sample region or not) and an element offset into it, following views to the node
+// whose storage they are.
+static void arena_place(const Plan *pl, const Node *nd, int64_t *off, bool *batched, int64_t *extra) {
+  *extra = 0;
+  while (pl->off[nd->id] < 0 && nd->alias) {
+    if (nd->op == OP_aux_view) {
+      *off = pl->aux_off[nd->alias->id];
+      *batched = pl->aux_in_batch[nd->alias->id];
+      *extra = nd->alias_offset;
+      return;
+    }
+    nd = nd->alias;
+  }
+  *off = pl->off[nd->id];
+  *batched = pl->in_batch[nd->id];
+}
+
+// OpenCL: the statement that copies node nd's values between the device arena and
+// host, at element `host_at` of s->mpi_host.
+static const char *device_copy(Emit *e, const Node *nd, int64_t host_at, bool to_device) {
+  int64_t off, extra;
+  bool batched;
+  arena_place(e->plan, nd, &off, &batched, &extra);
+  return xprintf("nn_cl_%s(s->cl, s->arena, nnc_at(s, %lld, %d) + %lld * sizeof(nn_real), %lld * sizeof(nn_real), "
+                 "s->mpi_host + %lld);",
+                 to_device ? "write" : "read", (long long)off, batched, (long long)extra, (long long)node_elems(nd),
+                 (long long)host_at);
+}
+
+// The C target registers the gradients themselves; the OpenCL target host copies of them
+// (s->mpi_host: the gradients in completion order, then the statistics), made only when
+// there are several ranks.
 void emit_mpi_register(Emit *e) {
   MpiGrad *gs;
   int n = mpi_grads(e, &gs);
+  bool dev = on_device(e);
+  int64_t at = 0;
   P("  // Data parallel (--mpi): the gradients, in the order nnc_backward completes them, and\n"
     "  // the weights no optimizer updates (moving statistics), averaged after each step.\n");
-  for (int i = 0; i < n; i++) P("  nn_mpi_add_grad(s->%s, %lld);\n", gs[i].grad->name, (long long)node_elems(gs[i].grad));
+  if (dev) {
+    for (int i = 0; i < n; i++) at += node_elems(gs[i].grad);
+    for (int i = 0; i < e->g->n_params; i++)
+      if (!e->g->params[i]->trainable) at += node_elems(e->g->params[i]);
+    P("  if (nn_mpi_size() > 1) {\n    s->mpi_host = calloc(%lld, sizeof(nn_real));\n"
+      "    if (!s->mpi_host) {\n      fprintf(stderr, \"error: out of memory\\n\");\n      return NULL;\n    }\n",
+      (long long)at + 1);
+    at = 0;
+  }
+  const char *indent = dev ? "    " : "  ";
+  for (int i = 0; i < n; i++) {
+    long long elems = node_elems(gs[i].grad);
+    if (dev) P("%snn_mpi_add_grad(s->mpi_host + %lld, %lld);  // %s\n", indent, (long long)at, elems, gs[i].grad->name);
+    else P("%snn_mpi_add_grad(s->%s, %lld);\n", indent, gs[i].grad->name, elems);
+    at += elems;
+  }
   for (int i = 0; i < e->g->n_params; i++) {
     const Node *w = e->g->params[i];
-    if (!w->trainable) P("  nn_mpi_add_stat(s->%s, %lld);\n", w->name, (long long)node_elems(w));
+    if (w->trainable) continue;
+    if (dev) P("%snn_mpi_add_stat(s->mpi_host + %lld, %lld);  // %s\n", indent, (long long)at, (long long)node_elems(w), w->name);
+    else P("%snn_mpi_add_stat(s->%s, %lld);\n", indent, w->name, (long long)node_elems(w));
+    at += node_elems(w);
   }
+  if (dev) P("  }\n");
 }
 
 void emit_mpi_backward_hook(Emit *e, int bwd_index) {
   MpiGrad *gs;
   int n = mpi_grads(e, &gs);
-  for (int k = 0; k < n; k++)
-    if (gs[k].at == bwd_index) P("  nn_mpi_grad_ready(%d);  // %s\n", k, gs[k].grad->name);
+  int64_t at = 0;
+  for (int k = 0; k < n; k++) {
+    if (gs[k].at == bwd_index) {
+      if (on_device(e)) P("  if (s->mpi_host) %s\n", device_copy(e, gs[k].grad, at, false));
+      P("  nn_mpi_grad_ready(%d);  // %s\n", k, gs[k].grad->name);
+    }
+    at += node_elems(gs[k].grad);
+  }
+}
+
+// OpenCL: the statistics come to the host before the reduction; the averaged gradients
+// and statistics go back to the device before the update.
+static void emit_device_exchange(Emit *e) {
+  MpiGrad *gs;
+  int n = mpi_grads(e, &gs);
+  int64_t at = 0;
+  for (int k = 0; k < n; k++) at += node_elems(gs[k].grad);
+  P("static void nnc_mpi_exchange(State *s) {\n  if (!s->mpi_host) return;\n");
+  int64_t stats_at = at;
+  for (int i = 0; i < e->g->n_params; i++) {
+    const Node *w = e->g->params[i];
+    if (w->trainable) continue;
+    P("  %s\n", device_copy(e, w, at, false));
+    at += node_elems(w);
+  }
+  P("  nn_mpi_reduce();\n");
+  at = 0;
+  for (int k = 0; k < n; k++) {
+    P("  %s\n", device_copy(e, gs[k].grad, at, true));
+    at += node_elems(gs[k].grad);
+  }
+  at = stats_at;
+  for (int i = 0; i < e->g->n_params; i++) {
+    const Node *w = e->g->params[i];
+    if (w->trainable) continue;
+    P("  %s\n", device_copy(e, w, at, true));
+    at += node_elems(w);
+  }
+  P("}\n\n");
 }
 
 void emit_mpi_train_loaded(Emit *e) {
+  bool dev = on_device(e);
+  if (dev) emit_device_exchange(e);
   P("// One optimizer step on this rank's share (n rows, maybe none) of the global batch:\n"
     "// the gradients are averaged over every rank's rows before the update.\n"
     "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
     "  s->seed = nn_rng_next(rng);\n  nn_mpi_step_begin(n, &s->seed);\n"
     "  if (n > 0) {\n    nnc_forward_train(s, n);\n    if (out) nnc_store_output(s, n, out);\n"
-    "    nnc_backward(s, n);\n  }\n  nn_mpi_reduce();\n"
-    "  s->step++;\n  nnc_update(s);\n  return n > 0 ? (float)nnc_batch_loss(s, n) : 0;\n}\n\n");
+    "    nnc_backward(s, n);\n  }\n  %s\n"
+    "  s->step++;\n  nnc_update(s);\n  return n > 0 ? (float)nnc_batch_loss(s, n) : 0;\n}\n\n",
+    dev ? "nnc_mpi_exchange(s);" : "nn_mpi_reduce();");
 }
