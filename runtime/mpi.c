@@ -22,6 +22,7 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct mpi_slot { float *value; int64_t elems, at; } mpi_slot;
 
@@ -55,11 +56,35 @@ static void die_mpi(const char *what, int err) {
     if (err_ != MPI_SUCCESS) die_mpi(#call, err_); \
   } while (0)
 
+// Waits for requests. MPI's own waits spin; a rank that finished its share early would
+// take the CPU its neighbours (other ranks, other jobs, its own OpenMP threads) need, as
+// libgomp's spinning did (docs/internals.md). So: poll for 100 us, then sleep 20 us
+// between polls, which also drives the nonblocking collectives' progress.
+// NNC_MPI_SPIN=1 keeps polling (a machine of one's own, each rank on its own cores).
+static void wait_requests(int n, MPI_Request *req) {
+  static int spin = -1;
+  if (spin < 0) {
+    const char *v = getenv("NNC_MPI_SPIN");
+    spin = v && *v && strcmp(v, "0");
+  }
+  double t0 = MPI_Wtime();
+  for (;;) {
+    int done = 0;
+    CHECK(MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE));
+    if (done) return;
+    if (!spin && MPI_Wtime() - t0 > 100e-6) nanosleep(&(struct timespec){0, 20000}, NULL);
+  }
+}
+
 static void dist_sum(double *v, int n) {
-  CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+  MPI_Request r;
+  CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r));
+  wait_requests(1, &r);
 }
 static void dist_bcast(void *buf, size_t bytes) {
-  CHECK(MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD));
+  MPI_Request r;
+  CHECK(MPI_Ibcast(buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD, &r));
+  wait_requests(1, &r);
 }
 
 static int env_int(const char *name, int fallback) {
@@ -212,7 +237,7 @@ void nn_mpi_reduce(void) {
   CHECK(MPI_Iallreduce(MPI_IN_PLACE, mp.stage + tail, (int)(mp.stage_elems - tail), MPI_FLOAT, MPI_SUM,
                        MPI_COMM_WORLD, &mp.req[mp.n_buckets]));
   double t0 = MPI_Wtime();
-  CHECK(MPI_Waitall(mp.n_buckets + 1, mp.req, MPI_STATUSES_IGNORE));
+  wait_requests(mp.n_buckets + 1, mp.req);
   double t1 = MPI_Wtime();
   float total = mp.stage[mp.stage_elems - 1];  // N, the global batch's rows
   for (int k = 0; k < mp.n_grads; k++)
