@@ -127,34 +127,32 @@ void emit_mpi_backward_hook(Emit *e, int bwd_index) {
   }
 }
 
+// OpenCL: copies of the moving statistics, which follow the gradients in s->mpi_host.
+static void emit_stats_copies(Emit *e, int64_t at, bool to_device) {
+  for (int i = 0; i < e->g->n_params; i++) {
+    const Node *w = e->g->params[i];
+    if (w->trainable) continue;
+    P("  %s\n", device_copy(e, w, at, to_device));
+    at += node_elems(w);
+  }
+}
+
 // OpenCL: the statistics come to the host before the reduction; the averaged gradients
 // and statistics go back to the device before the update.
 static void emit_device_exchange(Emit *e) {
   MpiGrad *gs;
   int n = mpi_grads(e, &gs);
-  int64_t at = 0;
-  for (int k = 0; k < n; k++) at += node_elems(gs[k].grad);
+  int64_t grads_elems = 0;
+  for (int k = 0; k < n; k++) grads_elems += node_elems(gs[k].grad);
   P("static void nnc_mpi_exchange(State *s) {\n  if (!s->mpi_host) return;\n");
-  int64_t stats_at = at;
-  for (int i = 0; i < e->g->n_params; i++) {
-    const Node *w = e->g->params[i];
-    if (w->trainable) continue;
-    P("  %s\n", device_copy(e, w, at, false));
-    at += node_elems(w);
-  }
+  emit_stats_copies(e, grads_elems, false);
   P("  nn_mpi_reduce();\n");
-  at = 0;
+  int64_t at = 0;
   for (int k = 0; k < n; k++) {
     P("  %s\n", device_copy(e, gs[k].grad, at, true));
     at += node_elems(gs[k].grad);
   }
-  at = stats_at;
-  for (int i = 0; i < e->g->n_params; i++) {
-    const Node *w = e->g->params[i];
-    if (w->trainable) continue;
-    P("  %s\n", device_copy(e, w, at, true));
-    at += node_elems(w);
-  }
+  emit_stats_copies(e, grads_elems, true);
   P("}\n\n");
 }
 
