@@ -15,14 +15,9 @@ if [ $# -lt 1 ]; then echo "usage: $0 PROG [ARGS...]" >&2; exit 2; fi
 [ "$(id -u)" = 0 ] || { echo "error: needs root (ip netns)" >&2; exit 1; }
 prog=$(realpath "$1"); shift
 tmp=$(mktemp -d)
-cleanup() {
-  ip netns del nnc_h1 2>/dev/null || true
-  ip netns del nnc_h2 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-cleanup_only_ns() { ip netns del nnc_h1 2>/dev/null || true; ip netns del nnc_h2 2>/dev/null || true; }
-cleanup_only_ns
+remove_namespaces() { ip netns del nnc_h1 2>/dev/null || true; ip netns del nnc_h2 2>/dev/null || true; }
+trap 'remove_namespaces; rm -rf "$tmp"' EXIT
+remove_namespaces  # left over from an interrupted run
 ip netns add nnc_h1
 ip netns add nnc_h2
 ip link add nnc_v1 type veth peer name nnc_v2
@@ -33,8 +28,7 @@ for i in 1 2; do
   ip -n nnc_h$i link set nnc_v$i up
   ip -n nnc_h$i link set lo up
 done
-# The link works: nnc_h2 can be reached from nnc_h1 (bash /dev/tcp needs a listener; ip neigh is enough).
-ip netns exec nnc_h1 ip route get 10.99.0.2 > /dev/null
+ip netns exec nnc_h1 ip route get 10.99.0.2 > /dev/null  # routed over the veth link
 echo "namespaces up: nnc_h1 10.99.0.1 <-veth-> nnc_h2 10.99.0.2"
 
 # The launch agent, called as ssh would be: AGENT HOST COMMAND...
