@@ -281,6 +281,7 @@ typedef struct Program {
   Action *actions;
   int n_actions;
   int64_t total_params, trainable_params;
+  bool mpi;                // set by the driver: `nnc build --mpi` (data parallel, emit_mpi.c)
 } Program;
 
 // Checks the parsed statements; returns NULL after reporting errors.

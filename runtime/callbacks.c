@@ -122,7 +122,8 @@ rt_callbacks *rt_callbacks_begin(const nn_callback *cbs, int n, nn_model *m, boo
           fclose(old);
         }
       }
-      s->csv = fopen(cb->path, cb->append ? "a" : "w");
+      // Data parallel: only rank 0 writes the log; the others write nowhere.
+      s->csv = fopen(rt_dist_writes() ? cb->path : "/dev/null", cb->append ? "a" : "w");
       if (!s->csv) {
         rt_error("CSVLogger: cannot open %s: %s", cb->path, strerror(errno));
         rt_callbacks_end(c);

@@ -45,6 +45,23 @@ void rt_format_shape(char *buf, size_t size, int ndim, const int64_t *shape, boo
 
 
 //
+// dist.c — data parallelism as the training loop sees it (runtime/mpi.c implements it)
+//
+typedef struct rt_dist_hooks {
+  int rank, size;                          // 0 and 1 in one process
+  int local_rank, local_size;              // among the ranks on this machine
+  void (*sum)(double *v, int n);           // in place, over every rank; same bits on each
+  void (*bcast)(void *buf, size_t bytes);  // rank 0's bytes to every rank
+} rt_dist_hooks;
+extern rt_dist_hooks rt_dist;
+// This rank's rows [first, first + count) of n (a batch, or validation rows).
+void rt_dist_share(int64_t n, int64_t *first, int64_t *count);
+void rt_dist_sum(double *v, int n);
+void rt_dist_bcast(void *buf, size_t bytes);
+// Whether this process writes files (weights, checkpoints, CSV logs, np.save): rank 0.
+bool rt_dist_writes(void);
+
+//
 // json.c — a small strict JSON parser (RFC 8259), nodes in one array
 //
 typedef enum { RT_JSON_NULL, RT_JSON_BOOL, RT_JSON_NUMBER, RT_JSON_STRING, RT_JSON_ARRAY,

@@ -255,6 +255,8 @@ static size_t build_header(const nn_model *m, char *buf, size_t cap) {
 }
 
 int nn_save_weights(const nn_model *m, const char *path) {
+  if (!rt_dist_writes())
+    return 0;  // data parallel: every rank holds the same weights, rank 0 writes them
   for (int i = 0; i < m->n_params; i++) {
     const nn_param *p = &m->params[i];
     int64_t size = 1;

@@ -17,10 +17,11 @@ static const char usage[] =
     "  graph FILE [--stage STAGE] [-o out.dot]\n"
     "                             the graph IR as Graphviz DOT\n"
     "  graph stages: parsed, autodiff, optimized, scheduled, planned (the pass list)\n"
-    "  emit FILE [--target c|opencl] -o DIR\n"
+    "  emit FILE [--target c|opencl] [--mpi] -o DIR\n"
     "                             write the generated sources\n"
-    "  build FILE [--target c|opencl] -o PROG [--cflags FLAGS]\n"
-    "                             an executable that runs the script\n"
+    "  build FILE [--target c|opencl] [--mpi] -o PROG [--cflags FLAGS]\n"
+    "                             an executable that runs the script; with --mpi it\n"
+    "                             also trains data-parallel under mpirun (docs/mpi.md)\n"
     "  bench FILE [--target c,opencl] [--batch-size N,N] [--csv|--json] [--svg out.svg]\n"
     "                             time the train step kernel by kernel (nnc bench --help)\n"
     "  devices                    OpenCL platforms and devices with their limits\n"
@@ -52,6 +53,7 @@ static Source read_source(const char *path) {
 typedef struct Options {
   const char *command, *file, *out, *stage, *target, *cflags, *data_dir, *cache_op;
   PassOptions passes;
+  bool mpi;  // --mpi: a data-parallel program for mpirun (docs/mpi.md)
 } Options;
 
 static Options parse_args(int argc, char **argv) {
@@ -78,6 +80,9 @@ static Options parse_args(int argc, char **argv) {
       continue;
     } else if (!strcmp(a, "--no-fuse")) {
       o.passes.no_fuse = true;
+      continue;
+    } else if (!strcmp(a, "--mpi")) {
+      o.mpi = true;
       continue;
     } else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
       o.cache_op = a;
@@ -181,6 +186,7 @@ int main(int argc, char **argv) {
                  "(install ocl-icd-opencl-dev and opencl-headers, then rebuild nnc); 'nnc emit' still works");
 #endif
     Program *p = front_end(&o, &src);
+    p->mpi = o.mpi;
     Graph *g = pipeline_run(p, NULL);
     int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
     if (rc == 0 && !emit) memory_report(stdout, p, g);

@@ -54,7 +54,7 @@ static void emit_header(Emit *e) {
     "// optimizer slots, other batch-independent buffers, then per-sample buffers ×\n"
     "// max_batch). Buffers are not reused yet: liveness-based sharing is a later pass.\n");
   P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
-  P("#include \"nn.h\"\n#include \"nn_kernels.h\"\n\n");
+  P("#include \"nn.h\"\n#include \"nn_kernels.h\"\n%s\n", e->p->mpi ? "#include \"nn_mpi.h\"\n" : "");
   P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  FIXED_ELEMS = %lld,\n"
     "  PER_SAMPLE_ELEMS = %lld,\n};\n\n",
     (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems, (long long)pl->fixed_elems,
@@ -171,6 +171,7 @@ static void emit_model(Emit *e) {
       P(pl->aux_in_batch[i] ? "  s->%s_aux = batch + (size_t)%lld * max_batch;\n" : "  s->%s_aux = fixed + %lld;\n",
         nd->name, (long long)pl->aux_off[i]);
   }
+  if (e->p->mpi && g->loss) emit_mpi_register(e);
   emit_host_model_fields(e, "s->arena");
   P("  return m;\n}\n\n");
 }

@@ -256,8 +256,12 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     }
     fprintf(out, "%s;\n\n", *text ? "" : " \"\"");
   }
-  fprintf(out, "int main(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n");
+  // --mpi: the script runs in nnc_main on every rank; main starts and ends MPI around it.
+  fprintf(out, "%s(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n",
+          p->mpi ? "static int nnc_main" : "int main");
+  if (p->mpi) fprintf(out, "  nn_mpi_prepare(&opt);  // threads per rank, before they start\n");
   fprintf(out, "  nn_start_threads(&opt, argv);\n");
+  if (p->mpi) fprintf(out, "  nn_mpi_start();\n");
   fprintf(out, "  nn_rng rng;\n  nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);\n");
   fprintf(out, "  static nn_data data[%d];\n", p->n_data ? p->n_data : 1);
   for (int i = 0; i < p->n_actions; i++)
@@ -274,8 +278,13 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
       fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)batch_or_default(a), (long long)batch_or_default(a));
   }
   fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
-  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
+  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n%s\n",
+          p->mpi ? "  nn_mpi_model(m);\n" : "");
   for (int i = 0; i < p->n_actions; i++) emit_action(out, p, g, i, NULL);
-  fprintf(out, "  return 0;\n}\n\n#endif  // NNC_NO_MAIN\n");
+  fprintf(out, "  return 0;\n}\n\n");
+  if (p->mpi)
+    fprintf(out, "// A failure on one rank stops every rank, with a message naming it.\n"
+                 "int main(int argc, char **argv) {\n  return nn_mpi_finish(nnc_main(argc, argv));\n}\n\n");
+  fprintf(out, "#endif  // NNC_NO_MAIN\n");
 }
 

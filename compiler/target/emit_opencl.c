@@ -177,7 +177,7 @@ static void emit_host(Emit *e, const char *cl_text) {
     "// initialization and weights files. Batches go in; losses, outputs and weights come\n"
     "// back. model.cl holds the kernels this file launches.\n");
   P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
-  P("#include \"nn.h\"\n#include \"nn_cl.h\"\n\ntypedef float nn_real;\n\n");
+  P("#include \"nn.h\"\n#include \"nn_cl.h\"\n%s\ntypedef float nn_real;\n\n", e->p->mpi ? "#include \"nn_mpi.h\"\n" : "");
   P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  SCALARS_BEGIN = %lld,\n"
     "  N_SCALARS = %d,\n  FIXED_ELEMS = %lld,\n  PER_SAMPLE_ELEMS = %lld,\n  N_KERNELS = %d,\n};\n\n",
     (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems,
@@ -198,7 +198,8 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  nn_real *weights;         // host copy of the arena's weight region\n"
     "  // The training inputs on the device (bind_inputs): which data, as stored, its rows.\n"
     "  const void *inputs_of;\n  int64_t inputs_rows;\n  double inputs_scale;\n  int inputs_u8;\n"
-    "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
+    "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n%s} State;\n\n",
+    e->p->mpi ? "  nn_real *mpi_host;         // --mpi, several ranks: host copies of gradients, statistics\n" : "");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
   P("// One launch: enough groups of s->wg items for `work` items, at most max_groups (a\n"
     "// CPU runs groups as loops on a few threads: more of them only cost start-up).\n"
@@ -304,6 +305,7 @@ static void emit_host(Emit *e, const char *cl_text) {
   P("  // Work-group size: searched once per device (GPUs), remembered in the cache.\n"
     "  int wg = nn_cl_pick_work_group(s->cl, nnc_cl_source, max_batch, s->cpu, nnc_trial, s);\n"
     "  if (wg != s->wg && nnc_build(s, wg) < 0) return NULL;\n");
+  if (e->p->mpi && g->loss) emit_mpi_register(e);
   emit_host_model_fields(e, "s->weights");
   P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n");
   if (g->loss) P("  m->bind_inputs = nnc_bind_inputs;\n  m->train_step_rows = nnc_train_step_rows;\n");

@@ -165,7 +165,10 @@ void emit_host_phases(Emit *e) {
   P("}\n\n");
   if (!e->g->loss) return;
   P("static void nnc_backward(State *s, int n) {\n");
-  for (int i = 0; i < pl->n_bwd; i++) P("  %s\n", timed(pl->n_fwd + i, e->d->run(e, pl->bwd[i], false, "n")));
+  for (int i = 0; i < pl->n_bwd; i++) {
+    P("  %s\n", timed(pl->n_fwd + i, e->d->run(e, pl->bwd[i], false, "n")));
+    if (e->p->mpi) emit_mpi_backward_hook(e, i);  // start reducing the gradients it completed
+  }
   P("}\n\n");
   P("static void nnc_update(State *s) {\n");
   for (int i = 0; i < pl->n_upd; i++)
@@ -176,10 +179,13 @@ void emit_host_phases(Emit *e) {
 void emit_host_steps(Emit *e) {
   Graph *g = e->g;
   if (g->loss) {
-    P("// One optimizer step on the batch in the model's input buffers.\n"
-      "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
-      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
-      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+    if (e->p->mpi)
+      emit_mpi_train_loaded(e);  // the same step, with the gradients averaged over the ranks
+    else
+      P("// One optimizer step on the batch in the model's input buffers.\n"
+        "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
+        "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
+        "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
     P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
       "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
       "  return nnc_train_loaded(s, n, rng, out);\n}\n\n");

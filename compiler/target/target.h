@@ -70,5 +70,11 @@ void emit_host_phases(Emit *e);
 void emit_host_steps(Emit *e);
 const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
 bool is_fused_loss(OpKind op);
+// emit_mpi.c (Program.mpi, C target): the gradients registered with the MPI runtime at
+// model creation; the announcement after backward node bwd_index of the gradients it
+// completes; the train step that averages them over the ranks before the update.
+void emit_mpi_register(Emit *e);
+void emit_mpi_backward_hook(Emit *e, int bwd_index);
+void emit_mpi_train_loaded(Emit *e);
 
 #endif
