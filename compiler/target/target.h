@@ -69,5 +69,10 @@ void emit_host_phases(Emit *e);
 void emit_host_steps(Emit *e);
 const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
 bool is_fused_loss(OpKind op);
+// keras_config.c: the model as Keras serializes it, for the files Keras loads whole
+// models from: the config.json of a .keras archive (Keras 3, with compile_config) and the
+// training_config of a Keras 2 .h5 file (NULL before compile()).
+char *keras_model_config(const Program *p);
+char *keras_training_config(const Program *p);
 
 #endif
