@@ -422,6 +422,7 @@ static int get_strings(const reader *r, hid_t obj, const char *name, char ***out
   if (rc == 0 && n > 0) {
     if (H5Tis_variable_str(t) > 0) {
       hid_t mt = string_type();
+      H5Tset_cset(mt, H5Tget_cset(t));   // libhdf5 converts no character sets
       char **raw = calloc((size_t)n, sizeof(char *));
       if (!raw || H5Aread(a, mt, raw) < 0) rc = rt_error("%s: cannot read attribute %s of %s", r->path, name, where);
       for (hssize_t i = 0; raw && i < n; i++) {
@@ -434,6 +435,7 @@ static int get_strings(const reader *r, hid_t obj, const char *name, char ***out
       size_t size = H5Tget_size(t);
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, size);
+      H5Tset_cset(mt, H5Tget_cset(t));
       char *raw = size && size < (1u << 20) ? calloc((size_t)n, size) : NULL;
       if (!raw || H5Aread(a, mt, raw) < 0) rc = rt_error("%s: cannot read attribute %s of %s", r->path, name, where);
       for (hssize_t i = 0; rc == 0 && i < n; i++) v[i] = strndup(raw + i * size, size);
