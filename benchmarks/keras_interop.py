@@ -1,0 +1,96 @@
+"""Keras side of benchmarks/keras_interop.sh (run with a Python that has Keras 3).
+
+  keras_interop.py evaluate FILE [FILE...]   load each (.keras / legacy .h5 with load_model;
+                                             .weights.h5 / .h5 into the model of the first
+                                             .keras file) and evaluate on the test set
+  keras_interop.py train DIR                 train the interop MLP and BN CNN for 1 epoch in
+                                             Keras, write their files into DIR, print evaluate
+
+Data: Fashion-MNIST's IDX files in $NNC_DATA/fashion-mnist or /usr/share/datasets/fashion-mnist.
+"""
+import gzip
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+
+
+def idx(name):
+    for d in (os.path.join(os.environ.get("NNC_DATA", ""), "fashion-mnist"), "/usr/share/datasets/fashion-mnist"):
+        for suffix in (".gz", ""):
+            p = os.path.join(d, name + suffix)
+            if os.path.exists(p):
+                data = (gzip.open if suffix else open)(p, "rb").read()
+                nd = data[3]
+                dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+                return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
+    sys.exit(f"{name}: Fashion-MNIST not found")
+
+
+def test_set(shape):
+    x = idx("t10k-images-idx3-ubyte").reshape((-1,) + shape).astype("float32") / 255.0
+    return x, idx("t10k-labels-idx1-ubyte")
+
+
+def report(label, model, shape):
+    x, y = test_set(shape)
+    loss, acc = model.evaluate(x, y, batch_size=256, verbose=0)
+    print(json.dumps({"file": label, "loss": round(float(loss), 4), "accuracy": round(float(acc), 4)}))
+
+
+def evaluate(files):
+    base = None
+    for f in files:
+        if f.endswith(".keras") or (f.endswith(".h5") and not f.endswith(".weights.h5") and "model" in os.path.basename(f)):
+            m = keras.models.load_model(f)
+            base = base or m
+        else:
+            m = base
+            m.load_weights(f)
+        report(f, m, tuple(m.input_shape[1:]))
+
+
+def models():
+    mlp = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10),
+    ], name="sequential")
+    mlp.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+    cnn = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(16, (3, 3), activation="relu"),
+        keras.layers.BatchNormalization(),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ], name="sequential")
+    cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return {"mlp": (mlp, (28, 28)), "bn_cnn": (cnn, (28, 28, 1))}
+
+
+def train(out):
+    keras.utils.set_random_seed(0)
+    for name, (m, shape) in models().items():
+        x = idx("train-images-idx3-ubyte").reshape((-1,) + shape).astype("float32") / 255.0
+        m.fit(x, idx("train-labels-idx1-ubyte"), epochs=1, batch_size=32, verbose=0)
+        m.save_weights(os.path.join(out, f"keras_{name}.weights.h5"))
+        m.save(os.path.join(out, f"keras_{name}.keras"))
+        m.save(os.path.join(out, f"keras_{name}_model.h5"))
+        report(f"keras_{name} (in Keras)", m, shape)
+        keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "evaluate":
+        evaluate(sys.argv[2:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "train":
+        train(sys.argv[2])
+    else:
+        sys.exit(__doc__)
