@@ -3,6 +3,8 @@
   keras_interop.py evaluate FILE [FILE...]   load each (.keras / legacy .h5 with load_model;
                                              .weights.h5 / .h5 into the model of the first
                                              .keras file) and evaluate on the test set
+  keras_interop.py predict X.npy P.npy FILE...  Keras's predictions of each model file vs nnc's
+  keras_interop.py random X.npy              4 random samples of shape (8, 8, 2)
   keras_interop.py train DIR                 train the interop MLP and BN CNN for 1 epoch in
                                              Keras, write their files into DIR, print evaluate
 
@@ -87,8 +89,21 @@ def train(out):
         keras.backend.clear_session()
 
 
+def predict(x_file, p_file, files):
+    """Each model file's predictions in Keras against the ones nnc saved."""
+    x, p = np.load(x_file), np.load(p_file)
+    for f in files:
+        q = keras.models.load_model(f).predict(x, verbose=0)
+        print(json.dumps({"file": f, "max_abs_diff_vs_nnc": float(np.abs(p - q).max())}))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "evaluate":
+    if len(sys.argv) >= 5 and sys.argv[1] == "predict":
+        predict(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "random":
+        np.random.seed(0)
+        np.save(sys.argv[2], np.random.rand(4, 8, 8, 2).astype("float32"))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "evaluate":
         evaluate(sys.argv[2:])
     elif len(sys.argv) == 3 and sys.argv[1] == "train":
         train(sys.argv[2])

@@ -7,7 +7,9 @@
 #     epoch, saving .weights.h5, .keras and Keras 2 .h5 files, and evaluates those files in
 #     Keras on the test set, beside the accuracy nnc printed;
 #  2. trains an MLP and a BatchNormalization CNN in Keras for one epoch, and evaluates
-#     Keras's .weights.h5, .keras and .h5 files in nnc programs of the same models.
+#     Keras's .weights.h5, .keras and .h5 files in nnc programs of the same models;
+#  3. saves a model with every layer kind nnc has (and SGD with Nesterov momentum) after a
+#     few steps, and compares Keras's predictions from its .keras and .h5 files with nnc's.
 # Fashion-MNIST comes from /usr/share/datasets (dataset-fashion-mnist) or $NNC_DATA.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,3 +85,40 @@ for m in mlp bn_cnn; do
   echo "keras_$m in nnc:"
   ./"keras_$m"
 done
+
+echo "== every layer kind: nnc's predictions vs Keras's from nnc's .keras and .h5 files"
+"$py" "$root/benchmarks/keras_interop.py" random x.npy 2>/dev/null
+cat >every_layer.nn <<'NN'
+import numpy as np
+from tensorflow import keras
+from tensorflow.keras import layers, regularizers
+x = np.load('x.npy')
+y = np.array([0, 1, 2, 3])
+model = keras.Sequential([
+    keras.Input(shape=(8, 8, 2)),
+    layers.Conv2D(4, (3, 3), padding='same', activation='elu', kernel_initializer='he_normal',
+                  kernel_regularizer=regularizers.l2(0.01)),
+    layers.BatchNormalization(center=False, momentum=0.9, epsilon=0.01),
+    layers.LeakyReLU(negative_slope=0.1),
+    layers.AveragePooling2D((2, 2)),
+    layers.Conv2D(6, 3, strides=2, use_bias=False, activation='gelu'),
+    layers.ELU(alpha=0.5),
+    layers.Reshape((6,)),
+    layers.Dense(8, activation='tanh', kernel_regularizer=regularizers.l1_l2(l1=0.001, l2=0.002)),
+    layers.Activation('selu'),
+    layers.ReLU(),
+    layers.Dropout(0.3),
+    layers.Dense(4),
+    layers.Softmax(),
+], name='every_layer')
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+              loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+model.fit(x, y, epochs=3, batch_size=2, verbose=0)
+p = model.predict(x, verbose=0)
+np.save('p.npy', p)
+model.save('every_layer.keras')
+model.save('every_layer.h5')
+NN
+"$nnc" build every_layer.nn -o every_layer 2>/dev/null
+./every_layer
+"$py" "$root/benchmarks/keras_interop.py" predict x.npy p.npy every_layer.keras every_layer.h5 2>/dev/null
