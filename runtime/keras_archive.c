@@ -20,6 +20,20 @@ static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 
 
 typedef struct entry { const char *name; const void *data; size_t size; uint32_t crc, offset; } entry;
 
+// What local and central headers both say of an entry, in the same order: version needed
+// (2.0), flags (UTF-8 names), method (stored), time, date, CRC-32, sizes, name length.
+static void put_entry_fields(uint8_t *p, const entry *e, unsigned dos_time, unsigned dos_date) {
+  put16(p, 20);
+  put16(p + 2, 0x0800);
+  put16(p + 4, 0);
+  put16(p + 6, dos_time);
+  put16(p + 8, dos_date);
+  put32(p + 10, e->crc);
+  put32(p + 14, (uint32_t)e->size);
+  put32(p + 18, (uint32_t)e->size);
+  put16(p + 22, (unsigned)strlen(e->name));
+}
+
 static int write_archive(const char *path, entry *e, int n) {
   time_t now = time(NULL);
   struct tm tm;
@@ -36,14 +50,7 @@ static int write_archive(const char *path, entry *e, int n) {
     e[i].offset = at;
     memset(h, 0, 30);
     put32(h, 0x04034b50);
-    put16(h + 4, 20);              // version needed: 2.0
-    put16(h + 6, 0x0800);          // names are UTF-8
-    put16(h + 10, dos_time);
-    put16(h + 12, dos_date);
-    put32(h + 14, e[i].crc);
-    put32(h + 18, (uint32_t)e[i].size);
-    put32(h + 22, (uint32_t)e[i].size);
-    put16(h + 26, (unsigned)name_len);
+    put_entry_fields(h + 4, &e[i], dos_time, dos_date);
     fwrite(h, 1, 30, a.f);
     fwrite(e[i].name, 1, name_len, a.f);
     fwrite(e[i].data, 1, e[i].size, a.f);
@@ -55,14 +62,7 @@ static int write_archive(const char *path, entry *e, int n) {
     memset(h, 0, 46);
     put32(h, 0x02014b50);
     put16(h + 4, 0x0314);          // made by: Unix, 2.0
-    put16(h + 6, 20);
-    put16(h + 8, 0x0800);
-    put16(h + 12, dos_time);
-    put16(h + 14, dos_date);
-    put32(h + 16, e[i].crc);
-    put32(h + 20, (uint32_t)e[i].size);
-    put32(h + 24, (uint32_t)e[i].size);
-    put16(h + 28, (unsigned)name_len);
+    put_entry_fields(h + 6, &e[i], dos_time, dos_date);
     put32(h + 38, 0100644u << 16);  // a regular file, rw-r--r--
     put32(h + 42, e[i].offset);
     fwrite(h, 1, 46, a.f);

@@ -29,6 +29,14 @@ static void jnum(FILE *o, double v) {
 
 static void jbool(FILE *o, bool b) { fputs(b ? "true" : "false", o); }
 
+// `, "key": value` — a member after the first.
+static void knum(FILE *o, const char *key, double v) {
+  fprintf(o, ", \"%s\": ", key);
+  jnum(o, v);
+}
+
+static void kbool(FILE *o, const char *key, bool b) { fprintf(o, ", \"%s\": %s", key, b ? "true" : "false"); }
+
 // [null, d0, d1, ...]: a shape with its batch dimension.
 static void jbatch_shape(FILE *o, const Shape *s) {
   fputs("[null", o);
@@ -48,8 +56,7 @@ static void jregularizer(FILE *o, const Layer *l) {
   }
   fputs("{\"module\": \"keras.regularizers\", \"class_name\": \"L1L2\", \"config\": {\"l1\": ", o);
   jnum(o, l->l1);
-  fputs(", \"l2\": ", o);
-  jnum(o, l->l2);
+  knum(o, "l2", l->l2);
   fputs("}, \"registered_name\": null}", o);
 }
 
@@ -70,8 +77,7 @@ static void jlayer_config(FILE *o, const Layer *l) {
     }
     fputs(", \"activation\": ", o);
     jstr(o, activation_name(l->act));
-    fputs(", \"use_bias\": ", o);
-    jbool(o, l->use_bias);
+    kbool(o, "use_bias", l->use_bias);
     fprintf(o, ", \"kernel_initializer\": \"%s\", \"bias_initializer\": \"%s\", \"kernel_regularizer\": ",
             initializer_name(l->kernel_init), initializer_name(l->bias_init));
     jregularizer(o, l);
@@ -98,8 +104,7 @@ static void jlayer_config(FILE *o, const Layer *l) {
     fputc(']', o);
     break;
   case L_DROPOUT:
-    fputs(", \"rate\": ", o);
-    jnum(o, l->rate);
+    knum(o, "rate", l->rate);
     fputs(", \"seed\": null, \"noise_shape\": null", o);
     break;
   case L_ACTIVATION:
@@ -107,11 +112,9 @@ static void jlayer_config(FILE *o, const Layer *l) {
       fputs(", \"activation\": ", o);
       jstr(o, activation_name(l->act));
     } else if (!strcmp(l->cls, "LeakyReLU")) {
-      fputs(", \"negative_slope\": ", o);
-      jnum(o, l->act_param);
+      knum(o, "negative_slope", l->act_param);
     } else if (!strcmp(l->cls, "ELU")) {
-      fputs(", \"alpha\": ", o);
-      jnum(o, l->act_param);
+      knum(o, "alpha", l->act_param);
     } else if (!strcmp(l->cls, "ReLU")) {
       fputs(", \"max_value\": null, \"negative_slope\": 0.0, \"threshold\": 0.0", o);
     } else if (!strcmp(l->cls, "Softmax")) {
@@ -121,12 +124,9 @@ static void jlayer_config(FILE *o, const Layer *l) {
   case L_BATCHNORM:
     fprintf(o, ", \"axis\": %d, \"momentum\": ", l->bn_axis);
     jnum(o, l->momentum);
-    fputs(", \"epsilon\": ", o);
-    jnum(o, l->epsilon);
-    fputs(", \"center\": ", o);
-    jbool(o, l->center);
-    fputs(", \"scale\": ", o);
-    jbool(o, l->scale);
+    knum(o, "epsilon", l->epsilon);
+    kbool(o, "center", l->center);
+    kbool(o, "scale", l->scale);
     break;
   }
 }
@@ -159,29 +159,20 @@ static void joptimizer_config(FILE *o, const Optimizer *opt) {
   jnum(o, opt->lr);
   switch (opt->kind) {
   case OPT_SGD:
-    fputs(", \"momentum\": ", o);
-    jnum(o, opt->momentum);
-    fputs(", \"nesterov\": ", o);
-    jbool(o, opt->nesterov);
+    knum(o, "momentum", opt->momentum);
+    kbool(o, "nesterov", opt->nesterov);
     break;
   case OPT_ADAM:
-    fputs(", \"beta_1\": ", o);
-    jnum(o, opt->beta1);
-    fputs(", \"beta_2\": ", o);
-    jnum(o, opt->beta2);
-    fputs(", \"epsilon\": ", o);
-    jnum(o, opt->epsilon);
+    knum(o, "beta_1", opt->beta1);
+    knum(o, "beta_2", opt->beta2);
+    knum(o, "epsilon", opt->epsilon);
     fputs(", \"amsgrad\": false", o);
     break;
   case OPT_RMSPROP:
-    fputs(", \"rho\": ", o);
-    jnum(o, opt->rho);
-    fputs(", \"momentum\": ", o);
-    jnum(o, opt->momentum);
-    fputs(", \"epsilon\": ", o);
-    jnum(o, opt->epsilon);
-    fputs(", \"centered\": ", o);
-    jbool(o, opt->centered);
+    knum(o, "rho", opt->rho);
+    knum(o, "momentum", opt->momentum);
+    knum(o, "epsilon", opt->epsilon);
+    kbool(o, "centered", opt->centered);
     break;
   }
   fputc('}', o);
