@@ -88,6 +88,27 @@ done
 cp small_legacy.h5 in.weights.h5; cp small.keras in.keras
 ./load 2>err.txt && ok "the right files load" || bad "load of the right files: $(cat err.txt)"
 
+# ModelCheckpoint: the format follows the name and save_weights_only, as in Keras 3.
+cat >ckpt.nn <<'NN'
+import numpy as np
+from tensorflow import keras
+x = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, -0.1, 0.2, 0.0]])
+y = np.array([0, 1])
+model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(5, activation='relu'),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(3, activation='softmax')])
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+model.fit(x, y, epochs=2, verbose=0, callbacks=[
+    keras.callbacks.ModelCheckpoint('ck{epoch:02d}.keras', monitor='loss'),
+    keras.callbacks.ModelCheckpoint('ck.h5', monitor='loss'),
+    keras.callbacks.ModelCheckpoint('ck.weights.h5', monitor='loss', save_weights_only=True),
+    keras.callbacks.ModelCheckpoint('ckw.h5', monitor='loss', save_weights_only=True)])
+NN
+if "$nnc" build ckpt.nn -o ckpt 2>build.err && ./ckpt; then
+  unzip -tq ck02.keras >/dev/null && [ -f ck01.keras ] && h5dump -a model_config ck.h5 >/dev/null &&
+    h5ls ck.weights.h5/layers/dense_1/vars >/dev/null && h5dump -a layer_names ckw.h5 >/dev/null &&
+    ok "ModelCheckpoint writes .keras, whole-model .h5, .weights.h5 and Keras 2 weights" || bad "ModelCheckpoint files"
+else cat build.err; bad "ckpt.nn"; fi
+
 # A script that touches no HDF5 file does not link libhdf5.
 sed -e "s/'in.weights.h5'/'in.safetensors'/" -e '/in.keras/d' load.nn >plain.nn
 "$nnc" build plain.nn -o plain 2>/dev/null && ! ldd ./plain | grep -q hdf5 && ok "safetensors-only programs do not link libhdf5" \
