@@ -33,6 +33,14 @@ for name in keras.weights.h5 keras.keras keras_legacy.h5 nnc.weights.h5 nnc.h5 n
   else bad "$name: got '${line:-nothing}', Keras: loss $want_loss accuracy $want_acc"; fi
 done
 
+# The OpenCL target reads the weights back from the device and sends loaded ones to it.
+if "$nnc" devices >/dev/null 2>&1 && "$nnc" build small.nn --target opencl -o small_cl 2>/dev/null; then
+  if ./small_cl >out_cl.txt 2>err.txt && diff <(cut -d' ' -f1,3 out.txt) <(cut -d' ' -f1,3 out_cl.txt) >/dev/null &&
+     awk 'NR == FNR { want[$1] = $2; next } { d = $2 - want[$1]; if (d < 0) d = -d; if (d > 1e-5) exit 1 }' out.txt out_cl.txt; then
+    ok "OpenCL target: every file loads and saves to the same results"
+  else bad "OpenCL target: $(head -c 300 err.txt)"; fi
+fi
+
 # Layouts, as Keras reads them.
 h5ls -r nnc.weights.h5 >ls.txt 2>&1
 for want in '^/layers/dense/vars/0 +Dataset \{4, 5\}' '^/layers/dense/vars/1 +Dataset \{5\}' \
