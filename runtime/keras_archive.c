@@ -158,6 +158,12 @@ static void *find_entry(const uint8_t *z, size_t size, const char *want, size_t 
       rt_error("%s: %s is compressed with method %u (stored and deflate are supported)", path, want, method);
       return NULL;
     }
+    // Deflate expands at most 1032 times: a larger claim is a damaged (or hostile) entry,
+    // refused before its size is allocated.
+    if (method == 8 && (uint64_t)usize > (uint64_t)csize * 1032 + 64) {
+      rt_error("%s: %s claims %u bytes from %u compressed ones (damaged)", path, want, usize, csize);
+      return NULL;
+    }
     if (method == 0 && csize != usize) {
       rt_error("%s: %s: stored entry with different sizes", path, want);
       return NULL;

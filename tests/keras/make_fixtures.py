@@ -8,6 +8,7 @@ Dense(3, softmax), trained a few steps so every weight and moving statistic is n
   small.weights.h5      model.save_weights (Keras 3 layout, with the optimizer's variables)
   small.keras           model.save (Keras 3 archive)
   small_legacy.h5       model.save('x.h5') (Keras 2 whole-model layout)
+  small_deflated.keras  small.keras with its entries deflated
   small.safetensors     the same weights under nnc's names, for bit-exact comparisons
   small_expected.txt    evaluate() of the trained model on small.nn's data: loss, accuracy
   wider.weights.h5      the same model with Dense(6): a file that must be refused
@@ -16,6 +17,7 @@ Dense(3, softmax), trained a few steps so every weight and moving statistic is n
 import json
 import os
 import struct
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import h5py
@@ -69,6 +71,12 @@ save_safetensors(m, os.path.join(HERE, "small.safetensors"))
 loss, acc = m.evaluate(X, Y, batch_size=8, verbose=0)
 with open(os.path.join(HERE, "small_expected.txt"), "w") as f:
     f.write(f"{loss!r} {acc!r}\n")
+
+# The same archive with deflated entries (Keras stores them; other zip tools compress).
+with zipfile.ZipFile(os.path.join(HERE, "small.keras")) as src, \
+        zipfile.ZipFile(os.path.join(HERE, "small_deflated.keras"), "w", zipfile.ZIP_DEFLATED) as dst:
+    for item in src.infolist():
+        dst.writestr(item.filename, src.read(item.filename))
 
 keras.backend.clear_session()
 w = model(6)

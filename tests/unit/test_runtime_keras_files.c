@@ -75,6 +75,10 @@ Test(keras_files, files_keras_wrote_match_their_safetensors_twin) {
   cr_assert_eq(nn_load_weights_h5(&h5.m, fixture("small.weights.h5")), 0);
   cr_assert_eq(nn_load_keras(&keras.m, fixture("small.keras")), 0);
   cr_assert_eq(nn_load_weights_h5(&legacy.m, fixture("small_legacy.h5")), 0);
+  small_model deflated;
+  small_init(&deflated, 0);
+  cr_assert_eq(nn_load_keras(&deflated.m, fixture("small_deflated.keras")), 0);
+  cr_assert_eq(memcmp(st.values, deflated.values, sizeof st.values), 0);
   cr_assert_eq(memcmp(st.values, h5.values, sizeof st.values), 0);
   cr_assert_eq(memcmp(st.values, keras.values, sizeof st.values), 0);
   cr_assert_eq(memcmp(st.values, legacy.values, sizeof st.values), 0);
