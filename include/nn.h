@@ -140,6 +140,17 @@ struct nn_model {
   const nn_layer *layers;
   const char *keras_config;     // the model's Keras config as JSON (a .keras archive's config.json)
   const char *training_config;  // compile()'s settings as Keras 2's .h5 files hold them, or NULL
+  // The optimizer's state, for the same files (opt_name NULL: none). Slot k of params[i]
+  // (Adam: momentum, velocity; SGD: momentum; RMSprop: velocity, momentum, average
+  // gradient) is at opt_offset[i] + k * params[i].size (-1: not trained) in a buffer of
+  // opt_elems floats that get_optimizer fills, with the steps taken, and set_optimizer reads.
+  const char *opt_name;         // Keras's name for it: "adam", "SGD", "rmsprop"
+  double opt_lr;
+  bool opt_momentum, opt_centered;  // Keras makes momentum (average gradient) slots only then
+  int64_t opt_elems;
+  const int64_t *opt_offset;
+  void (*get_optimizer)(nn_model *m, int64_t *step, float *buf);
+  void (*set_optimizer)(nn_model *m, int64_t step, const float *buf);
 };
 
 // Before reading params[].value / after writing it: no-ops on the C target.

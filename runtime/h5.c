@@ -131,19 +131,26 @@ static int put_string(hid_t obj, const char *name, const char *value) {
   return put_strings(obj, name, &value, 1, true);
 }
 
-static int put_param(hid_t loc, const char *name, const nn_param *p) {
+// A dataset of the param's shape holding data (float32), or a scalar of type file_type
+// holding *scalar (of type mem_type) when p is NULL.
+static int put_array(hid_t loc, const char *name, const nn_param *p, const float *data, hid_t file_type,
+                     hid_t mem_type, const void *scalar) {
   hsize_t dims[4];
-  for (int d = 0; d < p->ndim; d++) dims[d] = (hsize_t)p->shape[d];
-  hid_t s = p->ndim ? H5Screate_simple(p->ndim, dims, NULL) : H5Screate(H5S_SCALAR);
+  for (int d = 0; p && d < p->ndim; d++) dims[d] = (hsize_t)p->shape[d];
+  hid_t s = p && p->ndim ? H5Screate_simple(p->ndim, dims, NULL) : H5Screate(H5S_SCALAR);
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);   // Keras 2 names hold a '/': "dense/kernel:0"
-  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = d >= 0 && (p->size == 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->value) >= 0) ? 0 : -1;
+  hid_t d = H5Dcreate2(loc, name, p ? H5T_IEEE_F32LE : file_type, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  bool empty = p && p->size == 0;
+  int rc = d >= 0 && (empty || H5Dwrite(d, p ? H5T_NATIVE_FLOAT : mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                        p ? (const void *)data : scalar) >= 0) ? 0 : -1;
   if (d >= 0) H5Dclose(d);
   H5Pclose(lcpl);
   H5Sclose(s);
   return rc;
 }
+
+static int put_param(hid_t loc, const char *name, const nn_param *p) { return put_array(loc, name, p, p->value, 0, 0, NULL); }
 
 static hid_t make_group(hid_t loc, const char *name) {
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -151,6 +158,66 @@ static hid_t make_group(hid_t loc, const char *name) {
   hid_t g = H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   H5Pclose(lcpl);
   return g;
+}
+
+// Keras 3's optimizer variables after iterations and learning_rate, as (param, slot) pairs:
+// Adam a momentum and a velocity per trained weight in turn; SGD a momentum each (only with
+// momentum); RMSprop every velocity, then every momentum (with momentum), then every
+// average gradient (centered). Returns the count; NULL arrays just count.
+static int keras_slot_order(const nn_model *m, int *param, int *slot) {
+  bool adam = !strcmp(m->opt_name, "adam"), sgd = !strcmp(m->opt_name, "SGD");
+  int passes[3][2] = {{0, 1}, {1, 1}, {2, 1}}, n_passes;   // {slot, used}
+  if (adam) n_passes = 1;
+  else if (sgd) n_passes = 1, passes[0][1] = m->opt_momentum;
+  else n_passes = 3, passes[1][1] = m->opt_momentum, passes[2][1] = m->opt_centered;
+  int n = 0;
+  for (int pass = 0; pass < n_passes; pass++) {
+    if (!passes[pass][1]) continue;
+    for (int i = 0; i < m->n_params; i++) {
+      if (m->opt_offset[i] < 0) continue;
+      for (int k = 0; k < (adam ? 2 : 1); k++, n++)
+        if (param) param[n] = i, slot[n] = adam ? k : passes[pass][0];
+    }
+  }
+  return n;
+}
+
+static int64_t slot_at(const nn_model *m, int param, int slot) {
+  return m->opt_offset[param] + slot * m->params[param].size;
+}
+
+static bool has_optimizer(const nn_model *m) {
+  if (!m->opt_name || !m->opt_offset || !m->get_optimizer || !m->set_optimizer) return false;
+  int slots = !strcmp(m->opt_name, "adam") ? 2 : !strcmp(m->opt_name, "SGD") ? 1 : 3;
+  for (int i = 0; i < m->n_params; i++)   // the table must fit the buffer (nnc's bug otherwise)
+    if (m->opt_offset[i] >= 0 && slot_at(m, i, slots) > m->opt_elems) return false;
+  return true;
+}
+
+static int write_optimizer(const nn_model *m, hid_t f) {
+  int n = keras_slot_order(m, NULL, NULL);
+  int *param = malloc(sizeof(int) * (n + 1)), *slot = malloc(sizeof(int) * (n + 1));
+  float *buf = malloc(sizeof(float) * (m->opt_elems + 1));
+  hid_t g = param && slot && buf ? make_group(f, "optimizer/vars") : -1;
+  int rc = g >= 0 && put_string(g, "name", m->opt_name) == 0 ? 0 : -1;
+  if (rc == 0) {
+    int64_t step;
+    m->get_optimizer((nn_model *)m, &step, buf);
+    float lr = (float)m->opt_lr;
+    keras_slot_order(m, param, slot);
+    rc = put_array(g, "0", NULL, NULL, H5T_STD_I64LE, H5T_NATIVE_INT64, &step);
+    if (rc == 0) rc = put_array(g, "1", NULL, NULL, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &lr);
+    for (int k = 0; k < n && rc == 0; k++) {
+      char idx[16];
+      snprintf(idx, sizeof idx, "%d", k + 2);
+      rc = put_array(g, idx, &m->params[param[k]], buf + slot_at(m, param[k], slot[k]), 0, 0, NULL);
+    }
+  }
+  if (g >= 0) H5Gclose(g);
+  free(param);
+  free(slot);
+  free(buf);
+  return rc;
 }
 
 static int write_keras3(const nn_model *m, hid_t f) {
@@ -171,6 +238,7 @@ static int write_keras3(const nn_model *m, hid_t f) {
     }
     if (g >= 0) H5Gclose(g);
   }
+  if (rc == 0 && has_optimizer(m)) rc = write_optimizer(m, f);
   return rc;
 }
 
@@ -282,7 +350,22 @@ typedef struct reader {
   const char *path;        // for messages
   hid_t f;
   float **values;          // per param, read before anything is copied into the model
+  float *opt;              // the optimizer's slots from the file (NULL: none or not fitting)
+  int64_t opt_step;
+  bool quiet;              // a mismatch is not an error (the optimizer's variables)
 } reader;
+
+#include <stdarg.h>
+static int fail(const reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const reader *r, const char *fmt, ...) {
+  if (r->quiet) return -1;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return rt_error("%s", msg);
+}
 
 static bool exists(hid_t loc, const char *name) {
   // H5Lexists checks one component: walk the path so that "a/b/c" works.
@@ -306,20 +389,26 @@ static bool is_group(hid_t loc, const char *name) {
   return H5Oget_info_by_name(loc, name, &info, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_GROUP;
 }
 
-// Reads dataset loc/name into r->values[pi], after checking its shape and type.
+// Reads dataset loc/name into r->values[pi] (or into `into`), after checking its shape and type.
+static int read_array(reader *r, hid_t loc, const char *name, int pi, const char *where, float *into);
+
 static int read_param(reader *r, hid_t loc, const char *name, int pi, const char *where) {
+  return read_array(r, loc, name, pi, where, NULL);
+}
+
+static int read_array(reader *r, hid_t loc, const char *name, int pi, const char *where, float *into) {
   const nn_param *p = &r->m->params[pi];
-  if (!exists(loc, name)) return rt_error("%s: weight '%s' is missing from the file (no %s)", r->path, p->name, where);
+  if (!exists(loc, name)) return fail(r, "%s: weight '%s' is missing from the file (no %s)", r->path, p->name, where);
   hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-  if (d < 0) return rt_error("%s: %s is not a dataset", r->path, where);
+  if (d < 0) return fail(r, "%s: %s is not a dataset", r->path, where);
   hid_t s = H5Dget_space(d), t = H5Dget_type(d);
   int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
   hsize_t dims[32];
   int rc = 0;
   if (rank < 0 || rank > 32 || H5Sget_simple_extent_dims(s, dims, NULL) < 0) {
-    rc = rt_error("%s: %s has an unreadable shape", r->path, where);
+    rc = fail(r, "%s: %s has an unreadable shape", r->path, where);
   } else if (t < 0 || (H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_INTEGER)) {
-    rc = rt_error("%s: %s does not hold numbers", r->path, where);
+    rc = fail(r, "%s: %s does not hold numbers", r->path, where);
   } else {
     bool same = rank == p->ndim;
     for (int k = 0; same && k < rank; k++) same = dims[k] == (hsize_t)p->shape[k];
@@ -329,15 +418,15 @@ static int read_param(reader *r, hid_t loc, const char *name, int pi, const char
       char hs[256], ws[128];
       rt_format_shape(hs, sizeof hs, rank, have, false);
       rt_format_shape(ws, sizeof ws, p->ndim, p->shape, false);
-      rc = rt_error("%s: weight '%s' has shape %s in the file (%s), the model needs %s", r->path, p->name, hs, where,
+      rc = fail(r, "%s: weight '%s' has shape %s in the file (%s), the model needs %s", r->path, p->name, hs, where,
                     ws);
     }
   }
   if (rc == 0) {
-    r->values[pi] = malloc(sizeof(float) * (size_t)p->size + 1);
-    if (!r->values[pi]) rc = rt_error("out of memory");
-    else if (p->size > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->values[pi]) < 0)
-      rc = rt_error("%s: cannot read %s (a truncated or damaged file?)", r->path, where);
+    float *out = into ? into : (r->values[pi] = malloc(sizeof(float) * (size_t)p->size + 1));
+    if (!out) rc = fail(r, "out of memory");
+    else if (p->size > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+      rc = fail(r, "%s: cannot read %s (a truncated or damaged file?)", r->path, where);
   }
   if (t >= 0) H5Tclose(t);
   if (s >= 0) H5Sclose(s);
@@ -374,6 +463,42 @@ static herr_t find_extra_layer(hid_t g, const char *name, const H5L_info_t *info
   return 1;
 }
 
+// The optimizer's variables, where the file has them for this model's optimizer (same
+// count and shapes); otherwise, as Keras does, a warning and the optimizer is left alone.
+static void read_optimizer(reader *r) {
+  const nn_model *m = r->m;
+  hsize_t n = 0;
+  if (!has_optimizer(m) || !is_group(r->f, "optimizer/vars") || count_links(r->f, "optimizer/vars", &n) != 0) return;
+  int want = keras_slot_order(m, NULL, NULL);
+  int *param = malloc(sizeof(int) * (want + 1)), *slot = malloc(sizeof(int) * (want + 1));
+  r->opt = calloc(m->opt_elems + 1, sizeof(float));
+  bool ok = param && slot && r->opt && n == (hsize_t)want + 2;
+  if (ok) {
+    keras_slot_order(m, param, slot);
+    hid_t d = H5Dopen2(r->f, "optimizer/vars/0", H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
+         H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &r->opt_step) >= 0 && r->opt_step >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    r->quiet = true;   // a mismatch is a warning below, not an error
+    for (int k = 0; k < want && ok; k++) {
+      char path[64];
+      snprintf(path, sizeof path, "optimizer/vars/%d", k + 2);
+      ok = read_array(r, r->f, path, param[k], path, r->opt + slot_at(m, param[k], slot[k])) == 0;
+    }
+    r->quiet = false;
+  }
+  if (!ok) {
+    rt_warn("%s: its optimizer state (%llu variables) does not fit this model's %s (%d): not loaded", r->path,
+            (unsigned long long)n, m->opt_name, want + 2);
+    free(r->opt);
+    r->opt = NULL;
+  }
+  free(param);
+  free(slot);
+}
+
 static int read_keras3(reader *r) {
   const nn_model *m = r->m;
   for (int i = 0; i < m->n_layers; i++) {
@@ -402,7 +527,9 @@ static int read_keras3(reader *r) {
   H5Gclose(layers);
   if (found > 0)
     return rt_error("%s: the file has weights for a layer the model does not have (/layers/%s)", r->path, e.found);
-  return found < 0 ? rt_error("%s: cannot list /layers (a damaged file?)", r->path) : 0;
+  if (found < 0) return rt_error("%s: cannot list /layers (a damaged file?)", r->path);
+  read_optimizer(r);
+  return 0;
 }
 
 // A string attribute (scalar or rank 1, fixed or variable length) as malloc'ed copies.
@@ -542,9 +669,11 @@ int rt_h5_load_image(nn_model *m, const void *image, size_t size, const char *pa
     for (int i = 0; i < m->n_params; i++)
       if (r.values[i]) memcpy(m->params[i].value, r.values[i], sizeof(float) * m->params[i].size);
     nn_model_push_params(m);
+    if (r.opt) m->set_optimizer(m, r.opt_step, r.opt);
   }
   for (int i = 0; r.values && i < m->n_params; i++) free(r.values[i]);
   free(r.values);
+  free(r.opt);
   H5Fclose(f);
   return rc;
 }

@@ -33,6 +33,12 @@ for name in keras.weights.h5 keras.keras keras_legacy.h5 nnc.weights.h5 nnc.h5 n
   else bad "$name: got '${line:-nothing}', Keras: loss $want_loss accuracy $want_acc"; fi
 done
 
+# small.nn loaded Keras's optimizer state (small.weights.h5 and small.keras hold Adam's
+# iterations, learning rate, momentums and velocities) and wrote it back into its own file.
+h5diff small.weights.h5 nnc.weights.h5 /optimizer /optimizer >/dev/null &&
+  ! h5diff small.weights.h5 wider.weights.h5 /optimizer/vars/0 /optimizer/vars/0 >/dev/null 2>&1 &&
+  ok "Keras's optimizer state goes through nnc bit for bit" || bad "optimizer state differs after nnc"
+
 # The OpenCL target reads the weights back from the device and sends loaded ones to it.
 if "$nnc" devices >/dev/null 2>&1 && "$nnc" build small.nn --target opencl -o small_cl 2>/dev/null; then
   if ./small_cl >out_cl.txt 2>err.txt && diff <(cut -d' ' -f1,3 out.txt) <(cut -d' ' -f1,3 out_cl.txt) >/dev/null &&

@@ -113,6 +113,8 @@ static void emit_model(Emit *e) {
   const Plan *pl = e->plan;
   P("static void nnc_reset_optimizer(nn_model *m) {\n  State *s = m->state;\n"
     "  memset(s->arena + SLOTS_BEGIN, 0, SLOTS_ELEMS * sizeof(nn_real));\n  s->step = 0;\n}\n\n");
+  emit_host_optimizer_access(e, "  for (int64_t i = 0; i < SLOTS_ELEMS; i++) buf[i] = (float)s->arena[SLOTS_BEGIN + i];\n",
+                             "  for (int64_t i = 0; i < SLOTS_ELEMS; i++) s->arena[SLOTS_BEGIN + i] = (nn_real)buf[i];\n");
   emit_host_init(e, "s->arena", "  nnc_reset_optimizer(m);\n");
 
   // Batch in, outputs out: the runtime speaks float, the kernels nn_real.

@@ -222,6 +222,9 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (!zeros) {\n    fprintf(stderr, \"error: out of memory\\n\");\n    exit(1);\n  }\n"
     "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), zeros);\n"
     "  free(zeros);\n  s->step = 0;\n}\n\n");
+  emit_host_optimizer_access(
+      e, "  nn_cl_read(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n",
+      "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n");
   emit_host_init(e, "s->weights", "  nnc_push_params(m);\n  nnc_reset_optimizer(m);\n");
 
   long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;

@@ -128,3 +128,42 @@ Test(keras_files, writes_are_atomic) {
   snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp", scratch_dir());
   cr_assert_neq(system(cmd), 0, "a temporary file was left behind");
 }
+
+// An Adam state of the small model: two slots per trained weight, laid out as nnc's arena
+// lays them out (each param's slots together), which Keras orders differently.
+enum { OPT_ELEMS = 2 * (20 + 5 + 5 + 5 + 15 + 3) };
+static float opt_a[OPT_ELEMS], opt_b[OPT_ELEMS];
+static int64_t step_a = 7, step_b;
+static void get_a(nn_model *m, int64_t *step, float *buf) { *step = step_a, memcpy(buf, opt_a, sizeof opt_a); }
+static void set_b(nn_model *m, int64_t step, const float *buf) { step_b = step, memcpy(opt_b, buf, sizeof opt_b); }
+static const int64_t opt_offset[N_PARAMS] = {0, 40, 50, 60, -1, -1, 70, 100};
+
+Test(keras_files, optimizer_state_round_trips) {
+  for (int i = 0; i < OPT_ELEMS; i++) opt_a[i] = (float)i / 3.0f + 0.25f;
+  const char *files[] = {"o.weights.h5", "o.keras"};
+  for (int f = 0; f < 2; f++) {
+    small_model a, b;
+    small_init(&a, 1);
+    small_init(&b, 0);
+    a.m.opt_name = b.m.opt_name = "adam";
+    a.m.opt_lr = b.m.opt_lr = 0.001;
+    a.m.opt_elems = b.m.opt_elems = OPT_ELEMS;
+    a.m.opt_offset = b.m.opt_offset = opt_offset;
+    a.m.get_optimizer = b.m.get_optimizer = get_a;
+    a.m.set_optimizer = b.m.set_optimizer = set_b;
+    memset(opt_b, 0, sizeof opt_b);
+    step_b = 0;
+    cr_assert_eq((f ? nn_save_keras : nn_save_weights_h5)(&a.m, scratch(files[f])), 0);
+    cr_assert_eq((f ? nn_load_keras : nn_load_weights_h5)(&b.m, scratch(files[f])), 0);
+    cr_assert_eq(step_b, 7);
+    cr_assert_eq(memcmp(opt_a, opt_b, sizeof opt_a), 0, "%s", files[f]);
+    // Another optimizer's state does not fit: the weights load, the optimizer stays.
+    b.m.opt_name = "SGD";
+    b.m.opt_momentum = true;
+    memset(opt_b, 0, sizeof opt_b);
+    step_b = 0;
+    cr_assert_eq((f ? nn_load_keras : nn_load_weights_h5)(&b.m, scratch(files[f])), 0);
+    cr_assert_eq(step_b, 0);
+  }
+}
+
