@@ -4,6 +4,8 @@
                                              .weights.h5 / .h5 into the model of the first
                                              .keras file) and evaluate on the test set
   keras_interop.py predict X.npy P.npy FILE...  Keras's predictions of each model file vs nnc's
+  keras_interop.py resume M.keras W.weights.h5  continue nnc's epoch 1 (M.keras) in Keras and
+                                             compare with nnc's epoch 2 (W.weights.h5)
   keras_interop.py random X.npy              4 random samples of shape (8, 8, 2)
   keras_interop.py train DIR                 train the interop MLP and BN CNN for 1 epoch in
                                              Keras, write their files into DIR, print evaluate
@@ -97,7 +99,47 @@ def predict(x_file, p_file, files):
         print(json.dumps({"file": f, "max_abs_diff_vs_nnc": float(np.abs(p - q).max())}))
 
 
+def resume(keras_file, weights_file):
+    """Continue nnc's training in Keras for one epoch (shuffle=False, as nnc did), with the
+    optimizer state from nnc's file and with a fresh one; compare with nnc's own second epoch."""
+    x = idx("train-images-idx3-ubyte").astype("float32") / 255.0
+    y = idx("train-labels-idx1-ubyte")
+    nnc = keras.models.load_model(keras_file)
+    nnc.load_weights(weights_file)
+    for label, fresh in (("state from nnc's file", False), ("fresh optimizer", True)):
+        m = keras.models.load_model(keras_file)
+        if fresh:
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        m.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(m.get_weights(), nnc.get_weights()))
+        print(json.dumps({"keras_continues_with": label, "max_abs_weight_diff_vs_nnc_epoch_2": diff}))
+        report(f"after epoch 2 in Keras ({label})", m, (28, 28))
+
+
+def resume_steps(first, last):
+    """small.nn's model and data: Keras continues from nnc's checkpoint `first` and must
+    reach nnc's checkpoint `last` (same batches, Adam state from the file)."""
+    x = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, -0.1, 0.2, 0.0], [-0.3, 0.8, 0.1, 0.2], [0.9, 0.4, -0.6, 0.3],
+                  [0.0, 0.0, 1.0, -1.0], [0.7, 0.2, 0.2, 0.9], [-0.5, -0.5, 0.5, 0.5], [0.3, 0.6, 0.9, 0.1]],
+                 dtype="float32")
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    target = keras.models.load_model(last)
+    for label, fresh in (("state from nnc's file", False), ("fresh optimizer", True)):
+        m = keras.models.load_model(first)
+        if fresh:
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0)
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(m.get_weights(), target.get_weights()))
+        print(json.dumps({"keras_continues_with": label, "steps": 8, "max_abs_weight_diff_vs_nnc": diff}))
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "resume_steps":
+        resume_steps(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "resume":
+        resume(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     if len(sys.argv) >= 5 and sys.argv[1] == "predict":
         predict(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif len(sys.argv) == 3 and sys.argv[1] == "random":

@@ -8,7 +8,10 @@
 #     Keras on the test set, beside the accuracy nnc printed;
 #  2. trains an MLP and a BatchNormalization CNN in Keras for one epoch, and evaluates
 #     Keras's .weights.h5, .keras and .h5 files in nnc programs of the same models;
-#  3. saves a model with every layer kind nnc has (and SGD with Nesterov momentum) after a
+#  3. trains an MLP one epoch in nnc, saves it as .keras (optimizer state included) and
+#     trains a second epoch; Keras continues from the .keras file, and its weights are
+#     compared with nnc's second epoch, beside Keras continuing with a fresh optimizer;
+#  4. saves a model with every layer kind nnc has (and SGD with Nesterov momentum) after a
 #     few steps, and compares Keras's predictions from its .keras and .h5 files with nnc's.
 # Fashion-MNIST comes from /usr/share/datasets (dataset-fashion-mnist) or $NNC_DATA.
 set -euo pipefail
@@ -122,3 +125,43 @@ NN
 "$nnc" build every_layer.nn -o every_layer 2>/dev/null
 ./every_layer
 "$py" "$root/benchmarks/keras_interop.py" predict x.npy p.npy every_layer.keras every_layer.h5 2>/dev/null
+
+echo "== optimizer state: nnc's epoch 2 vs Keras continuing from nnc's epoch-1 .keras file"
+cat >resume.nn <<'NN'
+import tensorflow as tf
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.fashion_mnist.load_data()
+x_train = x_train / 255.0
+x_test = x_test / 255.0
+model = tf.keras.Sequential([
+    tf.keras.Input(shape=(28, 28)),
+    tf.keras.layers.Flatten(),
+    tf.keras.layers.Dense(64, activation='relu'),
+    tf.keras.layers.Dense(10, activation='softmax'),
+])
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+model.fit(x_train, y_train, epochs=1, batch_size=64, shuffle=False, verbose=0)
+model.save('resume.keras')
+model.fit(x_train, y_train, epochs=1, batch_size=64, shuffle=False, verbose=0)
+model.save_weights('resume2.weights.h5')
+l, a = model.evaluate(x_test, y_test, verbose=0)
+print('after epoch 2 in nnc: loss', l, 'accuracy', a)
+NN
+"$nnc" build resume.nn -o resume 2>/dev/null
+./resume --seed 1
+"$py" "$root/benchmarks/keras_interop.py" resume resume.keras resume2.weights.h5 2>/dev/null
+cat >steps.nn <<'NN'
+import numpy as np
+from tensorflow import keras
+x = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, -0.1, 0.2, 0.0], [-0.3, 0.8, 0.1, 0.2],
+              [0.9, 0.4, -0.6, 0.3], [0.0, 0.0, 1.0, -1.0], [0.7, 0.2, 0.2, 0.9],
+              [-0.5, -0.5, 0.5, 0.5], [0.3, 0.6, 0.9, 0.1]])
+y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(5, activation='relu'),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(3, activation='softmax')])
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')
+model.fit(x, y, epochs=5, batch_size=4, shuffle=False, verbose=0,
+          callbacks=[keras.callbacks.ModelCheckpoint('e{epoch}.keras', monitor='loss')])
+NN
+"$nnc" build steps.nn -o steps 2>/dev/null
+./steps
+"$py" "$root/benchmarks/keras_interop.py" resume_steps e1.keras e5.keras 2>/dev/null
