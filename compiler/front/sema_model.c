@@ -568,8 +568,8 @@ bool weights_format_of(const Expr *at, const char *path, const char *what, bool 
   else if (h5) *out = save ? WF_LEGACY_H5_WEIGHTS : WF_WEIGHTS_H5;
   else {
     if (ends_with(path, ".keras"))
-      diag_error(at->loc, "%s writes weights, not a .keras archive: name the file '….weights.h5', or use model.save('%s')",
-                 what, path);
+      diag_error(at->loc, "%s writes weights, not a .keras archive: name the file '%.*s.weights.h5', or use model.save('%s')",
+                 what, (int)(strlen(path) - strlen(".keras")), path, path);
     else if (whole_model && !strcmp(what, "save"))
       diag_error(at->loc, "model.save() writes a '.keras' archive or a Keras 2 '.h5' file; '%s' is neither", path);
     else
