@@ -217,6 +217,18 @@ typedef struct DataValue {
   int predict_action;      // DATA_PREDICTION: index of the producing action
 } DataValue;
 
+// Weights files, told apart by their suffix: what save_weights, load_weights, model.save and
+// ModelCheckpoint write or read. The runtime function of each is weights_format_function.
+typedef enum {
+  WF_SAFETENSORS,          // .safetensors
+  WF_WEIGHTS_H5,           // .weights.h5: Keras 3 (loading also reads the other HDF5 layouts)
+  WF_LEGACY_H5_WEIGHTS,    // .h5 / .hdf5 from save_weights: Keras 2's layout
+  WF_LEGACY_H5_MODEL,      // .h5 / .hdf5 from model.save: Keras 2's whole-model file
+  WF_KERAS,                // .keras: Keras 3's archive
+} WeightsFormat;
+const char *weights_format_function(WeightsFormat f, bool save);   // "nn_save_keras"
+bool weights_format_uses_hdf5(WeightsFormat f);
+
 typedef enum { CB_EARLY_STOPPING, CB_MODEL_CHECKPOINT, CB_CSV_LOGGER } CallbackKind;
 typedef struct Callback {
   CallbackKind kind;
@@ -227,6 +239,7 @@ typedef struct Callback {
   bool restore_best_weights;
   const char *path;        // ModelCheckpoint filepath / CSVLogger filename
   bool save_best_only, save_weights_only;
+  WeightsFormat format;    // ModelCheckpoint's file
   const char *separator;   // CSVLogger
   bool append;
   int mode;                // 0 auto, 1 min, 2 max
@@ -261,6 +274,7 @@ typedef struct Action {
   Callback *callbacks;
   int n_callbacks;
   const char *path;        // save/load weights, np.save
+  WeightsFormat format;    // save/load weights (model.save is A_SAVE_WEIGHTS of a whole-model format)
   PrintItem *items;        // A_PRINT
   int n_items;
 } Action;
@@ -289,8 +303,12 @@ typedef struct Program {
 Program *sema_check(Stmt *stmts, const Source *src, const char *data_dir);
 const char *layer_kind_name(LayerKind k);   // "Dense", "Conv2D", ...
 const char *activation_name(Activation a);
+const char *initializer_name(Initializer i);   // "glorot_uniform", as Keras spells it
 double activation_default_param(Activation a);   // the ACT row's parameter column
 const char *loss_name(LossKind l);
+// Whether the built program reads or writes Keras's HDF5 files (and then links libhdf5 and
+// carries the layer table and Keras config).
+bool program_uses_hdf5(const Program *p);
 void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
 
 // sema_model.c — Python's repr() of a float, for print()

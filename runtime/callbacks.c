@@ -261,7 +261,7 @@ static int model_checkpoint(rt_callbacks *c, cb_state *s, int64_t epoch, const r
     s->has_best = true;
     s->best = *v;
   }
-  return nn_save_weights(c->m, path);
+  return s->cb->save ? s->cb->save(c->m, path) : nn_save_weights(c->m, path);
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }

@@ -118,4 +118,12 @@ int rt_callbacks_epoch_end(rt_callbacks *c, int64_t epoch, const rt_logs *l, boo
 // Restores best weights where asked, closes files, frees c.
 void rt_callbacks_end(rt_callbacks *c);
 
+//
+// h5.c / keras_archive.c — Keras's HDF5 layouts, shared by .weights.h5 and .keras files
+//
+// The Keras 3 .weights.h5 file of the model, built in memory (malloc'ed; NULL, message printed).
+void *rt_h5_weights_image(const nn_model *m, size_t *size, const char *path);
+// Loads any Keras HDF5 layout held in image[0..size); path names it in messages.
+int rt_h5_load_image(nn_model *m, const void *image, size_t size, const char *path);
+
 #endif

@@ -150,6 +150,10 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
   argv[argc++] = "-Wl,-Bdynamic";
   // The ICD loader finds the device's driver at run time (PoCL, NVIDIA, ...).
   if (target == TARGET_OPENCL) argv[argc++] = "-lOpenCL";
+#ifdef NNC_HDF5_LIB
+  // Keras's .weights.h5 / .h5 / .keras files: only scripts that use them need libhdf5.
+  if (program_uses_hdf5(p)) argv[argc++] = NNC_HDF5_LIB;
+#endif
   argv[argc++] = "-lm";
   argv[argc++] = "-o";
   argv[argc++] = (char *)tmp_out;

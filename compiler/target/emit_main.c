@@ -110,7 +110,10 @@ static void emit_fit(FILE *out, const Program *p, int i) {
       emit_opt_string(out, cb->path);
       fprintf(out, ", %s, ", cb->save_best_only ? "true" : "false");
       emit_opt_string(out, cb->separator);
-      fprintf(out, ", %s},\n", cb->append ? "true" : "false");
+      fprintf(out, ", %s", cb->append ? "true" : "false");
+      if (cb->kind == CB_MODEL_CHECKPOINT && cb->format != WF_SAFETENSORS)
+        fprintf(out, ", %s", weights_format_function(cb->format, true));
+      fprintf(out, "},\n");
     }
     fprintf(out, "    };\n");
   }
@@ -197,7 +200,7 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
   }
   case A_SAVE_WEIGHTS:
   case A_LOAD_WEIGHTS:
-    fprintf(out, "    if (%s(m, ", a->kind == A_SAVE_WEIGHTS ? "nn_save_weights" : "nn_load_weights");
+    fprintf(out, "    if (%s(m, ", weights_format_function(a->format, a->kind == A_SAVE_WEIGHTS));
     emit_c_string(out, a->path);
     fprintf(out, ") < 0) return 1;\n");
     break;

@@ -98,6 +98,78 @@ void emit_host_init(Emit *e, const char *base, const char *after) {
   P("};\n\n");
 }
 
+// A long text as adjacent literals of at most 100 bytes, so the source stays readable.
+static void emit_long_string(FILE *out, const char *s) {
+  size_t n = strlen(s);
+  if (!n) fputs("\"\"", out);
+  for (size_t at = 0; at < n; at += 100) {
+    fputs("\n      ", out);
+    emit_c_string(out, xstrndup(s + at, n - at < 100 ? n - at : 100));
+  }
+}
+
+// What Keras's files need beyond the params: the layers (Keras 3 stores weights per layer,
+// Keras 2 names them by layer) and the model's Keras config.
+static void emit_keras_description(Emit *e) {
+  const Program *p = e->p;
+  Graph *g = e->g;
+  P("  static const nn_layer layers[%d] = {\n", p->n_layers > 1 ? p->n_layers - 1 : 1);
+  int n = 0;
+  for (int i = 0; i < p->n_layers; i++) {
+    const Layer *l = &p->layers[i];
+    if (l->kind == L_INPUT) continue;
+    int first = -1, count = 0;
+    size_t len = strlen(l->name);
+    for (int k = 0; k < g->n_params; k++) {
+      const char *w = g->params[k]->keras_name;
+      if (!strncmp(w, l->name, len) && w[len] == '.' && !strchr(w + len + 1, '.')) {
+        if (first < 0) first = k;
+        count++;
+      }
+    }
+    P("    {\"%s\", ", l->cls ? l->cls : layer_kind_name(l->kind));
+    emit_c_string(e->out, l->name);
+    P(", %d, %d},\n", first < 0 ? 0 : first, count);
+    n++;
+  }
+  P("  };\n  m->n_layers = %d;\n  m->layers = layers;\n  m->name = ", n);
+  emit_c_string(e->out, p->model_name ? p->model_name : "sequential");
+  P(";\n  m->keras_config =");
+  emit_long_string(e->out, keras_model_config(p));
+  const char *training = keras_training_config(p);
+  P(";\n  m->training_config =");
+  if (training) emit_long_string(e->out, training);
+  else P(" NULL");
+  P(";\n");
+  if (!g->loss) return;
+  // Each trained param's slots: its update node's aux buffer, within the slot region.
+  P("  static const int64_t opt_offset[%d] = {", g->n_params ? g->n_params : 1);
+  for (int i = 0; i < g->n_params; i++) {
+    long long off = -1;
+    for (int k = 0; k < g->n; k++) {
+      const Node *u = g->nodes[k];
+      if (op_info[u->op].cls == FC_OPTIMIZER && u->in[0] == g->params[i])
+        off = (long long)(e->plan->aux_off[u->id] - e->plan->slots_begin);
+    }
+    P("%s%lld", i ? ", " : "", off);
+  }
+  const Optimizer *o = &p->opt;
+  P("};\n  m->opt_name = \"%s\";\n  m->opt_lr = %s;\n", o->kind == OPT_SGD ? "SGD" : optimizer_name(o->kind), cnum(o->lr));
+  P("  m->opt_momentum = %s;\n  m->opt_centered = %s;\n", o->momentum != 0 ? "true" : "false",
+    o->centered ? "true" : "false");
+  P("  m->opt_elems = SLOTS_ELEMS;\n  m->opt_offset = opt_offset;\n");
+  P("  m->get_optimizer = nnc_get_optimizer;\n  m->set_optimizer = nnc_set_optimizer;\n");
+}
+
+void emit_host_optimizer_access(Emit *e, const char *get, const char *set) {
+  if (!program_uses_hdf5(e->p) || !e->g->loss) return;
+  P("// The optimizer's slots and step count, for Keras's files.\n");
+  P("static void nnc_get_optimizer(nn_model *m, int64_t *step, float *buf) {\n  State *s = m->state;\n%s"
+    "  *step = s->step;\n}\n\n", get);
+  P("static void nnc_set_optimizer(nn_model *m, int64_t step, const float *buf) {\n  State *s = m->state;\n%s"
+    "  s->step = step;\n}\n\n", set);
+}
+
 void emit_host_model_fields(Emit *e, const char *base) {
   const Program *p = e->p;
   Graph *g = e->g;
@@ -113,6 +185,7 @@ void emit_host_model_fields(Emit *e, const char *base) {
     P("  m->metrics[%d] = %s;\n", i, (const char *[]){"NN_METRIC_ACCURACY", "NN_METRIC_MAE", "NN_METRIC_MSE"}[p->metrics[i]]);
   P("  m->init = nnc_init;\n  m->train_step = %s;\n  m->infer = nnc_infer;\n", g->loss ? "nnc_train_step" : "NULL");
   P("  m->reset_optimizer = nnc_reset_optimizer;\n  m->state = s;\n");
+  if (program_uses_hdf5(p)) emit_keras_description(e);
 }
 
 // The batch's mean loss plus the regularization terms, as Keras reports it, from the
