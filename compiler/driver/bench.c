@@ -20,13 +20,15 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--reuse on|off|on,off]\n"
+    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on|off|on,off]\n"
+    "                 [--reuse on|off|on,off]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
     "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
-    "against the first. --reuse off: every buffer its own memory (nnc build --no-reuse).\n";
+    "against the first. --fuse off: bias and activation as kernels of their own (nnc build\n"
+    "--no-fuse); --reuse off: every buffer its own memory (nnc build --no-reuse).\n";
 
 // One way of building and running the model. The pass switches are PassOptions, so a
 // new pass's switch (fusion, a layout) is a value list in BenchOptions and a loop in
@@ -49,12 +51,12 @@ typedef struct Result {
 } Result;
 
 typedef struct BenchOptions {
-  const char *file, *data_dir, *svg, *targets, *batches, *reuse, *steps, *min_time, *threads;
+  const char *file, *data_dir, *svg, *targets, *batches, *fuse, *reuse, *steps, *min_time, *threads;
   bool csv, json;
 } BenchOptions;
 
 static BenchOptions parse_bench_args(int argc, char **argv) {
-  BenchOptions o = {.targets = "c", .batches = "32", .reuse = "on", .min_time = "2"};
+  BenchOptions o = {.targets = "c", .batches = "32", .fuse = "on", .reuse = "on", .min_time = "2"};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
@@ -64,6 +66,7 @@ static BenchOptions parse_bench_args(int argc, char **argv) {
     else if (!strcmp(a, "--target")) slot = &o.targets;
     else if (!strcmp(a, "--batch-size")) slot = &o.batches;
     else if (!strcmp(a, "--reuse")) slot = &o.reuse;
+    else if (!strcmp(a, "--fuse")) slot = &o.fuse;
     else if (!strcmp(a, "--svg")) slot = &o.svg;
     else if (!strcmp(a, "--steps")) slot = &o.steps;
     else if (!strcmp(a, "--min-time")) slot = &o.min_time;
@@ -105,12 +108,18 @@ static int make_variants(const BenchOptions *o, Variant **out) {
     char *batches = xstrdup(o->batches);
     for (char *b = strtok_r(batches, ",", &save2); b; b = strtok_r(NULL, ",", &save2)) {
       int batch = (int)parse_count("--batch-size", b, 1, 1 << 20);
-      char *reuses = xstrdup(o->reuse);
-      for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
-        if (strcmp(r, "on") && strcmp(r, "off")) diag_fatal("--reuse: expected on, off or on,off, got '%s'", r);
-        if (n == 64) diag_fatal("at most 64 variants in one run");
-        PassOptions passes = {.no_reuse = !strcmp(r, "off")};
-        v[n++] = (Variant){kind, batch, passes, xprintf("%s b%d%s", t, batch, passes.no_reuse ? " no-reuse" : "")};
+      char *fuses = xstrdup(o->fuse), *save4;
+      for (char *f = strtok_r(fuses, ",", &save4); f; f = strtok_r(NULL, ",", &save4)) {
+        if (strcmp(f, "on") && strcmp(f, "off")) diag_fatal("--fuse: expected on, off or on,off, got '%s'", f);
+        char *reuses = xstrdup(o->reuse);
+        for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
+          if (strcmp(r, "on") && strcmp(r, "off")) diag_fatal("--reuse: expected on, off or on,off, got '%s'", r);
+          if (n == 64) diag_fatal("at most 64 variants in one run");
+          PassOptions passes = {.no_fuse = !strcmp(f, "off"), .no_reuse = !strcmp(r, "off")};
+          v[n++] = (Variant){kind, batch, passes,
+                             xprintf("%s b%d%s%s", t, batch, passes.no_fuse ? " no-fuse" : "",
+                                     passes.no_reuse ? " no-reuse" : "")};
+        }
       }
     }
   }
@@ -198,8 +207,8 @@ static int run_variant(const Program *p, const BenchOptions *o, const Variant *v
   r->n_kernels = train_kernels(r->g, &r->kernels);
   r->kernel_s = xalloc((r->n_kernels + 1) * sizeof *r->kernel_s);
   // One program per target and pass setting; the batch is a run-time option.
-  const char *exe = xprintf("%s/bench-%s%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
-                            v->passes.no_reuse ? "-no-reuse" : "");
+  const char *exe = xprintf("%s/bench-%s%s%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
+                            v->passes.no_fuse ? "-no-fuse" : "", v->passes.no_reuse ? "-no-reuse" : "");
   if (access(exe, X_OK) != 0) {
     emit_profile = true;
     int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"));
@@ -239,6 +248,12 @@ static const char *shape_text(const Node *nd, int batch) {
 }
 
 // The storage order kernels see today; layout selection will make this a node attribute.
+// Graph ops one kernel does: a contraction with its epilogue (fuse.c) does three.
+static int ops_fused(const Node *nd) {
+  bool contraction = nd->op == OP_matmul || nd->op == OP_conv2d;
+  return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none);
+}
+
 static const char *layout_text(const Node *nd) {
   if (nd->shape.rank == 0 && !nd->batched && nd->in[0]) nd = nd->in[0];
   if (nd->batched) return nd->shape.rank == 3 ? "NHWC" : "NC";
@@ -297,7 +312,7 @@ static void print_table(const BenchOptions *o, const Variant *v, const Result *r
     for (int k = 0; k < r0->n_kernels; k++) {
       Row row = kernel_row(r0, &v[0], k);
       printf("%-28s %-20s %5d %-16s %-6s %10.3f %9.3f %10.1f %8.2f %7.2f %5.1f%%\n", row.nd->name,
-             op_info[row.nd->op].name, 1, shape_text(row.nd, v[0].batch), layout_text(row.nd), row.flops / 1e6,
+             op_info[row.nd->op].name, ops_fused(row.nd), shape_text(row.nd, v[0].batch), layout_text(row.nd), row.flops / 1e6,
              row.bytes / 1e6, row.seconds * 1e6, row.gflops, row.gbs, 100 * row.share);
     }
     printf("%-28s %-20s %5s %-16s %-6s %10s %9s %10.1f %8s %7s %5.1f%%\n", "(outside kernels)", "-", "-", "-", "-", "-",
@@ -342,8 +357,8 @@ static void print_csv(const Variant *v, const Result *r, int nv) {
       Row row = kernel_row(&r[i], &v[i], k);
       int j = find_kernel(&r[0], row.nd->name);
       double q = j < 0 ? 0 : ratio(r[0].kernel_s[j], v[0].batch, row.seconds, v[i].batch);
-      printf("%s,%s,%d,%d,%s,%s,1,%s,%s,%.0f,%.0f,%.9g,%.4f,%.4f,%.5f,%.4f\n", v[i].name, target, v[i].batch,
-             r[i].threads, row.nd->name, op_info[row.nd->op].name, shape_text(row.nd, v[i].batch),
+      printf("%s,%s,%d,%d,%s,%s,%d,%s,%s,%.0f,%.0f,%.9g,%.4f,%.4f,%.5f,%.4f\n", v[i].name, target, v[i].batch,
+             r[i].threads, row.nd->name, op_info[row.nd->op].name, ops_fused(row.nd), shape_text(row.nd, v[i].batch),
              layout_text(row.nd), row.flops, row.bytes, row.seconds, row.gflops, row.gbs, row.share, q);
     }
     printf("%s,%s,%d,%d,(step),total,,,,,,%.9g,,,1,%.4f\n", v[i].name, target, v[i].batch, r[i].threads, r[i].step_s,
@@ -377,10 +392,10 @@ static void print_json(const BenchOptions *o, const Variant *v, const Result *r,
     for (int k = 0; k < r[i].n_kernels; k++) {
       Row row = kernel_row(&r[i], &v[i], k);
       int j = find_kernel(&r[0], row.nd->name);
-      printf("%s\n    {\"kernel\": \"%s\", \"op\": \"%s\", \"fused\": 1, \"shape\": \"%s\", \"layout\": \"%s\", "
+      printf("%s\n    {\"kernel\": \"%s\", \"op\": \"%s\", \"fused\": %d, \"shape\": \"%s\", \"layout\": \"%s\", "
              "\"flops\": %.0f, \"bytes\": %.0f, \"median_s\": %.9g, \"gflops\": %.4f, \"gbs\": %.4f, \"share\": %.5f, "
              "\"ratio\": %.4f}",
-             k ? "," : "", row.nd->name, op_info[row.nd->op].name, shape_text(row.nd, v[i].batch),
+             k ? "," : "", row.nd->name, op_info[row.nd->op].name, ops_fused(row.nd), shape_text(row.nd, v[i].batch),
              layout_text(row.nd), row.flops, row.bytes, row.seconds, row.gflops, row.gbs, row.share,
              j < 0 ? 0 : ratio(r[0].kernel_s[j], v[0].batch, row.seconds, v[i].batch));
     }
@@ -458,8 +473,8 @@ static int write_svg(const char *path, const BenchOptions *o, const Variant *v, 
 }
 
 static void remove_bench_dir(const char *dir) {
-  for (int i = 0; i < 4; i++)
-    unlink(xprintf("%s/bench-%s%s", dir, i & 1 ? "opencl" : "c", i & 2 ? "-no-reuse" : ""));
+  for (int i = 0; i < 8; i++)
+    unlink(xprintf("%s/bench-%s%s%s", dir, i & 1 ? "opencl" : "c", i & 4 ? "-no-fuse" : "", i & 2 ? "-no-reuse" : ""));
   rmdir(dir);
 }
 
