@@ -9,7 +9,7 @@ The model of examples/fashion_cnn.nn (DESIGN.md §1), trained the way Keras trai
     shuffled every epoch, the last partial batch trained, test set evaluated after
     each epoch (validation_data) and at the end.
 
-Reads the IDX files with gzip + numpy (no torchvision), from --data-dir or
+Reads the IDX files through fashion_data.py (no torchvision), from --data-dir or
 /usr/share/datasets/fashion-mnist/. Prints one line per epoch and a last line
 
     RESULT epochs=E threads=T sec_per_epoch=S train_samples_per_s=R test_acc=A
@@ -19,7 +19,6 @@ Note: torch.optim.Adam puts epsilon after the bias correction, Keras before it; 
 eps=1e-7 the difference is far below what accuracy or timing can show.
 """
 import argparse
-import gzip
 import os
 import time
 
@@ -28,29 +27,34 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def load_idx(path):
-    with gzip.open(path, 'rb') if path.endswith('.gz') else open(path, 'rb') as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from fashion_data import load_fashion_uint8
 
 
 def load_fashion(data_dir):
-    def find(stem):
-        for name in (stem + '.gz', stem):
-            p = os.path.join(data_dir, name)
-            if os.path.exists(p):
-                return p
-        raise SystemExit(f'error: {stem}(.gz) not found in {data_dir}')
-    parts = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
-             't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
-    xtr, ytr, xte, yte = (load_idx(find(p)) for p in parts)
+    xtr, ytr, xte, yte = load_fashion_uint8(data_dir)
     # Keras: reshape(-1, 28, 28, 1).astype('float32') / 255; torch wants NCHW.
     to_x = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     to_y = lambda a: torch.from_numpy(a.astype(np.int64))
     return to_x(xtr), to_y(ytr), to_x(xte), to_y(yte)
+
+
+def keras_init(model):  # Keras defaults: glorot_uniform kernels, zero biases
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class FashionMLP(nn.Module):
+    """benchmarks/fashion_mlp.nn: Dense(128, relu) → Dense(10, softmax)."""
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 128)
+        self.fc2 = nn.Linear(128, 10)
+        keras_init(self)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
 class FashionCNN(nn.Module):
@@ -60,10 +64,7 @@ class FashionCNN(nn.Module):
         self.conv2 = nn.Conv2d(32, 64, 3)
         self.fc1 = nn.Linear(64 * 5 * 5, 64)
         self.fc2 = nn.Linear(64, 10)
-        for m in self.modules():  # Keras defaults: glorot_uniform kernels, zero biases
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        keras_init(self)
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
@@ -89,6 +90,7 @@ def main():
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--model', choices=['cnn', 'mlp'], default='cnn')
     ap.add_argument('--data-dir', default=os.environ.get('NNC_DATA') and
                     os.path.join(os.environ['NNC_DATA'], 'fashion-mnist')
                     or '/usr/share/datasets/fashion-mnist')
@@ -97,7 +99,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, y_train, x_test, y_test = load_fashion(args.data_dir)
-    model = FashionCNN()
+    model = FashionCNN() if args.model == 'cnn' else FashionMLP()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     n = len(x_train)
     epoch_times = []

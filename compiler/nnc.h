@@ -217,6 +217,18 @@ typedef struct DataValue {
   int predict_action;      // DATA_PREDICTION: index of the producing action
 } DataValue;
 
+// Weights files, told apart by their suffix: what save_weights, load_weights, model.save and
+// ModelCheckpoint write or read. The runtime function of each is weights_format_function.
+typedef enum {
+  WF_SAFETENSORS,          // .safetensors
+  WF_WEIGHTS_H5,           // .weights.h5: Keras 3 (loading also reads the other HDF5 layouts)
+  WF_LEGACY_H5_WEIGHTS,    // .h5 / .hdf5 from save_weights: Keras 2's layout
+  WF_LEGACY_H5_MODEL,      // .h5 / .hdf5 from model.save: Keras 2's whole-model file
+  WF_KERAS,                // .keras: Keras 3's archive
+} WeightsFormat;
+const char *weights_format_function(WeightsFormat f, bool save);   // "nn_save_keras"
+bool weights_format_uses_hdf5(WeightsFormat f);
+
 typedef enum { CB_EARLY_STOPPING, CB_MODEL_CHECKPOINT, CB_CSV_LOGGER, CB_BACKUP_AND_RESTORE,
                CB_TERMINATE_ON_NAN } CallbackKind;
 typedef struct Callback {
@@ -228,6 +240,7 @@ typedef struct Callback {
   bool restore_best_weights;
   const char *path;        // ModelCheckpoint filepath / CSVLogger filename
   bool save_best_only, save_weights_only;
+  WeightsFormat format;    // ModelCheckpoint's file
   const char *separator;   // CSVLogger
   bool append;
   int mode;                // 0 auto, 1 min, 2 max
@@ -264,6 +277,7 @@ typedef struct Action {
   Callback *callbacks;
   int n_callbacks;
   const char *path;        // save/load weights, np.save
+  WeightsFormat format;    // save/load weights (model.save is A_SAVE_WEIGHTS of a whole-model format)
   PrintItem *items;        // A_PRINT
   int n_items;
 } Action;
@@ -284,6 +298,7 @@ typedef struct Program {
   Action *actions;
   int n_actions;
   int64_t total_params, trainable_params;
+  bool mpi;                // set by the driver: `nnc build --mpi` (data parallel, emit_mpi.c)
 } Program;
 
 // Checks the parsed statements; returns NULL after reporting errors.
@@ -291,8 +306,12 @@ typedef struct Program {
 Program *sema_check(Stmt *stmts, const Source *src, const char *data_dir);
 const char *layer_kind_name(LayerKind k);   // "Dense", "Conv2D", ...
 const char *activation_name(Activation a);
+const char *initializer_name(Initializer i);   // "glorot_uniform", as Keras spells it
 double activation_default_param(Activation a);   // the ACT row's parameter column
 const char *loss_name(LossKind l);
+// Whether the built program reads or writes Keras's HDF5 files (and then links libhdf5 and
+// carries the layer table and Keras config).
+bool program_uses_hdf5(const Program *p);
 void shape_format(const Shape *s, char *buf, size_t cap);  // "(None, 26, 26, 32)"
 
 // sema_model.c — Python's repr() of a float, for print()
@@ -356,6 +375,8 @@ struct Node {
   bool backward;           // runs only in training (backward pass, updates)
   // Attributes, typed; each op reads only its own (the builders in graph.c and autodiff.c).
   bool ta, tb;             // matmul: A and/or B transposed
+  OpKind fused_act;        // matmul, conv2d: the activation fused into the epilogue (fuse.c);
+                           //   in[2], when set, the bias added before it
   Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
   double rate;             // dropout: drop probability
   double alpha;            // parameterized activations and their _bwd: leaky_relu negative_slope, elu alpha
@@ -417,6 +438,9 @@ typedef struct Uses { Node **nodes; int n; } Uses;
 Uses *graph_uses(const Graph *g);           // per node id; recomputed on each call
 // Every input edge old -> x becomes new -> x (and aliases of old alias new).
 void graph_replace_uses(Graph *g, Node *old, Node *with);
+// Moves nd to just before `before` (earlier in the order; ids renumbered): a pass that
+// gives a node a new input hoists that input when it came later (a bias param).
+void graph_move_before(Graph *g, Node *nd, Node *before);
 // Removes nodes nothing uses that are not sinks (losses, updates, the output, params);
 // renumbers ids. Returns how many were removed.
 int graph_remove_dead(Graph *g);
@@ -456,6 +480,17 @@ struct Plan {
 void schedule(Graph *g);
 
 //
+// fuse.c — epilogue fusion
+//
+// Needs a differentiated graph. A forward matmul or conv2d followed by bias_add and an
+// activation the epilogue computes (relu) becomes one node that adds the bias (in[2]) and
+// applies the activation (fused_act) as each output tile is finished; the bias_add and
+// activation nodes lose their uses (graph_remove_dead takes them). Only activations
+// whose gradient reads the output are fused, so no backward node needs the value before
+// the activation. Guarantees: the step computes the same bits. Returns the nodes fused.
+int fuse_epilogues(Graph *g);
+
+//
 // memplan.c — the memory plan
 //
 // Needs schedule's plan. Guarantees: weights contiguous from 0, optimizer slots
@@ -476,6 +511,7 @@ const char *pipeline_stage_name(int i);        // the i-th stage; NULL past the 
 void pipeline_set_verify(bool on);
 // The optional passes, all on unless switched off (to compare with and without them).
 typedef struct PassOptions {
+  bool no_fuse;            // --no-fuse: bias and activation stay kernels of their own
   bool no_reuse;           // --no-reuse: every buffer its own memory
 } PassOptions;
 void pipeline_set_options(PassOptions o);
@@ -512,6 +548,10 @@ void emit_c_string(FILE *out, const char *s);
 const char *cnum(double v);
 // emit_main.c: the generated program's main() (data, then the script's actions).
 void emit_main(FILE *out, const Program *p, const Graph *g);
+// Bench builds (set by `nnc bench` before emitting): the train step's kernels are timed
+// one by one and main() is nn_bench_main (include/nn_profile.h). Off for every other
+// command, so normal programs carry no timers.
+extern bool emit_profile;
 
 //
 // build.c — `nnc build` / `nnc emit`
@@ -522,5 +562,12 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
                   const char *cc);
 // `nnc emit FILE --target c -o DIR`: creates DIR if needed, writes model.c and README.
 int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir);
+
+//
+// bench.c — `nnc bench FILE [options]` (argv as main received it): builds the model with
+// per-kernel timers for each variant, runs the train step, prints the table. `load`
+// parses and checks the script (main.c's front end). Returns the exit status.
+//
+int bench_main(int argc, char **argv, Program *(*load)(const char *file, const char *data_dir));
 
 #endif

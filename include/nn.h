@@ -91,6 +91,14 @@ typedef struct nn_param {
   bool trainable;
 } nn_param;
 
+// One layer of the Sequential (the Input excluded), for Keras's HDF5 layouts: weights are
+// stored per layer, under a group named after the class (Keras 3) or the layer (Keras 2).
+typedef struct nn_layer {
+  const char *class_name;  // Keras class: "Dense", "Conv2D", "BatchNormalization", "Flatten"
+  const char *name;        // layer name: "dense_1" (Keras's automatic name, or name=)
+  int first_param, n_params;  // its weights: params[first_param ..], in Keras's order
+} nn_layer;
+
 typedef enum { NN_LOSS_MSE, NN_LOSS_MAE, NN_LOSS_BCE, NN_LOSS_CCE, NN_LOSS_SPARSE_CCE } nn_loss_kind;
 typedef enum { NN_METRIC_ACCURACY, NN_METRIC_MAE, NN_METRIC_MSE } nn_metric_kind;
 
@@ -135,6 +143,22 @@ struct nn_model {
   // infinity; sets *node and *op and returns 1, or returns 0. NULL where not generated.
   int (*first_nonfinite)(nn_model *m, int n, const char **node, const char **op);
   void *state;             // generated code's private buffers
+  // Set when the script writes or reads Keras's HDF5 or .keras files, else 0 / NULL.
+  int n_layers;
+  const nn_layer *layers;
+  const char *keras_config;     // the model's Keras config as JSON (a .keras archive's config.json)
+  const char *training_config;  // compile()'s settings as Keras 2's .h5 files hold them, or NULL
+  // The optimizer's state, for the same files (opt_name NULL: none). Slot k of params[i]
+  // (Adam: momentum, velocity; SGD: momentum; RMSprop: velocity, momentum, average
+  // gradient) is at opt_offset[i] + k * params[i].size (-1: not trained) in a buffer of
+  // opt_elems floats that get_optimizer fills, with the steps taken, and set_optimizer reads.
+  const char *opt_name;         // Keras's name for it: "adam", "SGD", "rmsprop"
+  double opt_lr;
+  bool opt_momentum, opt_centered;  // Keras makes momentum (average gradient) slots only then
+  int64_t opt_elems;
+  const int64_t *opt_offset;
+  void (*get_optimizer)(nn_model *m, int64_t *step, float *buf);
+  void (*set_optimizer)(nn_model *m, int64_t step, const float *buf);
 };
 
 // Before reading params[].value / after writing it: no-ops on the C target.
@@ -163,6 +187,25 @@ typedef struct nn_tensor {
 int nn_read_safetensors(const char *path, nn_tensor **tensors, int *count);
 void nn_free_tensors(nn_tensor *tensors, int count);
 int nn_load_weights(nn_model *m, const char *path);
+
+//
+// Keras's own files (runtime/h5.c, runtime/keras_archive.c; programs that use them link
+// libhdf5). Layer and weight order and shapes are Keras's; every file is written to a
+// temporary name and renamed. Loading checks the whole file against the model before any
+// weight changes, and refuses a foreign, truncated or mismatched file with a message.
+//
+// Keras 3's .weights.h5: layers/<class in snake case>[_N]/vars/<i>, i in the layer's order.
+int nn_save_weights_h5(const nn_model *m, const char *path);
+// Keras 2's .h5: groups named after the layers, each with a weight_names attribute (what
+// save_weights('x.h5') wrote); _model: the whole model as model.save('x.h5') writes it
+// (attributes model_config and training_config, the weights under /model_weights).
+int nn_save_legacy_h5_weights(const nn_model *m, const char *path);
+int nn_save_legacy_h5_model(const nn_model *m, const char *path);
+// Any of the HDF5 layouts above, told apart by their content.
+int nn_load_weights_h5(nn_model *m, const char *path);
+// Keras 3's .keras archive: a zip of config.json, metadata.json and model.weights.h5.
+int nn_save_keras(const nn_model *m, const char *path);
+int nn_load_keras(nn_model *m, const char *path);
 
 //
 // Run-time options: the script's values unless given on the command line.
@@ -197,6 +240,7 @@ typedef struct nn_callback {
   bool save_best_only;
   const char *separator;   // CSVLogger, default ","
   bool append;
+  int (*save)(const nn_model *m, const char *path);  // ModelCheckpoint's writer; NULL: safetensors
   int64_t save_freq;       // BackupAndRestore: 0 at each epoch's end, N every N batches
   bool delete_checkpoint;  // BackupAndRestore: remove the backup when fit completes
 } nn_callback;

@@ -43,7 +43,8 @@ typedef struct nn_cl {
 
 // Devices are numbered across all platforms in platform order, then device order.
 // device < 0: $NNC_DEVICE if set (an integer, else error), else the first GPU, else
-// device 0. Returns NULL after a message (no platform, index out of range, ...).
+// device 0; under --mpi, local rank r takes the r-th GPU (device r without GPUs), modulo
+// their count. Returns NULL after a message (no platform, index out of range, ...).
 nn_cl *nn_cl_open(int device);
 // Releases the program, queue and context. Kernels from nn_cl_kernel are the
 // caller's (clReleaseKernel); buffers too (clReleaseMemObject).

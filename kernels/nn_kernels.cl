@@ -174,9 +174,28 @@ static inline nn_real nncl_group_sum_(nn_real v, __local nn_real *s) {
 #define NNCL_MODE_CONV_BWD_DATA_ 2   /* A' = "col2im-gather"(dy), B' = wᵀ  */
 #define NNCL_MODE_CONV_BWD_FILTER_ 3 /* A' = im2col(x)ᵀ, B' = dy          */
 
+/* Convolution geometry, and the epilogue of a fused contraction (as nnk_epi in
+ * nn_kernels.h): bias per output column (0: none) and NN_EPI_* activation. */
+#define NN_EPI_NONE 0
+#define NN_EPI_RELU 1
 typedef struct {
     int n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW;
+    __global const nn_real *bias;
+    int act;
 } nncl_conv_;
+
+/* An output of column j through the epilogue: the bits of bias_add then the activation. */
+static inline nn_real nncl_epi_(nncl_conv_ p, int j, nn_real v) {
+    if (p.bias) v += p.bias[j];
+    if (p.act == NN_EPI_RELU) v = v > 0 ? v : 0;
+    return v;
+}
+
+/* Stores output (i, j) = Cm[at]: added to it, or through the epilogue. */
+static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int accumulate, nncl_conv_ p,
+                               int j) {
+    Cm[at] = accumulate ? Cm[at] + v : nncl_epi_(p, j, v);
+}
 
 /* A'(i, k), 0 outside [0,M)×[0,K) and in padding. */
 static inline nn_real nncl_a_at_(int mode, int ta, int M, int K, __global const nn_real *A,
@@ -265,8 +284,7 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
             for (int c = 0; c < NNCL_GEMM_RN; c++) {
                 int j = j0 + tx + c * NNCL_GEMM_TX;
                 if (j >= N) break;
-                __global nn_real *o = Cm + (long)i * N + j;
-                *o = accumulate ? *o + acc[r][c] : acc[r][c];
+                nncl_store_(Cm, (long)i * N + j, acc[r][c], accumulate, p, j);
             }
         }
     }
@@ -329,8 +347,13 @@ static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K
     return s;
 }
 
-static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int accumulate) {
-    Cm[at] = accumulate ? Cm[at] + v : v;
+
+/* Eight outputs of columns j..j+7 through the epilogue (relu as a select, so -0 and NaN
+ * become +0 as in the scalar x > 0 ? x : 0). */
+static inline nn_real8 nncl_epi8_(nncl_conv_ p, int j, nn_real8 v) {
+    if (p.bias) v += NNCL_LD8_(p.bias + j);
+    if (p.act == NN_EPI_RELU) v = select((nn_real8)0, v, (nncl_mask8)isgreater(v, (nn_real8)0));
+    return v;
 }
 
 /* Writes an outer block's accumulators (rows >= M skipped) or, for a block at the N
@@ -343,12 +366,13 @@ static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int acc
             __global nn_real *o = Cm + (long)i * N + j0;                                 \
             nn_real8 lo = acc0[r], hi = acc1[r];                                         \
             if (accumulate) { lo += NNCL_LD8_(o); hi += NNCL_LD8_(o + 8); }              \
+            else if (p.bias || p.act) { lo = nncl_epi8_(p, j0, lo); hi = nncl_epi8_(p, j0 + 8, hi); } \
             vstore8(lo, 0, o);                                                           \
             vstore8(hi, 0, o + 8);                                                       \
         } else {                                                                         \
             for (int j = j0; j < N; j++)                                                 \
                 nncl_store_(Cm, (long)i * N + j,                                         \
-                            nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate); \
+                            nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate, p, j); \
         }                                                                                \
     }
 
@@ -663,7 +687,7 @@ static inline void nncl_cpu_dot_(int mode, int M, int N, int K, __global const n
             for (int c = 0; c < NNCL_CPU_DN; c++) {
                 int j = j0 + c;
                 if (j >= N) break;
-                nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate);
+                nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate, p, j);
             }
         }
     }
@@ -675,7 +699,7 @@ static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int 
                                     __global nn_real *Cm, int accumulate, nncl_conv_ p) {
     NNCL_FOR_UNITS_(o, (long)M * N) {
         int i = (int)(o / N), j = (int)(o % N);
-        nncl_store_(Cm, o, nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate);
+        nncl_store_(Cm, o, nncl_dot_at_(mode, ta, tb, M, N, K, A, B, p, i, j), accumulate, p, j);
     }
 }
 
@@ -698,11 +722,24 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
 static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const nn_real *A,
                              __global const nn_real *B, __global nn_real *C, int accumulate,
                              __local nn_real *scratch) {
-    nncl_conv_ none = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    nncl_conv_ none = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NN_EPI_NONE};
 #if NNCL_CPU
     nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none);
 #else
     nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, accumulate, none, scratch);
+#endif
+}
+
+/* C = op(A)·op(B) + bias, then the activation, as nnk_gemm_bias_act. */
+#define NNCL_GEMM_BIAS_ACT_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_gemm_bias_act(int ta, int tb, int M, int N, int K, __global const nn_real *A,
+                                      __global const nn_real *B, __global const nn_real *bias, int act,
+                                      __global nn_real *C, __local nn_real *scratch) {
+    nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias, act};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi, scratch);
 #endif
 }
 
@@ -770,11 +807,26 @@ static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy
 #define NNCL_CONV2D_BWD_DATA_LOCAL NNCL_GEMM_LOCAL
 #define NNCL_CONV2D_BWD_FILTER_LOCAL NNCL_GEMM_LOCAL
 
+/* y = conv(x, w) + bias, then the activation, as nnk_conv2d_fwd_bias_act. */
+#define NNCL_CONV2D_FWD_BIAS_ACT_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                            int SW, int PT, int PL, int OH, int OW,
+                                            __global const nn_real *x, __global const nn_real *w,
+                                            __global const nn_real *bias, int act,
+                                            __global nn_real *y, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p, scratch);
+#endif
+}
+
 static inline void nncl_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                    int SW, int PT, int PL, int OH, int OW,
                                    __global const nn_real *x, __global const nn_real *w,
                                    __global nn_real *y, __local nn_real *scratch) {
-    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE};
 #if NNCL_CPU
     nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, w, y, 0, p);
 #else
@@ -787,7 +839,7 @@ static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int 
                                         int SH, int SW, int PT, int PL, int OH, int OW,
                                         __global const nn_real *dy, __global const nn_real *w,
                                         __global nn_real *dx, __local nn_real *scratch) {
-    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE};
 #if NNCL_CPU
     nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p);
 #else
@@ -807,7 +859,7 @@ static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, in
                                           int SH, int SW, int PT, int PL, int OH, int OW,
                                           __global const nn_real *x, __global const nn_real *dy,
                                           __global nn_real *dw, __local nn_real *scratch) {
-    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE};
     int M = KH * KW * C, K = n * OH * OW;
 #if NNCL_CPU
     nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, F, K, x, dy, dw, 0, p);

@@ -199,11 +199,35 @@ static inline int nnk_split_(int n, int parts, int unit) {
     return (per + unit - 1) / unit * unit;
 }
 
-static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
-                            const nn_real *B, nn_real *C, int accumulate) {
+/* A contraction's epilogue (the fusion pass's bias + activation): applied to each output
+ * tile as soon as its sum is complete, while it is in cache.  v = sum + bias[j], then the
+ * activation, the same float operations bias_add and the activation kernel do, so fused
+ * and unfused steps give the same bits.  NN_EPI_* are shared with the OpenCL library. */
+#define NN_EPI_NONE 0
+#define NN_EPI_RELU 1
+typedef struct nnk_epi {
+    const nn_real *bias;   /* per column, or NULL */
+    int act;               /* NN_EPI_* */
+} nnk_epi;
+
+static inline void nnk_epi_rows_(const nnk_epi *e, nn_real *c, size_t ldc, int rows, int cols,
+                                 int j0) {
+    for (int r = 0; r < rows; r++) {
+        nn_real *cr = c + (size_t)r * ldc;
+        if (e->bias)
+            for (int j = 0; j < cols; j++) cr[j] += e->bias[j0 + j];
+        if (e->act == NN_EPI_RELU)
+            for (int j = 0; j < cols; j++) cr[j] = cr[j] > 0 ? cr[j] : 0;
+    }
+}
+
+/* C[M,N] (+)= op(A)·op(B), then the epilogue (NULL: none) on each finished tile. */
+static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                 const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
+        if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0);
         return;
     }
     /* Few rows (a Dense layer on one batch) are not worth splitting: the threads
@@ -261,12 +285,28 @@ static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *
                                             C + (size_t)(i0 + ip) * N + j0 + jp, N,
                                             nnk_min_(NNK_GEMM_MR, mc - ip),
                                             nnk_min_(NNK_GEMM_NR, nc - jp), overwrite);
+                            if (epi && k0 + kc == K)
+                                nnk_epi_rows_(epi, C + (size_t)(i0 + ip) * N + j0 + jp, (size_t)N,
+                                              nnk_min_(NNK_GEMM_MR, mc - ip),
+                                              nnk_min_(NNK_GEMM_NR, nc - jp), j0 + jp);
                         }
                     }
                 }
             }
         }
     }
+}
+
+static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
+                            const nn_real *B, nn_real *C, int accumulate) {
+    nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, accumulate, NULL);
+}
+
+/* C = op(A)·op(B) + bias, then the activation: a Dense layer's forward pass in one. */
+static inline void nnk_gemm_bias_act(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                     const nn_real *B, const nn_real *bias, int act, nn_real *C) {
+    nnk_epi e = {bias, act};
+    nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, 0, &e);
 }
 
 /* ---------------------------------------------------------------- bias */
@@ -479,24 +519,43 @@ static inline void nnk_col2im_(int n, int H, int W, int C, int KH, int KW, int S
 }
 
 /* y[n,OH,OW,F] = conv(x[n,H,W,C], w[KH,KW,C,F]); no bias. */
-static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
-                                  int SW, int PT, int PL, int OH, int OW, const nn_real *x,
-                                  const nn_real *w, nn_real *y, nn_real *work) {
+/* y = conv(x, w) + bias, then the activation (bias NULL and NN_EPI_NONE: the plain
+ * convolution).  The GEMM paths apply the epilogue per finished tile; the direct path
+ * (first layers) in one pass over y after it. */
+static inline void nnk_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                           int SH, int SW, int PT, int PL, int OH, int OW,
+                                           const nn_real *x, const nn_real *w, const nn_real *bias,
+                                           int act, nn_real *y, nn_real *work) {
     int rows = n * OH * OW, kdim = KH * KW * C;
+    nnk_epi e = {bias, act};
+    const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
     if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
-        nnk_gemm(0, 0, rows, F, C, x, w, y, 0);
+        nnk_gemm_epi_(0, 0, rows, F, C, x, w, y, 0, epi);
         return;
     }
     if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
         nnk_conv2d_direct_fwd_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, y);
+        if (epi) {
+            int per = nnk_max_(1, NNK_PAR_MIN / nnk_max_(F, 1));
+            #pragma omp parallel for schedule(static) if ((int64_t)rows * F >= NNK_PAR_MIN)
+            for (int r0 = 0; r0 < rows; r0 += per)
+                nnk_epi_rows_(epi, y + (size_t)r0 * F, (size_t)F, nnk_min_(per, rows - r0), F, 0);
+        }
         return;
     }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
     for (int b0 = 0; b0 < n; b0 += chunk) {
         int nb = nnk_min_(chunk, n - b0);
         nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
-        nnk_gemm(0, 0, nb * OH * OW, F, kdim, work, w, y + (size_t)b0 * OH * OW * F, 0);
+        nnk_gemm_epi_(0, 0, nb * OH * OW, F, kdim, work, w, y + (size_t)b0 * OH * OW * F, 0, epi);
     }
+}
+
+static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                  int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                  const nn_real *w, nn_real *y, nn_real *work) {
+    nnk_conv2d_fwd_bias_act(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, NULL, NN_EPI_NONE, y,
+                            work);
 }
 
 /* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0. */

@@ -124,7 +124,8 @@ rt_callbacks *rt_callbacks_begin(const nn_callback *cbs, int n, nn_model *m, boo
           fclose(old);
         }
       }
-      s->csv = fopen(cb->path, cb->append ? "a" : "w");
+      // Data parallel: only rank 0 writes the log; the others write nowhere.
+      s->csv = fopen(rt_dist_writes() ? cb->path : "/dev/null", cb->append ? "a" : "w");
       if (!s->csv) {
         rt_error("CSVLogger: cannot open %s: %s", cb->path, strerror(errno));
         rt_callbacks_end(c);
@@ -264,7 +265,7 @@ static int model_checkpoint(rt_callbacks *c, cb_state *s, int64_t epoch, const r
     s->has_best = true;
     s->best = *v;
   }
-  if (nn_save_weights(c->m, path) != 0)
+  if ((s->cb->save ? s->cb->save(c->m, path) : nn_save_weights(c->m, path)) != 0)
     return -1;
   snprintf(c->last_checkpoint, sizeof c->last_checkpoint, "%s", path);
   return 0;

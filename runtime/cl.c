@@ -191,13 +191,16 @@ static int default_device(const devlist *l, char *why, size_t cap) {
     snprintf(why, cap, "NNC_DEVICE=%ld", v);
     return (int)v;
   }
-  for (int i = 0; i < l->n; i++)
-    if (is_gpu(l->device[i])) {
-      snprintf(why, cap, "the first GPU");
+  // Data parallel (--mpi): the ranks on one machine take its GPUs in turn.
+  int gpus = 0, want = rt_dist.local_rank;
+  for (int i = 0; i < l->n; i++) gpus += is_gpu(l->device[i]);
+  for (int i = 0, k = 0; gpus > 0 && i < l->n; i++)
+    if (is_gpu(l->device[i]) && k++ == want % gpus) {
+      snprintf(why, cap, want ? "the GPU of this local rank" : "the first GPU");
       return i;
     }
-  snprintf(why, cap, "no GPU, so the first device");
-  return 0;
+  snprintf(why, cap, "no GPU, so device %d", want % l->n);
+  return want % l->n;
 }
 
 nn_cl *nn_cl_open(int device) {

@@ -4,6 +4,11 @@
 // Keras's numbers: the loss shown is the mean over the samples seen so far (each batch's
 // mean loss weighted by its size), metrics likewise; the last partial batch is trained
 // and counted. All buffers are allocated before the first batch.
+//
+// Data parallel (a program built with --mpi, runtime/dist.c): batch_size stays the global
+// batch; every rank draws the same permutation and trains its share of each batch (the
+// generated step averages the gradients over all ranks); losses, metrics and validation
+// are summed over the ranks, and rank 0's EarlyStopping decision is every rank's.
 #include "rt.h"
 
 #include <stdlib.h>
@@ -54,6 +59,43 @@ static void add_logs(rt_logs *l, const nn_model *m, const char *prefix, double l
   for (int k = 0; k < m->n_metrics; k++)
     rt_logs_add(l, prefix, nn_metric_name(m->metrics[k]),
                 acc[k].count > 0 ? acc[k].sum / acc[k].count : 0);
+}
+
+// Data parallel (runtime/dist.c): the loss and metric sums of a rank's rows, summed over
+// every rank, so each holds the global values; loss_sum and seen are added to acc's.
+static void reduce_sums(const nn_model *m, double *loss_sum, double *seen, nn_metric_acc *acc) {
+  if (rt_dist.size == 1)
+    return;
+  double v[2 + 2 * 4] = {*loss_sum, *seen};
+  for (int k = 0; k < m->n_metrics; k++) {
+    v[2 + 2 * k] = acc[k].sum;
+    v[3 + 2 * k] = acc[k].count;
+  }
+  rt_dist_sum(v, 2 + 2 * m->n_metrics);
+  *loss_sum = v[0];
+  *seen = v[1];
+  for (int k = 0; k < m->n_metrics; k++) {
+    acc[k].sum = v[2 + 2 * k];
+    acc[k].count = v[3 + 2 * k];
+  }
+}
+
+// Adds one trained batch (this rank's n rows of it) to the epoch's running sums.
+static void add_batch(const nn_model *m, float loss, int n, const batch_buffers *b, double *loss_sum,
+                      double *seen, nn_metric_acc *acc) {
+  double step_loss = (double)loss * n, step_seen = n;
+  nn_metric_acc step[4] = {{0}};
+  nn_metric_acc *into = rt_dist.size == 1 ? acc : step;
+  for (int k = 0; k < m->n_metrics; k++)
+    nn_metric_update(m->metrics[k], m->loss, b->out, b->y, n, m->out_width, m->label_width, &into[k]);
+  reduce_sums(m, &step_loss, &step_seen, step);
+  *loss_sum += step_loss;
+  *seen += step_seen;
+  if (into == step)
+    for (int k = 0; k < m->n_metrics; k++) {
+      acc[k].sum += step[k].sum;
+      acc[k].count += step[k].count;
+    }
 }
 
 // Inference over rows first..first+count of x (and y when given), in batches of `batch`.
@@ -187,19 +229,17 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     nn_metric_acc acc[4];
     memcpy(acc, pos.acc, sizeof acc);
     for (int64_t s = pos.step; s < steps; s++) {
-      int n = (int)(train_rows - s * batch < batch ? train_rows - s * batch : batch);
-      const int64_t *rows = idx + s * batch;
+      int64_t share, n64;
+      rt_dist_share(train_rows - s * batch < batch ? train_rows - s * batch : batch, &share, &n64);
+      int n = (int)n64;  // this rank's rows of the global batch (all of them in one process)
+      const int64_t *rows = idx + s * batch + share;
       if ((!on_device && nn_data_gather(x, rows, n, b.x) != 0) || nn_data_gather(y, rows, n, b.y) != 0) {
         rc = -1;
         break;
       }
       float loss = on_device ? m->train_step_rows(m, rows, b.y, n, rng, b.out)
                              : m->train_step(m, b.x, b.y, n, rng, b.out);
-      loss_sum += (double)loss * n;
-      seen += n;
-      for (int k = 0; k < m->n_metrics; k++)
-        nn_metric_update(m->metrics[k], m->loss, b.out, b.y, n, m->out_width, m->label_width,
-                         &acc[k]);
+      add_batch(m, loss, n, &b, &loss_sum, &seen, acc);
       int numerics = rt_numerics_after_step(m, cfg, o, loss, n, epoch, s);
       pos.step = s + 1;
       pos.loss_sum = loss_sum;
@@ -222,14 +262,18 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     rt_logs logs = {0};
     add_logs(&logs, m, "", loss_sum, seen, acc);
     if (val_rows > 0) {
-      double vloss = 0;
+      double vloss = 0, vseen;
       nn_metric_acc vacc[4] = {{0}};
+      int64_t share, count;
+      rt_dist_share(val_rows, &share, &count);
+      vseen = (double)count;
       // idx is reused: the epoch's permutation is no longer needed.
-      if (infer_rows(m, vx, vy, val_first, val_rows, batch, &b, idx, &vloss, vacc, NULL, NULL)) {
+      if (infer_rows(m, vx, vy, val_first + share, count, batch, &b, idx, &vloss, vacc, NULL, NULL)) {
         rc = -1;
         break;
       }
-      add_logs(&logs, m, "val_", vloss, (double)val_rows, vacc);
+      reduce_sums(m, &vloss, &vseen, vacc);
+      add_logs(&logs, m, "val_", vloss, vseen, vacc);
     }
     rt_progress_finish(&p, &logs);
     if (o && o->json) {
@@ -239,6 +283,7 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     }
     if (rt_callbacks_epoch_end(cbs, epoch, &logs, &stop) != 0)
       rc = -1;
+    rt_dist_bcast(&stop, sizeof stop);  // rank 0 decides for every rank
     pos = (rt_fit_pos){.epoch = epoch + 1, .rng_epoch = *rng};
     if (rc == 0 && rt_backup_epoch_end(bk, rng, &pos) != 0)
       rc = -1;
@@ -276,14 +321,17 @@ int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_s
     free_buffers(&b);
     return idx ? -1 : rt_error("out of memory");
   }
+  int64_t share, count;
+  rt_dist_share(x->rows, &share, &count);
   rt_progress p;
-  rt_progress_start(&p, (x->rows + batch - 1) / batch, shown_verbose(o, verbose));
-  double t0 = nn_now(), loss_sum = 0;
+  rt_progress_start(&p, (count + batch - 1) / batch, shown_verbose(o, verbose));
+  double t0 = nn_now(), loss_sum = 0, seen = (double)count;
   nn_metric_acc acc[4] = {{0}};
-  int rc = infer_rows(m, x, y, 0, x->rows, batch, &b, idx, &loss_sum, acc, NULL, &p);
+  int rc = infer_rows(m, x, y, share, count, batch, &b, idx, &loss_sum, acc, NULL, &p);
   if (rc == 0) {
+    reduce_sums(m, &loss_sum, &seen, acc);
     rt_logs logs = {0};
-    add_logs(&logs, m, "", loss_sum, (double)x->rows, acc);
+    add_logs(&logs, m, "", loss_sum, seen, acc);
     rt_progress_finish(&p, &logs);
     if (o && o->json)
       print_json("\"evaluate\":true", &logs, nn_now() - t0);

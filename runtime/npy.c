@@ -273,6 +273,8 @@ int nn_load_npy(nn_data *out, const char *path) { return load_npy(out, path, fal
 int nn_probe_npy(nn_data *out, const char *path) { return load_npy(out, path, true); }
 
 int nn_save_npy(const char *path, const float *data, int ndim, const int64_t *shape) {
+  if (!rt_dist_writes())
+    return 0;  // data parallel: rank 0 writes
   if (ndim < 0 || ndim > 8)
     return rt_error("%s: cannot save an array of rank %d", path, ndim);
   char dict[512];

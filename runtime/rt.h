@@ -58,6 +58,23 @@ void rt_format_shape(char *buf, size_t size, int ndim, const int64_t *shape, boo
 
 
 //
+// dist.c — data parallelism as the training loop sees it (runtime/mpi.c implements it)
+//
+typedef struct rt_dist_hooks {
+  int rank, size;                          // 0 and 1 in one process
+  int local_rank, local_size;              // among the ranks on this machine
+  void (*sum)(double *v, int n);           // in place, over every rank; same bits on each
+  void (*bcast)(void *buf, size_t bytes);  // rank 0's bytes to every rank
+} rt_dist_hooks;
+extern rt_dist_hooks rt_dist;
+// This rank's rows [first, first + count) of n (a batch, or validation rows).
+void rt_dist_share(int64_t n, int64_t *first, int64_t *count);
+void rt_dist_sum(double *v, int n);
+void rt_dist_bcast(void *buf, size_t bytes);
+// Whether this process writes files (weights, checkpoints, CSV logs, np.save): rank 0.
+bool rt_dist_writes(void);
+
+//
 // json.c — a small strict JSON parser (RFC 8259), nodes in one array
 //
 typedef enum { RT_JSON_NULL, RT_JSON_BOOL, RT_JSON_NUMBER, RT_JSON_STRING, RT_JSON_ARRAY,
@@ -165,5 +182,13 @@ void rt_signals_block(bool block);
 // A temporary file the handler unlinks if the program stops; slot for rt_temp_forget.
 int rt_temp_register(const char *path);
 void rt_temp_forget(int slot);
+
+//
+// h5.c / keras_archive.c — Keras's HDF5 layouts, shared by .weights.h5 and .keras files
+//
+// The Keras 3 .weights.h5 file of the model, built in memory (malloc'ed; NULL, message printed).
+void *rt_h5_weights_image(const nn_model *m, size_t *size, const char *path);
+// Loads any Keras HDF5 layout held in image[0..size); path names it in messages.
+int rt_h5_load_image(nn_model *m, const void *image, size_t size, const char *path);
 
 #endif

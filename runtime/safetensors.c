@@ -225,7 +225,9 @@ static size_t put_json_string(char *buf, size_t at, size_t cap, const char *s) {
 // Writes the header into buf (or just measures it when buf is NULL); returns its length.
 static size_t build_header(const nn_model *m, char *buf, size_t cap) {
   size_t at = 0;
-  const char *meta = "{\"__metadata__\":{\"format\":\"pt\"}";
+  // Who wrote it and whose layouts it holds; not "format": "pt" (these are not PyTorch's
+  // layouts: Dense kernels are [in, out], convolution kernels [kh, kw, in, out]).
+  const char *meta = "{\"__metadata__\":{\"producer\":\"nnc\",\"layout\":\"keras\"}";
   for (const char *c = meta; *c; c++, at++)
     if (buf && at < cap) buf[at] = *c;
   int64_t offset = 0;
@@ -255,6 +257,8 @@ static size_t build_header(const nn_model *m, char *buf, size_t cap) {
 }
 
 int nn_save_weights(const nn_model *m, const char *path) {
+  if (!rt_dist_writes())
+    return 0;  // data parallel: every rank holds the same weights, rank 0 writes them
   for (int i = 0; i < m->n_params; i++) {
     const nn_param *p = &m->params[i];
     int64_t size = 1;

@@ -27,7 +27,10 @@ int rt_error(const char *fmt, ...) {
   va_end(ap);
   if (capture_errors) return -1;
   fflush(stdout);  // keep the message after any progress already printed
-  fprintf(stderr, "error: %s\n", last_error);
+  if (rt_dist.size > 1)
+    fprintf(stderr, "error: rank %d of %d: %s\n", rt_dist.rank, rt_dist.size, last_error);
+  else
+    fprintf(stderr, "error: %s\n", last_error);
   return -1;
 }
 

@@ -45,7 +45,7 @@ for stage in parsed autodiff optimized scheduled planned; do
   if "$NNC" graph "$ex" --stage $stage | grep -q '^digraph'; then pass=$((pass + 1)); else echo "FAIL graph --stage $stage"; fail=$((fail + 1)); fi
 done
 # The OpenCL target writes readable kernels named after the graph, the library, the host.
-if "$NNC" emit "$ex" --target opencl -o "$WORK/cl" && grep -q '^void dense_fwd_matmul(__global' "$WORK/cl/model.cl" &&
+if "$NNC" emit "$ex" --target opencl -o "$WORK/cl" && grep -q '^void dense_fwd_matmul_bias_relu(__global' "$WORK/cl/model.cl" &&
    grep -q 'nncl_gemm' "$WORK/cl/nn_kernels.cl" && grep -q 'nn_cl_open' "$WORK/cl/model.c"; then
   pass=$((pass + 1))
 else echo "FAIL emit --target opencl"; fail=$((fail + 1)); fi

@@ -23,6 +23,11 @@
 #define NNC_RUNTIME_LIB NNC_SOURCE_DIR "/build/libnnrt.a"
 #endif
 
+// libnnrt_mpi.a (runtime/mpi.c), built when CMake found MPI; "" otherwise.
+#ifndef NNC_MPI_LIB
+#define NNC_MPI_LIB ""
+#endif
+
 static const char *env_or(const char *name, const char *fallback) {
   const char *v = getenv(name);
   return v && *v ? v : fallback;
@@ -115,6 +120,16 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
   const char *kern = kernels_dir();
   const char *lib = env_or("NNC_RUNTIME_LIB", NNC_RUNTIME_LIB);
   if (!cc) cc = env_or("CC", "cc");
+  // --mpi: MPI's compiler wrapper adds its include and link flags (OMPI_CC picks the C
+  // compiler under Open MPI's mpicc); the MPI runtime comes before libnnrt, which it uses.
+  const char *mpi_lib = env_or("NNC_MPI_LIB", NNC_MPI_LIB);
+  if (p->mpi && !*mpi_lib) {
+    fprintf(stderr, "nnc: error: this nnc was built without MPI, so it cannot build --mpi programs "
+                    "(install libopenmpi-dev and openmpi-bin, then rebuild nnc)\n");
+    remove_dir(dir);
+    return -1;
+  }
+  if (p->mpi) cc = env_or("MPICC", "mpicc");
 
   char *argv[64];
   int argc = 0;
@@ -129,6 +144,7 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
   argv[argc++] = xprintf("-I%s", inc);
   argv[argc++] = xprintf("-I%s", kern);
   argv[argc++] = xprintf("%s/model.c", dir);
+  if (p->mpi) argv[argc++] = (char *)mpi_lib;
   argv[argc++] = (char *)lib;
   // zlib and, with gcc, the OpenMP runtime are linked in: the program then needs only
   // libc and libm where it runs (libgomp1 is not on every machine without gcc).
@@ -138,6 +154,10 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
   argv[argc++] = "-Wl,-Bdynamic";
   // The ICD loader finds the device's driver at run time (PoCL, NVIDIA, ...).
   if (target == TARGET_OPENCL) argv[argc++] = "-lOpenCL";
+#ifdef NNC_HDF5_LIB
+  // Keras's .weights.h5 / .h5 / .keras files: only scripts that use them need libhdf5.
+  if (program_uses_hdf5(p)) argv[argc++] = NNC_HDF5_LIB;
+#endif
   argv[argc++] = "-lm";
   argv[argc++] = "-o";
   argv[argc++] = (char *)tmp_out;
@@ -150,7 +170,7 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
     remove_dir(dir);
     unlink(tmp_out);
     if (rc == -1 || rc == 127) {
-      fprintf(stderr, "nnc: error: cannot run the C compiler '%s' (set CC): %s", cc, log);
+      fprintf(stderr, "nnc: error: cannot run the C compiler '%s' (set %s): %s", cc, p->mpi ? "MPICC" : "CC", log);
       return -1;
     }
     internal_error("build", "the C compiler rejected the generated code (exit %d):\n%s", rc, log);

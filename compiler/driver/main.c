@@ -17,15 +17,19 @@ static const char usage[] =
     "  graph FILE [--stage STAGE] [-o out.dot]\n"
     "                             the graph IR as Graphviz DOT\n"
     "  graph stages: parsed, autodiff, optimized, scheduled, planned (the pass list)\n"
-    "  emit FILE [--target c|opencl] -o DIR\n"
+    "  emit FILE [--target c|opencl] [--mpi] -o DIR\n"
     "                             write the generated sources\n"
-    "  build FILE [--target c|opencl] -o PROG [--cflags FLAGS]\n"
-    "                             an executable that runs the script\n"
+    "  build FILE [--target c|opencl] [--mpi] -o PROG [--cflags FLAGS]\n"
+    "                             an executable that runs the script; with --mpi it\n"
+    "                             also trains data-parallel under mpirun (docs/mpi.md)\n"
+    "  bench FILE [--target c,opencl] [--batch-size N,N] [--csv|--json] [--svg out.svg]\n"
+    "                             time the train step kernel by kernel (nnc bench --help)\n"
     "  devices                    OpenCL platforms and devices with their limits\n"
     "  cache --stats|--clear      the OpenCL program binary cache ($NNC_CACHE_DIR)\n"
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
+    "  --no-fuse                  keep bias and activation as kernels of their own\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
     "  -h, --help                 this text\n";
 
@@ -49,6 +53,7 @@ static Source read_source(const char *path) {
 typedef struct Options {
   const char *command, *file, *out, *stage, *target, *cflags, *data_dir, *cache_op;
   PassOptions passes;
+  bool mpi;  // --mpi: a data-parallel program for mpirun (docs/mpi.md)
 } Options;
 
 static Options parse_args(int argc, char **argv) {
@@ -72,6 +77,12 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--data-dir")) slot = &o.data_dir;
     else if (!strcmp(a, "--no-reuse")) {
       o.passes.no_reuse = true;
+      continue;
+    } else if (!strcmp(a, "--no-fuse")) {
+      o.passes.no_fuse = true;
+      continue;
+    } else if (!strcmp(a, "--mpi")) {
+      o.mpi = true;
       continue;
     } else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
       o.cache_op = a;
@@ -128,7 +139,15 @@ static int device_command(const Options *o) {
 #endif
 }
 
+// nnc bench's front end (bench.c parses its own options).
+static Program *load_for_bench(const char *file, const char *data_dir) {
+  static Source src;
+  Options o = {.command = "bench", .file = file, .data_dir = data_dir};
+  return front_end(&o, &src);
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "bench")) return bench_main(argc, argv, load_for_bench);
   Options o = parse_args(argc, argv);
   pipeline_set_options(o.passes);
   Source src;
@@ -167,14 +186,15 @@ int main(int argc, char **argv) {
                  "(install ocl-icd-opencl-dev and opencl-headers, then rebuild nnc); 'nnc emit' still works");
 #endif
     Program *p = front_end(&o, &src);
+    p->mpi = o.mpi;
     Graph *g = pipeline_run(p, NULL);
     int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
     if (rc == 0 && !emit) memory_report(stdout, p, g);
     return rc == 0 ? 0 : 1;
   }
   if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);
-  if (!strcmp(o.command, "run") || !strcmp(o.command, "bench"))
-    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit and build); "
+  if (!strcmp(o.command, "run"))
+    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit, build and bench); "
                "use 'nnc build FILE -o PROG' and run PROG", o.command);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);

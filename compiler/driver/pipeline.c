@@ -21,13 +21,18 @@ void pipeline_set_verify(bool on) { verify_on = on; }
 static PassOptions options;
 void pipeline_set_options(PassOptions o) { options = o; }
 
+
 static void pass_autodiff(Graph *g, const Program *p) {
   if (p->compiled) autodiff(g, p);
 }
 
-// Removes what no loss, update or output needs. A graph fresh from autodiff has no
-// dead nodes; passes that rewrite nodes leave some.
-static void pass_simplify(Graph *g, const Program *p) { graph_remove_dead(g); }
+// Epilogue fusion (fuse.c), then removal of what no loss, update or output needs: a
+// graph fresh from autodiff has no dead nodes; fusion leaves the bias and activation
+// nodes it absorbed.
+static void pass_optimize(Graph *g, const Program *p) {
+  if (!options.no_fuse) fuse_epilogues(g);
+  graph_remove_dead(g);
+}
 
 static void pass_schedule(Graph *g, const Program *p) { schedule(g); }
 static void pass_plan_memory(Graph *g, const Program *p) { plan_memory(g, !options.no_reuse); }
@@ -40,7 +45,7 @@ typedef struct Pass {
 static const Pass passes[] = {
     {"parsed", NULL},                  // graph_build: layers lowered to ops
     {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
-    {"optimized", pass_simplify},      // optimization passes
+    {"optimized", pass_optimize},      // epilogue fusion, dead nodes removed
     {"scheduled", pass_schedule},      // what runs in which phase
     {"planned", pass_plan_memory},     // buffer offsets in one arena, shared by liveness
 };

@@ -352,6 +352,8 @@ static const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_
 static const char *const init_classes[] = {"GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
                                            "LecunNormal", "Zeros", "Ones", "RandomNormal", "RandomUniform"};
 
+const char *initializer_name(Initializer i) { return init_names[i]; }
+
 bool arg_initializer(const Expr *e, const char *what, Initializer *out) {
   Value *v = eval(e);
   if (v->kind == V_ERROR) return false;

@@ -255,14 +255,14 @@ Value *make_callback(const char *name, const Expr *call) {
     const Expr *a[8];
     if (!bind_args(call, name, p, 8, 8, a)) return value_error();
     cb->kind = CB_MODEL_CHECKPOINT;
-    cb->save_weights_only = true;
     if (!a[0]) { diag_error(call->loc, "ModelCheckpoint() missing required argument 'filepath'"); ok = false; }
     else if (!arg_str(a[0], "filepath", &cb->path)) ok = false;
     if (a[1] && !arg_str(a[1], "monitor", &cb->monitor)) ok = false;
     if (a[3] && !arg_bool(a[3], "save_best_only", &cb->save_best_only)) ok = false;
-    bool swo = true;
-    if (a[4] && !arg_bool(a[4], "save_weights_only", &swo)) ok = false;
-    else if (a[4] && !swo) diag_warning(a[4]->loc, "nnc checkpoints hold the weights (safetensors); the model itself is the compiled program");
+    // Keras 3's default is the whole model (.keras or .h5); weights only for .weights.h5.
+    if (a[4] && !arg_bool(a[4], "save_weights_only", &cb->save_weights_only)) ok = false;
+    else if (cb->path && !weights_format_of(a[0], cb->path, "ModelCheckpoint", true, !cb->save_weights_only, &cb->format))
+      ok = false;
     if (a[5] && !arg_mode(a[5], &cb->mode)) ok = false;
     if (a[6]) {
       const char *f;

@@ -114,6 +114,11 @@ Value *model_new(const Expr *call);
 Value *model_method(Value *m, const char *method, const Expr *call);
 Value *do_print(const Expr *call);
 Value *np_save(const Expr *call);
+// The format of a weights file from its suffix, as Keras picks it (plus .safetensors). what
+// names the call in messages ("save_weights", "save", "ModelCheckpoint"); whole_model: model.save
+// or ModelCheckpoint(save_weights_only=False). False after an error at `at`.
+bool weights_format_of(const Expr *at, const char *path, const char *what, bool save, bool whole_model,
+                       WeightsFormat *out);
 
 // Checked int64 arithmetic for parameter counts and shapes.
 bool mul_ok(int64_t a, int64_t b, int64_t *out);

@@ -529,6 +529,65 @@ static Value *do_evaluate(const Expr *call, bool predict) {
   return v;
 }
 
+const char *weights_format_function(WeightsFormat f, bool save) {
+  switch (f) {
+  case WF_SAFETENSORS: return save ? "nn_save_weights" : "nn_load_weights";
+  case WF_WEIGHTS_H5: return save ? "nn_save_weights_h5" : "nn_load_weights_h5";
+  case WF_LEGACY_H5_WEIGHTS: return save ? "nn_save_legacy_h5_weights" : "nn_load_weights_h5";
+  case WF_LEGACY_H5_MODEL: return save ? "nn_save_legacy_h5_model" : "nn_load_weights_h5";
+  case WF_KERAS: return save ? "nn_save_keras" : "nn_load_keras";
+  }
+  return "nn_save_weights";
+}
+
+bool weights_format_uses_hdf5(WeightsFormat f) { return f != WF_SAFETENSORS; }
+
+bool program_uses_hdf5(const Program *p) {
+  for (int i = 0; i < p->n_actions; i++) {
+    const Action *a = &p->actions[i];
+    if ((a->kind == A_SAVE_WEIGHTS || a->kind == A_LOAD_WEIGHTS) && weights_format_uses_hdf5(a->format)) return true;
+    for (int c = 0; c < a->n_callbacks; c++)
+      if (a->callbacks[c].kind == CB_MODEL_CHECKPOINT && weights_format_uses_hdf5(a->callbacks[c].format)) return true;
+  }
+  return false;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n > k && !strcmp(s + n - k, suffix);
+}
+
+bool weights_format_of(const Expr *at, const char *path, const char *what, bool save, bool whole_model,
+                       WeightsFormat *out) {
+  bool h5 = ends_with(path, ".h5") || ends_with(path, ".hdf5");
+  if (ends_with(path, ".safetensors") && !(whole_model && !strcmp(what, "save"))) *out = WF_SAFETENSORS;
+  else if (ends_with(path, ".keras") && (whole_model || !save)) *out = WF_KERAS;
+  // A .weights.h5 file holds Keras 3's weights layout, whatever saves it, except model.save,
+  // which Keras points at its legacy whole-model writer for any .h5 name.
+  else if (ends_with(path, ".weights.h5") && strcmp(what, "save")) *out = WF_WEIGHTS_H5;
+  else if (h5 && whole_model) *out = WF_LEGACY_H5_MODEL;
+  else if (h5) *out = save ? WF_LEGACY_H5_WEIGHTS : WF_WEIGHTS_H5;
+  else {
+    if (ends_with(path, ".keras"))
+      diag_error(at->loc, "%s writes weights, not a .keras archive: name the file '%.*s.weights.h5', or use model.save('%s')",
+                 what, (int)(strlen(path) - strlen(".keras")), path, path);
+    else if (whole_model && !strcmp(what, "save"))
+      diag_error(at->loc, "model.save() writes a '.keras' archive or a Keras 2 '.h5' file; '%s' is neither", path);
+    else
+      diag_error(at->loc, "'%s': unknown weights file type; use '.weights.h5' (Keras 3), '.h5' (Keras 2's layout)%s "
+                 "or '.safetensors'", path, whole_model || !save ? ", '.keras'" : "");
+    return false;
+  }
+#ifndef NNC_HAVE_HDF5
+  if (weights_format_uses_hdf5(*out)) {
+    diag_error(at->loc, "this nnc was built without HDF5 (libhdf5-dev), so it cannot %s '%s'; use '.safetensors'",
+               save ? "write" : "read", path);
+    return false;
+  }
+#endif
+  return true;
+}
+
 static Value *do_weights(const Expr *call, bool save) {
   static const char *const ps[] = {"filepath", "overwrite", "max_shard_size"};
   static const char *const pl[] = {"filepath", "skip_mismatch", "by_name"};
@@ -544,9 +603,8 @@ static Value *do_weights(const Expr *call, bool save) {
     diag_error(a[0]->loc, "the file path is empty");
     return value_error();
   }
-  size_t n = strlen(path);
-  if (!(n > 12 && !strcmp(path + n - 12, ".safetensors")))
-    diag_warning(a[0]->loc, "weights are %s in safetensors format whatever the file name says", save ? "written" : "read");
+  WeightsFormat format;
+  if (!weights_format_of(a[0], path, save ? "save_weights" : "load_weights", save, false, &format)) return value_error();
   if (a[1] && a[1]->kind == E_TRUE && !save) { diag_error(a[1]->loc, "skip_mismatch=True is not supported"); return value_error(); }
   if (!model_built()) {
     diag_error(call->loc, "the model has no input shape yet: give the first layer input_shape= or start with Input(shape=...)");
@@ -554,6 +612,36 @@ static Value *do_weights(const Expr *call, bool save) {
   }
   Action *act = sema_add_action(save ? A_SAVE_WEIGHTS : A_LOAD_WEIGHTS, call->loc);
   act->path = path;
+  act->format = format;
+  return value_new(V_NONE, call->loc);
+}
+
+// model.save(filepath, overwrite=True): the whole model as Keras 3 (.keras) or Keras 2
+// (.h5) writes it; the built program is still the model nnc runs.
+static Value *do_save(const Expr *call) {
+  static const char *const ps[] = {"filepath", "overwrite", "zipped", "include_optimizer", "save_format"};
+  const Expr *a[5];
+  if (!bind_args(call, "save", ps, 5, 2, a)) return value_error();
+  const char *path;
+  if (!a[0]) {
+    diag_error(call->loc, "save() needs a file path");
+    return value_error();
+  }
+  if (!arg_str(a[0], "filepath", &path)) return value_error();
+  WeightsFormat format;
+  if (!weights_format_of(a[0], path, "save", true, true, &format)) return value_error();
+  for (int i = 2; i < 5; i++)
+    if (a[i] && a[i]->kind != E_NONE && a[i]->kind != E_TRUE) {
+      diag_error(a[i]->loc, "save argument '%s' is not supported", ps[i]);
+      return value_error();
+    }
+  if (!model_built()) {
+    diag_error(call->loc, "the model has no input shape yet: give the first layer input_shape= or start with Input(shape=...)");
+    return value_error();
+  }
+  Action *act = sema_add_action(A_SAVE_WEIGHTS, call->loc);
+  act->path = path;
+  act->format = format;
   return value_new(V_NONE, call->loc);
 }
 
@@ -584,14 +672,11 @@ Value *model_method(Value *m, const char *method, const Expr *call) {
     sema_add_action(A_SUMMARY, call->loc);
     return value_new(V_NONE, call->loc);
   }
-  if (!strcmp(method, "save")) {
-    diag_error(call->loc, "model.save() is not supported: the compiled program is the model; use save_weights('file.safetensors')");
-    return value_error();
-  }
+  if (!strcmp(method, "save")) return do_save(call);
   static const char *const methods[] = {"add", "compile", "fit", "evaluate", "predict", "summary", "save_weights",
-                                        "load_weights"};
+                                        "load_weights", "save"};
   diag_error(call->fn->loc, "the model has no method '%s' that nnc supports", method);
-  const char *best = diag_closest(method, methods, 8);
+  const char *best = diag_closest(method, methods, 9);
   if (best) diag_note("did you mean '%s'?", best);
   return value_error();
 }

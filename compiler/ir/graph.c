@@ -545,6 +545,8 @@ void graph_dot(const Graph *g, FILE *out) {
       dot_string(out, nd->keras_name);
     } else {
       fputs(op_info[nd->op].name, out);
+      if (nd->in[2] && (nd->op == OP_matmul || nd->op == OP_conv2d)) fputs(" + bias", out);
+      if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
     }
     fputs("\\n", out);
     dot_shape(out, nd);
@@ -598,6 +600,15 @@ void graph_replace_uses(Graph *g, Node *old, Node *with) {
     if (nd->grad == old) nd->grad = with;
   }
   if (g->output == old) g->output = with;
+}
+
+void graph_move_before(Graph *g, Node *nd, Node *before) {
+  int from = nd->id, to = before->id;
+  if (from <= to) return;
+  memmove(&g->nodes[to + 1], &g->nodes[to], (size_t)(from - to) * sizeof *g->nodes);
+  g->nodes[to] = nd;
+  for (int i = to; i <= from; i++) g->nodes[i]->id = i;
+  if (from >= g->stage_fwd_end && to < g->stage_fwd_end) g->stage_fwd_end++;
 }
 
 // Sinks: what the step exists for. Everything else lives only if something reads it.

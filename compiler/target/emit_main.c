@@ -16,16 +16,35 @@ static void emit_shape_array(FILE *out, const Shape *s) {
   fprintf(out, s->rank ? "}" : "0}");
 }
 
-static void emit_load_data(FILE *out, const Program *p, int k) {
-  const DataValue *d = &p->data[k];
-  fprintf(out, "  // data[%d], line %d\n", k, d->loc.line);
-  const char *what = NULL;
+// Whether two values were read from the same file: the script's transforms
+// (x.reshape(...).astype(...) / 255) each make a value, all from one load.
+static bool same_file(const DataValue *a, const DataValue *b) {
+  if (a->source != b->source) return false;
+  switch (a->source) {
+  case DATA_DATASET: return !strcmp(a->dataset, b->dataset) && a->part == b->part;
+  case DATA_NPY: return !strcmp(a->path, b->path);
+  case DATA_CSV: return !strcmp(a->path, b->path) && a->delimiter == b->delimiter;
+  default: return false;
+  }
+}
+
+// How messages name a value's source.
+static const char *data_origin(const DataValue *d) {
+  switch (d->source) {
+  case DATA_DATASET: return xprintf("%s %s", d->dataset, dataset_parts[d->part & 3]);
+  case DATA_NPY:
+  case DATA_CSV: return d->path;
+  default: return "np.array literal";
+  }
+}
+
+// The statement that reads value k's file (or literal) into data[k].
+static void emit_read_data(FILE *out, const DataValue *d, int k) {
   switch (d->source) {
   case DATA_DATASET:
     fprintf(out, "  if (nn_load_dataset(&data[%d], ", k);
     emit_c_string(out, d->dataset);
     fprintf(out, ", %d, opt.data_dir) < 0) return 1;\n", d->part);
-    what = xprintf("%s %s", d->dataset, dataset_parts[d->part & 3]);
     break;
   case DATA_NPY:
   case DATA_CSV:
@@ -33,7 +52,6 @@ static void emit_load_data(FILE *out, const Program *p, int k) {
     emit_c_string(out, d->path);
     if (d->source == DATA_CSV) fprintf(out, ", %d", (int)(unsigned char)d->delimiter);
     fprintf(out, ") < 0) return 1;\n");
-    what = d->path;
     break;
   case DATA_LITERAL: {
     int64_t count = d->rows * shape_size(&d->shape);
@@ -43,17 +61,30 @@ static void emit_load_data(FILE *out, const Program *p, int k) {
             d->shape.rank);
     emit_shape_array(out, &d->shape);
     fprintf(out, ") < 0) return 1;\n");
-    what = "np.array literal";
     break;
   }
-  case DATA_PREDICTION:
+  case DATA_PREDICTION: break;
+  }
+}
+
+static void emit_load_data(FILE *out, const Program *p, int k) {
+  const DataValue *d = &p->data[k];
+  fprintf(out, "  // data[%d], line %d\n", k, d->loc.line);
+  if (d->source == DATA_PREDICTION) {
     fprintf(out, "  // filled by model.predict (action %d)\n", d->predict_action);
     return;
   }
+  int first = 0;
+  while (first < k && !same_file(&p->data[first], d)) first++;
+  // A file is read once: a later value from it shares data[first]'s samples (one buffer,
+  // never freed: only predictions are) and nn_data_prepare sets its own shape, scale and
+  // one-hot.
+  if (first < k) fprintf(out, "  data[%d] = data[%d];  // the same file, read once\n", k, first);
+  else emit_read_data(out, d, k);
   fprintf(out, "  if (nn_data_prepare(&data[%d], %d, ", k, d->shape.rank);
   emit_shape_array(out, &d->shape);
   fprintf(out, ", %s, %lld,\n                  ", cnum(d->scale == 0 ? 1 : d->scale), (long long)d->onehot);
-  emit_c_string(out, what);
+  emit_c_string(out, data_origin(d));
   fprintf(out, ") < 0) return 1;\n");
 }
 
@@ -80,8 +111,12 @@ static void emit_fit(FILE *out, const Program *p, int i) {
       emit_opt_string(out, cb->path);
       fprintf(out, ", %s, ", cb->save_best_only ? "true" : "false");
       emit_opt_string(out, cb->separator);
-      fprintf(out, ", %s, %lld, %s},\n", cb->append ? "true" : "false", (long long)cb->save_freq,
-              cb->delete_checkpoint ? "true" : "false");
+      fprintf(out, ", %s", cb->append ? "true" : "false");
+      if (cb->kind == CB_MODEL_CHECKPOINT && cb->format != WF_SAFETENSORS)
+        fprintf(out, ", %s", weights_format_function(cb->format, true));
+      else
+        fprintf(out, ", NULL");
+      fprintf(out, ", %lld, %s},\n", (long long)cb->save_freq, cb->delete_checkpoint ? "true" : "false");
     }
     fprintf(out, "    };\n");
   }
@@ -168,7 +203,7 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
   }
   case A_SAVE_WEIGHTS:
   case A_LOAD_WEIGHTS:
-    fprintf(out, "    if (%s(m, ", a->kind == A_SAVE_WEIGHTS ? "nn_save_weights" : "nn_load_weights");
+    fprintf(out, "    if (%s(m, ", weights_format_function(a->format, a->kind == A_SAVE_WEIGHTS));
     emit_c_string(out, a->path);
     fprintf(out, ") < 0) return 1;\n");
     break;
@@ -197,7 +232,19 @@ static char *summary_text(const Program *p) {
   return copy;
 }
 
+// `nnc bench` builds: the train step on synthetic data instead of the script.
+static void emit_bench_main(FILE *out) {
+  fprintf(out, "#include \"nn_profile.h\"\n\nint main(int argc, char **argv) {\n"
+               "  static const nn_profile prof = {NNC_PROF_KERNELS, nnc_prof_names, nnc_prof_seconds,\n"
+               "                                  &nnc_prof_arena_bytes, nnc_model_create, nn_measure_machine};\n"
+               "  return nn_bench_main(argc, argv, &prof);\n}\n");
+}
+
 void emit_main(FILE *out, const Program *p, const Graph *g) {
+  if (emit_profile) {
+    emit_bench_main(out);
+    return;
+  }
   fprintf(out, "// Built with -DNNC_NO_MAIN, this file is a model another program can drive.\n#ifndef NNC_NO_MAIN\n\n");
   bool has_summary = false;
   for (int i = 0; i < p->n_actions; i++) has_summary |= p->actions[i].kind == A_SUMMARY;
@@ -215,8 +262,12 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     }
     fprintf(out, "%s;\n\n", *text ? "" : " \"\"");
   }
-  fprintf(out, "int main(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n");
+  // --mpi: the script runs in nnc_main on every rank; main starts and ends MPI around it.
+  fprintf(out, "%s(int argc, char **argv) {\n  nn_options opt;\n  nn_parse_options(&opt, argc, argv);\n",
+          p->mpi ? "static int nnc_main" : "int main");
+  if (p->mpi) fprintf(out, "  nn_mpi_prepare(&opt);  // threads per rank, before they start\n");
   fprintf(out, "  nn_start_threads(&opt, argv);\n");
+  if (p->mpi) fprintf(out, "  nn_mpi_start();\n");
   fprintf(out, "  nn_rng rng;\n  nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);\n");
   fprintf(out, "  static nn_data data[%d];\n", p->n_data ? p->n_data : 1);
   for (int i = 0; i < p->n_actions; i++)
@@ -233,8 +284,13 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
       fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)batch_or_default(a), (long long)batch_or_default(a));
   }
   fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
-  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n\n");
+  fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n%s\n",
+          p->mpi ? "  nn_mpi_model(m);\n" : "");
   for (int i = 0; i < p->n_actions; i++) emit_action(out, p, g, i, NULL);
-  fprintf(out, "  return 0;\n}\n\n#endif  // NNC_NO_MAIN\n");
+  fprintf(out, "  return 0;\n}\n\n");
+  if (p->mpi)
+    fprintf(out, "// A failure on one rank stops every rank, with a message naming it.\n"
+                 "int main(int argc, char **argv) {\n  return nn_mpi_finish(nnc_main(argc, argv));\n}\n\n");
+  fprintf(out, "#endif  // NNC_NO_MAIN\n");
 }
 

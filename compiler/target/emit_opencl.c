@@ -57,6 +57,7 @@ static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
 static const Dialect cl_dialect = {
     .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .seed = "seed", .step = "step",
     .call = cl_call, .zero = cl_zero, .run = cl_run, .forward_prologue = "",
+    .sync = "nn_cl_finish(s->cl);",
 };
 
 //
@@ -176,7 +177,7 @@ static void emit_host(Emit *e, const char *cl_text) {
     "// initialization and weights files. Batches go in; losses, outputs and weights come\n"
     "// back. model.cl holds the kernels this file launches.\n");
   P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
-  P("#include \"nn.h\"\n#include \"nn_cl.h\"\n\ntypedef float nn_real;\n\n");
+  P("#include \"nn.h\"\n#include \"nn_cl.h\"\n%s\ntypedef float nn_real;\n\n", e->p->mpi ? "#include \"nn_mpi.h\"\n" : "");
   P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  SCALARS_BEGIN = %lld,\n"
     "  N_SCALARS = %d,\n  FIXED_ELEMS = %lld,\n  PER_SAMPLE_ELEMS = %lld,\n  N_KERNELS = %d,\n};\n\n",
     (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems,
@@ -196,8 +197,9 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *weights;         // host copy of the arena's weight region\n"
     "  // The training inputs on the device (bind_inputs): which data, as stored, its rows.\n"
-    "  const void *inputs_of;\n  int64_t inputs_rows;\n  int inputs_u8;\n"
-    "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n} State;\n\n");
+    "  const void *inputs_of;\n  int64_t inputs_rows;\n  double inputs_scale;\n  int inputs_u8;\n"
+    "  cl_mem inputs, rows, table;\n  cl_kernel gather_u8, gather_f32;\n%s} State;\n\n",
+    e->p->mpi ? "  nn_real *mpi_host;         // --mpi, several ranks: host copies of gradients, statistics\n" : "");
   P("static int64_t nnc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n\n");
   P("// One launch: enough groups of s->wg items for `work` items, at most max_groups (a\n"
     "// CPU runs groups as loops on a few threads: more of them only cost start-up).\n"
@@ -234,6 +236,9 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (copy) nn_cl_read(s->cl, s->arena, nnc_at(s, off, batched), sizeof(nn_real) * count, copy);\n"
     "  return copy;\n}\n\n");
   emit_numerics(e);
+  emit_host_optimizer_access(
+      e, "  nn_cl_read(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n",
+      "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n");
   emit_host_init(e, "s->weights", "  nnc_push_params(m);\n  nnc_reset_optimizer(m);\n");
 
   long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;
@@ -305,15 +310,17 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (layout && *layout) s->cpu = atoi(layout) != 0;\n"
     "  s->max_groups = s->cpu ? 64 : 4096;\n"
     "  size_t bytes = (FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch) * sizeof(nn_real);\n"
-    "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n"
+    "  s->arena = nn_cl_alloc(s->cl, bytes, \"the model's arena\");\n%s"
     "  s->weights = calloc(WEIGHTS_ELEMS + 1, sizeof(nn_real));\n"
-    "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n");
+    "  if (!s->weights) {\n    fprintf(stderr, \"error: out of memory for the weights\\n\");\n    return NULL;\n  }\n",
+    emit_profile ? "  nnc_prof_arena_bytes = bytes;\n" : "");
   if (g->loss)
     P("  s->rows = nn_cl_alloc(s->cl, (size_t)max_batch * sizeof(int64_t), \"the batch's row indices\");\n"
       "  s->table = nn_cl_alloc(s->cl, 256 * sizeof(float), \"the uint8 conversion table\");\n");
   P("  // Work-group size: searched once per device (GPUs), remembered in the cache.\n"
     "  int wg = nn_cl_pick_work_group(s->cl, nnc_cl_source, max_batch, s->cpu, nnc_trial, s);\n"
     "  if (wg != s->wg && nnc_build(s, wg) < 0) return NULL;\n");
+  if (e->p->mpi && g->loss) emit_mpi_register(e);
   emit_host_model_fields(e, "s->weights");
   P("  m->pull_params = nnc_pull_params;\n  m->push_params = nnc_push_params;\n");
   if (g->loss) P("  m->bind_inputs = nnc_bind_inputs;\n  m->train_step_rows = nnc_train_step_rows;\n");
@@ -329,7 +336,8 @@ static void emit_host_inputs(Emit *e) {
     "// pixels go as they are; other types as the float32 values the host gather would make.\n"
     "static int nnc_bind_inputs(nn_model *m, const nn_data *x) {\n  State *s = m->state;\n"
     "  if (x->onehot > 0 || x->row_size != %lld || x->rows <= 0) return -1;\n"
-    "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows) return 0;\n"
+    "  // Values of one file share its buffer (x and x / 255): the scale tells them apart.\n"
+    "  if (s->inputs && s->inputs_of == x->buf && s->inputs_rows == x->rows && s->inputs_scale == x->scale) return 0;\n"
     "  int u8 = x->dtype == NN_U8;\n"
     "  size_t bytes = (size_t)x->rows * %lld * (u8 ? 1 : sizeof(float));\n"
     "  cl_ulong max_alloc = 0;\n"
@@ -343,7 +351,7 @@ static void emit_host_inputs(Emit *e) {
     "  if (s->inputs) clReleaseMemObject(s->inputs);\n"
     "  s->inputs = nn_cl_alloc(s->cl, bytes, \"the training inputs\");\n"
     "  nn_cl_write(s->cl, s->inputs, 0, bytes, host);\n  if (!u8) free(host);\n"
-    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_u8 = u8;\n"
+    "  s->inputs_of = x->buf;\n  s->inputs_rows = x->rows;\n  s->inputs_scale = x->scale;\n  s->inputs_u8 = u8;\n"
     "  if (u8) {\n    float table[256];\n"
     "    for (int v = 0; v < 256; v++) table[v] = (float)(v * x->scale);\n"
     "    nn_cl_write(s->cl, s->table, 0, sizeof table, table);\n"
@@ -413,6 +421,7 @@ int emit_opencl(const Program *p, Graph *g, const char *dir, const char *kernels
     fprintf(stderr, "nnc: error: cannot write %s\n", path);
     return -1;
   }
-  return emit_readme(g, dir, "model.c (host) and model.cl (kernels, after nn_kernels.cl): generated by nnc. "
-                             "Build: cc -O2 -I<nnc>/include model.c libnnrt.a -lOpenCL -lz -lm");
+  return emit_readme(g, dir, xprintf("model.c (host) and model.cl (kernels, after nn_kernels.cl): generated by nnc. "
+                                     "Build: cc -O2 -I<nnc>/include model.c libnnrt.a -lOpenCL -lz%s -lm",
+                                     program_uses_hdf5(p) ? " -lhdf5_serial" : ""));
 }

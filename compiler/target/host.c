@@ -98,6 +98,78 @@ void emit_host_init(Emit *e, const char *base, const char *after) {
   P("};\n\n");
 }
 
+// A long text as adjacent literals of at most 100 bytes, so the source stays readable.
+static void emit_long_string(FILE *out, const char *s) {
+  size_t n = strlen(s);
+  if (!n) fputs("\"\"", out);
+  for (size_t at = 0; at < n; at += 100) {
+    fputs("\n      ", out);
+    emit_c_string(out, xstrndup(s + at, n - at < 100 ? n - at : 100));
+  }
+}
+
+// What Keras's files need beyond the params: the layers (Keras 3 stores weights per layer,
+// Keras 2 names them by layer) and the model's Keras config.
+static void emit_keras_description(Emit *e) {
+  const Program *p = e->p;
+  Graph *g = e->g;
+  P("  static const nn_layer layers[%d] = {\n", p->n_layers > 1 ? p->n_layers - 1 : 1);
+  int n = 0;
+  for (int i = 0; i < p->n_layers; i++) {
+    const Layer *l = &p->layers[i];
+    if (l->kind == L_INPUT) continue;
+    int first = -1, count = 0;
+    size_t len = strlen(l->name);
+    for (int k = 0; k < g->n_params; k++) {
+      const char *w = g->params[k]->keras_name;
+      if (!strncmp(w, l->name, len) && w[len] == '.' && !strchr(w + len + 1, '.')) {
+        if (first < 0) first = k;
+        count++;
+      }
+    }
+    P("    {\"%s\", ", l->cls ? l->cls : layer_kind_name(l->kind));
+    emit_c_string(e->out, l->name);
+    P(", %d, %d},\n", first < 0 ? 0 : first, count);
+    n++;
+  }
+  P("  };\n  m->n_layers = %d;\n  m->layers = layers;\n  m->name = ", n);
+  emit_c_string(e->out, p->model_name ? p->model_name : "sequential");
+  P(";\n  m->keras_config =");
+  emit_long_string(e->out, keras_model_config(p));
+  const char *training = keras_training_config(p);
+  P(";\n  m->training_config =");
+  if (training) emit_long_string(e->out, training);
+  else P(" NULL");
+  P(";\n");
+  if (!g->loss) return;
+  // Each trained param's slots: its update node's aux buffer, within the slot region.
+  P("  static const int64_t opt_offset[%d] = {", g->n_params ? g->n_params : 1);
+  for (int i = 0; i < g->n_params; i++) {
+    long long off = -1;
+    for (int k = 0; k < g->n; k++) {
+      const Node *u = g->nodes[k];
+      if (op_info[u->op].cls == FC_OPTIMIZER && u->in[0] == g->params[i])
+        off = (long long)(e->plan->aux_off[u->id] - e->plan->slots_begin);
+    }
+    P("%s%lld", i ? ", " : "", off);
+  }
+  const Optimizer *o = &p->opt;
+  P("};\n  m->opt_name = \"%s\";\n  m->opt_lr = %s;\n", o->kind == OPT_SGD ? "SGD" : optimizer_name(o->kind), cnum(o->lr));
+  P("  m->opt_momentum = %s;\n  m->opt_centered = %s;\n", o->momentum != 0 ? "true" : "false",
+    o->centered ? "true" : "false");
+  P("  m->opt_elems = SLOTS_ELEMS;\n  m->opt_offset = opt_offset;\n");
+  P("  m->get_optimizer = nnc_get_optimizer;\n  m->set_optimizer = nnc_set_optimizer;\n");
+}
+
+void emit_host_optimizer_access(Emit *e, const char *get, const char *set) {
+  if (!program_uses_hdf5(e->p) || !e->g->loss) return;
+  P("// The optimizer's slots and step count, for Keras's files.\n");
+  P("static void nnc_get_optimizer(nn_model *m, int64_t *step, float *buf) {\n  State *s = m->state;\n%s"
+    "  *step = s->step;\n}\n\n", get);
+  P("static void nnc_set_optimizer(nn_model *m, int64_t step, const float *buf) {\n  State *s = m->state;\n%s"
+    "  s->step = step;\n}\n\n", set);
+}
+
 void emit_host_model_fields(Emit *e, const char *base) {
   const Program *p = e->p;
   Graph *g = e->g;
@@ -115,6 +187,7 @@ void emit_host_model_fields(Emit *e, const char *base) {
   P("  m->reset_optimizer = nnc_reset_optimizer;\n  m->state = s;\n");
   P("  m->optimizer_elems = SLOTS_ELEMS;\n  m->optimizer_state = nnc_optimizer_state;\n");
   if (g->loss) P("  m->first_nonfinite = nnc_first_nonfinite;\n");
+  if (program_uses_hdf5(p)) emit_keras_description(e);
 }
 
 // The batch's mean loss plus the regularization terms, as Keras reports it, from the
@@ -124,10 +197,38 @@ const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *r
   return rows == 1 ? xprintf("%s / n + %s", loss, reg) : xprintf("%s / ((double)n * %lld) + %s", loss, rows, reg);
 }
 
+bool emit_profile;
+
+// Bench builds: the train step's kernels in order (forward, backward, updates), each
+// timed into nnc_prof_seconds[k] after the dialect's sync. Nothing in other builds.
+static void emit_profile_table(Emit *e) {
+  const Plan *pl = e->plan;
+  int n = pl->n_fwd + pl->n_bwd + pl->n_upd;
+  P("// nnc bench: seconds per train-step kernel (bench builds only).\n"
+    "enum { NNC_PROF_KERNELS = %d };\nstatic const char *const nnc_prof_names[NNC_PROF_KERNELS + 1] = {\n", n);
+  Node **phases[] = {pl->fwd, pl->bwd, pl->upd};
+  int counts[] = {pl->n_fwd, pl->n_bwd, pl->n_upd};
+  for (int ph = 0; ph < 3; ph++)
+    for (int i = 0; i < counts[ph]; i++) P("  \"%s\",\n", phases[ph][i]->name);
+  P("};\nstatic double nnc_prof_seconds[NNC_PROF_KERNELS + 1];\nstatic size_t nnc_prof_arena_bytes;\n"
+    "#define NNC_TIMED(k, run)                                 \\\n"
+    "  do {                                                    \\\n"
+    "    double t0_ = nn_now();                                \\\n"
+    "    run %s                                                \\\n"
+    "    nnc_prof_seconds[k] += nn_now() - t0_;                \\\n"
+    "  } while (0)\n\n", e->d->sync);
+}
+
+// A train-phase run statement, timed as kernel k in bench builds.
+static const char *timed(int k, const char *run) {
+  return emit_profile ? xprintf("NNC_TIMED(%d, %s);", k, run) : run;
+}
+
 void emit_host_phases(Emit *e) {
   const Plan *pl = e->plan;
+  if (emit_profile) emit_profile_table(e);
   P("static void nnc_forward_train(State *s, int n) {\n%s", e->d->forward_prologue);
-  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", e->d->run(e, pl->fwd[i], false, "n"));
+  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", timed(i, e->d->run(e, pl->fwd[i], false, "n")));
   P("}\n\n");
   P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
   P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n%s", e->d->forward_prologue);
@@ -139,20 +240,27 @@ void emit_host_phases(Emit *e) {
   P("}\n\n");
   if (!e->g->loss) return;
   P("static void nnc_backward(State *s, int n) {\n");
-  for (int i = 0; i < pl->n_bwd; i++) P("  %s\n", e->d->run(e, pl->bwd[i], false, "n"));
+  for (int i = 0; i < pl->n_bwd; i++) {
+    P("  %s\n", timed(pl->n_fwd + i, e->d->run(e, pl->bwd[i], false, "n")));
+    if (e->p->mpi) emit_mpi_backward_hook(e, i);  // start reducing the gradients it completed
+  }
   P("}\n\n");
   P("static void nnc_update(State *s) {\n");
-  for (int i = 0; i < pl->n_upd; i++) P("  %s\n", e->d->run(e, pl->upd[i], false, "0"));
+  for (int i = 0; i < pl->n_upd; i++)
+    P("  %s\n", timed(pl->n_fwd + pl->n_bwd + i, e->d->run(e, pl->upd[i], false, "0")));
   P("}\n\n");
 }
 
 void emit_host_steps(Emit *e) {
   Graph *g = e->g;
   if (g->loss) {
-    P("// One optimizer step on the batch in the model's input buffers.\n"
-      "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
-      "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
-      "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
+    if (e->p->mpi)
+      emit_mpi_train_loaded(e);  // the same step, with the gradients averaged over the ranks
+    else
+      P("// One optimizer step on the batch in the model's input buffers.\n"
+        "static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {\n"
+        "  s->seed = nn_rng_next(rng);\n  nnc_forward_train(s, n);\n  if (out) nnc_store_output(s, n, out);\n"
+        "  nnc_backward(s, n);\n  s->step++;\n  nnc_update(s);\n  return (float)nnc_batch_loss(s, n);\n}\n\n");
     P("static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, nn_rng *rng,\n"
       "                            float *out) {\n  State *s = m->state;\n  nnc_load_batch(s, x, y, n);\n"
       "  return nnc_train_loaded(s, n, rng, out);\n}\n\n");

@@ -47,8 +47,18 @@ static void emit_none(Emit *e, const Node *nd, bool infer) {}
 static void emit_input(Emit *e, const Node *nd, bool infer) {}     // filled by the batch loader
 static void emit_loss_grad(Emit *e, const Node *nd, bool infer) {} // filled by the loss kernel
 
+// A fused epilogue's activation as the kernel libraries name it (NN_EPI_*).
+static const char *epi_act(const Node *nd) { return nd->fused_act == OP_relu ? "NN_EPI_RELU" : "NN_EPI_NONE"; }
+
+static bool has_epilogue(const Node *nd) { return nd->in[2] || nd->fused_act; }
+
 static void emit_matmul(Emit *e, const Node *nd, bool infer) {
   const Node *a = nd->in[0], *b = nd->in[1];
+  if (has_epilogue(nd)) {                  // fuse.c: bias and activation in the epilogue
+    CALL("gemm_bias_act", 0, "0, %d, %s, %lld, %lld, %s, %s,\n      %s, %s, %s", nd->tb, rows_expr(a), last(nd),
+         last(a), buf(e, a), buf(e, b), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+    return;
+  }
   if (!nd->ta)
     CALL("gemm", 0, "0, %d, %s, %lld, %lld, %s, %s, %s, 0", nd->tb, rows_expr(a), last(nd), last(a), buf(e, a),
          buf(e, b), buf(e, nd));
@@ -58,6 +68,11 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
+  if (has_epilogue(nd)) {
+    CALL("conv2d_fwd_bias_act", K_WORK, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+         buf(e, nd->in[1]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+    return;
+  }
   CALL("conv2d_fwd", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]), buf(e, nd->in[1]),
        buf(e, nd));
 }

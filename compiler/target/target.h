@@ -31,6 +31,7 @@ typedef struct Dialect {
   // The host's statement that runs a node's kernel (a call, or a launch) for `n` samples.
   const char *(*run)(Emit *e, const Node *nd, bool infer, const char *n);
   const char *forward_prologue;                      // first statements of a forward pass
+  const char *sync;                                  // waits for the kernels run so far (bench timers)
 } Dialect;
 
 struct Emit {
@@ -62,6 +63,9 @@ const char *optimizer_name(OptKind k);
 // ending nnc_init with `after`; the nn_model's fields; the reported batch loss.
 void emit_host_init(Emit *e, const char *base, const char *after);
 void emit_host_model_fields(Emit *e, const char *base);
+// nnc_get_optimizer / nnc_set_optimizer, with the target's statements that copy the slot
+// region out of and into `buf`, where the script uses Keras's files (else nothing).
+void emit_host_optimizer_access(Emit *e, const char *get, const char *set);
 // The phases (nnc_forward_train, nnc_forward_infer, nnc_backward, nnc_update) as lists of
 // the dialect's run statements, and the nn_model's train step and inference on top of
 // nnc_load_batch, nnc_store_output and nnc_batch_loss, which each target writes.
@@ -72,5 +76,17 @@ void emit_host_steps(Emit *e);
 void emit_numerics(Emit *e);
 const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *reg);
 bool is_fused_loss(OpKind op);
+// emit_mpi.c (Program.mpi, C target): the gradients registered with the MPI runtime at
+// model creation; the announcement after backward node bwd_index of the gradients it
+// completes; the train step that averages them over the ranks before the update.
+void emit_mpi_register(Emit *e);
+void emit_mpi_backward_hook(Emit *e, int bwd_index);
+void emit_mpi_train_loaded(Emit *e);
+
+// keras_config.c: the model as Keras serializes it, for the files Keras loads whole
+// models from: the config.json of a .keras archive (Keras 3, with compile_config) and the
+// training_config of a Keras 2 .h5 file (NULL before compile()).
+char *keras_model_config(const Program *p);
+char *keras_training_config(const Program *p);
 
 #endif

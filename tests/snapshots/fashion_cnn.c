@@ -2,7 +2,7 @@
 //
 // 7 layers, 88138 params (88138 trainable).
 // Loss: sparse_softmax_xent (fused onto the logits); optimizer: adam.
-// Graph: 26 forward nodes, 18 backward nodes, 8 optimizer updates.
+// Graph: 19 forward nodes, 18 backward nodes, 8 optimizer updates.
 //
 // One function per graph node that runs a kernel, named after it; shapes are
 // constants and the batch count n is the only run-time dimension. Every buffer has
@@ -34,28 +34,21 @@ typedef struct State {
   nn_real *arena, *work;    // all buffers; convolution workspace
   nn_real *batch_x;  // input (n, 28, 28, 1)
   nn_real *conv2d_kernel;  // param (3, 3, 1, 8)
-  nn_real *conv2d_fwd_conv;  // conv2d (n, 26, 26, 8)
   nn_real *conv2d_bias;  // param (8)
-  nn_real *conv2d_fwd_bias;  // bias_add (n, 26, 26, 8), storage of conv2d_fwd_conv
-  nn_real *conv2d_fwd_relu;  // relu (n, 26, 26, 8)
+  nn_real *conv2d_fwd_conv_bias_relu;  // conv2d (n, 26, 26, 8)
   nn_real *max_pooling2d_fwd_maxpool;  // maxpool2d (n, 13, 13, 8)
   nn_real *conv2d_1_kernel;  // param (3, 3, 8, 16)
-  nn_real *conv2d_1_fwd_conv;  // conv2d (n, 13, 13, 16)
   nn_real *conv2d_1_bias;  // param (16)
-  nn_real *conv2d_1_fwd_bias;  // bias_add (n, 13, 13, 16), storage of conv2d_1_fwd_conv
-  nn_real *conv2d_1_fwd_relu;  // relu (n, 13, 13, 16)
-  nn_real *flatten_fwd_reshape;  // reshape (n, 2704), storage of conv2d_1_fwd_relu
+  nn_real *conv2d_1_fwd_conv_bias_relu;  // conv2d (n, 13, 13, 16)
+  nn_real *flatten_fwd_reshape;  // reshape (n, 2704), storage of conv2d_1_fwd_conv_bias_relu
   nn_real *dense_kernel;  // param (2704, 32)
-  nn_real *dense_fwd_matmul;  // matmul (n, 32)
   nn_real *dense_bias;  // param (32)
-  nn_real *dense_fwd_bias;  // bias_add (n, 32), storage of dense_fwd_matmul
-  nn_real *dense_fwd_relu;  // relu (n, 32)
+  nn_real *dense_fwd_matmul_bias_relu;  // matmul (n, 32)
   nn_real *dropout_fwd_dropout;  // dropout (n, 32)
   nn_real *dropout_fwd_dropout_aux;  // mask
   nn_real *dense_1_kernel;  // param (32, 10)
-  nn_real *dense_1_fwd_matmul;  // matmul (n, 10)
   nn_real *dense_1_bias;  // param (10)
-  nn_real *dense_1_fwd_bias;  // bias_add (n, 10), storage of dense_1_fwd_matmul
+  nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 10)
   nn_real *dense_1_fwd_softmax;  // softmax (n, 10)
   nn_real *batch_y;  // input (n, 1)
   nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10)
@@ -87,93 +80,60 @@ typedef struct State {
   nn_real *dense_1_upd_bias_aux;  // optimizer slots
 } State;
 
-// conv2d_fwd_conv: conv2d (n, 28, 28, 1), (3, 3, 1, 8) -> (n, 26, 26, 8); 97344 FLOPs per sample
-static void conv2d_fwd_conv(State *s, int n) {
-  nnk_conv2d_fwd(n, 28, 28, 1, 3, 3, 8, 1, 1, 0, 0, 26, 26,
-      s->batch_x, s->conv2d_kernel, s->conv2d_fwd_conv, s->work);
-}
-
-// conv2d_fwd_bias: bias_add (n, 26, 26, 8), (8) -> (n, 26, 26, 8); 5408 FLOPs per sample
-static void conv2d_fwd_bias(State *s, int n) {
-  nnk_bias_add(n * 676, 8, s->conv2d_fwd_bias, s->conv2d_bias);
-}
-
-// conv2d_fwd_relu: relu (n, 26, 26, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
-static void conv2d_fwd_relu(State *s, int n) {
-  nnk_relu_fwd((int64_t)n * 5408, s->conv2d_fwd_bias, s->conv2d_fwd_relu);
+// conv2d_fwd_conv_bias_relu: conv2d (n, 28, 28, 1), (3, 3, 1, 8), (8) -> (n, 26, 26, 8); 97344 FLOPs per sample
+static void conv2d_fwd_conv_bias_relu(State *s, int n) {
+  nnk_conv2d_fwd_bias_act(n, 28, 28, 1, 3, 3, 8, 1, 1, 0, 0, 26, 26,
+      s->batch_x, s->conv2d_kernel, s->conv2d_bias, NN_EPI_RELU, s->conv2d_fwd_conv_bias_relu, s->work);
 }
 
 // max_pooling2d_fwd_maxpool: maxpool2d (n, 26, 26, 8) -> (n, 13, 13, 8); 5408 FLOPs per sample
 static void max_pooling2d_fwd_maxpool(State *s, int n) {
   nnk_maxpool2d_fwd(n, 26, 26, 8, 2, 2, 2, 2, 0, 0, 13, 13,
-      s->conv2d_fwd_relu, s->max_pooling2d_fwd_maxpool);
+      s->conv2d_fwd_conv_bias_relu, s->max_pooling2d_fwd_maxpool);
 }
 
-// conv2d_1_fwd_conv: conv2d (n, 13, 13, 8), (3, 3, 8, 16) -> (n, 13, 13, 16); 389376 FLOPs per sample
-static void conv2d_1_fwd_conv(State *s, int n) {
-  nnk_conv2d_fwd(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
-      s->max_pooling2d_fwd_maxpool, s->conv2d_1_kernel, s->conv2d_1_fwd_conv, s->work);
+// conv2d_1_fwd_conv_bias_relu: conv2d (n, 13, 13, 8), (3, 3, 8, 16), (16) -> (n, 13, 13, 16); 389376 FLOPs per sample
+static void conv2d_1_fwd_conv_bias_relu(State *s, int n) {
+  nnk_conv2d_fwd_bias_act(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
+      s->max_pooling2d_fwd_maxpool, s->conv2d_1_kernel, s->conv2d_1_bias, NN_EPI_RELU, s->conv2d_1_fwd_conv_bias_relu, s->work);
 }
 
-// conv2d_1_fwd_bias: bias_add (n, 13, 13, 16), (16) -> (n, 13, 13, 16); 2704 FLOPs per sample
-static void conv2d_1_fwd_bias(State *s, int n) {
-  nnk_bias_add(n * 169, 16, s->conv2d_1_fwd_bias, s->conv2d_1_bias);
-}
-
-// conv2d_1_fwd_relu: relu (n, 13, 13, 16) -> (n, 13, 13, 16); 2704 FLOPs per sample
-static void conv2d_1_fwd_relu(State *s, int n) {
-  nnk_relu_fwd((int64_t)n * 2704, s->conv2d_1_fwd_bias, s->conv2d_1_fwd_relu);
-}
-
-// dense_fwd_matmul: matmul (n, 2704), (2704, 32) -> (n, 32); 173056 FLOPs per sample
-static void dense_fwd_matmul(State *s, int n) {
-  nnk_gemm(0, 0, n, 32, 2704, s->flatten_fwd_reshape, s->dense_kernel, s->dense_fwd_matmul, 0);
-}
-
-// dense_fwd_bias: bias_add (n, 32), (32) -> (n, 32); 32 FLOPs per sample
-static void dense_fwd_bias(State *s, int n) {
-  nnk_bias_add(n, 32, s->dense_fwd_bias, s->dense_bias);
-}
-
-// dense_fwd_relu: relu (n, 32) -> (n, 32); 32 FLOPs per sample
-static void dense_fwd_relu(State *s, int n) {
-  nnk_relu_fwd((int64_t)n * 32, s->dense_fwd_bias, s->dense_fwd_relu);
+// dense_fwd_matmul_bias_relu: matmul (n, 2704), (2704, 32), (32) -> (n, 32); 173056 FLOPs per sample
+static void dense_fwd_matmul_bias_relu(State *s, int n) {
+  nnk_gemm_bias_act(0, 0, n, 32, 2704, s->flatten_fwd_reshape, s->dense_kernel,
+      s->dense_bias, NN_EPI_RELU, s->dense_fwd_matmul_bias_relu);
 }
 
 // dropout_fwd_dropout: dropout (n, 32) -> (n, 32); 32 FLOPs per sample
 static void dropout_fwd_dropout(State *s, int n) {
   nnk_dropout_fwd((int64_t)n * 32, 0.5, s->seed ^ 0x538454127b096493ull,
-      s->dense_fwd_relu, s->dropout_fwd_dropout, s->dropout_fwd_dropout_aux);
+      s->dense_fwd_matmul_bias_relu, s->dropout_fwd_dropout, s->dropout_fwd_dropout_aux);
 }
 
 // dropout_fwd_dropout: copy (n, 32) -> (n, 32); 32 FLOPs per sample
 static void dropout_fwd_dropout_infer(State *s, int n) {
-  nnk_copy((int64_t)n * 32, s->dense_fwd_relu, s->dropout_fwd_dropout);
+  nnk_copy((int64_t)n * 32, s->dense_fwd_matmul_bias_relu, s->dropout_fwd_dropout);
 }
 
-// dense_1_fwd_matmul: matmul (n, 32), (32, 10) -> (n, 10); 640 FLOPs per sample
-static void dense_1_fwd_matmul(State *s, int n) {
-  nnk_gemm(0, 0, n, 10, 32, s->dropout_fwd_dropout, s->dense_1_kernel, s->dense_1_fwd_matmul, 0);
-}
-
-// dense_1_fwd_bias: bias_add (n, 10), (10) -> (n, 10); 10 FLOPs per sample
-static void dense_1_fwd_bias(State *s, int n) {
-  nnk_bias_add(n, 10, s->dense_1_fwd_bias, s->dense_1_bias);
+// dense_1_fwd_matmul_bias: matmul (n, 32), (32, 10), (10) -> (n, 10); 640 FLOPs per sample
+static void dense_1_fwd_matmul_bias(State *s, int n) {
+  nnk_gemm_bias_act(0, 0, n, 10, 32, s->dropout_fwd_dropout, s->dense_1_kernel,
+      s->dense_1_bias, NN_EPI_NONE, s->dense_1_fwd_matmul_bias);
 }
 
 // dense_1_fwd_softmax: softmax (n, 10) -> (n, 10); 40 FLOPs per sample
 static void dense_1_fwd_softmax(State *s, int n) {
-  nnk_softmax_fwd(n, 10, s->dense_1_fwd_bias, s->dense_1_fwd_softmax);
+  nnk_softmax_fwd(n, 10, s->dense_1_fwd_matmul_bias, s->dense_1_fwd_softmax);
 }
 
 // loss_sparse_softmax_xent: sparse_softmax_xent (n, 10), (n, 1) -> (n, 10); 60 FLOPs per sample
 static void loss_sparse_softmax_xent(State *s, int n) {
-  s->loss = nnk_loss_sparse_softmax_xent(n, 10, s->dense_1_fwd_bias, s->batch_y, s->loss_sparse_softmax_xent, s->loss_grad);
+  s->loss = nnk_loss_sparse_softmax_xent(n, 10, s->dense_1_fwd_matmul_bias, s->batch_y, s->loss_sparse_softmax_xent, s->loss_grad);
 }
 
 // loss_sparse_softmax_xent: sparse_softmax_xent (n, 10), (n, 1) -> (n, 10); 60 FLOPs per sample
 static void loss_sparse_softmax_xent_infer(State *s, int n) {
-  s->loss = nnk_loss_sparse_softmax_xent(n, 10, s->dense_1_fwd_bias, s->batch_y, s->loss_sparse_softmax_xent, NULL);
+  s->loss = nnk_loss_sparse_softmax_xent(n, 10, s->dense_1_fwd_matmul_bias, s->batch_y, s->loss_sparse_softmax_xent, NULL);
 }
 
 // dense_1_bwd_bias_grad: bias_grad (n, 10) -> (10); 10 FLOPs per sample
@@ -198,7 +158,7 @@ static void dropout_bwd_dropout(State *s, int n) {
 
 // dense_bwd_relu: relu_bwd (n, 32), (n, 32) -> (n, 32); 32 FLOPs per sample
 static void dense_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 32, s->dense_fwd_relu, s->dropout_bwd_dropout, s->dense_bwd_relu);
+  nnk_relu_bwd((int64_t)n * 32, s->dense_fwd_matmul_bias_relu, s->dropout_bwd_dropout, s->dense_bwd_relu);
 }
 
 // dense_bwd_bias_grad: bias_grad (n, 32) -> (32); 32 FLOPs per sample
@@ -218,7 +178,7 @@ static void dense_bwd_matmul_dw(State *s, int n) {
 
 // conv2d_1_bwd_relu: relu_bwd (n, 13, 13, 16), (n, 13, 13, 16) -> (n, 13, 13, 16); 2704 FLOPs per sample
 static void conv2d_1_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 2704, s->conv2d_1_fwd_relu, s->flatten_bwd_reshape, s->conv2d_1_bwd_relu);
+  nnk_relu_bwd((int64_t)n * 2704, s->conv2d_1_fwd_conv_bias_relu, s->flatten_bwd_reshape, s->conv2d_1_bwd_relu);
 }
 
 // conv2d_1_bwd_bias_grad: bias_grad (n, 13, 13, 16) -> (16); 16 FLOPs per sample
@@ -241,12 +201,12 @@ static void conv2d_1_bwd_conv_dw(State *s, int n) {
 // max_pooling2d_bwd_maxpool: maxpool2d_bwd (n, 26, 26, 8), (n, 13, 13, 8), (n, 13, 13, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
 static void max_pooling2d_bwd_maxpool(State *s, int n) {
   nnk_maxpool2d_bwd(n, 26, 26, 8, 2, 2, 2, 2, 0, 0, 13, 13,
-      s->conv2d_fwd_relu, s->max_pooling2d_fwd_maxpool, s->conv2d_1_bwd_conv_dx, s->max_pooling2d_bwd_maxpool);
+      s->conv2d_fwd_conv_bias_relu, s->max_pooling2d_fwd_maxpool, s->conv2d_1_bwd_conv_dx, s->max_pooling2d_bwd_maxpool);
 }
 
 // conv2d_bwd_relu: relu_bwd (n, 26, 26, 8), (n, 26, 26, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
 static void conv2d_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 5408, s->conv2d_fwd_relu, s->max_pooling2d_bwd_maxpool, s->conv2d_bwd_relu);
+  nnk_relu_bwd((int64_t)n * 5408, s->conv2d_fwd_conv_bias_relu, s->max_pooling2d_bwd_maxpool, s->conv2d_bwd_relu);
 }
 
 // conv2d_bwd_bias_grad: bias_grad (n, 26, 26, 8) -> (8); 8 FLOPs per sample
@@ -318,19 +278,12 @@ static void dense_1_upd_bias(State *s, int n) {
 
 static void nnc_forward_train(State *s, int n) {
   s->reg = 0;
-  conv2d_fwd_conv(s, n);
-  conv2d_fwd_bias(s, n);
-  conv2d_fwd_relu(s, n);
+  conv2d_fwd_conv_bias_relu(s, n);
   max_pooling2d_fwd_maxpool(s, n);
-  conv2d_1_fwd_conv(s, n);
-  conv2d_1_fwd_bias(s, n);
-  conv2d_1_fwd_relu(s, n);
-  dense_fwd_matmul(s, n);
-  dense_fwd_bias(s, n);
-  dense_fwd_relu(s, n);
+  conv2d_1_fwd_conv_bias_relu(s, n);
+  dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout(s, n);
-  dense_1_fwd_matmul(s, n);
-  dense_1_fwd_bias(s, n);
+  dense_1_fwd_matmul_bias(s, n);
   dense_1_fwd_softmax(s, n);
   loss_sparse_softmax_xent(s, n);
 }
@@ -338,19 +291,12 @@ static void nnc_forward_train(State *s, int n) {
 // Inference: dropout off, moving statistics; the loss only when labels are given.
 static void nnc_forward_infer(State *s, int n, int with_loss) {
   s->reg = 0;
-  conv2d_fwd_conv(s, n);
-  conv2d_fwd_bias(s, n);
-  conv2d_fwd_relu(s, n);
+  conv2d_fwd_conv_bias_relu(s, n);
   max_pooling2d_fwd_maxpool(s, n);
-  conv2d_1_fwd_conv(s, n);
-  conv2d_1_fwd_bias(s, n);
-  conv2d_1_fwd_relu(s, n);
-  dense_fwd_matmul(s, n);
-  dense_fwd_bias(s, n);
-  dense_fwd_relu(s, n);
+  conv2d_1_fwd_conv_bias_relu(s, n);
+  dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout_infer(s, n);
-  dense_1_fwd_matmul(s, n);
-  dense_1_fwd_bias(s, n);
+  dense_1_fwd_matmul_bias(s, n);
   dense_1_fwd_softmax(s, n);
   if (with_loss) loss_sparse_softmax_xent_infer(s, n);
 }
@@ -412,15 +358,12 @@ static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int6
 static const struct { const char *node, *op; int64_t off, elems; int batched; } nnc_numerics[] = {
   {"batch_x", "input", 13536, 784, 1},
   {"batch_y", "labels", 14336, 1, 1},
-  {"conv2d_fwd_conv", "conv2d", 0, 5408, 1},
-  {"conv2d_fwd_relu", "relu", 0, 5408, 1},
+  {"conv2d_fwd_conv_bias_relu", "conv2d", 0, 5408, 1},
   {"max_pooling2d_fwd_maxpool", "maxpool2d", 10816, 1352, 1},
-  {"conv2d_1_fwd_conv", "conv2d", 5408, 2704, 1},
-  {"conv2d_1_fwd_relu", "relu", 5408, 2704, 1},
-  {"dense_fwd_matmul", "matmul", 12176, 32, 1},
-  {"dense_fwd_relu", "relu", 12176, 32, 1},
+  {"conv2d_1_fwd_conv_bias_relu", "conv2d", 5408, 2704, 1},
+  {"dense_fwd_matmul_bias_relu", "matmul", 12176, 32, 1},
   {"dropout_fwd_dropout", "dropout", 8112, 32, 1},
-  {"dense_1_fwd_matmul", "matmul", 8176, 10, 1},
+  {"dense_1_fwd_matmul_bias", "matmul", 8176, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 14320, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 8192, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
@@ -599,28 +542,21 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->work = batch + (size_t)PER_SAMPLE_ELEMS * max_batch;
   s->batch_x = batch + (size_t)13536 * max_batch;
   s->conv2d_kernel = fixed + 0;
-  s->conv2d_fwd_conv = batch + (size_t)0 * max_batch;
   s->conv2d_bias = fixed + 80;
-  s->conv2d_fwd_bias = s->conv2d_fwd_conv;
-  s->conv2d_fwd_relu = batch + (size_t)0 * max_batch;
+  s->conv2d_fwd_conv_bias_relu = batch + (size_t)0 * max_batch;
   s->max_pooling2d_fwd_maxpool = batch + (size_t)10816 * max_batch;
   s->conv2d_1_kernel = fixed + 96;
-  s->conv2d_1_fwd_conv = batch + (size_t)5408 * max_batch;
   s->conv2d_1_bias = fixed + 1248;
-  s->conv2d_1_fwd_bias = s->conv2d_1_fwd_conv;
-  s->conv2d_1_fwd_relu = batch + (size_t)5408 * max_batch;
-  s->flatten_fwd_reshape = s->conv2d_1_fwd_relu;
+  s->conv2d_1_fwd_conv_bias_relu = batch + (size_t)5408 * max_batch;
+  s->flatten_fwd_reshape = s->conv2d_1_fwd_conv_bias_relu;
   s->dense_kernel = fixed + 1264;
-  s->dense_fwd_matmul = batch + (size_t)12176 * max_batch;
   s->dense_bias = fixed + 87792;
-  s->dense_fwd_bias = s->dense_fwd_matmul;
-  s->dense_fwd_relu = batch + (size_t)12176 * max_batch;
+  s->dense_fwd_matmul_bias_relu = batch + (size_t)12176 * max_batch;
   s->dropout_fwd_dropout = batch + (size_t)8112 * max_batch;
   s->dropout_fwd_dropout_aux = batch + (size_t)8144 * max_batch;
   s->dense_1_kernel = fixed + 87824;
-  s->dense_1_fwd_matmul = batch + (size_t)8176 * max_batch;
   s->dense_1_bias = fixed + 88144;
-  s->dense_1_fwd_bias = s->dense_1_fwd_matmul;
+  s->dense_1_fwd_matmul_bias = batch + (size_t)8176 * max_batch;
   s->dense_1_fwd_softmax = batch + (size_t)14320 * max_batch;
   s->batch_y = batch + (size_t)14336 * max_batch;
   s->loss_sparse_softmax_xent = batch + (size_t)8192 * max_batch;

@@ -2,7 +2,7 @@
 //
 // 4 layers, 225 params (193 trainable).
 // Loss: mse; optimizer: rmsprop.
-// Graph: 19 forward nodes, 13 backward nodes, 6 optimizer updates.
+// Graph: 16 forward nodes, 13 backward nodes, 6 optimizer updates.
 //
 // One function per graph node that runs a kernel, named after it; shapes are
 // constants and the batch count n is the only run-time dimension. Every buffer has
@@ -34,10 +34,8 @@ typedef struct State {
   nn_real *arena, *work;    // all buffers; convolution workspace
   nn_real *batch_x;  // input (n, 8)
   nn_real *dense_kernel;  // param (8, 16)
-  nn_real *dense_fwd_matmul;  // matmul (n, 16)
   nn_real *dense_bias;  // param (16)
-  nn_real *dense_fwd_bias;  // bias_add (n, 16), storage of dense_fwd_matmul
-  nn_real *dense_fwd_relu;  // relu (n, 16)
+  nn_real *dense_fwd_matmul_bias_relu;  // matmul (n, 16)
   nn_real *batch_normalization_gamma;  // param (16)
   nn_real *batch_normalization_beta;  // param (16)
   nn_real *batch_normalization_moving_mean;  // param (16)
@@ -47,9 +45,8 @@ typedef struct State {
   nn_real *dropout_fwd_dropout;  // dropout (n, 16)
   nn_real *dropout_fwd_dropout_aux;  // mask
   nn_real *dense_1_kernel;  // param (16, 1)
-  nn_real *dense_1_fwd_matmul;  // matmul (n, 1)
   nn_real *dense_1_bias;  // param (1)
-  nn_real *dense_1_fwd_bias;  // bias_add (n, 1), storage of dense_1_fwd_matmul
+  nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 1)
   nn_real *batch_y;  // input (n, 1)
   nn_real *loss_grad;  // loss_grad (n, 1)
   nn_real *dense_1_bwd_bias_grad;  // bias_grad (1)
@@ -73,14 +70,10 @@ typedef struct State {
   nn_real *dense_1_upd_bias_aux;  // optimizer slots
 } State;
 
-// dense_fwd_matmul: matmul (n, 8), (8, 16) -> (n, 16); 256 FLOPs per sample
-static void dense_fwd_matmul(State *s, int n) {
-  nnk_gemm(0, 0, n, 16, 8, s->batch_x, s->dense_kernel, s->dense_fwd_matmul, 0);
-}
-
-// dense_fwd_bias: bias_add (n, 16), (16) -> (n, 16); 16 FLOPs per sample
-static void dense_fwd_bias(State *s, int n) {
-  nnk_bias_add(n, 16, s->dense_fwd_bias, s->dense_bias);
+// dense_fwd_matmul_bias_relu: matmul (n, 8), (8, 16), (16) -> (n, 16); 256 FLOPs per sample
+static void dense_fwd_matmul_bias_relu(State *s, int n) {
+  nnk_gemm_bias_act(0, 0, n, 16, 8, s->batch_x, s->dense_kernel,
+      s->dense_bias, NN_EPI_RELU, s->dense_fwd_matmul_bias_relu);
 }
 
 // dense_reg_l1l2: l1l2 (8, 16); 1 FLOPs per sample
@@ -89,20 +82,15 @@ static void dense_reg_l1l2(State *s, int n) {
   s->reg += nnk_l1l2_loss(128, 0.0, 0.0001, s->dense_kernel);
 }
 
-// dense_fwd_relu: relu (n, 16) -> (n, 16); 16 FLOPs per sample
-static void dense_fwd_relu(State *s, int n) {
-  nnk_relu_fwd((int64_t)n * 16, s->dense_fwd_bias, s->dense_fwd_relu);
-}
-
 // batch_normalization_fwd_batchnorm: batchnorm_train (n, 16), (16), (16), (16), (16) -> (n, 16); 128 FLOPs per sample
 static void batch_normalization_fwd_batchnorm(State *s, int n) {
-  nnk_batchnorm_fwd_train(n, 16, 0.001, 0.99, s->dense_fwd_relu, s->batch_normalization_gamma, s->batch_normalization_beta,
+  nnk_batchnorm_fwd_train(n, 16, 0.001, 0.99, s->dense_fwd_matmul_bias_relu, s->batch_normalization_gamma, s->batch_normalization_beta,
       s->batch_normalization_fwd_batchnorm, s->batch_normalization_fwd_batchnorm_aux, s->batch_normalization_fwd_batchnorm_aux + 16, s->batch_normalization_moving_mean, s->batch_normalization_moving_variance);
 }
 
 // batch_normalization_fwd_batchnorm: batchnorm_infer (n, 16), (16), (16), (16), (16) -> (n, 16); 128 FLOPs per sample
 static void batch_normalization_fwd_batchnorm_infer(State *s, int n) {
-  nnk_batchnorm_fwd_infer(n, 16, 0.001, s->dense_fwd_relu, s->batch_normalization_gamma, s->batch_normalization_beta, s->batch_normalization_moving_mean, s->batch_normalization_moving_variance, s->batch_normalization_fwd_batchnorm);
+  nnk_batchnorm_fwd_infer(n, 16, 0.001, s->dense_fwd_matmul_bias_relu, s->batch_normalization_gamma, s->batch_normalization_beta, s->batch_normalization_moving_mean, s->batch_normalization_moving_variance, s->batch_normalization_fwd_batchnorm);
 }
 
 // dropout_fwd_dropout: dropout (n, 16) -> (n, 16); 16 FLOPs per sample
@@ -116,24 +104,20 @@ static void dropout_fwd_dropout_infer(State *s, int n) {
   nnk_copy((int64_t)n * 16, s->batch_normalization_fwd_batchnorm, s->dropout_fwd_dropout);
 }
 
-// dense_1_fwd_matmul: matmul (n, 16), (16, 1) -> (n, 1); 32 FLOPs per sample
-static void dense_1_fwd_matmul(State *s, int n) {
-  nnk_gemm(0, 0, n, 1, 16, s->dropout_fwd_dropout, s->dense_1_kernel, s->dense_1_fwd_matmul, 0);
-}
-
-// dense_1_fwd_bias: bias_add (n, 1), (1) -> (n, 1); 1 FLOPs per sample
-static void dense_1_fwd_bias(State *s, int n) {
-  nnk_bias_add(n, 1, s->dense_1_fwd_bias, s->dense_1_bias);
+// dense_1_fwd_matmul_bias: matmul (n, 16), (16, 1), (1) -> (n, 1); 32 FLOPs per sample
+static void dense_1_fwd_matmul_bias(State *s, int n) {
+  nnk_gemm_bias_act(0, 0, n, 1, 16, s->dropout_fwd_dropout, s->dense_1_kernel,
+      s->dense_1_bias, NN_EPI_NONE, s->dense_1_fwd_matmul_bias);
 }
 
 // loss_mse: mse (n, 1), (n, 1); 6 FLOPs per sample
 static void loss_mse(State *s, int n) {
-  s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_bias, s->batch_y, s->loss_grad);
+  s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_matmul_bias, s->batch_y, s->loss_grad);
 }
 
 // loss_mse: mse (n, 1), (n, 1); 6 FLOPs per sample
 static void loss_mse_infer(State *s, int n) {
-  s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_bias, s->batch_y, NULL);
+  s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_matmul_bias, s->batch_y, NULL);
 }
 
 // dense_1_bwd_bias_grad: bias_grad (n, 1) -> (1); 1 FLOPs per sample
@@ -158,13 +142,13 @@ static void dropout_bwd_dropout(State *s, int n) {
 
 // batch_normalization_bwd_batchnorm: batchnorm_bwd (n, 16), (n, 16), (16), (n, 16) -> (n, 16); 128 FLOPs per sample
 static void batch_normalization_bwd_batchnorm(State *s, int n) {
-  nnk_batchnorm_bwd(n, 16, s->dense_fwd_relu, s->dropout_bwd_dropout, s->batch_normalization_gamma, s->batch_normalization_fwd_batchnorm_aux, s->batch_normalization_fwd_batchnorm_aux + 16,
+  nnk_batchnorm_bwd(n, 16, s->dense_fwd_matmul_bias_relu, s->dropout_bwd_dropout, s->batch_normalization_gamma, s->batch_normalization_fwd_batchnorm_aux, s->batch_normalization_fwd_batchnorm_aux + 16,
       s->batch_normalization_bwd_batchnorm, s->batch_normalization_bwd_batchnorm_aux, s->batch_normalization_bwd_batchnorm_aux + 16);
 }
 
 // dense_bwd_relu: relu_bwd (n, 16), (n, 16) -> (n, 16); 16 FLOPs per sample
 static void dense_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 16, s->dense_fwd_relu, s->batch_normalization_bwd_batchnorm, s->dense_bwd_relu);
+  nnk_relu_bwd((int64_t)n * 16, s->dense_fwd_matmul_bias_relu, s->batch_normalization_bwd_batchnorm, s->dense_bwd_relu);
 }
 
 // dense_bwd_l1l2: l1l2_grad (8, 16) -> (8, 16); 128 FLOPs per sample
@@ -235,28 +219,22 @@ static void dense_1_upd_bias(State *s, int n) {
 
 static void nnc_forward_train(State *s, int n) {
   s->reg = 0;
-  dense_fwd_matmul(s, n);
-  dense_fwd_bias(s, n);
+  dense_fwd_matmul_bias_relu(s, n);
   dense_reg_l1l2(s, n);
-  dense_fwd_relu(s, n);
   batch_normalization_fwd_batchnorm(s, n);
   dropout_fwd_dropout(s, n);
-  dense_1_fwd_matmul(s, n);
-  dense_1_fwd_bias(s, n);
+  dense_1_fwd_matmul_bias(s, n);
   loss_mse(s, n);
 }
 
 // Inference: dropout off, moving statistics; the loss only when labels are given.
 static void nnc_forward_infer(State *s, int n, int with_loss) {
   s->reg = 0;
-  dense_fwd_matmul(s, n);
-  dense_fwd_bias(s, n);
+  dense_fwd_matmul_bias_relu(s, n);
   if (with_loss) dense_reg_l1l2(s, n);
-  dense_fwd_relu(s, n);
   batch_normalization_fwd_batchnorm_infer(s, n);
   dropout_fwd_dropout_infer(s, n);
-  dense_1_fwd_matmul(s, n);
-  dense_1_fwd_bias(s, n);
+  dense_1_fwd_matmul_bias(s, n);
   if (with_loss) loss_mse_infer(s, n);
 }
 
@@ -309,12 +287,11 @@ static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int6
 static const struct { const char *node, *op; int64_t off, elems; int batched; } nnc_numerics[] = {
   {"batch_x", "input", 80, 8, 1},
   {"batch_y", "labels", 112, 1, 1},
-  {"dense_fwd_matmul", "matmul", 0, 16, 1},
+  {"dense_fwd_matmul_bias_relu", "matmul", 0, 16, 1},
   {"dense_reg_l1l2", "l1l2", 0, 1, 2},
-  {"dense_fwd_relu", "relu", 0, 16, 1},
   {"batch_normalization_fwd_batchnorm", "batchnorm_train", 16, 16, 1},
   {"dropout_fwd_dropout", "dropout", 32, 16, 1},
-  {"dense_1_fwd_matmul", "matmul", 96, 1, 1},
+  {"dense_1_fwd_matmul_bias", "matmul", 96, 1, 1},
   {"loss_mse", "mse", 0, 1, 2},
   {"dense_1_bwd_bias_grad", "bias_grad", 1168, 1, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 64, 16, 1},
@@ -423,7 +400,7 @@ static void nnc_load_batch(State *s, const float *x, const float *y, int n) {
 }
 
 static void nnc_store_output(State *s, int n, float *out) {
-  for (int64_t i = 0; i < (int64_t)n * 1; i++) out[i] = (float)s->dense_1_fwd_bias[i];
+  for (int64_t i = 0; i < (int64_t)n * 1; i++) out[i] = (float)s->dense_1_fwd_matmul_bias[i];
 }
 
 // The batch's mean loss plus the regularization terms, as Keras reports it.
@@ -479,10 +456,8 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->work = batch + (size_t)PER_SAMPLE_ELEMS * max_batch;
   s->batch_x = batch + (size_t)80 * max_batch;
   s->dense_kernel = fixed + 0;
-  s->dense_fwd_matmul = batch + (size_t)0 * max_batch;
   s->dense_bias = fixed + 128;
-  s->dense_fwd_bias = s->dense_fwd_matmul;
-  s->dense_fwd_relu = batch + (size_t)0 * max_batch;
+  s->dense_fwd_matmul_bias_relu = batch + (size_t)0 * max_batch;
   s->batch_normalization_gamma = fixed + 144;
   s->batch_normalization_beta = fixed + 160;
   s->batch_normalization_moving_mean = fixed + 176;
@@ -492,9 +467,8 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dropout_fwd_dropout = batch + (size_t)32 * max_batch;
   s->dropout_fwd_dropout_aux = batch + (size_t)48 * max_batch;
   s->dense_1_kernel = fixed + 208;
-  s->dense_1_fwd_matmul = batch + (size_t)96 * max_batch;
   s->dense_1_bias = fixed + 224;
-  s->dense_1_fwd_bias = s->dense_1_fwd_matmul;
+  s->dense_1_fwd_matmul_bias = batch + (size_t)96 * max_batch;
   s->batch_y = batch + (size_t)112 * max_batch;
   s->loss_grad = batch + (size_t)128 * max_batch;
   s->dense_1_bwd_bias_grad = fixed + 1168;

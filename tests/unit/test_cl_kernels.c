@@ -350,6 +350,76 @@ Test(cl_conv2d, fwd_bwd_data_bwd_filter) {
     cl_end();
 }
 
+/* Epilogue fusion: the fused GEMM and convolution (bias, then relu or nothing) equal the
+ * separate kernels bit for bit on the C side, and the OpenCL twins equal those within
+ * the contraction's tolerance. */
+static void separate_epilogue(float *y, int rows, int cols, const float *bias, int act) {
+    nnk_bias_add(rows, cols, y, bias);
+    if (act == NN_EPI_RELU) nnk_relu_fwd((int64_t)rows * cols, y, y);
+}
+
+Test(cl_epilogue, fused_equals_separate) {
+    cl_begin(64);
+    for (int s = 0; s < N_GEMM_SIZES; s++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int act = 0; act < 2; act++) {
+                char name[64];
+                snprintf(name, sizeof name, "gemm_epi_%d_%d_%d", s, tb, act);
+                wrap(name, "NNCL_GEMM_BIAS_ACT_LOCAL", G_ "A, " G_ "B, " G_ "bias, " GW_ "C",
+                     "nncl_gemm_bias_act(0, %d, %d, %d, %d, A, B, bias, %d, C, scratch)", tb, gemm_sizes[s][0],
+                     gemm_sizes[s][1], gemm_sizes[s][2], act);
+            }
+    for (int i = 0; i < N_CONVS; i++) {
+        const conv_t *c = &convs[i];
+        char name[64];
+        snprintf(name, sizeof name, "conv_epi_%d", i);
+        wrap(name, "NNCL_CONV2D_FWD_BIAS_ACT_LOCAL", "int n, " G_ "x, " G_ "w, " G_ "bias, " GW_ "y",
+             "nncl_conv2d_fwd_bias_act(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, x, w, bias, NN_EPI_RELU, y, "
+             "scratch)",
+             c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW);
+    }
+    cl_build();
+    for (int s = 0; s < N_GEMM_SIZES; s++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int act = 0; act < 2; act++) {
+                int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+                float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1), *bias = rnd(N, -1, 1);
+                float *C = rnd((size_t)M * N, -1, 1), *ref = dup(C, (size_t)M * N), *fused = dup(C, (size_t)M * N);
+                nnk_gemm(0, tb, M, N, K, A, B, ref, 0);
+                separate_epilogue(ref, M, N, bias, act);
+                nnk_gemm_bias_act(0, tb, M, N, K, A, B, bias, act, fused);
+                cr_expect_eq(memcmp(fused, ref, (size_t)M * N * sizeof *ref), 0,
+                             "nnk_gemm_bias_act %dx%dx%d tb=%d act=%d differs from gemm + bias_add + relu", M, N, K, tb,
+                             act);
+                char name[64];
+                snprintf(name, sizeof name, "gemm_epi_%d_%d_%d", s, tb, act);
+                run(name, 4, (arg_t[]){AB(A, (size_t)M * K), AB(B, (size_t)K * N), AB(bias, N), AB(C, (size_t)M * N)});
+                expect_close(name, C, ref, (size_t)M * N, TOL_SUM);
+                free(A); free(B); free(bias); free(C); free(ref); free(fused);
+            }
+    for (int i = 0; i < N_CONVS; i++) {
+        conv_t c = convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+        size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *bias = rnd(c.F, -1, 1), *y = rnd(ny, -1, 1);
+        float *ref = dup(y, ny), *fused = dup(y, ny);
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *work = malloc((nwork + 1) * sizeof *work);
+        nnk_conv2d_fwd(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, ref, work);
+        separate_epilogue(ref, c.n * c.OH * c.OW, c.F, bias, NN_EPI_RELU);
+        nnk_conv2d_fwd_bias_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, bias,
+                                NN_EPI_RELU, fused, work);
+        cr_expect_eq(memcmp(fused, ref, ny * sizeof *ref), 0,
+                     "nnk_conv2d_fwd_bias_act case %d differs from conv2d + bias_add + relu", i);
+        char name[64];
+        snprintf(name, sizeof name, "conv_epi_%d", i);
+        run(name, 5, (arg_t[]){AI(c.n), AB(x, nx), AB(w, nw), AB(bias, c.F), AB(y, ny)});
+        expect_close(name, y, ref, ny, TOL_SUM);
+        free(x); free(w); free(bias); free(y); free(ref); free(fused); free(work);
+    }
+    cl_end();
+}
+
 /* A partial batch: wrappers are built for n = 3 shapes but called with n = 2 (the
  * runtime n), and the rows past n must stay untouched. */
 Test(cl_conv2d, partial_batch_leaves_the_rest) {

@@ -4,7 +4,8 @@
 // weights and predictions compared. Runs on the default OpenCL device (PoCL in CI).
 //
 // The same random models also check the optimization passes: built with and without
-// them (today: buffer reuse, --no-reuse), a model must train to bit-identical weights.
+// them (epilogue fusion and buffer reuse: --no-fuse --no-reuse), a model must train to
+// bit-identical weights and predictions.
 //
 // NNC_CROSS_MODELS=N and NNC_CROSS_SEED=S run a longer campaign outside CI; a mismatch
 // prints the script, which then belongs in tests/cross/ as a fixed case.
@@ -235,29 +236,30 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
   }
 }
 
-// Buffer reuse only moves buffers: with and without it, the same bits.
-Test(cross_target, reuse_changes_no_bits, .timeout = 1800) {
+// Fusion does the same float operations in another place, and reuse only moves buffers:
+// with and without them, the same bits.
+Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 6;
   uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
-  char root[] = "/tmp/nnc-reuse-XXXXXX";
+  char root[] = "/tmp/nnc-passes-XXXXXX";
   cr_assert_not_null(mkdtemp(root));
   int failures = 0;
   for (int m = 0; m < models; m++) {
     char dir[512];
     const char *text = write_model(root, m, seed + 7, dir, sizeof dir);
-    int rc_a = build_and_run_in(dir, "reuse", "c", ""), rc_b = build_and_run_in(dir, "plain", "c", "--no-reuse");
+    int rc_a = build_and_run_in(dir, "optimized", "c", ""), rc_b = build_and_run_in(dir, "plain", "c", "--no-fuse --no-reuse");
     char wa[600], wb[600], pa[600], pb[600];
-    snprintf(wa, sizeof wa, "%s/reuse/w.safetensors", dir);
+    snprintf(wa, sizeof wa, "%s/optimized/w.safetensors", dir);
     snprintf(wb, sizeof wb, "%s/plain/w.safetensors", dir);
-    snprintf(pa, sizeof pa, "%s/reuse/pred.npy", dir);
+    snprintf(pa, sizeof pa, "%s/optimized/pred.npy", dir);
     snprintf(pb, sizeof pb, "%s/plain/pred.npy", dir);
     if (rc_a || rc_b || !same_file(wa, wb) || !same_file(pa, pb)) {
-      fprintf(stderr, "model %d: reuse exit %d, --no-reuse exit %d, weights %s, predictions %s (in %s)\n%s\n", m, rc_a,
+      fprintf(stderr, "model %d: optimized exit %d, unoptimized exit %d, weights %s, predictions %s (in %s)\n%s\n", m, rc_a,
               rc_b, same_file(wa, wb) ? "equal" : "DIFFER", same_file(pa, pb) ? "equal" : "DIFFER", dir, text);
       failures++;
     }
   }
-  cr_expect_eq(failures, 0, "%d of %d random models train differently with buffer reuse (kept in %s)", failures, models,
+  cr_expect_eq(failures, 0, "%d of %d random models train differently with the optimization passes (kept in %s)", failures, models,
                root);
   if (failures == 0) {
     char cmd[600];

@@ -25,7 +25,7 @@ Test(safetensors, round_trip_and_layout) {
   cr_assert_eq((8 + hlen) % 8, 0, "data area not 8-byte aligned");
   cr_assert_eq(n, 8 + hlen + 4 * 12);
   cr_assert_eq(raw[8], '{');
-  cr_assert(strstr(raw + 8, "\"__metadata__\":{\"format\":\"pt\"}"));
+  cr_assert(strstr(raw + 8, "\"__metadata__\":{\"producer\":\"nnc\",\"layout\":\"keras\"}"));
   cr_assert(strstr(raw + 8, "\"dense.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"));
   cr_assert(strstr(raw + 8, "\"batch_normalization.moving_mean\":{\"dtype\":\"F32\",\"shape\":[3],"
                             "\"data_offsets\":[36,48]}"));
@@ -231,7 +231,7 @@ Test(safetensors, python_reader_accepts_our_file) {
       "n = struct.unpack('<Q', b[:8])[0]\n"
       "h = json.loads(b[8:8 + n])\n"
       "assert (8 + n) % 8 == 0\n"
-      "assert h.pop('__metadata__') == {'format': 'pt'}\n"
+      "assert h.pop('__metadata__') == {'producer': 'nnc', 'layout': 'keras'}\n"
       "data = b[8 + n:]\n"
       "spans = sorted(v['data_offsets'] for v in h.values())\n"
       "end = 0\n"
