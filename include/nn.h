@@ -134,8 +134,9 @@ struct nn_model {
   // NULL on the C target.
   int (*bind_inputs)(nn_model *m, const nn_data *x);
   float (*train_step_rows)(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng, float *out);
-  // The optimizer's state for backups (runtime/backup.c): optimizer_elems slot values and
-  // the step count, copied out (save) or in (from the device on OpenCL). NULL: none.
+  // The optimizer's state for backups (runtime/backup.c) and Keras's files (h5.c):
+  // optimizer_elems slot values and the step count, copied out (save) or in (from and to
+  // the device on OpenCL). NULL: none.
   int64_t optimizer_elems;
   void (*optimizer_state)(nn_model *m, float *slots, int64_t *step, bool save);
   // --check-numerics: after a train step on n samples, the first buffer in execution
@@ -151,14 +152,11 @@ struct nn_model {
   // The optimizer's state, for the same files (opt_name NULL: none). Slot k of params[i]
   // (Adam: momentum, velocity; SGD: momentum; RMSprop: velocity, momentum, average
   // gradient) is at opt_offset[i] + k * params[i].size (-1: not trained) in a buffer of
-  // opt_elems floats that get_optimizer fills, with the steps taken, and set_optimizer reads.
+  // optimizer_elems floats that optimizer_state fills (with the steps taken) and reads.
   const char *opt_name;         // Keras's name for it: "adam", "SGD", "rmsprop"
   double opt_lr;
   bool opt_momentum, opt_centered;  // Keras makes momentum (average gradient) slots only then
-  int64_t opt_elems;
   const int64_t *opt_offset;
-  void (*get_optimizer)(nn_model *m, int64_t *step, float *buf);
-  void (*set_optimizer)(nn_model *m, int64_t step, const float *buf);
 };
 
 // Before reading params[].value / after writing it: no-ops on the C target.

@@ -187,22 +187,22 @@ static int64_t slot_at(const nn_model *m, int param, int slot) {
 }
 
 static bool has_optimizer(const nn_model *m) {
-  if (!m->opt_name || !m->opt_offset || !m->get_optimizer || !m->set_optimizer) return false;
+  if (!m->opt_name || !m->opt_offset || !m->optimizer_state) return false;
   int slots = !strcmp(m->opt_name, "adam") ? 2 : !strcmp(m->opt_name, "SGD") ? 1 : 3;
   for (int i = 0; i < m->n_params; i++)   // the table must fit the buffer (nnc's bug otherwise)
-    if (m->opt_offset[i] >= 0 && slot_at(m, i, slots) > m->opt_elems) return false;
+    if (m->opt_offset[i] >= 0 && slot_at(m, i, slots) > m->optimizer_elems) return false;
   return true;
 }
 
 static int write_optimizer(const nn_model *m, hid_t f) {
   int n = keras_slot_order(m, NULL, NULL);
   int *param = malloc(sizeof(int) * (n + 1)), *slot = malloc(sizeof(int) * (n + 1));
-  float *buf = malloc(sizeof(float) * (m->opt_elems + 1));
+  float *buf = malloc(sizeof(float) * (m->optimizer_elems + 1));
   hid_t g = param && slot && buf ? make_group(f, "optimizer/vars") : -1;
   int rc = g >= 0 && put_string(g, "name", m->opt_name) == 0 ? 0 : -1;
   if (rc == 0) {
     int64_t step;
-    m->get_optimizer((nn_model *)m, &step, buf);
+    m->optimizer_state((nn_model *)m, buf, &step, true);
     float lr = (float)m->opt_lr;
     keras_slot_order(m, param, slot);
     rc = put_array(g, "0", NULL, NULL, H5T_STD_I64LE, H5T_NATIVE_INT64, &step);
@@ -471,7 +471,7 @@ static void read_optimizer(reader *r) {
   if (!has_optimizer(m) || !is_group(r->f, "optimizer/vars") || count_links(r->f, "optimizer/vars", &n) != 0) return;
   int want = keras_slot_order(m, NULL, NULL);
   int *param = malloc(sizeof(int) * (want + 1)), *slot = malloc(sizeof(int) * (want + 1));
-  r->opt = calloc(m->opt_elems + 1, sizeof(float));
+  r->opt = calloc(m->optimizer_elems + 1, sizeof(float));
   bool ok = param && slot && r->opt && n == (hsize_t)want + 2;
   if (ok) {
     keras_slot_order(m, param, slot);
@@ -669,7 +669,7 @@ int rt_h5_load_image(nn_model *m, const void *image, size_t size, const char *pa
     for (int i = 0; i < m->n_params; i++)
       if (r.values[i]) memcpy(m->params[i].value, r.values[i], sizeof(float) * m->params[i].size);
     nn_model_push_params(m);
-    if (r.opt) m->set_optimizer(m, r.opt_step, r.opt);
+    if (r.opt) m->optimizer_state(m, r.opt, &r.opt_step, false);
   }
   for (int i = 0; r.values && i < m->n_params; i++) free(r.values[i]);
   free(r.values);

@@ -123,8 +123,6 @@ static void emit_model(Emit *e) {
   P("static const nn_real *nnc_numerics_view(State *s, int64_t off, int batched, int64_t count) {\n"
     "  (void)count;\n  return s->arena + (batched ? FIXED_ELEMS + off * s->maxbatch : off);\n}\n\n");
   emit_numerics(e);
-  emit_host_optimizer_access(e, "  for (int64_t i = 0; i < SLOTS_ELEMS; i++) buf[i] = (float)s->arena[SLOTS_BEGIN + i];\n",
-                             "  for (int64_t i = 0; i < SLOTS_ELEMS; i++) s->arena[SLOTS_BEGIN + i] = (nn_real)buf[i];\n");
   emit_host_init(e, "s->arena", "  nnc_reset_optimizer(m);\n");
 
   // Batch in, outputs out: the runtime speaks float, the kernels nn_real.

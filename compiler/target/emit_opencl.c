@@ -236,9 +236,6 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  if (copy) nn_cl_read(s->cl, s->arena, nnc_at(s, off, batched), sizeof(nn_real) * count, copy);\n"
     "  return copy;\n}\n\n");
   emit_numerics(e);
-  emit_host_optimizer_access(
-      e, "  nn_cl_read(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n",
-      "  nn_cl_write(s->cl, s->arena, SLOTS_BEGIN * sizeof(nn_real), SLOTS_ELEMS * sizeof(nn_real), buf);\n");
   emit_host_init(e, "s->weights", "  nnc_push_params(m);\n  nnc_reset_optimizer(m);\n");
 
   long long in_w = node_elems(g->x), out_w = node_elems(g->output), y_w = g->y ? node_elems(g->y) : 0;

@@ -157,17 +157,7 @@ static void emit_keras_description(Emit *e) {
   P("};\n  m->opt_name = \"%s\";\n  m->opt_lr = %s;\n", o->kind == OPT_SGD ? "SGD" : optimizer_name(o->kind), cnum(o->lr));
   P("  m->opt_momentum = %s;\n  m->opt_centered = %s;\n", o->momentum != 0 ? "true" : "false",
     o->centered ? "true" : "false");
-  P("  m->opt_elems = SLOTS_ELEMS;\n  m->opt_offset = opt_offset;\n");
-  P("  m->get_optimizer = nnc_get_optimizer;\n  m->set_optimizer = nnc_set_optimizer;\n");
-}
-
-void emit_host_optimizer_access(Emit *e, const char *get, const char *set) {
-  if (!program_uses_hdf5(e->p) || !e->g->loss) return;
-  P("// The optimizer's slots and step count, for Keras's files.\n");
-  P("static void nnc_get_optimizer(nn_model *m, int64_t *step, float *buf) {\n  State *s = m->state;\n%s"
-    "  *step = s->step;\n}\n\n", get);
-  P("static void nnc_set_optimizer(nn_model *m, int64_t step, const float *buf) {\n  State *s = m->state;\n%s"
-    "  s->step = step;\n}\n\n", set);
+  P("  m->opt_offset = opt_offset;\n");
 }
 
 void emit_host_model_fields(Emit *e, const char *base) {

@@ -63,9 +63,6 @@ const char *optimizer_name(OptKind k);
 // ending nnc_init with `after`; the nn_model's fields; the reported batch loss.
 void emit_host_init(Emit *e, const char *base, const char *after);
 void emit_host_model_fields(Emit *e, const char *base);
-// nnc_get_optimizer / nnc_set_optimizer, with the target's statements that copy the slot
-// region out of and into `buf`, where the script uses Keras's files (else nothing).
-void emit_host_optimizer_access(Emit *e, const char *get, const char *set);
 // The phases (nnc_forward_train, nnc_forward_infer, nnc_backward, nnc_update) as lists of
 // the dialect's run statements, and the nn_model's train step and inference on top of
 // nnc_load_batch, nnc_store_output and nnc_batch_loss, which each target writes.
