@@ -138,7 +138,7 @@ static void put(rt_atomic *a, uint64_t *h, const void *data, size_t n) {
 
 int rt_backup_save(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) {
   nn_model *m = b->m;
-  if (b->later_fit)
+  if (b->later_fit || !rt_dist_writes())   // under MPI every rank holds the same state: rank 0 writes it
     return 0;
   int64_t f[RT_BACKUP_FIELDS] = {0};
   f[F_VERSION] = 1;
@@ -290,7 +290,7 @@ int rt_backup_epoch_end(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos) 
 void rt_backup_end(rt_backup *b, bool completed) {
   if (!b)
     return;
-  if (completed && b->delete_when_done && !b->later_fit) {
+  if (completed && b->delete_when_done && !b->later_fit && rt_dist_writes()) {
     unlink(b->path[0]);
     unlink(b->path[1]);
     rmdir(b->dir);   // only when empty: the directory may hold the user's other files
@@ -302,6 +302,14 @@ void rt_backup_end(rt_backup *b, bool completed) {
 void rt_fit_check_signals(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos,
                           const rt_callbacks *cbs) {
   int sig = rt_signals_pending();
+  if (rt_dist.size > 1) {
+    // Under mpirun every rank stops at the same step, or the others would wait in the
+    // next reduction forever: a signal any rank has seen stops them all.
+    double seen[2] = {sig != 0, sig};
+    rt_dist_sum(seen, 2);
+    if (seen[0] > 0 && !sig)
+      sig = (int)(seen[1] / seen[0]);
+  }
   if (!sig)
     return;
   fflush(stdout);
@@ -312,7 +320,10 @@ void rt_fit_check_signals(rt_backup *b, const nn_rng *rng, const rt_fit_pos *pos
     snprintf(where, sizeof where, "at epoch %lld, step %lld", (long long)pos->epoch + 1,
              (long long)pos->step);
   const char *ckpt = rt_callbacks_last_checkpoint(cbs);
-  if (b && !b->later_fit && rt_backup_save(b, rng, pos) == 0)
+  bool saved = b && !b->later_fit && rt_backup_save(b, rng, pos) == 0;
+  if (!rt_dist_writes())   // rank 0 says it for all
+    exit(128 + sig);
+  if (saved)
     fprintf(stderr, "interrupted %s; training state saved in %s (run again to resume)\n", where,
             rt_backup_path(b));
   else if (ckpt)
