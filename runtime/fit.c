@@ -246,6 +246,7 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
       add_logs(&logs, m, "val_", vloss, vseen, vacc);
     }
     rt_progress_finish(&p, &logs);
+    if (cfg->history) nn_history_add(cfg->history, logs.n, (const char (*)[40])logs.name, logs.value);
     if (o && o->json) {
       char head[64];
       snprintf(head, sizeof head, "\"epoch\":%lld", (long long)epoch + 1);

@@ -19,7 +19,8 @@ static void usage(FILE *f, const char *prog) {
           "  --device N       OpenCL device (programs built with --target opencl; see nnc devices)\n"
           "  --data-dir DIR   look for data sets in DIR/<name>/ first\n"
           "  --quiet          no progress output, only results\n"
-          "  --json           one JSON object per epoch / evaluation on stdout\n"
+          "  --json           JSON lines only on stdout: one object per epoch, evaluation and print\n"
+          "  --plot FILE.svg  draw each fit's training curves (loss and metrics per epoch) as SVG\n"
           "  --help           this text\n",
           prog);
 }
@@ -80,7 +81,7 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
     }
     bool known = !strcmp(name, "--epochs") || !strcmp(name, "--batch-size") ||
                  !strcmp(name, "--seed") || !strcmp(name, "--threads") ||
-                 !strcmp(name, "--data-dir") || !strcmp(name, "--device");
+                 !strcmp(name, "--data-dir") || !strcmp(name, "--device") || !strcmp(name, "--plot");
     if (!known)
       die("unknown option '%s'%s", arg, "");
     if (!value) {
@@ -96,7 +97,11 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
       o->threads = (int)integer(name, value, 0, 4096);
     else if (!strcmp(name, "--device"))
       o->device = (int)integer(name, value, 0, 4096);
-    else if (!strcmp(name, "--data-dir")) {
+    else if (!strcmp(name, "--plot")) {
+      if (!*value)
+        die("%s needs a file name%s", name, "");
+      o->plot = value;
+    } else if (!strcmp(name, "--data-dir")) {
       if (!*value)
         die("%s needs a directory%s", name, "");
       o->data_dir = value;
