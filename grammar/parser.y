@@ -223,6 +223,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
   if (tok == YYSYMBOL_YYUNDEF && st->punct) {
     // A character Python has and the .nn language does not: say which, and why.
     const char *why = st->punct == ':' ? " (dicts, lambdas and blocks are not supported; slices such as x[:100] are)"
+                    : st->punct == '{' ? " (dicts and sets are not supported)"
                                        : " (this operator is not supported)";
     len = snprintf(msg, sizeof msg, "unexpected '%c'%s", st->punct, why);
     diag_error(loc, "%s", msg);

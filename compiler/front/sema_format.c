@@ -54,7 +54,7 @@ bool text_append(PrintItem **items, int *n, const Value *v, char conv, const cha
       diag_error(loc, "invalid format spec '%s' for %s", spec, is_int ? "an integer" : "a number");
       return false;
     }
-    it.spec = spec;
+    it.spec = spec ? xstrdup(spec) : NULL;
     it.is_int = is_int;
     append_item(items, n, it);
     return true;
