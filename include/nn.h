@@ -316,6 +316,7 @@ void nn_plot_series(const double *x, int64_t nx, const double *y, int64_t ny, co
 void nn_plot_text(int what, const char *text);   // NN_PLOT_TITLE, NN_PLOT_XLABEL, NN_PLOT_YLABEL
 enum { NN_PLOT_TITLE, NN_PLOT_XLABEL, NN_PLOT_YLABEL };
 void nn_plot_legend(void);
+void nn_plot_label(int k, const char *label);     // legend(['train', 'test']): series k's name
 void nn_plot_grid(bool on);
 void nn_plot_ylim(double lo, double hi);
 int nn_plot_save(const char *path);               // savefig: writes the SVG

@@ -76,6 +76,9 @@ void nn_plot_text(int what, const char *text) {
 }
 
 void nn_plot_legend(void) { ax[cur].legend = true; }
+void nn_plot_label(int k, const char *label) {
+  if (k >= 0 && k < ax[cur].n) snprintf(ax[cur].s[k].label, sizeof ax[cur].s[k].label, "%s", label);
+}
 void nn_plot_grid(bool on) { ax[cur].grid = on; }
 void nn_plot_ylim(double lo, double hi) { ax[cur].ylim = true, ax[cur].ylo = lo, ax[cur].yhi = hi; }
 

@@ -32,6 +32,7 @@ static unsigned name_hash(const char *s) {
   return h % VAR_BUCKETS;
 }
 static Value *model;  // the one Sequential model, once created
+static int history_keys(const Value *h, const char *const **out);
 
 Value *value_new(ValueKind kind, Loc loc) {
   Value *v = xalloc(sizeof(Value));
@@ -489,6 +490,15 @@ static Value *eval_call(const Expr *e) {
       if (!strcmp(fn->s, "astype")) return data_astype(obj, e);
     }
     if (obj->kind == V_STR && !strcmp(fn->s, "format")) return format_method(obj, e);
+    if (obj->kind == V_HISTDICT && !strcmp(fn->s, "keys") && !e->args.n && !e->kwargs.n) {
+      const char *const *keys;
+      int n = history_keys(obj, &keys);
+      const char *list = "";
+      for (int k = 0; k < n; k++) list = xprintf("%s%s'%s'", list, k ? ", " : "", keys[k]);
+      Value *v = value_new(V_STR, e->loc);
+      v->s = xprintf("dict_keys([%s])", list);
+      return v;
+    }
     diag_error(e->fn->loc, "%s has no method '%s' that nnc supports", value_kind_name(obj), fn->s);
     return value_error();
   }
@@ -536,6 +546,7 @@ static Value *eval_attr(const Expr *e) {
     v->s = e->name;
     return v;
   }
+  case V_HISTDICT:
   case V_STR: {
     Value *v = value_new(V_METHOD, e->loc);
     v->s = e->name;
@@ -555,6 +566,22 @@ static Value *eval_attr(const Expr *e) {
   }
 }
 
+// The names fit() logs, in Keras 3's order: the metrics, the loss, then the same for
+// the validation data when there is any.
+static int history_keys(const Value *h, const char *const **out) {
+  const Action *fit = &prog->actions[h->i];
+  const char **keys = xalloc(sizeof(char *) * 12);
+  int n = 0;
+  bool val = fit->val_x >= 0 || fit->validation_split > 0;
+  for (int v = 0; v <= (val ? 1 : 0); v++) {
+    for (int k = 0; k < prog->n_metrics; k++)
+      keys[n++] = xprintf("%s%s", v ? "val_" : "", nn_metric_name((nn_metric_kind)prog->metrics[k]));
+    keys[n++] = v ? "val_loss" : "loss";
+  }
+  *out = keys;
+  return n;
+}
+
 // history.history['loss']: the keys fit() logs (loss, the metrics, val_ with validation).
 static Value *history_key(const Value *h, const Value *key, const Expr *e) {
   const Action *fit = &prog->actions[h->i];
@@ -562,14 +589,9 @@ static Value *history_key(const Value *h, const Value *key, const Expr *e) {
     diag_error(e->rhs->loc, "history.history is indexed by a name such as 'loss', got %s", value_kind_name(key));
     return value_error();
   }
-  const char *keys[10];
-  int n = 0;
   bool val = fit->val_x >= 0 || fit->validation_split > 0;
-  for (int v = 0; v <= (val ? 1 : 0); v++) {
-    keys[n++] = v ? "val_loss" : "loss";
-    for (int k = 0; k < prog->n_metrics; k++)
-      keys[n++] = xprintf("%s%s", v ? "val_" : "", nn_metric_name((nn_metric_kind)prog->metrics[k]));
-  }
+  const char *const *keys;
+  int n = history_keys(h, &keys);
   for (int k = 0; k < n; k++)
     if (!strcmp(keys[k], key->s)) {
       Value *v = value_new(V_RUNTIME, e->loc);

@@ -458,14 +458,43 @@ Value *data_select(const Value *dv, const Expr *e) {
     colsub = rowsub->args.items[1];
     rowsub = rowsub->args.items[0];
   }
-  if (d.selected || d.onehot) {
+  // Selections compose when rows and columns are taken in turn (X = data[:, 0:8];
+  // X[:200]), or rows of rows with bounds from the start (x[100:][:50]).
+  bool rows_taken = d.selected && (d.row_start != INT64_MIN || d.row_stop != INT64_MIN || d.row_index);
+  bool all_rows = rowsub->kind == E_SLICE && !rowsub->lhs && !rowsub->rhs && !rowsub->fn;
+  int64_t base_start = 0, base_stop = INT64_MIN;
+  if (rows_taken && !all_rows) {
+    bool simple = !d.row_index && (d.row_start == INT64_MIN || d.row_start >= 0) && (d.row_stop == INT64_MIN || d.row_stop >= 0);
+    if (!simple || rowsub->kind != E_SLICE || colsub) {
+      diag_error(e->loc, "selecting rows of rows selected this way is not supported; select them in one slice");
+      return value_error();
+    }
+    base_start = d.row_start == INT64_MIN ? 0 : d.row_start, base_stop = d.row_stop;
+  }
+  if ((colsub && d.n_cols) || d.onehot) {
     diag_error(e->loc, "%s; select rows and columns once, before to_categorical",
-               d.onehot ? "indexing one-hot labels is not supported" : "selecting from selected data is not supported");
+               d.onehot ? "indexing one-hot labels is not supported" : "selecting columns of selected columns is not supported");
     return value_error();
   }
+  if (!d.selected) d.row_start = d.row_stop = INT64_MIN;
   d.selected = true;
-  d.row_start = d.row_stop = INT64_MIN;
-  if (rowsub->kind == E_SLICE) {
+  if (all_rows) {
+    // x[:, cols]: the rows stay as they are
+  } else if (rowsub->kind == E_SLICE && rows_taken) {
+    int64_t b[2] = {0, INT64_MIN};
+    const Expr *ends[2] = {rowsub->lhs, rowsub->rhs};
+    if (rowsub->fn) {
+      diag_error(rowsub->fn->loc, "slices of data with a step are not supported");
+      return value_error();
+    }
+    for (int k = 0; k < 2; k++)
+      if (ends[k] && (!arg_int(ends[k], "a slice bound", 0, (int64_t)1 << 48, &b[k]))) return value_error();
+    d.row_start = base_start + b[0];
+    d.row_stop = b[1] == INT64_MIN ? base_stop : base_stop == INT64_MIN ? base_start + b[1]
+                                                : (base_start + b[1] < base_stop ? base_start + b[1] : base_stop);
+    int64_t lo = b[0] < d.rows ? b[0] : d.rows, hi = b[1] == INT64_MIN || b[1] > d.rows ? d.rows : b[1];
+    d.rows = hi > lo ? hi - lo : 0;
+  } else if (rowsub->kind == E_SLICE) {
     const Expr *ends[2] = {rowsub->lhs, rowsub->rhs};
     int64_t b[2] = {0, d.rows}, *out[2] = {&d.row_start, &d.row_stop};
     if (rowsub->fn) {

@@ -131,8 +131,25 @@ Value *plot_call(const char *fn, const Expr *call) {
     a->text = t;
     return none;
   }
-  if (!strcmp(fn, "legend")) {
-    plot_action(PLOT_LEGEND, call->loc);
+  if (!strcmp(fn, "legend")) {  // legend() or legend(['train', 'test']): the series' names in order
+    Action *a = plot_action(PLOT_LEGEND, call->loc);
+    const Expr *labels = call->args.n ? call->args.items[0] : kwarg(call, "labels");
+    if (labels) {
+      Value *v = eval(labels);
+      if (v->kind == V_ERROR) return v;
+      if (v->kind != V_LIST && v->kind != V_TUPLE) {
+        diag_error(labels->loc, "plt.legend() takes a list of names, got %s", value_kind_name(v));
+        return value_error();
+      }
+      a->items = xalloc(sizeof(PrintItem) * (v->n + 1));
+      for (int i = 0; i < v->n; i++) {
+        if (v->items[i]->kind != V_STR) {
+          diag_error(labels->loc, "plt.legend() names must be strings");
+          return value_error();
+        }
+        a->items[a->n_items++] = (PrintItem){.kind = P_STRING, .text = v->items[i]->s};
+      }
+    }
     return none;
   }
   if (!strcmp(fn, "grid")) {

@@ -245,7 +245,14 @@ static void emit_plot(FILE *out, const Action *a) {
     emit_c_string(out, a->text);
     fprintf(out, ");\n");
     break;
-  case PLOT_LEGEND: fprintf(out, "    nn_plot_legend();\n"); break;
+  case PLOT_LEGEND:
+    for (int k = 0; k < a->n_items; k++) {
+      fprintf(out, "    nn_plot_label(%d, ", k);
+      emit_c_string(out, a->items[k].text);
+      fprintf(out, ");\n");
+    }
+    fprintf(out, "    nn_plot_legend();\n");
+    break;
   case PLOT_GRID: fprintf(out, "    nn_plot_grid(%s);\n", a->ints[0] ? "true" : "false"); break;
   case PLOT_YLIM: fprintf(out, "    nn_plot_ylim(%s, %s);\n", cnum(a->lims[0]), cnum(a->lims[1])); break;
   case PLOT_SAVE:
