@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_AXES = 16, MAX_SERIES = 16 };
+enum { MAX_AXES = 64, MAX_SERIES = 16 };
 typedef struct series { double *x, *y; int64_t n; char label[128]; char color[16]; bool line, dots, dashed; } series;
 typedef struct axes {
   bool used, legend, grid, ylim;

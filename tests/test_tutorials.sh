@@ -48,8 +48,12 @@ for name in "${names[@]}"; do
   if [ $ok = 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 # What the scripts drew and wrote must be there, too.
-for f in $(cat *.files 2>/dev/null); do
-  [ -s "$f" ] || { echo "FAIL: $f was not written"; fail=$((fail + 1)); }
+for name in "${names[@]}"; do
+  [ -f "$name.files" ] && [ -f "$name.bin" ] || continue
+  for f in $(cat "$name.files"); do
+    [ -s "$f" ] && grep -q . "$f" || { echo "FAIL $name: $f was not written"; fail=$((fail + 1)); }
+    case $f in *.svg) grep -q '</svg>' "$f" || { echo "FAIL $name: $f is not a whole SVG"; fail=$((fail + 1)); } ;; esac
+  done
 done
 echo "tutorials: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

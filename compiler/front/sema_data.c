@@ -465,6 +465,17 @@ Value *data_select(const Value *dv, const Expr *e) {
   int64_t base_start = 0, base_stop = INT64_MIN;
   if (rows_taken && !all_rows) {
     bool simple = !d.row_index && (d.row_start == INT64_MIN || d.row_start >= 0) && (d.row_stop == INT64_MIN || d.row_stop >= 0);
+    if (simple && rowsub->kind != E_SLICE && !colsub) {  // y = y[:1000]; y[0]
+      int64_t i;
+      if (!arg_int(rowsub, "a row index", 0, (int64_t)1 << 48, &i)) return value_error();
+      if (i >= d.rows) {
+        diag_error(rowsub->loc, "index %lld is out of bounds for %lld rows", (long long)i, (long long)d.rows);
+        return value_error();
+      }
+      d.row_start = (d.row_start == INT64_MIN ? 0 : d.row_start) + i;
+      d.row_stop = INT64_MIN, d.row_index = true, d.rows = 1, d.loc = e->loc;
+      return data_value(sema_add_data(d), e->loc);
+    }
     if (!simple || rowsub->kind != E_SLICE || colsub) {
       diag_error(e->loc, "selecting rows of rows selected this way is not supported; select them in one slice");
       return value_error();

@@ -300,6 +300,11 @@ static bool check_x(const Expr *e, int xi, const char *call_name) {
     if (!build_model(&xs, NULL, e->loc)) return false;
   }
   const Shape *in = &p->layers[0].out;
+  if (xs.rank == 0 && !d->onehot && in->rank == 1 && in->dim[0] == 1) {
+    // One number per sample for a model of input (1,): Keras takes it as (n, 1).
+    p->data[xi].shape = *in;
+    xs = *in;
+  }
   if (!same_shape(&xs, in)) {
     char a[160], b[128];
     sema_shape_with_rows(d, a, sizeof a);
@@ -388,6 +393,7 @@ static bool check_y(const Expr *e, int yi, int xi, const char *call_name) {
 static bool arg_verbose(const Expr *e, int *out) {
   Value *v = eval(e);
   if (v->kind == V_STR && !strcmp(v->s, "auto")) { *out = -1; return true; }
+  if (v->kind == V_BOOL) { *out = (int)v->i; return true; }  // verbose=False is 0, as in Python
   int64_t x;
   if (!arg_int(e, "verbose", 0, 2, &x)) return false;
   *out = (int)x;
@@ -713,7 +719,8 @@ Value *model_method(Value *m, const char *method, const Expr *call) {
       diag_error(call->loc, "summary(): the model has no input shape yet; give the first layer input_shape= or start with Input(shape=...)");
       return value_error();
     }
-    sema_add_action(A_SUMMARY, call->loc);
+    // The model as it is now: layers added later are not in this summary (as in Keras).
+    sema_add_action(A_SUMMARY, call->loc)->ints[0] = sema_program()->n_layers;
     return value_new(V_NONE, call->loc);
   }
   if (!strcmp(method, "save")) return do_save(call);

@@ -85,13 +85,13 @@ Value *plot_call(const char *fn, const Expr *call) {
       v[2] = v[0] % 10, v[1] = v[0] / 10 % 10, v[0] /= 100;
     } else if (call->args.n == 3) {
       for (int i = 0; i < 3; i++)
-        if (!arg_int(call->args.items[i], "subplot argument", 1, 16, &v[i])) return value_error();
+        if (!arg_int(call->args.items[i], "subplot argument", 1, 64, &v[i])) return value_error();
     } else {
       diag_error(call->loc, "plt.subplot() takes (rows, columns, index) or a number such as 121");
       return value_error();
     }
-    if (v[0] < 1 || v[1] < 1 || v[0] * v[1] > 16 || v[2] < 1 || v[2] > v[0] * v[1]) {
-      diag_error(call->loc, "plt.subplot(%lld, %lld, %lld): at most 16 plots, index from 1 to rows * columns", (long long)v[0],
+    if (v[0] < 1 || v[1] < 1 || v[0] * v[1] > 64 || v[2] < 1 || v[2] > v[0] * v[1]) {
+      diag_error(call->loc, "plt.subplot(%lld, %lld, %lld): at most 64 plots, index from 1 to rows * columns", (long long)v[0],
                  (long long)v[1], (long long)v[2]);
       return value_error();
     }

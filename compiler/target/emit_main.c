@@ -272,7 +272,7 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
   fprintf(out, "  {  // action %d, line %d: %s\n", i, a->loc.line, what[a->kind]);
   switch (a->kind) {
   case A_SUMMARY:
-    fprintf(out, "    FILE *f = nn_print_begin(&opt);\n    fputs(nnc_summary, f);\n    nn_print_end(&opt, f);\n");
+    fprintf(out, "    FILE *f = nn_print_begin(&opt);\n    fputs(nnc_summary_%d, f);\n    nn_print_end(&opt, f);\n", i);
     break;
   case A_FIT:
     emit_fit(out, p, i);
@@ -352,12 +352,17 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     return;
   }
   fprintf(out, "// Built with -DNNC_NO_MAIN, this file is a model another program can drive.\n#ifndef NNC_NO_MAIN\n\n");
-  bool has_summary = false;
-  for (int i = 0; i < p->n_actions; i++) has_summary |= p->actions[i].kind == A_SUMMARY;
-  if (has_summary) {
+  for (int i = 0; i < p->n_actions; i++) {
+    if (p->actions[i].kind != A_SUMMARY) continue;
+    // The model as it was when summary() was called: its first ints[0] layers.
+    Program part = *p;
+    part.n_layers = (int)p->actions[i].ints[0];
+    part.total_params = part.trainable_params = 0;
+    for (int l = 1; l < part.n_layers; l++)
+      part.total_params += p->layers[l].params, part.trainable_params += p->layers[l].trainable_params;
     // One literal per summary line keeps the source readable.
-    char *text = summary_text(p);
-    fprintf(out, "static const char nnc_summary[] =");
+    char *text = summary_text(&part);
+    fprintf(out, "static const char nnc_summary_%d[] =", i);
     for (char *line = text; *line;) {
       char *nl = strchr(line, '\n');
       size_t n = nl ? (size_t)(nl - line + 1) : strlen(line);
