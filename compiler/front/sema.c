@@ -800,6 +800,11 @@ static Value *eval_index(const Expr *e) {
     v->s = xstrndup(base->s + i, 1);
     return v;
   }
+  if (base->kind == V_RESULT_ITEM && base->result == 0 && prog->n_metrics == 0) {
+    diag_error(e->lhs->loc, "evaluate() of a model compiled without metrics returns the loss alone (a number, as in "
+                            "Keras), which cannot be indexed");
+    return value_error();
+  }
   diag_error(e->lhs->loc, "%s cannot be indexed", value_kind_name(base));
   return value_error();
 }
