@@ -385,7 +385,22 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     if (p->actions[i].kind == A_EVALUATE) fprintf(out, "  double result_%d[%d] = {0};\n", i, 1 + p->n_metrics);
     else if (p->actions[i].kind == A_FIT) fprintf(out, "  static nn_history history_%d;\n", i);
   fprintf(out, "\n");
-  for (int k = 0; k < p->n_data; k++) emit_load_data(out, p, k, NULL);
+  // Only what the script uses is loaded: `x = x[:2000] / 255` leaves the whole x unused.
+  bool *used = xalloc(sizeof(bool) * (p->n_data + 1));
+  for (int i = 0; i < p->n_actions; i++) {
+    const Action *a = &p->actions[i];
+    int refs[] = {a->x, a->y, a->val_x, a->val_y};
+    for (int r = 0; r < 4; r++)
+      if (refs[r] >= 0 && a->kind != A_PLOT) used[refs[r]] = true;
+    if (a->kind == A_PRINT)
+      for (int k = 0; k < a->n_items; k++) {
+        PrintKind pk = a->items[k].kind;
+        if (pk == P_SHAPE || pk == P_SHAPE_DIM || pk == P_REDUCE || pk == P_DATA) used[a->items[k].data] = true;
+      }
+  }
+  for (int k = 0; k < p->n_data; k++)
+    if (used[k] || p->data[k].source == DATA_PREDICTION) emit_load_data(out, p, k, used);
+    else fprintf(out, "  // data[%d], line %d: not used\n", k, p->data[k].loc.line);
   fprintf(out, "\n  int64_t max_batch = 1;\n");
   for (int i = 0; i < p->n_actions; i++) {
     const Action *a = &p->actions[i];
