@@ -63,17 +63,18 @@ static const Expr *kwarg(const Expr *call, const char *name) {
 
 Value *plot_call(const char *fn, const Expr *call) {
   Value *none = value_new(V_NONE, call->loc);
-  static bool warned_images;
-  static const char *const images[] = {"imshow", "xticks", "yticks", "colorbar", "axis", "suptitle", "xlim", "tight_layout",
-                                       "matshow", "bar", "scatter", "hist"};
-  if (in_list(fn, images, (int)(sizeof images / sizeof *images))) {
-    if (!warned_images && (!strcmp(fn, "imshow") || !strcmp(fn, "matshow") || !strcmp(fn, "bar") ||
-                           !strcmp(fn, "scatter") || !strcmp(fn, "hist")))
+  // Pictures of samples are skipped with one warning a compilation; their decorations
+  // (ticks, colour bars) silently.
+  static const Program *warned_images;
+  static const char *const pictures[] = {"imshow", "matshow", "bar", "scatter", "hist"};
+  static const char *const decorations[] = {"xticks", "yticks", "colorbar", "axis", "suptitle", "xlim", "tight_layout"};
+  if (in_list(fn, pictures, 5)) {
+    if (warned_images != sema_program())
       diag_warning(call->loc, "plt.%s() is skipped: nnc draws training curves (plt.plot), not images or charts of samples", fn);
-    warned_images |= !strcmp(fn, "imshow") || !strcmp(fn, "matshow") || !strcmp(fn, "bar") || !strcmp(fn, "scatter") ||
-                     !strcmp(fn, "hist");
+    warned_images = sema_program();
     return none;
   }
+  if (in_list(fn, decorations, 7)) return none;
   if (!strcmp(fn, "figure") || !strcmp(fn, "clf") || !strcmp(fn, "close")) {
     plot_action(PLOT_FIGURE, call->loc);
     return none;

@@ -554,14 +554,7 @@ int main(int argc, char **argv) {
   if (nn_load_dataset(&data[3], "fashion-mnist", 3, opt.data_dir) < 0) return 1;
   if (nn_data_prepare(&data[3], 0, (const int64_t[]){0}, 1.0, 0,
                   "fashion-mnist y_test") < 0) return 1;
-  // data[4], line 0
-  static const double data_4_values[] = {
-    1.0, 2.0, 3.0, 4.5, -1e-09, 6.0, 7.0, 8.0,
-    9.0, 10.0
-  };
-  if (nn_data_from_values(&data[4], data_4_values, 2, 1, (const int64_t[]){5}) < 0) return 1;
-  if (nn_data_prepare(&data[4], 1, (const int64_t[]){5}, 1.0, 0,
-                  "np.array literal") < 0) return 1;
+  // data[4], line 0: not used
   // data[5], line 0
   // filled by model.predict (action 3)
 
