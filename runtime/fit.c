@@ -130,7 +130,7 @@ static int infer_rows(nn_model *m, const nn_data *x, const nn_data *y, int64_t f
   return 0;
 }
 
-// "loss: 0.3120 - accuracy: 0.8870": what --quiet keeps of a fit or an evaluation.
+// "loss: 0.3120 - accuracy: 0.8870": what --quiet keeps of an evaluation (its results).
 static void print_logs_line(const rt_logs *l) {
   for (int i = 0; i < l->n; i++) printf("%s%s: %.4f", i ? " - " : "", l->name[i], l->value[i]);
   printf("\n");
@@ -254,7 +254,6 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
     }
     rt_progress_finish(&p, &logs);
     if (cfg->history) nn_history_add(cfg->history, logs.n, (const char (*)[40])logs.name, logs.value);
-    if (o && o->quiet && !o->json && cfg->verbose && epoch + 1 == epochs) print_logs_line(&logs);
     if (o && o->json) {
       char head[64];
       snprintf(head, sizeof head, "\"epoch\":%lld", (long long)epoch + 1);

@@ -1,5 +1,5 @@
 // options.c — a built program's command line: --epochs N --batch-size N --seed N
-// --threads N --data-dir DIR --quiet --json --help, each also as --name=value.
+// --threads N --data-dir DIR --quiet --json --plot FILE --help, each also as --name=value.
 #include "rt.h"
 
 #include <errno.h>
@@ -18,7 +18,7 @@ static void usage(FILE *f, const char *prog) {
           "                   process may use (affinity mask, cgroup CPU quota: the smaller)\n"
           "  --device N       OpenCL device (programs built with --target opencl; see nnc devices)\n"
           "  --data-dir DIR   look for data sets in DIR/<name>/ first\n"
-          "  --quiet          no progress output, only results\n"
+          "  --quiet          no progress bars or epoch lines; print() output and evaluate's results stay\n"
           "  --json           JSON lines only on stdout: one object per epoch, evaluation and print\n"
           "  --plot FILE.svg  draw each fit's training curves (loss and metrics per epoch) as SVG\n"
           "  --help           this text\n",
