@@ -840,8 +840,9 @@ static Value *eval_binary(const Expr *e) {
   {  // a run-time number times or divided by a constant: acc * 100
     PrintItem it;
     bool is_int;
-    bool lr = runtime_item(l, &it, &is_int);
-    if (!lr && !runtime_item(r, &it, &is_int)) goto compile_time;
+    // x.shape[k] stays a compile-time number in arithmetic (input_shape=(h * w,)).
+    bool lr = (l->kind == V_RESULT_ITEM || l->kind == V_RUNTIME) && runtime_item(l, &it, &is_int);
+    if (!lr && !((r->kind == V_RESULT_ITEM || r->kind == V_RUNTIME) && runtime_item(r, &it, &is_int))) goto compile_time;
     double k = lr ? b : a;
     if (!(lr ? rn : ln) || !(e->op == '*' || (e->op == '/' && lr && k != 0))) {
       diag_error(e->loc, "a value known only when the program runs can be multiplied or divided by a number, "
@@ -998,7 +999,7 @@ static Value *eval_expr(const Expr *e) {
     }
     PrintItem it;
     bool is_int;
-    if (runtime_item(x, &it, &is_int)) {
+    if ((x->kind == V_RESULT_ITEM || x->kind == V_RUNTIME) && runtime_item(x, &it, &is_int)) {
       it.mul = -(it.mul ? it.mul : 1);
       v = value_new(V_RUNTIME, e->loc);
       v->rt = it, v->rt_int = is_int;
