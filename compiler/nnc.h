@@ -17,6 +17,10 @@
 //
 // diag.c — user errors (file:line:col, the line, a caret, exit 1) and internal errors
 //
+#define NNC_VERSION "0.1.0"
+// What tf.__version__ / keras.__version__ evaluate to: the Keras API level nnc follows.
+#define NNC_KERAS_API "3.0 (nnc " NNC_VERSION ", Keras 3 API)"
+
 typedef struct Loc {
   int line, col;      // 1-based
   int end_col;        // last column of the range on `line` (>= col), for ~~~ underlines
@@ -75,6 +79,8 @@ typedef enum {
   E_LIST,      // [a, b]
   E_BINARY,    // a / b, a * b, a + b, a - b
   E_UNARY,     // -a
+  E_SLICE,     // a:b:c inside [] (lhs start, rhs stop, fn step; each may be NULL)
+  E_FSTRING,   // f'…{x:.3f}…': name is the template, fields parsed by sema
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -121,6 +127,12 @@ Expr *ast_list(Loc loc, ExprList items);
 Expr *ast_binary(Loc loc, int op, Expr *l, Expr *r);
 Expr *ast_unary(Loc loc, int op, Expr *e);
 Expr *ast_kwarg(Loc loc, const char *name, Expr *value);
+Expr *ast_slice(Loc loc, Expr *start, Expr *stop, Expr *step);
+Expr *ast_fstring(Loc loc, const char *template_text);
+// Adjacent literals as one: a string, or an f-string when any part is one.
+Expr *ast_strings(Loc loc, ExprList parts);
+// `x op= v` is `x = x op v` (names only: sema refuses other targets).
+Stmt *ast_augassign(Loc loc, Loc op_loc, int op, Expr *target, Expr *value);
 void exprlist_push(ExprList *l, Expr *e);
 Stmt *ast_stmt(Loc loc, StmtKind kind, Expr *target, Expr *value);
 Loc loc_span(Loc a, Loc b);   // a range from a to b when on one line
@@ -129,6 +141,9 @@ const char *ast_dotted(const Expr *e);
 
 // parse.c — runs the flex/bison front end; NULL program on syntax errors (already reported)
 Stmt *parse_source(const Source *src);
+// One expression from text inside an f-string field, its locations at `at`; NULL after
+// reporting an error there.
+Expr *parse_expression(const char *text, Loc at);
 
 //
 // sema.c — meaning: Keras defaults, argument checks, shapes, data shapes → Program
@@ -215,6 +230,15 @@ typedef struct DataValue {
   double scale;            // multiply applied at batch time (/255 → 1/255)
   int64_t onehot;          // >0: to_categorical classes, applied at batch time
   int predict_action;      // DATA_PREDICTION: index of the producing action
+  // x[a:b], x[i], x[:, cols]: applied when the data are loaded (Python's slice rules on
+  // the rows the program finds), before reshape, scale and one-hot.
+  bool selected;
+  int64_t row_start, row_stop;   // INT64_MIN: bound not given
+  bool row_index;                // x[i]: one sample, no row axis
+  int64_t *cols;                 // columns of each flattened sample (n_cols > 0)
+  int n_cols;
+  bool col_index;                // x[:, k]: the column axis goes
+  int64_t skiprows;              // DATA_CSV: np.loadtxt skiprows= / genfromtxt skip_header=
 } DataValue;
 
 // Weights files, told apart by their suffix: what save_weights, load_weights, model.save and
@@ -249,11 +273,26 @@ typedef struct Callback {
 } Callback;
 
 typedef enum {
-  A_SUMMARY, A_FIT, A_EVALUATE, A_PREDICT, A_SAVE_WEIGHTS, A_LOAD_WEIGHTS, A_PRINT, A_NP_SAVE,
+  A_SUMMARY, A_FIT, A_EVALUATE, A_PREDICT, A_SAVE_WEIGHTS, A_LOAD_WEIGHTS, A_PRINT, A_NP_SAVE, A_PLOT,
 } ActionKind;
 
+// matplotlib.pyplot calls (A_PLOT).
+typedef enum {
+  PLOT_FIGURE, PLOT_SUBPLOT, PLOT_SERIES, PLOT_TITLE, PLOT_XLABEL, PLOT_YLABEL, PLOT_LEGEND, PLOT_GRID,
+  PLOT_YLIM, PLOT_SAVE, PLOT_SHOW,
+} PlotOp;
+
 // One printed item of print(...): a string, a number, or a shape/result reference.
-typedef enum { P_STRING, P_NUMBER, P_SHAPE, P_SHAPE_DIM, P_EVAL_RESULT, P_EVAL_LIST } PrintKind;
+// Run-time values (known only when the program runs) carry a format spec when an
+// f-string, '%' or str.format formats them.
+typedef enum {
+  P_STRING, P_NUMBER, P_SHAPE, P_SHAPE_DIM, P_EVAL_RESULT, P_EVAL_LIST,
+  P_REDUCE,      // np.argmax(data) & co.: op, data
+  P_HIST,        // history.history['loss'] (a list): action, key
+  P_HIST_ITEM,   // history.history['loss'][-1]: action, key, index
+  P_DATA,        // print(x[0]): the data, roughly as numpy prints it
+  P_NUMBERS,     // a compile-time list of numbers (plot x/y): numbers, n_numbers
+} PrintKind;
 typedef struct PrintItem {
   PrintKind kind;
   const char *text;        // P_STRING (raw bytes; escaped when emitted)
@@ -263,6 +302,13 @@ typedef struct PrintItem {
   int dim;                 // P_SHAPE_DIM
   int action;              // P_EVAL_RESULT / P_EVAL_LIST: evaluate action index
   int result;              // P_EVAL_RESULT: 0 loss, 1.. metrics
+  const char *spec;        // run-time items: Python format spec, NULL for str()
+  double mul;              // run-time numbers: times this (acc * 100), 0 meaning 1
+  int op;                  // P_REDUCE: NN_REDUCE_*
+  const char *key;         // P_HIST, P_HIST_ITEM
+  int64_t index;           // P_HIST_ITEM
+  double *numbers;         // P_NUMBERS
+  int n_numbers;
 } PrintItem;
 
 typedef struct Action {
@@ -278,8 +324,13 @@ typedef struct Action {
   int n_callbacks;
   const char *path;        // save/load weights, np.save
   WeightsFormat format;    // save/load weights (model.save is A_SAVE_WEIGHTS of a whole-model format)
-  PrintItem *items;        // A_PRINT
+  PrintItem *items;        // A_PRINT; A_PLOT series: items[0] y, items[1] x when given
   int n_items;
+  bool softmax;            // A_PREDICT through probability_model (Sequential([model, Softmax()]))
+  PlotOp plot;             // A_PLOT
+  const char *text, *fmt;  // A_PLOT: title/label/path; series label and format ('bo')
+  int64_t ints[3];         // A_PLOT subplot (rows, cols, index), grid on
+  double lims[2];          // A_PLOT ylim
 } Action;
 
 typedef struct Program {

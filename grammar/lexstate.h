@@ -20,7 +20,9 @@ struct LexState {
   int last_tok, prev_tok; // the last two tokens and where they end, for hints
   Loc last_at, prev_at;
   int stmt_indent_checked;
+  int no_indent_check;    // parsing an f-string field, which starts anywhere
   const char *keyword;    // text of the last Python keyword seen, for the message
+  const char *op_bad;     // text of the last operator .nn does not have, for the message
   char punct;             // the last one-character operator, for "unexpected ':'"
   Stmt *first, *last;     // statements, in order
 };
@@ -35,7 +37,7 @@ void lex_advance(struct LexState *st, struct YYLTYPE *loc, const char *text, int
 void lex_error(struct LexState *st, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int lex_string(struct LexState *st, void *scanner, union YYSTYPE *val, struct YYLTYPE *loc,
                const char *prefix, char quote, int triple);
-void lex_skip_string(struct LexState *st, void *scanner, char quote);
+const char *lex_fprefix(const char *text);
 void lex_check_utf8(struct LexState *st, Loc loc, const char *text, int len);
 const char *lex_printable(char c);
 

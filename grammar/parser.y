@@ -23,7 +23,6 @@ static void yyerror(YYLTYPE *loc, void *scanner, struct LexState *st, const char
 static ExprList one(Expr *e) { ExprList l = {0}; exprlist_push(&l, e); return l; }
 static ExprList push(ExprList l, Expr *e) { exprlist_push(&l, e); return l; }
 static const ExprList empty_list;
-static const char *join_strings(ExprList parts);
 }
 
 %union {
@@ -37,12 +36,13 @@ static const char *join_strings(ExprList parts);
 %token IMPORT "'import'" FROM "'from'" AS "'as'"
 %token NONE "'None'" TRUE "'True'" FALSE "'False'"
 %token <str> KEYWORD "keyword"
-%token <str> NAME "name" INT "integer" FLOAT "number" STRING "string"
+%token <str> NAME "name" INT "integer" FLOAT "number" STRING "string" FSTRING "f-string"
+%token <str> AUGASSIGN "augmented assignment" OP_BAD "operator"
 %token POW "'**'"
 %token INT_BAD "invalid number" STRING_BAD "invalid string" NAME_BAD "invalid name" CHAR_BAD "invalid character"
 
-%type <expr> expr sum term factor power primary atom arg testlist dotted import_item
-%type <list> args arglist exprs import_list import_names
+%type <expr> expr sum term factor power primary atom arg testlist dotted import_item subscripts subscript opt_expr
+%type <list> args arglist exprs import_list import_names subs
 %type <list> strings
 
 %start program
@@ -54,13 +54,19 @@ program: %empty
        ;
 
 stmt: NEWLINE
-    | simple NEWLINE
-    | simple ';' NEWLINE
+    | simples NEWLINE
+    | simples ';' NEWLINE
     | error NEWLINE          { yyerrok; }
     ;
 
+/* `a = 1; b = 2`: several statements on one line, as in Python. */
+simples: simple
+       | simples ';' simple
+       ;
+
 simple: testlist                        { append_stmt(st, ast_stmt(L(@1), S_EXPR, NULL, $1)); }
       | testlist '=' testlist           { append_stmt(st, ast_stmt(L(@1), S_ASSIGN, $1, $3)); }
+      | testlist AUGASSIGN testlist     { append_stmt(st, ast_augassign(L(@1), L(@2), $2[0], $1, $3)); }
       | IMPORT import_list              { append_stmt(st, ast_stmt(L(@1), S_IMPORT, NULL, ast_tuple(L(@1), $2))); }
       | FROM dotted IMPORT import_names { append_stmt(st, ast_stmt(L(@1), S_IMPORT, $2, ast_tuple(L(@1), $4))); }
       ;
@@ -98,6 +104,7 @@ sum: term
 term: factor
     | term '*' factor          { $$ = ast_binary(loc_span(L(@1), L(@3)), '*', $1, $3); }
     | term '/' factor          { $$ = ast_binary(loc_span(L(@1), L(@3)), '/', $1, $3); }
+    | term '%' factor          { $$ = ast_binary(loc_span(L(@1), L(@3)), '%', $1, $3); }
     ;
 factor: power
       | '-' factor             { $$ = ast_unary(loc_span(L(@1), L(@2)), '-', $2); }
@@ -110,13 +117,29 @@ power: primary
 primary: atom
        | primary '.' NAME               { $$ = ast_attr(loc_span(L(@1), L(@3)), $1, $3); }
        | primary '(' args ')'           { $$ = ast_call(loc_span(L(@1), L(@4)), $1, $3); }
-       | primary '[' testlist ']'       { $$ = ast_index(loc_span(L(@1), L(@4)), $1, $3); }
+       | primary '[' subscripts ']'     { $$ = ast_index(loc_span(L(@1), L(@4)), $1, $3); }
        ;
+
+/* x[0], x[:5], x[100:], dataset[:, 0:8]: a subscript list is a tuple, as in Python. */
+subscripts: subscript          { $$ = $1; }
+          | subs ','           { $$ = ast_tuple(L(@1), $1); }
+          | subs ',' subscript { $$ = ast_tuple(L(@1), push($1, $3)); }
+          ;
+subs: subscript                { $$ = one($1); }
+    | subs ',' subscript       { $$ = push($1, $3); }
+    ;
+subscript: expr                                 { $$ = $1; }
+         | opt_expr ':' opt_expr                { $$ = ast_slice(L(@2), $1, $3, NULL); }
+         | opt_expr ':' opt_expr ':' opt_expr   { $$ = ast_slice(L(@2), $1, $3, $5); }
+         ;
+opt_expr: %empty               { $$ = NULL; }
+        | expr                 { $$ = $1; }
+        ;
 
 atom: NAME                     { $$ = ast_name(L(@1), $1); }
     | INT                      { $$ = ast_int(L(@1), $1); }
     | FLOAT                    { $$ = ast_float(L(@1), $1); }
-    | strings                  { $$ = ast_string(L(@1), join_strings($1)); }
+    | strings                  { $$ = ast_strings(L(@1), $1); }
     | NONE                     { $$ = ast_const(L(@1), E_NONE); }
     | TRUE                     { $$ = ast_const(L(@1), E_TRUE); }
     | FALSE                    { $$ = ast_const(L(@1), E_FALSE); }
@@ -131,7 +154,9 @@ atom: NAME                     { $$ = ast_name(L(@1), $1); }
 
 /* Adjacent string literals concatenate, as in Python. */
 strings: STRING                { $$ = one(ast_string(L(@1), $1)); }
+       | FSTRING               { $$ = one(ast_fstring(L(@1), $1)); }
        | strings STRING        { $$ = push($1, ast_string(L(@2), $2)); }
+       | strings FSTRING       { $$ = push($1, ast_fstring(L(@2), $2)); }
        ;
 
 args: %empty                   { $$ = empty_list; }
@@ -158,21 +183,6 @@ static void yyerror(YYLTYPE *loc, void *scanner, struct LexState *st, const char
   st->errors++;
 }
 
-/* Adjacent literals joined once, at the end: pairwise joining was quadratic. */
-static const char *join_strings(ExprList parts) {
-  if (parts.n == 1) return parts.items[0]->name;
-  size_t len = 0;
-  for (int i = 0; i < parts.n; i++) len += strlen(parts.items[i]->name);
-  char *out = xalloc(len + 1), *w = out;
-  for (int i = 0; i < parts.n; i++) {
-    size_t k = strlen(parts.items[i]->name);
-    memcpy(w, parts.items[i]->name, k);
-    w += k;
-  }
-  *w = 0;
-  return out;
-}
-
 static void append_stmt(struct LexState *st, Stmt *s) {
   if (st->last) st->last->next = s;
   else st->first = s;
@@ -188,6 +198,11 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
   /* Lexical errors were reported by the lexer already. */
   if (tok == YYSYMBOL_INT_BAD || tok == YYSYMBOL_STRING_BAD || tok == YYSYMBOL_NAME_BAD || tok == YYSYMBOL_CHAR_BAD)
     return 0;
+  if (tok == YYSYMBOL_OP_BAD) {
+    diag_error(loc, "operator '%s' is not supported: a .nn file computes shapes and settings, not comparisons or integer division", st->op_bad ? st->op_bad : "?");
+    st->errors++;
+    return 0;
+  }
   if (tok == YYSYMBOL_KEYWORD) {
     diag_error(loc, "'%s' is not supported: a .nn file is a flat Keras script, with no control flow, functions or classes",
                st->keyword ? st->keyword : "keyword");
@@ -207,10 +222,16 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, struct 
   int len;
   if (tok == YYSYMBOL_YYUNDEF && st->punct) {
     // A character Python has and the .nn language does not: say which, and why.
-    const char *why = st->punct == ':' ? " (slices such as x[:100], dicts and blocks are not supported)"
+    const char *why = st->punct == ':' ? " (dicts, lambdas and blocks are not supported; slices such as x[:100] are)"
+                    : st->punct == '{' ? " (dicts and sets are not supported)"
                                        : " (this operator is not supported)";
     len = snprintf(msg, sizeof msg, "unexpected '%c'%s", st->punct, why);
     diag_error(loc, "%s", msg);
+    st->errors++;
+    return 0;
+  }
+  if (!strcmp(yysymbol_name(tok), "':'")) {
+    diag_error(loc, "unexpected ':' (dicts, lambdas and blocks are not supported; slices such as x[:100] are)");
     st->errors++;
     return 0;
   }

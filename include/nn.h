@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +42,7 @@ typedef struct nn_data {
   double scale;            // multiplied in when a batch is formed (1 = none)
   int64_t onehot;          // > 0: to_categorical(classes) applied when a batch is formed
   char origin[256];        // file it came from, for messages
+  bool squeezed;           // x[i]: one sample without its row axis (rows is 1)
 } nn_data;
 
 // Elements per sample as the model consumes it (onehot classes if set, else row_size).
@@ -73,6 +75,7 @@ int nn_load_npy(nn_data *out, const char *path);
 int nn_save_npy(const char *path, const float *data, int ndim, const int64_t *shape);
 // CSV of numbers, one sample per line; rows must have equal length.
 int nn_load_csv(nn_data *out, const char *path, char delimiter);
+int nn_load_csv_skip(nn_data *out, const char *path, char delimiter, int64_t skiprows);  // the first lines skipped
 // np.array([...]) literal: values row-major, rows × per-sample shape.
 int nn_data_from_values(nn_data *out, const double *values, int64_t rows, int ndim,
                         const int64_t *shape);
@@ -220,6 +223,7 @@ typedef struct nn_options {
   bool json;               // one JSON object per epoch / evaluation on stdout
   const char *resume_dir;  // --resume DIR: every fit backs up to and restores from DIR
   bool check_numerics;     // --check-numerics: stop at the first NaN / Inf, naming its node
+  const char *plot;        // --plot FILE.svg: the training curves of each fit
 } nn_options;
 // Parses --epochs N --batch-size N --seed N --threads N --data-dir DIR --quiet --json
 // --help. Unknown options: message and exit(1).
@@ -251,6 +255,7 @@ typedef struct nn_fit_config {
   const nn_data *val_x, *val_y;  // validation_data, or NULL
   const nn_callback *callbacks;
   int n_callbacks;
+  struct nn_history *history;   // history = model.fit(...): filled per epoch, or NULL
 } nn_fit_config;
 
 // The training loop: shuffles each epoch with rng (unless shuffle=false), trains every
@@ -281,6 +286,54 @@ void nn_print_shape(const nn_data *d);   // "(60000, 28, 28)", "(5,)"
 // data whose per-sample shape is not the one the program was compiled for.
 int nn_data_prepare(nn_data *d, int ndim, const int64_t *shape, double scale, int64_t onehot,
                     const char *what);
+void nn_fprint_shape(FILE *f, const nn_data *d);
+// Python's format(v, spec) ("{:.3f}", "{:>8}", "{:,}", "{:.1%}"); str formats a string
+// instead of v. Returns -1 for a spec Python would refuse.
+int nn_format_spec(char *buf, size_t cap, const char *str, double v, bool is_int, const char *spec);
+void nn_fprint_spec(FILE *f, double v, bool is_int, const char *spec);
+void nn_fprint_float(FILE *f, double v);
+// A print() statement writes to what nn_print_begin returns: stdout, or under --json a
+// buffer that nn_print_end writes as one {"print": "..."} line.
+FILE *nn_print_begin(const nn_options *o);
+void nn_print_end(const nn_options *o, FILE *f);
+// np.argmax & co. over every element of d (as the script sees it, scale applied).
+enum { NN_REDUCE_ARGMAX, NN_REDUCE_ARGMIN, NN_REDUCE_MAX, NN_REDUCE_MIN, NN_REDUCE_SUM, NN_REDUCE_MEAN };
+double nn_data_reduce(const nn_data *d, int op);
+void nn_fprint_data(FILE *f, const nn_data *d);   // roughly numpy's str()
+void nn_softmax_rows(float *x, int64_t rows, int64_t width);
+// x[start:stop] (NN_NONE: bound not given) or x[start] (row_index), then columns
+// cols[0..n_cols) of each (flattened) sample, x[:, k] when col_index. Python's rules.
+#define NN_NONE INT64_MIN
+int nn_data_select(nn_data *d, int64_t start, int64_t stop, bool row_index, const int64_t *cols, int n_cols,
+                   bool col_index);
+
+// history = model.fit(...): each epoch's logs, by name ("loss", "val_accuracy", ...).
+enum { NN_HISTORY_KEYS = 16 };
+typedef struct nn_history {
+  int n_keys;
+  char key[NN_HISTORY_KEYS][40];
+  double *value[NN_HISTORY_KEYS];
+  int64_t len[NN_HISTORY_KEYS], cap[NN_HISTORY_KEYS];
+} nn_history;
+void nn_history_add(nn_history *h, int n, const char (*names)[40], const double *values);
+const double *nn_history_series(const nn_history *h, const char *key, int64_t *n);
+double nn_history_get(const nn_history *h, const char *key, int64_t index);   // Python index
+void nn_fprint_history(FILE *f, const nn_history *h, const char *key);
+
+// matplotlib.pyplot, as tutorials use it on training curves: an SVG writer (plot.c).
+void nn_plot_figure(void);
+void nn_plot_subplot(int rows, int cols, int index);
+void nn_plot_series(const double *x, int64_t nx, const double *y, int64_t ny, const char *label, const char *fmt);
+void nn_plot_text(int what, const char *text);   // NN_PLOT_TITLE, NN_PLOT_XLABEL, NN_PLOT_YLABEL
+enum { NN_PLOT_TITLE, NN_PLOT_XLABEL, NN_PLOT_YLABEL };
+void nn_plot_legend(void);
+void nn_plot_label(int k, const char *label);     // legend(['train', 'test']): series k's name
+void nn_plot_grid(bool on);
+void nn_plot_ylim(double lo, double hi);
+int nn_plot_save(const char *path);               // savefig: writes the SVG
+// The curves of one fit as an SVG (a built program's --plot FILE.svg).
+int nn_plot_history(const nn_history *h, const char *path);
+
 // np.save(path, x): every row as the model sees it, float32.
 int nn_save_data(const char *path, const nn_data *d);
 

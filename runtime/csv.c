@@ -11,7 +11,9 @@
 
 static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-int nn_load_csv(nn_data *out, const char *path, char delimiter) {
+int nn_load_csv(nn_data *out, const char *path, char delimiter) { return nn_load_csv_skip(out, path, delimiter, 0); }
+
+int nn_load_csv_skip(nn_data *out, const char *path, char delimiter, int64_t skiprows) {
   memset(out, 0, sizeof *out);
   snprintf(out->origin, sizeof out->origin, "%s", path);
   out->scale = 1;
@@ -32,6 +34,10 @@ int nn_load_csv(nn_data *out, const char *path, char delimiter) {
     char *eol = strchr(p, '\n');
     char *next = eol ? eol + 1 : p + strlen(p);
     char *end = eol ? eol : next;
+    if (line <= skiprows) {  // np.loadtxt skiprows=, np.genfromtxt skip_header= (a header line)
+      p = next;
+      continue;
+    }
     char *hash = memchr(p, '#', end - p);
     if (hash)
       end = hash;

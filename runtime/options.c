@@ -1,6 +1,6 @@
 // options.c — a built program's command line: --epochs N --batch-size N --seed N
-// --threads N --data-dir DIR --resume DIR --check-numerics --quiet --json --help, each
-// also as --name=value.
+// --threads N --data-dir DIR --resume DIR --check-numerics --quiet --json --plot FILE --help,
+// each also as --name=value.
 #include "rt.h"
 
 #include <errno.h>
@@ -21,8 +21,9 @@ static void usage(FILE *f, const char *prog) {
           "  --data-dir DIR   look for data sets in DIR/<name>/ first\n"
           "  --resume DIR     back up training to DIR and resume from it (as BackupAndRestore)\n"
           "  --check-numerics stop at the first NaN or Inf, naming the node that produced it\n"
-          "  --quiet          no progress output, only results\n"
-          "  --json           one JSON object per epoch / evaluation on stdout\n"
+          "  --quiet          no progress bars or epoch lines; print() output and evaluate's results stay\n"
+          "  --json           JSON lines only on stdout: one object per epoch, evaluation and print\n"
+          "  --plot FILE.svg  draw each fit's training curves (loss and metrics per epoch) as SVG\n"
           "  --help           this text\n",
           prog);
 }
@@ -86,7 +87,7 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
     bool known = !strcmp(name, "--epochs") || !strcmp(name, "--batch-size") ||
                  !strcmp(name, "--seed") || !strcmp(name, "--threads") ||
                  !strcmp(name, "--data-dir") || !strcmp(name, "--device") ||
-                 !strcmp(name, "--resume");
+                 !strcmp(name, "--resume") || !strcmp(name, "--plot");
     if (!known)
       die("unknown option '%s'%s", arg, "");
     if (!value) {
@@ -106,6 +107,10 @@ void nn_parse_options(nn_options *o, int argc, char **argv) {
       if (!*value)
         die("%s needs a directory%s", name, "");
       o->resume_dir = value;
+    } else if (!strcmp(name, "--plot")) {
+      if (!*value)
+        die("%s needs a file name%s", name, "");
+      o->plot = value;
     } else if (!strcmp(name, "--data-dir")) {
       if (!*value)
         die("%s needs a directory%s", name, "");

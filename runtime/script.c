@@ -11,20 +11,23 @@ void nn_print_float(double v) {
   fputs(buf, stdout);
 }
 
-int nn_data_rank(const nn_data *d) { return 1 + (d->onehot > 0 ? 1 : d->ndim); }
+int nn_data_rank(const nn_data *d) { return (d->squeezed ? 0 : 1) + (d->onehot > 0 ? 1 : d->ndim); }
 
 int64_t nn_data_dim(const nn_data *d, int k) {
+  if (d->squeezed) k++;  // x[i]: one sample, no row axis
   if (k == 0) return d->rows;
   if (d->onehot > 0) return k == 1 ? d->onehot : 0;
   return k <= d->ndim ? d->shape[k - 1] : 0;
 }
 
-void nn_print_shape(const nn_data *d) {
+void nn_fprint_shape(FILE *f, const nn_data *d) {
   int rank = nn_data_rank(d);
-  putchar('(');
-  for (int k = 0; k < rank; k++) printf("%s%lld", k ? ", " : "", (long long)nn_data_dim(d, k));
-  fputs(rank == 1 ? ",)" : ")", stdout);
+  fputc('(', f);
+  for (int k = 0; k < rank; k++) fprintf(f, "%s%lld", k ? ", " : "", (long long)nn_data_dim(d, k));
+  fputs(rank == 1 ? ",)" : ")", f);
 }
+
+void nn_print_shape(const nn_data *d) { nn_fprint_shape(stdout, d); }
 
 int nn_data_prepare(nn_data *d, int ndim, const int64_t *shape, double scale, int64_t onehot, const char *what) {
   int64_t size = 1;

@@ -25,7 +25,7 @@ build() {  # build NAME: compile examples/NAME.nn into ./NAME
 if build linear_regression; then
   ./linear_regression --json >lr.out 2>&1
   loss=$(field lr.out loss)
-  if at_most "$loss" 1e-3 && grep -q '^(2, 1)$' lr.out && [ -f linear_regression_predictions.npy ]; then
+  if at_most "$loss" 1e-3 && grep -q '^{"print":"(2, 1)"}$' lr.out && [ -f linear_regression_predictions.npy ]; then
     ok "linear_regression (final loss $loss)"
   else cat lr.out | tail -5; bad "linear_regression (loss '$loss')"; fi
 fi

@@ -90,7 +90,7 @@ model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
 model.compile(optimizer='sgd', loss='mse')
 model.fit(x, y, epochs=2000, verbose=0)
 score = model.evaluate(x, y, verbose=0)
-print(score[0])
+print(score)   # without metrics, evaluate returns the loss alone, as in Keras
 NN
 "$NNC" build lin.nn -o lin > build3.log 2>&1 || { cat build3.log; fail "nnc build lin.nn"; }
 loss=$(./lin --quiet | tail -1)

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "usage: nnc <command> FILE.nn [options]\n"
+    "usage: nnc <command> FILE.nn [options]   (nnc --version: the version and the Keras API level)\n"
     "\n"
     "commands:\n"
     "  check FILE                 parse, check, infer shapes; print the model summary\n"
@@ -63,6 +63,10 @@ static Options parse_args(int argc, char **argv) {
     exit(1);
   }
   o.command = argv[1];
+  if (!strcmp(o.command, "--version") || !strcmp(o.command, "version")) {
+    printf("nnc %s (follows the Keras 3 API)\n", NNC_VERSION);
+    exit(0);
+  }
   if (!strcmp(o.command, "-h") || !strcmp(o.command, "--help") || !strcmp(o.command, "help")) {
     fputs(usage, stdout);
     exit(0);

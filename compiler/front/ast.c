@@ -146,6 +146,44 @@ Expr *ast_kwarg(Loc loc, const char *name, Expr *value) {
   return e;
 }
 
+Expr *ast_slice(Loc loc, Expr *start, Expr *stop, Expr *step) {
+  Expr *e = new_expr(E_SLICE, loc);
+  e->lhs = start, e->rhs = stop, e->fn = step;
+  return e;
+}
+
+Expr *ast_fstring(Loc loc, const char *template_text) {
+  Expr *e = new_expr(E_FSTRING, loc);
+  e->name = template_text;
+  return e;
+}
+
+// Adjacent literals joined once, at the end (pairwise joining was quadratic). With an
+// f-string among them, the plain parts' braces are doubled so they stay text.
+Expr *ast_strings(Loc loc, ExprList parts) {
+  if (parts.n == 1) { parts.items[0]->loc = loc; return parts.items[0]; }
+  bool f = false;
+  size_t len = 0;
+  for (int i = 0; i < parts.n; i++) {
+    f |= parts.items[i]->kind == E_FSTRING;
+    len += 2 * strlen(parts.items[i]->name);
+  }
+  char *out = xalloc(len + 1), *w = out;
+  for (int i = 0; i < parts.n; i++) {
+    bool plain = parts.items[i]->kind == E_STRING;
+    for (const char *c = parts.items[i]->name; *c; c++) {
+      if (f && plain && (*c == '{' || *c == '}')) *w++ = *c;
+      *w++ = *c;
+    }
+  }
+  *w = 0;
+  return f ? ast_fstring(loc, out) : ast_string(loc, out);
+}
+
+Stmt *ast_augassign(Loc loc, Loc op_loc, int op, Expr *target, Expr *value) {
+  return ast_stmt(loc, S_ASSIGN, target, ast_binary(loc_span(target->loc, op_loc.line == value->loc.line ? value->loc : op_loc), op, target, value));
+}
+
 Stmt *ast_stmt(Loc loc, StmtKind kind, Expr *target, Expr *value) {
   Stmt *s = xalloc(sizeof(Stmt));
   s->kind = kind;

@@ -69,3 +69,22 @@ Stmt *parse_source(const Source *src) {
     diag_error((Loc){1, 1, 1}, "the file has no statements: expected a Keras script that builds a Sequential model");
   return st.first;
 }
+
+// An f-string field: the text is parsed as a one-line script, "(text)", whose tokens
+// carry the field's own line and column, so errors point into the f-string.
+Expr *parse_expression(const char *text, Loc at) {
+  struct LexState st = {.line = at.line, .col = at.col > 1 ? at.col - 1 : 1, .no_indent_check = 1};
+  char *wrapped = xprintf("(%s)\n", text);
+  yyscan_t scanner;
+  if (yylex_init_extra(&st, &scanner)) diag_fatal("cannot start the scanner");
+  YY_BUFFER_STATE buf = yy_scan_bytes(wrapped, (int)strlen(wrapped), scanner);
+  int rc = yyparse(scanner, &st);
+  yy_delete_buffer(buf, scanner);
+  yylex_destroy(scanner);
+  if (rc != 0 || st.errors > 0 || st.fatal) return NULL;
+  if (!st.first || st.first->next || st.first->kind != S_EXPR) {
+    diag_error(at, "an f-string field must be one expression");
+    return NULL;
+  }
+  return st.first->value;
+}

@@ -32,6 +32,7 @@ static unsigned name_hash(const char *s) {
   return h % VAR_BUCKETS;
 }
 static Value *model;  // the one Sequential model, once created
+static int history_keys(const Value *h, const char *const **out);
 
 Value *value_new(ValueKind kind, Loc loc) {
   Value *v = xalloc(sizeof(Value));
@@ -43,6 +44,10 @@ Value *value_new(ValueKind kind, Loc loc) {
 Value *value_error(void) {
   static Value err = {.kind = V_ERROR};
   return &err;
+}
+
+static const char *value_kind_name_rt(const Value *v) {
+  return v->rt.kind == P_HIST ? "a history list" : v->rt.kind == P_DATA ? "data" : "a number known at run time";
 }
 
 const char *value_kind_name(const Value *v) {
@@ -70,6 +75,9 @@ const char *value_kind_name(const Value *v) {
   case V_RESULT: return "an evaluate() result";
   case V_RESULT_ITEM: return "a number from evaluate()";
   case V_HISTORY: return "a training history";
+  case V_HISTDICT: return "history.history";
+  case V_RUNTIME: return value_kind_name_rt(v);
+  case V_TEXT: return "a formatted string";
   }
   return "a value";
 }
@@ -102,6 +110,7 @@ static void bind(const char *name, Value *value) {
 static const char *const module_roots[] = {
     "tf", "tensorflow", "keras", "np", "numpy", "layers", "models", "optimizers", "losses", "metrics",
     "callbacks", "regularizers", "utils", "datasets", "activations", "initializers", "fashion_mnist", "mnist", "nn",
+    "matplotlib", "plt",
 };
 
 // Functions and classes that may be called by their bare name (after `from … import`).
@@ -110,6 +119,7 @@ static const char *const known_functions[] = {
     "EarlyStopping", "ModelCheckpoint", "CSVLogger", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
     "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "SparseCategoricalAccuracy",
     "CategoricalAccuracy", "BinaryAccuracy", "Accuracy", "load_data", "relu", "sigmoid", "tanh", "softmax", "linear",
+    "len", "range", "float", "int", "str",
 };
 
 bool in_list(const char *s, const char *const *list, int n) {
@@ -432,6 +442,14 @@ static Value *call_path(const char *path, const Expr *call) {
   if (numpy && !strcmp(fn, "loadtxt")) return np_file(call, true);
   if (numpy && !strcmp(fn, "expand_dims")) return expand_dims(call);
   if (numpy && !strcmp(fn, "save")) return np_save(call);
+  if (numpy && !strcmp(fn, "genfromtxt")) return np_file(call, true);
+  if (numpy && (!strcmp(fn, "argmax") || !strcmp(fn, "argmin") || !strcmp(fn, "max") || !strcmp(fn, "min") ||
+                !strcmp(fn, "amax") || !strcmp(fn, "amin") || !strcmp(fn, "mean") || !strcmp(fn, "sum")))
+    return np_reduce(fn, call);
+  if (is_plot_call(path)) return plot_call(fn, call);
+  if (!dot && !strcmp(fn, "len")) return builtin_len(call);
+  if (!dot && !strcmp(fn, "range")) return builtin_range(call);
+  if (!dot && (!strcmp(fn, "float") || !strcmp(fn, "int") || !strcmp(fn, "str"))) return builtin_convert(fn, call);
   if (!strcmp(fn, "to_categorical")) return to_categorical(call);
   if (!strcmp(fn, "print") && !dot) return do_print(call);
   if (!strcmp(fn, "Input") || !strcmp(fn, "InputLayer")) return layer_construct(fn, call);
@@ -445,7 +463,8 @@ static Value *call_path(const char *path, const Expr *call) {
     return value_error();
   }
   if (numpy) {
-    diag_error(call->fn->loc, "numpy function '%s' is not supported; supported: np.array, np.load, np.loadtxt, np.expand_dims, np.save", fn);
+    diag_error(call->fn->loc, "numpy function '%s' is not supported; supported: np.array, np.asarray, np.load, np.loadtxt, "
+               "np.genfromtxt, np.expand_dims, np.save, np.argmax, np.argmin, np.max, np.min, np.mean, np.sum", fn);
     return value_error();
   }
   diag_error(call->fn->loc, "'%s' is not something nnc can call", path);
@@ -470,9 +489,15 @@ static Value *eval_call(const Expr *e) {
       if (!strcmp(fn->s, "reshape")) return data_reshape(obj, e);
       if (!strcmp(fn->s, "astype")) return data_astype(obj, e);
     }
-    if (obj->kind == V_STR && !strcmp(fn->s, "format")) {
-      diag_error(e->loc, "str.format() is not supported; pass the values to print() as separate arguments");
-      return value_error();
+    if (obj->kind == V_STR && !strcmp(fn->s, "format")) return format_method(obj, e);
+    if (obj->kind == V_HISTDICT && !strcmp(fn->s, "keys") && !e->args.n && !e->kwargs.n) {
+      const char *const *keys;
+      int n = history_keys(obj, &keys);
+      const char *list = "";
+      for (int k = 0; k < n; k++) list = xprintf("%s%s'%s'", list, k ? ", " : "", keys[k]);
+      Value *v = value_new(V_STR, e->loc);
+      v->s = xprintf("dict_keys([%s])", list);
+      return v;
     }
     diag_error(e->fn->loc, "%s has no method '%s' that nnc supports", value_kind_name(obj), fn->s);
     return value_error();
@@ -488,6 +513,11 @@ static Value *eval_attr(const Expr *e) {
   switch (obj->kind) {
   case V_ERROR: return obj;
   case V_PATH: {
+    if (!strcmp(e->name, "__version__")) {  // tf.__version__, keras.__version__
+      Value *v = value_new(V_STR, e->loc);
+      v->s = NNC_KERAS_API;
+      return v;
+    }
     Value *v = value_new(V_PATH, e->loc);
     v->s = xprintf("%s.%s", obj->s, e->name);
     return v;
@@ -516,13 +546,19 @@ static Value *eval_attr(const Expr *e) {
     v->s = e->name;
     return v;
   }
+  case V_HISTDICT:
   case V_STR: {
     Value *v = value_new(V_METHOD, e->loc);
     v->s = e->name;
     return v;
   }
   case V_HISTORY:
-    diag_error(e->loc, "the training history (history.%s) is not available in a compiled program; use CSVLogger to record it", e->name);
+    if (!strcmp(e->name, "history")) {
+      Value *v = value_new(V_HISTDICT, e->loc);
+      v->i = obj->i;
+      return v;
+    }
+    diag_error(e->loc, "history.%s is not supported; history.history['loss'] and the like are", e->name);
     return value_error();
   default:
     diag_error(e->loc, "%s has no attribute '%s'", value_kind_name(obj), e->name);
@@ -530,11 +566,186 @@ static Value *eval_attr(const Expr *e) {
   }
 }
 
+// The names fit() logs, in Keras 3's order: the metrics, the loss, then the same for
+// the validation data when there is any.
+static int history_keys(const Value *h, const char *const **out) {
+  const Action *fit = &prog->actions[h->i];
+  const char **keys = xalloc(sizeof(char *) * 12);
+  int n = 0;
+  bool val = fit->val_x >= 0 || fit->validation_split > 0;
+  for (int v = 0; v <= (val ? 1 : 0); v++) {
+    for (int k = 0; k < prog->n_metrics; k++)
+      keys[n++] = xprintf("%s%s", v ? "val_" : "", nn_metric_name((nn_metric_kind)prog->metrics[k]));
+    keys[n++] = v ? "val_loss" : "loss";
+  }
+  *out = keys;
+  return n;
+}
+
+// history.history['loss']: the keys fit() logs (loss, the metrics, val_ with validation).
+static Value *history_key(const Value *h, const Value *key, const Expr *e) {
+  const Action *fit = &prog->actions[h->i];
+  if (key->kind != V_STR) {
+    diag_error(e->rhs->loc, "history.history is indexed by a name such as 'loss', got %s", value_kind_name(key));
+    return value_error();
+  }
+  bool val = fit->val_x >= 0 || fit->validation_split > 0;
+  const char *const *keys;
+  int n = history_keys(h, &keys);
+  for (int k = 0; k < n; k++)
+    if (!strcmp(keys[k], key->s)) {
+      Value *v = value_new(V_RUNTIME, e->loc);
+      v->rt = (PrintItem){.kind = P_HIST, .action = (int)h->i, .key = keys[k]};
+      return v;
+    }
+  const char *list = keys[0];
+  for (int k = 1; k < n; k++) list = xprintf("%s, %s", list, keys[k]);
+  diag_error(e->rhs->loc, "this fit() logs no '%s' (it logs: %s)", key->s, list);
+  if (!val && !strncmp(key->s, "val_", 4)) diag_note("val_ entries need validation_data= or validation_split= in fit()");
+  return value_error();
+}
+
+Value *builtin_range(const Expr *call) {
+  int64_t b[3] = {0, 0, 1};
+  int n = call->args.n;
+  if (n < 1 || n > 3 || call->kwargs.n) {
+    diag_error(call->loc, "range() takes 1 to 3 integers");
+    return value_error();
+  }
+  for (int i = 0; i < n; i++)
+    if (!arg_int(call->args.items[i], "range() argument", -1000000000, 1000000000, &b[n == 1 ? 1 : i])) return value_error();
+  if (b[2] == 0) {
+    diag_error(call->loc, "range() step must not be zero");
+    return value_error();
+  }
+  int64_t count = b[2] > 0 ? (b[1] - b[0] + b[2] - 1) / b[2] : (b[0] - b[1] - b[2] - 1) / -b[2];
+  if (count < 0) count = 0;
+  if (count > 100000) {
+    diag_error(call->loc, "range() of more than 100000 numbers is not supported");
+    return value_error();
+  }
+  Value *v = value_new(V_LIST, call->loc);
+  v->items = xalloc(sizeof(Value *) * (count + 1));
+  for (int64_t k = 0; k < count; k++) {
+    Value *it = value_new(V_INT, call->loc);
+    it->i = b[0] + k * b[2], it->f = (double)it->i;
+    v->items[v->n++] = it;
+  }
+  return v;
+}
+
+// float(x), int(x), str(x) of compile-time values; float() of a run-time number.
+Value *builtin_convert(const char *fn, const Expr *call) {
+  if (call->args.n != 1 || call->kwargs.n) {
+    diag_error(call->loc, "%s() takes one argument here", fn);
+    return value_error();
+  }
+  Value *x = eval(call->args.items[0]);
+  if (x->kind == V_ERROR) return x;
+  PrintItem it;
+  bool is_int;
+  if (runtime_item(x, &it, &is_int) && strcmp(fn, "str")) {
+    Value *v = value_new(V_RUNTIME, call->loc);
+    v->rt = it, v->rt_int = !strcmp(fn, "int");
+    if (!strcmp(fn, "int") && !is_int) {
+      diag_error(call->loc, "int() of a value known only at run time is not supported; format it with {:.0f}");
+      return value_error();
+    }
+    return v;
+  }
+  if (!strcmp(fn, "str")) {
+    PrintItem *items = NULL;
+    int n = 0;
+    if (!text_append(&items, &n, x, 0, NULL, call->loc)) return value_error();
+    Value *v = value_new(n == 1 && items[0].kind == P_STRING ? V_STR : V_TEXT, call->loc);
+    if (v->kind == V_STR) v->s = items[0].text;
+    else v->parts = items, v->n = n;
+    return v;
+  }
+  double d;
+  if (x->kind == V_STR) {
+    char *end;
+    d = strtod(x->s, &end);
+    if (end == x->s || *end) {
+      diag_error(call->loc, "%s() of '%s' is not a number", fn, x->s);
+      return value_error();
+    }
+  } else if (!number_of(x, &d)) {
+    diag_error(call->loc, "%s() of %s is not supported", fn, value_kind_name(x));
+    return value_error();
+  }
+  Value *v = value_new(strcmp(fn, "int") ? V_FLOAT : V_INT, call->loc);
+  v->f = v->kind == V_INT ? trunc(d) : d;
+  v->i = (int64_t)v->f;
+  return v;
+}
+
+// A compile-time slice of n items: [lo, hi) with step 1, Python's rules.
+static bool slice_range(const Expr *sl, int64_t n, int64_t *lo, int64_t *hi) {
+  int64_t b[2] = {0, n};
+  const Expr *ends[2] = {sl->lhs, sl->rhs};
+  if (sl->fn) {
+    diag_error(sl->fn->loc, "slices with a step are not supported");
+    return false;
+  }
+  for (int k = 0; k < 2; k++) {
+    if (!ends[k]) continue;
+    if (!arg_int(ends[k], "a slice bound", INT64_MIN / 4, INT64_MAX / 4, &b[k])) return false;
+    if (b[k] < 0) b[k] += n;
+    b[k] = b[k] < 0 ? 0 : b[k] > n ? n : b[k];
+  }
+  *lo = b[0], *hi = b[1] < b[0] ? b[0] : b[1];
+  return true;
+}
+
 static Value *eval_index(const Expr *e) {
   Value *base = eval(e->lhs);
   if (base->kind == V_ERROR) return base;
+  if (base->kind == V_DATA) return data_select(base, e);
+  if (e->rhs->kind == E_SLICE) {
+    int64_t lo, hi;
+    if (base->kind == V_SHAPE) {  // x.shape[1:]: the per-sample dimensions
+      const DataValue *d = &prog->data[base->i];
+      Value *t = value_new(V_TUPLE, e->loc);
+      int rank = d->row_index ? d->shape.rank : d->shape.rank + 1;
+      if (!slice_range(e->rhs, rank, &lo, &hi)) return value_error();
+      t->items = xalloc(sizeof(Value *) * (hi - lo + 1));
+      for (int64_t k = lo; k < hi; k++) {
+        Value *it = value_new(V_INT, e->loc);
+        it->i = d->row_index ? d->shape.dim[k] : k == 0 ? d->rows : d->shape.dim[k - 1];
+        it->f = (double)it->i;
+        t->items[t->n++] = it;
+      }
+      return t;
+    }
+    if (base->kind == V_TUPLE || base->kind == V_LIST) {
+      if (!slice_range(e->rhs, base->n, &lo, &hi)) return value_error();
+      Value *t = value_new(base->kind, e->loc);
+      t->items = base->items + lo, t->n = (int)(hi - lo);
+      return t;
+    }
+    if (base->kind == V_STR) {
+      if (!slice_range(e->rhs, (int64_t)strlen(base->s), &lo, &hi)) return value_error();
+      Value *t = value_new(V_STR, e->loc);
+      t->s = xstrndup(base->s + lo, hi - lo);
+      return t;
+    }
+    diag_error(e->rhs->loc, "%s cannot be sliced (data, shapes, lists and strings can)", value_kind_name(base));
+    return value_error();
+  }
+  if (e->rhs->kind == E_TUPLE) {
+    diag_error(e->rhs->loc, "multi-dimensional indexing of %s is not supported", value_kind_name(base));
+    return value_error();
+  }
   Value *idx = eval(e->rhs);
   if (idx->kind == V_ERROR) return idx;
+  if (base->kind == V_HISTDICT) return history_key(base, idx, e);
+  if (base->kind == V_RUNTIME && base->rt.kind == P_HIST && idx->kind == V_INT) {
+    Value *v = value_new(V_RUNTIME, e->loc);
+    v->rt = base->rt;
+    v->rt.kind = P_HIST_ITEM, v->rt.index = idx->i;
+    return v;
+  }
   if (idx->kind != V_INT) {
     diag_error(e->rhs->loc, "index must be an integer (slices are not supported), got %s", value_kind_name(idx));
     return value_error();
@@ -578,8 +789,20 @@ static Value *eval_index(const Expr *e) {
     v->result = (int)i;
     return v;
   }
-  if (base->kind == V_DATA) {
-    diag_error(e->loc, "indexing data is not supported");
+  if (base->kind == V_STR) {
+    int64_t n = (int64_t)strlen(base->s);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      diag_error(e->rhs->loc, "string index out of range");
+      return value_error();
+    }
+    Value *v = value_new(V_STR, e->loc);
+    v->s = xstrndup(base->s + i, 1);
+    return v;
+  }
+  if (base->kind == V_RESULT_ITEM && base->result == 0 && prog->n_metrics == 0) {
+    diag_error(e->lhs->loc, "evaluate() of a model compiled without metrics returns the loss alone (a number, as in "
+                            "Keras), which cannot be indexed");
     return value_error();
   }
   diag_error(e->lhs->loc, "%s cannot be indexed", value_kind_name(base));
@@ -603,6 +826,36 @@ static Value *eval_binary(const Expr *e) {
     diag_error(e->loc, "data supports only '/ number' and '* number'");
     return value_error();
   }
+  if (l->kind == V_STR && e->op == '%') return format_percent(e, l, r);
+  if (e->op == '+' && (l->kind == V_STR || l->kind == V_TEXT) && (r->kind == V_STR || r->kind == V_TEXT) &&
+      (l->kind == V_TEXT || r->kind == V_TEXT)) {
+    PrintItem *items = NULL;
+    int n = 0;
+    text_append(&items, &n, l, 0, NULL, e->loc);
+    text_append(&items, &n, r, 0, NULL, e->loc);
+    Value *v = value_new(V_TEXT, e->loc);
+    v->parts = items, v->n = n;
+    return v;
+  }
+  {  // a run-time number times or divided by a constant: acc * 100
+    PrintItem it;
+    bool is_int;
+    // x.shape[k] stays a compile-time number in arithmetic (input_shape=(h * w,)).
+    bool lr = (l->kind == V_RESULT_ITEM || l->kind == V_RUNTIME) && runtime_item(l, &it, &is_int);
+    if (!lr && !((r->kind == V_RESULT_ITEM || r->kind == V_RUNTIME) && runtime_item(r, &it, &is_int))) goto compile_time;
+    double k = lr ? b : a;
+    if (!(lr ? rn : ln) || !(e->op == '*' || (e->op == '/' && lr && k != 0))) {
+      diag_error(e->loc, "a value known only when the program runs can be multiplied or divided by a number, "
+                         "not used in other arithmetic");
+      return value_error();
+    }
+    it.mul = (it.mul ? it.mul : 1) * (e->op == '/' ? 1 / k : k);
+    Value *v = value_new(V_RUNTIME, e->loc);
+    v->rt = it;
+    v->rt_int = is_int && (l->kind == V_INT || r->kind == V_INT) && e->op == '*';
+    return v;
+  }
+compile_time:
   if (l->kind == V_STR && r->kind == V_STR && e->op == '+') {
     Value *v = value_new(V_STR, e->loc);
     v->s = xprintf("%s%s", l->s, r->s);
@@ -631,6 +884,21 @@ static Value *eval_binary(const Expr *e) {
       return value_error();
     }
     v->f = a / b; break;
+  case '%':
+    if (b == 0) {
+      diag_error(e->rhs->loc, "modulo by zero");
+      return value_error();
+    }
+    if (ints) {
+      v->kind = V_INT;
+      v->i = (b == -1) ? 0 : l->i % r->i;
+      if (v->i != 0 && ((v->i < 0) != (r->i < 0))) v->i += r->i;  // Python's sign rule
+      v->f = (double)v->i;
+      return v;
+    }
+    v->f = fmod(a, b);
+    if (v->f != 0 && ((v->f < 0) != (b < 0))) v->f += b;
+    break;
   case 'p':
     v->f = pow(a, b);
     if (ints && r->i >= 0 && fabs(v->f) < 9e15) { v->kind = V_INT; v->i = (int64_t)v->f; return v; }
@@ -711,6 +979,10 @@ static Value *eval_expr(const Expr *e) {
   case E_ATTR: return eval_attr(e);
   case E_CALL: return eval_call(e);
   case E_INDEX: return eval_index(e);
+  case E_FSTRING: return eval_fstring(e);
+  case E_SLICE:
+    diag_error(e->loc, "a slice such as a:b is only allowed inside []");
+    return value_error();
   case E_BINARY: return eval_binary(e);
   case E_UNARY: {
     Value *x = eval(e->lhs);
@@ -723,6 +995,14 @@ static Value *eval_expr(const Expr *e) {
     if (x->kind == V_FLOAT) {
       v = value_new(V_FLOAT, e->loc);
       v->f = -x->f;
+      return v;
+    }
+    PrintItem it;
+    bool is_int;
+    if ((x->kind == V_RESULT_ITEM || x->kind == V_RUNTIME) && runtime_item(x, &it, &is_int)) {
+      it.mul = -(it.mul ? it.mul : 1);
+      v = value_new(V_RUNTIME, e->loc);
+      v->rt = it, v->rt_int = is_int;
       return v;
     }
     diag_error(e->loc, "cannot negate %s", value_kind_name(x));
@@ -779,7 +1059,12 @@ static void assign(const Expr *target, Value *v, Loc stmt_loc) {
     for (int i = 0; i < n; i++) assign(target->args.items[i], src->items[i], stmt_loc);
     return;
   }
-  if (target->kind == E_ATTR || target->kind == E_INDEX) {
+  if (target->kind == E_INDEX) {
+    diag_error(target->loc, "assigning to an item or a slice of data is not supported; build the data with np.loadtxt, "
+                            "slices and transforms instead");
+    return;
+  }
+  if (target->kind == E_ATTR) {
     diag_error(target->loc, "assigning to an attribute or an item is not supported");
     return;
   }

@@ -146,8 +146,21 @@ Value *np_array(const Expr *call) {
 Value *np_file(const Expr *call, bool csv) {
   static const char *const pl[] = {"file", "mmap_mode", "allow_pickle", "fix_imports", "encoding"};
   static const char *const pt[] = {"fname", "dtype", "comments", "delimiter", "converters", "skiprows", "usecols", "unpack", "ndmin"};
-  const Expr *a[9];
-  if (!bind_args(call, csv ? "np.loadtxt" : "np.load", csv ? pt : pl, csv ? 9 : 5, csv ? 9 : 5, a)) return value_error();
+  static const char *const pg[] = {"fname", "dtype", "comments", "delimiter", "skip_header", "skip_footer", "converters",
+                                   "missing_values", "filling_values", "usecols", "names"};
+  const Expr *a[11] = {0};
+  bool gen = csv && !strcmp(last_component(ast_dotted(call->fn) ? ast_dotted(call->fn) : ""), "genfromtxt");
+  if (gen) {  // np.genfromtxt: the same reader; skip_header is loadtxt's skiprows
+    const Expr *g[11];
+    if (!bind_args(call, "np.genfromtxt", pg, 11, 2, g)) return value_error();
+    for (int i = 5; i < 11; i++)
+      if (g[i] && g[i]->kind != E_NONE && !(i == 10 && g[i]->kind == E_FALSE)) {
+        diag_error(g[i]->loc, "np.genfromtxt argument '%s' is not supported%s", pg[i],
+                   i == 10 ? " (structured arrays); use skip_header=1 and index columns, e.g. data[:, 0:8]" : "");
+        return value_error();
+      }
+    a[0] = g[0], a[1] = g[1], a[2] = g[2], a[3] = g[3], a[5] = g[4], a[6] = g[9];
+  } else if (!bind_args(call, csv ? "np.loadtxt" : "np.load", csv ? pt : pl, csv ? 9 : 5, csv ? 9 : 5, a)) return value_error();
   const char *path;
   if (!a[0]) {
     diag_error(call->loc, "%s() needs a file name", csv ? "np.loadtxt" : "np.load");
@@ -164,23 +177,72 @@ Value *np_file(const Expr *call, bool csv) {
     }
     delim = ds[0];
   }
+  int64_t skip = 0, *cols = NULL;
+  int n_cols = 0;
+  bool col_index = false;
   if (csv) {
+    if (a[1] && a[1]->kind != E_NONE) {  // dtype: numbers are read as float64 and become float32 per batch anyway
+      Value *t = eval(a[1]);
+      const char *tn = t->kind == V_STR ? t->s : t->kind == V_PATH ? last_component(t->s) : "";
+      static const char *const ok_types[] = {"float", "float32", "float64", "int", "int32", "int64", "uint8", "f4", "f8", "i4", "i8"};
+      if (t->kind == V_ERROR) return t;
+      if (!in_list(tn, ok_types, 11)) {
+        diag_error(a[1]->loc, "dtype %s is not supported (numeric types such as float or 'float32' are)", value_kind_name(t));
+        return value_error();
+      }
+    }
+    if (a[2] && a[2]->kind != E_NONE) {
+      const char *c;
+      if (!arg_str(a[2], "comments", &c)) return value_error();
+      if (strcmp(c, "#")) { diag_error(a[2]->loc, "only comments='#' is supported"); return value_error(); }
+    }
+    if (a[5] && !arg_int(a[5], gen ? "skip_header" : "skiprows", 0, 1 << 30, &skip)) return value_error();
+    if (a[6] && a[6]->kind != E_NONE) {
+      Value *u = eval(a[6]);
+      if (u->kind == V_ERROR) return u;
+      Value one = {.kind = V_TUPLE}, *items[1] = {u};
+      if (u->kind == V_INT) one.items = items, one.n = 1, col_index = true, u = &one;
+      if ((u->kind != V_TUPLE && u->kind != V_LIST) || u->n < 1) {
+        diag_error(a[6]->loc, "usecols must be a column number or a tuple of them");
+        return value_error();
+      }
+      cols = xalloc(sizeof(int64_t) * u->n);
+      for (int i = 0; i < u->n; i++) {
+        if (u->items[i]->kind != V_INT) { diag_error(a[6]->loc, "usecols must hold integers"); return value_error(); }
+        cols[n_cols++] = u->items[i]->i;
+      }
+    }
     for (int i = 4; i < 9; i++)
-      if (a[i] && i != 8) {
+      if (a[i] && i != 5 && i != 6 && i != 8 && a[i]->kind != E_NONE) {
         diag_error(a[i]->loc, "np.loadtxt argument '%s' is not supported", pt[i]);
         return value_error();
       }
   }
   // NPY: its header; CSV has none, so the file is read as the program will read it.
   nn_data nd;
-  if ((csv ? nn_load_csv(&nd, path, delim) : nn_probe_npy(&nd, path)) < 0) {
+  if ((csv ? nn_load_csv_skip(&nd, path, delim, skip) : nn_probe_npy(&nd, path)) < 0) {
     diag_error(a[0]->loc, "%s", nn_last_error());
     return value_error();
   }
-  DataValue d = {.source = csv ? DATA_CSV : DATA_NPY, .loc = call->loc, .path = path, .delimiter = delim};
+  DataValue d = {.source = csv ? DATA_CSV : DATA_NPY, .loc = call->loc, .path = path, .delimiter = delim, .skiprows = skip};
   bool ok = data_from_runtime(&d, &nd, a[0]->loc);
   nn_data_free(&nd);
   if (!ok) return value_error();
+  if (n_cols) {
+    if (d.shape.rank != 1) {
+      diag_error(a[6]->loc, "usecols needs rows of several columns, but %s has shape per row of rank %d", path, d.shape.rank);
+      return value_error();
+    }
+    for (int i = 0; i < n_cols; i++)
+      if (cols[i] < -d.shape.dim[0] || cols[i] >= d.shape.dim[0]) {
+        diag_error(a[6]->loc, "usecols: column %lld is out of range: %s has %lld columns", (long long)cols[i], path,
+                   (long long)d.shape.dim[0]);
+        return value_error();
+      }
+    d.selected = true, d.row_start = d.row_stop = INT64_MIN;
+    d.cols = cols, d.n_cols = n_cols, d.col_index = col_index;
+    d.shape.rank = col_index ? 0 : 1, d.shape.dim[0] = n_cols;
+  }
   return data_value(sema_add_data(d), call->loc);
 }
 
@@ -348,6 +410,25 @@ Value *expand_dims(const Expr *call) {
   }
   DataValue d = sema_program()->data[x->i];
   int64_t axis;
+  if (d.row_index) {  // img = x[0]; np.expand_dims(img, 0) is a batch of one again
+    int rank = d.shape.rank;
+    if (!arg_int(a[1], "axis", -rank - 1, rank, &axis)) return value_error();
+    if (axis < 0) axis += rank + 1;
+    if (axis == 0) {
+      d.row_index = false;
+      d.row_stop = d.row_start == -1 ? INT64_MIN : d.row_start + 1;
+    }
+    else if (d.shape.rank >= MAX_RANK) {
+      diag_error(a[1]->loc, "at most %d dimensions per sample are supported", MAX_RANK);
+      return value_error();
+    } else {
+      for (int i = d.shape.rank; i > axis; i--) d.shape.dim[i] = d.shape.dim[i - 1];
+      d.shape.dim[axis] = 1;
+      d.shape.rank++;
+    }
+    d.loc = call->loc;
+    return data_value(sema_add_data(d), call->loc);
+  }
   int full_rank = d.shape.rank + 1;
   if (!arg_int(a[1], "axis", -full_rank - 1, full_rank, &axis)) return value_error();
   if (axis < 0) axis += full_rank + 1;
@@ -363,3 +444,127 @@ Value *expand_dims(const Expr *call) {
   return data_value(sema_add_data(d), call->loc);
 }
 
+
+// x[a:b] (rows), x[i] (one sample), x[:, a:b] and x[:, k] (columns of 2-D data): a new
+// data value the program selects when it loads the data.
+Value *data_select(const Value *dv, const Expr *e) {
+  DataValue d = sema_program()->data[dv->i];
+  const Expr *rowsub = e->rhs, *colsub = NULL;
+  if (rowsub->kind == E_TUPLE) {
+    if (rowsub->args.n != 2) {
+      diag_error(rowsub->loc, "data can be indexed by rows, or by rows and columns, not %d axes", rowsub->args.n);
+      return value_error();
+    }
+    colsub = rowsub->args.items[1];
+    rowsub = rowsub->args.items[0];
+  }
+  // Selections compose when rows and columns are taken in turn (X = data[:, 0:8];
+  // X[:200]), or rows of rows with bounds from the start (x[100:][:50]).
+  bool rows_taken = d.selected && (d.row_start != INT64_MIN || d.row_stop != INT64_MIN || d.row_index);
+  bool all_rows = rowsub->kind == E_SLICE && !rowsub->lhs && !rowsub->rhs && !rowsub->fn;
+  int64_t base_start = 0, base_stop = INT64_MIN;
+  if (rows_taken && !all_rows) {
+    bool simple = !d.row_index && (d.row_start == INT64_MIN || d.row_start >= 0) && (d.row_stop == INT64_MIN || d.row_stop >= 0);
+    if (simple && rowsub->kind != E_SLICE && !colsub) {  // y = y[:1000]; y[0]
+      int64_t i;
+      if (!arg_int(rowsub, "a row index", 0, (int64_t)1 << 48, &i)) return value_error();
+      if (i >= d.rows) {
+        diag_error(rowsub->loc, "index %lld is out of bounds for %lld rows", (long long)i, (long long)d.rows);
+        return value_error();
+      }
+      d.row_start = (d.row_start == INT64_MIN ? 0 : d.row_start) + i;
+      d.row_stop = INT64_MIN, d.row_index = true, d.rows = 1, d.loc = e->loc;
+      return data_value(sema_add_data(d), e->loc);
+    }
+    if (!simple || rowsub->kind != E_SLICE || colsub) {
+      diag_error(e->loc, "selecting rows of rows selected this way is not supported; select them in one slice");
+      return value_error();
+    }
+    base_start = d.row_start == INT64_MIN ? 0 : d.row_start, base_stop = d.row_stop;
+  }
+  if ((colsub && d.n_cols) || d.onehot) {
+    diag_error(e->loc, "%s; select rows and columns once, before to_categorical",
+               d.onehot ? "indexing one-hot labels is not supported" : "selecting columns of selected columns is not supported");
+    return value_error();
+  }
+  if (!d.selected) d.row_start = d.row_stop = INT64_MIN;
+  d.selected = true;
+  if (all_rows) {
+    // x[:, cols]: the rows stay as they are
+  } else if (rowsub->kind == E_SLICE && rows_taken) {
+    int64_t b[2] = {0, INT64_MIN};
+    const Expr *ends[2] = {rowsub->lhs, rowsub->rhs};
+    if (rowsub->fn) {
+      diag_error(rowsub->fn->loc, "slices of data with a step are not supported");
+      return value_error();
+    }
+    for (int k = 0; k < 2; k++)
+      if (ends[k] && (!arg_int(ends[k], "a slice bound", 0, (int64_t)1 << 48, &b[k]))) return value_error();
+    d.row_start = base_start + b[0];
+    d.row_stop = b[1] == INT64_MIN ? base_stop : base_stop == INT64_MIN ? base_start + b[1]
+                                                : (base_start + b[1] < base_stop ? base_start + b[1] : base_stop);
+    int64_t lo = b[0] < d.rows ? b[0] : d.rows, hi = b[1] == INT64_MIN || b[1] > d.rows ? d.rows : b[1];
+    d.rows = hi > lo ? hi - lo : 0;
+  } else if (rowsub->kind == E_SLICE) {
+    const Expr *ends[2] = {rowsub->lhs, rowsub->rhs};
+    int64_t b[2] = {0, d.rows}, *out[2] = {&d.row_start, &d.row_stop};
+    if (rowsub->fn) {
+      diag_error(rowsub->fn->loc, "slices of data with a step are not supported");
+      return value_error();
+    }
+    for (int k = 0; k < 2; k++) {
+      if (!ends[k]) continue;
+      if (!arg_int(ends[k], "a slice bound", -((int64_t)1 << 48), (int64_t)1 << 48, out[k])) return value_error();
+      b[k] = *out[k] < 0 ? *out[k] + d.rows : *out[k];
+      b[k] = b[k] < 0 ? 0 : b[k] > d.rows ? d.rows : b[k];
+    }
+    d.rows = b[1] > b[0] ? b[1] - b[0] : 0;
+  } else {
+    int64_t i;
+    if (!arg_int(rowsub, "a row index", -((int64_t)1 << 48), (int64_t)1 << 48, &i)) return value_error();
+    if (d.rows > 0 && (i >= d.rows || i < -d.rows)) {
+      diag_error(rowsub->loc, "index %lld is out of bounds for %lld rows", (long long)i, (long long)d.rows);
+      return value_error();
+    }
+    d.row_start = i, d.row_index = true, d.rows = 1;
+  }
+  if (colsub) {
+    if (d.shape.rank != 1) {
+      diag_error(colsub->loc, "columns can be selected from 2-D data (rows, columns); this data has %d dimensions",
+                 d.shape.rank + 1);
+      return value_error();
+    }
+    int64_t w = d.shape.dim[0], lo, hi;
+    if (colsub->kind == E_SLICE) {
+      const Expr *ends[2] = {colsub->lhs, colsub->rhs};
+      int64_t b[2] = {0, w};
+      if (colsub->fn) {
+        diag_error(colsub->fn->loc, "slices of data with a step are not supported");
+        return value_error();
+      }
+      for (int k = 0; k < 2; k++) {
+        if (!ends[k]) continue;
+        if (!arg_int(ends[k], "a slice bound", -((int64_t)1 << 48), (int64_t)1 << 48, &b[k])) return value_error();
+        if (b[k] < 0) b[k] += w;
+        b[k] = b[k] < 0 ? 0 : b[k] > w ? w : b[k];
+      }
+      lo = b[0], hi = b[1] > b[0] ? b[1] : b[0];
+      if (hi == lo) {
+        diag_error(colsub->loc, "this slice selects no columns (the data have %lld)", (long long)w);
+        return value_error();
+      }
+    } else {
+      if (!arg_int(colsub, "a column index", -w, w - 1, &lo)) return value_error();
+      if (lo < 0) lo += w;
+      hi = lo + 1;
+      d.col_index = true;
+    }
+    d.n_cols = (int)(hi - lo);
+    d.cols = xalloc(sizeof(int64_t) * d.n_cols);
+    for (int k = 0; k < d.n_cols; k++) d.cols[k] = lo + k;
+    d.shape.rank = d.col_index ? 0 : 1;
+    d.shape.dim[0] = d.n_cols;
+  }
+  d.loc = e->loc;
+  return data_value(sema_add_data(d), e->loc);
+}

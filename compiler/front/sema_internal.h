@@ -17,7 +17,10 @@ typedef enum {
   V_OPT, V_LOSS, V_METRIC, V_REG, V_CALLBACK,
   V_RESULT,    // evaluate()'s result (a list when metrics are compiled)
   V_RESULT_ITEM,
-  V_HISTORY,
+  V_HISTORY,   // fit()'s result: i = the fit action
+  V_HISTDICT,  // history.history: i = the fit action
+  V_RUNTIME,   // a value known when the program runs (rt): print, format, plot it
+  V_TEXT,      // formatted text with run-time parts (parts, n)
 } ValueKind;
 
 typedef struct Value Value;
@@ -39,6 +42,10 @@ struct Value {
   int result;           // V_RESULT_ITEM index
   int shape_of;         // V_INT read from x.shape[k]: data index + 1 (0: not), and k
   int shape_dim;        //   so print() shows the run-time value, not the compiled one
+  PrintItem rt;         // V_RUNTIME: what it is (P_EVAL_RESULT, P_REDUCE, P_HIST, ...)
+  bool rt_int;          // V_RUNTIME: an integer (argmax, a shape dimension)
+  PrintItem *parts;     // V_TEXT
+  bool wrapper;         // V_MODEL: Sequential([model, Softmax()]), for predict only
 };
 
 Value *value_new(ValueKind kind, Loc loc);
@@ -96,6 +103,7 @@ Value *data_astype(const Value *dv, const Expr *call);
 Value *data_scale(const Value *dv, double factor, Loc loc);
 Value *to_categorical(const Expr *call);
 Value *expand_dims(const Expr *call);
+Value *data_select(const Value *dv, const Expr *index);   // x[a:b], x[i], x[:, cols]
 
 // sema_config.c: optimizers, losses, metrics, callbacks, regularizers
 Value *make_optimizer(const char *name, const Expr *call, Loc loc);
@@ -113,6 +121,25 @@ bool is_regularizer_name(const char *n);
 Value *model_new(const Expr *call);
 Value *model_method(Value *m, const char *method, const Expr *call);
 Value *do_print(const Expr *call);
+
+// sema_format.c: f-strings, '%' and str.format; values known at run time
+Value *eval_fstring(const Expr *e);
+Value *format_percent(const Expr *e, Value *fmt, Value *args);
+Value *format_method(const Value *fmt, const Expr *call);
+// Appends v as print() shows it (conv 'r': repr; spec: a format spec) to items; false
+// after an error (reported at loc).
+bool text_append(PrintItem **items, int *n, const Value *v, char conv, const char *spec, Loc loc);
+void text_append_literal(PrintItem **items, int *n, const char *s);
+// A run-time value as a print item (V_RESULT_ITEM, x.shape[k], V_RUNTIME); false if v is not one.
+bool runtime_item(const Value *v, PrintItem *out, bool *is_int);
+Value *np_reduce(const char *fn, const Expr *call);
+Value *builtin_len(const Expr *call);
+Value *builtin_range(const Expr *call);
+Value *builtin_convert(const char *fn, const Expr *call);
+
+// sema_plot.c: matplotlib.pyplot
+bool is_plot_call(const char *path);
+Value *plot_call(const char *fn, const Expr *call);
 Value *np_save(const Expr *call);
 // The format of a weights file from its suffix, as Keras picks it (plus .safetensors). what
 // names the call in messages ("save_weights", "save", "ModelCheckpoint"); whole_model: model.save

@@ -91,6 +91,28 @@ Value *model_new(const Expr *call) {
   static const char *const p[] = {"layers", "trainable", "name"};
   const Expr *a[3];
   if (!bind_args(call, "Sequential", p, 3, 3, a)) return value_error();
+  if (*slot && a[0] && (a[0]->kind == E_LIST || a[0]->kind == E_TUPLE) && a[0]->args.n >= 1) {
+    // probability_model = Sequential([model, Softmax()]): the model's outputs through softmax.
+    Value *first = eval(a[0]->args.items[0]);
+    if (first->kind == V_ERROR) return first;
+    if (first->kind == V_MODEL) {
+      bool ok = a[0]->args.n == 2 && !first->wrapper;
+      if (ok) {
+        Value *l = eval(a[0]->args.items[1]);
+        if (l->kind == V_ERROR) return l;
+        ok = l->kind == V_LAYER && l->layer->act == ACT_softmax &&
+             (l->layer->kind == L_ACTIVATION);
+      }
+      if (!ok) {
+        diag_error(call->loc, "a model inside another Sequential is supported only as Sequential([model, Softmax()]) "
+                              "(the probability model), for predict()");
+        return value_error();
+      }
+      Value *w = value_new(V_MODEL, call->loc);
+      w->wrapper = true;
+      return w;
+    }
+  }
   if (*slot) {
     diag_error(call->loc, "a second model: nnc compiles one Sequential model per file");
     return value_error();
@@ -278,6 +300,11 @@ static bool check_x(const Expr *e, int xi, const char *call_name) {
     if (!build_model(&xs, NULL, e->loc)) return false;
   }
   const Shape *in = &p->layers[0].out;
+  if (xs.rank == 0 && !d->onehot && in->rank == 1 && in->dim[0] == 1) {
+    // One number per sample for a model of input (1,): Keras takes it as (n, 1).
+    p->data[xi].shape = *in;
+    xs = *in;
+  }
   if (!same_shape(&xs, in)) {
     char a[160], b[128];
     sema_shape_with_rows(d, a, sizeof a);
@@ -298,6 +325,10 @@ static bool check_x(const Expr *e, int xi, const char *call_name) {
   }
   if (d->onehot) {
     diag_error(e->loc, "%s: x is one-hot encoded labels, not inputs", call_name);
+    return false;
+  }
+  if (d->row_index) {
+    diag_error(e->loc, "%s: x is one sample (x[i]); pass x[i:i+1] or np.expand_dims(x[i], 0)", call_name);
     return false;
   }
   return true;
@@ -362,6 +393,7 @@ static bool check_y(const Expr *e, int yi, int xi, const char *call_name) {
 static bool arg_verbose(const Expr *e, int *out) {
   Value *v = eval(e);
   if (v->kind == V_STR && !strcmp(v->s, "auto")) { *out = -1; return true; }
+  if (v->kind == V_BOOL) { *out = (int)v->i; return true; }  // verbose=False is 0, as in Python
   int64_t x;
   if (!arg_int(e, "verbose", 0, 2, &x)) return false;
   *out = (int)x;
@@ -480,7 +512,9 @@ static Value *do_fit(const Expr *call) {
                    cb->monitor);
   }
   if (!ok) return value_error();
-  return value_new(V_HISTORY, call->loc);
+  Value *h = value_new(V_HISTORY, call->loc);
+  h->i = act - p->actions;
+  return h;
 }
 
 static Value *do_evaluate(const Expr *call, bool predict) {
@@ -524,6 +558,11 @@ static Value *do_evaluate(const Expr *call, bool predict) {
       ok = false;
     }
   if (!ok) return value_error();
+  if (sema_program()->n_metrics == 0) {  // Keras returns the loss alone: a scalar
+    Value *v = value_new(V_RESULT_ITEM, call->loc);
+    v->i = action_index, v->result = 0;
+    return v;
+  }
   Value *v = value_new(V_RESULT, call->loc);
   v->i = action_index;
   return v;
@@ -646,7 +685,19 @@ static Value *do_save(const Expr *call) {
 }
 
 Value *model_method(Value *m, const char *method, const Expr *call) {
-  (void)m;
+  if (m->wrapper) {
+    if (strcmp(method, "predict")) {
+      diag_error(call->fn->loc, "the probability model (Sequential([model, Softmax()])) supports predict() only; "
+                                "call %s() on the model itself", method);
+      return value_error();
+    }
+    Value *v = do_evaluate(call, true);
+    if (v->kind != V_ERROR) {
+      Program *p = sema_program();
+      p->actions[p->data[v->i].predict_action].softmax = true;
+    }
+    return v;
+  }
   if (!strcmp(method, "add")) {
     if (call->args.n != 1 || call->kwargs.n) {
       diag_error(call->loc, "add() takes one layer");
@@ -669,7 +720,8 @@ Value *model_method(Value *m, const char *method, const Expr *call) {
       diag_error(call->loc, "summary(): the model has no input shape yet; give the first layer input_shape= or start with Input(shape=...)");
       return value_error();
     }
-    sema_add_action(A_SUMMARY, call->loc);
+    // The model as it is now: layers added later are not in this summary (as in Keras).
+    sema_add_action(A_SUMMARY, call->loc)->ints[0] = sema_program()->n_layers;
     return value_new(V_NONE, call->loc);
   }
   if (!strcmp(method, "save")) return do_save(call);
@@ -717,37 +769,6 @@ static void add_text(Action *a, const char *s) {
   add_item(a, (PrintItem){.kind = P_STRING, .text = s});
 }
 
-// Text of a compile-time value as Python's print shows it; NULL if not printable.
-static const char *value_text(const Value *v) {
-  char buf[64];
-  switch (v->kind) {
-  case V_STR: return v->s;
-  case V_INT: return xprintf("%lld", (long long)v->i);
-  case V_FLOAT: format_pyfloat(v->f, buf, sizeof buf); return xstrdup(buf);
-  case V_BOOL: return v->i ? "True" : "False";
-  case V_NONE: return "None";
-  case V_SHAPE: {
-    const DataValue *d = &sema_program()->data[v->i];
-    char sb[160];
-    sema_shape_with_rows(d, sb, sizeof sb);
-    return xstrdup(sb);
-  }
-  case V_TUPLE:
-  case V_LIST: {
-    const char *s = v->kind == V_TUPLE ? "(" : "[";
-    for (int i = 0; i < v->n; i++) {
-      const Value *it = v->items[i];
-      const char *t = value_text(it);
-      if (!t) return NULL;
-      if (it->kind == V_STR) t = xprintf("'%s'", t);
-      s = xprintf("%s%s%s", s, i ? ", " : "", t);
-    }
-    return xprintf("%s%s", s, v->kind == V_TUPLE ? (v->n == 1 ? ",)" : ")") : "]");
-  }
-  default: return NULL;
-  }
-}
-
 Value *do_print(const Expr *call) {
   static const char *const p[] = {"sep", "end", "file", "flush"};
   const Expr *kw[4] = {0};
@@ -771,37 +792,7 @@ Value *do_print(const Expr *call) {
   Action *act = sema_add_action(A_PRINT, call->loc);
   for (int i = 0; i < call->args.n; i++) {
     if (i) add_text(act, sep);
-    const Expr *e = call->args.items[i];
-    Value *v = vals[i];
-    if (v->kind == V_RESULT_ITEM) {
-      add_item(act, (PrintItem){.kind = P_EVAL_RESULT, .action = (int)v->i, .result = v->result});
-      continue;
-    }
-    if (v->kind == V_RESULT) {
-      add_item(act, (PrintItem){.kind = P_EVAL_LIST, .action = (int)v->i});
-      continue;
-    }
-    // Shapes print as the data are when the program runs: the sample count may differ
-    // from the compiled one (the per-sample shape may not).
-    if (v->kind == V_SHAPE) {
-      add_item(act, (PrintItem){.kind = P_SHAPE, .data = (int)v->i});
-      continue;
-    }
-    if (v->kind == V_INT && v->shape_of) {
-      add_item(act, (PrintItem){.kind = P_SHAPE_DIM, .data = v->shape_of - 1, .dim = v->shape_dim});
-      continue;
-    }
-    if ((v->kind == V_TUPLE || v->kind == V_LIST) && v->n > 1000) {
-      diag_error(e->loc, "print() of %s of more than 1000 items is not supported", value_kind_name(v));
-      return value_error();
-    }
-    const char *t = value_text(v);
-    if (!t) {
-      diag_error(e->loc, "print() of %s is not supported (strings, numbers, shapes and evaluate() results are)",
-                 value_kind_name(v));
-      return value_error();
-    }
-    add_text(act, t);
+    if (!text_append(&act->items, &act->n_items, vals[i], 0, NULL, call->args.items[i]->loc)) return value_error();
   }
   add_text(act, end);
   return value_new(V_NONE, call->loc);

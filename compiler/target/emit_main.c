@@ -16,10 +16,27 @@ static void emit_shape_array(FILE *out, const Shape *s) {
   fprintf(out, s->rank ? "}" : "0}");
 }
 
+// x[a:b], x[i], x[:, cols] as the script wrote them, applied to the loaded rows.
+static void emit_select(FILE *out, const DataValue *d, int k, const char *ind) {
+  if (!d->selected) return;
+  if (d->n_cols) {
+    fprintf(out, "%sstatic const int64_t data_%d_cols[] = {", ind, k);
+    for (int c = 0; c < d->n_cols; c++) fprintf(out, "%s%lld", c ? ", " : "", (long long)d->cols[c]);
+    fprintf(out, "};\n");
+  }
+  const char *none = "NN_NONE";
+  fprintf(out, "%sif (nn_data_select(&data[%d], %s, %s, %s, %s, %d, %s) < 0) return 1;\n", ind, k,
+          d->row_start == INT64_MIN ? none : xprintf("%lldLL", (long long)d->row_start),
+          d->row_stop == INT64_MIN ? none : xprintf("%lldLL", (long long)d->row_stop), d->row_index ? "true" : "false",
+          d->n_cols ? xprintf("data_%d_cols", k) : "NULL", d->n_cols, d->col_index ? "true" : "false");
+}
+
 // Whether two values were read from the same file: the script's transforms
 // (x.reshape(...).astype(...) / 255) each make a value, all from one load.
+// A value with a selection (x[:2000], data[:, 0:8]) reads its own copy: the selection
+// happens in place.
 static bool same_file(const DataValue *a, const DataValue *b) {
-  if (a->source != b->source) return false;
+  if (a->source != b->source || a->selected || b->selected) return false;
   switch (a->source) {
   case DATA_DATASET: return !strcmp(a->dataset, b->dataset) && a->part == b->part;
   case DATA_NPY: return !strcmp(a->path, b->path);
@@ -48,9 +65,9 @@ static void emit_read_data(FILE *out, const DataValue *d, int k) {
     break;
   case DATA_NPY:
   case DATA_CSV:
-    fprintf(out, d->source == DATA_NPY ? "  if (nn_load_npy(&data[%d], " : "  if (nn_load_csv(&data[%d], ", k);
+    fprintf(out, d->source == DATA_NPY ? "  if (nn_load_npy(&data[%d], " : "  if (nn_load_csv_skip(&data[%d], ", k);
     emit_c_string(out, d->path);
-    if (d->source == DATA_CSV) fprintf(out, ", %d", (int)(unsigned char)d->delimiter);
+    if (d->source == DATA_CSV) fprintf(out, ", %d, %lld", (int)(unsigned char)d->delimiter, (long long)d->skiprows);
     fprintf(out, ") < 0) return 1;\n");
     break;
   case DATA_LITERAL: {
@@ -67,7 +84,7 @@ static void emit_read_data(FILE *out, const DataValue *d, int k) {
   }
 }
 
-static void emit_load_data(FILE *out, const Program *p, int k) {
+static void emit_load_data(FILE *out, const Program *p, int k, const bool *used) {
   const DataValue *d = &p->data[k];
   fprintf(out, "  // data[%d], line %d\n", k, d->loc.line);
   if (d->source == DATA_PREDICTION) {
@@ -75,12 +92,13 @@ static void emit_load_data(FILE *out, const Program *p, int k) {
     return;
   }
   int first = 0;
-  while (first < k && !same_file(&p->data[first], d)) first++;
+  while (first < k && !((!used || used[first]) && same_file(&p->data[first], d))) first++;
   // A file is read once: a later value from it shares data[first]'s samples (one buffer,
   // never freed: only predictions are) and nn_data_prepare sets its own shape, scale and
   // one-hot.
   if (first < k) fprintf(out, "  data[%d] = data[%d];  // the same file, read once\n", k, first);
   else emit_read_data(out, d, k);
+  emit_select(out, d, k, "  ");
   fprintf(out, "  if (nn_data_prepare(&data[%d], %d, ", k, d->shape.rank);
   emit_shape_array(out, &d->shape);
   fprintf(out, ", %s, %lld,\n                  ", cnum(d->scale == 0 ? 1 : d->scale), (long long)d->onehot);
@@ -127,53 +145,137 @@ static void emit_fit(FILE *out, const Program *p, int i) {
   if (a->validation_split > 0) fprintf(out, "    cfg.validation_split = %s;\n", cnum(a->validation_split));
   if (a->val_x >= 0) fprintf(out, "    cfg.val_x = &data[%d];\n    cfg.val_y = &data[%d];\n", a->val_x, a->val_y);
   if (a->n_callbacks) fprintf(out, "    cfg.callbacks = callbacks;\n    cfg.n_callbacks = %d;\n", a->n_callbacks);
+  fprintf(out, "    cfg.history = &history_%d;\n", i);
   fprintf(out, "    if (nn_fit(m, &cfg, &data[%d], &data[%d], &rng, &opt) < 0) return 1;\n", a->x, a->y);
+  fprintf(out, "    if (opt.plot && nn_plot_history(&history_%d, opt.plot) < 0) return 1;\n", i);
+}
+
+// A number known only at run time, as a C expression of type double.
+static const char *runtime_expr(const PrintItem *it) {
+  const char *e = "0";
+  switch (it->kind) {
+  case P_EVAL_RESULT: e = xprintf("(double)(float)result_%d[%d]", it->action, it->result); break;  // Keras: float32
+  case P_SHAPE_DIM: e = xprintf("(double)nn_data_dim(&data[%d], %d)", it->data, it->dim); break;
+  case P_REDUCE: e = xprintf("nn_data_reduce(&data[%d], %d)", it->data, it->op); break;
+  case P_HIST_ITEM: e = xprintf("nn_history_get(&history_%d, \"%s\", %lldLL)", it->action, it->key, (long long)it->index); break;
+  default: internal_error("emit_main", "print item %d is not a number", it->kind);
+  }
+  if (it->mul && it->mul != 1) e = xprintf("(%s * %s)", e, cnum(it->mul));
+  return e;
 }
 
 // Items print back to back: sema makes print()'s sep and end string items of their own.
+// Everything goes through nn_print_begin's stream, so --json can wrap it.
 static void emit_print(FILE *out, const Program *p, int i) {
   const Action *a = &p->actions[i];
+  fprintf(out, "    FILE *f = nn_print_begin(&opt);\n");
   for (int k = 0; k < a->n_items; k++) {
     const PrintItem *it = &a->items[k];
     switch (it->kind) {
     case P_STRING:
       fprintf(out, "    fputs(");
       emit_c_string(out, it->text);
-      fprintf(out, ", stdout);\n");
+      fprintf(out, ", f);\n");
       break;
     case P_NUMBER:
-      if (it->is_int) fprintf(out, "    printf(\"%%lld\", %lldLL);\n", (long long)it->number);
-      else fprintf(out, "    nn_print_float(%s);\n", cnum(it->number));
+      if (it->is_int) fprintf(out, "    fprintf(f, \"%%lld\", %lldLL);\n", (long long)it->number);
+      else fprintf(out, "    nn_fprint_float(f, %s);\n", cnum(it->number));
       break;
     case P_SHAPE:
-      fprintf(out, "    nn_print_shape(&data[%d]);\n", it->data);
-      break;
-    case P_SHAPE_DIM:
-      fprintf(out, "    printf(\"%%lld\", (long long)nn_data_dim(&data[%d], %d));\n", it->data, it->dim);
+      fprintf(out, "    nn_fprint_shape(f, &data[%d]);\n", it->data);
       break;
     case P_EVAL_RESULT:
-      // Keras returns its float32 metrics as Python floats: print the float32 value.
-      fprintf(out, "    nn_print_float((float)result_%d[%d]);\n", it->action, it->result);
-      break;
-    case P_EVAL_LIST:
-      fprintf(out, "    putchar('[');\n");
-      for (int r = 0; r <= p->n_metrics; r++)
-        fprintf(out, "%s    nn_print_float((float)result_%d[%d]);\n", r ? "    fputs(\", \", stdout);\n" : "", it->action, r);
-      fprintf(out, "    putchar(']');\n");
+    case P_SHAPE_DIM:
+    case P_REDUCE:
+    case P_HIST_ITEM: {
+      bool is_int = it->kind == P_SHAPE_DIM || it->is_int;
+      if (it->spec) {
+        fprintf(out, "    nn_fprint_spec(f, %s, %s, ", runtime_expr(it), is_int ? "true" : "false");
+        emit_c_string(out, it->spec);
+        fprintf(out, ");\n");
+      } else if (is_int) fprintf(out, "    fprintf(f, \"%%lld\", (long long)%s);\n", runtime_expr(it));
+      else fprintf(out, "    nn_fprint_float(f, %s);\n", runtime_expr(it));
       break;
     }
+    case P_EVAL_LIST:
+      fprintf(out, "    fputc('[', f);\n");
+      for (int r = 0; r <= p->n_metrics; r++)
+        fprintf(out, "%s    nn_fprint_float(f, (float)result_%d[%d]);\n", r ? "    fputs(\", \", f);\n" : "", it->action, r);
+      fprintf(out, "    fputc(']', f);\n");
+      break;
+    case P_HIST:
+      fprintf(out, "    nn_fprint_history(f, &history_%d, \"%s\");\n", it->action, it->key);
+      break;
+    case P_DATA:
+      fprintf(out, "    nn_fprint_data(f, &data[%d]);\n", it->data);
+      break;
+    case P_NUMBERS:
+      internal_error("emit_main", "a list of numbers in print()");
+    }
   }
-  fprintf(out, "    fflush(stdout);\n");
+  fprintf(out, "    nn_print_end(&opt, f);\n");
+}
+
+// One plot series (history list or numbers) as `const double *NAME; int64_t nNAME`.
+static void emit_series(FILE *out, const PrintItem *it, const char *name) {
+  if (it->kind == P_HIST) {
+    fprintf(out, "    int64_t n%s;\n    const double *%s = nn_history_series(&history_%d, \"%s\", &n%s);\n", name, name,
+            it->action, it->key, name);
+    return;
+  }
+  fprintf(out, "    static const double %s[] = {", name);
+  for (int k = 0; k < it->n_numbers; k++) fprintf(out, "%s%s", k ? ", " : "", cnum(it->numbers[k]));
+  fprintf(out, "%s};\n    int64_t n%s = %d;\n", it->n_numbers ? "" : "0", name, it->n_numbers);
+}
+
+static void emit_plot(FILE *out, const Action *a) {
+  switch (a->plot) {
+  case PLOT_FIGURE: fprintf(out, "    nn_plot_figure();\n"); break;
+  case PLOT_SUBPLOT: fprintf(out, "    nn_plot_subplot(%d, %d, %d);\n", (int)a->ints[0], (int)a->ints[1], (int)a->ints[2]); break;
+  case PLOT_SERIES:
+    emit_series(out, &a->items[0], "y");
+    if (a->n_items > 1) emit_series(out, &a->items[1], "x");
+    fprintf(out, "    nn_plot_series(%s, %s, y, ny, ", a->n_items > 1 ? "x" : "NULL", a->n_items > 1 ? "nx" : "0");
+    emit_opt_string(out, a->text);
+    fprintf(out, ", ");
+    emit_opt_string(out, a->fmt);
+    fprintf(out, ");\n");
+    break;
+  case PLOT_TITLE:
+  case PLOT_XLABEL:
+  case PLOT_YLABEL:
+    fprintf(out, "    nn_plot_text(%s, ", a->plot == PLOT_TITLE ? "NN_PLOT_TITLE" : a->plot == PLOT_XLABEL ? "NN_PLOT_XLABEL" : "NN_PLOT_YLABEL");
+    emit_c_string(out, a->text);
+    fprintf(out, ");\n");
+    break;
+  case PLOT_LEGEND:
+    for (int k = 0; k < a->n_items; k++) {
+      fprintf(out, "    nn_plot_label(%d, ", k);
+      emit_c_string(out, a->items[k].text);
+      fprintf(out, ");\n");
+    }
+    fprintf(out, "    nn_plot_legend();\n");
+    break;
+  case PLOT_GRID: fprintf(out, "    nn_plot_grid(%s);\n", a->ints[0] ? "true" : "false"); break;
+  case PLOT_YLIM: fprintf(out, "    nn_plot_ylim(%s, %s);\n", cnum(a->lims[0]), cnum(a->lims[1])); break;
+  case PLOT_SAVE:
+  case PLOT_SHOW:
+    fprintf(out, "    if (nn_plot_save(");
+    emit_c_string(out, a->text);
+    fprintf(out, ") < 0) return 1;\n");
+    if (a->plot == PLOT_SHOW) fprintf(out, "    nn_plot_figure();  // show() ends the figure\n");
+    break;
+  }
 }
 
 static void emit_action(FILE *out, const Program *p, const Graph *g, int i, const char *summary) {
   const Action *a = &p->actions[i];
   static const char *what[] = {"model.summary", "model.fit", "model.evaluate", "model.predict",
-                               "model.save_weights", "model.load_weights", "print", "np.save"};
+                               "model.save_weights", "model.load_weights", "print", "np.save", "pyplot"};
   fprintf(out, "  {  // action %d, line %d: %s\n", i, a->loc.line, what[a->kind]);
   switch (a->kind) {
   case A_SUMMARY:
-    fprintf(out, "    fputs(nnc_summary, stdout);\n");
+    fprintf(out, "    FILE *f = nn_print_begin(&opt);\n    fputs(nnc_summary_%d, f);\n    nn_print_end(&opt, f);\n", i);
     break;
   case A_FIT:
     emit_fit(out, p, i);
@@ -185,20 +287,24 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
   case A_PREDICT: {
     fprintf(out, "    float *pred = nn_predict(m, &data[%d], %lld, %d, &opt);\n    if (!pred) return 1;\n", a->x,
             (long long)batch_or_default(a), verbose_of(a));
-    int k = -1;
-    for (int d = 0; d < p->n_data; d++)
-      if (p->data[d].source == DATA_PREDICTION && p->data[d].predict_action == i) k = d;
-    if (k < 0) {
-      fprintf(out, "    free(pred);  // the result is not used\n");
-      break;
-    }
     const Shape *s = &g->output->shape;
-    fprintf(out, "    nn_data *d = &data[%d];\n    nn_data_free(d);\n    d->dtype = NN_F32;\n", k);
-    fprintf(out, "    d->rows = data[%d].rows;\n    d->ndim = %d;\n", a->x, s->rank);
-    for (int r = 0; r < s->rank; r++) fprintf(out, "    d->shape[%d] = %lld;\n", r, (long long)s->dim[r]);
-    fprintf(out, "    d->row_size = %lld;\n    d->buf = pred;\n    d->scale = 1;\n    d->onehot = 0;\n",
-            (long long)shape_size(s));
-    fprintf(out, "    snprintf(d->origin, sizeof d->origin, \"model.predict\");\n");
+    if (a->softmax)  // probability_model = Sequential([model, Softmax()])
+      fprintf(out, "    nn_softmax_rows(pred, data[%d].rows, %lld);\n", a->x, (long long)shape_size(s));
+    // Every data value made from this prediction (predictions, predictions[0], ...).
+    for (int k = 0; k < p->n_data; k++) {
+      if (p->data[k].source != DATA_PREDICTION || p->data[k].predict_action != i) continue;
+      fprintf(out, "    {\n      nn_data *d = &data[%d];\n      nn_data_free(d);\n      d->dtype = NN_F32;\n", k);
+      fprintf(out, "      d->rows = data[%d].rows;\n      d->ndim = %d;\n", a->x, s->rank);
+      for (int r = 0; r < s->rank; r++) fprintf(out, "      d->shape[%d] = %lld;\n", r, (long long)s->dim[r]);
+      fprintf(out, "      d->row_size = %lld;\n      d->buf = malloc(sizeof(float) * (size_t)(d->rows * d->row_size + 1));\n",
+              (long long)shape_size(s));
+      fprintf(out, "      if (!d->buf) return 1;\n      memcpy(d->buf, pred, sizeof(float) * (size_t)(d->rows * d->row_size));\n");
+      fprintf(out, "      d->scale = 1;\n      d->onehot = 0;\n      d->squeezed = false;\n");
+      fprintf(out, "      snprintf(d->origin, sizeof d->origin, \"model.predict\");\n");
+      emit_select(out, &p->data[k], k, "      ");
+      fprintf(out, "    }\n");
+    }
+    fprintf(out, "    free(pred);\n");
     break;
   }
   case A_SAVE_WEIGHTS:
@@ -209,6 +315,9 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
     break;
   case A_PRINT:
     emit_print(out, p, i);
+    break;
+  case A_PLOT:
+    emit_plot(out, a);
     break;
   case A_NP_SAVE:
     fprintf(out, "    if (nn_save_data(");
@@ -246,12 +355,17 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     return;
   }
   fprintf(out, "// Built with -DNNC_NO_MAIN, this file is a model another program can drive.\n#ifndef NNC_NO_MAIN\n\n");
-  bool has_summary = false;
-  for (int i = 0; i < p->n_actions; i++) has_summary |= p->actions[i].kind == A_SUMMARY;
-  if (has_summary) {
+  for (int i = 0; i < p->n_actions; i++) {
+    if (p->actions[i].kind != A_SUMMARY) continue;
+    // The model as it was when summary() was called: its first ints[0] layers.
+    Program part = *p;
+    part.n_layers = (int)p->actions[i].ints[0];
+    part.total_params = part.trainable_params = 0;
+    for (int l = 1; l < part.n_layers; l++)
+      part.total_params += p->layers[l].params, part.trainable_params += p->layers[l].trainable_params;
     // One literal per summary line keeps the source readable.
-    char *text = summary_text(p);
-    fprintf(out, "static const char nnc_summary[] =");
+    char *text = summary_text(&part);
+    fprintf(out, "static const char nnc_summary_%d[] =", i);
     for (char *line = text; *line;) {
       char *nl = strchr(line, '\n');
       size_t n = nl ? (size_t)(nl - line + 1) : strlen(line);
@@ -272,8 +386,24 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
   fprintf(out, "  static nn_data data[%d];\n", p->n_data ? p->n_data : 1);
   for (int i = 0; i < p->n_actions; i++)
     if (p->actions[i].kind == A_EVALUATE) fprintf(out, "  double result_%d[%d] = {0};\n", i, 1 + p->n_metrics);
+    else if (p->actions[i].kind == A_FIT) fprintf(out, "  static nn_history history_%d;\n", i);
   fprintf(out, "\n");
-  for (int k = 0; k < p->n_data; k++) emit_load_data(out, p, k);
+  // Only what the script uses is loaded: `x = x[:2000] / 255` leaves the whole x unused.
+  bool *used = xalloc(sizeof(bool) * (p->n_data + 1));
+  for (int i = 0; i < p->n_actions; i++) {
+    const Action *a = &p->actions[i];
+    int refs[] = {a->x, a->y, a->val_x, a->val_y};
+    for (int r = 0; r < 4; r++)
+      if (refs[r] >= 0 && a->kind != A_PLOT) used[refs[r]] = true;
+    if (a->kind == A_PRINT)
+      for (int k = 0; k < a->n_items; k++) {
+        PrintKind pk = a->items[k].kind;
+        if (pk == P_SHAPE || pk == P_SHAPE_DIM || pk == P_REDUCE || pk == P_DATA) used[a->items[k].data] = true;
+      }
+  }
+  for (int k = 0; k < p->n_data; k++)
+    if (used[k] || p->data[k].source == DATA_PREDICTION) emit_load_data(out, p, k, used);
+    else fprintf(out, "  // data[%d], line %d: not used\n", k, p->data[k].loc.line);
   fprintf(out, "\n  int64_t max_batch = 1;\n");
   for (int i = 0; i < p->n_actions; i++) {
     const Action *a = &p->actions[i];

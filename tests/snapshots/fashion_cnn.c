@@ -625,6 +625,7 @@ int main(int argc, char **argv) {
   nn_rng rng;
   nn_rng_seed(&rng, opt.seed_set ? opt.seed : 0);
   static nn_data data[6];
+  static nn_history history_0;
   double result_1[2] = {0};
 
   // data[0], line 3
@@ -643,14 +644,7 @@ int main(int argc, char **argv) {
   if (nn_load_dataset(&data[3], "fashion-mnist", 3, opt.data_dir) < 0) return 1;
   if (nn_data_prepare(&data[3], 0, (const int64_t[]){0}, 1.0, 0,
                   "fashion-mnist y_test") < 0) return 1;
-  // data[4], line 0
-  static const double data_4_values[] = {
-    1.0, 2.0, 3.0, 4.5, -1e-09, 6.0, 7.0, 8.0,
-    9.0, 10.0
-  };
-  if (nn_data_from_values(&data[4], data_4_values, 2, 1, (const int64_t[]){5}) < 0) return 1;
-  if (nn_data_prepare(&data[4], 1, (const int64_t[]){5}, 1.0, 0,
-                  "np.array literal") < 0) return 1;
+  // data[4], line 0: not used
   // data[5], line 0
   // filled by model.predict (action 3)
 
@@ -674,43 +668,52 @@ int main(int argc, char **argv) {
     cfg.verbose = 1;
     cfg.val_x = &data[2];
     cfg.val_y = &data[3];
+    cfg.history = &history_0;
     if (nn_fit(m, &cfg, &data[0], &data[1], &rng, &opt) < 0) return 1;
+    if (opt.plot && nn_plot_history(&history_0, opt.plot) < 0) return 1;
   }
   {  // action 1, line 0: model.evaluate
     if (nn_evaluate(m, &data[2], &data[3], 32, 1, &opt, result_1) < 0) return 1;
   }
   {  // action 2, line 0: print
-    fputs("Test \042acc\042: ", stdout);
-    nn_print_float((float)result_1[1]);
-    fputs(" ", stdout);
-    nn_print_shape(&data[0]);
-    fputs(" ", stdout);
-    printf("%lld", (long long)nn_data_dim(&data[0], 1));
-    fputs(" ", stdout);
-    nn_print_float(0.5);
-    fputs(" ", stdout);
-    putchar('[');
-    nn_print_float((float)result_1[0]);
-    fputs(", ", stdout);
-    nn_print_float((float)result_1[1]);
-    putchar(']');
-    fputs("\012", stdout);
-    fflush(stdout);
+    FILE *f = nn_print_begin(&opt);
+    fputs("Test \042acc\042: ", f);
+    nn_fprint_float(f, (double)(float)result_1[1]);
+    fputs(" ", f);
+    nn_fprint_shape(f, &data[0]);
+    fputs(" ", f);
+    fprintf(f, "%lld", (long long)(double)nn_data_dim(&data[0], 1));
+    fputs(" ", f);
+    nn_fprint_float(f, 0.5);
+    fputs(" ", f);
+    fputc('[', f);
+    nn_fprint_float(f, (float)result_1[0]);
+    fputs(", ", f);
+    nn_fprint_float(f, (float)result_1[1]);
+    fputc(']', f);
+    fputs("\012", f);
+    nn_print_end(&opt, f);
   }
   {  // action 3, line 0: model.predict
     float *pred = nn_predict(m, &data[2], 32, 1, &opt);
     if (!pred) return 1;
-    nn_data *d = &data[5];
-    nn_data_free(d);
-    d->dtype = NN_F32;
-    d->rows = data[2].rows;
-    d->ndim = 1;
-    d->shape[0] = 10;
-    d->row_size = 10;
-    d->buf = pred;
-    d->scale = 1;
-    d->onehot = 0;
-    snprintf(d->origin, sizeof d->origin, "model.predict");
+    {
+      nn_data *d = &data[5];
+      nn_data_free(d);
+      d->dtype = NN_F32;
+      d->rows = data[2].rows;
+      d->ndim = 1;
+      d->shape[0] = 10;
+      d->row_size = 10;
+      d->buf = malloc(sizeof(float) * (size_t)(d->rows * d->row_size + 1));
+      if (!d->buf) return 1;
+      memcpy(d->buf, pred, sizeof(float) * (size_t)(d->rows * d->row_size));
+      d->scale = 1;
+      d->onehot = 0;
+      d->squeezed = false;
+      snprintf(d->origin, sizeof d->origin, "model.predict");
+    }
+    free(pred);
   }
   {  // action 4, line 0: np.save
     if (nn_save_data("pred.npy", &data[5]) < 0) return 1;
