@@ -189,6 +189,8 @@ static TargetKind target_of(const Options *o) {
 // does first; then the stages, each timed with --time-passes.
 static int run_command(const Options *o, char **argv) {
   TargetKind target = target_of(o);
+  // mpirun starts the program N times; that is a built program's job.
+  if (o->mpi) diag_fatal("'run' does not take --mpi: use 'nnc build --mpi FILE -o PROG' and 'mpirun -np N PROG'");
 #ifndef NNC_HAVE_OPENCL
   if (target == TARGET_OPENCL) diag_fatal("this nnc was built without OpenCL, so it cannot run OpenCL programs");
 #endif
