@@ -607,10 +607,35 @@ extern bool emit_profile;
 //
 // build.c — `nnc build` / `nnc emit`
 //
-// Emits into a temporary directory and compiles with cc (default "cc", env CC); writes
-// out_path atomically. Returns 0, or -1 after a message.
+// Emits into a temporary directory, compiles model.c with cc (default "cc", env CC; the
+// object through the compiled-code cache) and links it with libnnrt.a; writes out_path
+// atomically. specialize compiles the kernels into the model (static inline, constant
+// shapes) instead of calling the library nnc run also uses. Returns 0, or -1 after a
+// message.
 int build_program(const Program *p, Graph *g, TargetKind target, const char *out_path, const char *cflags,
-                  const char *cc);
+                  const char *cc, bool specialize);
+// Where nnc finds what programs include and link, relative to the nnc binary (or
+// $NNC_INCLUDE_DIR, $NNC_RUNTIME_LIB): <prefix>/include/nnc, <prefix>/lib/nnc/libnnrt.a.
+const char *nnc_include_dir(void);
+const char *nnc_runtime_lib(void);
+// A library nnc carries (libnnrt.a, libnnc_jit.so): $env_name, else
+// <prefix>/lib/nnc/<name>, else beside nnc.
+const char *nnc_library(const char *name, const char *env_name);
+const char *nnc_version(void);
+// The flags every compile of a model uses (both compilers, both commands), into out.
+int model_cflags(const char **out, int cap, bool specialize);
+// The compiled-code cache key of a model's object: kind, nnc's version, the source,
+// the compiler, its flags, this CPU, the headers the source includes.
+uint64_t model_cache_key(const char *kind, const char *source, const char *compiler, const char *const *flags,
+                         int n_flags);
+// Runs the C compiler's argv (NULL-terminated) with its output into dir/cc.log. Returns 0;
+// or, after removing dir and the partial output (if not NULL), -1 with a message when it
+// cannot start; a compiler that fails is nnc's bug: an internal error saying `failure`,
+// with the compiler's output.
+int run_compiler(const char **argv, const char *dir, const char *partial, const char *failure);
+// A fresh directory under $TMPDIR (NULL after a message), and its removal.
+char *make_temp_dir(void);
+void remove_temp_dir(const char *dir);
 // `nnc emit FILE --target c -o DIR`: creates DIR if needed, writes model.c and README.
 int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir);
 
@@ -620,5 +645,20 @@ int emit_to_dir(const Program *p, Graph *g, TargetKind target, const char *dir);
 // parses and checks the script (main.c's front end). Returns the exit status.
 //
 int bench_main(int argc, char **argv, Program *(*load)(const char *file, const char *data_dir));
+
+// run.c — `nnc run`: the model compiled in process (Clang/LLVM: libnnc_jit.so, loaded
+// only by `nnc run`) or, where that library is missing, by the system compiler into a shared object that is dlopen'ed;
+// either way through the compiled-code cache, linked against the runtime and kernels
+// inside nnc, then its main() is called with argv (argv[0] names the script). Returns
+// the program's exit status.
+int run_program(const Program *p, Graph *g, TargetKind target, int argc, char **argv);
+// This CPU for cache keys: what -march=native looks at (/proc/cpuinfo's model and flags).
+const char *host_cpu_id(void);
+// --time-passes / NNC_DEBUG: time_stage prints "nnc: time: <stage> <ms since start>"
+// to stderr when on. --verbose: what nnc run does (cache hits, fallback).
+void set_time_passes(bool on);
+void time_stage(const char *stage, double start);
+void set_verbose(bool on);
+bool verbose_mode(void);
 
 #endif

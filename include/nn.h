@@ -362,6 +362,9 @@ int nn_cpus_from_cpu_max(const char *cpu_max);
 void nn_start_threads(nn_options *o, char **argv);
 // Monotonic seconds.
 double nn_now(void);
+// Called once, after the first training step of the process, with that step's time,
+// when set (`nnc run --time-passes` times the start of training with it).
+extern void (*nn_on_first_step)(double step_seconds);
 
 #ifdef __cplusplus
 }

@@ -8,8 +8,7 @@
 // training step cannot go on without them.
 //
 // Programs are compiled once per (source, options, device, driver) and their binaries
-// kept in a cache directory: $NNC_CACHE_DIR, else $XDG_CACHE_HOME/nnc, else
-// $HOME/.cache/nnc. Entries are files named <16 hex digits>.nncl (see cl_cache.c).
+// kept in nnc's compiled-code cache (include/nn_cache.h), as entries of kind "nncl".
 #ifndef NN_CL_H
 #define NN_CL_H
 
@@ -85,16 +84,6 @@ const char *nn_cl_error_name(cl_int err);
 // Returns 0, or 1 after a message when there is none.
 int nn_cl_list_devices(FILE *out);
 
-// The binary cache, for `nnc cache --stats|--clear`. Clearing removes only nnc's
-// entries (*.nncl and their temporary files), nothing else in the directory.
-int nn_cl_cache_stats(FILE *out);
-int nn_cl_cache_clear(FILE *out);
-// The cache directory as configured (it may not exist yet); -1 if none can be named.
-int nn_cl_cache_dir(char *buf, size_t cap);
-// FNV-1a 64 over the n strings, each followed by a NUL byte as separator (so
-// {"ab","c"} and {"a","bc"} differ). The cache key is this over (format version,
-// source, options, device name, platform name, driver version, device version).
-uint64_t nn_cl_hash(const char *const *fields, int n);
 // The work-group size (64, 128 or 256) for a program's kernels: $NNC_CL_WG when set; 64
 // on a CPU device; else the fastest by `trial` (seconds for a few steps built with that
 // size; <= 0 if it failed), searched once and remembered per source, device, driver and

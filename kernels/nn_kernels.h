@@ -30,6 +30,19 @@
 #endif
 typedef NN_REAL nn_real;
 
+/* How a public kernel is defined.  By default `static inline`: the includer gets its
+ * own copy, specialized to its constant arguments.  kernels/nn_kernels_lib.c defines
+ * NNK_API empty to compile the library once as external functions, which nnc links
+ * in.  With NNK_LINKED the includer sees only the prototypes (nn_kernels_api.h, made
+ * from this file by the build) and calls that library: `nnc run` and `nnc build`
+ * compile a model that way, so no kernel is compiled per model (docs/jit.md). */
+#ifdef NNK_LINKED
+#include "nn_kernels_api.h"
+#else
+#ifndef NNK_API
+#define NNK_API static inline
+#endif
+
 /* Generated programs are built with -O2, whose "very cheap" vectorizer cost model
  * skips every loop that needs a scalar remainder, and OpenMP bodies see their shapes
  * as variables, so most kernel loops would stay scalar.  The kernels ask for the
@@ -297,13 +310,13 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
     }
 }
 
-static inline void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
+NNK_API void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
                             const nn_real *B, nn_real *C, int accumulate) {
     nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, accumulate, NULL);
 }
 
 /* C = op(A)·op(B) + bias, then the activation: a Dense layer's forward pass in one. */
-static inline void nnk_gemm_bias_act(int ta, int tb, int M, int N, int K, const nn_real *A,
+NNK_API void nnk_gemm_bias_act(int ta, int tb, int M, int N, int K, const nn_real *A,
                                      const nn_real *B, const nn_real *bias, int act, nn_real *C) {
     nnk_epi e = {bias, act};
     nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, 0, &e);
@@ -312,7 +325,7 @@ static inline void nnk_gemm_bias_act(int ta, int tb, int M, int N, int K, const 
 /* ---------------------------------------------------------------- bias */
 
 /* y[r,c] += b[c] */
-static inline void nnk_bias_add(int rows, int cols, nn_real *y, const nn_real *b) {
+NNK_API void nnk_bias_add(int rows, int cols, nn_real *y, const nn_real *b) {
     #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
     for (int r = 0; r < rows; r++) {
         nn_real *yr = y + (size_t)r * cols;
@@ -321,7 +334,7 @@ static inline void nnk_bias_add(int rows, int cols, nn_real *y, const nn_real *b
 }
 
 /* db[c] = Σ_r dy[r,c], summed in double in row order. */
-static inline void nnk_bias_grad(int rows, int cols, const nn_real *dy, nn_real *db) {
+NNK_API void nnk_bias_grad(int rows, int cols, const nn_real *dy, nn_real *db) {
     #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
     for (int c0 = 0; c0 < cols; c0 += NNK_COLBLK) {
         int cb = nnk_min_(NNK_COLBLK, cols - c0);
@@ -365,7 +378,7 @@ static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C
 
 /* Scratch elements the three conv functions need for batches of up to n samples.
  * 1×1 stride-1 convs need none (OH == H there means the pads are 0). */
-static inline size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
+NNK_API size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                            int SH, int SW, int OH, int OW) {
     if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && OH == H && OW == W) return 0;
     return (size_t)nnk_conv2d_chunk_(n, OH, OW, KH, KW, C) * OH * OW * KH * KW * C;
@@ -522,7 +535,7 @@ static inline void nnk_col2im_(int n, int H, int W, int C, int KH, int KW, int S
 /* y = conv(x, w) + bias, then the activation (bias NULL and NN_EPI_NONE: the plain
  * convolution).  The GEMM paths apply the epilogue per finished tile; the direct path
  * (first layers) in one pass over y after it. */
-static inline void nnk_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, int KW, int F,
+NNK_API void nnk_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, int KW, int F,
                                            int SH, int SW, int PT, int PL, int OH, int OW,
                                            const nn_real *x, const nn_real *w, const nn_real *bias,
                                            int act, nn_real *y, nn_real *work) {
@@ -551,7 +564,7 @@ static inline void nnk_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, i
     }
 }
 
-static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+NNK_API void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                   int SW, int PT, int PL, int OH, int OW, const nn_real *x,
                                   const nn_real *w, nn_real *y, nn_real *work) {
     nnk_conv2d_fwd_bias_act(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, NULL, NN_EPI_NONE, y,
@@ -559,7 +572,7 @@ static inline void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, in
 }
 
 /* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0. */
-static inline void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
+NNK_API void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
                                        int SH, int SW, int PT, int PL, int OH, int OW,
                                        const nn_real *dy, const nn_real *w, nn_real *dx,
                                        nn_real *work) {
@@ -577,7 +590,7 @@ static inline void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int K
 }
 
 /* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated). */
-static inline void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
+NNK_API void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
                                          int SH, int SW, int PT, int PL, int OH, int OW,
                                          const nn_real *x, const nn_real *dy, nn_real *dw,
                                          nn_real *work) {
@@ -609,7 +622,7 @@ static inline void nnk_pool_window_(int oh, int ow, int H, int W, int PH, int PW
     *w0 = nnk_max_(ws, 0); *w1 = nnk_min_(ws + PW, W);
 }
 
-static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+NNK_API void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x, nn_real *y) {
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
@@ -639,7 +652,7 @@ static inline void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW,
  * When windows tile the input without overlap or padding (the usual 2×2, stride 2),
  * each window writes all its cells (gradient or 0) and only the cells past the last
  * window are cleared, instead of clearing dx first and scattering into it. */
-static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x,
                                      const nn_real *y, const nn_real *dy, nn_real *dx) {
     (void)y;
@@ -696,7 +709,7 @@ static inline void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW,
 }
 
 /* TF semantics: the average is over the valid (non-padded) cells only. */
-static inline void nnk_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+NNK_API void nnk_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *x, nn_real *y) {
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
@@ -721,7 +734,7 @@ static inline void nnk_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW,
     }
 }
 
-static inline void nnk_avgpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+NNK_API void nnk_avgpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                      int PT, int PL, int OH, int OW, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
@@ -745,7 +758,7 @@ static inline void nnk_avgpool2d_bwd(int n, int H, int W, int C, int PH, int PW,
 }
 
 /* y[b,c] = mean over the HW spatial cells of x[b,:,c]. */
-static inline void nnk_global_avgpool2d_fwd(int n, int HW, int C, const nn_real *x, nn_real *y) {
+NNK_API void nnk_global_avgpool2d_fwd(int n, int HW, int C, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if ((int64_t)n * HW * C >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         const nn_real *xb = x + (size_t)b * HW * C;
@@ -759,7 +772,7 @@ static inline void nnk_global_avgpool2d_fwd(int n, int HW, int C, const nn_real 
     }
 }
 
-static inline void nnk_global_avgpool2d_bwd(int n, int HW, int C, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_global_avgpool2d_bwd(int n, int HW, int C, const nn_real *dy, nn_real *dx) {
     nn_real inv = (nn_real)1 / (nn_real)HW;
     #pragma omp parallel for schedule(static) if ((int64_t)n * HW * C >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++)
@@ -772,13 +785,13 @@ static inline void nnk_global_avgpool2d_bwd(int n, int HW, int C, const nn_real 
 
 /* ---------------------------------------------------------------- activations */
 
-static inline void nnk_relu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_relu_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 /* Uses the output: y > 0 exactly where x > 0. */
-static inline void nnk_relu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_relu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
 }
@@ -790,22 +803,22 @@ static inline nn_real nnk_sigmoid_(nn_real x) {
     return e / ((nn_real)1 + e);
 }
 
-static inline void nnk_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) y[i] = nnk_sigmoid_(x[i]);
 }
 
-static inline void nnk_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * y[i] * ((nn_real)1 - y[i]);
 }
 
-static inline void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) y[i] = nnk_tanh_(x[i]);
 }
 
-static inline void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
 }
@@ -814,14 +827,14 @@ static inline void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy
  * x/2·(1 + erf(x/√2)) without its cancellation for very negative x. */
 #define NNK_SQRT1_2 0.70710678118654752440
 #define NNK_INV_SQRT_2PI 0.39894228040143267794
-static inline void nnk_gelu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_gelu_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++)
         y[i] = (nn_real)0.5 * x[i] * nnk_erfc_(-x[i] * (nn_real)NNK_SQRT1_2);
 }
 
 /* Uses the input: d gelu/dx = Φ(x) + x·φ(x) is no function of y. */
-static inline void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
         nn_real v = x[i];
@@ -832,12 +845,12 @@ static inline void nnk_gelu_bwd(int64_t len, const nn_real *x, const nn_real *dy
 }
 
 /* silu (Keras's swish): x·sigmoid(x); the gradient s·(1 + x·(1 - s)) reads x. */
-static inline void nnk_silu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_silu_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) y[i] = x[i] * nnk_sigmoid_(x[i]);
 }
 
-static inline void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
         nn_real s = nnk_sigmoid_(x[i]);
@@ -847,7 +860,7 @@ static inline void nnk_silu_bwd(int64_t len, const nn_real *x, const nn_real *dy
 
 /* elu: x if x > 0 else alpha·(exp(x) - 1); the gradient reads x, so any alpha works
  * (Keras does not restrict it). expm1 of min(x, 0): no overflow in the unused branch. */
-static inline void nnk_elu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+NNK_API void nnk_elu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
     const nn_real a = (nn_real)alpha;
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
@@ -856,7 +869,7 @@ static inline void nnk_elu_fwd(int64_t len, double alpha, const nn_real *x, nn_r
     }
 }
 
-static inline void nnk_elu_bwd(int64_t len, double alpha, const nn_real *x, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_elu_bwd(int64_t len, double alpha, const nn_real *x, const nn_real *dy, nn_real *dx) {
     const nn_real a = (nn_real)alpha;
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
@@ -870,7 +883,7 @@ static inline void nnk_elu_bwd(int64_t len, double alpha, const nn_real *x, cons
  * reads y: scale if y > 0, else y + scale·alpha. */
 #define NNK_SELU_ALPHA 1.6732632423543772848
 #define NNK_SELU_SCALE 1.0507009873554804934
-static inline void nnk_selu_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_selu_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
         nn_real v = x[i], neg = v < 0 ? v : 0;
@@ -878,7 +891,7 @@ static inline void nnk_selu_fwd(int64_t len, const nn_real *x, nn_real *y) {
     }
 }
 
-static inline void nnk_selu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_selu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         dx[i] = dy[i] * (y[i] > 0 ? (nn_real)NNK_SELU_SCALE : y[i] + (nn_real)(NNK_SELU_SCALE * NNK_SELU_ALPHA));
@@ -886,13 +899,13 @@ static inline void nnk_selu_bwd(int64_t len, const nn_real *y, const nn_real *dy
 
 /* leaky_relu: x if x > 0 else negative_slope·x (alpha). Keras requires slope >= 0, so
  * y > 0 exactly where x > 0 and the gradient reads y. */
-static inline void nnk_leaky_relu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
+NNK_API void nnk_leaky_relu_fwd(int64_t len, double alpha, const nn_real *x, nn_real *y) {
     const nn_real a = (nn_real)alpha;
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
 }
 
-static inline void nnk_leaky_relu_bwd(int64_t len, double alpha, const nn_real *y, const nn_real *dy,
+NNK_API void nnk_leaky_relu_bwd(int64_t len, double alpha, const nn_real *y, const nn_real *dy,
                                       nn_real *dx) {
     const nn_real a = (nn_real)alpha;
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
@@ -901,7 +914,7 @@ static inline void nnk_leaky_relu_bwd(int64_t len, double alpha, const nn_real *
 
 /* softplus: log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable in both tails. Its
  * derivative sigmoid(x) equals 1 - exp(-y): the gradient reads y. */
-static inline void nnk_softplus_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_softplus_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) {
         nn_real v = x[i], pos = v > 0 ? v : 0, mabs = v > 0 ? -v : v;
@@ -909,14 +922,14 @@ static inline void nnk_softplus_fwd(int64_t len, const nn_real *x, nn_real *y) {
     }
 }
 
-static inline void nnk_softplus_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_softplus_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
     for (int64_t i = 0; i < len; i++) dx[i] = -dy[i] * nnk_expm1_(-y[i]);
 }
 
 /* hard_sigmoid, Keras 3: relu6(x + 3) / 6 (Keras 2 used clip(0.2x + 0.5, 0, 1)). The
  * gradient 1/6 on (-3, 3) reads y: 0 < y < 1. */
-static inline void nnk_hard_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_hard_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         nn_real t = x[i] + (nn_real)3;
@@ -926,7 +939,7 @@ static inline void nnk_hard_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *
     }
 }
 
-static inline void nnk_hard_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_hard_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 && y[i] < 1 ? dy[i] / (nn_real)6 : 0;
 }
@@ -941,7 +954,7 @@ static inline void nnk_softmax_row_(int cols, const nn_real *x, nn_real *y) {
     for (int c = 0; c < cols; c++) y[c] *= inv;
 }
 
-static inline void nnk_softmax_fwd(int rows, int cols, const nn_real *x, nn_real *y) {
+NNK_API void nnk_softmax_fwd(int rows, int cols, const nn_real *x, nn_real *y) {
     if (cols <= 0) return;
     #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN / 8)
     for (int r = 0; r < rows; r++)
@@ -949,7 +962,7 @@ static inline void nnk_softmax_fwd(int rows, int cols, const nn_real *x, nn_real
 }
 
 /* dx = y ⊙ (dy − Σ dy·y) per row. */
-static inline void nnk_softmax_bwd(int rows, int cols, const nn_real *y, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_softmax_bwd(int rows, int cols, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const nn_real *yr = y + (size_t)r * cols, *gr = dy + (size_t)r * cols;
@@ -980,7 +993,7 @@ static inline double nnk_uniform_(uint64_t key, uint64_t i) {
 
 /* Inverted dropout: mask[i] = 1/(1-rate) if kept, else 0; y = x * mask.  The caller
  * passes a new seed each step (e.g. run seed mixed with the step count). */
-static inline void nnk_dropout_fwd(int64_t len, double rate, uint64_t seed, const nn_real *x,
+NNK_API void nnk_dropout_fwd(int64_t len, double rate, uint64_t seed, const nn_real *x,
                                    nn_real *y, nn_real *mask) {
     nn_real keep_scale = rate < 1 ? (nn_real)(1.0 / (1.0 - rate)) : 0;
     uint64_t key = nnk_splitmix64_(seed);
@@ -992,7 +1005,7 @@ static inline void nnk_dropout_fwd(int64_t len, double rate, uint64_t seed, cons
     }
 }
 
-static inline void nnk_dropout_bwd(int64_t len, const nn_real *mask, const nn_real *dy, nn_real *dx) {
+NNK_API void nnk_dropout_bwd(int64_t len, const nn_real *mask, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * mask[i];
 }
@@ -1003,7 +1016,7 @@ static inline void nnk_dropout_bwd(int64_t len, const nn_real *mask, const nn_re
  * batch variance, used both to normalize and to update the moving variance;
  * moving = moving*momentum + batch*(1-momentum).  gamma/beta may be NULL
  * (scale/center off).  Statistics are two-pass, in double, per channel block. */
-static inline void nnk_batchnorm_fwd_train(int rows, int C, double eps, double momentum,
+NNK_API void nnk_batchnorm_fwd_train(int rows, int C, double eps, double momentum,
                                            const nn_real *x, const nn_real *gamma,
                                            const nn_real *beta, nn_real *y, nn_real *save_mean,
                                            nn_real *save_invstd, nn_real *moving_mean,
@@ -1041,7 +1054,7 @@ static inline void nnk_batchnorm_fwd_train(int rows, int C, double eps, double m
     }
 }
 
-static inline void nnk_batchnorm_fwd_infer(int rows, int C, double eps, const nn_real *x,
+NNK_API void nnk_batchnorm_fwd_infer(int rows, int C, double eps, const nn_real *x,
                                            const nn_real *gamma, const nn_real *beta,
                                            const nn_real *moving_mean, const nn_real *moving_var,
                                            nn_real *y) {
@@ -1058,7 +1071,7 @@ static inline void nnk_batchnorm_fwd_infer(int rows, int C, double eps, const nn
 
 /* With xhat = (x-mean)*invstd:  dbeta = Σ dy,  dgamma = Σ dy*xhat,
  * dx = gamma*invstd * (dy - dbeta/rows - xhat*dgamma/rows).  dgamma/dbeta may be NULL. */
-static inline void nnk_batchnorm_bwd(int rows, int C, const nn_real *x, const nn_real *dy,
+NNK_API void nnk_batchnorm_bwd(int rows, int C, const nn_real *x, const nn_real *dy,
                                      const nn_real *gamma, const nn_real *save_mean,
                                      const nn_real *save_invstd, nn_real *dx, nn_real *dgamma,
                                      nn_real *dbeta) {
@@ -1118,7 +1131,7 @@ static inline double nnk_logsumexp_(int C, const nn_real *z) {
 }
 
 /* Softmax + sparse categorical cross-entropy, fused: loss_i = lse(z_i) - z_i[label]. */
-static inline double nnk_loss_sparse_softmax_xent(int n, int C, const nn_real *logits,
+NNK_API double nnk_loss_sparse_softmax_xent(int n, int C, const nn_real *logits,
                                                   const nn_real *labels, nn_real *probs,
                                                   nn_real *dlogits) {
     double total = 0;
@@ -1138,7 +1151,7 @@ static inline double nnk_loss_sparse_softmax_xent(int n, int C, const nn_real *l
 
 /* Softmax + categorical cross-entropy on one-hot (or soft) targets, fused:
  * loss_i = Σ_c y_c (lse - z_c);  d/dz_c = p_c Σy - y_c. */
-static inline double nnk_loss_softmax_xent(int n, int C, const nn_real *logits,
+NNK_API double nnk_loss_softmax_xent(int n, int C, const nn_real *logits,
                                            const nn_real *onehot, nn_real *probs,
                                            nn_real *dlogits) {
     double total = 0;
@@ -1157,7 +1170,7 @@ static inline double nnk_loss_softmax_xent(int n, int C, const nn_real *logits,
 
 /* Sigmoid + binary cross-entropy, fused and stable (TF's sigmoid_cross_entropy_with_logits):
  * max(z,0) - z*y + log1p(exp(-|z|)), per-sample mean over K;  d/dz = (σ(z) - y)/(n K). */
-static inline double nnk_loss_sigmoid_bce(int n, int K, const nn_real *logits, const nn_real *y,
+NNK_API double nnk_loss_sigmoid_bce(int n, int K, const nn_real *logits, const nn_real *y,
                                           nn_real *probs, nn_real *dlogits) {
     double total = 0;
     for (int i = 0; i < n; i++) {
@@ -1184,7 +1197,7 @@ static inline double nnk_clip_prob_(double p, int *inside) {
 /* Categorical cross-entropy on probabilities, as Keras 3: q = p / Σp; r = clip(q);
  * loss_i = -Σ y log r.  Gradient: g_j = -y_j/r_j (0 where clipped),
  * dL/dp_k = (g_k - Σ_j g_j q_j) / Σp. */
-static inline double nnk_loss_cce(int n, int C, const nn_real *p, const nn_real *onehot, nn_real *dp) {
+NNK_API double nnk_loss_cce(int n, int C, const nn_real *p, const nn_real *onehot, nn_real *dp) {
     double total = 0;
     for (int i = 0; i < n; i++) {
         const nn_real *pi = p + (size_t)i * C, *y = onehot + (size_t)i * C;
@@ -1210,7 +1223,7 @@ static inline double nnk_loss_cce(int n, int C, const nn_real *p, const nn_real 
 /* Sparse categorical cross-entropy on probabilities, as Keras 3's TF backend:
  * r = clip(p); loss_i = -log r_t + log Σ_j r_j (sparse softmax CE of log r).
  * dL/dp_j = (1/Σr - [j=t]/r_t), 0 where clipped. */
-static inline double nnk_loss_sparse_cce(int n, int C, const nn_real *p, const nn_real *labels,
+NNK_API double nnk_loss_sparse_cce(int n, int C, const nn_real *p, const nn_real *labels,
                                          nn_real *dp) {
     double total = 0;
     for (int i = 0; i < n; i++) {
@@ -1231,7 +1244,7 @@ static inline double nnk_loss_sparse_cce(int n, int C, const nn_real *p, const n
 
 /* Binary cross-entropy on probabilities, as Keras 3: r = clip(p);
  * -(y log r + (1-y) log(1-r)), per-sample mean over K. */
-static inline double nnk_loss_bce(int n, int K, const nn_real *p, const nn_real *y, nn_real *dp) {
+NNK_API double nnk_loss_bce(int n, int K, const nn_real *p, const nn_real *y, nn_real *dp) {
     double total = 0;
     for (int i = 0; i < n; i++) {
         double row = 0;
@@ -1247,7 +1260,7 @@ static inline double nnk_loss_bce(int n, int K, const nn_real *p, const nn_real 
     return total;
 }
 
-static inline double nnk_loss_mse(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
+NNK_API double nnk_loss_mse(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
     double total = 0;
     for (int i = 0; i < n; i++) {
         double row = 0;
@@ -1263,7 +1276,7 @@ static inline double nnk_loss_mse(int n, int K, const nn_real *pred, const nn_re
 }
 
 /* The gradient of |d| is sign(d), 0 at 0. */
-static inline double nnk_loss_mae(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
+NNK_API double nnk_loss_mae(int n, int K, const nn_real *pred, const nn_real *y, nn_real *dpred) {
     double total = 0;
     for (int i = 0; i < n; i++) {
         double row = 0;
@@ -1281,14 +1294,14 @@ static inline double nnk_loss_mae(int n, int K, const nn_real *pred, const nn_re
 /* ---------------------------------------------------------------- regularizers */
 
 /* l1 Σ|w| + l2 Σ w²  (Keras's l1/l2/l1_l2 regularizers). */
-static inline double nnk_l1l2_loss(int64_t size, double l1, double l2, const nn_real *w) {
+NNK_API double nnk_l1l2_loss(int64_t size, double l1, double l2, const nn_real *w) {
     double a = 0, q = 0;
     for (int64_t i = 0; i < size; i++) { a += fabs((double)w[i]); q += (double)w[i] * w[i]; }
     return l1 * a + l2 * q;
 }
 
 /* g += l1 sign(w) + 2 l2 w */
-static inline void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_real *w, nn_real *g) {
+NNK_API void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_real *w, nn_real *g) {
     nn_real a = (nn_real)l1, b = (nn_real)(2 * l2);
     #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
     for (int64_t i = 0; i < size; i++)
@@ -1301,7 +1314,7 @@ static inline void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_re
 
 /* momentum 0: w -= lr g (m unused, may be NULL).  Else m = momentum m - lr g;
  * nesterov: w += momentum m - lr g; else w += m. */
-static inline void nnk_sgd_update(int64_t size, double lr, double momentum, int nesterov,
+NNK_API void nnk_sgd_update(int64_t size, double lr, double momentum, int nesterov,
                                   nn_real *w, const nn_real *g, nn_real *m) {
     nn_real a = (nn_real)lr, mu = (nn_real)momentum;
     if (momentum == 0) {
@@ -1360,7 +1373,7 @@ static inline void nnk_flush_subnormals_end_(unsigned saved) {
  * v += (g²-v)(1-β2); w -= alpha m / (sqrt(v) + eps)  (eps outside the sqrt, on raw v).
  * Whole vectors first, then the remainder element by element, same formulas;
  * subnormals flushed (above). */
-static inline void nnk_adam_update(int64_t size, double lr, double beta1, double beta2, double eps,
+NNK_API void nnk_adam_update(int64_t size, double lr, double beta1, double beta2, double eps,
                                    int64_t t, nn_real *w, const nn_real *g, nn_real *m, nn_real *v) {
     double td = (double)t;
     nn_real alpha = (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
@@ -1392,7 +1405,7 @@ static inline void nnk_adam_update(int64_t size, double lr, double beta1, double
 /* v = ρv + (1-ρ)g²; centered: mg = ρ mg + (1-ρ)g, denom = v - mg²; else denom = v;
  * inc = lr g / sqrt(denom + eps); momentum > 0: mom = momentum mom + inc, w -= mom;
  * else w -= inc.  mom/mg may be NULL when unused. */
-static inline void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
+NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
                                       double eps, int centered, nn_real *w, const nn_real *g,
                                       nn_real *v, nn_real *mom, nn_real *mg) {
     nn_real r = (nn_real)rho, r1 = (nn_real)(1 - rho), a = (nn_real)lr, mu = (nn_real)momentum,
@@ -1417,12 +1430,12 @@ static inline void nnk_rmsprop_update(int64_t size, double lr, double rho, doubl
 
 /* ---------------------------------------------------------------- copies */
 
-static inline void nnk_copy(int64_t len, const nn_real *x, nn_real *y) {
+NNK_API void nnk_copy(int64_t len, const nn_real *x, nn_real *y) {
     if (len > 0 && x != y) memmove(y, x, (size_t)len * sizeof(nn_real));
 }
 
 /* y += x, for gradient accumulation. */
-static inline void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
+NNK_API void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) y[i] += x[i];
 }
@@ -1431,4 +1444,5 @@ static inline void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
 #pragma GCC pop_options
 #endif
 
+#endif /* NNK_LINKED */
 #endif /* NN_KERNELS_H */

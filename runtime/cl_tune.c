@@ -4,6 +4,7 @@
 // The library's GPU layout sizes its tiles from NNCL_WG (64: 32x32 output tiles per
 // group, 128: 32x64, 256: 64x64); which is fastest depends on the device. The CPU layout
 // (PoCL) does not depend on it, so CPU devices take 64 without a search.
+#include "nn_cache.h"
 #include "nn_cl.h"
 
 #include <stdio.h>
@@ -17,10 +18,10 @@ static const int candidates[] = {64, 128, 256};
 // The file remembering the choice for this (source, device, driver, batch) key.
 static int tune_path(const nn_cl *cl, const char *source, int max_batch, char *path, size_t cap) {
   char dir[3584], batch[32];
-  if (nn_cl_cache_dir(dir, sizeof dir) != 0) return -1;
+  if (nn_cache_dir(dir, sizeof dir) != 0) return -1;
   snprintf(batch, sizeof batch, "%d", max_batch);
   const char *fields[] = {"wg-v1", source, cl->device_name, cl->platform_name, cl->driver_version, batch};
-  uint64_t key = nn_cl_hash(fields, 6);
+  uint64_t key = nn_cache_hash(fields, 6);
   int n = snprintf(path, cap, "%s/%016llx.wg", dir, (unsigned long long)key);
   return n > 0 && (size_t)n < cap ? 0 : -1;
 }

@@ -11,6 +11,8 @@
 // are summed over the ranks, and rank 0's EarlyStopping decision is every rank's.
 #include "rt.h"
 
+void (*nn_on_first_step)(double step_seconds);
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,8 +246,14 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
         rc = -1;
         break;
       }
+      double step_start = nn_on_first_step ? nn_now() : 0;
       float loss = on_device ? m->train_step_rows(m, rows, b.y, n, rng, b.out)
                              : m->train_step(m, b.x, b.y, n, rng, b.out);
+      if (nn_on_first_step) {
+        void (*hook)(double) = nn_on_first_step;
+        nn_on_first_step = NULL;
+        hook(nn_now() - step_start);
+      }
       add_batch(m, loss, n, &b, &loss_sum, &seen, acc);
       int numerics = rt_numerics_after_step(m, cfg, o, loss, n, epoch, s);
       pos.step = s + 1;

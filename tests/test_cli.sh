@@ -32,7 +32,10 @@ expect 1 "unknown target 'cuda'; targets: c, opencl" -- emit "$ex" --target cuda
 expect 1 "'devices' takes no file" -- devices "$ex"
 expect 1 "'--clear' is an option of 'nnc cache'" -- check "$ex" --clear
 expect 1 "unknown stage 'bogus'" -- graph "$ex" --stage bogus
-expect 1 "'run' is not available yet" -- run "$ex"
+expect 1 "'run' takes no -o" -- run "$ex" -o "$WORK/prog"
+expect 1 "epochs expects an integer" -- run "$ex" --epochs many
+expect 1 "unknown target 'cuda'" -- run "$ex" --target cuda
+expect 1 "does not take --mpi" -- run "$ex" --mpi
 expect 1 "option '-o' needs a value" -- build "$ex" -o
 [ ! -e /nonexistent/dir/prog.tmp ] && pass=$((pass + 1)) || { echo "FAIL left a temporary file"; fail=$((fail + 1)); }
 # graph writes DOT with every stage; the autodiff stage has the optimizer updates.

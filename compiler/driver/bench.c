@@ -211,7 +211,7 @@ static int run_variant(const Program *p, const BenchOptions *o, const Variant *v
                             v->passes.no_fuse ? "-no-fuse" : "", v->passes.no_reuse ? "-no-reuse" : "");
   if (access(exe, X_OK) != 0) {
     emit_profile = true;
-    int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"));
+    int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"), false);
     emit_profile = false;
     if (rc < 0) return -1;
   }

@@ -1,5 +1,7 @@
 // main.c — the `nnc` driver: reads the command line, runs the pipeline's stages.
 #include "nnc.h"
+#include "nn.h"
+#include "nn_cache.h"
 #ifdef NNC_HAVE_OPENCL
 #include "nn_cl.h"
 #endif
@@ -19,18 +21,23 @@ static const char usage[] =
     "  graph stages: parsed, autodiff, optimized, scheduled, planned (the pass list)\n"
     "  emit FILE [--target c|opencl] [--mpi] -o DIR\n"
     "                             write the generated sources\n"
-    "  build FILE [--target c|opencl] [--mpi] -o PROG [--cflags FLAGS]\n"
+    "  build FILE [--target c|opencl] [--mpi] -o PROG [--cflags FLAGS] [--specialize]\n"
     "                             an executable that runs the script; with --mpi it\n"
     "                             also trains data-parallel under mpirun (docs/mpi.md)\n"
+    "  run FILE [--target c|opencl] [program options]\n"
+    "                             compile in process (JIT) and run the script; program\n"
+    "                             options as a built program takes them (--epochs N, ...)\n"
     "  bench FILE [--target c,opencl] [--batch-size N,N] [--csv|--json] [--svg out.svg]\n"
     "                             time the train step kernel by kernel (nnc bench --help)\n"
     "  devices                    OpenCL platforms and devices with their limits\n"
-    "  cache --stats|--clear      the OpenCL program binary cache ($NNC_CACHE_DIR)\n"
+    "  cache --stats|--clear      the compiled-code cache ($NNC_CACHE_DIR)\n"
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
     "  --no-fuse                  keep bias and activation as kernels of their own\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
+    "  --time-passes              print each stage's time (also NNC_DEBUG=1)\n"
+    "  --verbose                  say what build and run do (cache hits, the compiler used)\n"
     "  -h, --help                 this text\n";
 
 enum { MAX_SOURCE = 16 << 20 };  // a model script is small; refuse to read gigabytes
@@ -54,6 +61,10 @@ typedef struct Options {
   const char *command, *file, *out, *stage, *target, *cflags, *data_dir, *cache_op;
   PassOptions passes;
   bool mpi;  // --mpi: a data-parallel program for mpirun (docs/mpi.md)
+  bool specialize, time_passes, verbose;
+  // `nnc run`: the program's own command line (argv[0], then the options nnc does not take).
+  int prog_argc;
+  char **prog_argv;
 } Options;
 
 static Options parse_args(int argc, char **argv) {
@@ -67,6 +78,9 @@ static Options parse_args(int argc, char **argv) {
     printf("nnc %s (follows the Keras 3 API)\n", NNC_VERSION);
     exit(0);
   }
+  bool run = !strcmp(o.command, "run");
+  o.prog_argv = xalloc((argc + 2) * sizeof(char *));
+  o.prog_argc = 1;
   if (!strcmp(o.command, "-h") || !strcmp(o.command, "--help") || !strcmp(o.command, "help")) {
     fputs(usage, stdout);
     exit(0);
@@ -91,6 +105,13 @@ static Options parse_args(int argc, char **argv) {
     } else if (!strcmp(a, "--stats") || !strcmp(a, "--clear")) {
       o.cache_op = a;
       continue;
+    } else if (!strcmp(a, "--specialize") || !strcmp(a, "--time-passes") || !strcmp(a, "--verbose")) {
+      *(a[2] == 's' ? &o.specialize : a[2] == 't' ? &o.time_passes : &o.verbose) = true;
+      continue;
+    } else if (run && o.file) {
+      // After the script, what nnc does not take is the program's (it checks them).
+      o.prog_argv[o.prog_argc++] = (char *)a;
+      continue;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(usage, stdout);
       exit(0);
@@ -104,7 +125,15 @@ static Options parse_args(int argc, char **argv) {
     }
     if (i + 1 >= argc) diag_fatal("option '%s' needs a value", a);
     *slot = argv[++i];
+    // The program reads its data at run time too.
+    if (run && slot == &o.data_dir) {
+      o.prog_argv[o.prog_argc++] = "--data-dir";
+      o.prog_argv[o.prog_argc++] = argv[i];
+    }
   }
+  if (run && o.out) diag_fatal("'run' takes no -o: it runs the script (use 'nnc build' for a program)");
+  o.prog_argv[0] = xprintf("nnc run %s", o.file ? o.file : "");
+  o.prog_argv[o.prog_argc] = NULL;
   bool no_file = !strcmp(o.command, "devices") || !strcmp(o.command, "cache");
   if (no_file && o.file) diag_fatal("'%s' takes no file", o.command);
   if (o.cache_op && strcmp(o.command, "cache")) diag_fatal("'%s' is an option of 'nnc cache'", o.cache_op);
@@ -132,12 +161,16 @@ static Program *front_end(const Options *o, Source *src) {
   return p;
 }
 
-// `nnc devices`, `nnc cache --stats|--clear`: the OpenCL runtime's listing and cache.
+// `nnc cache --stats|--clear`: the compiled-code cache.
+static int cache_command(const Options *o) {
+  if (o->cache_op && !strcmp(o->cache_op, "--clear")) return nn_cache_clear(stdout) == 0 ? 0 : 1;
+  return nn_cache_stats(stdout) == 0 ? 0 : 1;
+}
+
+// `nnc devices`: the OpenCL runtime's listing.
 static int device_command(const Options *o) {
 #ifdef NNC_HAVE_OPENCL
-  if (!strcmp(o->command, "devices")) return nn_cl_list_devices(stdout);
-  if (o->cache_op && !strcmp(o->cache_op, "--clear")) return nn_cl_cache_clear(stdout) == 0 ? 0 : 1;
-  return nn_cl_cache_stats(stdout) == 0 ? 0 : 1;
+  return nn_cl_list_devices(stdout);
 #else
   diag_fatal("this nnc was built without OpenCL (install ocl-icd-opencl-dev and rebuild)");
 #endif
@@ -150,10 +183,44 @@ static Program *load_for_bench(const char *file, const char *data_dir) {
   return front_end(&o, &src);
 }
 
+static TargetKind target_of(const Options *o) {
+  if (!strcmp(o->target, "opencl")) return TARGET_OPENCL;
+  if (strcmp(o->target, "c")) diag_fatal("unknown target '%s'; targets: c, opencl", o->target);
+  return TARGET_C;
+}
+
+// `nnc run`: options checked and threads set up before any work, as a built program
+// does first; then the stages, each timed with --time-passes.
+static int run_command(const Options *o, char **argv) {
+  TargetKind target = target_of(o);
+  // mpirun starts the program N times; that is a built program's job.
+  if (o->mpi) diag_fatal("'run' does not take --mpi: use 'nnc build --mpi FILE -o PROG' and 'mpirun -np N PROG'");
+#ifndef NNC_HAVE_OPENCL
+  if (target == TARGET_OPENCL) diag_fatal("this nnc was built without OpenCL, so it cannot run OpenCL programs");
+#endif
+  nn_options opt;
+  nn_parse_options(&opt, o->prog_argc, o->prog_argv);
+  // May execute nnc again with OMP_WAIT_POLICY=passive (runtime/sys.c), so before any
+  // work; the model's main() then finds it set. Its --json line is the model's to print.
+  opt.json = false;
+  nn_start_threads(&opt, argv);
+  Source src;
+  double t0 = nn_now();
+  Program *p = front_end(o, &src);
+  time_stage("parse and check", t0);
+  t0 = nn_now();
+  Graph *g = pipeline_run(p, NULL);
+  time_stage("passes", t0);
+  return run_program(p, g, target, o->prog_argc, o->prog_argv);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bench")) return bench_main(argc, argv, load_for_bench);
   Options o = parse_args(argc, argv);
   pipeline_set_options(o.passes);
+  const char *debug = getenv("NNC_DEBUG");
+  set_time_passes(o.time_passes || (debug && *debug && strcmp(debug, "0")));
+  set_verbose(o.verbose);
   Source src;
   if (!strcmp(o.command, "check")) {
     Program *p = front_end(&o, &src);
@@ -179,9 +246,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(o.command, "emit") || !strcmp(o.command, "build")) {
     bool emit = !strcmp(o.command, "emit");
-    TargetKind target = TARGET_C;
-    if (!strcmp(o.target, "opencl")) target = TARGET_OPENCL;
-    else if (strcmp(o.target, "c")) diag_fatal("unknown target '%s'; targets: c, opencl", o.target);
+    TargetKind target = target_of(&o);
     if (!o.out) diag_fatal("'%s' needs -o %s", o.command, emit ? "DIR" : "PROG");
 #ifndef NNC_HAVE_OPENCL
     // The sources can be written anywhere; a program needs the OpenCL headers and loader.
@@ -189,17 +254,21 @@ int main(int argc, char **argv) {
       diag_fatal("this nnc was built without OpenCL, so it cannot build OpenCL programs "
                  "(install ocl-icd-opencl-dev and opencl-headers, then rebuild nnc); 'nnc emit' still works");
 #endif
+    double t0 = nn_now();
     Program *p = front_end(&o, &src);
     p->mpi = o.mpi;
+    time_stage("parse and check", t0);
+    t0 = nn_now();
     Graph *g = pipeline_run(p, NULL);
-    int rc = emit ? emit_to_dir(p, g, target, o.out) : build_program(p, g, target, o.out, o.cflags, getenv("CC"));
+    time_stage("passes", t0);
+    int rc = emit ? emit_to_dir(p, g, target, o.out)
+                  : build_program(p, g, target, o.out, o.cflags, getenv("CC"), o.specialize);
     if (rc == 0 && !emit) memory_report(stdout, p, g);
     return rc == 0 ? 0 : 1;
   }
-  if (!strcmp(o.command, "devices") || !strcmp(o.command, "cache")) return device_command(&o);
-  if (!strcmp(o.command, "run"))
-    diag_fatal("'%s' is not available yet (this nnc has check, graph, emit, build and bench); "
-               "use 'nnc build FILE -o PROG' and run PROG", o.command);
+  if (!strcmp(o.command, "run")) return run_command(&o, argv);
+  if (!strcmp(o.command, "cache")) return cache_command(&o);
+  if (!strcmp(o.command, "devices")) return device_command(&o);
   static const char *const commands[] = {"check", "graph", "emit", "build", "run", "bench", "devices", "cache"};
   const char *best = diag_closest(o.command, commands, 8);
   diag_fatal("unknown command '%s'%s", o.command, best ? xprintf("; did you mean '%s'?", best) : " (see nnc --help)");

@@ -622,8 +622,8 @@ Test(gradcheck, harness_rejects_a_wrong_gradient) {
     free(c.x); free(c.y); free(c.dy); free(dx);
 }
 
-/* Public kernel names defined in the header: "static inline <type> nnk_<name>(",
- * skipping internal helpers (trailing underscore).  Returns the count. */
+/* Public kernel names defined in the header: "NNK_API <type> nnk_<name>(" (helpers are
+ * "static inline" and end in an underscore).  Returns the count. */
 static int header_kernels(char names[][64], int max) {
     const char *path = NNC_SOURCE_DIR "/kernels/nn_kernels.h";
     FILE *f = fopen(path, "r");
@@ -631,7 +631,7 @@ static int header_kernels(char names[][64], int max) {
     char line[512];
     int count = 0;
     while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "static inline ", 14) != 0) continue;
+        if (strncmp(line, "NNK_API ", 8) != 0 && strncmp(line, "static inline ", 14) != 0) continue;
         char *at = strstr(line, " nnk_");
         if (!at) continue;
         at++;

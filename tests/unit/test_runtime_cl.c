@@ -3,6 +3,7 @@
 // with several launch shapes, build failures, and the binary cache.
 //
 // Without an OpenCL device these fail, unless NNC_NO_OPENCL=1 says that is expected.
+#include "nn_cache.h"
 #include "nn_cl.h"
 #include "test_runtime_util.h"
 
@@ -320,7 +321,7 @@ Test(cl_cache, first_build_writes_second_loads) {
   size_t len;
   char *e = slurp(path, &len);
   cr_assert_gt(len, 40);
-  cr_assert_eq(memcmp(e, "NNCLBIN", 8), 0);
+  cr_assert_eq(memcmp(e, "NNCACHE", 8), 0);
   free(e);
 
   cr_assert_eq(nn_cl_build(cl, add_src, NULL), 0);
@@ -340,7 +341,7 @@ Test(cl_cache, first_build_writes_second_loads) {
   // No temporary files left behind.
   char *text = NULL;
   FILE *f = open_memstream(&text, &len);
-  cr_assert_eq(nn_cl_cache_stats(f), 0);
+  cr_assert_eq(nn_cache_stats(f), 0);
   fclose(f);
   cr_assert(strstr(text, "entries: 2\n"), "%s", text);
   cr_assert(!strstr(text, "unfinished"), "%s", text);
@@ -441,7 +442,7 @@ Test(cl_cache, unwritable_dir_only_disables_caching) {
   char *err = capture_end(&c);
   cr_assert(!nn_cl_last_build_cached());
   check_add(cl, 100, 4);
-  const char *w = strstr(err, "warning: OpenCL binary cache disabled");
+  const char *w = strstr(err, "warning: nnc cache disabled");
   cr_assert(w, "%s", err);
   cr_assert(!strstr(w + 1, "warning:"), "one warning only: %s", err);
   cr_assert(!strstr(err, "error:"), "%s", err);
@@ -461,7 +462,7 @@ Test(cl_cache, clear_removes_only_entries) {
   char *text = NULL;
   size_t len;
   FILE *f = open_memstream(&text, &len);
-  cr_assert_eq(nn_cl_cache_stats(f), 0);
+  cr_assert_eq(nn_cache_stats(f), 0);
   fclose(f);
   cr_assert(strstr(text, dir), "%s", text);
   cr_assert(strstr(text, "entries: 2\n"), "%s", text);
@@ -469,7 +470,7 @@ Test(cl_cache, clear_removes_only_entries) {
   free(text);
 
   f = open_memstream(&text, &len);
-  cr_assert_eq(nn_cl_cache_clear(f), 0);
+  cr_assert_eq(nn_cache_clear(f), 0);
   fclose(f);
   cr_assert(strstr(text, "removed 2 entries"), "%s", text);
   free(text);
@@ -479,7 +480,7 @@ Test(cl_cache, clear_removes_only_entries) {
   cr_assert_neq(access(scratch("cache/0123456789abcdef.nncl.tmp.Ab12Cd"), F_OK), 0);
 
   f = open_memstream(&text, &len);
-  cr_assert_eq(nn_cl_cache_stats(f), 0);
+  cr_assert_eq(nn_cache_stats(f), 0);
   fclose(f);
   cr_assert(strstr(text, "entries: 0\n"), "%s", text);
   free(text);
@@ -487,8 +488,8 @@ Test(cl_cache, clear_removes_only_entries) {
   // A cache that does not exist yet is empty, not an error.
   setenv("NNC_CACHE_DIR", scratch("nowhere"), 1);
   f = open_memstream(&text, &len);
-  cr_assert_eq(nn_cl_cache_stats(f), 0);
-  cr_assert_eq(nn_cl_cache_clear(f), 0);
+  cr_assert_eq(nn_cache_stats(f), 0);
+  cr_assert_eq(nn_cache_clear(f), 0);
   fclose(f);
   cr_assert(strstr(text, "entries: 0\n"), "%s", text);
   free(text);
@@ -497,9 +498,9 @@ Test(cl_cache, clear_removes_only_entries) {
 
 Test(cl_cache, key_separates_fields) {
   const char *a[] = {"ab", "c"}, *b[] = {"a", "bc"}, *c[] = {"ab", "c"};
-  cr_assert_neq(nn_cl_hash(a, 2), nn_cl_hash(b, 2));
-  cr_assert_eq(nn_cl_hash(a, 2), nn_cl_hash(c, 2));
+  cr_assert_neq(nn_cache_hash(a, 2), nn_cache_hash(b, 2));
+  cr_assert_eq(nn_cache_hash(a, 2), nn_cache_hash(c, 2));
   // FNV-1a 64 of the empty string's separator alone: one step from the offset basis.
   const char *e[] = {""};
-  cr_assert_eq(nn_cl_hash(e, 1), (0xcbf29ce484222325ull ^ 0) * 0x100000001b3ull);
+  cr_assert_eq(nn_cache_hash(e, 1), (0xcbf29ce484222325ull ^ 0) * 0x100000001b3ull);
 }

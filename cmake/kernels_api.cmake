@@ -1,0 +1,30 @@
+# Writes OUT: the prototypes of every public kernel of IN (kernels/nn_kernels.h), what a
+# model compiled with -DNNK_LINKED sees instead of the kernels' bodies.
+# Run as: cmake -DIN=... -DOUT=... -P kernels_api.cmake
+file(READ "${IN}" text)
+string(REGEX MATCHALL "\nNNK_API [^{;]*\\)[ \n]*{" heads "${text}")
+set(api "/* nn_kernels_api.h — generated from nn_kernels.h by cmake/kernels_api.cmake; do not edit.\n * The public kernels as external functions (the library nnc links, kernels/nn_kernels_lib.c). */\n")
+string(APPEND api "#include <stddef.h>\n#include <stdint.h>\n\n")
+# The constants generated calls pass (a fused epilogue's activation).
+string(REGEX MATCHALL "\n#define NN_EPI_[A-Z_]+ [0-9]+" defines "${text}")
+foreach(d ${defines})
+  string(STRIP "${d}" d)
+  string(APPEND api "${d}\n")
+endforeach()
+foreach(head ${heads})
+  string(REGEX REPLACE "^\nNNK_API " "" head "${head}")
+  string(REGEX REPLACE "\\)[ \n]*{$" ");" head "${head}")
+  string(APPEND api "${head}\n")
+endforeach()
+list(LENGTH heads count)
+if(count LESS 30)
+  message(FATAL_ERROR "kernels_api.cmake: found only ${count} kernels in ${IN}")
+endif()
+# Rewrite only on change, so dependents do not rebuild every time.
+if(EXISTS "${OUT}")
+  file(READ "${OUT}" old)
+  if(old STREQUAL api)
+    return()
+  endif()
+endif()
+file(WRITE "${OUT}" "${api}")
