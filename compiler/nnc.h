@@ -17,7 +17,9 @@
 //
 // diag.c — user errors (file:line:col, the line, a caret, exit 1) and internal errors
 //
+#ifndef NNC_VERSION            // CMake passes project(VERSION); this is the fallback
 #define NNC_VERSION "0.1.0"
+#endif
 // What tf.__version__ / keras.__version__ evaluate to: the Keras API level nnc follows.
 #define NNC_KERAS_API "3.0 (nnc " NNC_VERSION ", Keras 3 API)"
 
@@ -575,6 +577,9 @@ void memory_report(FILE *out, const Program *p, const Graph *g);
 // largest batch: more than limit_bytes (0: this machine's memory), or more than a
 // program can address. Sizes are summed in double, so they cannot wrap around.
 int memory_check(const Program *p, const Graph *g, double limit_bytes);
+// memory_check against $NNC_MEMORY_LIMIT (bytes) or this machine's memory: what `nnc build`
+// and `nnc run` ask before generating code.
+int memory_check_env(const Program *p, const Graph *g);
 
 //
 // target/ — code generation

@@ -27,9 +27,6 @@
 #ifndef NNC_LIBDIR
 #define NNC_LIBDIR "lib"
 #endif
-#ifndef NNC_VERSION
-#define NNC_VERSION "0"
-#endif
 
 // libnnrt_mpi.a (runtime/mpi.c), built when CMake found MPI; "" otherwise.
 #ifndef NNC_MPI_LIB
@@ -84,9 +81,7 @@ const char *nnc_version(void) { return NNC_VERSION; }
 
 static int emit_target(const Program *p, Graph *g, TargetKind target, const char *dir) {
   // A model that cannot fit is refused here, not by the program after a long build.
-  // NNC_MEMORY_LIMIT (bytes) replaces this machine's memory as the limit.
-  const char *limit = getenv("NNC_MEMORY_LIMIT");
-  if (g->plan && memory_check(p, g, limit ? atof(limit) : 0) != 0) return -1;
+  if (memory_check_env(p, g) != 0) return -1;
   return target == TARGET_OPENCL ? emit_opencl(p, g, dir, nnc_include_dir()) : emit_c(p, g, dir);
 }
 

@@ -211,6 +211,7 @@ static int run_command(const Options *o, char **argv) {
   t0 = nn_now();
   Graph *g = pipeline_run(p, NULL);
   time_stage("passes", t0);
+  if (memory_check_env(p, g) != 0) return 1;
   return run_program(p, g, target, o->prog_argc, o->prog_argv);
 }
 
