@@ -33,7 +33,13 @@ typedef struct Buffers {
   int *main_of, *aux_of; // per node id: its buffer's index, or -1
 } Buffers;
 
-static int64_t round16(int64_t k) { return (k + 15) / 16 * 16; }
+// Offsets saturate instead of wrapping: a model too large to address gets a plan all the
+// same, and memory_check (report.c, sums in double) refuses it with its sizes.
+static int64_t add_sat(int64_t a, int64_t b) {
+  int64_t s;
+  return __builtin_add_overflow(a, b, &s) ? INT64_MAX : s;
+}
+static int64_t round16(int64_t k) { return k > INT64_MAX - 15 ? INT64_MAX : (k + 15) / 16 * 16; }
 
 static int add_buf(Buffers *bs, int64_t size, bool batch, int64_t *off) {
   bs->b[bs->n] = (Buf){-1, size, batch, off, 1 << 30, -1, bs->n};
@@ -123,7 +129,7 @@ static int64_t place(Buffers *bs, bool batch, int64_t base, bool reuse) {
     if (bs->b[k].batch == batch && (!reuse || bs->b[k].same_as < 0)) pool[n++] = &bs->b[k];
   int64_t top = base;
   if (!reuse) {                        // one buffer after another, in graph order
-    for (int i = 0; i < n; i++) *pool[i]->off = top, top += round16(pool[i]->size);
+    for (int i = 0; i < n; i++) *pool[i]->off = top, top = add_sat(top, round16(pool[i]->size));
     return top;
   }
   qsort(pool, n, sizeof *pool, by_size_desc);
@@ -137,12 +143,13 @@ static int64_t place(Buffers *bs, bool batch, int64_t base, bool reuse) {
       for (int j = 0; j < i; j++) {
         Buf *o = pool[j];
         bool alive_together = b->first <= o->last && o->first <= b->last;
-        bool overlap = at < *o->off + round16(o->size) && *o->off < at + len;
-        if (alive_together && overlap) at = *o->off + round16(o->size), moved = true;
+        int64_t o_end = add_sat(*o->off, round16(o->size));
+        bool overlap = at < o_end && *o->off < add_sat(at, len);
+        if (alive_together && overlap && at != o_end) at = o_end, moved = true;
       }
     }
     *b->off = at;
-    if (at + len > top) top = at + len;
+    if (add_sat(at, len) > top) top = add_sat(at, len);
   }
   for (int k = 0; k < bs->n; k++) {    // in-place outputs: their input's offset
     int root = k;
@@ -164,14 +171,14 @@ void plan_memory(Graph *g, bool reuse) {
   int64_t fixed = 0;
   for (int i = 0; i < g->n_params; i++) {
     pl->off[g->params[i]->id] = fixed;
-    fixed += round16(node_elems(g->params[i]));
+    fixed = add_sat(fixed, round16(node_elems(g->params[i])));
   }
   pl->weights_elems = pl->slots_begin = fixed;
   for (int i = 0; i < g->n; i++) {
     Node *nd = g->nodes[i];
     if (op_info[nd->op].cls == FC_OPTIMIZER && node_aux_elems(nd)) {
       pl->aux_off[i] = fixed;
-      fixed += round16(node_aux_elems(nd));
+      fixed = add_sat(fixed, round16(node_aux_elems(nd)));
     }
   }
   pl->slots_elems = fixed - pl->slots_begin;
@@ -181,7 +188,7 @@ void plan_memory(Graph *g, bool reuse) {
   pl->n_scalars = 0;
   for (int i = 0; i < g->n; i++)
     if (op_info[g->nodes[i]->op].cls == FC_LOSS) pl->scalar[i] = pl->n_scalars++;
-  fixed += round16(pl->n_scalars);
+  fixed = add_sat(fixed, round16(pl->n_scalars));
 
   // Every other buffer: node values and aux buffers, in graph order.
   Buffers bs = {xalloc((2 * g->n + 1) * sizeof *bs.b), 0, xalloc(g->n * sizeof(int)), xalloc(g->n * sizeof(int))};
@@ -203,6 +210,8 @@ void plan_memory(Graph *g, bool reuse) {
   pl->batch_elems = place(&bs, true, 0, reuse);
   // What the same buffers take without reuse, for the build report.
   pl->fixed_unshared = fixed, pl->batch_unshared = 0;
-  for (int k = 0; k < bs.n; k++)
-    *(bs.b[k].batch ? &pl->batch_unshared : &pl->fixed_unshared) += round16(bs.b[k].size);
+  for (int k = 0; k < bs.n; k++) {
+    int64_t *sum = bs.b[k].batch ? &pl->batch_unshared : &pl->fixed_unshared;
+    *sum = add_sat(*sum, round16(bs.b[k].size));
+  }
 }
