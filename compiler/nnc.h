@@ -536,7 +536,7 @@ void schedule(Graph *g);
 // fuse.c — epilogue fusion
 //
 // Needs a differentiated graph. A forward matmul or conv2d followed by bias_add and an
-// activation the epilogue computes (relu) becomes one node that adds the bias (in[2]) and
+// activation the epilogue computes (relu, sigmoid, tanh) becomes one node that adds the bias (in[2]) and
 // applies the activation (fused_act) as each output tile is finished; the bias_add and
 // activation nodes lose their uses (graph_remove_dead takes them). Only activations
 // whose gradient reads the output are fused, so no backward node needs the value before

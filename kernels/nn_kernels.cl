@@ -178,6 +178,9 @@ static inline nn_real nncl_group_sum_(nn_real v, __local nn_real *s) {
  * nn_kernels.h): bias per output column (0: none) and NN_EPI_* activation. */
 #define NN_EPI_NONE 0
 #define NN_EPI_RELU 1
+#define NN_EPI_SIGMOID 2
+#define NN_EPI_TANH 3
+static inline nn_real nncl_sigmoid_(nn_real x);   /* with the activation kernels below */
 typedef struct {
     int n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW;
     __global const nn_real *bias;
@@ -188,6 +191,8 @@ typedef struct {
 static inline nn_real nncl_epi_(nncl_conv_ p, int j, nn_real v) {
     if (p.bias) v += p.bias[j];
     if (p.act == NN_EPI_RELU) v = v > 0 ? v : 0;
+    else if (p.act == NN_EPI_SIGMOID) v = nncl_sigmoid_(v);
+    else if (p.act == NN_EPI_TANH) v = tanh(v);
     return v;
 }
 
@@ -353,6 +358,11 @@ static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K
 static inline nn_real8 nncl_epi8_(nncl_conv_ p, int j, nn_real8 v) {
     if (p.bias) v += NNCL_LD8_(p.bias + j);
     if (p.act == NN_EPI_RELU) v = select((nn_real8)0, v, (nncl_mask8)isgreater(v, (nn_real8)0));
+    else if (p.act == NN_EPI_SIGMOID) {   /* nncl_sigmoid_ per lane: exp of -|v| only */
+        nn_real8 e = exp(-fabs(v));
+        v = select(e / ((nn_real8)1 + e), (nn_real8)1 / ((nn_real8)1 + e), (nncl_mask8)isgreaterequal(v, (nn_real8)0));
+    }
+    else if (p.act == NN_EPI_TANH) v = tanh(v);
     return v;
 }
 

@@ -218,6 +218,9 @@ static inline int nnk_split_(int n, int parts, int unit) {
  * and unfused steps give the same bits.  NN_EPI_* are shared with the OpenCL library. */
 #define NN_EPI_NONE 0
 #define NN_EPI_RELU 1
+#define NN_EPI_SIGMOID 2
+#define NN_EPI_TANH 3
+static inline nn_real nnk_sigmoid_(nn_real x);   /* with the activation kernels below */
 typedef struct nnk_epi {
     const nn_real *bias;   /* per column, or NULL */
     int act;               /* NN_EPI_* */
@@ -231,6 +234,10 @@ static inline void nnk_epi_rows_(const nnk_epi *e, nn_real *c, size_t ldc, int r
             for (int j = 0; j < cols; j++) cr[j] += e->bias[j0 + j];
         if (e->act == NN_EPI_RELU)
             for (int j = 0; j < cols; j++) cr[j] = cr[j] > 0 ? cr[j] : 0;
+        else if (e->act == NN_EPI_SIGMOID)
+            for (int j = 0; j < cols; j++) cr[j] = nnk_sigmoid_(cr[j]);
+        else if (e->act == NN_EPI_TANH)
+            for (int j = 0; j < cols; j++) cr[j] = nnk_tanh_(cr[j]);
     }
 }
 

@@ -12,7 +12,7 @@
 // The activations the kernels' epilogue computes (NN_EPI_* in both kernel libraries).
 // Each one's gradient must read the output y, not the input x: the fused node no longer
 // keeps x.
-static bool epilogue_act(OpKind op) { return op == OP_relu; }
+static bool epilogue_act(OpKind op) { return op == OP_relu || op == OP_sigmoid || op == OP_tanh; }
 
 // The single node that reads nd, or NULL (none, or several).
 static Node *only_use(const Uses *u, const Node *nd) { return u[nd->id].n == 1 ? u[nd->id].nodes[0] : NULL; }

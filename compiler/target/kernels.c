@@ -48,7 +48,14 @@ static void emit_input(Emit *e, const Node *nd, bool infer) {}     // filled by 
 static void emit_loss_grad(Emit *e, const Node *nd, bool infer) {} // filled by the loss kernel
 
 // A fused epilogue's activation as the kernel libraries name it (NN_EPI_*).
-static const char *epi_act(const Node *nd) { return nd->fused_act == OP_relu ? "NN_EPI_RELU" : "NN_EPI_NONE"; }
+static const char *epi_act(const Node *nd) {
+  switch (nd->fused_act) {
+  case OP_relu: return "NN_EPI_RELU";
+  case OP_sigmoid: return "NN_EPI_SIGMOID";
+  case OP_tanh: return "NN_EPI_TANH";
+  default: return "NN_EPI_NONE";
+  }
+}
 
 static bool has_epilogue(const Node *nd) { return nd->in[2] || nd->fused_act; }
 

@@ -356,13 +356,15 @@ Test(cl_conv2d, fwd_bwd_data_bwd_filter) {
 static void separate_epilogue(float *y, int rows, int cols, const float *bias, int act) {
     nnk_bias_add(rows, cols, y, bias);
     if (act == NN_EPI_RELU) nnk_relu_fwd((int64_t)rows * cols, y, y);
+    if (act == NN_EPI_SIGMOID) nnk_sigmoid_fwd((int64_t)rows * cols, y, y);
+    if (act == NN_EPI_TANH) nnk_tanh_fwd((int64_t)rows * cols, y, y);
 }
 
 Test(cl_epilogue, fused_equals_separate) {
     cl_begin(64);
     for (int s = 0; s < N_GEMM_SIZES; s++)
         for (int tb = 0; tb < 2; tb++)
-            for (int act = 0; act < 2; act++) {
+            for (int act = 0; act < 4; act++) {
                 char name[64];
                 snprintf(name, sizeof name, "gemm_epi_%d_%d_%d", s, tb, act);
                 wrap(name, "NNCL_GEMM_BIAS_ACT_LOCAL", G_ "A, " G_ "B, " G_ "bias, " GW_ "C",
@@ -381,7 +383,7 @@ Test(cl_epilogue, fused_equals_separate) {
     cl_build();
     for (int s = 0; s < N_GEMM_SIZES; s++)
         for (int tb = 0; tb < 2; tb++)
-            for (int act = 0; act < 2; act++) {
+            for (int act = 0; act < 4; act++) {
                 int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
                 float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1), *bias = rnd(N, -1, 1);
                 float *C = rnd((size_t)M * N, -1, 1), *ref = dup(C, (size_t)M * N), *fused = dup(C, (size_t)M * N);
