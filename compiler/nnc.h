@@ -334,6 +334,8 @@ typedef struct Action {
   int64_t ints[3];         // A_PLOT subplot (rows, cols, index), grid on
   double lims[2];          // A_PLOT ylim
 } Action;
+// A fit/evaluate/predict's batch: the script's batch_size, else Keras's default 32.
+static inline int64_t action_batch(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
 
 typedef struct Program {
   const char *source_path;

@@ -5,14 +5,11 @@
 // data from the shapes sema read in the files' headers: what the program allocates, not a
 // measurement (the OS adds the executable, the C library and thread stacks).
 #include "nnc.h"
-
-#include <stdlib.h>
 #include "nn.h"
 #include "nn_kernels.h"
 
+#include <stdlib.h>
 #include <unistd.h>
-
-static int64_t batch_of(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
 
 // The largest batch the program's fit/evaluate/predict calls use (main sizes the arena
 // for it the same way).
@@ -20,7 +17,7 @@ static int64_t max_batch(const Program *p) {
   int64_t b = 1;
   for (int i = 0; i < p->n_actions; i++) {
     const Action *a = &p->actions[i];
-    if ((a->kind == A_FIT || a->kind == A_EVALUATE || a->kind == A_PREDICT) && batch_of(a) > b) b = batch_of(a);
+    if ((a->kind == A_FIT || a->kind == A_EVALUATE || a->kind == A_PREDICT) && action_batch(a) > b) b = action_batch(a);
   }
   return b;
 }
@@ -62,21 +59,28 @@ static const char *bytes_text(double b) {
   return xstrdup(buf);
 }
 
+// The arena as planned at `batch`, in bytes: weights, optimizer slots, and everything
+// else (activations, gradients, returned scalars) with the buffers shared as planned.
+typedef struct Arena { double weights, slots, acts; } Arena;
+static Arena planned_arena(const Plan *pl, int64_t batch) {
+  double elem = sizeof(float);
+  return (Arena){pl->weights_elems * elem, pl->slots_elems * elem,
+                 ((double)pl->fixed_elems - pl->slots_begin - pl->slots_elems + (double)pl->batch_elems * batch) * elem};
+}
+
 void memory_report(FILE *out, const Program *p, const Graph *g) {
   const Plan *pl = g->plan;
   int64_t batch = max_batch(p);
   double elem = sizeof(float);
-  double weights = pl->weights_elems * elem, slots = pl->slots_elems * elem;
-  double other_fixed = (pl->fixed_elems - pl->slots_begin - pl->slots_elems) * elem;
-  double acts = other_fixed + (double)pl->batch_elems * batch * elem;
+  Arena a = planned_arena(pl, batch);
   double unshared = (pl->fixed_unshared - pl->slots_begin - pl->slots_elems) * elem +
                     (double)pl->batch_unshared * batch * elem;
   double work = workspace_elems(g, batch) * elem, data = data_bytes(p);
   fprintf(out, "memory at batch %lld: weights %s, optimizer state %s, activations and gradients %s", (long long)batch,
-          bytes_text(weights), bytes_text(slots), bytes_text(acts));
+          bytes_text(a.weights), bytes_text(a.slots), bytes_text(a.acts));
   if (pl->reused) fprintf(out, " (%s unshared)", bytes_text(unshared));
   fprintf(out, ", workspace %s, data %s; total %s\n", bytes_text(work), bytes_text(data),
-          bytes_text(weights + slots + acts + work + data));
+          bytes_text(a.weights + a.slots + a.acts + work + data));
 }
 
 int memory_check(const Program *p, const Graph *g, double limit_bytes) {
@@ -95,8 +99,8 @@ int memory_check(const Program *p, const Graph *g, double limit_bytes) {
   double elem = sizeof(float), acts = (other + per_sample * batch) * elem;
   bool wraps = (weights + slots + other + per_sample * batch) * elem >= 0x1p62;
   if (!wraps) {   // exact: the arena as planned, buffers shared
-    weights = pl->weights_elems * elem, slots = pl->slots_elems * elem;
-    acts = ((double)pl->fixed_elems - pl->slots_begin - pl->slots_elems + (double)pl->batch_elems * batch) * elem;
+    Arena a = planned_arena(pl, batch);
+    weights = a.weights, slots = a.slots, acts = a.acts;
   } else {
     weights *= elem, slots *= elem;
   }

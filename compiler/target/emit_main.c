@@ -106,7 +106,6 @@ static void emit_load_data(FILE *out, const Program *p, int k, const bool *used)
   fprintf(out, ") < 0) return 1;\n");
 }
 
-static int64_t batch_or_default(const Action *a) { return a->batch_size > 0 ? a->batch_size : 32; }
 static int verbose_of(const Action *a) { return a->verbose < 0 ? 1 : a->verbose; }
 
 static void emit_opt_string(FILE *out, const char *s) {
@@ -140,7 +139,7 @@ static void emit_fit(FILE *out, const Program *p, int i) {
   }
   fprintf(out, "    nn_fit_config cfg = {0};\n");
   fprintf(out, "    cfg.epochs = opt.epochs >= 0 ? opt.epochs : %lld;\n", (long long)(a->epochs > 0 ? a->epochs : 1));
-  fprintf(out, "    cfg.batch_size = opt.batch_size > 0 ? opt.batch_size : %lld;\n", (long long)batch_or_default(a));
+  fprintf(out, "    cfg.batch_size = opt.batch_size > 0 ? opt.batch_size : %lld;\n", (long long)action_batch(a));
   fprintf(out, "    cfg.shuffle = %s;\n    cfg.verbose = %d;\n", a->shuffle ? "true" : "false", verbose_of(a));
   if (a->validation_split > 0) fprintf(out, "    cfg.validation_split = %s;\n", cnum(a->validation_split));
   if (a->val_x >= 0) fprintf(out, "    cfg.val_x = &data[%d];\n    cfg.val_y = &data[%d];\n", a->val_x, a->val_y);
@@ -282,11 +281,11 @@ static void emit_action(FILE *out, const Program *p, const Graph *g, int i, cons
     break;
   case A_EVALUATE:
     fprintf(out, "    if (nn_evaluate(m, &data[%d], &data[%d], %lld, %d, &opt, result_%d) < 0) return 1;\n", a->x, a->y,
-            (long long)batch_or_default(a), verbose_of(a), i);
+            (long long)action_batch(a), verbose_of(a), i);
     break;
   case A_PREDICT: {
     fprintf(out, "    float *pred = nn_predict(m, &data[%d], %lld, %d, &opt);\n    if (!pred) return 1;\n", a->x,
-            (long long)batch_or_default(a), verbose_of(a));
+            (long long)action_batch(a), verbose_of(a));
     const Shape *s = &g->output->shape;
     if (a->softmax)  // probability_model = Sequential([model, Softmax()])
       fprintf(out, "    nn_softmax_rows(pred, data[%d].rows, %lld);\n", a->x, (long long)shape_size(s));
@@ -409,9 +408,9 @@ void emit_main(FILE *out, const Program *p, const Graph *g) {
     const Action *a = &p->actions[i];
     if (a->kind == A_FIT)
       fprintf(out, "  if ((opt.batch_size > 0 ? opt.batch_size : %lld) > max_batch) max_batch = opt.batch_size > 0 ? opt.batch_size : %lld;\n",
-              (long long)batch_or_default(a), (long long)batch_or_default(a));
+              (long long)action_batch(a), (long long)action_batch(a));
     else if (a->kind == A_EVALUATE || a->kind == A_PREDICT)
-      fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)batch_or_default(a), (long long)batch_or_default(a));
+      fprintf(out, "  if (%lld > max_batch) max_batch = %lld;\n", (long long)action_batch(a), (long long)action_batch(a));
   }
   fprintf(out, "  if (max_batch > (1 << 24)) {\n    fprintf(stderr, \"error: batch size %%lld is too large\\n\", (long long)max_batch);\n    return 1;\n  }\n");
   fprintf(out, "  nn_model *m = nnc_model_create((int)max_batch, &opt);\n  if (!m) return 1;\n  m->init(m, &rng);\n%s\n",
