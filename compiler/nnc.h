@@ -431,7 +431,9 @@ struct Node {
   // Attributes, typed; each op reads only its own (the builders in graph.c and autodiff.c).
   bool ta, tb;             // matmul: A and/or B transposed
   OpKind fused_act;        // matmul, conv2d: the activation fused into the epilogue (fuse.c);
-                           //   in[2], when set, the bias added before it
+                           //   in[2], when set, the bias added before it; matmul,
+                           //   conv2d_bwd_data, maxpool2d_bwd: the activation gradient
+                           //   (relu_bwd...) applied to the result (fuse_grad.c)
   Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
   double rate;             // dropout: drop probability
   double alpha;            // parameterized activations and their _bwd: leaky_relu negative_slope, elu alpha
@@ -544,6 +546,16 @@ void schedule(Graph *g);
 // whose gradient reads the output are fused, so no backward node needs the value before
 // the activation. Guarantees: the step computes the same bits. Returns the nodes fused.
 int fuse_epilogues(Graph *g);
+
+//
+// fuse_grad.c — gradient fusion
+//
+// Needs a differentiated graph. An activation's backward op (relu_bwd, sigmoid_bwd,
+// tanh_bwd) whose incoming gradient comes from a max-pool backward, a matmul data
+// gradient or a conv2d data gradient that nothing else reads is computed by that
+// producer (fused_act = the _bwd op; matmul reads y as in[3], conv2d_bwd_data as in[2]).
+// Guarantees: the same bits. Returns the nodes fused.
+int fuse_gradients(Graph *g);
 
 //
 // memplan.c — the memory plan

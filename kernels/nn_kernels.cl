@@ -185,7 +185,17 @@ typedef struct {
     int n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW;
     __global const nn_real *bias;
     int act;
+    __global const nn_real *gy;   /* gradient epilogue (fuse_grad.c): C times NN_EPI_* gact's */
+    int gact;                     /*   derivative at gy, an activation output of C's shape */
 } nncl_conv_;
+
+/* dy times act's derivative at its output y, as the *_bwd kernels write it. */
+static inline nn_real nncl_act_grad_(int act, nn_real y, nn_real dy) {
+    if (act == NN_EPI_RELU) return y > 0 ? dy : 0;
+    if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real)1 - y);
+    if (act == NN_EPI_TANH) return dy * ((nn_real)1 - y * y);
+    return dy;
+}
 
 /* An output of column j through the epilogue: the bits of bias_add then the activation. */
 static inline nn_real nncl_epi_(nncl_conv_ p, int j, nn_real v) {
@@ -199,7 +209,8 @@ static inline nn_real nncl_epi_(nncl_conv_ p, int j, nn_real v) {
 /* Stores output (i, j) = Cm[at]: added to it, or through the epilogue. */
 static inline void nncl_store_(__global nn_real *Cm, long at, nn_real v, int accumulate, nncl_conv_ p,
                                int j) {
-    Cm[at] = accumulate ? Cm[at] + v : nncl_epi_(p, j, v);
+    if (accumulate) Cm[at] += v;
+    else Cm[at] = p.gy ? nncl_act_grad_(p.gact, p.gy[at], v) : nncl_epi_(p, j, v);
 }
 
 /* A'(i, k), 0 outside [0,M)×[0,K) and in padding. */
@@ -366,6 +377,14 @@ static inline nn_real8 nncl_epi8_(nncl_conv_ p, int j, nn_real8 v) {
     return v;
 }
 
+/* nncl_act_grad_ on eight lanes, with the same expressions. */
+static inline nn_real8 nncl_act_grad8_(int act, nn_real8 y, nn_real8 dy) {
+    if (act == NN_EPI_RELU) return select((nn_real8)0, dy, (nncl_mask8)isgreater(y, (nn_real8)0));
+    if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real8)1 - y);
+    if (act == NN_EPI_TANH) return dy * ((nn_real8)1 - y * y);
+    return dy;
+}
+
 /* Writes an outer block's accumulators (rows >= M skipped) or, for a block at the N
  * edge, computes its outputs one by one. */
 #define NNCL_OUTER_STORE_(full)                                                          \
@@ -377,6 +396,10 @@ static inline nn_real8 nncl_epi8_(nncl_conv_ p, int j, nn_real8 v) {
             nn_real8 lo = acc0[r], hi = acc1[r];                                         \
             if (accumulate) { lo += NNCL_LD8_(o); hi += NNCL_LD8_(o + 8); }              \
             else if (p.bias || p.act) { lo = nncl_epi8_(p, j0, lo); hi = nncl_epi8_(p, j0 + 8, hi); } \
+            else if (p.gy) {                                                             \
+                lo = nncl_act_grad8_(p.gact, NNCL_LD8_(p.gy + (long)i * N + j0), lo);    \
+                hi = nncl_act_grad8_(p.gact, NNCL_LD8_(p.gy + (long)i * N + j0 + 8), hi); \
+            }                                                                            \
             vstore8(lo, 0, o);                                                           \
             vstore8(hi, 0, o + 8);                                                       \
         } else {                                                                         \
@@ -753,6 +776,19 @@ static inline void nncl_gemm_bias_act(int ta, int tb, int M, int N, int K, __glo
 #endif
 }
 
+/* C = op(A)·op(B) times act'(y), as nnk_gemm_act_grad. */
+#define NNCL_GEMM_ACT_GRAD_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_gemm_act_grad(int ta, int tb, int M, int N, int K, __global const nn_real *A,
+                                      __global const nn_real *B, __global const nn_real *y, int act,
+                                      __global nn_real *C, __local nn_real *scratch) {
+    nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NN_EPI_NONE, y, act};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi, scratch);
+#endif
+}
+
 /* ---------------------------------------------------------------- bias */
 
 /* y[r,c] += b[c]; one item per element. */
@@ -844,17 +880,27 @@ static inline void nncl_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, i
 #endif
 }
 
-/* dx overwritten; cells no window covers get 0. */
-static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
-                                        int SH, int SW, int PT, int PL, int OH, int OW,
-                                        __global const nn_real *dy, __global const nn_real *w,
-                                        __global nn_real *dx, __local nn_real *scratch) {
-    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE};
+/* dx overwritten; cells no window covers get 0.  xact (not 0): the output of activation
+ * act that x is; dx goes through its derivative too, as nnk_conv2d_bwd_data_act. */
+#define NNCL_CONV2D_BWD_DATA_ACT_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_conv2d_bwd_data_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                            int SH, int SW, int PT, int PL, int OH, int OW,
+                                            __global const nn_real *dy, __global const nn_real *w,
+                                            __global const nn_real *xact, int act,
+                                            __global nn_real *dx, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE, xact, act};
 #if NNCL_CPU
     nncl_cpu_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p);
 #else
     nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, w, dx, 0, p, scratch);
 #endif
+}
+
+static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
+                                        int SH, int SW, int PT, int PL, int OH, int OW,
+                                        __global const nn_real *dy, __global const nn_real *w,
+                                        __global nn_real *dx, __local nn_real *scratch) {
+    nncl_conv2d_bwd_data_act(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, dy, w, 0, NN_EPI_NONE, dx, scratch);
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a
@@ -961,10 +1007,9 @@ static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW
 /* Gather form of the scatter in C: one item per input element (b, ih, iw, c) adds, in
  * (oh, ow) order, dy of each window covering it whose first maximum (recomputed from x,
  * window order) is this cell.  Same additions in the same order as C's scatter. */
-static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
-                                      int PT, int PL, int OH, int OW, __global const nn_real *x,
-                                      __global const nn_real *y, __global const nn_real *dy,
-                                      __global nn_real *dx) {
+static inline void nncl_maxpool2d_bwd_act(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                          int PT, int PL, int OH, int OW, __global const nn_real *x,
+                                          __global const nn_real *dy, int act, __global nn_real *dx) {
 #if NNCL_CPU
     /* One item per input row (b, ih): the row is zeroed, then each window covering it,
      * in (oh, ow) order, adds its dy to the cell of this row that is its first maximum
@@ -1014,6 +1059,10 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
                     if (at >= mine && at < mine + PW) dr[(long)(ws + at - mine) * C + c] += g[c];
                 }
             }
+        if (act != NN_EPI_NONE) {   /* fuse_grad.c: through the activation x is the output of */
+            __global const nn_real *xr = x + u * W * C;
+            for (long e = 0; e < (long)W * C; e++) dr[e] = nncl_act_grad_(act, xr[e], dr[e]);
+        }
     }
 #else
     NNCL_FOR_ITEMS_(o, (long)n * H * W * C) {
@@ -1039,9 +1088,16 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
                     }
                 if (at == me) acc += dy[(((long)b * OH + oh) * OW + ow) * C + c];
             }
-        dx[o] = acc;
+        dx[o] = nncl_act_grad_(act, x[o], acc);
     }
 #endif
+}
+
+static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                      int PT, int PL, int OH, int OW, __global const nn_real *x,
+                                      __global const nn_real *y, __global const nn_real *dy,
+                                      __global nn_real *dx) {
+    nncl_maxpool2d_bwd_act(n, H, W, C, PH, PW, SH, SW, PT, PL, OH, OW, x, dy, NN_EPI_NONE, dx);
 }
 
 /* TF semantics: the mean over the valid cells.  One item per output element. */

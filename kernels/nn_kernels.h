@@ -106,6 +106,13 @@ static inline int nnk_max_(int a, int b) { return a > b ? a : b; }
 typedef nn_real nnk_vec_ __attribute__((vector_size(NNK_VEC_BYTES), may_alias, aligned(sizeof(nn_real))));
 #define NNK_VEC_LANES ((int)(NNK_VEC_BYTES / sizeof(nn_real)))
 
+/* Lane masks of the vector compares (all ones or zero), and a select on them. */
+typedef __typeof__(_Generic((nn_real)0, float: (int32_t)0, default: (int64_t)0)) nnk_lane_int_;
+typedef nnk_lane_int_ nnk_mask_ __attribute__((vector_size(NNK_VEC_BYTES)));
+static inline nnk_vec_ nnk_vsel_(nnk_mask_ m, nnk_vec_ a, nnk_vec_ b) {   /* m ? a : b */
+    return (nnk_vec_)(((nnk_mask_)a & m) | ((nnk_mask_)b & ~m));
+}
+
 #define NNK_GEMM_MR 6                     /* the micro-kernel spells out exactly 6 rows */
 #define NNK_GEMM_NR (2 * NNK_VEC_LANES)   /* 6×2 vector accumulators: 12 of 16/32 regs */
 #define NNK_GEMM_KC 256                   /* a KC×NR panel of B stays in L1 */
@@ -224,12 +231,28 @@ static inline nn_real nnk_sigmoid_(nn_real x);   /* with the activation kernels 
 typedef struct nnk_epi {
     const nn_real *bias;   /* per column, or NULL */
     int act;               /* NN_EPI_* */
-} nnk_epi;
+    const nn_real *gy;     /* gradient epilogue (fuse_grad.c): an activation's output, */
+    int gact;              /*   C's shape; C is multiplied by that NN_EPI_* activation's */
+} nnk_epi;                 /*   derivative there (NULL: none) */
 
+/* dy times the derivative of activation act at its output y: the *_bwd kernels'
+ * expressions, term for term, so a fused gradient has the unfused one's bits. */
+static inline nn_real nnk_act_grad_(int act, nn_real y, nn_real dy) {
+    if (act == NN_EPI_RELU) return y > 0 ? dy : 0;
+    if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real)1 - y);
+    if (act == NN_EPI_TANH) return dy * ((nn_real)1 - y * y);
+    return dy;
+}
+
+/* The epilogue on rows [i0, i0+rows) and columns [j0, j0+cols) of C, at c. */
 static inline void nnk_epi_rows_(const nnk_epi *e, nn_real *c, size_t ldc, int rows, int cols,
-                                 int j0) {
+                                 int i0, int j0) {
     for (int r = 0; r < rows; r++) {
         nn_real *cr = c + (size_t)r * ldc;
+        if (e->gy) {
+            const nn_real *yr = e->gy + (size_t)(i0 + r) * ldc + j0;
+            for (int j = 0; j < cols; j++) cr[j] = nnk_act_grad_(e->gact, yr[j], cr[j]);
+        }
         if (e->bias)
             for (int j = 0; j < cols; j++) cr[j] += e->bias[j0 + j];
         if (e->act == NN_EPI_RELU)
@@ -247,7 +270,7 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
-        if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0);
+        if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0, 0);
         return;
     }
     /* Few rows (a Dense layer on one batch) are not worth splitting: the threads
@@ -308,7 +331,7 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
                             if (epi && k0 + kc == K)
                                 nnk_epi_rows_(epi, C + (size_t)(i0 + ip) * N + j0 + jp, (size_t)N,
                                               nnk_min_(NNK_GEMM_MR, mc - ip),
-                                              nnk_min_(NNK_GEMM_NR, nc - jp), j0 + jp);
+                                              nnk_min_(NNK_GEMM_NR, nc - jp), i0 + ip, j0 + jp);
                         }
                     }
                 }
@@ -325,7 +348,15 @@ NNK_API void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
 /* C = op(A)·op(B) + bias, then the activation: a Dense layer's forward pass in one. */
 NNK_API void nnk_gemm_bias_act(int ta, int tb, int M, int N, int K, const nn_real *A,
                                      const nn_real *B, const nn_real *bias, int act, nn_real *C) {
-    nnk_epi e = {bias, act};
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, 0, &e);
+}
+
+/* C = (op(A)·op(B)) times act'(y) at each element, y the output of activation act with
+ * C's shape: a data gradient and the activation gradient before it in one pass. */
+NNK_API void nnk_gemm_act_grad(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                     const nn_real *B, const nn_real *y, int act, nn_real *C) {
+    nnk_epi e = {NULL, NN_EPI_NONE, y, act};
     nnk_gemm_epi_(ta, tb, M, N, K, A, B, C, 0, &e);
 }
 
@@ -340,15 +371,31 @@ NNK_API void nnk_bias_add(int rows, int cols, nn_real *y, const nn_real *b) {
     }
 }
 
-/* db[c] = Σ_r dy[r,c], summed in double in row order. */
+/* db[c] = Σ_r dy[r,c], summed in double in row order.  Threads take blocks of 16
+ * columns (a convolution's 32 or 64 channels still split), each a whole-column sum. */
+#define NNK_BIAS_COLBLK 16
 NNK_API void nnk_bias_grad(int rows, int cols, const nn_real *dy, nn_real *db) {
     #pragma omp parallel for schedule(static) if ((int64_t)rows * cols >= NNK_PAR_MIN)
-    for (int c0 = 0; c0 < cols; c0 += NNK_COLBLK) {
-        int cb = nnk_min_(NNK_COLBLK, cols - c0);
-        double s[NNK_COLBLK] = {0};
-        for (int r = 0; r < rows; r++) {
-            const nn_real *row = dy + (size_t)r * cols + c0;
-            for (int c = 0; c < cb; c++) s[c] += row[c];
+    for (int c0 = 0; c0 < cols; c0 += NNK_BIAS_COLBLK) {
+        int cb = nnk_min_(NNK_BIAS_COLBLK, cols - c0);
+        double s[NNK_BIAS_COLBLK] = {0};
+        if (cb == NNK_BIAS_COLBLK) {   /* four vectors of four double sums */
+            typedef double vd4 __attribute__((vector_size(32)));
+            typedef nn_real vr4 __attribute__((vector_size(4 * sizeof(nn_real)), may_alias, aligned(sizeof(nn_real))));
+            vd4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int r = 0; r < rows; r++) {
+                const vr4 *row = (const vr4 *)(dy + (size_t)r * cols + c0);
+                a0 += __builtin_convertvector(row[0], vd4);
+                a1 += __builtin_convertvector(row[1], vd4);
+                a2 += __builtin_convertvector(row[2], vd4);
+                a3 += __builtin_convertvector(row[3], vd4);
+            }
+            memcpy(s, &a0, 32), memcpy(s + 4, &a1, 32), memcpy(s + 8, &a2, 32), memcpy(s + 12, &a3, 32);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                const nn_real *row = dy + (size_t)r * cols + c0;
+                for (int c = 0; c < cb; c++) s[c] += row[c];
+            }
         }
         for (int c = 0; c < cb; c++) db[c0 + c] = (nn_real)s[c];
     }
@@ -408,34 +455,101 @@ static inline void nnk_conv_cols_(int OW, int W, int SW, int PL, int kw, int *lo
     if (*hi < *lo) *hi = *lo;
 }
 
-/* y[b,oh,ow,:] = Σ_(kh,kw,c) x[b,ih,iw,c] w[kh,kw,c,:].  One output row at a time,
- * accumulated in place with the columns innermost, so consecutive multiply-adds are
- * independent (no latency chain); padding cells are skipped. */
+/* y[b,oh,ow,:] = Σ_(kh,kw,c) x[b,ih,iw,c] w[kh,kw,c,:], then the epilogue (NULL: none).
+ * Register tiles of NNK_DIRECT_TW output columns × two filter vectors sum the taps in
+ * (kh, kw, c) order from 0, in registers, and are stored once through the epilogue.
+ * Tiles whose windows cross the padding take the taps one column at a time, skipping
+ * padding cells (their terms are zero); the sums are the same either way. */
+#define NNK_DIRECT_TW 6
+#define NNK_DIRECT_TAP_(t) do {                                                     \
+        nn_real xv_ = xp[(size_t)(t) * SW * C];                                     \
+        a0##t += xv_ * w0; a1##t += xv_ * w1;                                       \
+    } while (0)
+#define NNK_DIRECT_PUT_(t) do {                                                     \
+        nn_real *yo_ = yt + (size_t)(t) * F;                                        \
+        *(nnk_vec_ *)yo_ = nnk_epi_vec_(epi, a0##t, b0);                            \
+        if (fpair) *(nnk_vec_ *)(yo_ + NNK_VEC_LANES) = nnk_epi_vec_(epi, a1##t, b1); \
+    } while (0)
+
+/* The epilogue on a vector, where it is bias and relu (or none): nnk_epi_rows_'s
+ * expressions.  Others are left to nnk_epi_rows_ (nnk_epi_in_vec_ says which). */
+static inline int nnk_epi_in_vec_(const nnk_epi *e) {
+    return !e || (!e->gy && (e->act == NN_EPI_NONE || e->act == NN_EPI_RELU));
+}
+static inline nnk_vec_ nnk_epi_vec_(const nnk_epi *e, nnk_vec_ v, nnk_vec_ bias) {
+    if (!e || !nnk_epi_in_vec_(e)) return v;
+    if (e->bias) v += bias;
+    if (e->act == NN_EPI_RELU) v = nnk_vsel_(v > (nnk_vec_){0}, v, (nnk_vec_){0});
+    return v;
+}
+
+/* One whole tile inside the input: twelve named accumulators, so they stay in registers. */
+static inline void nnk_conv2d_direct_tile_(int W, int C, int KW, int F, int SW, int PL, int kh0,
+                                           int kh1, int ow0, int f0, int fpair,
+                                           const nn_real *xrow0, const nn_real *w, nn_real *yt,
+                                           const nnk_epi *epi) {
+    nnk_vec_ a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a04 = {0}, a05 = {0};
+    nnk_vec_ a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0}, a14 = {0}, a15 = {0};
+    for (int kh = kh0; kh < kh1; kh++) {
+        const nn_real *xr = xrow0 + (size_t)kh * W * C;
+        for (int kw = 0; kw < KW; kw++)
+            for (int c = 0; c < C; c++) {
+                const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
+                nnk_vec_ w0 = *(const nnk_vec_ *)wr;
+                nnk_vec_ w1 = fpair ? *(const nnk_vec_ *)(wr + NNK_VEC_LANES) : w0;
+                const nn_real *xp = xr + ((size_t)ow0 * SW + kw - PL) * C + c;
+                NNK_DIRECT_TAP_(0); NNK_DIRECT_TAP_(1); NNK_DIRECT_TAP_(2);
+                NNK_DIRECT_TAP_(3); NNK_DIRECT_TAP_(4); NNK_DIRECT_TAP_(5);
+            }
+    }
+    nnk_vec_ b0 = {0}, b1 = {0};
+    if (epi && epi->bias) {
+        b0 = *(const nnk_vec_ *)(epi->bias + f0);
+        if (fpair) b1 = *(const nnk_vec_ *)(epi->bias + f0 + NNK_VEC_LANES);
+    }
+    NNK_DIRECT_PUT_(0); NNK_DIRECT_PUT_(1); NNK_DIRECT_PUT_(2);
+    NNK_DIRECT_PUT_(3); NNK_DIRECT_PUT_(4); NNK_DIRECT_PUT_(5);
+}
+
 static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, int KW, int F,
                                           int SH, int SW, int PT, int PL, int OH, int OW,
-                                          const nn_real *x, const nn_real *w, nn_real *y) {
+                                          const nn_real *x, const nn_real *w, nn_real *y,
+                                          const nnk_epi *epi) {
+    int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         for (int oh = 0; oh < OH; oh++) {
             nn_real *yrow = y + ((size_t)b * OH + oh) * OW * F;
-            memset(yrow, 0, (size_t)OW * F * sizeof(nn_real));
-            for (int kh = 0; kh < KH; kh++) {
-                int ih = oh * SH - PT + kh;
-                if (ih < 0 || ih >= H) continue;
-                const nn_real *xrow = x + ((size_t)b * H + ih) * W * C;
-                for (int kw = 0; kw < KW; kw++) {
-                    int lo, hi;
-                    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
-                    for (int c = 0; c < C; c++) {
-                        const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F;
-                        for (int f0 = 0; f0 < F; f0 += NNK_VEC_LANES) {
-                            nnk_vec_ wv = *(const nnk_vec_ *)(wr + f0);
-                            for (int ow = lo; ow < hi; ow++) {
-                                nn_real xv = xrow[((size_t)ow * SW + kw - PL) * C + c];
-                                *(nnk_vec_ *)(yrow + (size_t)ow * F + f0) += xv * wv;
-                            }
+            const nn_real *xrow0 = x + ((size_t)b * H + oh * SH - PT) * W * C;   /* row of kh = 0 */
+            int kh0 = nnk_max_(0, PT - oh * SH), kh1 = nnk_min_(KH, H + PT - oh * SH);
+            for (int ow0 = 0; ow0 < OW; ow0 += NNK_DIRECT_TW) {
+                int tw = nnk_min_(NNK_DIRECT_TW, OW - ow0);
+                int inside = tw == NNK_DIRECT_TW && ow0 * SW - PL >= 0 &&
+                             (ow0 + tw - 1) * SW - PL + KW <= W;
+                for (int f0 = 0; f0 < F; f0 += fstep) {
+                    nn_real *yt = yrow + (size_t)ow0 * F + f0;
+                    if (inside) {
+                        nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, fpair, xrow0, w, yt, epi);
+                    } else {                 /* column by column, padding cells skipped */
+                        for (int t = 0; t < tw; t++) {
+                            nnk_vec_ s0 = {0}, s1 = {0};
+                            for (int kh = kh0; kh < kh1; kh++)
+                                for (int kw = 0; kw < KW; kw++) {
+                                    int iw = (ow0 + t) * SW - PL + kw;
+                                    if (iw < 0 || iw >= W) continue;
+                                    for (int c = 0; c < C; c++) {
+                                        const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
+                                        nn_real xv = xrow0[((size_t)kh * W + iw) * C + c];
+                                        s0 += xv * *(const nnk_vec_ *)wr;
+                                        if (fpair) s1 += xv * *(const nnk_vec_ *)(wr + NNK_VEC_LANES);
+                                    }
+                                }
+                            *(nnk_vec_ *)(yt + (size_t)t * F) = s0;
+                            if (fpair) *(nnk_vec_ *)(yt + (size_t)t * F + NNK_VEC_LANES) = s1;
                         }
                     }
+                    if (epi && !(inside && nnk_epi_in_vec_(epi)))
+                        nnk_epi_rows_(epi, yt, (size_t)F, tw, fstep, (b * OH + oh) * OW + ow0, f0);
                 }
             }
         }
@@ -443,17 +557,19 @@ static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, in
 }
 
 /* dw[kh,kw,c,:] = Σ_(b,oh,ow) x[b,ih,iw,c] dy[b,oh,ow,:].  Threads split the filters
- * (a vector of them per task), never the sum; each output row's sum is split over
- * even and odd columns (two independent chains), then added in row order. */
+ * (two vectors of them per task where F allows), never the sum.  Each output row's
+ * sum is split over its columns mod 4 (four independent chains per filter vector),
+ * added pairwise, then added to the total in row order. */
 static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int KH, int KW,
                                                  int F, int SH, int SW, int PT, int PL, int OH,
                                                  int OW, const nn_real *x, const nn_real *dy,
                                                  nn_real *dw) {
     int kdim = KH * KW * C;
+    int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
-    for (int f0 = 0; f0 < F; f0 += NNK_VEC_LANES) {
-        nnk_vec_ acc[NNK_CONV_DIRECT_MAX_K];
-        for (int k = 0; k < kdim; k++) acc[k] = (nnk_vec_){0};
+    for (int f0 = 0; f0 < F; f0 += fstep) {
+        nnk_vec_ acc[2][NNK_CONV_DIRECT_MAX_K];
+        for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
         for (int b = 0; b < n; b++)
             for (int oh = 0; oh < OH; oh++) {
                 const nn_real *grow = dy + ((size_t)b * OH + oh) * OW * F + f0;
@@ -465,22 +581,42 @@ static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int
                         int lo, hi;
                         nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
                         for (int c = 0; c < C; c++) {
-                            nnk_vec_ s0 = {0}, s1 = {0};
+                            nnk_vec_ s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+                            nnk_vec_ t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
+                            const nn_real *xc = xrow + (size_t)(kw - PL) * C + c;
                             int ow = lo;
-                            for (; ow + 1 < hi; ow += 2) {
-                                const nn_real *x0 = xrow + ((size_t)ow * SW + kw - PL) * C + c;
-                                s0 += x0[0] * *(const nnk_vec_ *)(grow + (size_t)ow * F);
-                                s1 += x0[(size_t)SW * C] * *(const nnk_vec_ *)(grow + (size_t)(ow + 1) * F);
+                            for (; ow + 3 < hi; ow += 4) {
+                                const nn_real *g = grow + (size_t)ow * F;
+                                nn_real x0 = xc[(size_t)ow * SW * C], x1 = xc[(size_t)(ow + 1) * SW * C];
+                                nn_real x2 = xc[(size_t)(ow + 2) * SW * C], x3 = xc[(size_t)(ow + 3) * SW * C];
+                                s0 += x0 * *(const nnk_vec_ *)g;
+                                s1 += x1 * *(const nnk_vec_ *)(g + F);
+                                s2 += x2 * *(const nnk_vec_ *)(g + 2 * F);
+                                s3 += x3 * *(const nnk_vec_ *)(g + 3 * F);
+                                if (fpair) {
+                                    t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+                                    t1 += x1 * *(const nnk_vec_ *)(g + F + NNK_VEC_LANES);
+                                    t2 += x2 * *(const nnk_vec_ *)(g + 2 * F + NNK_VEC_LANES);
+                                    t3 += x3 * *(const nnk_vec_ *)(g + 3 * F + NNK_VEC_LANES);
+                                }
                             }
-                            if (ow < hi)
-                                s0 += xrow[((size_t)ow * SW + kw - PL) * C + c] *
-                                      *(const nnk_vec_ *)(grow + (size_t)ow * F);
-                            acc[((size_t)kh * KW + kw) * C + c] += s0 + s1;
+                            for (; ow < hi; ow++) {
+                                const nn_real *g = grow + (size_t)ow * F;
+                                nn_real x0 = xc[(size_t)ow * SW * C];
+                                s0 += x0 * *(const nnk_vec_ *)g;
+                                if (fpair) t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+                            }
+                            int k = (kh * KW + kw) * C + c;
+                            acc[0][k] += (s0 + s1) + (s2 + s3);
+                            if (fpair) acc[1][k] += (t0 + t1) + (t2 + t3);
                         }
                     }
                 }
             }
-        for (int k = 0; k < kdim; k++) *(nnk_vec_ *)(dw + (size_t)k * F + f0) = acc[k];
+        for (int k = 0; k < kdim; k++) {
+            *(nnk_vec_ *)(dw + (size_t)k * F + f0) = acc[0][k];
+            if (fpair) *(nnk_vec_ *)(dw + (size_t)k * F + f0 + NNK_VEC_LANES) = acc[1][k];
+        }
     }
 }
 
@@ -513,7 +649,8 @@ static inline void nnk_im2col_(int n, int H, int W, int C, int KH, int KW, int S
 /* dx = 0; dx[window cells] += cols rows.  One sample per task: windows overlap
  * within a sample, never across samples. */
 static inline void nnk_col2im_(int n, int H, int W, int C, int KH, int KW, int SH, int SW,
-                               int PT, int PL, int OH, int OW, const nn_real *cols, nn_real *dx) {
+                               int PT, int PL, int OH, int OW, const nn_real *cols, const nn_real *y,
+                               int act, nn_real *dx) {
     size_t kdim = (size_t)KH * KW * C;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * kdim >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
@@ -535,6 +672,10 @@ static inline void nnk_col2im_(int n, int H, int W, int C, int KH, int KW, int S
                 }
             }
         }
+        if (y) {   /* the gradient through the activation before, while dxb is in cache */
+            const nn_real *yb = y + (size_t)b * H * W * C;
+            for (size_t i = 0; i < (size_t)H * W * C; i++) dxb[i] = nnk_act_grad_(act, yb[i], dxb[i]);
+        }
     }
 }
 
@@ -547,20 +688,14 @@ NNK_API void nnk_conv2d_fwd_bias_act(int n, int H, int W, int C, int KH, int KW,
                                            const nn_real *x, const nn_real *w, const nn_real *bias,
                                            int act, nn_real *y, nn_real *work) {
     int rows = n * OH * OW, kdim = KH * KW * C;
-    nnk_epi e = {bias, act};
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
     const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
     if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
         nnk_gemm_epi_(0, 0, rows, F, C, x, w, y, 0, epi);
         return;
     }
     if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
-        nnk_conv2d_direct_fwd_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, y);
-        if (epi) {
-            int per = nnk_max_(1, NNK_PAR_MIN / nnk_max_(F, 1));
-            #pragma omp parallel for schedule(static) if ((int64_t)rows * F >= NNK_PAR_MIN)
-            for (int r0 = 0; r0 < rows; r0 += per)
-                nnk_epi_rows_(epi, y + (size_t)r0 * F, (size_t)F, nnk_min_(per, rows - r0), F, 0);
-        }
+        nnk_conv2d_direct_fwd_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, w, y, epi);
         return;
     }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
@@ -578,22 +713,34 @@ NNK_API void nnk_conv2d_fwd(int n, int H, int W, int C, int KH, int KW, int F, i
                             work);
 }
 
-/* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0. */
-NNK_API void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
-                                       int SH, int SW, int PT, int PL, int OH, int OW,
-                                       const nn_real *dy, const nn_real *w, nn_real *dx,
-                                       nn_real *work) {
+/* dx[n,H,W,C] = ∂(Σ dy·y)/∂x; cells no window covers get 0.  With xact (not NULL),
+ * the output of activation act that x is, dx is carried through that activation too
+ * (fuse_grad.c): the activation's backward kernel in the same pass. */
+NNK_API void nnk_conv2d_bwd_data_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                           int SH, int SW, int PT, int PL, int OH, int OW,
+                                           const nn_real *dy, const nn_real *w, const nn_real *xact,
+                                           int act, nn_real *dx, nn_real *work) {
     int rows = n * OH * OW, kdim = KH * KW * C;
     if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
-        nnk_gemm(0, 1, rows, C, F, dy, w, dx, 0);
+        nnk_epi e = {NULL, NN_EPI_NONE, xact, act};
+        nnk_gemm_epi_(0, 1, rows, C, F, dy, w, dx, 0, xact ? &e : NULL);
         return;
     }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
     for (int b0 = 0; b0 < n; b0 += chunk) {
         int nb = nnk_min_(chunk, n - b0);
         nnk_gemm(0, 1, nb * OH * OW, kdim, F, dy + (size_t)b0 * OH * OW * F, w, work, 0);
-        nnk_col2im_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, work, dx + (size_t)b0 * H * W * C);
+        nnk_col2im_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, work,
+                    xact ? xact + (size_t)b0 * H * W * C : NULL, act, dx + (size_t)b0 * H * W * C);
     }
+}
+
+NNK_API void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int F,
+                                       int SH, int SW, int PT, int PL, int OH, int OW,
+                                       const nn_real *dy, const nn_real *w, nn_real *dx,
+                                       nn_real *work) {
+    nnk_conv2d_bwd_data_act(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, dy, w, NULL, NN_EPI_NONE,
+                            dx, work);
 }
 
 /* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated). */
@@ -653,25 +800,36 @@ NNK_API void nnk_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int S
     }
 }
 
+/* nnk_act_grad_ on a vector, with the same expressions. */
+static inline nnk_vec_ nnk_act_grad_v_(int act, nnk_vec_ y, nnk_vec_ dy) {
+    if (act == NN_EPI_RELU) return nnk_vsel_(y > (nnk_vec_){0}, dy, (nnk_vec_){0});
+    if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real)1 - y);
+    if (act == NN_EPI_TANH) return dy * ((nn_real)1 - y * y);
+    return dy;
+}
+
 /* dx overwritten; each window's gradient goes to its first maximum in window order
- * (as TF), recomputed from x. y is accepted for the op's signature but not needed.
- * The argmax runs channel-inner (a block of channels at a time) so it vectorizes.
+ * (as TF), recomputed from x.  act: the activation whose output x is (NN_EPI_NONE:
+ * none); dx is carried through it as its backward kernel would (fuse_grad.c), which
+ * for a max only needs its derivative at the maximum.
  * When windows tile the input without overlap or padding (the usual 2×2, stride 2),
  * each window writes all its cells (gradient or 0) and only the cells past the last
- * window are cleared, instead of clearing dx first and scattering into it. */
-NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
-                                     int PT, int PL, int OH, int OW, const nn_real *x,
-                                     const nn_real *y, const nn_real *dy, nn_real *dx) {
-    (void)y;
+ * window are written apart, instead of clearing dx first and scattering into it; when
+ * the channels also fill whole vectors, the argmax runs on vectors by selects. */
+NNK_API void nnk_maxpool2d_bwd_act(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                         int PT, int PL, int OH, int OW, const nn_real *x,
+                                         const nn_real *dy, int act, nn_real *dx) {
     int tiled = SH == PH && SW == PW && PT == 0 && PL == 0 && OH * SH <= H && OW * SW <= W;
+    int vec = tiled && C % NNK_VEC_LANES == 0;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * C * PH * PW >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         const nn_real *xb = x + (size_t)b * H * W * C;
         nn_real *dxb = dx + (size_t)b * H * W * C;
         if (tiled) {
-            for (int ih = 0; ih < H; ih++) {   /* cells no window covers */
+            for (int ih = 0; ih < H; ih++) {   /* cells no window covers: act'(x)·0 */
                 int from = ih < OH * SH ? OW * SW : 0;
-                memset(dxb + ((size_t)ih * W + from) * C, 0, (size_t)(W - from) * C * sizeof(nn_real));
+                for (size_t i = ((size_t)ih * W + from) * C; i < ((size_t)ih + 1) * W * C; i++)
+                    dxb[i] = nnk_act_grad_(act, xb[i], 0);
             }
         } else {
             memset(dxb, 0, (size_t)H * W * C * sizeof(nn_real));
@@ -682,6 +840,27 @@ NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int S
                 nnk_pool_window_(oh, ow, H, W, PH, PW, SH, SW, PT, PL, &h0, &h1, &w0, &w1);
                 if (h0 >= h1 || w0 >= w1) continue;
                 const nn_real *g = dy + (((size_t)b * OH + oh) * OW + ow) * C;
+                if (vec) {
+                    for (int c0 = 0; c0 < C; c0 += NNK_VEC_LANES) {
+                        nnk_vec_ best = *(const nnk_vec_ *)(xb + ((size_t)h0 * W + w0) * C + c0);
+                        nnk_mask_ at = {0}, zero = {0};
+                        int k = 0;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++, k++) {
+                                nnk_vec_ v = *(const nnk_vec_ *)(xb + ((size_t)ih * W + iw) * C + c0);
+                                nnk_mask_ up = v > best;
+                                best = nnk_vsel_(up, v, best);
+                                at = (at & ~up) | ((zero + k) & up);
+                            }
+                        nnk_vec_ gv = nnk_act_grad_v_(act, best, *(const nnk_vec_ *)(g + c0));
+                        k = 0;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++, k++)
+                                *(nnk_vec_ *)(dxb + ((size_t)ih * W + iw) * C + c0) =
+                                    nnk_vsel_(at == zero + k, gv, (nnk_vec_){0});
+                    }
+                    continue;
+                }
                 for (int c0 = 0; c0 < C; c0 += NNK_COLBLK) {
                     int cb = nnk_min_(NNK_COLBLK, C - c0);
                     nn_real best[NNK_COLBLK];
@@ -698,21 +877,30 @@ NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int S
                                 at[c] = gt ? cell : at[c];
                             }
                         }
-                    if (!tiled) {
+                    if (!tiled) {   /* overlapping windows add up; act' once at the end */
                         for (int c = 0; c < cb; c++) dxb[(size_t)at[c] * C + c0 + c] += g[c0 + c];
                         continue;
                     }
-                    nn_real gb[NNK_COLBLK];
-                    memcpy(gb, g + c0, (size_t)cb * sizeof(nn_real));
                     for (int ih = h0; ih < h1; ih++)
                         for (int iw = w0; iw < w1; iw++) {
                             nn_real *d = dxb + ((size_t)ih * W + iw) * C + c0;
                             int cell = ih * W + iw;
-                            for (int c = 0; c < cb; c++) d[c] = at[c] == cell ? gb[c] : 0;
+                            for (int c = 0; c < cb; c++)
+                                d[c] = at[c] == cell ? nnk_act_grad_(act, best[c], g[c0 + c]) : 0;
                         }
                 }
             }
+        if (!tiled && act != NN_EPI_NONE)
+            for (size_t i = 0; i < (size_t)H * W * C; i++) dxb[i] = nnk_act_grad_(act, xb[i], dxb[i]);
     }
+}
+
+/* y is accepted for the op's signature but not needed: the argmax is recomputed from x. */
+NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
+                                     int PT, int PL, int OH, int OW, const nn_real *x,
+                                     const nn_real *y, const nn_real *dy, nn_real *dx) {
+    (void)y;
+    nnk_maxpool2d_bwd_act(n, H, W, C, PH, PW, SH, SW, PT, PL, OH, OW, x, dy, NN_EPI_NONE, dx);
 }
 
 /* TF semantics: the average is over the valid (non-padded) cells only. */

@@ -26,11 +26,11 @@ static void pass_autodiff(Graph *g, const Program *p) {
   if (p->compiled) autodiff(g, p);
 }
 
-// Epilogue fusion (fuse.c), then removal of what no loss, update or output needs: a
+// Epilogue fusion (fuse.c) and gradient fusion (fuse_grad.c), then removal of what no loss, update or output needs: a
 // graph fresh from autodiff has no dead nodes; fusion leaves the bias and activation
 // nodes it absorbed.
 static void pass_optimize(Graph *g, const Program *p) {
-  if (!options.no_fuse) fuse_epilogues(g);
+  if (!options.no_fuse) fuse_epilogues(g), fuse_gradients(g);
   graph_remove_dead(g);
 }
 

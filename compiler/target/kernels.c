@@ -50,9 +50,9 @@ static void emit_loss_grad(Emit *e, const Node *nd, bool infer) {} // filled by 
 // A fused epilogue's activation as the kernel libraries name it (NN_EPI_*).
 static const char *epi_act(const Node *nd) {
   switch (nd->fused_act) {
-  case OP_relu: return "NN_EPI_RELU";
-  case OP_sigmoid: return "NN_EPI_SIGMOID";
-  case OP_tanh: return "NN_EPI_TANH";
+  case OP_relu: case OP_relu_bwd: return "NN_EPI_RELU";
+  case OP_sigmoid: case OP_sigmoid_bwd: return "NN_EPI_SIGMOID";
+  case OP_tanh: case OP_tanh_bwd: return "NN_EPI_TANH";
   default: return "NN_EPI_NONE";
   }
 }
@@ -61,6 +61,11 @@ static bool has_epilogue(const Node *nd) { return nd->in[2] || nd->fused_act; }
 
 static void emit_matmul(Emit *e, const Node *nd, bool infer) {
   const Node *a = nd->in[0], *b = nd->in[1];
+  if (nd->in[3]) {                         // fuse_grad.c: times the activation's derivative at in[3]
+    CALL("gemm_act_grad", 0, "0, %d, %s, %lld, %lld, %s, %s,\n      %s, %s, %s", nd->tb, rows_expr(a), last(nd),
+         last(a), buf(e, a), buf(e, b), buf(e, nd->in[3]), epi_act(nd), buf(e, nd));
+    return;
+  }
   if (has_epilogue(nd)) {                  // fuse.c: bias and activation in the epilogue
     CALL("gemm_bias_act", 0, "0, %d, %s, %lld, %lld, %s, %s,\n      %s, %s, %s", nd->tb, rows_expr(a), last(nd),
          last(a), buf(e, a), buf(e, b), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
@@ -85,6 +90,11 @@ static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
+  if (nd->in[2]) {                         // fuse_grad.c: through the activation whose output is in[2]
+    CALL("conv2d_bwd_data_act", K_WORK, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+    return;
+  }
   CALL("conv2d_bwd_data", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
        buf(e, nd->in[1]), buf(e, nd));
 }
@@ -157,7 +167,10 @@ static void emit_pool2d(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_pool2d_bwd(Emit *e, const Node *nd, bool infer) {
-  if (nd->op == OP_maxpool2d_bwd)
+  if (nd->op == OP_maxpool2d_bwd && nd->fused_act)   // fuse_grad.c: through the activation x is the output of
+    CALL("maxpool2d_bwd_act", 0, "n, %s,\n      %s, %s, %s, %s", window_args(nd, true), buf(e, nd->in[0]),
+         buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+  else if (nd->op == OP_maxpool2d_bwd)
     CALL("maxpool2d_bwd", 0, "n, %s,\n      %s, %s, %s, %s", window_args(nd, true), buf(e, nd->in[0]),
          buf(e, nd->in[1]), buf(e, nd->in[2]), buf(e, nd));
   else

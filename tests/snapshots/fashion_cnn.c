@@ -2,7 +2,7 @@
 //
 // 7 layers, 88138 params (88138 trainable).
 // Loss: sparse_softmax_xent (fused onto the logits); optimizer: adam.
-// Graph: 19 forward nodes, 18 backward nodes, 8 optimizer updates.
+// Graph: 19 forward nodes, 16 backward nodes, 8 optimizer updates.
 //
 // One function per graph node that runs a kernel, named after it; shapes are
 // constants and the batch count n is the only run-time dimension. Every buffer has
@@ -59,15 +59,13 @@ typedef struct State {
   nn_real *dropout_bwd_dropout;  // dropout_bwd (n, 32)
   nn_real *dense_bwd_relu;  // relu_bwd (n, 32)
   nn_real *dense_bwd_bias_grad;  // bias_grad (32)
-  nn_real *dense_bwd_matmul_dx;  // matmul (n, 2704)
+  nn_real *dense_bwd_matmul_dx_relu_bwd;  // matmul (n, 2704)
   nn_real *dense_bwd_matmul_dw;  // matmul (2704, 32)
-  nn_real *flatten_bwd_reshape;  // reshape (n, 13, 13, 16), storage of dense_bwd_matmul_dx
-  nn_real *conv2d_1_bwd_relu;  // relu_bwd (n, 13, 13, 16)
+  nn_real *flatten_bwd_reshape;  // reshape (n, 13, 13, 16), storage of dense_bwd_matmul_dx_relu_bwd
   nn_real *conv2d_1_bwd_bias_grad;  // bias_grad (16)
   nn_real *conv2d_1_bwd_conv_dx;  // conv2d_bwd_data (n, 13, 13, 8)
   nn_real *conv2d_1_bwd_conv_dw;  // conv2d_bwd_filter (3, 3, 8, 16)
-  nn_real *max_pooling2d_bwd_maxpool;  // maxpool2d_bwd (n, 26, 26, 8)
-  nn_real *conv2d_bwd_relu;  // relu_bwd (n, 26, 26, 8)
+  nn_real *max_pooling2d_bwd_maxpool_relu_bwd;  // maxpool2d_bwd (n, 26, 26, 8)
   nn_real *conv2d_bwd_bias_grad;  // bias_grad (8)
   nn_real *conv2d_bwd_conv_dw;  // conv2d_bwd_filter (3, 3, 1, 8)
   nn_real *conv2d_upd_kernel_aux;  // optimizer slots
@@ -166,9 +164,10 @@ static void dense_bwd_bias_grad(State *s, int n) {
   nnk_bias_grad(n, 32, s->dense_bwd_relu, s->dense_bwd_bias_grad);
 }
 
-// dense_bwd_matmul_dx: matmul (n, 32), (2704, 32) -> (n, 2704); 173056 FLOPs per sample
-static void dense_bwd_matmul_dx(State *s, int n) {
-  nnk_gemm(0, 1, n, 2704, 32, s->dense_bwd_relu, s->dense_kernel, s->dense_bwd_matmul_dx, 0);
+// dense_bwd_matmul_dx_relu_bwd: matmul (n, 32), (2704, 32), (n, 13, 13, 16) -> (n, 2704); 173056 FLOPs per sample
+static void dense_bwd_matmul_dx_relu_bwd(State *s, int n) {
+  nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dense_bwd_relu, s->dense_kernel,
+      s->conv2d_1_fwd_conv_bias_relu, NN_EPI_RELU, s->dense_bwd_matmul_dx_relu_bwd);
 }
 
 // dense_bwd_matmul_dw: matmul (n, 2704), (n, 32) -> (2704, 32); 173056 FLOPs per sample
@@ -176,48 +175,38 @@ static void dense_bwd_matmul_dw(State *s, int n) {
   nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dense_bwd_relu, s->dense_bwd_matmul_dw, 0);
 }
 
-// conv2d_1_bwd_relu: relu_bwd (n, 13, 13, 16), (n, 13, 13, 16) -> (n, 13, 13, 16); 2704 FLOPs per sample
-static void conv2d_1_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 2704, s->conv2d_1_fwd_conv_bias_relu, s->flatten_bwd_reshape, s->conv2d_1_bwd_relu);
-}
-
 // conv2d_1_bwd_bias_grad: bias_grad (n, 13, 13, 16) -> (16); 16 FLOPs per sample
 static void conv2d_1_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n * 169, 16, s->conv2d_1_bwd_relu, s->conv2d_1_bwd_bias_grad);
+  nnk_bias_grad(n * 169, 16, s->flatten_bwd_reshape, s->conv2d_1_bwd_bias_grad);
 }
 
 // conv2d_1_bwd_conv_dx: conv2d_bwd_data (n, 13, 13, 16), (3, 3, 8, 16) -> (n, 13, 13, 8); 389376 FLOPs per sample
 static void conv2d_1_bwd_conv_dx(State *s, int n) {
   nnk_conv2d_bwd_data(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
-      s->conv2d_1_bwd_relu, s->conv2d_1_kernel, s->conv2d_1_bwd_conv_dx, s->work);
+      s->flatten_bwd_reshape, s->conv2d_1_kernel, s->conv2d_1_bwd_conv_dx, s->work);
 }
 
 // conv2d_1_bwd_conv_dw: conv2d_bwd_filter (n, 13, 13, 8), (n, 13, 13, 16) -> (3, 3, 8, 16); 389376 FLOPs per sample
 static void conv2d_1_bwd_conv_dw(State *s, int n) {
   nnk_conv2d_bwd_filter(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
-      s->max_pooling2d_fwd_maxpool, s->conv2d_1_bwd_relu, s->conv2d_1_bwd_conv_dw, s->work);
+      s->max_pooling2d_fwd_maxpool, s->flatten_bwd_reshape, s->conv2d_1_bwd_conv_dw, s->work);
 }
 
-// max_pooling2d_bwd_maxpool: maxpool2d_bwd (n, 26, 26, 8), (n, 13, 13, 8), (n, 13, 13, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
-static void max_pooling2d_bwd_maxpool(State *s, int n) {
-  nnk_maxpool2d_bwd(n, 26, 26, 8, 2, 2, 2, 2, 0, 0, 13, 13,
-      s->conv2d_fwd_conv_bias_relu, s->max_pooling2d_fwd_maxpool, s->conv2d_1_bwd_conv_dx, s->max_pooling2d_bwd_maxpool);
-}
-
-// conv2d_bwd_relu: relu_bwd (n, 26, 26, 8), (n, 26, 26, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
-static void conv2d_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 5408, s->conv2d_fwd_conv_bias_relu, s->max_pooling2d_bwd_maxpool, s->conv2d_bwd_relu);
+// max_pooling2d_bwd_maxpool_relu_bwd: maxpool2d_bwd (n, 26, 26, 8), (n, 13, 13, 8), (n, 13, 13, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
+static void max_pooling2d_bwd_maxpool_relu_bwd(State *s, int n) {
+  nnk_maxpool2d_bwd_act(n, 26, 26, 8, 2, 2, 2, 2, 0, 0, 13, 13,
+      s->conv2d_fwd_conv_bias_relu, s->conv2d_1_bwd_conv_dx, NN_EPI_RELU, s->max_pooling2d_bwd_maxpool_relu_bwd);
 }
 
 // conv2d_bwd_bias_grad: bias_grad (n, 26, 26, 8) -> (8); 8 FLOPs per sample
 static void conv2d_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n * 676, 8, s->conv2d_bwd_relu, s->conv2d_bwd_bias_grad);
+  nnk_bias_grad(n * 676, 8, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_bias_grad);
 }
 
 // conv2d_bwd_conv_dw: conv2d_bwd_filter (n, 28, 28, 1), (n, 26, 26, 8) -> (3, 3, 1, 8); 97344 FLOPs per sample
 static void conv2d_bwd_conv_dw(State *s, int n) {
   nnk_conv2d_bwd_filter(n, 28, 28, 1, 3, 3, 8, 1, 1, 0, 0, 26, 26,
-      s->batch_x, s->conv2d_bwd_relu, s->conv2d_bwd_conv_dw, s->work);
+      s->batch_x, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_conv_dw, s->work);
 }
 
 // conv2d_upd_kernel: adam_update (3, 3, 1, 8), (3, 3, 1, 8); 720 FLOPs
@@ -308,14 +297,12 @@ static void nnc_backward(State *s, int n) {
   dropout_bwd_dropout(s, n);
   dense_bwd_relu(s, n);
   dense_bwd_bias_grad(s, n);
-  dense_bwd_matmul_dx(s, n);
+  dense_bwd_matmul_dx_relu_bwd(s, n);
   dense_bwd_matmul_dw(s, n);
-  conv2d_1_bwd_relu(s, n);
   conv2d_1_bwd_bias_grad(s, n);
   conv2d_1_bwd_conv_dx(s, n);
   conv2d_1_bwd_conv_dw(s, n);
-  max_pooling2d_bwd_maxpool(s, n);
-  conv2d_bwd_relu(s, n);
+  max_pooling2d_bwd_maxpool_relu_bwd(s, n);
   conv2d_bwd_bias_grad(s, n);
   conv2d_bwd_conv_dw(s, n);
 }
@@ -373,14 +360,12 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dropout_bwd_dropout", "dropout_bwd", 8112, 32, 1},
   {"dense_bwd_relu", "relu_bwd", 12176, 32, 1},
   {"dense_bwd_bias_grad", "bias_grad", 352544, 32, 0},
-  {"dense_bwd_matmul_dx", "matmul", 8112, 2704, 1},
+  {"dense_bwd_matmul_dx_relu_bwd", "matmul", 8112, 2704, 1},
   {"dense_bwd_matmul_dw", "matmul", 264464, 86528, 0},
-  {"conv2d_1_bwd_relu", "relu_bwd", 5408, 2704, 1},
   {"conv2d_1_bwd_bias_grad", "bias_grad", 352576, 16, 0},
   {"conv2d_1_bwd_conv_dx", "conv2d_bwd_data", 12176, 1352, 1},
   {"conv2d_1_bwd_conv_dw", "conv2d_bwd_filter", 350992, 1152, 0},
-  {"max_pooling2d_bwd_maxpool", "maxpool2d_bwd", 5408, 5408, 1},
-  {"conv2d_bwd_relu", "relu_bwd", 0, 5408, 1},
+  {"max_pooling2d_bwd_maxpool_relu_bwd", "maxpool2d_bwd", 5408, 5408, 1},
   {"conv2d_bwd_bias_grad", "bias_grad", 352608, 8, 0},
   {"conv2d_bwd_conv_dw", "conv2d_bwd_filter", 352464, 72, 0},
   {"conv2d_upd_kernel", "adam_update", 0, 72, 0},
@@ -567,15 +552,13 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dropout_bwd_dropout = batch + (size_t)8112 * max_batch;
   s->dense_bwd_relu = batch + (size_t)12176 * max_batch;
   s->dense_bwd_bias_grad = fixed + 352544;
-  s->dense_bwd_matmul_dx = batch + (size_t)8112 * max_batch;
+  s->dense_bwd_matmul_dx_relu_bwd = batch + (size_t)8112 * max_batch;
   s->dense_bwd_matmul_dw = fixed + 264464;
-  s->flatten_bwd_reshape = s->dense_bwd_matmul_dx;
-  s->conv2d_1_bwd_relu = batch + (size_t)5408 * max_batch;
+  s->flatten_bwd_reshape = s->dense_bwd_matmul_dx_relu_bwd;
   s->conv2d_1_bwd_bias_grad = fixed + 352576;
   s->conv2d_1_bwd_conv_dx = batch + (size_t)12176 * max_batch;
   s->conv2d_1_bwd_conv_dw = fixed + 350992;
-  s->max_pooling2d_bwd_maxpool = batch + (size_t)5408 * max_batch;
-  s->conv2d_bwd_relu = batch + (size_t)0 * max_batch;
+  s->max_pooling2d_bwd_maxpool_relu_bwd = batch + (size_t)5408 * max_batch;
   s->conv2d_bwd_bias_grad = fixed + 352608;
   s->conv2d_bwd_conv_dw = fixed + 352464;
   s->conv2d_upd_kernel_aux = fixed + 88160;

@@ -454,6 +454,7 @@ static const pool_t pools[] = {
     {1, 5, 7, 3, 3, 2, 3, 2, 1, 1, 2, 4},      /* 'same', uneven */
     {2, 8, 9, 11, 2, 2, 2, 2, 0, 0, 4, 4},     /* C past a vector of 8 (CPU layout) */
     {2, 6, 6, 17, 3, 3, 1, 1, 1, 1, 6, 6},     /* overlapping, padded, C = 2×8 + 1 */
+    {2, 12, 13, 16, 2, 2, 2, 2, 0, 0, 6, 6},   /* tiles, C in whole vectors (C's select path) */
 };
 #define N_POOLS (int)(sizeof pools / sizeof pools[0])
 
@@ -1023,6 +1024,98 @@ Test(cl_bench, gemm_and_conv, .disabled = 0, .timeout = 600) {
         double g = bench_cl("bbg", 2, (arg_t[]){AB(x, nx), AB(db, 32)}, (long)nx, reps);
         printf("32x26x26x32: maxpool fwd %.3f ms, maxpool bwd %.3f ms, relu bwd %.3f ms, bias_grad %.3f ms\n", a, bb, r, g);
         free(x); free(y); free(dy); free(dx); free(db);
+    }
+    cl_end();
+}
+
+/* Gradient fusion (fuse_grad.c): a max-pool backward, a convolution's data gradient and
+ * a GEMM data gradient carried through relu, sigmoid or tanh equal the separate kernels
+ * (the op, then the activation's _bwd) bit for bit on the C side; the OpenCL twins
+ * equal them exactly for the max-pool under relu, else within the usual tolerances. */
+static void separate_act_grad(float *d, const float *y, size_t len, int act) {
+    if (act == NN_EPI_RELU) nnk_relu_bwd((int64_t)len, y, d, d);
+    if (act == NN_EPI_SIGMOID) nnk_sigmoid_bwd((int64_t)len, y, d, d);
+    if (act == NN_EPI_TANH) nnk_tanh_bwd((int64_t)len, y, d, d);
+}
+
+Test(cl_grad_fusion, fused_equals_separate) {
+    cl_begin(64);
+    char name[64];
+    for (int act = 1; act < 4; act++) {
+        for (int i = 0; i < N_POOLS; i++) {
+            const pool_t *p = &pools[i];
+            snprintf(name, sizeof name, "pool_act_%d_%d", act, i);
+            wrap(name, NULL, "int n, " G_ "x, " G_ "dy, " GW_ "dx",
+                 "nncl_maxpool2d_bwd_act(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, x, dy, %d, dx)", p->H, p->W,
+                 p->C, p->PH, p->PW, p->SH, p->SW, p->PT, p->PL, p->OH, p->OW, act);
+        }
+        for (int i = 0; i < N_CONVS; i++) {
+            const conv_t *c = &convs[i];
+            snprintf(name, sizeof name, "conv_dx_act_%d_%d", act, i);
+            wrap(name, "NNCL_CONV2D_BWD_DATA_ACT_LOCAL", "int n, " G_ "dy, " G_ "w, " G_ "y, " GW_ "dx",
+                 "nncl_conv2d_bwd_data_act(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, dy, w, y, %d, dx, scratch)",
+                 c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW, act);
+        }
+        for (int s = 0; s < N_GEMM_SIZES; s++) {
+            snprintf(name, sizeof name, "gemm_act_%d_%d", act, s);
+            wrap(name, "NNCL_GEMM_ACT_GRAD_LOCAL", G_ "A, " G_ "B, " G_ "y, " GW_ "C",
+                 "nncl_gemm_act_grad(0, 1, %d, %d, %d, A, B, y, %d, C, scratch)", gemm_sizes[s][0], gemm_sizes[s][1],
+                 gemm_sizes[s][2], act);
+        }
+    }
+    cl_build();
+    for (int act = 1; act < 4; act++) {
+        for (int i = 0; i < N_POOLS; i++) {
+            pool_t p = pools[i];
+            size_t nx = (size_t)p.n * p.H * p.W * p.C, ny = (size_t)p.n * p.OH * p.OW * p.C;
+            float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *y = rnd(ny, -1, 1);
+            for (size_t j = 0; j < nx; j++) x[j] = floorf(x[j] * 4) / 4;   /* ties: first max wins */
+            if (act != NN_EPI_TANH)   /* an activation's output: relu's and sigmoid's are >= 0 */
+                for (size_t j = 0; j < nx; j++) x[j] = act == NN_EPI_RELU ? fmaxf(x[j], 0) : (x[j] + 1) / 2;
+            float *dx = rnd(nx, -1, 1), *ref = dup(dx, nx), *fused = dup(dx, nx);
+            nnk_maxpool2d_fwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, y);
+            nnk_maxpool2d_bwd(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, y, dy, ref);
+            separate_act_grad(ref, x, nx, act);
+            nnk_maxpool2d_bwd_act(p.n, p.H, p.W, p.C, p.PH, p.PW, p.SH, p.SW, p.PT, p.PL, p.OH, p.OW, x, dy, act, fused);
+            cr_expect_eq(memcmp(fused, ref, nx * sizeof *ref), 0, "nnk_maxpool2d_bwd_act pool %d act %d differs", i, act);
+            snprintf(name, sizeof name, "pool_act_%d_%d", act, i);
+            run(name, 4, (arg_t[]){AI(p.n), AB(x, nx), AB(dy, ny), AB(dx, nx)});
+            expect_close(name, dx, ref, nx, act == NN_EPI_RELU ? 0 : TOL_EW);
+            free(x); free(dy); free(y); free(dx); free(ref); free(fused);
+        }
+        for (int i = 0; i < N_CONVS; i++) {
+            conv_t c = convs[i];
+            size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+            size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+            float *y = rnd(nx, act == NN_EPI_TANH ? -1 : 0, 1), *w = rnd(nw, -1, 1), *dy = rnd(ny, -1, 1);
+            float *dx = rnd(nx, -1, 1), *ref = dup(dx, nx), *fused = dup(dx, nx);
+            size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+            float *work = malloc((nwork + 1) * sizeof *work);
+            nnk_conv2d_bwd_data(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w, ref, work);
+            separate_act_grad(ref, y, nx, act);
+            nnk_conv2d_bwd_data_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w, y,
+                                    act, fused, work);
+            cr_expect_eq(memcmp(fused, ref, nx * sizeof *ref), 0, "nnk_conv2d_bwd_data_act conv %d act %d differs", i, act);
+            snprintf(name, sizeof name, "conv_dx_act_%d_%d", act, i);
+            run(name, 5, (arg_t[]){AI(c.n), AB(dy, ny), AB(w, nw), AB(y, nx), AB(dx, nx)});
+            expect_close(name, dx, ref, nx, TOL_SUM);
+            free(y); free(w); free(dy); free(dx); free(ref); free(fused); free(work);
+        }
+        for (int s = 0; s < N_GEMM_SIZES; s++) {
+            int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+            float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)N * K, -1, 1);
+            float *y = rnd((size_t)M * N, act == NN_EPI_TANH ? -1 : 0, 1);
+            float *C = rnd((size_t)M * N, -1, 1), *ref = dup(C, (size_t)M * N), *fused = dup(C, (size_t)M * N);
+            nnk_gemm(0, 1, M, N, K, A, B, ref, 0);
+            separate_act_grad(ref, y, (size_t)M * N, act);
+            nnk_gemm_act_grad(0, 1, M, N, K, A, B, y, act, fused);
+            cr_expect_eq(memcmp(fused, ref, (size_t)M * N * sizeof *ref), 0, "nnk_gemm_act_grad %dx%dx%d act %d differs",
+                         M, N, K, act);
+            snprintf(name, sizeof name, "gemm_act_%d_%d", act, s);
+            run(name, 4, (arg_t[]){AB(A, (size_t)M * K), AB(B, (size_t)N * K), AB(y, (size_t)M * N), AB(C, (size_t)M * N)});
+            expect_close(name, C, ref, (size_t)M * N, TOL_SUM);
+            free(A); free(B); free(y); free(C); free(ref); free(fused);
+        }
     }
     cl_end();
 }

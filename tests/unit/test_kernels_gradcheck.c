@@ -408,6 +408,106 @@ static double check_pool(int is_max) {
 static double check_maxpool(void) { return check_pool(1); }
 static double check_avgpool(void) { return check_pool(0); }
 
+/* ------------------------------------------------------------ gradients through an activation */
+
+/* The fused kernels of fuse_grad.c: a data gradient carried through the activation a =
+ * act(z) whose output is the op's input.  L(z) = Σ dy · op(act(z)); the kernel is given
+ * a and returns dL/dz.  Each of relu, sigmoid and tanh, on the op's shapes. */
+enum { THROUGH_POOL, THROUGH_CONV, THROUGH_GEMM };
+typedef struct {
+    int kind, act;
+    double *z, *a;
+    size_t len;
+    PoolCtx pool;
+    ConvCtx conv;
+    DenseCtx dense;
+} ThroughCtx;
+
+static void act_apply(int act, size_t len, const double *z, double *a) {
+    if (act == NN_EPI_RELU) nnk_relu_fwd((int64_t)len, z, a);
+    else if (act == NN_EPI_SIGMOID) nnk_sigmoid_fwd((int64_t)len, z, a);
+    else nnk_tanh_fwd((int64_t)len, z, a);
+}
+
+static double through_loss(void *p) {
+    ThroughCtx *c = p;
+    act_apply(c->act, c->len, c->z, c->a);
+    if (c->kind == THROUGH_POOL) {
+        PoolCtx *q = &c->pool;
+        nnk_maxpool2d_fwd(POOL_ARGS(q), c->a, q->y);
+        return dot(q->dy, q->y, (size_t)q->s.n * q->OH * q->OW * q->s.C);
+    }
+    if (c->kind == THROUGH_CONV) {
+        ConvCtx *q = &c->conv;
+        nnk_conv2d_fwd(CONV_ARGS(q), c->a, q->w, q->y, q->work);
+        return dot(q->dy, q->y, (size_t)q->s.n * q->OH * q->OW * q->s.F);
+    }
+    DenseCtx *q = &c->dense;
+    nnk_gemm(0, 0, q->n, q->out, q->in, c->a, q->w, q->y, 0);
+    return dot(q->dy, q->y, (size_t)q->n * q->out);
+}
+
+/* One shape: z drawn away from relu's kink, the fused kernel, the check. */
+static double through_check(ThroughCtx *c) {
+    double *dz = rand_buf(c->len, 5, 6);   /* garbage: the kernel must overwrite */
+    c->z = rand_away_from_zero(c->len, 0.05);
+    c->a = zero_buf(c->len);
+    through_loss(c);
+    if (c->kind == THROUGH_POOL)
+        nnk_maxpool2d_bwd_act(POOL_ARGS(&c->pool), c->a, c->pool.dy, c->act, dz);
+    else if (c->kind == THROUGH_CONV)
+        nnk_conv2d_bwd_data_act(CONV_ARGS(&c->conv), c->conv.dy, c->conv.w, c->a, c->act, dz, c->conv.work);
+    else
+        nnk_gemm_act_grad(0, 1, c->dense.n, c->dense.in, c->dense.out, c->dense.dy, c->dense.w, c->a, c->act, dz);
+    double e = fd_error(through_loss, c, c->z, c->len, dz);
+    if (e > GRAD_TOL) cr_log_error("through activation %d, kernel kind %d: error %g", c->act, c->kind, e);
+    free(c->z); free(c->a); free(dz);
+    return e;
+}
+
+static double check_through(int kind) {
+    double err = 0;
+    for (int act = NN_EPI_RELU; act <= NN_EPI_TANH; act++) {
+        if (kind == THROUGH_POOL) {
+            /* The shapes above, and whole vectors of channels in 2×2 tiles (the select path). */
+            PoolShape shapes[N_POOL_SHAPES + 1];
+            memcpy(shapes, pool_shapes, sizeof pool_shapes);
+            shapes[N_POOL_SHAPES] = (PoolShape){2, 4, 6, 2 * NNK_VEC_LANES, 2, 2, 2, 2, 0};
+            for (size_t i = 0; i <= N_POOL_SHAPES; i++) {
+                ThroughCtx c = {.kind = kind, .act = act, .pool = {.s = shapes[i], .is_max = 1}};
+                PoolCtx *q = &c.pool;
+                tf_padding(q->s.H, q->s.PH, q->s.SH, q->s.same, &q->OH, &q->PT);
+                tf_padding(q->s.W, q->s.PW, q->s.SW, q->s.same, &q->OW, &q->PL);
+                c.len = (size_t)q->s.n * q->s.H * q->s.W * q->s.C;
+                size_t yl = (size_t)q->s.n * q->OH * q->OW * q->s.C;
+                q->y = zero_buf(yl); q->dy = rand_buf(yl, -1, 1);
+                err = worst(err, through_check(&c));
+                free(q->y); free(q->dy);
+            }
+        } else if (kind == THROUGH_CONV) {
+            for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+                ThroughCtx c = {.kind = kind, .act = act, .conv = conv_make(conv_shapes[i])};
+                c.len = (size_t)c.conv.s.n * c.conv.s.H * c.conv.s.W * c.conv.s.C;
+                err = worst(err, through_check(&c));
+                conv_free(&c.conv);
+            }
+        } else {
+            int shapes[][3] = {{3, 5, 4}, {9, 20, 17}};
+            for (int i = 0; i < 2; i++) {
+                ThroughCtx c = {.kind = kind, .act = act, .dense = dense_make(shapes[i][0], shapes[i][1], shapes[i][2])};
+                c.len = (size_t)c.dense.n * c.dense.in;
+                err = worst(err, through_check(&c));
+                dense_free(&c.dense);
+            }
+        }
+    }
+    return err;
+}
+
+static double check_maxpool_act(void) { return check_through(THROUGH_POOL); }
+static double check_conv2d_bwd_data_act(void) { return check_through(THROUGH_CONV); }
+static double check_gemm_act_grad(void) { return check_through(THROUGH_GEMM); }
+
 typedef struct { int n, HW, C; double *x, *y, *dy; } GapCtx;
 
 static double gap_loss(void *p) {
@@ -567,6 +667,9 @@ static const GradCheck gradchecks[] = {
     {"nnk_conv2d_bwd_data", check_conv2d_bwd_data},
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
     {"nnk_maxpool2d_bwd", check_maxpool},
+    {"nnk_maxpool2d_bwd_act", check_maxpool_act},
+    {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},
+    {"nnk_gemm_act_grad", check_gemm_act_grad},
     {"nnk_avgpool2d_bwd", check_avgpool},
     {"nnk_global_avgpool2d_bwd", check_global_avgpool},
     {"nnk_softmax_bwd", check_softmax},
