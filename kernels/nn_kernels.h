@@ -81,11 +81,11 @@ static inline int nnk_max_(int a, int b) { return a > b ? a : b; }
  * stored [K,M]; op(B)=B stored [K,N], or if tb stored [N,K].
  *
  * Goto-style.  K is cut into slices of at most KC (sizes depend on K only, so every
- * output sums its products in the same order for any thread count).  For each
- * column block and K slice, the threads together pack op(B) once into NR-column
- * panels (shared), then split C's rows: each packs its MR-row panels of op(A) and
- * runs an MR×NR register-blocked micro-kernel over them.  Panels are zero-padded, so
- * edges need no special compute path; packing also absorbs the transposes. */
+ * output sums its products in the same order for any thread count).  The threads split
+ * C's rows; for each column block and K slice each packs op(B) into NR-column panels
+ * and its MR-row panels of op(A), and runs an MR×NR register-blocked micro-kernel over
+ * them.  Panels are zero-padded, so edges need no special compute path; packing also
+ * absorbs the transposes. */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -288,22 +288,31 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
     mtiles = (mtiles + threads - 1) / threads * threads;
     int mc_max = nnk_split_(M, mtiles, NNK_GEMM_MR);
     mtiles = (M + mc_max - 1) / mc_max;
-    _Alignas(64) nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC];   /* shared B block */
+    /* Each thread packs the B block it multiplies by itself and owns a contiguous run
+     * of row tiles for the whole product, so threads never wait for one another
+     * inside it (a barrier is a sleep and a wake-up when waiting is passive, and a
+     * stall when another process holds a core).  Packing B twice costs 1/mc of the
+     * multiply-adds it feeds. */
     #pragma omp parallel if (par)
     {
         _Alignas(64) nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC]; /* this thread's packed A */
-        for (int j0 = 0; j0 < N; j0 += nc_max) {
+        _Alignas(64) nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC]; /* and B block */
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#endif
+        int per = (mtiles + nth - 1) / nth;
+        int mt_lo = nnk_min_(mtiles, tid * per), mt_hi = nnk_min_(mtiles, mt_lo + per);
+        for (int j0 = 0; j0 < N && mt_lo < mt_hi; j0 += nc_max) {
             int nc = nnk_min_(nc_max, N - j0);
             int panels = (nc + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
             for (int k0 = 0; k0 < K; k0 += kc_max) {
                 int kc = nnk_min_(kc_max, K - k0);
                 int overwrite = (k0 == 0 && !accumulate);
-                #pragma omp for schedule(static)
                 for (int p = 0; p < panels; p++)
                     nnk_gemm_pack_b_(tb, N, K, B, k0, kc, j0 + p * NNK_GEMM_NR,
                                      bp + (size_t)p * NNK_GEMM_NR * kc);
-                #pragma omp for schedule(static)
-                for (int mt = 0; mt < mtiles; mt++) {
+                for (int mt = mt_lo; mt < mt_hi; mt++) {
                     int i0 = mt * mc_max, mc = nnk_min_(mc_max, M - i0);
                     /* Whole MR-row panels read op(A) in place, which costs less than
                      * packing when few B panels reuse them; a transposed A used by many
