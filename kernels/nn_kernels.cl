@@ -736,10 +736,61 @@ static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int 
     }
 }
 
+/* A convolution whose windows hold few elements (a first layer: C = 1..3 under 3×3) and
+ * whose filters fill 16-lane pairs, convolved directly, as the C library does: as a GEMM
+ * its K would be too short to amortize the per-k decoding of the window.  A unit is an
+ * output row and 16 filters; four columns at a time keep 4×2 vectors of sums over the
+ * window cells (padding cells skipped), stored once through the epilogue. */
+#define NNCL_CONV_DIRECT_MAX_K 32
+static inline int nncl_conv_is_direct_(nncl_conv_ p) {
+    return p.KH * p.KW * p.C <= NNCL_CONV_DIRECT_MAX_K && p.F % 16 == 0;
+}
+
+static inline void nncl_cpu_conv_direct_(__global const nn_real *x, __global const nn_real *w,
+                                         __global nn_real *y, nncl_conv_ p) {
+    int fb = p.F / 16;
+    NNCL_FOR_UNITS_(u, (long)p.n * p.OH * fb) {
+        int f0 = (int)(u % fb) * 16, oh = (int)(u / fb % p.OH), b = (int)(u / fb / p.OH);
+        __global const nn_real *xb = x + (long)b * p.H * p.W * p.C;
+        __global nn_real *yrow = y + ((long)b * p.OH + oh) * p.OW * p.F;
+        int ih0 = oh * p.SH - p.PT;
+        for (int ow0 = 0; ow0 < p.OW; ow0 += 4) {
+            int tw = min(4, p.OW - ow0);
+            nn_real8 s[4][2];
+            for (int t = 0; t < 4; t++) s[t][0] = s[t][1] = (nn_real8)0;
+            for (int kh = 0; kh < p.KH; kh++) {
+                int ih = ih0 + kh;
+                if (ih < 0 || ih >= p.H) continue;
+                for (int kw = 0; kw < p.KW; kw++)
+                    for (int c = 0; c < p.C; c++) {
+                        __global const nn_real *wr = w + (((long)kh * p.KW + kw) * p.C + c) * p.F + f0;
+                        nn_real8 w0 = NNCL_LD8_(wr), w1 = NNCL_LD8_(wr + 8);
+                        for (int t = 0; t < 4; t++) {
+                            int iw = (ow0 + t) * p.SW - p.PL + kw;
+                            if (t >= tw || iw < 0 || iw >= p.W) continue;
+                            nn_real xv = xb[((long)ih * p.W + iw) * p.C + c];
+                            s[t][0] += xv * w0;
+                            s[t][1] += xv * w1;
+                        }
+                    }
+            }
+            for (int t = 0; t < tw; t++) {
+                __global nn_real *o = yrow + (long)(ow0 + t) * p.F + f0;
+                vstore8(nncl_epi8_(p, f0, s[t][0]), 0, o);
+                vstore8(nncl_epi8_(p, f0 + 8, s[t][1]), 0, o + 8);
+            }
+        }
+    }
+}
+
 static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
                                   __global const nn_real *A, __global const nn_real *B,
                                   __global nn_real *Cm, int accumulate, nncl_conv_ p) {
     if (M <= 0 || N <= 0) return;
+    if (mode == NNCL_MODE_CONV_FWD_ && !accumulate && nncl_conv_is_direct_(p)) {
+        nncl_cpu_conv_direct_(A, B, Cm, p);
+        return;
+    }
     if (mode == NNCL_MODE_CONV_BWD_FILTER_ && K > 0)
         nncl_cpu_filter_(M, N, K, A, B, Cm, p);
     else if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))

@@ -304,6 +304,7 @@ static const conv_t convs[] = {
     {2, 8, 8, 3, 5, 4, 6, 1, 2, 2, 1, 8, 4},       /* 'same', odd kernel, mixed strides */
     {3, 10, 10, 16, 3, 3, 33, 1, 1, 0, 0, 8, 8},   /* K, F past the tiles */
     {2, 6, 5, 2, 2, 3, 4, 3, 2, 0, 0, 2, 2},       /* stride > 1 leaving cells uncovered */
+    {2, 9, 8, 3, 3, 3, 16, 2, 2, 1, 0, 5, 4},      /* direct (27-cell windows), 'same', stride 2 */
 };
 #define N_CONVS (int)(sizeof convs / sizeof convs[0])
 
