@@ -471,7 +471,7 @@ static inline void nnk_conv_cols_(int OW, int W, int SW, int PL, int kw, int *lo
  * padding cells (their terms are zero); the sums are the same either way. */
 #define NNK_DIRECT_TW 6
 #define NNK_DIRECT_TAP_(t) do {                                                     \
-        nn_real xv_ = xp[(size_t)(t) * SW * C];                                     \
+        nn_real xv_ = xp[(t) * sx];                                                 \
         a0##t += xv_ * w0; a1##t += xv_ * w1;                                       \
     } while (0)
 #define NNK_DIRECT_PUT_(t) do {                                                     \
@@ -493,23 +493,24 @@ static inline nnk_vec_ nnk_epi_vec_(const nnk_epi *e, nnk_vec_ v, nnk_vec_ bias)
 }
 
 /* One whole tile inside the input: twelve named accumulators, so they stay in registers. */
-static inline void nnk_conv2d_direct_tile_(int W, int C, int KW, int F, int SW, int PL, int kh0,
+static inline __attribute__((always_inline)) void nnk_conv2d_direct_tile_(int W, int C, int KW, int F, int SW, int PL, int kh0,
                                            int kh1, int ow0, int f0, int fpair,
                                            const nn_real *xrow0, const nn_real *w, nn_real *yt,
                                            const nnk_epi *epi) {
     nnk_vec_ a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a04 = {0}, a05 = {0};
     nnk_vec_ a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0}, a14 = {0}, a15 = {0};
+    size_t sx = (size_t)SW * C;    /* from one output column's window to the next's */
+    int row = KW * C;              /* a window row's cells (kw, c) lie contiguously in x */
     for (int kh = kh0; kh < kh1; kh++) {
-        const nn_real *xr = xrow0 + (size_t)kh * W * C;
-        for (int kw = 0; kw < KW; kw++)
-            for (int c = 0; c < C; c++) {
-                const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
-                nnk_vec_ w0 = *(const nnk_vec_ *)wr;
-                nnk_vec_ w1 = fpair ? *(const nnk_vec_ *)(wr + NNK_VEC_LANES) : w0;
-                const nn_real *xp = xr + ((size_t)ow0 * SW + kw - PL) * C + c;
-                NNK_DIRECT_TAP_(0); NNK_DIRECT_TAP_(1); NNK_DIRECT_TAP_(2);
-                NNK_DIRECT_TAP_(3); NNK_DIRECT_TAP_(4); NNK_DIRECT_TAP_(5);
-            }
+        const nn_real *xr = xrow0 + (size_t)kh * W * C + ((size_t)ow0 * SW - PL) * C;
+        const nn_real *wr = w + (size_t)kh * row * F + f0;
+        for (int j = 0; j < row; j++, wr += F) {
+            nnk_vec_ w0 = *(const nnk_vec_ *)wr;
+            nnk_vec_ w1 = fpair ? *(const nnk_vec_ *)(wr + NNK_VEC_LANES) : w0;
+            const nn_real *xp = xr + j;
+            NNK_DIRECT_TAP_(0); NNK_DIRECT_TAP_(1); NNK_DIRECT_TAP_(2);
+            NNK_DIRECT_TAP_(3); NNK_DIRECT_TAP_(4); NNK_DIRECT_TAP_(5);
+        }
     }
     nnk_vec_ b0 = {0}, b1 = {0};
     if (epi && epi->bias) {
@@ -538,7 +539,10 @@ static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, in
                 for (int f0 = 0; f0 < F; f0 += fstep) {
                     nn_real *yt = yrow + (size_t)ow0 * F + f0;
                     if (inside) {
-                        nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, fpair, xrow0, w, yt, epi);
+                        if (fpair)   /* a constant in each copy: no test in the tap loop */
+                            nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 1, xrow0, w, yt, epi);
+                        else
+                            nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 0, xrow0, w, yt, epi);
                     } else {                 /* column by column, padding cells skipped */
                         for (int t = 0; t < tw; t++) {
                             nnk_vec_ s0 = {0}, s1 = {0};
