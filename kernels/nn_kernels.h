@@ -117,13 +117,12 @@ static inline nnk_vec_ nnk_vsel_(nnk_mask_ m, nnk_vec_ a, nnk_vec_ b) {   /* m ?
 #define NNK_GEMM_NR (2 * NNK_VEC_LANES)   /* 6×2 vector accumulators: 12 of 16/32 regs */
 #define NNK_GEMM_KC 256                   /* a KC×NR panel of B stays in L1 */
 #define NNK_GEMM_MC 144                   /* most rows of A per task (packed in L2) */
-#define NNK_GEMM_NC 256                   /* most columns of B per shared block */
+#define NNK_GEMM_NC 256                   /* most columns of B per block */
 _Static_assert(NNK_GEMM_MC % NNK_GEMM_MR == 0, "MC must be a multiple of MR");
 _Static_assert(NNK_GEMM_NC % NNK_GEMM_NR == 0, "NC must be a multiple of NR");
 
 /* Below this many multiply-adds a GEMM runs on one thread: forking costs more. */
 #define NNK_GEMM_PAR_MIN 100000.0
-#define NNK_GEMM_PAR_MIN_ROWS 64
 
 /* c[0..mr)[0..nr) (+)= the register tile; full tiles store straight from vectors. */
 #define NNK_MICRO_ROW_(r) c##r##0 += a[r] * b0; c##r##1 += a[r] * b1;
@@ -273,27 +272,34 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
         if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0, 0);
         return;
     }
-    /* Few rows (a Dense layer on one batch) are not worth splitting: the threads
-     * would mostly trade the packed B between their caches. */
-    int par = (double)M * N * K >= NNK_GEMM_PAR_MIN && M >= NNK_GEMM_PAR_MIN_ROWS;
+    int par = (double)M * N * K >= NNK_GEMM_PAR_MIN;
     int threads = 1;
 #ifdef _OPENMP
     if (par) threads = omp_get_max_threads();
 #endif
-    /* K slices from K alone (the sum order); column blocks and row tiles balanced for
-     * the thread count (they only say who computes which outputs). */
+    /* K slices from K alone (the sum order); row tiles and column blocks balanced for
+     * the thread count (they only say who computes which outputs): rows while there
+     * are enough for every thread, else (a Dense layer on one batch) columns too. */
     int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
-    int nc_max = nnk_split_(N, (N + NNK_GEMM_NC - 1) / NNK_GEMM_NC, NNK_GEMM_NR);
     int mtiles = (M + NNK_GEMM_MC - 1) / NNK_GEMM_MC;
-    mtiles = (mtiles + threads - 1) / threads * threads;
+    int nblocks = (N + NNK_GEMM_NC - 1) / NNK_GEMM_NC;
+    if (M >= threads * NNK_GEMM_MR * 4) {
+        mtiles = (mtiles + threads - 1) / threads * threads;
+    } else {
+        int want = (threads + mtiles - 1) / mtiles, most = (N + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+        nblocks = nnk_max_(nblocks, nnk_min_(want, most));
+    }
     int mc_max = nnk_split_(M, mtiles, NNK_GEMM_MR);
     mtiles = (M + mc_max - 1) / mc_max;
-    /* Each thread packs the B block it multiplies by itself and owns a contiguous run
-     * of row tiles for the whole product, so threads never wait for one another
-     * inside it (a barrier is a sleep and a wake-up when waiting is passive, and a
-     * stall when another process holds a core).  Packing B twice costs 1/mc of the
-     * multiply-adds it feeds. */
-    #pragma omp parallel if (par)
+    int nc_max = nnk_split_(N, nblocks, NNK_GEMM_NR);
+    nblocks = (N + nc_max - 1) / nc_max;
+    int tiles = nblocks * mtiles;   /* tile t: column block t / mtiles, row tile t % mtiles */
+    /* Each thread owns a contiguous run of tiles for the whole product and packs the B
+     * blocks they need itself, so threads never wait for one another inside it (a
+     * barrier is a sleep and a wake-up when waiting is passive, and a stall when
+     * another process holds a core).  A B block packed by two threads costs 1/mc of
+     * the multiply-adds it feeds. */
+    #pragma omp parallel if (par && tiles > 1)
     {
         _Alignas(64) nn_real ap[NNK_GEMM_MC * NNK_GEMM_KC]; /* this thread's packed A */
         _Alignas(64) nn_real bp[NNK_GEMM_KC * NNK_GEMM_NC]; /* and B block */
@@ -301,11 +307,12 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
 #ifdef _OPENMP
         tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #endif
-        int per = (mtiles + nth - 1) / nth;
-        int mt_lo = nnk_min_(mtiles, tid * per), mt_hi = nnk_min_(mtiles, mt_lo + per);
-        for (int j0 = 0; j0 < N && mt_lo < mt_hi; j0 += nc_max) {
-            int nc = nnk_min_(nc_max, N - j0);
+        int per = (tiles + nth - 1) / nth;
+        int t_lo = nnk_min_(tiles, tid * per), t_hi = nnk_min_(tiles, t_lo + per);
+        for (int blk = t_lo / mtiles; t_lo < t_hi && blk <= (t_hi - 1) / mtiles; blk++) {
+            int j0 = blk * nc_max, nc = nnk_min_(nc_max, N - j0);
             int panels = (nc + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+            int mt_lo = nnk_max_(t_lo - blk * mtiles, 0), mt_hi = nnk_min_(t_hi - blk * mtiles, mtiles);
             for (int k0 = 0; k0 < K; k0 += kc_max) {
                 int kc = nnk_min_(kc_max, K - k0);
                 int overwrite = (k0 == 0 && !accumulate);
