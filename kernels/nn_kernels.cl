@@ -385,8 +385,16 @@ static inline nn_real8 nncl_act_grad8_(int act, nn_real8 y, nn_real8 dy) {
     return dy;
 }
 
-/* Writes an outer block's accumulators (rows >= M skipped) or, for a block at the N
- * edge, computes its outputs one by one. */
+/* Eight lanes from p, of which the first `have` exist (fewer than 8: the rest are 0). */
+static inline nn_real8 nncl_ld8_edge_(__global const nn_real *p, int have) {
+    if (have >= 8) return NNCL_LD8_(p);
+    nn_real t[8];
+    for (int l = 0; l < 8; l++) t[l] = l < have ? p[l] : (nn_real)0;
+    return vload8(0, t);
+}
+
+/* Writes an outer block's accumulators (rows >= M skipped); at the N edge, a GEMM's
+ * valid lanes, and a convolution's outputs computed one by one. */
 #define NNCL_OUTER_STORE_(full)                                                          \
     for (int r = 0; r < NNCL_CPU_RM; r++) {                                              \
         int i = i0 + r;                                                                  \
@@ -402,6 +410,12 @@ static inline nn_real8 nncl_act_grad8_(int act, nn_real8 y, nn_real8 dy) {
             }                                                                            \
             vstore8(lo, 0, o);                                                           \
             vstore8(hi, 0, o + 8);                                                       \
+        } else if (mode == NNCL_MODE_GEMM_) {   /* the edge block's sums, lane by lane */ \
+            nn_real t[16];                                                               \
+            vstore8(acc0[r], 0, t);                                                      \
+            vstore8(acc1[r], 0, t + 8);                                                  \
+            for (int j = j0; j < N; j++)                                                 \
+                nncl_store_(Cm, (long)i * N + j, t[j - j0], accumulate, p, j);           \
         } else {                                                                         \
             for (int j = j0; j < N; j++)                                                 \
                 nncl_store_(Cm, (long)i * N + j,                                         \
@@ -424,7 +438,7 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
         nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
 #pragma unroll
         for (int r = 0; r < NNCL_CPU_RM; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
-        if (full && mode == NNCL_MODE_GEMM_) {
+        if (mode == NNCL_MODE_GEMM_) {   /* at the N edge, B's missing columns load as 0 */
             __global const nn_real *ar[NNCL_CPU_RM];
             long sa = ta ? M : 1;
 #pragma unroll
@@ -434,7 +448,9 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
             }
             __global const nn_real *bk = B + j0;
             for (int k = 0; k < K; k++, bk += N) {
-                nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                nn_real8 b0, b1;
+                if (full) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                else b0 = nncl_ld8_edge_(bk, N - j0), b1 = nncl_ld8_edge_(bk + 8, N - j0 - 8);
 #pragma unroll
                 for (int r = 0; r < NNCL_CPU_RM; r++) {
                     nn_real a = ar[r][k * sa];
