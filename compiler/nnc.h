@@ -418,6 +418,30 @@ typedef struct Window {
   int64_t oh, ow;          // output height and width
 } Window;
 
+// How a contraction's operands are stored (layout.c picks it per node). Activations stay
+// NHWC and weights HWIO / [in, out] in every layout, so Flatten and saved weights keep
+// Keras's meaning; what changes is how the kernel reaches them.
+typedef enum {
+  LAYOUT_NHWC,             // today's kernels: im2col + GEMM, which packs its B operand per call
+  LAYOUT_PACKED,           // the weight operand pre-packed once per step by a pack_weights node
+                           //   (the input after the op's own): the GEMM packs nothing, and a
+                           //   convolution reads its input in place (no im2col, no workspace)
+} Layout;
+// What a pack_weights node packs: op(B) of the contraction that reads it.
+typedef enum {
+  PACK_B,                  // the weight as it is: [K = all dims but the last, N = the last]
+  PACK_BT,                 // its transpose (a Dense layer's data gradient, dy · Wᵀ)
+  PACK_CONV_FLIP,          // a stride-1 convolution's data gradient: the kernel turned half a
+                           //   turn, channels swapped ([KH*KW*F, C])
+} PackKind;
+// A packed buffer rounds N up to this many columns (NNK_PACK_COLS in nn_kernels.h, a
+// multiple of every micro-kernel width), so its size does not depend on the vector width.
+enum { NNC_PACK_COLS = 32 };
+// --layout=auto|nhwc|packed: the cost model's choice per node, or one layout wherever the
+// node can have it (to compare).
+typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED } LayoutChoice;
+typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
+
 typedef struct Node Node;
 struct Node {
   OpKind op;
@@ -447,6 +471,8 @@ struct Node {
   Node *alias;             // views and in-place ops: the node whose storage this is
   int64_t alias_offset;    // aux_view: element offset into alias's aux buffer
   Node *grad;              // loss nodes: the loss_grad node their kernel fills
+  Layout layout;           // matmul, conv2d, conv2d_bwd_data: how the kernel reads its operands (layout.c)
+  PackKind pack;           // pack_weights: which packing of its input
   // param nodes
   const char *keras_name;  // "dense_1.kernel"
   bool trainable;
@@ -558,6 +584,23 @@ int fuse_epilogues(Graph *g);
 int fuse_gradients(Graph *g);
 
 //
+// layout.c — layout selection
+//
+// Needs a fused graph (after fuse_epilogues, fuse_gradients and dead-node removal). For
+// each forward convolution and Dense matmul, each convolution data gradient of stride 1
+// and each Dense data gradient (without a fused activation gradient), picks NHWC or PACKED (`choice`: the cost model's pick, or forced where
+// possible); a PACKED node gets a pack_weights node of its weight as its last input, placed
+// just before it (in the forward pass for forward nodes, so inference packs too). The
+// OpenCL target keeps NHWC. Guarantees: activations and weights keep their NHWC / HWIO
+// storage; a forward node computes the same bits in either layout, a data gradient the
+// same sums in another order. Returns the nodes given PACKED.
+int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind target);
+// Whether the kernel the node runs needs the convolution workspace (im2col's matrix).
+bool node_needs_conv_work(const Node *nd);
+// "NHWC", "packed": what `nnc bench` and `nnc graph` show.
+const char *node_layout_name(const Node *nd);
+
+//
 // memplan.c — the memory plan
 //
 // Needs schedule's plan. Guarantees: weights contiguous from 0, optimizer slots
@@ -568,8 +611,8 @@ void plan_memory(Graph *g, bool reuse);
 //
 // driver/pipeline.c — the pass list, in order, as QBE's main reads
 //
-// Stages by name: "parsed" (the lowered forward graph), "autodiff", "optimized",
-// "scheduled", "planned". Runs every pass up to and including `stage` (NULL: all),
+// Stages by name: "parsed" (the lowered forward graph), "autodiff", "fused",
+// "optimized" (layouts chosen), "scheduled", "planned". Runs every pass up to and including `stage` (NULL: all),
 // verifying the graph after each when verification is on (tests, debug builds, or
 // NNC_VERIFY=1). Returns NULL for an unknown stage name.
 Graph *pipeline_run(const Program *p, const char *stage);
@@ -580,7 +623,12 @@ void pipeline_set_verify(bool on);
 typedef struct PassOptions {
   bool no_fuse;            // --no-fuse: bias and activation stay kernels of their own
   bool no_reuse;           // --no-reuse: every buffer its own memory
+  LayoutChoice layout;     // --layout=
+  TargetKind target;       // the target the graph is for (layouts exist on C only)
 } PassOptions;
+// "auto", "nhwc", "packed" to a LayoutChoice; -1 for anything else.
+int layout_choice(const char *name);
+const char *layout_choice_name(LayoutChoice c);
 void pipeline_set_options(PassOptions o);
 
 // driver/report.c — `nnc build`'s memory report: weights, optimizer state, activations
@@ -596,9 +644,8 @@ int memory_check(const Program *p, const Graph *g, double limit_bytes);
 int memory_check_env(const Program *p, const Graph *g);
 
 //
-// target/ — code generation
+// target/ — code generation (TargetKind is with the pass options)
 //
-typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
 //
 // emit_c.c — the C target
 //

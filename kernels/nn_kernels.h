@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef NN_REAL
@@ -1685,6 +1686,240 @@ NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double mome
             w[i] -= inc;
         }
     }
+}
+
+/* ---------------------------------------------------------------- pre-packed weights
+ *
+ * The layout pass (compiler/ir/layout.c) may give a contraction its weight operand
+ * already in the micro-kernel's panel order, written by a pack node once per step:
+ * op(B)[K,N] as panels bp[P][K][NR] (columns P*NR.. of every k, zero past N).  The GEMM
+ * then packs nothing, and a convolution reads its input in place instead of building
+ * im2col's matrix: the micro-kernel's A rows are output pixels, fetched from x for each
+ * window cell (kh, kw).  Same K slices, same micro-kernel, same sum order as the paths
+ * above, so a packed forward step gives the same bits as an NHWC one (the data gradient
+ * sums its window cells in another order: float reassociation only).  A packed buffer
+ * rounds N up to NNK_PACK_COLS, a multiple of every NR, so its size (which the memory
+ * plan fixes at compile time) does not depend on the vector width. */
+#define NNK_PACK_COLS 32
+_Static_assert(NNK_PACK_COLS % NNK_GEMM_NR == 0, "a packed buffer rounds N to a multiple of NR");
+
+/* op(B) into panels: B stored [K,N] row-major, or [N,K] when tb (op(B) = Bᵀ). */
+NNK_API void nnk_pack_b(int tb, int K, int N, const nn_real *B, nn_real *bp) {
+    int panels = (N + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+    #pragma omp parallel for schedule(static) if ((int64_t)K * N >= NNK_PAR_MIN)
+    for (int p = 0; p < panels; p++) {
+        nn_real *dst = bp + (size_t)p * K * NNK_GEMM_NR;
+        int j0 = p * NNK_GEMM_NR, cols = nnk_min_(NNK_GEMM_NR, N - j0);
+        if (!tb) {
+            nnk_gemm_pack_b_(0, N, K, B, 0, K, j0, dst);
+            continue;
+        }
+        /* Bᵀ: each of B's rows is read once, contiguously, into a panel column. */
+        if (cols < NNK_GEMM_NR) memset(dst, 0, (size_t)K * NNK_GEMM_NR * sizeof(nn_real));
+        for (int j = 0; j < cols; j++) {
+            const nn_real *src = B + (size_t)(j0 + j) * K;
+            for (int k = 0; k < K; k++) dst[(size_t)k * NNK_GEMM_NR + j] = src[k];
+        }
+    }
+}
+
+/* A stride-1 convolution's data gradient is a convolution of dy with the kernel turned
+ * half a turn and its channels swapped: op(B)[(kh*KW + kw)*F + f, c] =
+ * w[KH-1-kh, KW-1-kw, c, f], packed as nnk_pack_b packs. */
+NNK_API void nnk_pack_conv_flip(int KH, int KW, int C, int F, const nn_real *w, nn_real *bp) {
+    int K = KH * KW * F, panels = (C + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+    #pragma omp parallel for schedule(static) if ((int64_t)K * C >= NNK_PAR_MIN)
+    for (int p = 0; p < panels; p++) {
+        nn_real *dst = bp + (size_t)p * K * NNK_GEMM_NR;
+        int c0 = p * NNK_GEMM_NR, cols = nnk_min_(NNK_GEMM_NR, C - c0);
+        if (cols < NNK_GEMM_NR) memset(dst, 0, (size_t)K * NNK_GEMM_NR * sizeof(nn_real));
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++) {
+                const nn_real *blk = w + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C * F;
+                nn_real *d = dst + ((size_t)kh * KW + kw) * F * NNK_GEMM_NR;
+                for (int j = 0; j < cols; j++) {
+                    const nn_real *src = blk + (size_t)(c0 + j) * F;
+                    for (int f = 0; f < F; f++) d[(size_t)f * NNK_GEMM_NR + j] = src[f];
+                }
+            }
+    }
+}
+
+/* How a packed contraction's outputs are split: row tiles of at most MC rows times
+ * groups of column panels, every output in one tile, so who computes it does not change
+ * its sum.  Few rows (a Dense layer on one batch) still give every thread work: the
+ * panel groups shrink until there are two tiles per thread. */
+typedef struct nnk_tiles_ { int mc, mtiles, panels, group, groups; } nnk_tiles_;
+static inline nnk_tiles_ nnk_packed_tiles_(int M, int N, int threads) {
+    nnk_tiles_ t;
+    t.panels = (N + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
+    t.mc = nnk_split_(M, (M + NNK_GEMM_MC - 1) / NNK_GEMM_MC, NNK_GEMM_MR);
+    t.mtiles = (M + t.mc - 1) / t.mc;
+    t.group = nnk_min_(NNK_GEMM_NC / NNK_GEMM_NR, t.panels);
+    while (t.group > 1 && t.mtiles * ((t.panels + t.group - 1) / t.group) < 2 * threads) t.group = (t.group + 1) / 2;
+    t.groups = (t.panels + t.group - 1) / t.group;
+    return t;
+}
+
+static inline int nnk_packed_threads_(double flops) {
+    int threads = 1;
+#ifdef _OPENMP
+    if (flops >= NNK_GEMM_PAR_MIN) threads = omp_get_max_threads();
+#endif
+    return threads;
+}
+
+/* C[M,N] = A[M,K]·op(B) + bias, then the activation (bias NULL, NN_EPI_NONE: the plain
+ * product); bp is op(B) as nnk_pack_b packs it. */
+NNK_API void nnk_gemm_packed(int M, int N, int K, const nn_real *A, const nn_real *bp,
+                             const nn_real *bias, int act, nn_real *C) {
+    if (M <= 0 || N <= 0) return;
+    nnk_epi e = {bias, act};
+    const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
+    if (K <= 0) {
+        memset(C, 0, (size_t)M * N * sizeof(nn_real));
+        if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0, 0);
+        return;
+    }
+    int threads = nnk_packed_threads_((double)M * N * K);
+    int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
+    nnk_tiles_ t = nnk_packed_tiles_(M, N, threads);
+    #pragma omp parallel for schedule(static) if (threads > 1)
+    for (int tile = 0; tile < t.mtiles * t.groups; tile++) {
+        int i0 = tile / t.groups * t.mc, mc = nnk_min_(t.mc, M - i0);
+        int p0 = tile % t.groups * t.group, p1 = nnk_min_(t.panels, p0 + t.group);
+        int full = mc / NNK_GEMM_MR * NNK_GEMM_MR;  /* whole MR-row panels read A in place */
+        _Alignas(64) nn_real ap[NNK_GEMM_MR * NNK_GEMM_KC];
+        for (int k0 = 0; k0 < K; k0 += kc_max) {
+            int kc = nnk_min_(kc_max, K - k0);
+            if (full < mc) nnk_gemm_pack_a_(0, M, K, A, i0 + full, mc - full, k0, kc, ap);
+            for (int p = p0; p < p1; p++) {
+                int jp = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, N - jp);
+                const nn_real *b = bp + (size_t)p * K * NNK_GEMM_NR + (size_t)k0 * NNK_GEMM_NR;
+                for (int ip = 0; ip < mc; ip += NNK_GEMM_MR) {
+                    size_t i = (size_t)(i0 + ip);
+                    int mr = nnk_min_(NNK_GEMM_MR, mc - ip);
+                    if (ip < full) nnk_gemm_micro_(kc, A + i * K + k0, (size_t)K, 1, b, C + i * N + jp, N, mr, nr, k0 == 0);
+                    else nnk_gemm_micro_(kc, ap, 1, NNK_GEMM_MR, b, C + i * N + jp, N, mr, nr, k0 == 0);
+                    if (epi && k0 + kc == K) nnk_epi_rows_(epi, C + i * N + jp, (size_t)N, mr, nr, (int)i, jp);
+                }
+            }
+        }
+    }
+}
+
+/* Where the rows of a micro-tile (output pixels i..i+mr) find each window cell's
+ * channels: tab[cell * MR + r] points at x[b, ih, iw, 0], or is NULL over the padding
+ * and for rows past mr.  Made once per row tile, used by every panel and K slice. */
+static inline void nnk_conv_rows_(int H, int W, int C, int KH, int KW, int SH, int SW, int PT, int PL,
+                                  int OH, int OW, const nn_real *x, int i, int mr, const nn_real **tab) {
+    for (int r = 0; r < NNK_GEMM_MR; r++) {
+        int pix = i + r, b = pix / (OH * OW), q = pix % (OH * OW);
+        int ih0 = q / OW * SH - PT, iw0 = q % OW * SW - PL;
+        const nn_real *xb = x + (size_t)b * H * W * C;
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++) {
+                int ih = ih0 + kh, iw = iw0 + kw;
+                int inside = r < mr && ih >= 0 && ih < H && iw >= 0 && iw < W;
+                tab[(kh * KW + kw) * NNK_GEMM_MR + r] = inside ? xb + ((size_t)ih * W + iw) * C : NULL;
+            }
+    }
+}
+
+/* The micro-kernel over columns [k0, k0+kc) of a convolution's im2col matrix, read from
+ * x in place through tab (nnk_conv_rows_): column k = cell * C + c is channel c of the
+ * input cell under window cell `cell`, zero over the padding. */
+static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int kc,
+                                   const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
+                                   int nr, int overwrite) {
+    enum { ZEROS = 512 };
+    static const nn_real zeros[ZEROS];
+    nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int k = k0; k < k0 + kc;) {
+        int cell = k / C, c0 = k - cell * C;
+        int len = nnk_min_(nnk_min_(C - c0, k0 + kc - k), ZEROS);
+        const nn_real *const *t = tab + (size_t)cell * NNK_GEMM_MR;
+        const nn_real *s0 = t[0] ? t[0] + c0 : zeros, *s1 = t[1] ? t[1] + c0 : zeros;
+        const nn_real *s2 = t[2] ? t[2] + c0 : zeros, *s3 = t[3] ? t[3] + c0 : zeros;
+        const nn_real *s4 = t[4] ? t[4] + c0 : zeros, *s5 = t[5] ? t[5] + c0 : zeros;
+        const nn_real *bk = bp + (size_t)(k - k0) * NNK_GEMM_NR;
+        for (int cc = 0; cc < len; cc++) {
+            const nn_real a[NNK_GEMM_MR] = {s0[cc], s1[cc], s2[cc], s3[cc], s4[cc], s5[cc]};
+            nnk_vec_ b0 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR);
+            nnk_vec_ b1 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR + NNK_VEC_LANES);
+            NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
+            NNK_MICRO_ROW_(3) NNK_MICRO_ROW_(4) NNK_MICRO_ROW_(5)
+        }
+        k += len;
+    }
+    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR) {
+        NNK_MICRO_STORE_(0); NNK_MICRO_STORE_(1); NNK_MICRO_STORE_(2);
+        NNK_MICRO_STORE_(3); NNK_MICRO_STORE_(4); NNK_MICRO_STORE_(5);
+        return;
+    }
+    nn_real t[NNK_GEMM_MR * NNK_GEMM_NR];
+    NNK_MICRO_SPILL_(0); NNK_MICRO_SPILL_(1); NNK_MICRO_SPILL_(2);
+    NNK_MICRO_SPILL_(3); NNK_MICRO_SPILL_(4); NNK_MICRO_SPILL_(5);
+    for (int r = 0; r < mr; r++) {
+        nn_real *cr = c + (size_t)r * ldc;
+        const nn_real *tr = t + r * NNK_GEMM_NR;
+        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = tr[j];
+        else           for (int j = 0; j < nr; j++) cr[j] += tr[j];
+    }
+}
+
+/* Window cells whose row pointers live on the stack; larger windows take the heap. */
+#define NNK_CONV_TAB_CELLS 128
+
+/* y = conv(x, w) + bias, then the activation, with w packed by nnk_pack_b (op(B) = w as
+ * [KH*KW*C, F]): im2col's products without its matrix, so no workspace.  One row tile
+ * of output pixels at a time, every panel and K slice over it. */
+NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                   int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                   const nn_real *bp, const nn_real *bias, int act, nn_real *y) {
+    int M = n * OH * OW, K = KH * KW * C, cells = KH * KW;
+    if (M <= 0 || F <= 0) return;
+    nnk_epi e = {bias, act};
+    const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
+    int threads = nnk_packed_threads_((double)M * F * K);
+    int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
+    nnk_tiles_ t = nnk_packed_tiles_(M, F, threads);
+    #pragma omp parallel if (threads > 1)
+    {
+        const nn_real *stack_tab[NNK_CONV_TAB_CELLS * NNK_GEMM_MR];
+        const nn_real **tab = cells <= NNK_CONV_TAB_CELLS ? stack_tab : (const nn_real **)malloc((size_t)cells * NNK_GEMM_MR * sizeof *tab);
+        #pragma omp for schedule(static)
+        for (int tile = 0; tile < t.mtiles * t.groups; tile++) {
+            int i0 = tile / t.groups * t.mc, mc = nnk_min_(t.mc, M - i0);
+            int p0 = tile % t.groups * t.group, p1 = nnk_min_(t.panels, p0 + t.group);
+            for (int ip = 0; ip < mc; ip += NNK_GEMM_MR) {
+                int i = i0 + ip, mr = nnk_min_(NNK_GEMM_MR, mc - ip);
+                nnk_conv_rows_(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, i, mr, tab);
+                for (int k0 = 0; k0 < K; k0 += kc_max) {
+                    int kc = nnk_min_(kc_max, K - k0);
+                    for (int p = p0; p < p1; p++) {
+                        int jp = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, F - jp);
+                        nn_real *c = y + (size_t)i * F + jp;
+                        nnk_conv_micro_(tab, C, k0, kc, bp + (size_t)p * K * NNK_GEMM_NR + (size_t)k0 * NNK_GEMM_NR,
+                                        c, F, mr, nr, k0 == 0);
+                        if (epi && k0 + kc == K) nnk_epi_rows_(epi, c, (size_t)F, mr, nr, i, jp);
+                    }
+                }
+            }
+        }
+        if (tab != stack_tab) free(tab);
+    }
+}
+
+/* dx of a stride-1 convolution with w packed by nnk_pack_conv_flip: the forward
+ * convolution of dy (OH x OW x F) with that kernel, padded so that dx is H x W. */
+NNK_API void nnk_conv2d_bwd_data_packed(int n, int H, int W, int C, int KH, int KW, int F,
+                                        int SH, int SW, int PT, int PL, int OH, int OW,
+                                        const nn_real *dy, const nn_real *bp, nn_real *dx) {
+    (void)SH, (void)SW;   /* 1: the layout pass packs no other */
+    nnk_conv2d_fwd_packed(n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, dy, bp, NULL,
+                          NN_EPI_NONE, dx);
 }
 
 /* ---------------------------------------------------------------- copies */

@@ -7,3 +7,8 @@
  * -fopenmp); see docs/jit.md. */
 #define NNK_API
 #include "nn_kernels.h"
+
+/* The vector width this library was built for: the layout pass's cost model reads it
+ * (nnc itself is not built for the machine, this library is). */
+int nnk_lib_vec_bytes(void);
+int nnk_lib_vec_bytes(void) { return NNK_VEC_BYTES; }

@@ -1,7 +1,7 @@
 // bench.c — `nnc bench`: the generated train step, kernel by kernel.
 //
-// Needs: a compiled model (a loss to train). For each variant (a target, a batch size;
-// fusion and layout choices will be further axes of Variant) it builds the model as
+// Needs: a compiled model (a loss to train). For each variant (a target, a batch size,
+// fusion, buffer reuse, a layout choice) it builds the model as
 // `nnc build` does, with per-kernel timers (emit_profile) and a bench main() instead of
 // the script's, runs it on synthetic data, and reads back its "key value" lines
 // (runtime/profile.c). The graph the variant was built from gives each kernel's op,
@@ -21,14 +21,16 @@
 
 static const char usage[] =
     "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on|off|on,off]\n"
-    "                 [--reuse on|off|on,off]\n"
+    "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed[,...]]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
     "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
     "against the first. --fuse off: bias and activation as kernels of their own (nnc build\n"
-    "--no-fuse); --reuse off: every buffer its own memory (nnc build --no-reuse).\n";
+    "--no-fuse); --reuse off: every buffer its own memory (nnc build --no-reuse); --layout:\n"
+    "how contractions reach their weights (nnc build --layout=...; chosen for the script's\n"
+    "batch size).\n";
 
 // One way of building and running the model. The pass switches are PassOptions, so a
 // new pass's switch (fusion, a layout) is a value list in BenchOptions and a loop in
@@ -51,12 +53,13 @@ typedef struct Result {
 } Result;
 
 typedef struct BenchOptions {
-  const char *file, *data_dir, *svg, *targets, *batches, *fuse, *reuse, *steps, *min_time, *threads;
+  const char *file, *data_dir, *svg, *targets, *batches, *fuse, *reuse, *layouts, *steps, *min_time, *threads;
   bool csv, json;
 } BenchOptions;
 
 static BenchOptions parse_bench_args(int argc, char **argv) {
   BenchOptions o = {.targets = "c", .batches = "32", .fuse = "on", .reuse = "on", .min_time = "2"};
+  bool layouts_given = false;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
@@ -67,6 +70,7 @@ static BenchOptions parse_bench_args(int argc, char **argv) {
     else if (!strcmp(a, "--batch-size")) slot = &o.batches;
     else if (!strcmp(a, "--reuse")) slot = &o.reuse;
     else if (!strcmp(a, "--fuse")) slot = &o.fuse;
+    else if (!strcmp(a, "--layout")) slot = &o.layouts, layouts_given = true;
     else if (!strcmp(a, "--svg")) slot = &o.svg;
     else if (!strcmp(a, "--steps")) slot = &o.steps;
     else if (!strcmp(a, "--min-time")) slot = &o.min_time;
@@ -82,6 +86,7 @@ static BenchOptions parse_bench_args(int argc, char **argv) {
   if (!o.file) diag_fatal("'bench' needs a .nn file (see nnc bench --help)");
   if (o.csv && o.json) diag_fatal("--csv and --json: choose one");
   if (!o.data_dir) o.data_dir = getenv("NNC_DATA_DIR");
+  if (!layouts_given) o.layouts = NULL;   // the default, and not named in the variants
   return o;
 }
 
@@ -114,11 +119,17 @@ static int make_variants(const BenchOptions *o, Variant **out) {
         char *reuses = xstrdup(o->reuse);
         for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
           if (strcmp(r, "on") && strcmp(r, "off")) diag_fatal("--reuse: expected on, off or on,off, got '%s'", r);
-          if (n == 64) diag_fatal("at most 64 variants in one run");
-          PassOptions passes = {.no_fuse = !strcmp(f, "off"), .no_reuse = !strcmp(r, "off")};
-          v[n++] = (Variant){kind, batch, passes,
-                             xprintf("%s b%d%s%s", t, batch, passes.no_fuse ? " no-fuse" : "",
-                                     passes.no_reuse ? " no-reuse" : "")};
+          char *layouts = xstrdup(o->layouts ? o->layouts : "auto"), *save5;
+          for (char *l = strtok_r(layouts, ",", &save5); l; l = strtok_r(NULL, ",", &save5)) {
+            int layout = layout_choice(l);
+            if (layout < 0) diag_fatal("--layout: expected auto, nhwc or packed (or a list), got '%s'", l);
+            if (n == 64) diag_fatal("at most 64 variants in one run");
+            PassOptions passes = {.no_fuse = !strcmp(f, "off"), .no_reuse = !strcmp(r, "off"), .layout = layout,
+                                  .target = kind};
+            v[n++] = (Variant){kind, batch, passes,
+                               xprintf("%s b%d%s%s%s%s", t, batch, passes.no_fuse ? " no-fuse" : "",
+                                       passes.no_reuse ? " no-reuse" : "", o->layouts ? " " : "", o->layouts ? l : "")};
+          }
         }
       }
     }
@@ -207,8 +218,9 @@ static int run_variant(const Program *p, const BenchOptions *o, const Variant *v
   r->n_kernels = train_kernels(r->g, &r->kernels);
   r->kernel_s = xalloc((r->n_kernels + 1) * sizeof *r->kernel_s);
   // One program per target and pass setting; the batch is a run-time option.
-  const char *exe = xprintf("%s/bench-%s%s%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
-                            v->passes.no_fuse ? "-no-fuse" : "", v->passes.no_reuse ? "-no-reuse" : "");
+  const char *exe = xprintf("%s/bench-%s%s%s-%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
+                            v->passes.no_fuse ? "-no-fuse" : "", v->passes.no_reuse ? "-no-reuse" : "",
+                            layout_choice_name(v->passes.layout));
   if (access(exe, X_OK) != 0) {
     emit_profile = true;
     int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"), false);
@@ -247,18 +259,13 @@ static const char *shape_text(const Node *nd, int batch) {
   return *s ? s : "1";
 }
 
-// The storage order kernels see today; layout selection will make this a node attribute.
 // Graph ops one kernel does: a contraction with its epilogue (fuse.c) does three.
 static int ops_fused(const Node *nd) {
   bool contraction = nd->op == OP_matmul || nd->op == OP_conv2d;
   return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none);
 }
 
-static const char *layout_text(const Node *nd) {
-  if (nd->shape.rank == 0 && !nd->batched && nd->in[0]) nd = nd->in[0];
-  if (nd->batched) return nd->shape.rank == 3 ? "NHWC" : "NC";
-  return nd->shape.rank == 4 ? "HWIO" : "-";
-}
+static const char *layout_text(const Node *nd) { return node_layout_name(nd); }
 
 typedef struct Row {
   const Node *nd;
@@ -333,6 +340,22 @@ static void print_table(const BenchOptions *o, const Variant *v, const Result *r
       }
       printf("\n");
     }
+    // Kernels the first variant does not have (another layout's pack nodes, unfused
+    // bias and activation kernels): their time, no ratio.
+    for (int i = 1; i < nv; i++)
+      for (int k = 0; k < r[i].n_kernels; k++) {
+        const Node *nd = r[i].kernels[k];
+        bool seen = find_kernel(r0, nd->name) >= 0;
+        for (int j = 1; j < i && !seen; j++) seen = find_kernel(&r[j], nd->name) >= 0;
+        if (seen) continue;
+        printf("%-28s %-20s %12s", nd->name, op_info[nd->op].name, "-");
+        for (int j = 1; j < nv; j++) {
+          int q = find_kernel(&r[j], nd->name);
+          if (q < 0) printf(" %12s  %5s", "-", "-");
+          else printf(" %12.1f  %5s", r[j].kernel_s[q] * 1e6, "");
+        }
+        printf("\n");
+      }
   }
   for (int i = 0; i < nv; i++) {
     printf("%s: step %.3f ms, %.0f samples/s", v[i].name, r[i].step_s * 1e3, v[i].batch / r[i].step_s);
@@ -474,7 +497,9 @@ static int write_svg(const char *path, const BenchOptions *o, const Variant *v, 
 
 static void remove_bench_dir(const char *dir) {
   for (int i = 0; i < 8; i++)
-    unlink(xprintf("%s/bench-%s%s%s", dir, i & 1 ? "opencl" : "c", i & 4 ? "-no-fuse" : "", i & 2 ? "-no-reuse" : ""));
+    for (int l = LAYOUTS_AUTO; l <= LAYOUTS_PACKED; l++)
+      unlink(xprintf("%s/bench-%s%s%s-%s", dir, i & 1 ? "opencl" : "c", i & 4 ? "-no-fuse" : "", i & 2 ? "-no-reuse" : "",
+                     layout_choice_name(l)));
   rmdir(dir);
 }
 

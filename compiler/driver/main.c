@@ -18,7 +18,7 @@ static const char usage[] =
     "  check FILE                 parse, check, infer shapes; print the model summary\n"
     "  graph FILE [--stage STAGE] [-o out.dot]\n"
     "                             the graph IR as Graphviz DOT\n"
-    "  graph stages: parsed, autodiff, optimized, scheduled, planned (the pass list)\n"
+    "  graph stages: parsed, autodiff, fused, optimized, scheduled, planned (the pass list)\n"
     "  emit FILE [--target c|opencl] [--mpi] -o DIR\n"
     "                             write the generated sources\n"
     "  build FILE [--target c|opencl] [--mpi] -o PROG [--cflags FLAGS] [--specialize]\n"
@@ -36,6 +36,10 @@ static const char usage[] =
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
     "  --no-fuse                  keep bias and activation as kernels of their own\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
+    "  --layout=auto|nhwc|packed  how convolutions and Dense layers reach their weights:\n"
+    "                             the cost model's pick per node (auto), im2col + GEMM\n"
+    "                             everywhere (nhwc), or weights packed once per step\n"
+    "                             wherever possible (packed); docs/internals.md\n"
     "  --time-passes              print each stage's time (also NNC_DEBUG=1)\n"
     "  --verbose                  say what build and run do (cache hits, the compiler used)\n"
     "  -h, --help                 this text\n";
@@ -98,6 +102,13 @@ static Options parse_args(int argc, char **argv) {
       continue;
     } else if (!strcmp(a, "--no-fuse")) {
       o.passes.no_fuse = true;
+      continue;
+    } else if (!strncmp(a, "--layout=", 9) || !strcmp(a, "--layout")) {
+      const char *v = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+      if (!v) diag_fatal("option '--layout' needs a value: auto, nhwc or packed");
+      int c = layout_choice(v);
+      if (c < 0) diag_fatal("--layout: expected auto, nhwc or packed, got '%s'", v);
+      o.passes.layout = (LayoutChoice)c;
       continue;
     } else if (!strcmp(a, "--mpi")) {
       o.mpi = true;
@@ -218,6 +229,7 @@ static int run_command(const Options *o, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bench")) return bench_main(argc, argv, load_for_bench);
   Options o = parse_args(argc, argv);
+  o.passes.target = target_of(&o);
   pipeline_set_options(o.passes);
   const char *debug = getenv("NNC_DEBUG");
   set_time_passes(o.time_passes || (debug && *debug && strcmp(debug, "0")));

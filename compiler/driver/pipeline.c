@@ -3,7 +3,7 @@
 // Every command that needs a graph (graph, emit, build, the tests) runs this one list up
 // to the stage it wants, instead of calling passes itself. The optimization passes of
 // the speed work (fusion, layout selection, buffer reuse) go between autodiff and
-// schedule, each one a row here.
+// schedule, each one a row here; `optimized` names the graph after all of them.
 #include "nnc.h"
 
 #include <stdlib.h>
@@ -29,10 +29,13 @@ static void pass_autodiff(Graph *g, const Program *p) {
 // Epilogue fusion (fuse.c) and gradient fusion (fuse_grad.c), then removal of what no loss, update or output needs: a
 // graph fresh from autodiff has no dead nodes; fusion leaves the bias and activation
 // nodes it absorbed.
-static void pass_optimize(Graph *g, const Program *p) {
+static void pass_fuse(Graph *g, const Program *p) {
   if (!options.no_fuse) fuse_epilogues(g), fuse_gradients(g);
   graph_remove_dead(g);
 }
+
+// Layout selection (layout.c) on the final contractions: after fusion, before the schedule.
+static void pass_layout(Graph *g, const Program *p) { select_layouts(g, p, options.layout, options.target); }
 
 static void pass_schedule(Graph *g, const Program *p) { schedule(g); }
 static void pass_plan_memory(Graph *g, const Program *p) { plan_memory(g, !options.no_reuse); }
@@ -45,7 +48,8 @@ typedef struct Pass {
 static const Pass passes[] = {
     {"parsed", NULL},                  // graph_build: layers lowered to ops
     {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
-    {"optimized", pass_optimize},      // epilogue fusion, dead nodes removed
+    {"fused", pass_fuse},              // epilogue fusion, dead nodes removed
+    {"optimized", pass_layout},        // a layout per contraction, pack nodes for PACKED ones
     {"scheduled", pass_schedule},      // what runs in which phase
     {"planned", pass_plan_memory},     // buffer offsets in one arena, shared by liveness
 };

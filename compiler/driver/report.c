@@ -44,7 +44,7 @@ static double workspace_elems(const Graph *g, int64_t batch) {
   size_t work = 0;
   for (int i = 0; i < g->n; i++) {
     const Node *nd = g->nodes[i];
-    if (nd->op != OP_conv2d && nd->op != OP_conv2d_bwd_data && nd->op != OP_conv2d_bwd_filter) continue;
+    if (!node_needs_conv_work(nd)) continue;
     const Window *a = &nd->win;
     size_t w = nnk_conv2d_work_elems((int)batch, (int)a->h, (int)a->w, (int)a->c, (int)a->kh, (int)a->kw, (int)a->f,
                                      (int)a->sh, (int)a->sw, (int)a->oh, (int)a->ow);

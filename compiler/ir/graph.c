@@ -57,6 +57,22 @@ static void shape_conv2d_dx(Node *nd) {
   nd->batched = true;
 }
 
+// op(B) of the contraction that reads it, as [K, N]: the rule the pack kernels follow.
+static void pack_dims(const Node *nd, int64_t *k, int64_t *n) {
+  const Shape *w = &nd->in[0]->shape;
+  if (nd->pack == PACK_CONV_FLIP) *k = w->dim[0] * w->dim[1] * w->dim[3], *n = w->dim[2];
+  else if (nd->pack == PACK_BT) *k = shape_last(w), *n = shape_rows(w);
+  else *k = shape_rows(w), *n = shape_last(w);
+}
+
+// Panels of NNC_PACK_COLS-rounded columns: one flat buffer.
+static void shape_pack(Node *nd) {
+  int64_t k, n;
+  pack_dims(nd, &k, &n);
+  nd->shape = shape_of(1, k * ((n + NNC_PACK_COLS - 1) / NNC_PACK_COLS * NNC_PACK_COLS), 0, 0, 0);
+  nd->batched = false;
+}
+
 static void shape_conv2d_dw(Node *nd) {
   const Window *a = &nd->win;
   nd->shape = shape_of(4, a->kh, a->kw, a->c, a->f);
@@ -152,6 +168,12 @@ static void cost_elem4(const Node *nd, int64_t n, double *f, double *b) {
 static void cost_move(const Node *nd, int64_t n, double *f, double *b) {
   *f = 0;
   *b = 2 * sizeof(float) * count(nd, n);
+}
+
+// Reads the weight, writes its panels.
+static void cost_pack(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 0;
+  *b = sizeof(float) * (double)(node_elems(nd->in[0]) + node_elems(nd));
 }
 
 static void cost_matmul(const Node *nd, int64_t n, double *f, double *b) {
@@ -547,6 +569,7 @@ void graph_dot(const Graph *g, FILE *out) {
       fputs(op_info[nd->op].name, out);
       if (nd->in[2] && (nd->op == OP_matmul || nd->op == OP_conv2d)) fputs(" + bias", out);
       if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
+      if (nd->layout != LAYOUT_NHWC || nd->op == OP_pack_weights) fprintf(out, " [%s]", node_layout_name(nd));
     }
     fputs("\\n", out);
     dot_shape(out, nd);

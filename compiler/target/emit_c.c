@@ -148,7 +148,7 @@ static void emit_model(Emit *e) {
   int n_seen = 0;
   for (int i = 0; i < g->n; i++) {
     const Node *nd = g->nodes[i];
-    if (nd->op != OP_conv2d && nd->op != OP_conv2d_bwd_data && nd->op != OP_conv2d_bwd_filter) continue;
+    if (!node_needs_conv_work(nd)) continue;
     const Window *a = &nd->win;
     const char *args = xprintf("max_batch, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld",
                                (long long)a->h, (long long)a->w, (long long)a->c, (long long)a->kh, (long long)a->kw,

@@ -61,6 +61,11 @@ static bool has_epilogue(const Node *nd) { return nd->in[2] || nd->fused_act; }
 
 static void emit_matmul(Emit *e, const Node *nd, bool infer) {
   const Node *a = nd->in[0], *b = nd->in[1];
+  if (nd->layout == LAYOUT_PACKED) {       // layout.c: op(B) packed by in[4]
+    CALL("gemm_packed", 0, "%s, %lld, %lld, %s, %s, %s, %s, %s", rows_expr(a), last(nd), last(a), buf(e, a),
+         buf(e, nd->in[4]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+    return;
+  }
   if (nd->in[3]) {                         // fuse_grad.c: times the activation's derivative at in[3]
     CALL("gemm_act_grad", 0, "0, %d, %s, %lld, %lld, %s, %s,\n      %s, %s, %s", nd->tb, rows_expr(a), last(nd),
          last(a), buf(e, a), buf(e, b), buf(e, nd->in[3]), epi_act(nd), buf(e, nd));
@@ -80,6 +85,11 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
+  if (nd->layout == LAYOUT_PACKED) {
+    CALL("conv2d_fwd_packed", 0, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+         buf(e, nd->in[3]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
+    return;
+  }
   if (has_epilogue(nd)) {
     CALL("conv2d_fwd_bias_act", K_WORK, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
          buf(e, nd->in[1]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
@@ -90,6 +100,11 @@ static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
+  if (nd->layout == LAYOUT_PACKED) {
+    CALL("conv2d_bwd_data_packed", 0, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+         buf(e, nd->in[3]), buf(e, nd));
+    return;
+  }
   if (nd->in[2]) {                         // fuse_grad.c: through the activation whose output is in[2]
     CALL("conv2d_bwd_data_act", K_WORK, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false),
          buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
@@ -102,6 +117,19 @@ static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
 static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
   CALL("conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
        buf(e, nd->in[1]), buf(e, nd));
+}
+
+// op(B) of the contraction that reads it, in panels (kernels/nn_kernels.h, "pre-packed weights").
+static void emit_pack(Emit *e, const Node *nd, bool infer) {
+  const Node *w = nd->in[0];
+  const Shape *s = &w->shape;
+  if (nd->pack == PACK_CONV_FLIP)
+    CALL("pack_conv_flip", 0, "%lld, %lld, %lld, %lld, %s, %s", (long long)s->dim[0], (long long)s->dim[1],
+         (long long)s->dim[2], (long long)s->dim[3], buf(e, w), buf(e, nd));
+  else if (nd->pack == PACK_BT)
+    CALL("pack_b", 0, "1, %lld, %lld, %s, %s", last(w), (long long)shape_rows(s), buf(e, w), buf(e, nd));
+  else
+    CALL("pack_b", 0, "0, %lld, %lld, %s, %s", (long long)shape_rows(s), last(w), buf(e, w), buf(e, nd));
 }
 
 static void emit_bias_add(Emit *e, const Node *nd, bool infer) {

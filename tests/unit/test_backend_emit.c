@@ -152,6 +152,30 @@ Test(backend_emit, gradcheck_conv_avgpool_gap_logits) {
   gradcheck(p, 3);
 }
 
+// The packed layout (layout.c) on every contraction that can have it: convolutions
+// forward (stride 2 'same', stride 1 'valid' and 'same') and their stride-1 data
+// gradients as flipped convolutions, Dense forward and data gradient from packed panels.
+Test(backend_emit, gradcheck_packed_layout) {
+  pipeline_set_options((PassOptions){.layout = LAYOUTS_PACKED});
+  Program *p = tp_new();
+  tp_input(p, tp_shape(3, 7, 7, 2));
+  tp_conv(p, 3, 3, 2, true, ACT_tanh);
+  tp_conv(p, 4, 2, 1, true, ACT_relu);
+  tp_conv(p, 3, 3, 1, false, ACT_sigmoid);
+  tp_flatten(p);
+  tp_dense(p, 5, ACT_tanh);
+  tp_dense(p, 3, ACT_softmax);
+  tp_compile(p, LOSS_CCE, OPT_ADAM);
+  Graph *g = lower(p);
+  int packed = 0, packs = 0;
+  for (int i = 0; i < g->n; i++) packed += g->nodes[i]->layout == LAYOUT_PACKED, packs += g->nodes[i]->op == OP_pack_weights;
+  // 3 convolutions, 2 stride-1 data gradients (the first layer's input needs none), 2
+  // Dense forward and 2 data gradients.
+  cr_expect_eq(packed, 9, "%d packed nodes", packed);
+  cr_expect_eq(packs, packed);
+  gradcheck(p, 3);
+}
+
 Test(backend_emit, gradcheck_unfused_losses) {
   LossKind losses[] = {LOSS_MSE, LOSS_MAE, LOSS_CCE};
   for (int i = 0; i < 3; i++) {
@@ -264,6 +288,8 @@ Test(backend_emit, deterministic_and_compiles) {
 
 // Snapshots: tests/snapshots/<name>.c; NNC_UPDATE_SNAPSHOTS=1 rewrites them.
 static void snapshot(const char *name, Program *p) {
+  // The cost model reads the machine (threads, vector width): the snapshot pins NHWC.
+  pipeline_set_options((PassOptions){.layout = LAYOUTS_NHWC});
   char *text = emit_text(p);
   char path[512];
   snprintf(path, sizeof path, "%s/tests/snapshots/%s.c", NNC_SOURCE_DIR, name);

@@ -277,6 +277,8 @@ static const ConvShape conv_shapes[] = {
     {1, 7, 5, 1, 4, 3, 2, 3, 1, 1}, /* same, pad total 3: top 1, bottom 2 */
     {2, 5, 4, 3, 1, 1, 2, 1, 1, 0}, /* pointwise: no im2col */
     {2, 5, 5, 2, 1, 1, 3, 2, 2, 0}, /* 1x1 stride 2: im2col path */
+    {2, 4, 5, 2, 3, 3, 4, 1, 1, 1}, /* same, stride 1 (the packed data gradient's case) */
+    {1, 5, 5, 2, 2, 2, 3, 1, 1, 1}, /* even kernel, same, stride 1: pad 0 top, 1 bottom */
 };
 #define N_CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
 
@@ -338,6 +340,30 @@ static double check_conv2d_bwd_data(void) {
         err = worst(err, e);
         conv_free(&c); free(dx);
     }
+    return err;
+}
+
+/* The packed layout's data gradient (stride 1 only: layout.c packs no other), from the
+ * kernel packed by nnk_pack_conv_flip, against finite differences of the same loss. */
+static double check_conv2d_bwd_data_packed(void) {
+    double err = 0;
+    int checked = 0;
+    for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+        if (conv_shapes[i].SH != 1 || conv_shapes[i].SW != 1) continue;
+        ConvCtx c = conv_make(conv_shapes[i]);
+        size_t xl = (size_t)c.s.n * c.s.H * c.s.W * c.s.C;
+        size_t kdim = (size_t)c.s.KH * c.s.KW * c.s.F;
+        double *dx = rand_buf(xl, 5, 6);
+        double *bp = rand_buf(kdim * ((c.s.C + NNK_PACK_COLS - 1) / NNK_PACK_COLS * NNK_PACK_COLS), 5, 6);
+        nnk_pack_conv_flip(c.s.KH, c.s.KW, c.s.C, c.s.F, c.w, bp);
+        nnk_conv2d_bwd_data_packed(CONV_ARGS(&c), c.dy, bp, dx);
+        double e = fd_error(conv_loss, &c, c.x, xl, dx);
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_data_packed shape #%zu: error %g", i, e);
+        err = worst(err, e);
+        checked++;
+        conv_free(&c); free(dx); free(bp);
+    }
+    cr_assert_gt(checked, 0, "no stride-1 shape for the packed data gradient");
     return err;
 }
 
@@ -665,6 +691,7 @@ static const GradCheck gradchecks[] = {
     {"nnk_gemm", check_dense_gemm},
     {"nnk_bias_grad", check_bias_grad},
     {"nnk_conv2d_bwd_data", check_conv2d_bwd_data},
+    {"nnk_conv2d_bwd_data_packed", check_conv2d_bwd_data_packed},
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
@@ -695,6 +722,7 @@ static const char *kernel_families[] = {
     "gemm", "bias_", "conv2d_", "maxpool2d_", "avgpool2d_", "global_avgpool2d_", "relu_",
     "sigmoid_", "tanh_", "softmax_", "dropout_", "batchnorm_", "loss_", "l1l2_", "sgd_",
     "adam_", "rmsprop_", "copy", "add_inplace",
+    "pack_",   /* the packed layout's weight panels: no gradient (test_kernels_packed.c) */
 };
 
 /* Every row: the table above, then one per activation of act_kinds. */
@@ -813,6 +841,7 @@ Test(gradcheck, table_covers_every_gradient_kernel) {
 static const struct { const char *op, *row; } op_rows[] = {
     {"none", NULL}, {"input", NULL}, {"param", NULL},   /* placeholder; sources */
     {"copy", NULL}, {"add", NULL}, {"reshape", NULL},   /* movement: autodiff composes */
+    {"pack_weights", NULL},                             /* layout.c's, after autodiff */
     {"aux_view", NULL}, {"loss_grad", NULL},
     {"batchnorm_infer", NULL},                          /* inference only */
     {"sgd_update", NULL}, {"adam_update", NULL},        /* optimizers: hand-computed */

@@ -1,0 +1,168 @@
+// layout.c — layout selection: how each contraction reaches its operands.
+//
+// Needs a fused graph (fuse_epilogues, dead nodes removed: the contractions are final).
+// Guarantees: activations stay NHWC and weights HWIO / [in, out] (Flatten and saved
+// weights keep Keras's meaning); a node given LAYOUT_PACKED reads, as its last input, a
+// pack_weights node of its weight placed just before it — in the forward pass for a
+// forward node (inference packs too), in the backward pass for a gradient — so the
+// packed copy is made from the weights of this step whatever changed them before it
+// (an update, load_weights, a callback restoring the best weights). The OpenCL target
+// keeps NHWC: its kernel library has no packed kernels.
+//
+// The layouts (kernels/nn_kernels.h, "pre-packed weights"):
+//   NHWC    convolution as im2col + GEMM, the GEMM packing its B operand (the weight) in
+//           every call; a Dense layer's GEMM likewise.
+//   PACKED  the weight packed once per step into the GEMM micro-kernel's panel order. A
+//           Dense matmul then packs nothing and splits columns as well as rows among the
+//           threads; a convolution multiplies straight from its NHWC input (no im2col
+//           matrix, no workspace); a stride-1 convolution's data gradient becomes a
+//           convolution of dy with the flipped kernel (no col2im, but it also multiplies
+//           the zeros of dy's border). A forward node gives the same bits in both layouts;
+//           a data gradient sums in another order.
+//
+// The cost model compares each node's time in both layouts, in FLOPs of one thread: the
+// op table's FLOPs (node_cost; more for the flipped data gradient, which multiplies dy's
+// zero border) over the threads the kernel can use, plus the bytes each layout moves
+// besides the operands (im2col's matrix, packing the weight) at a FLOP-per-byte price
+// that depends on whether they stay in the cache. Ties keep NHWC. The constants are
+// measured on this machine (below, and docs/internals.md).
+#include "nnc.h"
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+// What one byte of im2col's matrix (written, then read by the GEMM) costs in FLOPs of one
+// thread: about 1 while a chunk of the matrix stays in the cache (fashion_cnn's second
+// layer at batch 32, 4.5 MB: NHWC 1.72-1.88 ms, PACKED 1.69 ms on one thread), 4 once it
+// spills to memory (79 GFLOP/s per thread over the ~20 GB/s one thread gets).
+#define FLOP_PER_CACHED_BYTE 1.0
+#define FLOP_PER_MEMORY_BYTE 4.0
+#define CACHED_BYTES (8.0 * (1 << 20))   // a share of the 32 MiB L3 the cores and other jobs share
+// The NHWC GEMM's rule for using threads (NNK_GEMM_PAR_MIN, NNK_GEMM_PAR_MIN_ROWS).
+#define GEMM_PAR_MIN 100000.0
+#define GEMM_PAR_MIN_ROWS 64
+// Windows the NHWC convolution computes directly, without im2col (NNK_CONV_DIRECT_MAX_K),
+// and the chunk of samples its im2col matrix is built for (NNK_CONV_WORK_CAP elements).
+#define CONV_DIRECT_MAX_K 32
+#define CONV_WORK_CAP ((double)(1 << 23))
+
+// The kernel library's vector width, as built for this machine (nn_kernels_lib.c).
+int nnk_lib_vec_bytes(void);
+
+typedef struct Model {
+  int64_t batch;           // the batch the script trains at
+  int threads;             // the threads a program uses on this machine
+  int lanes;               // floats per vector
+} Model;
+
+static double sz(int64_t v) { return (double)v; }
+
+// The packing a node would read, and the input slot it goes in (after the inputs of
+// fusion); false: no PACKED form. A data gradient carrying a fused activation gradient
+// (fuse_grad.c: the activation's output in matmul's in[3], conv2d_bwd_data's in[2]) has
+// no packed kernel and stays NHWC.
+static bool packable(const Node *nd, PackKind *kind, int *slot) {
+  if (nd->layout != LAYOUT_NHWC || !nd->in[1] || nd->in[1]->op != OP_param) return false;
+  switch (nd->op) {
+  case OP_conv2d: *kind = PACK_B, *slot = 3; return true;
+  case OP_conv2d_bwd_data:
+    *kind = PACK_CONV_FLIP, *slot = 3;
+    return nd->win.sh == 1 && nd->win.sw == 1 && !nd->in[2];
+  case OP_matmul:
+    if (nd->ta || nd->in[3]) return false;
+    *kind = nd->tb ? PACK_BT : PACK_B, *slot = 4;
+    return true;
+  default: return false;
+  }
+}
+
+// Bytes of packing the weight once: read it, write its panels.
+static double pack_bytes(const Node *nd) { return 2 * sizeof(float) * sz(node_elems(nd->in[1])); }
+
+// Time in one thread's FLOPs of the node in each layout.
+static void times(const Node *nd, const Model *m, double *nhwc, double *packed) {
+  double flops, bytes;
+  node_cost(nd, m->batch, &flops, &bytes);
+  double pack = pack_bytes(nd) * FLOP_PER_CACHED_BYTE;
+  if (nd->op == OP_matmul) {
+    double rows = sz(shape_rows(&nd->in[0]->shape)) * (nd->in[0]->batched ? sz(m->batch) : 1);
+    int par = flops / 2 >= GEMM_PAR_MIN ? m->threads : 1;
+    // NHWC keeps few rows on one thread; PACKED splits the columns too.
+    *nhwc = flops / (rows >= GEMM_PAR_MIN_ROWS ? par : 1) + pack;
+    *packed = flops / par + pack;
+    return;
+  }
+  const Window *a = &nd->win;
+  int64_t k = a->kh * a->kw * a->c;
+  bool pointwise = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
+  bool direct = nd->op == OP_conv2d && k <= CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
+  // im2col's matrix (or the data gradient's, before col2im) written and read again, by
+  // chunks of samples: in the cache or in memory.
+  double per_sample = sz(a->oh) * sz(a->ow) * sz(k), chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
+  double cols = pointwise || direct ? 0 : 2 * sizeof(float) * sz(m->batch) * per_sample;
+  double per_byte = chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
+  *nhwc = flops + cols * per_byte + (direct ? 0 : pack);
+  // The flipped convolution runs over all of dx, its window over dy's zero border too.
+  double computed = nd->op == OP_conv2d ? flops : 2 * sz(m->batch) * sz(a->h) * sz(a->w) * sz(a->c) * sz(a->kh * a->kw) * sz(a->f);
+  *packed = computed + pack;
+}
+
+static int64_t training_batch(const Program *p) {
+  for (int i = 0; i < p->n_actions; i++)
+    if (p->actions[i].kind == A_FIT) return action_batch(&p->actions[i]);
+  return 32;
+}
+
+int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind target) {
+  if (choice == LAYOUTS_NHWC || target != TARGET_C) return 0;
+  int threads = nn_default_threads();
+  Model m = {training_batch(p), threads > 0 ? threads : 1, nnk_lib_vec_bytes() / (int)sizeof(float)};
+  int chosen = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *nd = g->nodes[i];
+    PackKind kind;
+    int slot;
+    if (!packable(nd, &kind, &slot)) continue;
+    if (choice == LAYOUTS_AUTO) {
+      double nhwc, packed;
+      times(nd, &m, &nhwc, &packed);
+      if (!(packed < nhwc)) continue;
+    }
+    static const char *const suffix[] = {[PACK_B] = "w", [PACK_BT] = "wt", [PACK_CONV_FLIP] = "wflip"};
+    Node *pk = node_new(g, OP_pack_weights, xprintf("%s_pack_%s", graph_layer_ident(g, nd->layer), suffix[kind]),
+                        nd->layer, nd->in[1], NULL);
+    pk->pack = kind;
+    pk->backward = nd->backward;
+    node_done(pk);
+    nd->in[slot] = pk;
+    nd->layout = LAYOUT_PACKED;
+    graph_move_before(g, pk, nd);      // pk takes position i, nd moves to i + 1
+    i++;
+    chosen++;
+  }
+  return chosen;
+}
+
+bool node_needs_conv_work(const Node *nd) {
+  bool conv = nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data || nd->op == OP_conv2d_bwd_filter;
+  return conv && nd->layout == LAYOUT_NHWC;
+}
+
+const char *node_layout_name(const Node *nd) {
+  if (nd->op == OP_pack_weights) return nd->pack == PACK_B ? "panels" : nd->pack == PACK_BT ? "panels^T" : "panels-flip";
+  if (nd->layout == LAYOUT_PACKED) return "packed";
+  if (nd->shape.rank == 0 && !nd->batched && nd->in[0]) nd = nd->in[0];   // an update: its weight
+  if (nd->batched) return nd->shape.rank == 3 ? "NHWC" : "NC";
+  return nd->shape.rank == 4 ? "HWIO" : "-";
+}
+
+static const char *const choice_names[] = {[LAYOUTS_AUTO] = "auto", [LAYOUTS_NHWC] = "nhwc", [LAYOUTS_PACKED] = "packed"};
+
+int layout_choice(const char *name) {
+  for (int i = 0; i < (int)(sizeof choice_names / sizeof choice_names[0]); i++)
+    if (!strcmp(name, choice_names[i])) return i;
+  return -1;
+}
+
+const char *layout_choice_name(LayoutChoice c) { return choice_names[c]; }
