@@ -37,6 +37,8 @@ expect 1 "epochs expects an integer" -- run "$ex" --epochs many
 expect 1 "unknown target 'cuda'" -- run "$ex" --target cuda
 expect 1 "does not take --mpi" -- run "$ex" --mpi
 expect 1 "option '-o' needs a value" -- build "$ex" -o
+expect 1 "--layout: expected auto, nhwc or packed, got 'nchw'" -- build "$ex" --layout=nchw -o "$WORK/prog"
+expect 1 "option '--layout' needs a value" -- graph "$ex" --layout
 [ ! -e /nonexistent/dir/prog.tmp ] && pass=$((pass + 1)) || { echo "FAIL left a temporary file"; fail=$((fail + 1)); }
 # graph writes DOT with every stage; the autodiff stage has the optimizer updates.
 if "$NNC" graph "$ex" --stage autodiff -o "$WORK/g.dot" && grep -q '^digraph' "$WORK/g.dot" && grep -q 'adam_update' "$WORK/g.dot"; then
@@ -44,9 +46,20 @@ if "$NNC" graph "$ex" --stage autodiff -o "$WORK/g.dot" && grep -q '^digraph' "$
 else echo "FAIL graph --stage autodiff"; fail=$((fail + 1)); fi
 if "$NNC" graph "$ex" | grep -q 'adam_update'; then echo "FAIL parsed stage shows updates"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
 # Every stage of the pass list can be shown.
-for stage in parsed autodiff optimized scheduled planned; do
+for stage in parsed autodiff fused optimized scheduled planned; do
   if "$NNC" graph "$ex" --stage $stage | grep -q '^digraph'; then pass=$((pass + 1)); else echo "FAIL graph --stage $stage"; fail=$((fail + 1)); fi
 done
+# The layout pass shows its choice at the optimized stage: --layout=packed gives every
+# convolution and Dense layer a pack node and the packed kernel, nhwc none, and the
+# OpenCL target keeps NHWC whatever is asked.
+cnn=$ROOT/examples/fashion_cnn.nn
+if "$NNC" graph "$cnn" --stage optimized --layout=packed | grep -q 'conv2d + bias + relu \[packed\]' &&
+   "$NNC" graph "$cnn" --stage optimized --layout packed | grep -q 'pack_weights \[panels-flip\]' &&
+   ! "$NNC" graph "$cnn" --stage optimized --layout=nhwc | grep -qE 'packed|pack_weights' &&
+   ! "$NNC" graph "$cnn" --stage fused --layout=packed | grep -qE 'packed|pack_weights' &&
+   ! "$NNC" graph "$cnn" --stage optimized --layout=packed --target opencl | grep -qE 'packed|pack_weights'; then
+  pass=$((pass + 1))
+else echo "FAIL graph --layout"; fail=$((fail + 1)); fi
 # The OpenCL target writes readable kernels named after the graph, the library, the host.
 if "$NNC" emit "$ex" --target opencl -o "$WORK/cl" && grep -q '^void dense_fwd_matmul_bias_relu(__global' "$WORK/cl/model.cl" &&
    grep -q 'nncl_gemm' "$WORK/cl/nn_kernels.cl" && grep -q 'nn_cl_open' "$WORK/cl/model.c"; then

@@ -3,6 +3,7 @@
 #
 #   bash tests/test_golden.sh path/to/nnc [case ...]
 #   NNC_TARGET=opencl bash tests/test_golden.sh path/to/nnc   (the OpenCL target)
+#   NNC_BUILD_FLAGS=--layout=packed bash tests/test_golden.sh path/to/nnc   (extra nnc build flags)
 #
 # For each tests/golden/<case>/ (made by tests/golden/make_golden.py): build model.nn
 # with nnc in a scratch copy of the directory, run it (it predicts, saves pred.npy,
@@ -73,7 +74,7 @@ for c in "${cases[@]}"; do
   fi
   cp -r "$src" "$work"
   rm -f "$work/pred.npy" "$work/out.safetensors"
-  if ! (cd "$work" && timeout 120 "$NNC" build model.nn --target "${NNC_TARGET:-c}" -o prog) > "$work/build.log" 2>&1; then
+  if ! (cd "$work" && timeout 120 "$NNC" build model.nn --target "${NNC_TARGET:-c}" ${NNC_BUILD_FLAGS:-} -o prog) > "$work/build.log" 2>&1; then
     echo "  FAIL: nnc build model.nn:"
     tail -n 15 "$work/build.log" | sed 's/^/    /'
     failed=$((failed + 1))

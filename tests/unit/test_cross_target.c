@@ -128,6 +128,7 @@ static void random_script(Script *s) {
                        "keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True)"};
   put(s, "model.compile(optimizer=%s, loss=%s%s%s)\n", opt[pick(5)], loss == 5 ? "" : "'", loss_name[loss],
       loss == 5 ? "" : "'");
+  put(s, "model.save_weights('w0.safetensors')\n");
   put(s, "model.fit(x, y, epochs=2, batch_size=%d, shuffle=%s, verbose=0)\n", batch, pick(2) ? "True" : "False");
   put(s, "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
 }
@@ -149,6 +150,12 @@ static int build_and_run_in(const char *dir, const char *sub, const char *target
            ">build.log 2>&1 && ./prog --quiet --seed 3 >run.log 2>&1",
            dir, sub, sub, target, flags);
   return run(cmd);
+}
+
+static const char *xprintf_test(const char *fmt, const char *arg) {
+  static char buf[256];
+  snprintf(buf, sizeof buf, fmt, arg);
+  return buf;
 }
 
 static int build_and_run(const char *dir, const char *target) { return build_and_run_in(dir, target, target, ""); }
@@ -196,6 +203,33 @@ static double compare_weights(const char *a_path, const char *b_path, char *wors
   return err;
 }
 
+// Worst difference of two trainings' updates from the same initial weights w0, per
+// tensor relative to the size of b's update: a wrong gradient changes an update by as
+// much as the update, however small the update is next to the weights.
+static double compare_updates(const char *a_path, const char *b_path, const char *w0_path, char *worst, size_t cap) {
+  nn_tensor *a, *b, *w0;
+  int na, nb, n0;
+  cr_assert_eq(nn_read_safetensors(a_path, &a, &na), 0, "%s", a_path);
+  cr_assert_eq(nn_read_safetensors(b_path, &b, &nb), 0, "%s", b_path);
+  cr_assert_eq(nn_read_safetensors(w0_path, &w0, &n0), 0, "%s", w0_path);
+  cr_assert(na == nb && nb == n0);
+  double err = 0;
+  for (int i = 0; i < na; i++) {
+    cr_assert(a[i].size == b[i].size && b[i].size == w0[i].size);
+    double diff = 0, update = 0;
+    for (int64_t k = 0; k < a[i].size; k++) {
+      diff = fmax(diff, fabs((double)a[i].data[k] - b[i].data[k]));
+      update = fmax(update, fabs((double)b[i].data[k] - w0[i].data[k]));
+    }
+    double e = diff / (update + 1e-6);
+    if (!(e <= err)) err = e, snprintf(worst, cap, "%.200s: updates differ by %g, update %g", a[i].name, diff, update);
+  }
+  nn_free_tensors(a, na);
+  nn_free_tensors(b, nb);
+  nn_free_tensors(w0, n0);
+  return err;
+}
+
 Test(cross_target, random_models_agree, .timeout = 1800) {
   if (!have_opencl()) {
     if (getenv("NNC_NO_OPENCL")) cr_skip_test("no OpenCL device (NNC_NO_OPENCL set)");
@@ -237,7 +271,7 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
 }
 
 // Fusion does the same float operations in another place, and reuse only moves buffers:
-// with and without them, the same bits.
+// with and without them, the same bits (layouts fixed: layouts_agree checks those).
 Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 6;
   uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
@@ -247,7 +281,8 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   for (int m = 0; m < models; m++) {
     char dir[512];
     const char *text = write_model(root, m, seed + 7, dir, sizeof dir);
-    int rc_a = build_and_run_in(dir, "optimized", "c", ""), rc_b = build_and_run_in(dir, "plain", "c", "--no-fuse --no-reuse");
+    int rc_a = build_and_run_in(dir, "optimized", "c", "--layout=nhwc"),
+        rc_b = build_and_run_in(dir, "plain", "c", "--no-fuse --no-reuse --layout=nhwc");
     char wa[600], wb[600], pa[600], pb[600];
     snprintf(wa, sizeof wa, "%s/optimized/w.safetensors", dir);
     snprintf(wb, sizeof wb, "%s/plain/w.safetensors", dir);
@@ -260,6 +295,88 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
     }
   }
   cr_expect_eq(failures, 0, "%d of %d random models train differently with the optimization passes (kept in %s)", failures, models,
+               root);
+  if (failures == 0) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    run(cmd);
+  }
+}
+
+// Random models seldom stack stride-1 convolutions, whose data gradients the packed
+// layout computes as flipped convolutions: this one has 'same' and 'valid' ones, odd and
+// even kernels.
+static const char *deep_convs(void) {
+  static Script s;
+  s.len = 0;
+  put(&s, "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\nx = np.array(");
+  put_values(&s, 5, 7 * 6 * 3, 0, 0);
+  put(&s, ")\nx = x.reshape(-1, 7, 6, 3)\ny = np.array(");
+  put_values(&s, 5, 1, 3, 1);
+  put(&s, ")\nmodel = keras.Sequential([\n    keras.Input(shape=(7, 6, 3)),\n"
+          "    layers.Conv2D(5, (3, 3), padding='same', activation='tanh'),\n"
+          "    layers.Conv2D(4, (2, 2), padding='same', activation='relu'),\n"
+          "    layers.Conv2D(6, (3, 2), activation='sigmoid'),\n"
+          "    layers.Conv2D(3, (2, 3), activation='tanh'),\n"
+          "    layers.Flatten(),\n    layers.Dense(3, activation='softmax'),\n])\n"
+          "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+          "model.save_weights('w0.safetensors')\n"
+          "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
+          "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
+  return s.text;
+}
+
+// Writes a fixed script as dir/model.nn; returns it.
+static const char *write_script(const char *dir, const char *text) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/model.nn", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+  return text;
+}
+
+// Layouts (layout.c): the same random models built with every contraction NHWC, with
+// the cost model's choice, and with every one that can be packed. A forward node and a
+// Dense data gradient give the same bits packed; a convolution's packed data gradient
+// sums in another order. So models without convolutions train to the same bits, the
+// others to the same weight updates within float reassociation.
+Test(cross_target, layouts_agree, .timeout = 1800) {
+  int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 5;
+  uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
+  char root[] = "/tmp/nnc-layouts-XXXXXX";
+  cr_assert_not_null(mkdtemp(root));
+  static const char *const layouts[] = {"auto", "packed"};
+  int failures = 0, images = 0;
+  for (int m = 0; m <= models; m++) {
+    char dir[512];
+    const char *text = write_model(root, m, seed + 13, dir, sizeof dir);
+    if (m == models) text = write_script(dir, deep_convs());   // the packed data gradients
+    bool image = strstr(text, "Conv2D") != NULL;
+    images += image;
+    int rc_n = build_and_run_in(dir, "nhwc", "c", "--layout=nhwc");
+    for (int l = 0; l < 2; l++) {
+      int rc = build_and_run_in(dir, layouts[l], "c", xprintf_test("--layout=%s", layouts[l]));
+      char wa[600], wb[600], w0[600], pa[600], pb[600], worst[256] = "";
+      snprintf(wa, sizeof wa, "%s/%s/w.safetensors", dir, layouts[l]);
+      snprintf(wb, sizeof wb, "%s/nhwc/w.safetensors", dir);
+      snprintf(w0, sizeof w0, "%s/nhwc/w0.safetensors", dir);
+      snprintf(pa, sizeof pa, "%s/%s/pred.npy", dir, layouts[l]);
+      snprintf(pb, sizeof pb, "%s/nhwc/pred.npy", dir);
+      bool ok = rc == 0 && rc_n == 0;
+      double err = ok ? compare_updates(wa, wb, w0, worst, sizeof worst) : 0;
+      if (ok && !image) ok = same_file(wa, wb) && same_file(pa, pb);
+      if (ok && image) ok = err <= 1e-3;
+      if (!ok) {
+        fprintf(stderr, "model %d: --layout=%s exit %d, nhwc exit %d, updates differ by %.3g of their size %s(%s)\n%s\n", m,
+                layouts[l], rc, rc_n, err, image ? "" : "or not bit for bit ", worst, text);
+        failures++;
+      }
+    }
+  }
+  cr_expect_gt(images, 0, "no random model with a convolution: the packed convolutions went untested");
+  cr_expect_eq(failures, 0, "%d runs of %d random models train differently across layouts (kept in %s)", failures, models,
                root);
   if (failures == 0) {
     char cmd[600];
