@@ -588,7 +588,7 @@ int fuse_gradients(Graph *g);
 //
 // Needs a fused graph (after fuse_epilogues, fuse_gradients and dead-node removal). For
 // each forward convolution and Dense matmul, each convolution data gradient of stride 1
-// and each Dense data gradient (without a fused activation gradient), picks NHWC or PACKED (`choice`: the cost model's pick, or forced where
+// and each Dense data gradient, picks NHWC or PACKED (`choice`: the cost model's pick, or forced where
 // possible); a PACKED node gets a pack_weights node of its weight as its last input, placed
 // just before it (in the forward pass for forward nodes, so inference packs too). The
 // OpenCL target keeps NHWC. Guarantees: activations and weights keep their NHWC / HWIO

@@ -1769,13 +1769,10 @@ static inline int nnk_packed_threads_(double flops) {
     return threads;
 }
 
-/* C[M,N] = A[M,K]·op(B) + bias, then the activation (bias NULL, NN_EPI_NONE: the plain
- * product); bp is op(B) as nnk_pack_b packs it. */
-NNK_API void nnk_gemm_packed(int M, int N, int K, const nn_real *A, const nn_real *bp,
-                             const nn_real *bias, int act, nn_real *C) {
+/* C[M,N] = A[M,K]·op(B), bp op(B) as nnk_pack_b packs it, then the epilogue (NULL: none). */
+static inline void nnk_gemm_packed_epi_(int M, int N, int K, const nn_real *A, const nn_real *bp,
+                                        nn_real *C, const nnk_epi *epi) {
     if (M <= 0 || N <= 0) return;
-    nnk_epi e = {bias, act};
-    const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
     if (K <= 0) {
         memset(C, 0, (size_t)M * N * sizeof(nn_real));
         if (epi) nnk_epi_rows_(epi, C, (size_t)N, M, N, 0, 0);
@@ -1806,6 +1803,20 @@ NNK_API void nnk_gemm_packed(int M, int N, int K, const nn_real *A, const nn_rea
             }
         }
     }
+}
+
+/* C = A·op(B) + bias, then the activation (bias NULL, NN_EPI_NONE: the plain product). */
+NNK_API void nnk_gemm_packed(int M, int N, int K, const nn_real *A, const nn_real *bp,
+                             const nn_real *bias, int act, nn_real *C) {
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    nnk_gemm_packed_epi_(M, N, K, A, bp, C, bias || act != NN_EPI_NONE ? &e : NULL);
+}
+
+/* C = A·op(B) times act'(y) at each element (nnk_gemm_act_grad with packed weights). */
+NNK_API void nnk_gemm_packed_act_grad(int M, int N, int K, const nn_real *A, const nn_real *bp,
+                                      const nn_real *y, int act, nn_real *C) {
+    nnk_epi e = {NULL, NN_EPI_NONE, y, act};
+    nnk_gemm_packed_epi_(M, N, K, A, bp, C, &e);
 }
 
 /* Where the rows of a micro-tile (output pixels i..i+mr) find each window cell's
@@ -1872,16 +1883,14 @@ static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int
 /* Window cells whose row pointers live on the stack; larger windows take the heap. */
 #define NNK_CONV_TAB_CELLS 128
 
-/* y = conv(x, w) + bias, then the activation, with w packed by nnk_pack_b (op(B) = w as
- * [KH*KW*C, F]): im2col's products without its matrix, so no workspace.  One row tile
- * of output pixels at a time, every panel and K slice over it. */
-NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, int F, int SH,
-                                   int SW, int PT, int PL, int OH, int OW, const nn_real *x,
-                                   const nn_real *bp, const nn_real *bias, int act, nn_real *y) {
+/* y = conv(x, w), w packed by nnk_pack_b (op(B) = w as [KH*KW*C, F]), then the
+ * epilogue: im2col's products without its matrix, so no workspace.  One row tile of
+ * output pixels at a time, every panel and K slice over it. */
+static inline void nnk_conv2d_packed_epi_(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                          int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                          const nn_real *bp, nn_real *y, const nnk_epi *epi) {
     int M = n * OH * OW, K = KH * KW * C, cells = KH * KW;
     if (M <= 0 || F <= 0) return;
-    nnk_epi e = {bias, act};
-    const nnk_epi *epi = bias || act != NN_EPI_NONE ? &e : NULL;
     int threads = nnk_packed_threads_((double)M * F * K);
     int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
     nnk_tiles_ t = nnk_packed_tiles_(M, F, threads);
@@ -1912,14 +1921,26 @@ NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, i
     }
 }
 
+/* y = conv(x, w) + bias, then the activation, w packed by nnk_pack_b. */
+NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                   int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                   const nn_real *bp, const nn_real *bias, int act, nn_real *y) {
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    nnk_conv2d_packed_epi_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, bp, y,
+                           bias || act != NN_EPI_NONE ? &e : NULL);
+}
+
 /* dx of a stride-1 convolution with w packed by nnk_pack_conv_flip: the forward
- * convolution of dy (OH x OW x F) with that kernel, padded so that dx is H x W. */
-NNK_API void nnk_conv2d_bwd_data_packed(int n, int H, int W, int C, int KH, int KW, int F,
-                                        int SH, int SW, int PT, int PL, int OH, int OW,
-                                        const nn_real *dy, const nn_real *bp, nn_real *dx) {
+ * convolution of dy (OH x OW x F) with that kernel, padded so that dx is H x W; then,
+ * when xact is not NULL, times act'(xact) (nnk_conv2d_bwd_data_act's fused gradient). */
+NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                            int SH, int SW, int PT, int PL, int OH, int OW,
+                                            const nn_real *dy, const nn_real *bp, const nn_real *xact,
+                                            int act, nn_real *dx) {
     (void)SH, (void)SW;   /* 1: the layout pass packs no other */
-    nnk_conv2d_fwd_packed(n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, dy, bp, NULL,
-                          NN_EPI_NONE, dx);
+    nnk_epi e = {NULL, NN_EPI_NONE, xact, act};
+    nnk_conv2d_packed_epi_(n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, dy, bp, dx,
+                           xact ? &e : NULL);
 }
 
 /* ---------------------------------------------------------------- copies */

@@ -59,18 +59,17 @@ typedef struct Model {
 static double sz(int64_t v) { return (double)v; }
 
 // The packing a node would read, and the input slot it goes in (after the inputs of
-// fusion); false: no PACKED form. A data gradient carrying a fused activation gradient
-// (fuse_grad.c: the activation's output in matmul's in[3], conv2d_bwd_data's in[2]) has
-// no packed kernel and stays NHWC.
+// fusion: a fused activation gradient, fuse_grad.c, is computed by the packed kernels
+// too); false: no PACKED form.
 static bool packable(const Node *nd, PackKind *kind, int *slot) {
   if (nd->layout != LAYOUT_NHWC || !nd->in[1] || nd->in[1]->op != OP_param) return false;
   switch (nd->op) {
   case OP_conv2d: *kind = PACK_B, *slot = 3; return true;
   case OP_conv2d_bwd_data:
     *kind = PACK_CONV_FLIP, *slot = 3;
-    return nd->win.sh == 1 && nd->win.sw == 1 && !nd->in[2];
+    return nd->win.sh == 1 && nd->win.sw == 1;
   case OP_matmul:
-    if (nd->ta || nd->in[3]) return false;
+    if (nd->ta) return false;
     *kind = nd->tb ? PACK_BT : PACK_B, *slot = 4;
     return true;
   default: return false;

@@ -61,7 +61,12 @@ static bool has_epilogue(const Node *nd) { return nd->in[2] || nd->fused_act; }
 
 static void emit_matmul(Emit *e, const Node *nd, bool infer) {
   const Node *a = nd->in[0], *b = nd->in[1];
-  if (nd->layout == LAYOUT_PACKED) {       // layout.c: op(B) packed by in[4]
+  if (nd->layout == LAYOUT_PACKED && nd->in[3]) {   // layout.c: op(B) packed by in[4]; fuse_grad.c
+    CALL("gemm_packed_act_grad", 0, "%s, %lld, %lld, %s, %s, %s, %s, %s", rows_expr(a), last(nd), last(a),
+         buf(e, a), buf(e, nd->in[4]), buf(e, nd->in[3]), epi_act(nd), buf(e, nd));
+    return;
+  }
+  if (nd->layout == LAYOUT_PACKED) {
     CALL("gemm_packed", 0, "%s, %lld, %lld, %s, %s, %s, %s, %s", rows_expr(a), last(nd), last(a), buf(e, a),
          buf(e, nd->in[4]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
     return;
@@ -100,9 +105,9 @@ static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
-  if (nd->layout == LAYOUT_PACKED) {
-    CALL("conv2d_bwd_data_packed", 0, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
-         buf(e, nd->in[3]), buf(e, nd));
+  if (nd->layout == LAYOUT_PACKED) {       // layout.c: the flipped kernel packed by in[3]
+    CALL("conv2d_bwd_data_packed_act", 0, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[3]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
     return;
   }
   if (nd->in[2]) {                         // fuse_grad.c: through the activation whose output is in[2]

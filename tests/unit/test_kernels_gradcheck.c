@@ -356,7 +356,7 @@ static double check_conv2d_bwd_data_packed(void) {
         double *dx = rand_buf(xl, 5, 6);
         double *bp = rand_buf(kdim * ((c.s.C + NNK_PACK_COLS - 1) / NNK_PACK_COLS * NNK_PACK_COLS), 5, 6);
         nnk_pack_conv_flip(c.s.KH, c.s.KW, c.s.C, c.s.F, c.w, bp);
-        nnk_conv2d_bwd_data_packed(CONV_ARGS(&c), c.dy, bp, dx);
+        nnk_conv2d_bwd_data_packed_act(CONV_ARGS(&c), c.dy, bp, NULL, NN_EPI_NONE, dx);
         double e = fd_error(conv_loss, &c, c.x, xl, dx);
         if (e > GRAD_TOL) cr_log_error("conv2d_bwd_data_packed shape #%zu: error %g", i, e);
         err = worst(err, e);
@@ -439,7 +439,7 @@ static double check_avgpool(void) { return check_pool(0); }
 /* The fused kernels of fuse_grad.c: a data gradient carried through the activation a =
  * act(z) whose output is the op's input.  L(z) = Σ dy · op(act(z)); the kernel is given
  * a and returns dL/dz.  Each of relu, sigmoid and tanh, on the op's shapes. */
-enum { THROUGH_POOL, THROUGH_CONV, THROUGH_GEMM };
+enum { THROUGH_POOL, THROUGH_CONV, THROUGH_GEMM, THROUGH_CONV_PACKED, THROUGH_GEMM_PACKED };
 typedef struct {
     int kind, act;
     double *z, *a;
@@ -463,7 +463,7 @@ static double through_loss(void *p) {
         nnk_maxpool2d_fwd(POOL_ARGS(q), c->a, q->y);
         return dot(q->dy, q->y, (size_t)q->s.n * q->OH * q->OW * q->s.C);
     }
-    if (c->kind == THROUGH_CONV) {
+    if (c->kind == THROUGH_CONV || c->kind == THROUGH_CONV_PACKED) {
         ConvCtx *q = &c->conv;
         nnk_conv2d_fwd(CONV_ARGS(q), c->a, q->w, q->y, q->work);
         return dot(q->dy, q->y, (size_t)q->s.n * q->OH * q->OW * q->s.F);
@@ -483,8 +483,21 @@ static double through_check(ThroughCtx *c) {
         nnk_maxpool2d_bwd_act(POOL_ARGS(&c->pool), c->a, c->pool.dy, c->act, dz);
     else if (c->kind == THROUGH_CONV)
         nnk_conv2d_bwd_data_act(CONV_ARGS(&c->conv), c->conv.dy, c->conv.w, c->a, c->act, dz, c->conv.work);
-    else
+    else if (c->kind == THROUGH_GEMM)
         nnk_gemm_act_grad(0, 1, c->dense.n, c->dense.in, c->dense.out, c->dense.dy, c->dense.w, c->a, c->act, dz);
+    else if (c->kind == THROUGH_CONV_PACKED) {   /* the packed layout's flipped convolution */
+        ConvCtx *q = &c->conv;
+        double *bp = rand_buf((size_t)q->s.KH * q->s.KW * q->s.F * (q->s.C + NNK_PACK_COLS), 5, 6);
+        nnk_pack_conv_flip(q->s.KH, q->s.KW, q->s.C, q->s.F, q->w, bp);
+        nnk_conv2d_bwd_data_packed_act(CONV_ARGS(q), q->dy, bp, c->a, c->act, dz);
+        free(bp);
+    } else {                                     /* Wᵀ packed */
+        DenseCtx *q = &c->dense;
+        double *bp = rand_buf((size_t)q->out * (q->in + NNK_PACK_COLS), 5, 6);
+        nnk_pack_b(1, q->out, q->in, q->w, bp);
+        nnk_gemm_packed_act_grad(q->n, q->in, q->out, q->dy, bp, c->a, c->act, dz);
+        free(bp);
+    }
     double e = fd_error(through_loss, c, c->z, c->len, dz);
     if (e > GRAD_TOL) cr_log_error("through activation %d, kernel kind %d: error %g", c->act, c->kind, e);
     free(c->z); free(c->a); free(dz);
@@ -510,8 +523,9 @@ static double check_through(int kind) {
                 err = worst(err, through_check(&c));
                 free(q->y); free(q->dy);
             }
-        } else if (kind == THROUGH_CONV) {
+        } else if (kind == THROUGH_CONV || kind == THROUGH_CONV_PACKED) {
             for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+                if (kind == THROUGH_CONV_PACKED && (conv_shapes[i].SH != 1 || conv_shapes[i].SW != 1)) continue;
                 ThroughCtx c = {.kind = kind, .act = act, .conv = conv_make(conv_shapes[i])};
                 c.len = (size_t)c.conv.s.n * c.conv.s.H * c.conv.s.W * c.conv.s.C;
                 err = worst(err, through_check(&c));
@@ -533,6 +547,12 @@ static double check_through(int kind) {
 static double check_maxpool_act(void) { return check_through(THROUGH_POOL); }
 static double check_conv2d_bwd_data_act(void) { return check_through(THROUGH_CONV); }
 static double check_gemm_act_grad(void) { return check_through(THROUGH_GEMM); }
+static double check_conv2d_bwd_data_packed_act(void) { return check_through(THROUGH_CONV_PACKED); }
+static double check_gemm_packed_act_grad(void) { return check_through(THROUGH_GEMM_PACKED); }
+/* The packed data gradient alone (no activation) and through each activation. */
+static double check_conv2d_bwd_data_packed_all(void) {
+    return worst(check_conv2d_bwd_data_packed(), check_conv2d_bwd_data_packed_act());
+}
 
 typedef struct { int n, HW, C; double *x, *y, *dy; } GapCtx;
 
@@ -691,12 +711,13 @@ static const GradCheck gradchecks[] = {
     {"nnk_gemm", check_dense_gemm},
     {"nnk_bias_grad", check_bias_grad},
     {"nnk_conv2d_bwd_data", check_conv2d_bwd_data},
-    {"nnk_conv2d_bwd_data_packed", check_conv2d_bwd_data_packed},
+    {"nnk_conv2d_bwd_data_packed_act", check_conv2d_bwd_data_packed_all},
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
     {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},
     {"nnk_gemm_act_grad", check_gemm_act_grad},
+    {"nnk_gemm_packed_act_grad", check_gemm_packed_act_grad},
     {"nnk_avgpool2d_bwd", check_avgpool},
     {"nnk_global_avgpool2d_bwd", check_global_avgpool},
     {"nnk_softmax_bwd", check_softmax},

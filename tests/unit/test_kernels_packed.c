@@ -48,8 +48,16 @@ static void check_gemm(int tb, int M, int N, int K, int act) {
         cr_expect(!memcmp(got, want, (size_t)M * N * sizeof *got), "gemm_packed tb=%d %dx%dx%d act=%d, %d threads: "
                   "bits differ from nnk_gemm_bias_act", tb, M, N, K, act, threads);
     }
+    /* With a fused activation gradient (fuse_grad.c): C times act'(y). */
+    float *y = rand_buf((size_t)M * N);
+    int gact = 1 + tb + act % 2;   /* relu, sigmoid or tanh */
+    nnk_gemm_act_grad(0, tb, M, N, K, A, B, y, gact, want);
+    set_threads(3);
+    nnk_gemm_packed_act_grad(M, N, K, A, bp, y, gact, got);
+    cr_expect(!memcmp(got, want, (size_t)M * N * sizeof *got), "gemm_packed_act_grad tb=%d %dx%dx%d act=%d: bits "
+              "differ from nnk_gemm_act_grad", tb, M, N, K, gact);
     set_threads(2);
-    free(A); free(B); free(bias); free(bp); free(want); free(got);
+    free(A); free(B); free(bias); free(bp); free(want); free(got); free(y);
 }
 
 Test(gemm_packed, same_bits_as_the_gemm_it_replaces) {
@@ -106,16 +114,25 @@ static void check_bwd_data(Geom g, int same_pad) {
     nnk_conv2d_bwd_data(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, w, want, work);
     nnk_pack_conv_flip(g.KH, g.KW, g.C, g.F, w, bp);
     set_threads(1);
-    nnk_conv2d_bwd_data_packed(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, bp, got1);
+    nnk_conv2d_bwd_data_packed_act(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, bp, NULL,
+                                   NN_EPI_NONE, got1);
     set_threads(3);
-    nnk_conv2d_bwd_data_packed(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, bp, got);
+    nnk_conv2d_bwd_data_packed_act(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, bp, NULL,
+                                   NN_EPI_NONE, got);
     set_threads(2);
     cr_expect(!memcmp(got, got1, xs * sizeof *got), "conv bwd data packed: bits depend on the thread count");
     double worst = 0;
     for (size_t i = 0; i < xs; i++) worst = fmax(worst, fabs(got[i] - want[i]) / (1 + fabs(want[i])));
     cr_expect(worst < 1e-5, "conv bwd data packed %dx%dx%d k%dx%d F%d pad(%d,%d): max difference %g", g.H, g.W, g.C,
               g.KH, g.KW, g.F, g.PT, g.PL, worst);
-    free(dy); free(w); free(bp); free(want); free(got); free(got1); free(work);
+    /* A fused activation gradient: the same bits as the tanh_bwd kernel after it. */
+    float *xact = rand_buf(xs);
+    nnk_tanh_bwd((int64_t)xs, xact, got1, want);
+    nnk_conv2d_bwd_data_packed_act(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, 1, 1, g.PT, g.PL, OH, OW, dy, bp, xact,
+                                   NN_EPI_TANH, got);
+    cr_expect(!memcmp(got, want, xs * sizeof *got), "conv bwd data packed with tanh's gradient: bits differ from "
+              "the packed data gradient, then tanh_bwd");
+    free(dy); free(w); free(bp); free(want); free(got); free(got1); free(work); free(xact);
 }
 
 Test(conv_packed, forward_same_bits_and_data_gradient_same_values) {
