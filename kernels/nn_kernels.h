@@ -137,6 +137,23 @@ _Static_assert(NNK_GEMM_NC % NNK_GEMM_NR == 0, "NC must be a multiple of NR");
         *(nnk_vec_ *)(t + (r) * NNK_GEMM_NR) = c##r##0;                              \
         *(nnk_vec_ *)(t + (r) * NNK_GEMM_NR + NNK_VEC_LANES) = c##r##1;              \
     } while (0)
+/* The register tile into c: full tiles straight from the vectors, edges through t. */
+#define NNK_MICRO_WRITE_() do {                                                      \
+        if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR) {                                \
+            NNK_MICRO_STORE_(0); NNK_MICRO_STORE_(1); NNK_MICRO_STORE_(2);           \
+            NNK_MICRO_STORE_(3); NNK_MICRO_STORE_(4); NNK_MICRO_STORE_(5);           \
+            break;                                                                   \
+        }                                                                            \
+        nn_real t[NNK_GEMM_MR * NNK_GEMM_NR];                                        \
+        NNK_MICRO_SPILL_(0); NNK_MICRO_SPILL_(1); NNK_MICRO_SPILL_(2);               \
+        NNK_MICRO_SPILL_(3); NNK_MICRO_SPILL_(4); NNK_MICRO_SPILL_(5);               \
+        for (int r = 0; r < mr; r++) {                                               \
+            nn_real *cr = c + (size_t)r * ldc;                                       \
+            const nn_real *tr = t + r * NNK_GEMM_NR;                                 \
+            if (overwrite) for (int j = 0; j < nr; j++) cr[j] = tr[j];               \
+            else           for (int j = 0; j < nr; j++) cr[j] += tr[j];              \
+        }                                                                            \
+    } while (0)
 
 /* A's element (r, k) is ap[r*rs + k*ks]: a packed panel (rs 1, ks MR) or op(A) read
  * in place (row-major: rs K, ks 1; transposed: rs 1, ks M).  bp: [kc][NR].
@@ -156,20 +173,7 @@ static inline void nnk_gemm_micro_(int kc, const nn_real *restrict ap, size_t rs
         NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
         NNK_MICRO_ROW_(3) NNK_MICRO_ROW_(4) NNK_MICRO_ROW_(5)
     }
-    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR) {
-        NNK_MICRO_STORE_(0); NNK_MICRO_STORE_(1); NNK_MICRO_STORE_(2);
-        NNK_MICRO_STORE_(3); NNK_MICRO_STORE_(4); NNK_MICRO_STORE_(5);
-        return;
-    }
-    nn_real t[NNK_GEMM_MR * NNK_GEMM_NR];
-    NNK_MICRO_SPILL_(0); NNK_MICRO_SPILL_(1); NNK_MICRO_SPILL_(2);
-    NNK_MICRO_SPILL_(3); NNK_MICRO_SPILL_(4); NNK_MICRO_SPILL_(5);
-    for (int r = 0; r < mr; r++) {
-        nn_real *cr = c + (size_t)r * ldc;
-        const nn_real *tr = t + r * NNK_GEMM_NR;
-        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = tr[j];
-        else           for (int j = 0; j < nr; j++) cr[j] += tr[j];
-    }
+    NNK_MICRO_WRITE_();
 }
 
 /* Packs rows i0..i0+mc, cols k0..k0+kc of op(A) into MR-row panels: ap[p][k][r]. */
@@ -1864,20 +1868,7 @@ static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int
         }
         k += len;
     }
-    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR) {
-        NNK_MICRO_STORE_(0); NNK_MICRO_STORE_(1); NNK_MICRO_STORE_(2);
-        NNK_MICRO_STORE_(3); NNK_MICRO_STORE_(4); NNK_MICRO_STORE_(5);
-        return;
-    }
-    nn_real t[NNK_GEMM_MR * NNK_GEMM_NR];
-    NNK_MICRO_SPILL_(0); NNK_MICRO_SPILL_(1); NNK_MICRO_SPILL_(2);
-    NNK_MICRO_SPILL_(3); NNK_MICRO_SPILL_(4); NNK_MICRO_SPILL_(5);
-    for (int r = 0; r < mr; r++) {
-        nn_real *cr = c + (size_t)r * ldc;
-        const nn_real *tr = t + r * NNK_GEMM_NR;
-        if (overwrite) for (int j = 0; j < nr; j++) cr[j] = tr[j];
-        else           for (int j = 0; j < nr; j++) cr[j] += tr[j];
-    }
+    NNK_MICRO_WRITE_();
 }
 
 /* Window cells whose row pointers live on the stack; larger windows take the heap. */

@@ -80,6 +80,20 @@ assert len(points) >= n // 2, len(points)   # kernels with FLOPs and bytes
 assert svg.find("{http://www.w3.org/2000/svg}polyline") is not None
 EOF
 
+# Layouts side by side: the packed variant's kernels have the NHWC one's names (a ratio
+# each) and its pack nodes are listed after them; the layout column says which is which.
+if "$NNC" bench "$WORK/small.nn" --steps 2 --min-time 0 --batch-size 4 --layout nhwc,packed >"$WORK/lay" 2>"$WORK/err" &&
+   "$NNC" bench "$WORK/small.nn" --steps 2 --min-time 0 --batch-size 4 --layout packed --csv >"$WORK/lay.csv" 2>>"$WORK/err"; then
+  grep -qE '^c b4 packed: step [0-9.]+ ms' "$WORK/lay" && grep -qE '^conv2d_pack_w +pack_weights +- ' "$WORK/lay" && ok ||
+    bad "layout variants: $(cat "$WORK/lay")"
+  grep -q ',conv2d_fwd_conv_bias_relu,conv2d,3,4x2x2x4,packed,' "$WORK/lay.csv" && grep -q ',conv2d_pack_w,pack_weights,1,.*,panels,' "$WORK/lay.csv" &&
+    ok || bad "layout column: $(cat "$WORK/lay.csv")"
+else
+  bad "nnc bench --layout: $(head -5 "$WORK/err")"
+fi
+"$NNC" bench "$WORK/small.nn" --layout nchw >/dev/null 2>"$WORK/err"
+[ $? -eq 1 ] && grep -q "expected auto, nhwc or packed" "$WORK/err" && ok || bad "unknown layout"
+
 # Bad input: clear messages, exit 1.
 "$NNC" bench "$WORK/small.nn" --target cuda >/dev/null 2>"$WORK/err"
 [ $? -eq 1 ] && grep -q "unknown target 'cuda'" "$WORK/err" && ok || bad "unknown target"

@@ -1,6 +1,7 @@
 // layout.c — layout selection: how each contraction reaches its operands.
 //
-// Needs a fused graph (fuse_epilogues, dead nodes removed: the contractions are final).
+// Needs a fused graph (fuse_epilogues, fuse_gradients, dead nodes removed: the
+// contractions are final).
 // Guarantees: activations stay NHWC and weights HWIO / [in, out] (Flatten and saved
 // weights keep Keras's meaning); a node given LAYOUT_PACKED reads, as its last input, a
 // pack_weights node of its weight placed just before it — in the forward pass for a
@@ -24,8 +25,9 @@
 // op table's FLOPs (node_cost; more for the flipped data gradient, which multiplies dy's
 // zero border) over the threads the kernel can use, plus the bytes each layout moves
 // besides the operands (im2col's matrix, packing the weight) at a FLOP-per-byte price
-// that depends on whether they stay in the cache. Ties keep NHWC. The constants are
-// measured on this machine (below, and docs/internals.md).
+// that depends on whether they stay in the cache. Ties keep NHWC, and so does a Dense
+// layer of 64 rows or more: its pack node's traffic is all the packed layout adds. The
+// constants are measured on this machine (below, and docs/internals.md).
 #include "nnc.h"
 #include "nn.h"
 
@@ -83,13 +85,15 @@ static double pack_bytes(const Node *nd) { return 2 * sizeof(float) * sz(node_el
 static void times(const Node *nd, const Model *m, double *nhwc, double *packed) {
   double flops, bytes;
   node_cost(nd, m->batch, &flops, &bytes);
-  double pack = pack_bytes(nd) * FLOP_PER_CACHED_BYTE;
+  // A GEMM packs each B block just before it multiplies it (in the cache); the pack node
+  // writes the whole packed weight for a kernel that reads it later (from memory).
+  double pack = pack_bytes(nd) * FLOP_PER_CACHED_BYTE, pack_node = pack_bytes(nd) * FLOP_PER_MEMORY_BYTE;
   if (nd->op == OP_matmul) {
     double rows = sz(shape_rows(&nd->in[0]->shape)) * (nd->in[0]->batched ? sz(m->batch) : 1);
     int par = flops / 2 >= GEMM_PAR_MIN ? m->threads : 1;
     // NHWC keeps few rows on one thread; PACKED splits the columns too.
     *nhwc = flops / (rows >= GEMM_PAR_MIN_ROWS ? par : 1) + pack;
-    *packed = flops / par + pack;
+    *packed = flops / par + pack_node;
     return;
   }
   const Window *a = &nd->win;
@@ -104,7 +108,7 @@ static void times(const Node *nd, const Model *m, double *nhwc, double *packed) 
   *nhwc = flops + cols * per_byte + (direct ? 0 : pack);
   // The flipped convolution runs over all of dx, its window over dy's zero border too.
   double computed = nd->op == OP_conv2d ? flops : 2 * sz(m->batch) * sz(a->h) * sz(a->w) * sz(a->c) * sz(a->kh * a->kw) * sz(a->f);
-  *packed = computed + pack;
+  *packed = computed + pack_node;
 }
 
 static int64_t training_batch(const Program *p) {

@@ -203,6 +203,14 @@ static double compare_weights(const char *a_path, const char *b_path, char *wors
   return err;
 }
 
+// A campaign's directory goes when every model passed; a failure keeps it to look at.
+static void remove_if_passed(const char *root, int failures) {
+  if (failures) return;
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  run(cmd);
+}
+
 // Worst difference of two trainings' updates from the same initial weights w0, per
 // tensor relative to the size of b's update: a wrong gradient changes an update by as
 // much as the update, however small the update is next to the weights.
@@ -263,11 +271,7 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
   }
   cr_expect_eq(failures, 0, "%d of %d random models differ between the C and OpenCL targets (scripts above; kept in %s)",
                failures, models, root);
-  if (failures == 0) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    run(cmd);
-  }
+  remove_if_passed(root, failures);
 }
 
 // Fusion does the same float operations in another place, and reuse only moves buffers:
@@ -296,11 +300,7 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   }
   cr_expect_eq(failures, 0, "%d of %d random models train differently with the optimization passes (kept in %s)", failures, models,
                root);
-  if (failures == 0) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    run(cmd);
-  }
+  remove_if_passed(root, failures);
 }
 
 // Random models seldom stack stride-1 convolutions, whose data gradients the packed
@@ -378,9 +378,5 @@ Test(cross_target, layouts_agree, .timeout = 1800) {
   cr_expect_gt(images, 0, "no random model with a convolution: the packed convolutions went untested");
   cr_expect_eq(failures, 0, "%d runs of %d random models train differently across layouts (kept in %s)", failures, models,
                root);
-  if (failures == 0) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    run(cmd);
-  }
+  remove_if_passed(root, failures);
 }
