@@ -48,6 +48,10 @@
 // and the chunk of samples its im2col matrix is built for (NNK_CONV_WORK_CAP elements).
 #define CONV_DIRECT_MAX_K 32
 #define CONV_WORK_CAP ((double)(1 << 23))
+// The largest packed copy of a weight the cost model makes: the copy lives beside the
+// weight, and past this size its packing runs at memory speed anyway. (--layout=packed
+// packs whatever can be, and the memory check still has the last word.)
+#define PACKED_MAX_BYTES (16.0 * (1 << 20))
 
 // The kernel library's vector width, as built for this machine (nn_kernels_lib.c).
 int nnk_lib_vec_bytes(void);
@@ -130,7 +134,7 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
     if (choice == LAYOUTS_AUTO) {
       double nhwc, packed;
       times(nd, &m, &nhwc, &packed);
-      if (!(packed < nhwc)) continue;
+      if (!(packed < nhwc) || pack_bytes(nd) / 2 > PACKED_MAX_BYTES) continue;
     }
     static const char *const suffix[] = {[PACK_B] = "w", [PACK_BT] = "wt", [PACK_CONV_FLIP] = "wflip"};
     Node *pk = node_new(g, OP_pack_weights, xprintf("%s_pack_%s", graph_layer_ident(g, nd->layer), suffix[kind]),
@@ -147,9 +151,10 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
   return chosen;
 }
 
+// The NHWC forward and data-gradient convolutions build im2col's matrix in the workspace;
+// the filter gradient packs its panels straight from x, and a packed node needs none.
 bool node_needs_conv_work(const Node *nd) {
-  bool conv = nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data || nd->op == OP_conv2d_bwd_filter;
-  return conv && nd->layout == LAYOUT_NHWC;
+  return (nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data) && nd->layout == LAYOUT_NHWC;
 }
 
 const char *node_layout_name(const Node *nd) {
