@@ -3,7 +3,7 @@
  * shapes, alternating the two case by case; benchmarks/kernel_lab.py builds and runs it
  * (with each C compiler it is asked for) next to TensorFlow and prints the table.
  *
- *   kernel_lab [--threads T] [--min-time S] [--peak] CASE...
+ *   kernel_lab [--threads T] [--min-time S] [--peak] [--cpu-time] CASE...
  *
  * CASE is NAME=KIND,ARGS:
  *   gemm,M,N,K,TA,TB                 nnk_gemm(TA, TB, M, N, K, ...) / cblas_sgemm
@@ -12,6 +12,10 @@
  *   conv_bwd_filter,n,H,W,C,K,F      nnk_conv2d_bwd_filter
  * For a convolution, OpenBLAS times only the GEMM of the im2col formulation (what the
  * convolution costs beyond the gather and scatter); nnc times its whole kernel.
+ *
+ * --cpu-time times with the process's CPU time instead of the wall clock: on a shared
+ * machine, with --threads 1, it leaves out the time other processes held the core (use
+ * it to compare builds of the same kernel; threads waiting passively use no CPU).
  *
  * Prints, per case and implementation, "row NAME nnc|openblas MEDIAN_SECONDS FLOPS", and
  * with --peak "peak GFLOPS" (the FMA loop of nnc bench, include/nn_profile.h).  OpenBLAS
@@ -27,9 +31,11 @@
 #include "nn_kernels.h"
 #include "nn_profile.h"
 
+static clockid_t lab_clock = CLOCK_MONOTONIC;
+
 double nn_now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(lab_clock, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -160,6 +166,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--peak")) peak = 1;
+        else if (!strcmp(argv[i], "--cpu-time")) lab_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (argv[i][0] == '-') { fprintf(stderr, "kernel_lab: unknown option %s\n", argv[i]); return 1; }
     }
 #ifdef _OPENMP
@@ -172,7 +179,7 @@ int main(int argc, char **argv) {
     printf("threads %d\n", threads);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (strcmp(argv[i], "--peak")) i++;
+            if (strcmp(argv[i], "--peak") && strcmp(argv[i], "--cpu-time")) i++;
             continue;
         }
         Case c;
