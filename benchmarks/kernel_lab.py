@@ -19,7 +19,7 @@ alike); every figure is the median over the rounds of each round's median per ca
 - TF: tf.matmul, tf.nn.conv2d and its two gradients, oneDNN-backed TensorFlow CPU in
   the Keras virtual environment of frameworks.py (~/.cache/nnc/keras-venv).
 The FMA peak is nnc bench's (include/nn_profile.h), measured by the first compiler's lab
-on the same threads. Threads: --threads (default: all CPUs) for every side; OpenMP waits
+on the same threads in every round, the best of the rounds. Threads: --threads (default: all CPUs) for every side; OpenMP waits
 passively, as programs nnc builds do.
 """
 import argparse
@@ -112,12 +112,13 @@ def main():
         for li, (cc, exe) in enumerate(labs):
             print(f'== round {rnd + 1}: nnc kernels built by {cc}, OpenBLAS', flush=True)
             argv = [exe, '--threads', str(args.threads), '--min-time', str(args.min_time)]
-            argv += ['--peak'] if rnd == 0 and li == 0 else []
+            argv += ['--peak'] if li == 0 else []
             r = subprocess.run(argv + specs, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 sys.exit(f'kernel_lab: {exe} failed:\n{r.stderr}')
             got = {}
-            peak = parse_rows(r.stdout, got) or peak
+            round_peak = parse_rows(r.stdout, got)
+            peak = max(peak or 0, round_peak or 0) or None   # the best of the rounds
             for (i, side), v in got.items():
                 if side == 'nnc':
                     times.setdefault((i, f'nnc-{os.path.basename(cc)}'), []).extend(v)
