@@ -11,9 +11,10 @@ data gradient) and of the MLP 784-128-10 (benchmarks/fashion_mlp.nn) at batch 12
 Sides, run one after the other in each round (so a change in the machine's load hits all
 alike); every figure is the median over the rounds of each round's median per call:
 - nnc: kernels/nn_kernels.h compiled by benchmarks/kernel_lab.c with
-  `-O2 -march=native -fopenmp`, as `nnc build --specialize` compiles the kernels (the
-  kernel library nn_kernels_lib.c gets the same flags from CMake); once per compiler
-  in --cc, so gcc and clang builds of the same kernels are compared side by side;
+  `-O2 -march=native -fopenmp` (and -fno-unroll-loops for clang), as `nnc build
+  --specialize` compiles the kernels (the kernel library nn_kernels_lib.c gets the same
+  flags from CMake); once per compiler in --cc, so gcc and clang builds of the same
+  kernels are compared side by side;
 - OpenBLAS: cblas_sgemm (Debian libopenblas-dev, loaded by kernel_lab.c), on the GEMM
   of the im2col formulation for a convolution (the gather/scatter not counted);
 - TF: tf.matmul, tf.nn.conv2d and its two gradients, oneDNN-backed TensorFlow CPU in
@@ -96,6 +97,8 @@ def main():
         exe = os.path.join(work, f'lab-{os.path.basename(cc)}')
         argv = [cc, '-O2', '-march=native', '-fopenmp', '-I', os.path.join(ROOT, 'kernels'), '-I',
                 os.path.join(ROOT, 'include'), os.path.join(HERE, 'kernel_lab.c'), '-o', exe, '-ldl', '-lm']
+        if 'clang' in os.path.basename(cc):   # as nnc compiles the kernels with clang (CMakeLists.txt)
+            argv.insert(1, '-fno-unroll-loops')
         r = subprocess.run(argv, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f'kernel_lab: {cc} failed:\n{r.stderr}')
