@@ -557,6 +557,11 @@ struct Plan {
   int64_t weights_elems, slots_begin, slots_elems, scalars_begin, fixed_elems, batch_elems;
   bool reused;             // buffers share memory by liveness (memplan.c)
   int64_t fixed_unshared, batch_unshared;   // the two regions' sizes had nothing been shared
+  // The inference pass (the forward list alone) lays the per-sample region out anew,
+  // reused by its own liveness: offsets × the inference batch, -1 for what it does not
+  // touch (fixed buffers keep off/aux_off). It runs at a larger batch in the same memory.
+  int64_t *infer_off, *infer_aux_off;   // per node id
+  int64_t infer_batch_elems;            // per sample
 };
 // Needs a graph (differentiated when compiled). Guarantees: every node that runs a kernel
 // appears once, in topological order, in its phase.

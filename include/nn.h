@@ -113,7 +113,8 @@ struct nn_model {
   int64_t in_width;        // floats per input sample
   int64_t out_width;       // floats per output sample (model output)
   int64_t label_width;     // floats per label sample (1 for sparse labels)
-  int max_batch;           // largest n any call may pass
+  int max_batch;           // largest n a train step may pass
+  int infer_batch;         // largest n an inference call may pass (0: max_batch)
   nn_loss_kind loss;
   int n_metrics;
   nn_metric_kind metrics[4];
@@ -122,8 +123,9 @@ struct nn_model {
   // One optimizer step on n <= max_batch samples; out[n*out_width] receives the
   // training-mode outputs. Returns the batch's mean loss plus regularization terms.
   float (*train_step)(nn_model *m, const float *x, const float *y, int n, nn_rng *rng, float *out);
-  // Inference (dropout off, moving statistics): out[n*out_width]. If y is non-NULL,
-  // returns the batch's mean loss plus regularization terms, else 0.
+  // Inference (dropout off, moving statistics) on n <= infer_batch samples:
+  // out[n*out_width]. If y is non-NULL, returns the batch's mean loss plus
+  // regularization terms, else 0.
   float (*infer)(nn_model *m, const float *x, const float *y, int n, float *out);
   // Zero the optimizer's slots and step count (model.compile).
   void (*reset_optimizer)(nn_model *m);
@@ -269,6 +271,13 @@ int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_s
 // Runs inference over all rows; returns a malloc'ed float array [rows * out_width].
 float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose,
                   const nn_options *o);
+// evaluate, predict and validation run the forward pass m->infer_batch samples at a
+// time whatever batch_size says (it sets the progress bar's steps): the same outputs,
+// the loss summed in another order. Generated code picks that batch at model creation:
+// the largest n <= NN_INFER_BATCH_MAX, and >= max_batch, with per_sample * n + work(n)
+// <= budget elements (the memory the train step's per-sample buffers and workspace have).
+#define NN_INFER_BATCH_MAX 1024
+int nn_infer_batch(int max_batch, double budget, int64_t per_sample, size_t (*work)(int n));
 
 //
 // What a script's statements need besides the model: print(), x.shape, np.save.

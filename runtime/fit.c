@@ -100,20 +100,36 @@ static void add_batch(const nn_model *m, float loss, int n, const batch_buffers 
     }
 }
 
-// Inference over rows first..first+count of x (and y when given), in batches of `batch`.
-// Accumulates the size-weighted loss and the metrics; writes outputs to all_out if given.
+int nn_infer_batch(int max_batch, double budget, int64_t per_sample, size_t (*work)(int n)) {
+  int lo = max_batch, hi = NN_INFER_BATCH_MAX;   // lo fits: generated code sizes for it
+  while (lo < hi) {   // per_sample * n + work(n) grows with n
+    int mid = lo + (hi - lo + 1) / 2;
+    if ((double)per_sample * mid + (double)work(mid) <= budget) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Samples the forward pass takes at once in evaluate, predict and validation.
+static int64_t infer_chunk(const nn_model *m) {
+  return m->infer_batch > m->max_batch ? m->infer_batch : m->max_batch;
+}
+
+// Inference over rows first..first+count of x (and y when given), infer_chunk(m) rows
+// at a time. Accumulates the size-weighted loss and the metrics; writes outputs to
+// all_out if given. The progress bar counts steps of `batch` rows, as Keras's does.
 static int infer_rows(nn_model *m, const nn_data *x, const nn_data *y, int64_t first,
                       int64_t count, int64_t batch, batch_buffers *b, int64_t *idx,
                       double *loss_sum, nn_metric_acc *acc, float *all_out, rt_progress *p) {
   if (!m->infer)
     return rt_error("this model has no inference function");
-  int64_t steps = (count + batch - 1) / batch;
-  for (int64_t s = 0; s < steps; s++) {
-    int n = (int)(count - s * batch < batch ? count - s * batch : batch);
-    for (int i = 0; i < n; i++) idx[i] = first + s * batch + i;
+  int64_t chunk = infer_chunk(m), steps = (count + batch - 1) / batch, shown = 0;
+  for (int64_t done = 0; done < count;) {
+    int n = (int)(count - done < chunk ? count - done : chunk);
+    for (int i = 0; i < n; i++) idx[i] = first + done + i;
     if (nn_data_gather(x, idx, n, b->x) != 0 || (y && nn_data_gather(y, idx, n, b->y) != 0))
       return -1;
-    float *out = all_out ? all_out + (s * batch) * m->out_width : b->out;
+    float *out = all_out ? all_out + done * m->out_width : b->out;
     float loss = m->infer(m, b->x, y ? b->y : NULL, n, out);
     if (y) {
       *loss_sum += (double)loss * n;
@@ -121,11 +137,14 @@ static int infer_rows(nn_model *m, const nn_data *x, const nn_data *y, int64_t f
         nn_metric_update(m->metrics[k], m->loss, out, b->y, n, m->out_width, m->label_width,
                          &acc[k]);
     }
-    if (p && p->live) {
+    done += n;
+    int64_t step = done == count ? steps : done / batch;
+    if (p && p->live && step > shown) {
       rt_logs l = {0};
       if (y)
-        add_logs(&l, m, "", *loss_sum, (double)(s * batch + n), acc);
-      rt_progress_update(p, s + 1, &l);
+        add_logs(&l, m, "", *loss_sum, (double)done, acc);
+      rt_progress_update(p, step, &l);
+      shown = step;
     }
   }
   return 0;
@@ -193,9 +212,11 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
   if (train_rows <= 0)
     return rt_error("fit: no training samples");
 
-  int64_t *idx = malloc(sizeof(int64_t) * (train_rows > batch ? train_rows : batch));
+  // The buffers serve the train steps and, in larger pieces, validation.
+  int64_t rows_at_once = val_rows > 0 && infer_chunk(m) > batch ? infer_chunk(m) : batch;
+  int64_t *idx = malloc(sizeof(int64_t) * (train_rows > rows_at_once ? train_rows : rows_at_once));
   batch_buffers b = {0};
-  if (!idx || alloc_buffers(&b, m, batch) != 0) {
+  if (!idx || alloc_buffers(&b, m, rows_at_once) != 0) {
     free(idx);
     free_buffers(&b);
     return idx ? -1 : rt_error("out of memory");
@@ -313,26 +334,18 @@ int nn_fit(nn_model *m, const nn_fit_config *cfg, const nn_data *x, const nn_dat
   return rc;
 }
 
-// Inference batches never change results, so a batch larger than the compiled maximum
-// is run in pieces of the maximum rather than refused.
-static int64_t inference_batch(const nn_model *m, int64_t batch) {
-  if (batch <= 0)
-    batch = 32;
-  return batch > m->max_batch ? m->max_batch : batch;
-}
-
 int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_size,
                 int verbose, const nn_options *o, double *results) {
-  int64_t batch = inference_batch(m, batch_size);
-  if (batch <= 0)
+  int64_t batch = batch_size > 0 ? batch_size : 32;   // the progress bar's steps
+  if (infer_chunk(m) <= 0)
     return rt_error("evaluate: the model's maximum batch is %d", m->max_batch);
   if (check_pair(m, x, y, "evaluate") != 0)
     return -1;
   if (x->rows <= 0)
     return rt_error("evaluate: no samples in %s", x->origin);
-  int64_t *idx = malloc(sizeof(int64_t) * batch);
+  int64_t *idx = malloc(sizeof(int64_t) * infer_chunk(m));
   batch_buffers b = {0};
-  if (!idx || alloc_buffers(&b, m, batch) != 0) {
+  if (!idx || alloc_buffers(&b, m, infer_chunk(m)) != 0) {
     free(idx);
     free_buffers(&b);
     return idx ? -1 : rt_error("out of memory");
@@ -363,17 +376,17 @@ int nn_evaluate(nn_model *m, const nn_data *x, const nn_data *y, int64_t batch_s
 
 float *nn_predict(nn_model *m, const nn_data *x, int64_t batch_size, int verbose,
                   const nn_options *o) {
-  int64_t batch = inference_batch(m, batch_size);
-  if (batch <= 0) {
+  int64_t batch = batch_size > 0 ? batch_size : 32;   // the progress bar's steps
+  if (infer_chunk(m) <= 0) {
     rt_error("predict: the model's maximum batch is %d", m->max_batch);
     return NULL;
   }
   if (check_pair(m, x, NULL, "predict") != 0)
     return NULL;
   float *all = rt_alloc_array(x->rows, m->out_width, sizeof(float), "the predictions");
-  int64_t *idx = malloc(sizeof(int64_t) * batch);
+  int64_t *idx = malloc(sizeof(int64_t) * infer_chunk(m));
   batch_buffers b = {0};
-  if (!all || !idx || alloc_buffers(&b, m, batch) != 0) {
+  if (!all || !idx || alloc_buffers(&b, m, infer_chunk(m)) != 0) {
     if (all && !idx)
       rt_error("out of memory");
     free(all);

@@ -145,12 +145,13 @@ void remove_temp_dir(const char *dir) {
   rmdir(dir);
 }
 
-// gcc's OpenMP runtime has a static archive; clang's -fopenmp means libomp instead.
-static bool links_gomp_statically(const char *cc) {
+static bool is_clang(const char *cc) {
   const char *base = strrchr(cc, '/');
-  base = base ? base + 1 : cc;
-  return !strstr(base, "clang") && !getenv("NNC_DYNAMIC_OPENMP");
+  return strstr(base ? base + 1 : cc, "clang") != NULL;
 }
+
+// gcc's OpenMP runtime has a static archive; clang's -fopenmp means libomp instead.
+static bool links_gomp_statically(const char *cc) { return !is_clang(cc) && !getenv("NNC_DYNAMIC_OPENMP"); }
 
 int model_cflags(const char **out, int cap, bool specialize) {
   int n = 0;
@@ -219,6 +220,8 @@ int build_program(const Program *p, Graph *g, TargetKind target, const char *out
   int argc = 0;
   argv[argc++] = cc;
   argc += model_cflags(argv + argc, 16, specialize);
+  // Kernels compiled here: clang would unroll their hand-tiled loops again (CMakeLists.txt).
+  if (specialize && is_clang(cc)) argv[argc++] = "-fno-unroll-loops";
   // The runtime's own build flags (sanitizers), then the user's, split on blanks (no
   // quoting: they come from our own command line).
   char *flags = xprintf("%s %s", NNC_RUNTIME_CFLAGS, cflags ? cflags : "");

@@ -40,17 +40,33 @@ static double data_bytes(const Program *p) {
   return total;
 }
 
-static double workspace_elems(const Graph *g, int64_t batch) {
+// The largest workspace the convolutions among nodes[0..n) need at `batch`.
+static size_t nodes_workspace(Node *const *nodes, int n, int64_t batch) {
   size_t work = 0;
-  for (int i = 0; i < g->n; i++) {
-    const Node *nd = g->nodes[i];
+  for (int i = 0; i < n; i++) {
+    const Node *nd = nodes[i];
     if (!node_needs_conv_work(nd)) continue;
     const Window *a = &nd->win;
     size_t w = nnk_conv2d_work_elems((int)batch, (int)a->h, (int)a->w, (int)a->c, (int)a->kh, (int)a->kw, (int)a->f,
                                      (int)a->sh, (int)a->sw, (int)a->oh, (int)a->ow);
     if (w > work) work = w;
   }
-  return (double)work;
+  return work;
+}
+
+static double workspace_elems(const Graph *g, int64_t batch) { return (double)nodes_workspace(g->nodes, g->n, batch); }
+
+// The batch evaluate, predict and validation run at (the generated nnc_model_create's
+// choice, runtime/fit.c's nn_infer_batch): as many samples as fit in the step's
+// per-sample region and workspace at `batch`.
+static const Plan *report_plan;
+static size_t infer_workspace(int n) { return nodes_workspace(report_plan->fwd, report_plan->n_fwd, n); }
+static int64_t infer_batch(const Plan *pl, const Graph *g, int64_t batch) {
+  if (batch > NN_INFER_BATCH_MAX || pl->infer_batch_elems <= 0) return batch;
+  report_plan = pl;
+  double budget = (double)pl->batch_elems * batch + workspace_elems(g, batch);
+  double need = (double)pl->infer_batch_elems * batch + (double)infer_workspace((int)batch);
+  return nn_infer_batch((int)batch, need > budget ? need : budget, pl->infer_batch_elems, infer_workspace);
 }
 
 static const char *bytes_text(double b) {
@@ -79,8 +95,9 @@ void memory_report(FILE *out, const Program *p, const Graph *g) {
   fprintf(out, "memory at batch %lld: weights %s, optimizer state %s, activations and gradients %s", (long long)batch,
           bytes_text(a.weights), bytes_text(a.slots), bytes_text(a.acts));
   if (pl->reused) fprintf(out, " (%s unshared)", bytes_text(unshared));
-  fprintf(out, ", workspace %s, data %s; total %s\n", bytes_text(work), bytes_text(data),
-          bytes_text(a.weights + a.slots + a.acts + work + data));
+  fprintf(out, ", workspace %s, data %s; total %s; inference at batch %lld in the same memory\n", bytes_text(work),
+          bytes_text(data), bytes_text(a.weights + a.slots + a.acts + work + data),
+          (long long)infer_batch(pl, g, batch));
 }
 
 int memory_check(const Program *p, const Graph *g, double limit_bytes) {

@@ -159,6 +159,32 @@ static int64_t place(Buffers *bs, bool batch, int64_t base, bool reuse) {
   return top;
 }
 
+// The inference pass's per-sample region: the batch's inputs and labels (alive from
+// loading to the output's read, as in the step), then each forward node's value and
+// aux, alive from its first write to its last read within the forward list. Without
+// reuse, one after another as the step's are.
+static void plan_infer_memory(Graph *g, Plan *pl, bool reuse) {
+  pl->infer_off = xalloc(g->n * sizeof *pl->infer_off);
+  pl->infer_aux_off = xalloc(g->n * sizeof *pl->infer_aux_off);
+  Buffers bs = {xalloc((2 * g->n + 1) * sizeof *bs.b), 0, xalloc(g->n * sizeof(int)), xalloc(g->n * sizeof(int))};
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    pl->infer_off[i] = pl->infer_aux_off[i] = -1;
+    bs.main_of[i] = pl->off[i] >= 0 && pl->in_batch[i] ? add_buf(&bs, node_elems(nd), true, &pl->infer_off[i]) : -1;
+    bs.aux_of[i] = pl->aux_off[i] >= 0 && pl->aux_in_batch[i] ? add_buf(&bs, node_aux_elems(nd), true, &pl->infer_aux_off[i]) : -1;
+  }
+  int end = pl->n_fwd + 1;
+  touch(&bs, storage_of(&bs, g->x), 0), touch(&bs, storage_of(&bs, g->x), end);
+  if (g->y) touch(&bs, storage_of(&bs, g->y), 0), touch(&bs, storage_of(&bs, g->y), end);
+  for (int i = 0; i < pl->n_fwd; i++) touch_node(&bs, pl->fwd[i], i + 1);
+  touch(&bs, storage_of(&bs, g->output), end);
+  // Only what the pass touches gets a place; the rest keeps -1 (the step's buffers).
+  Buffers used = {xalloc((bs.n + 1) * sizeof *used.b), 0, bs.main_of, bs.aux_of};
+  for (int k = 0; k < bs.n; k++)
+    if (bs.b[k].first <= bs.b[k].last) used.b[used.n++] = bs.b[k];
+  pl->infer_batch_elems = place(&used, true, 0, reuse);
+}
+
 void plan_memory(Graph *g, bool reuse) {
   Plan *pl = g->plan;
   if (!pl || !pl->fwd) internal_error("plan", "memory plan before schedule");
@@ -208,6 +234,7 @@ void plan_memory(Graph *g, bool reuse) {
   pl->reused = reuse;
   pl->fixed_elems = place(&bs, false, fixed, reuse);
   pl->batch_elems = place(&bs, true, 0, reuse);
+  plan_infer_memory(g, pl, reuse);
   // What the same buffers take without reuse, for the build report.
   pl->fixed_unshared = fixed, pl->batch_unshared = 0;
   for (int k = 0; k < bs.n; k++) {

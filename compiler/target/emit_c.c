@@ -39,7 +39,7 @@ static const char *c_run(Emit *e, const Node *nd, bool infer, const char *n) {
 static const Dialect c_dialect = {
     .name = "c", .buf = c_buf, .aux = c_aux, .null_buf = "NULL", .seed = "s->seed", .step = "s->step",
     .call = c_call, .zero = c_zero, .run = c_run, .forward_prologue = "  s->reg = 0;\n",
-    .sync = "",
+    .sync = "", .infer_state = "State si, *s = nnc_infer_state(m->state, &si);",
 };
 
 //
@@ -52,19 +52,20 @@ static void emit_header(Emit *e) {
     "// constants and the batch count n is the only run-time dimension. Every buffer has\n"
     "// an offset fixed at compile time in one arena allocated at model creation (weights,\n"
     "// optimizer slots, other batch-independent buffers, then per-sample buffers ×\n"
-    "// max_batch). Buffers are not reused yet: liveness-based sharing is a later pass.\n");
+    "// max_batch), buffers sharing memory where their lifetimes do not overlap. Inference\n"
+    "// lays the per-sample region out anew (INFER_PER_SAMPLE_ELEMS) for a larger batch.\n");
   P("#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
   P("#include \"nn.h\"\n#include \"nn_kernels.h\"\n%s\n", e->p->mpi ? "#include \"nn_mpi.h\"\n" : "");
   P("enum {\n  WEIGHTS_ELEMS = %lld,\n  SLOTS_BEGIN = %lld,\n  SLOTS_ELEMS = %lld,\n  FIXED_ELEMS = %lld,\n"
-    "  PER_SAMPLE_ELEMS = %lld,\n};\n\n",
+    "  PER_SAMPLE_ELEMS = %lld,\n  INFER_PER_SAMPLE_ELEMS = %lld,  // the inference pass's layout\n};\n\n",
     (long long)pl->weights_elems, (long long)pl->slots_begin, (long long)pl->slots_elems, (long long)pl->fixed_elems,
-    (long long)pl->batch_elems);
+    (long long)pl->batch_elems, (long long)pl->infer_batch_elems);
 }
 
 static void emit_state(Emit *e) {
   Graph *g = e->g;
   P("// Field names without '_' are the program's own; the others are graph nodes.\n");
-  P("typedef struct State {\n  int maxbatch;\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
+  P("typedef struct State {\n  int maxbatch, inferbatch;  // largest n of a train step; of an inference call\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
     "  uint64_t seed;            // this step's dropout seed\n"
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *arena, *work;    // all buffers; convolution workspace\n");
@@ -109,6 +110,9 @@ static void emit_nodes(Emit *e) {
   for (int i = 0; i < nk; i++) emit_node_fn(e, ks[i].nd, ks[i].infer);
 }
 
+static void emit_work_sizing(Emit *e, Node *const *nodes, int n, const char *batch);
+static void emit_infer_state(Emit *e);
+
 static void emit_model(Emit *e) {
   Graph *g = e->g;
   const Plan *pl = e->plan;
@@ -138,27 +142,17 @@ static void emit_model(Emit *e) {
       "static double nnc_batch_loss(State *s, int n) {\n  return %s;\n}\n\n",
       host_batch_loss_expr(g, "s->loss", "s->reg"));
   }
+  emit_infer_state(e);
   emit_host_steps(e);
 
   P("static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {\n  (void)opt;\n");
   P("  static nn_model model;\n  static State state;\n  State *s = &state;\n  nn_model *m = &model;\n");
   P("  s->maxbatch = max_batch;\n  size_t work = 0;\n");
-  // The convolutions share one workspace, sized for the largest (each shape once).
-  const char **seen = xalloc(g->n * sizeof *seen);
-  int n_seen = 0;
-  for (int i = 0; i < g->n; i++) {
-    const Node *nd = g->nodes[i];
-    if (!node_needs_conv_work(nd)) continue;
-    const Window *a = &nd->win;
-    const char *args = xprintf("max_batch, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld",
-                               (long long)a->h, (long long)a->w, (long long)a->c, (long long)a->kh, (long long)a->kw,
-                               (long long)a->f, (long long)a->sh, (long long)a->sw, (long long)a->oh, (long long)a->ow);
-    bool dup = false;
-    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], args) == 0;
-    if (dup) continue;
-    seen[n_seen++] = args;
-    P("  if (nnk_conv2d_work_elems(%s) > work) work = nnk_conv2d_work_elems(%s);\n", args, args);
-  }
+  emit_work_sizing(e, g->nodes, g->n, "max_batch");
+  P("  // The inference pass lays the per-sample region out anew: it must fit at max_batch.\n"
+    "  double infer_need = (double)INFER_PER_SAMPLE_ELEMS * max_batch + (double)nnc_infer_work(max_batch);\n"
+    "  if (infer_need > (double)PER_SAMPLE_ELEMS * max_batch + (double)work)\n"
+    "    work = (size_t)(infer_need - (double)PER_SAMPLE_ELEMS * max_batch);\n");
   P("  // The size in double first: size_t arithmetic could wrap around for a huge batch.\n"
     "  double need = ((double)FIXED_ELEMS + (double)PER_SAMPLE_ELEMS * max_batch + (double)work) * sizeof(nn_real);\n"
     "  size_t elems = FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch + work;\n"
@@ -185,7 +179,60 @@ static void emit_model(Emit *e) {
   }
   if (e->p->mpi && g->loss) emit_mpi_register(e);
   emit_host_model_fields(e, "s->arena");
+  P("  // Inference runs at the largest batch whose buffers (their own layout) and workspace\n"
+    "  // fit in the per-sample region and workspace just allocated for max_batch.\n"
+    "  s->inferbatch = nn_infer_batch(max_batch, (double)PER_SAMPLE_ELEMS * max_batch + (double)work,\n"
+    "                                 INFER_PER_SAMPLE_ELEMS, nnc_infer_work);\n"
+    "  m->infer_batch = s->inferbatch;\n");
   P("  return m;\n}\n\n");
+}
+
+// `work` = the largest workspace the convolutions among nodes[0..n) need at `batch`
+// samples (each shape once): the step's convolutions share one workspace.
+// The convolutions share one workspace, sized for the largest (each shape once).
+static void emit_work_sizing(Emit *e, Node *const *nodes, int n, const char *batch) {
+  const char **seen = xalloc((n + 1) * sizeof *seen);
+  int n_seen = 0;
+  for (int i = 0; i < n; i++) {
+    const Node *nd = nodes[i];
+    if (!node_needs_conv_work(nd)) continue;
+    const Window *a = &nd->win;
+    const char *args = xprintf("%s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld", batch,
+                               (long long)a->h, (long long)a->w, (long long)a->c, (long long)a->kh, (long long)a->kw,
+                               (long long)a->f, (long long)a->sh, (long long)a->sw, (long long)a->oh, (long long)a->ow);
+    bool dup = false;
+    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], args) == 0;
+    if (dup) continue;
+    seen[n_seen++] = args;
+    P("  if (nnk_conv2d_work_elems(%s) > work) work = nnk_conv2d_work_elems(%s);\n", args, args);
+  }
+}
+
+// The inference pass's state: a copy of the step's whose per-sample buffers sit at the
+// inference layout's offsets (memplan.c) × the inference batch, the workspace after
+// them. The step's per-sample values are dead between calls, so the two share memory.
+static void emit_infer_state(Emit *e) {
+  Graph *g = e->g;
+  const Plan *pl = e->plan;
+  P("// Workspace of the inference pass's convolutions at n samples.\n"
+    "static size_t nnc_infer_work(int n) {\n  size_t work = 0;\n");
+  emit_work_sizing(e, pl->fwd, pl->n_fwd, "n");
+  P("  return work;\n}\n\n");
+  P("// The inference pass's buffers: the step's state with the per-sample buffers it touches\n"
+    "// laid out anew for s->inferbatch samples in the same per-sample region.\n"
+    "static State *nnc_infer_state(State *s, State *si) {\n  *si = *s;\n"
+    "  size_t ib = (size_t)s->inferbatch;\n  nn_real *batch = s->arena + FIXED_ELEMS;\n"
+    "  si->work = batch + (size_t)INFER_PER_SAMPLE_ELEMS * ib;\n");
+  for (int i = 0; i < g->n; i++) {
+    const Node *nd = g->nodes[i];
+    if (pl->infer_off[i] >= 0) P("  si->%s = batch + (size_t)%lld * ib;\n", nd->name, (long long)pl->infer_off[i]);
+    else if (nd->alias && nd->op == OP_aux_view)
+      P("  si->%s = si->%s_aux + %lld;\n", nd->name, nd->alias->name, (long long)nd->alias_offset);
+    else if (nd->alias)
+      P("  si->%s = si->%s;\n", nd->name, nd->alias->name);
+    if (pl->infer_aux_off[i] >= 0) P("  si->%s_aux = batch + (size_t)%lld * ib;\n", nd->name, (long long)pl->infer_aux_off[i]);
+  }
+  P("  return si;\n}\n\n");
 }
 
 // The README beside the sources: every node, its op, class and cost.

@@ -256,7 +256,7 @@ void emit_host_steps(Emit *e) {
       "  return nnc_train_loaded(s, n, rng, out);\n}\n\n");
   }
   P("static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {\n"
-    "  State *s = m->state;\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
+    "  %s\n  nnc_load_batch(s, x, %s, n);\n  nnc_forward_infer(s, n, %s);\n"
     "  if (out) nnc_store_output(s, n, out);\n  return %s;\n}\n\n",
-    g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
+    e->d->infer_state ? e->d->infer_state : "State *s = m->state;", g->y ? "y" : "NULL", g->loss ? "y != NULL" : "0", g->loss ? "y ? (float)nnc_batch_loss(s, n) : 0" : "0");
 }

@@ -32,6 +32,8 @@ typedef struct Dialect {
   const char *(*run)(Emit *e, const Node *nd, bool infer, const char *n);
   const char *forward_prologue;                      // first statements of a forward pass
   const char *sync;                                  // waits for the kernels run so far (bench timers)
+  // How an inference call gets its state `s` (NULL: the step's, m->state).
+  const char *infer_state;
 } Dialect;
 
 struct Emit {

@@ -8,7 +8,8 @@
 // constants and the batch count n is the only run-time dimension. Every buffer has
 // an offset fixed at compile time in one arena allocated at model creation (weights,
 // optimizer slots, other batch-independent buffers, then per-sample buffers ×
-// max_batch). Buffers are not reused yet: liveness-based sharing is a later pass.
+// max_batch), buffers sharing memory where their lifetimes do not overlap. Inference
+// lays the per-sample region out anew (INFER_PER_SAMPLE_ELEMS) for a larger batch.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,12 @@ enum {
   SLOTS_ELEMS = 176288,
   FIXED_ELEMS = 352624,
   PER_SAMPLE_ELEMS = 14352,
+  INFER_PER_SAMPLE_ELEMS = 7568,  // the inference pass's layout
 };
 
 // Field names without '_' are the program's own; the others are graph nodes.
 typedef struct State {
-  int maxbatch;
+  int maxbatch, inferbatch;  // largest n of a train step; of an inference call
   int64_t step;             // optimizer steps taken (Adam's t)
   uint64_t seed;            // this step's dropout seed
   double loss, reg;         // the batch's summed loss; regularization terms
@@ -477,6 +479,38 @@ static double nnc_batch_loss(State *s, int n) {
   return s->loss / n + s->reg;
 }
 
+// Workspace of the inference pass's convolutions at n samples.
+static size_t nnc_infer_work(int n) {
+  size_t work = 0;
+  if (nnk_conv2d_work_elems(n, 28, 28, 1, 3, 3, 8, 1, 1, 26, 26) > work) work = nnk_conv2d_work_elems(n, 28, 28, 1, 3, 3, 8, 1, 1, 26, 26);
+  if (nnk_conv2d_work_elems(n, 13, 13, 8, 3, 3, 16, 1, 1, 13, 13) > work) work = nnk_conv2d_work_elems(n, 13, 13, 8, 3, 3, 16, 1, 1, 13, 13);
+  return work;
+}
+
+// The inference pass's buffers: the step's state with the per-sample buffers it touches
+// laid out anew for s->inferbatch samples in the same per-sample region.
+static State *nnc_infer_state(State *s, State *si) {
+  *si = *s;
+  size_t ib = (size_t)s->inferbatch;
+  nn_real *batch = s->arena + FIXED_ELEMS;
+  si->work = batch + (size_t)INFER_PER_SAMPLE_ELEMS * ib;
+  si->batch_x = batch + (size_t)6768 * ib;
+  si->conv2d_fwd_conv_bias_relu = batch + (size_t)0 * ib;
+  si->max_pooling2d_fwd_maxpool = batch + (size_t)5408 * ib;
+  si->conv2d_1_fwd_conv_bias_relu = batch + (size_t)0 * ib;
+  si->flatten_fwd_reshape = si->conv2d_1_fwd_conv_bias_relu;
+  si->dense_fwd_matmul_bias_relu = batch + (size_t)2704 * ib;
+  si->dropout_fwd_dropout = batch + (size_t)0 * ib;
+  si->dropout_fwd_dropout_aux = batch + (size_t)32 * ib;
+  si->dense_1_fwd_matmul_bias = batch + (size_t)64 * ib;
+  si->dense_1_fwd_softmax = batch + (size_t)0 * ib;
+  si->batch_y = batch + (size_t)7552 * ib;
+  si->loss_sparse_softmax_xent = batch + (size_t)16 * ib;
+  si->loss_grad = batch + (size_t)32 * ib;
+  si->flatten_bwd_reshape = si->dense_bwd_matmul_dx_relu_bwd;
+  return si;
+}
+
 // One optimizer step on the batch in the model's input buffers.
 static float nnc_train_loaded(State *s, int n, nn_rng *rng, float *out) {
   s->seed = nn_rng_next(rng);
@@ -496,7 +530,7 @@ static float nnc_train_step(nn_model *m, const float *x, const float *y, int n, 
 }
 
 static float nnc_infer(nn_model *m, const float *x, const float *y, int n, float *out) {
-  State *s = m->state;
+  State si, *s = nnc_infer_state(m->state, &si);
   nnc_load_batch(s, x, y, n);
   nnc_forward_infer(s, n, y != NULL);
   if (out) nnc_store_output(s, n, out);
@@ -513,6 +547,10 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   size_t work = 0;
   if (nnk_conv2d_work_elems(max_batch, 28, 28, 1, 3, 3, 8, 1, 1, 26, 26) > work) work = nnk_conv2d_work_elems(max_batch, 28, 28, 1, 3, 3, 8, 1, 1, 26, 26);
   if (nnk_conv2d_work_elems(max_batch, 13, 13, 8, 3, 3, 16, 1, 1, 13, 13) > work) work = nnk_conv2d_work_elems(max_batch, 13, 13, 8, 3, 3, 16, 1, 1, 13, 13);
+  // The inference pass lays the per-sample region out anew: it must fit at max_batch.
+  double infer_need = (double)INFER_PER_SAMPLE_ELEMS * max_batch + (double)nnc_infer_work(max_batch);
+  if (infer_need > (double)PER_SAMPLE_ELEMS * max_batch + (double)work)
+    work = (size_t)(infer_need - (double)PER_SAMPLE_ELEMS * max_batch);
   // The size in double first: size_t arithmetic could wrap around for a huge batch.
   double need = ((double)FIXED_ELEMS + (double)PER_SAMPLE_ELEMS * max_batch + (double)work) * sizeof(nn_real);
   size_t elems = FIXED_ELEMS + (size_t)PER_SAMPLE_ELEMS * max_batch + work;
@@ -595,6 +633,11 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   m->optimizer_elems = SLOTS_ELEMS;
   m->optimizer_state = nnc_optimizer_state;
   m->first_nonfinite = nnc_first_nonfinite;
+  // Inference runs at the largest batch whose buffers (their own layout) and workspace
+  // fit in the per-sample region and workspace just allocated for max_batch.
+  s->inferbatch = nn_infer_batch(max_batch, (double)PER_SAMPLE_ELEMS * max_batch + (double)work,
+                                 INFER_PER_SAMPLE_ELEMS, nnc_infer_work);
+  m->infer_batch = s->inferbatch;
   return m;
 }
 

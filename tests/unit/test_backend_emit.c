@@ -76,8 +76,33 @@ static void write_harness(const char *dir, const Graph *g, LossKind loss, int cl
   fprintf(f, "  float first = m->train_step(m, x, y, N, &rng, NULL), last = first;\n"
              "  for (int k = 0; k < 60; k++) last = m->train_step(m, x, y, N, &rng, NULL);\n"
              "  float inf = m->infer(m, x, y, N, NULL);\n"
-             "  printf(\"first %%.6g last %%.6g infer %%.6g\\n\", first, last, inf);\n"
-             "  return worst < 1e-5 && last < first && isfinite(inf) ? 0 : 1;\n}\n");
+             "  printf(\"first %%.6g last %%.6g infer %%.6g\\n\", first, last, inf);\n");
+  // Inference at the planned batch (its own buffer layout, as many rows as fit in the
+  // step's memory: at least max_batch) gives every row the bits it gets in batches of
+  // max_batch, and the same loss up to the rounding of each call's mean to float.
+  fprintf(f, "  enum { R = 13 };\n  static float xs[R * %lld], ys[R * %lld], one[R * %lld], all[R * %lld];\n",
+          (long long)m_elems(g->x), (long long)m_elems(g->y), (long long)m_elems(g->output),
+          (long long)m_elems(g->output));
+  fprintf(f, "  for (int i = 0; i < R; i++) {\n"
+             "    memcpy(xs + i * %lld, x + (i %% N) * %lld, %lld * sizeof(float));\n"
+             "    memcpy(ys + i * %lld, y + (i %% N) * %lld, %lld * sizeof(float));\n  }\n",
+          (long long)m_elems(g->x), (long long)m_elems(g->x), (long long)m_elems(g->x), (long long)m_elems(g->y),
+          (long long)m_elems(g->y), (long long)m_elems(g->y));
+  fprintf(f, "  double per_batch = 0;\n"
+             "  for (int i = 0; i < R; i += 4) {\n"
+             "    int n = R - i < 4 ? R - i : 4;\n"
+             "    per_batch += (double)m->infer(m, xs + i * %lld, ys + i * %lld, n, one + i * %lld) * n;\n  }\n"
+             "  double whole = 0;\n"
+             "  for (int i = 0; i < R; i += m->infer_batch) {\n"
+             "    int n = R - i < m->infer_batch ? R - i : m->infer_batch;\n"
+             "    whole += (double)m->infer(m, xs + i * %lld, ys + i * %lld, n, all + i * %lld) * n;\n  }\n"
+             "  int same = memcmp(one, all, sizeof all) == 0;\n"
+             "  printf(\"infer batch %%d: outputs %%s, loss %%.17g vs %%.17g\\n\", m->infer_batch,\n"
+             "         same ? \"equal\" : \"DIFFER\", whole, per_batch);\n"
+             "  int infer_ok = m->infer_batch >= 4 && same && fabs(whole - per_batch) <= 1e-6 * (1 + fabs(per_batch));\n",
+          (long long)m_elems(g->x), (long long)m_elems(g->y), (long long)m_elems(g->output), (long long)m_elems(g->x),
+          (long long)m_elems(g->y), (long long)m_elems(g->output));
+  fprintf(f, "  return worst < 1e-5 && last < first && isfinite(inf) && infer_ok ? 0 : 1;\n}\n");
   fclose(f);
 }
 
