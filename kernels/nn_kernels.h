@@ -269,46 +269,8 @@ static inline void nnk_epi_rows_(const nnk_epi *e, nn_real *c, size_t ldc, int r
 }
 
 /* C[M,N] (+)= op(A)·op(B), then the epilogue (NULL: none) on each finished tile. */
-/* op(A) as a view of a convolution's input instead of a matrix: op(A)[m, k] is window
- * cell m = (kh, kw, c) of output pixel k = (b, oh, ow), 0 over the padding: the
- * transposed im2col matrix of a filter gradient, which the GEMM then packs straight
- * from x without that matrix ever being written. */
-typedef struct nnk_conv_view_ {
-    const nn_real *x;
-    int H, W, C, KW, SH, SW, PT, PL, OH, OW;
-} nnk_conv_view_;
-
-/* Packs op(A) rows i0..i0+mc (window cells), columns k0..k0+kc (pixels) of a conv view
- * into MR-row panels ap[p][k][r], as nnk_gemm_pack_a_ packs a matrix. */
-static inline void nnk_gemm_pack_a_conv_(const nnk_conv_view_ *v, int M, int i0, int mc, int k0,
-                                         int kc, nn_real *restrict ap) {
-    for (int p = 0; p < mc; p += NNK_GEMM_MR) {
-        nn_real *dst = ap + (size_t)p * kc;
-        int rows = nnk_min_(NNK_GEMM_MR, mc - p);
-        int kh[NNK_GEMM_MR], kw[NNK_GEMM_MR], off[NNK_GEMM_MR];
-        for (int r = 0; r < NNK_GEMM_MR; r++) {
-            int m = nnk_min_(i0 + p + r, M - 1), c = m % v->C, u = m / v->C;
-            kw[r] = u % v->KW, kh[r] = u / v->KW;
-            off[r] = (kh[r] * v->W + kw[r]) * v->C + c;
-        }
-        int q = k0, ow = q % v->OW, oh = q / v->OW % v->OH, b = q / v->OW / v->OH;
-        for (int k = 0; k < kc; k++) {
-            int ih0 = oh * v->SH - v->PT, iw0 = ow * v->SW - v->PL;
-            ptrdiff_t o = (((ptrdiff_t)b * v->H + ih0) * v->W + iw0) * v->C;   /* cell (0,0,0) */
-            nn_real *d = dst + (size_t)k * NNK_GEMM_MR;
-            for (int r = 0; r < rows; r++) {
-                int ih = ih0 + kh[r], iw = iw0 + kw[r];
-                d[r] = ih >= 0 && ih < v->H && iw >= 0 && iw < v->W ? v->x[o + off[r]] : 0;
-            }
-            for (int r = rows; r < NNK_GEMM_MR; r++) d[r] = 0;
-            if (++ow == v->OW) { ow = 0; if (++oh == v->OH) { oh = 0; b++; } }
-        }
-    }
-}
-
-static inline void nnk_gemm_core_(int ta, int tb, int M, int N, int K, const nn_real *A,
-                                  const nnk_conv_view_ *view, const nn_real *B, nn_real *C,
-                                  int accumulate, const nnk_epi *epi) {
+static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                 const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
@@ -368,9 +330,8 @@ static inline void nnk_gemm_core_(int ta, int tb, int M, int N, int K, const nn_
                      * packing when few B panels reuse them; a transposed A used by many
                      * is packed (its in-place rows are a stride apart), as is a partial
                      * last panel (with zero rows). */
-                    int full = !view && (!ta || panels <= 4) ? mc / NNK_GEMM_MR * NNK_GEMM_MR : 0;
-                    if (view) nnk_gemm_pack_a_conv_(view, M, i0, mc, k0, kc, ap);
-                    else if (full < mc) nnk_gemm_pack_a_(ta, M, K, A, i0 + full, mc - full, k0, kc, ap);
+                    int full = (!ta || panels <= 4) ? mc / NNK_GEMM_MR * NNK_GEMM_MR : 0;
+                    if (full < mc) nnk_gemm_pack_a_(ta, M, K, A, i0 + full, mc - full, k0, kc, ap);
                     for (int p = 0; p < panels; p++) {
                         int jp = p * NNK_GEMM_NR;
                         for (int ip = 0; ip < mc; ip += NNK_GEMM_MR) {
@@ -398,11 +359,6 @@ static inline void nnk_gemm_core_(int ta, int tb, int M, int N, int K, const nn_
             }
         }
     }
-}
-
-static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_real *A,
-                                 const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi) {
-    nnk_gemm_core_(ta, tb, M, N, K, A, NULL, B, C, accumulate, epi);
 }
 
 NNK_API void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
@@ -495,8 +451,7 @@ static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C
     return chunk < (size_t)n ? (int)chunk : n;
 }
 
-/* Scratch elements the forward and data-gradient convolutions need for batches of up to
- * n samples (the filter gradient needs none).
+/* Scratch elements the three conv functions need for batches of up to n samples.
  * 1×1 stride-1 convs need none (OH == H there means the pads are 0). */
 NNK_API size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                            int SH, int SW, int OH, int OW) {
@@ -827,11 +782,12 @@ NNK_API void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, i
         nnk_conv2d_direct_bwd_filter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw);
         return;
     }
-    /* colsᵀ·dy with colsᵀ packed from x as the GEMM goes: no im2col matrix (work is
-     * not touched), one product over the whole batch. */
-    (void)work;
-    nnk_conv_view_ v = {x, H, W, C, KW, SH, SW, PT, PL, OH, OW};
-    nnk_gemm_core_(1, 0, kdim, F, rows, NULL, &v, dy, dw, 0, NULL);
+    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
+    for (int b0 = 0; b0 < n; b0 += chunk) {
+        int nb = nnk_min_(chunk, n - b0);
+        nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
+        nnk_gemm(1, 0, kdim, F, nb * OH * OW, work, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0);
+    }
 }
 
 /* ---------------------------------------------------------------- pooling */
