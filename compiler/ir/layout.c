@@ -154,7 +154,8 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
 // The NHWC forward and data-gradient convolutions build im2col's matrix in the workspace;
 // the filter gradient packs its panels straight from x, and a packed node needs none.
 bool node_needs_conv_work(const Node *nd) {
-  return (nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data) && nd->layout == LAYOUT_NHWC;
+  return ((nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data) && nd->layout == LAYOUT_NHWC) ||
+         nd->op == OP_conv2d_bwd_filter;   // im2col's matrix in every layout
 }
 
 const char *node_layout_name(const Node *nd) {
