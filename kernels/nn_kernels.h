@@ -437,18 +437,22 @@ static inline int nnk_conv2d_is_pointwise_(int KH, int KW, int SH, int SW, int P
 }
 
 /* The cols matrix is built for a chunk of samples at a time, so scratch stays under
- * NNK_CONV_WORK_CAP elements (32 MB in float) however large the images or batch; a
- * sample too big for the cap is done alone.  The chunk depends only on the shapes, so
- * results do not depend on the thread count. */
+ * NNK_CONV_WORK_CAP elements (8 MB in float: at 32 MB, fashion_cnn's workspace at batch
+ * 128 was 17 MB and its arena 46 MB, past the 32 MB last-level cache of the machine it
+ * was measured on; now 6 and 34) however large the images or batch; a sample too big
+ * for the cap is done alone.  Chunks are of equal size.  The chunk depends only on the
+ * shapes, so results do not depend on the thread count. */
 #ifndef NNK_CONV_WORK_CAP
-#define NNK_CONV_WORK_CAP ((size_t)1 << 23)
+#define NNK_CONV_WORK_CAP ((size_t)1 << 21)
 #endif
 
 static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C) {
     size_t per_sample = (size_t)OH * OW * KH * KW * C;
     size_t chunk = per_sample ? NNK_CONV_WORK_CAP / per_sample : (size_t)n;
     if (chunk < 1) chunk = 1;
-    return chunk < (size_t)n ? (int)chunk : n;
+    if (chunk >= (size_t)n) return n;
+    size_t chunks = ((size_t)n + chunk - 1) / chunk;    /* as many as needed, equal sizes */
+    return (int)(((size_t)n + chunks - 1) / chunks);
 }
 
 /* Scratch elements the three conv functions need for batches of up to n samples.
