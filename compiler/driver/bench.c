@@ -174,18 +174,6 @@ static char *run_captured(char **argv) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? text : NULL;
 }
 
-// The kernels in the order host.c times them: forward, backward, updates.
-static int train_kernels(const Graph *g, const Node ***out) {
-  const Plan *pl = g->plan;
-  const Node **k = xalloc((pl->n_fwd + pl->n_bwd + pl->n_upd + 1) * sizeof *k);
-  int n = 0;
-  for (int i = 0; i < pl->n_fwd; i++) k[n++] = pl->fwd[i];
-  for (int i = 0; i < pl->n_bwd; i++) k[n++] = pl->bwd[i];
-  for (int i = 0; i < pl->n_upd; i++) k[n++] = pl->upd[i];
-  *out = k;
-  return n;
-}
-
 static void parse_result(const char *text, Result *r, const char *exe) {
   for (const char *line = text; *line;) {
     char key[32];
@@ -215,7 +203,7 @@ static int run_variant(const Program *p, const BenchOptions *o, const Variant *v
                        Result *r) {
   pipeline_set_options(v->passes);
   r->g = pipeline_run(p, NULL);
-  r->n_kernels = train_kernels(r->g, &r->kernels);
+  r->n_kernels = train_step_kernels(r->g, &r->kernels);
   r->kernel_s = xalloc((r->n_kernels + 1) * sizeof *r->kernel_s);
   // One program per target and pass setting; the batch is a run-time option.
   const char *exe = xprintf("%s/bench-%s%s%s-%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",

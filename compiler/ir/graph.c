@@ -570,6 +570,7 @@ void graph_dot(const Graph *g, FILE *out) {
       if (nd->in[2] && (nd->op == OP_matmul || nd->op == OP_conv2d)) fputs(" + bias", out);
       if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
       if (nd->layout != LAYOUT_NHWC || nd->op == OP_pack_weights) fprintf(out, " [%s]", node_layout_name(nd));
+      if (nd->computed_by) fprintf(out, " (by %s)", nd->computed_by->name);   // fuse_softmax.c
     }
     fputs("\\n", out);
     dot_shape(out, nd);

@@ -53,7 +53,7 @@ typedef struct State {
   nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 10)
   nn_real *dense_1_fwd_softmax;  // softmax (n, 10)
   nn_real *batch_y;  // input (n, 1)
-  nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10)
+  nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10), storage of dense_1_fwd_softmax
   nn_real *loss_grad;  // loss_grad (n, 10)
   nn_real *dense_1_bwd_bias_grad;  // bias_grad (10)
   nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 32)
@@ -275,7 +275,7 @@ static void nnc_forward_train(State *s, int n) {
   dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout(s, n);
   dense_1_fwd_matmul_bias(s, n);
-  dense_1_fwd_softmax(s, n);
+  // dense_1_fwd_softmax: written by loss_sparse_softmax_xent
   loss_sparse_softmax_xent(s, n);
 }
 
@@ -288,7 +288,7 @@ static void nnc_forward_infer(State *s, int n, int with_loss) {
   dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout_infer(s, n);
   dense_1_fwd_matmul_bias(s, n);
-  dense_1_fwd_softmax(s, n);
+  if (!with_loss) dense_1_fwd_softmax(s, n);
   if (with_loss) loss_sparse_softmax_xent_infer(s, n);
 }
 
@@ -354,7 +354,6 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dropout_fwd_dropout", "dropout", 8112, 32, 1},
   {"dense_1_fwd_matmul_bias", "matmul", 8176, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 14320, 10, 1},
-  {"loss_sparse_softmax_xent", "sparse_softmax_xent", 8192, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
   {"dense_1_bwd_bias_grad", "bias_grad", 352592, 10, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 8176, 32, 1},
@@ -582,7 +581,7 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dense_1_fwd_matmul_bias = batch + (size_t)8176 * max_batch;
   s->dense_1_fwd_softmax = batch + (size_t)14320 * max_batch;
   s->batch_y = batch + (size_t)14336 * max_batch;
-  s->loss_sparse_softmax_xent = batch + (size_t)8192 * max_batch;
+  s->loss_sparse_softmax_xent = s->dense_1_fwd_softmax;
   s->loss_grad = batch + (size_t)8208 * max_batch;
   s->dense_1_bwd_bias_grad = fixed + 352592;
   s->dense_1_bwd_matmul_dx = batch + (size_t)8176 * max_batch;
