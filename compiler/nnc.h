@@ -473,6 +473,8 @@ struct Node {
   Node *grad;              // loss nodes: the loss_grad node their kernel fills
   Layout layout;           // matmul, conv2d, conv2d_bwd_data: how the kernel reads its operands (layout.c)
   PackKind pack;           // pack_weights: which packing of its input
+  Node **members;          // update_all: the update nodes whose work its kernel does
+  int n_members;
   Node *computed_by;       // fuse_softmax.c: the loss whose kernel writes this node's value (the
                            //   probabilities) whenever the loss runs; the node's own kernel runs
                            //   only in inference without labels (predict)
@@ -498,6 +500,7 @@ typedef struct Graph {
   int n_layers;
   int stage_fwd_end;       // nodes[0..stage_fwd_end) are the forward pass
   Plan *plan;              // set by the schedule and memory-plan passes (plan.c)
+  Node *update_all;        // fuse_updates.c: the one kernel of all optimizer updates (not in nodes)
 } Graph;
 
 // Needs a checked Program (shapes resolved). Guarantees: nodes in topological order,
@@ -626,6 +629,22 @@ const char *node_layout_name(const Node *nd);
 // training and evaluation outputs are the loss kernel's probabilities (within rounding
 // of the softmax kernel's). Returns 1 if it fused, else 0.
 int fuse_softmax_loss(Graph *g);
+
+//
+// fuse_updates.c — every optimizer update of a step in one kernel
+//
+// Needs a differentiated graph. When every trainable weight's update is the same op with
+// the same settings (one compile(), so always), makes Graph.update_all: a node outside
+// the node list whose members are those updates, in graph order; its kernel walks all
+// the weights in one parallel region (C: nnk_*_update_all; OpenCL: one launch). The
+// members stay in the graph and the schedule, so the memory plan, MPI's gradient
+// buckets, checkpoints and backups see the same nodes, buffers and slots as before;
+// the targets run the group's kernel in place of theirs. Safe because the update phase
+// follows the whole backward pass and writes no buffer the plan shares (weights and
+// slots have their own memory), so every member's gradient is alive wherever the group
+// runs. Guarantees: the same bits as the per-weight kernels (one implementation).
+// Returns the number of updates grouped (0: none).
+int fuse_updates(Graph *g);
 
 //
 // memplan.c — the memory plan

@@ -1861,6 +1861,29 @@ static inline void nncl_rmsprop_update(long size, float lr, float rho, float mom
     }
 }
 
+/* fuse_updates.c: every weight's update in one kernel (one launch per step instead of
+ * one per weight). Part k is the weight w[k], its gradient g[k] and its slots, of
+ * size[k] elements; each is the per-weight kernel's loop, so the bits are its bits. */
+static inline void nncl_sgd_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                       __global nn_real *const *m, const long *size, float lr, float momentum,
+                                       int nesterov) {
+    for (int k = 0; k < parts; k++) nncl_sgd_update(size[k], lr, momentum, nesterov, w[k], g[k], m[k]);
+}
+
+static inline void nncl_adam_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                        __global nn_real *const *m, __global nn_real *const *v, const long *size,
+                                        float lr, float beta1, float beta2, float eps, long t) {
+    for (int k = 0; k < parts; k++) nncl_adam_update(size[k], lr, beta1, beta2, eps, t, w[k], g[k], m[k], v[k]);
+}
+
+static inline void nncl_rmsprop_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                           __global nn_real *const *v, __global nn_real *const *mom,
+                                           __global nn_real *const *mg, const long *size, float lr, float rho,
+                                           float momentum, float eps, int centered) {
+    for (int k = 0; k < parts; k++)
+        nncl_rmsprop_update(size[k], lr, rho, momentum, eps, centered, w[k], g[k], v[k], mom[k], mg[k]);
+}
+
 /* ---------------------------------------------------------------- copies */
 
 /* One item per element.  Unlike C's memmove, x and y must not partially overlap. */

@@ -1534,19 +1534,13 @@ NNK_API void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_real *w,
 
 /* momentum 0: w -= lr g (m unused, may be NULL).  Else m = momentum m - lr g;
  * nesterov: w += momentum m - lr g; else w += m. */
+/* The per-weight kernel is the grouped kernel (nnk_sgd_update_all, below) on one part:
+ * one implementation, so fused and unfused steps give the same bits. */
+NNK_API void nnk_sgd_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                const int64_t *size, double lr, double momentum, int nesterov);
 NNK_API void nnk_sgd_update(int64_t size, double lr, double momentum, int nesterov,
                                   nn_real *w, const nn_real *g, nn_real *m) {
-    nn_real a = (nn_real)lr, mu = (nn_real)momentum;
-    if (momentum == 0) {
-        #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-        for (int64_t i = 0; i < size; i++) w[i] -= a * g[i];
-        return;
-    }
-    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < size; i++) {
-        m[i] = mu * m[i] - a * g[i];
-        w[i] += nesterov ? mu * m[i] - a * g[i] : m[i];
-    }
+    nnk_sgd_update_all(1, &w, &g, &m, &size, lr, momentum, nesterov);
 }
 
 /* Lane-wise square root, correctly rounded like sqrtf/sqrt.  The libm call cannot be
@@ -1593,58 +1587,157 @@ static inline void nnk_flush_subnormals_end_(unsigned saved) {
  * v += (g²-v)(1-β2); w -= alpha m / (sqrt(v) + eps)  (eps outside the sqrt, on raw v).
  * Whole vectors first, then the remainder element by element, same formulas;
  * subnormals flushed (above). */
+/* One Adam step of element i (one vector of NNK_VEC_LANES from i, or one element): the
+ * kernel and the grouped kernel below (nnk_adam_update_all) share them, so both give
+ * the same bits. */
+static inline void nnk_adam_vec_(size_t i, nn_real alpha, nn_real b1, nn_real b2, nn_real e, nn_real *w,
+                                 const nn_real *g, nn_real *m, nn_real *v) {
+    nnk_vec_ gi = *(const nnk_vec_ *)(g + i), mi = *(nnk_vec_ *)(m + i), vi = *(nnk_vec_ *)(v + i);
+    mi += (gi - mi) * b1;
+    vi += (gi * gi - vi) * b2;
+    *(nnk_vec_ *)(m + i) = mi;
+    *(nnk_vec_ *)(v + i) = vi;
+    *(nnk_vec_ *)(w + i) -= alpha * mi / (nnk_vsqrt_(vi) + e);
+}
+
+static inline void nnk_adam_one_(size_t i, nn_real alpha, nn_real b1, nn_real b2, nn_real e, nn_real *w,
+                                 const nn_real *g, nn_real *m, nn_real *v) {
+    m[i] += (g[i] - m[i]) * b1;
+    v[i] += (g[i] * g[i] - v[i]) * b2;
+    w[i] -= alpha * m[i] / (nnk_sqrt_(v[i]) + e);
+}
+
+static inline nn_real nnk_adam_alpha_(double lr, double beta1, double beta2, int64_t t) {
+    double td = (double)t;
+    return (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
+}
+
+NNK_API void nnk_adam_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                 nn_real *const *v, const int64_t *size, double lr, double beta1, double beta2,
+                                 double eps, int64_t t);
 NNK_API void nnk_adam_update(int64_t size, double lr, double beta1, double beta2, double eps,
                                    int64_t t, nn_real *w, const nn_real *g, nn_real *m, nn_real *v) {
-    double td = (double)t;
-    nn_real alpha = (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
+    nnk_adam_update_all(1, &w, &g, &m, &v, &size, lr, beta1, beta2, eps, t);
+}
+
+static inline void nnk_rmsprop_one_(int64_t i, nn_real r, nn_real r1, nn_real a, nn_real mu, nn_real e, int centered,
+                                    int momentum, nn_real *w, const nn_real *g, nn_real *v, nn_real *mom,
+                                    nn_real *mg) {
+    v[i] = r * v[i] + r1 * g[i] * g[i];
+    nn_real denom = v[i];
+    if (centered) {
+        mg[i] = r * mg[i] + r1 * g[i];
+        denom -= mg[i] * mg[i];
+    }
+    nn_real inc = a * g[i] / nnk_sqrt_(denom + e);
+    if (momentum) {
+        mom[i] = mu * mom[i] + inc;
+        w[i] -= mom[i];
+    } else {
+        w[i] -= inc;
+    }
+}
+
+NNK_API void nnk_rmsprop_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *v,
+                                    nn_real *const *mom, nn_real *const *mg, const int64_t *size, double lr,
+                                    double rho, double momentum, double eps, int centered);
+NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
+                                      double eps, int centered, nn_real *w, const nn_real *g,
+                                      nn_real *v, nn_real *mom, nn_real *mg) {
+    nnk_rmsprop_update_all(1, &w, &g, &v, &mom, &mg, &size, lr, rho, momentum, eps, centered);
+}
+
+/* ---------------------------------------------------------------- all updates of a step */
+
+/* fuse_updates.c: one kernel updates every weight of the model (part k: the weight
+ * w[k], its gradient g[k] and optimizer slots (Adam's m[k], v[k], ...) of size[k]
+ * elements, as the per-weight kernels take them), in one parallel region instead of
+ * one per weight.  The weights are cut into chunks of
+ * NNK_UPDATE_CHUNK elements (a multiple of the vector width, counted from each
+ * weight's start, so every element takes the vector or the scalar path it takes in
+ * the per-weight kernel: the same bits); threads share the chunks of all weights. */
+#define NNK_UPDATE_CHUNK 8192
+
+/* The chunks of the parts, and chunk c's part and element range. */
+static inline int64_t nnk_update_chunks_(int parts, const int64_t *size) {
+    int64_t c = 0;
+    for (int k = 0; k < parts; k++) c += (size[k] + NNK_UPDATE_CHUNK - 1) / NNK_UPDATE_CHUNK;
+    return c;
+}
+
+static inline int nnk_update_chunk_(int parts, const int64_t *size, int64_t c, int64_t *lo, int64_t *hi) {
+    for (int k = 0; k < parts; k++) {
+        int64_t ck = (size[k] + NNK_UPDATE_CHUNK - 1) / NNK_UPDATE_CHUNK;
+        if (c < ck) {
+            *lo = c * NNK_UPDATE_CHUNK;
+            *hi = *lo + NNK_UPDATE_CHUNK < size[k] ? *lo + NNK_UPDATE_CHUNK : size[k];
+            return k;
+        }
+        c -= ck;
+    }
+    return -1;
+}
+
+static inline int64_t nnk_update_total_(int parts, const int64_t *size) {
+    int64_t t = 0;
+    for (int k = 0; k < parts; k++) t += size[k];
+    return t;
+}
+
+NNK_API void nnk_adam_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                 nn_real *const *v, const int64_t *size, double lr, double beta1, double beta2,
+                                 double eps, int64_t t) {
+    nn_real alpha = nnk_adam_alpha_(lr, beta1, beta2, t);
     nn_real b1 = (nn_real)(1 - beta1), b2 = (nn_real)(1 - beta2), e = (nn_real)eps;
-    int64_t vecs = size / NNK_VEC_LANES;
-    #pragma omp parallel if (size >= NNK_PAR_MIN)
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
     {
         unsigned csr = nnk_flush_subnormals_begin_();
         #pragma omp for schedule(static)
-        for (int64_t q = 0; q < vecs; q++) {
-            size_t i = (size_t)q * NNK_VEC_LANES;
-            nnk_vec_ gi = *(const nnk_vec_ *)(g + i), mi = *(nnk_vec_ *)(m + i), vi = *(nnk_vec_ *)(v + i);
-            mi += (gi - mi) * b1;
-            vi += (gi * gi - vi) * b2;
-            *(nnk_vec_ *)(m + i) = mi;
-            *(nnk_vec_ *)(v + i) = vi;
-            *(nnk_vec_ *)(w + i) -= alpha * mi / (nnk_vsqrt_(vi) + e);
-        }
-        #pragma omp single
-        for (int64_t i = vecs * NNK_VEC_LANES; i < size; i++) {
-            m[i] += (g[i] - m[i]) * b1;
-            v[i] += (g[i] * g[i] - v[i]) * b2;
-            w[i] -= alpha * m[i] / (nnk_sqrt_(v[i]) + e);
+        for (int64_t c = 0; c < chunks; c++) {
+            int64_t lo = 0, hi = 0;
+            int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+            int64_t vec_end = size[k] / NNK_VEC_LANES * NNK_VEC_LANES, i = lo;
+            for (; i + NNK_VEC_LANES <= hi && i < vec_end; i += NNK_VEC_LANES)
+                nnk_adam_vec_((size_t)i, alpha, b1, b2, e, w[k], g[k], m[k], v[k]);
+            for (; i < hi; i++) nnk_adam_one_((size_t)i, alpha, b1, b2, e, w[k], g[k], m[k], v[k]);
         }
         nnk_flush_subnormals_end_(csr);
     }
 }
 
-/* v = ρv + (1-ρ)g²; centered: mg = ρ mg + (1-ρ)g, denom = v - mg²; else denom = v;
- * inc = lr g / sqrt(denom + eps); momentum > 0: mom = momentum mom + inc, w -= mom;
- * else w -= inc.  mom/mg may be NULL when unused. */
-NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
-                                      double eps, int centered, nn_real *w, const nn_real *g,
-                                      nn_real *v, nn_real *mom, nn_real *mg) {
+NNK_API void nnk_sgd_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                const int64_t *size, double lr, double momentum, int nesterov) {
+    nn_real a = (nn_real)lr, mu = (nn_real)momentum;
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel for schedule(static) if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = 0, hi = 0;
+        int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+        nn_real *wk = w[k], *mk = m[k];
+        const nn_real *gk = g[k];
+        if (momentum == 0)   /* m unused (may be NULL) */
+            for (int64_t i = lo; i < hi; i++) wk[i] -= a * gk[i];
+        else
+            for (int64_t i = lo; i < hi; i++) {
+                mk[i] = mu * mk[i] - a * gk[i];
+                wk[i] += nesterov ? mu * mk[i] - a * gk[i] : mk[i];
+            }
+    }
+}
+
+NNK_API void nnk_rmsprop_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *v,
+                                    nn_real *const *mom, nn_real *const *mg, const int64_t *size, double lr,
+                                    double rho, double momentum, double eps, int centered) {
     nn_real r = (nn_real)rho, r1 = (nn_real)(1 - rho), a = (nn_real)lr, mu = (nn_real)momentum,
             e = (nn_real)eps;
-    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < size; i++) {
-        v[i] = r * v[i] + r1 * g[i] * g[i];
-        nn_real denom = v[i];
-        if (centered) {
-            mg[i] = r * mg[i] + r1 * g[i];
-            denom -= mg[i] * mg[i];
-        }
-        nn_real inc = a * g[i] / nnk_sqrt_(denom + e);
-        if (momentum > 0) {
-            mom[i] = mu * mom[i] + inc;
-            w[i] -= mom[i];
-        } else {
-            w[i] -= inc;
-        }
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel for schedule(static) if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = 0, hi = 0;
+        int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+        for (int64_t i = lo; i < hi; i++)
+            nnk_rmsprop_one_(i, r, r1, a, mu, e, centered, momentum > 0, w[k], g[k], v[k], mom[k], mg[k]);
     }
 }
 

@@ -216,6 +216,15 @@ static void cost_update(const Node *nd, int64_t n, double *f, double *b) {
   *b = sizeof(float) * (2 + 2 * nd->slots) * e;
 }
 
+static void cost_update_all(const Node *nd, int64_t n, double *f, double *b) {
+  *f = *b = 0;
+  for (int k = 0; k < nd->n_members; k++) {
+    double fk, bk;
+    cost_update(nd->members[k], n, &fk, &bk);
+    *f += fk, *b += bk;
+  }
+}
+
 //
 // The op table
 //
@@ -585,6 +594,12 @@ void graph_dot(const Graph *g, FILE *out) {
     const Node *nd = g->nodes[i];
     for (int k = 0; k < MAX_IN; k++)
       if (nd->in[k]) fprintf(out, "  n%d -> n%d;\n", nd->in[k]->id, nd->id);
+  }
+  if (g->update_all) {                 // fuse_updates.c: the one kernel its members run as
+    const Node *all = g->update_all;
+    fprintf(out, "  all [label=\"%s\\n%d updates, one kernel\\n%s\", style=filled, fillcolor=\"#e2f0fd\"];\n",
+            op_info[all->op].name, all->n_members, all->name);
+    for (int k = 0; k < all->n_members; k++) fprintf(out, "  n%d -> all [style=dashed];\n", all->members[k]->id);
   }
   fputs("}\n", out);
 }

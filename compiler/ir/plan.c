@@ -26,7 +26,8 @@ void schedule(Graph *g) {
 }
 
 bool runs_in_train_step(const Graph *g, const Node *nd) {
-  return !nd->computed_by;
+  if (nd->computed_by) return false;
+  return nd == g->update_all || !(g->update_all && op_info[nd->op].cls == FC_OPTIMIZER);
 }
 
 int train_step_kernels(const Graph *g, const Node ***out) {
@@ -38,6 +39,7 @@ int train_step_kernels(const Graph *g, const Node ***out) {
   for (int ph = 0; ph < 3; ph++)
     for (int i = 0; i < counts[ph]; i++)
       if (runs_in_train_step(g, phases[ph][i])) k[n++] = phases[ph][i];
+  if (g->update_all) k[n++] = g->update_all;
   *out = k;
   return n;
 }

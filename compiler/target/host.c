@@ -242,6 +242,7 @@ void emit_host_phases(Emit *e) {
   P("static void nnc_update(State *s) {\n");
   for (int i = 0; i < pl->n_upd; i++)
     if (runs_in_train_step(g, pl->upd[i])) P("  %s\n", timed(k++, e->d->run(e, pl->upd[i], false, "0")));
+  if (g->update_all) P("  %s\n", timed(k++, e->d->run(e, g->update_all, false, "0")));
   P("}\n\n");
 }
 

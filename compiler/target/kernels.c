@@ -296,6 +296,57 @@ static void emit_update(Emit *e, const Node *nd, bool infer) {
   }
 }
 
+// The grouped update's tables: the weights, their gradients, then the optimizer's slots
+// by their Keras names.
+static const char *const *update_tables(OpKind op) {
+  static const char *const sgd[] = {"w", "g", "momentum"}, *const adam[] = {"w", "g", "m", "v"},
+                           *const rmsprop[] = {"w", "g", "velocity", "momentum", "average_grad"};
+  return op == OP_sgd_update ? sgd : op == OP_adam_update ? adam : rmsprop;
+}
+
+// fuse_updates.c: one kernel for every update of the step. The weights, gradients and
+// slots are tables (one row per weight, in graph order) the grouped kernel walks in one
+// parallel region (C) or one launch (OpenCL); the settings are the members' (all alike).
+static void emit_update_all(Emit *e, const Node *nd, bool infer) {
+  int n = nd->n_members;
+  const Node *u0 = nd->members[0];
+  const Optimizer *o = &u0->opt;
+  const char *sp = e->d->ptr_space;
+  const char *const *tables = update_tables(u0->op);
+  int n_tables = 2 + u0->slots;
+  fprintf(e->out, "  // One row per weight: value, gradient, %s slots (nnk_%s_all).\n", optimizer_name(o->kind),
+          op_info[u0->op].name);
+  for (int t = 0; t < n_tables; t++) {
+    fprintf(e->out, "  %s%snn_real *const %s[%d] = {\n", t == 1 ? "const " : "", sp, tables[t], n);
+    for (int k = 0; k < n; k++) {
+      const Node *u = nd->members[k];
+      long long size = node_elems(u->in[0]);
+      const char *v = t == 0 ? buf(e, u->in[0]) : t == 1 ? buf(e, u->in[1])
+                    : t == 2 ? aux(e, u) : xprintf("%s + %lld", aux(e, u), (t - 2) * size);
+      fprintf(e->out, "      %s,%s%s\n", v, t == 0 ? "  // " : "", t == 0 ? u->in[0]->keras_name : "");
+    }
+    fprintf(e->out, "  };\n");
+  }
+  fprintf(e->out, "  const int64_t size[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %lld" : "{%lld", (long long)node_elems(nd->members[k]->in[0]));
+  fprintf(e->out, "};\n");
+  switch (u0->op) {
+  case OP_sgd_update:
+    CALL("sgd_update_all", 0, "%d, w, g, momentum, size, %s, %s, %d", n, cnum(o->lr), cnum(o->momentum), o->nesterov);
+    break;
+  case OP_adam_update:
+    CALL("adam_update_all", 0, "%d, w, g, m, v, size, %s, %s, %s, %s, %s", n, cnum(o->lr), cnum(o->beta1),
+         cnum(o->beta2), cnum(o->epsilon), e->d->step);
+    break;
+  case OP_rmsprop_update:
+    CALL("rmsprop_update_all", 0, "%d, w, g, velocity, momentum, average_grad, size, %s, %s, %s, %s, %d", n, cnum(o->lr), cnum(o->rho),
+         cnum(o->momentum), cnum(o->epsilon), o->centered);
+    break;
+  default:
+    internal_error("emit", "%s is not an optimizer update", op_info[u0->op].name);
+  }
+}
+
 #define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) emit,
 static void (*const emit_rule[OP_COUNT])(Emit *, const Node *, bool) = {
 #include "ops.def"
@@ -333,7 +384,9 @@ int list_kernels(Emit *e, KernelRef **out) {
     if (node_has_infer_variant(pl->fwd[i])) ks[k++] = (KernelRef){pl->fwd[i], true};
   }
   for (int i = 0; i < pl->n_bwd; i++) ks[k++] = (KernelRef){pl->bwd[i], false};
-  for (int i = 0; i < pl->n_upd; i++) ks[k++] = (KernelRef){pl->upd[i], false};
+  for (int i = 0; i < pl->n_upd; i++)
+    if (runs_in_train_step(e->g, pl->upd[i])) ks[k++] = (KernelRef){pl->upd[i], false};
+  if (e->g->update_all) ks[k++] = (KernelRef){e->g->update_all, false};
   *out = ks;
   return k;
 }

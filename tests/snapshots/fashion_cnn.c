@@ -211,60 +211,52 @@ static void conv2d_bwd_conv_dw(State *s, int n) {
       s->batch_x, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_conv_dw, s->work);
 }
 
-// conv2d_upd_kernel: adam_update (3, 3, 1, 8), (3, 3, 1, 8); 720 FLOPs
-static void conv2d_upd_kernel(State *s, int n) {
+// adam_update_all: update_all; 881380 FLOPs
+static void adam_update_all(State *s, int n) {
   (void)n;
-  nnk_adam_update(72, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_kernel, s->conv2d_bwd_conv_dw, s->conv2d_upd_kernel_aux, s->conv2d_upd_kernel_aux + 72);
-}
-
-// conv2d_upd_bias: adam_update (8), (8); 80 FLOPs
-static void conv2d_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(8, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_bias, s->conv2d_bwd_bias_grad, s->conv2d_upd_bias_aux, s->conv2d_upd_bias_aux + 8);
-}
-
-// conv2d_1_upd_kernel: adam_update (3, 3, 8, 16), (3, 3, 8, 16); 11520 FLOPs
-static void conv2d_1_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(1152, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_1_kernel, s->conv2d_1_bwd_conv_dw, s->conv2d_1_upd_kernel_aux, s->conv2d_1_upd_kernel_aux + 1152);
-}
-
-// conv2d_1_upd_bias: adam_update (16), (16); 160 FLOPs
-static void conv2d_1_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(16, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_1_bias, s->conv2d_1_bwd_bias_grad, s->conv2d_1_upd_bias_aux, s->conv2d_1_upd_bias_aux + 16);
-}
-
-// dense_upd_kernel: adam_update (2704, 32), (2704, 32); 865280 FLOPs
-static void dense_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(86528, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_kernel, s->dense_bwd_matmul_dw, s->dense_upd_kernel_aux, s->dense_upd_kernel_aux + 86528);
-}
-
-// dense_upd_bias: adam_update (32), (32); 320 FLOPs
-static void dense_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(32, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_bias, s->dense_bwd_bias_grad, s->dense_upd_bias_aux, s->dense_upd_bias_aux + 32);
-}
-
-// dense_1_upd_kernel: adam_update (32, 10), (32, 10); 3200 FLOPs
-static void dense_1_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(320, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_1_kernel, s->dense_1_bwd_matmul_dw, s->dense_1_upd_kernel_aux, s->dense_1_upd_kernel_aux + 320);
-}
-
-// dense_1_upd_bias: adam_update (10), (10); 100 FLOPs
-static void dense_1_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(10, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_1_bias, s->dense_1_bwd_bias_grad, s->dense_1_upd_bias_aux, s->dense_1_upd_bias_aux + 10);
+  // One row per weight: value, gradient, adam slots (nnk_adam_update_all).
+  nn_real *const w[8] = {
+      s->conv2d_kernel,  // conv2d.kernel
+      s->conv2d_bias,  // conv2d.bias
+      s->conv2d_1_kernel,  // conv2d_1.kernel
+      s->conv2d_1_bias,  // conv2d_1.bias
+      s->dense_kernel,  // dense.kernel
+      s->dense_bias,  // dense.bias
+      s->dense_1_kernel,  // dense_1.kernel
+      s->dense_1_bias,  // dense_1.bias
+  };
+  const nn_real *const g[8] = {
+      s->conv2d_bwd_conv_dw,
+      s->conv2d_bwd_bias_grad,
+      s->conv2d_1_bwd_conv_dw,
+      s->conv2d_1_bwd_bias_grad,
+      s->dense_bwd_matmul_dw,
+      s->dense_bwd_bias_grad,
+      s->dense_1_bwd_matmul_dw,
+      s->dense_1_bwd_bias_grad,
+  };
+  nn_real *const m[8] = {
+      s->conv2d_upd_kernel_aux,
+      s->conv2d_upd_bias_aux,
+      s->conv2d_1_upd_kernel_aux,
+      s->conv2d_1_upd_bias_aux,
+      s->dense_upd_kernel_aux,
+      s->dense_upd_bias_aux,
+      s->dense_1_upd_kernel_aux,
+      s->dense_1_upd_bias_aux,
+  };
+  nn_real *const v[8] = {
+      s->conv2d_upd_kernel_aux + 72,
+      s->conv2d_upd_bias_aux + 8,
+      s->conv2d_1_upd_kernel_aux + 1152,
+      s->conv2d_1_upd_bias_aux + 16,
+      s->dense_upd_kernel_aux + 86528,
+      s->dense_upd_bias_aux + 32,
+      s->dense_1_upd_kernel_aux + 320,
+      s->dense_1_upd_bias_aux + 10,
+  };
+  const int64_t size[8] = {72, 8, 1152, 16, 86528, 32, 320, 10};
+  nnk_adam_update_all(8, w, g, m, v, size, 0.001, 0.9, 0.999, 1e-07, s->step);
 }
 
 static void nnc_forward_train(State *s, int n) {
@@ -310,14 +302,7 @@ static void nnc_backward(State *s, int n) {
 }
 
 static void nnc_update(State *s) {
-  conv2d_upd_kernel(s, 0);
-  conv2d_upd_bias(s, 0);
-  conv2d_1_upd_kernel(s, 0);
-  conv2d_1_upd_bias(s, 0);
-  dense_upd_kernel(s, 0);
-  dense_upd_bias(s, 0);
-  dense_1_upd_kernel(s, 0);
-  dense_1_upd_bias(s, 0);
+  adam_update_all(s, 0);
 }
 
 static void nnc_reset_optimizer(nn_model *m) {

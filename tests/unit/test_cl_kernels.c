@@ -890,6 +890,48 @@ Test(cl_update, l1l2_sgd_adam_rmsprop) {
     cl_end();
 }
 
+/* fuse_updates.c: the grouped kernels over three weights (parts of one buffer, as the
+ * generated kernel's tables point into the arena) against the C per-weight kernels. */
+Test(cl_update, update_all_sgd_adam_rmsprop) {
+    cl_begin(64);
+    const long size[3] = {7, 1003, 70};
+    const long total = 7 + 1003 + 70;
+#define PARTS_(b) "{" b ", " b " + 7, " b " + 1010}"
+    const char *tables = "  __global nn_real *const w[3] = " PARTS_("W") ";\n"
+                         "  __global const nn_real *const g[3] = " PARTS_("G") ";\n"
+                         "  __global nn_real *const s0[3] = " PARTS_("S0") ";\n"
+                         "  __global nn_real *const s1[3] = " PARTS_("S1") ";\n"
+                         "  __global nn_real *const s2[3] = " PARTS_("S2") ";\n"
+                         "  const long size[3] = {7, 1003, 70}";
+#undef PARTS_
+    const char *params = GW_ "W, " G_ "G, " GW_ "S0, " GW_ "S1, " GW_ "S2";
+    wrap("sgd_all", NULL, params, "%s;\n  nncl_sgd_update_all(3, w, g, s0, size, 0.1f, 0.9f, 1)", tables);
+    wrap("adam_all", NULL, params, "%s;\n  nncl_adam_update_all(3, w, g, s0, s1, size, 0.001f, 0.9f, 0.999f, 1e-7f, 3)",
+         tables);
+    wrap("rmsprop_all", NULL, params,
+         "%s;\n  nncl_rmsprop_update_all(3, w, g, s0, s1, s2, size, 0.001f, 0.9f, 0.5f, 1e-7f, 1)", tables);
+    cl_build();
+    const char *names[3] = {"sgd_all", "adam_all", "rmsprop_all"};
+    for (int o = 0; o < 3; o++) {
+        float *w = rnd(total, -1, 1), *g = rnd(total, -1, 1), *s[3];
+        for (int j = 0; j < 3; j++) s[j] = rnd(total, 0.01f, 0.5f);
+        float *rw = dup(w, total), *rs[3] = {dup(s[0], total), dup(s[1], total), dup(s[2], total)};
+        for (long k = 0, at = 0; k < 3; at += size[k++]) {
+            if (o == 0) nnk_sgd_update(size[k], 0.1f, 0.9f, 1, rw + at, g + at, rs[0] + at);
+            if (o == 1) nnk_adam_update(size[k], 0.001f, 0.9f, 0.999f, 1e-7f, 3, rw + at, g + at, rs[0] + at, rs[1] + at);
+            if (o == 2)
+                nnk_rmsprop_update(size[k], 0.001f, 0.9f, 0.5f, 1e-7f, 1, rw + at, g + at, rs[0] + at, rs[1] + at,
+                                   rs[2] + at);
+        }
+        run(names[o], 5, (arg_t[]){AB(w, total), AB(g, total), AB(s[0], total), AB(s[1], total), AB(s[2], total)});
+        expect_close(names[o], w, rw, total, TOL_SUM);
+        for (int j = 0; j < 3; j++) expect_close(names[o], s[j], rs[j], total, TOL_SUM);
+        free(w), free(g), free(rw);
+        for (int j = 0; j < 3; j++) free(s[j]), free(rs[j]);
+    }
+    cl_end();
+}
+
 /* ------------------------------------------------------------ rough timings (opt-in) */
 
 /* Best of `reps` launches with the generated host's group rule (ceil(work/NNCL_WG)

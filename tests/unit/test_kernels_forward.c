@@ -558,6 +558,53 @@ Test(optimizers, rmsprop_plain_and_centered_with_momentum) {
     EXPECT_NEAR(w, -3.1465839e-3, 1e-8);
 }
 
+/* fuse_updates.c: one grouped kernel over several weights (sizes around the chunk and
+ * vector widths, one past the parallel threshold) gives the per-weight kernels' bits,
+ * on 1 and 3 threads, for every optimizer and setting the compiler emits. */
+Test(optimizers, update_all_equals_one_kernel_per_weight) {
+    enum { PARTS = 5 };
+    const int64_t size[PARTS] = {1, 17, NNK_UPDATE_CHUNK + 5, 3, NNK_PAR_MIN + 33};
+    for (int variant = 0; variant < 6; variant++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            omp_set_num_threads(threads);
+            float *w[PARTS], *g[PARTS], *s[PARTS][3], *rw[PARTS], *rs[PARTS][3];
+            for (int k = 0; k < PARTS; k++) {
+                w[k] = rand_buf(size[k]), g[k] = rand_buf(size[k]);
+                rw[k] = malloc(size[k] * sizeof(float));
+                memcpy(rw[k], w[k], size[k] * sizeof(float));
+                for (int j = 0; j < 3; j++) {
+                    s[k][j] = rand_buf(size[k]);
+                    for (int64_t i = 0; i < size[k]; i++) s[k][j][i] = s[k][j][i] * s[k][j][i];  /* v >= 0 */
+                    rs[k][j] = malloc(size[k] * sizeof(float));
+                    memcpy(rs[k][j], s[k][j], size[k] * sizeof(float));
+                }
+            }
+            float *s0[PARTS], *s1[PARTS], *s2[PARTS];
+            for (int k = 0; k < PARTS; k++) s0[k] = s[k][0], s1[k] = s[k][1], s2[k] = s[k][2];
+            const float *gc[PARTS];
+            for (int k = 0; k < PARTS; k++) gc[k] = g[k];
+            double mom = variant == 1 || variant == 2 || variant == 5 ? 0.9 : 0;
+            for (int k = 0; k < PARTS; k++) {
+                if (variant <= 2) nnk_sgd_update(size[k], 0.05, mom, variant == 2, rw[k], g[k], rs[k][0]);
+                else if (variant == 3) nnk_adam_update(size[k], 1e-3, 0.9, 0.999, 1e-7, 3, rw[k], g[k], rs[k][0], rs[k][1]);
+                else nnk_rmsprop_update(size[k], 1e-3, 0.9, mom, 1e-7, variant == 5, rw[k], g[k], rs[k][0], rs[k][1], rs[k][2]);
+            }
+            if (variant <= 2) nnk_sgd_update_all(PARTS, w, gc, s0, size, 0.05, mom, variant == 2);
+            else if (variant == 3) nnk_adam_update_all(PARTS, w, gc, s0, s1, size, 1e-3, 0.9, 0.999, 1e-7, 3);
+            else nnk_rmsprop_update_all(PARTS, w, gc, s0, s1, s2, size, 1e-3, 0.9, mom, 1e-7, variant == 5);
+            for (int k = 0; k < PARTS; k++) {
+                cr_expect_eq(memcmp(w[k], rw[k], size[k] * sizeof(float)), 0, "variant %d, %d threads: weight %d differs",
+                             variant, threads, k);
+                for (int j = 0; j < 3; j++)
+                    cr_expect_eq(memcmp(s[k][j], rs[k][j], size[k] * sizeof(float)), 0,
+                                 "variant %d, %d threads: weight %d slot %d differs", variant, threads, k, j);
+                free(w[k]), free(g[k]), free(rw[k]);
+                for (int j = 0; j < 3; j++) free(s[k][j]), free(rs[k][j]);
+            }
+        }
+    omp_set_num_threads(omp_get_num_procs());
+}
+
 /* ------------------------------------------------------------ bias, copies */
 
 Test(misc, bias_copy_add) {

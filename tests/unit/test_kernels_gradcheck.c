@@ -867,6 +867,7 @@ static const struct { const char *op, *row; } op_rows[] = {
     {"batchnorm_infer", NULL},                          /* inference only */
     {"sgd_update", NULL}, {"adam_update", NULL},        /* optimizers: hand-computed */
     {"rmsprop_update", NULL},                           /* values in test_kernels_forward */
+    {"update_all", NULL},                               /* the three above on many weights */
     {"matmul", "nnk_gemm"},
     {"conv2d", "nnk_conv2d_bwd_data"},
     {"conv2d_bwd_data", "nnk_conv2d_bwd_data"},
