@@ -475,6 +475,8 @@ struct Node {
   PackKind pack;           // pack_weights: which packing of its input
   Node **members;          // update_all: the update nodes whose work its kernel does
   int n_members;
+  Node **chain;            // ewise_chain: the pointwise nodes it computes, in order (not in the
+  int n_chain;             //   graph; each reads the one before it, or nodes among in[])
   Node *computed_by;       // fuse_softmax.c: the loss whose kernel writes this node's value (the
                            //   probabilities) whenever the loss runs; the node's own kernel runs
                            //   only in inference without labels (predict)
@@ -629,6 +631,21 @@ const char *node_layout_name(const Node *nd);
 // training and evaluation outputs are the loss kernel's probabilities (within rounding
 // of the softmax kernel's). Returns 1 if it fused, else 0.
 int fuse_softmax_loss(Graph *g);
+
+//
+// fuse_elementwise.c — chains of pointwise ops in one loop
+//
+// Needs a differentiated graph. Where a pointwise op (an activation, its gradient,
+// dropout's gradient, add) is the only reader of another's value, the two and any
+// such ops before and after become one ewise_chain node in the last one's place,
+// reading the chain's inputs from the graph (at most MAX_IN) and writing the last
+// value; the values in between never reach memory (the C kernel keeps them in a
+// cache-sized tile, the OpenCL kernel in registers). Ops with state of their own
+// (dropout's mask, batch statistics) or values another node reads stay outside.
+// Guarantees: C computes the same bits (the per-op kernels and the chain share each
+// op's element function, and every intermediate is rounded to nn_real as before).
+// Returns the chains made.
+int fuse_elementwise(Graph *g);
 
 //
 // fuse_updates.c — every optimizer update of a step in one kernel

@@ -1995,6 +1995,212 @@ NNK_API void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
     for (int64_t i = 0; i < len; i++) y[i] += x[i];
 }
 
+/* ---------------------------------------------------------------- pointwise chains */
+
+/* fuse_elementwise.c: a chain of pointwise ops in one kernel (nnk_ewise_chain).  Each
+ * op is an element function of (x, dy, a): x its first input (the value, y or x of an
+ * activation gradient, dropout's mask, add's first term), dy its second (the incoming
+ * gradient, add's second term), a its parameter (elu alpha, leaky_relu slope).  They
+ * repeat the per-op kernels' expressions above, so a chain gives their bits: every
+ * intermediate is rounded to nn_real and stored in a tile as the per-op kernel would
+ * store it (no contraction across ops).  NN_EW_* are shared with the OpenCL library. */
+#define NN_EW_RELU 1
+#define NN_EW_SIGMOID 2
+#define NN_EW_TANH 3
+#define NN_EW_GELU 4
+#define NN_EW_SILU 5
+#define NN_EW_ELU 6
+#define NN_EW_SELU 7
+#define NN_EW_LEAKY_RELU 8
+#define NN_EW_SOFTPLUS 9
+#define NN_EW_HARD_SIGMOID 10
+#define NN_EW_RELU_BWD 11
+#define NN_EW_SIGMOID_BWD 12
+#define NN_EW_TANH_BWD 13
+#define NN_EW_GELU_BWD 14
+#define NN_EW_SILU_BWD 15
+#define NN_EW_ELU_BWD 16
+#define NN_EW_SELU_BWD 17
+#define NN_EW_LEAKY_RELU_BWD 18
+#define NN_EW_SOFTPLUS_BWD 19
+#define NN_EW_HARD_SIGMOID_BWD 20
+#define NN_EW_DROPOUT_BWD 21
+#define NN_EW_ADD 22
+
+static inline nn_real nnk_ew_relu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? x : 0;
+}
+
+static inline nn_real nnk_ew_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return nnk_sigmoid_(x);
+}
+
+static inline nn_real nnk_ew_tanh_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return nnk_tanh_(x);
+}
+
+static inline nn_real nnk_ew_gelu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return (nn_real)0.5 * x * nnk_erfc_(-x * (nn_real)NNK_SQRT1_2);
+}
+
+static inline nn_real nnk_ew_silu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x * nnk_sigmoid_(x);
+}
+
+static inline nn_real nnk_ew_elu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? x : a * nnk_expm1_(neg);
+}
+
+static inline nn_real nnk_ew_selu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return (nn_real)NNK_SELU_SCALE * (x > 0 ? x : (nn_real)NNK_SELU_ALPHA * nnk_expm1_(neg));
+}
+
+static inline nn_real nnk_ew_leaky_relu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? x : a * x;
+}
+
+static inline nn_real nnk_ew_softplus_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real pos = x > 0 ? x : 0, mabs = x > 0 ? -x : x;
+    return pos + nnk_log1p_(nnk_exp_(mabs));
+}
+
+static inline nn_real nnk_ew_hard_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real t = x + (nn_real)3;
+    t = t > 0 ? t : 0;
+    t = t < 6 ? t : (nn_real)6;
+    return t / (nn_real)6;
+}
+
+static inline nn_real nnk_ew_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? dy : 0;
+}
+
+static inline nn_real nnk_ew_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * x * ((nn_real)1 - x);
+}
+
+static inline nn_real nnk_ew_tanh_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * ((nn_real)1 - x * x);
+}
+
+static inline nn_real nnk_ew_gelu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real cdf = (nn_real)0.5 * nnk_erfc_(-x * (nn_real)NNK_SQRT1_2);
+    nn_real pdf = (nn_real)NNK_INV_SQRT_2PI * nnk_exp_((nn_real)-0.5 * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+static inline nn_real nnk_ew_silu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real s = nnk_sigmoid_(x);
+    return dy * s * ((nn_real)1 + x * ((nn_real)1 - s));
+}
+
+static inline nn_real nnk_ew_elu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? dy : dy * a * nnk_exp_(neg);
+}
+
+static inline nn_real nnk_ew_selu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * (x > 0 ? (nn_real)NNK_SELU_SCALE : x + (nn_real)(NNK_SELU_SCALE * NNK_SELU_ALPHA));
+}
+
+static inline nn_real nnk_ew_leaky_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? dy : a * dy;
+}
+
+static inline nn_real nnk_ew_softplus_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return -dy * nnk_expm1_(-x);
+}
+
+static inline nn_real nnk_ew_hard_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 && x < 1 ? dy / (nn_real)6 : 0;
+}
+
+static inline nn_real nnk_ew_dropout_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * x;
+}
+
+static inline nn_real nnk_ew_add_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x + dy;
+}
+
+/* The chain on elements [0, m) of one tile: step s reads x[s] (or, NULL, the step
+ * before's tile) and dy[s], and writes its own tile; the last step writes y. */
+#define NNK_EW_TILE 1024
+#define NNK_EW_CASE_(code, fn) \
+    case code: for (int64_t i = 0; i < m; i++) y[i] = fn(x[i], dy[i], a); break
+
+static inline void nnk_ew_step_(int op, nn_real a, int64_t m, const nn_real *x, const nn_real *dy, nn_real *y) {
+    switch (op) {
+    NNK_EW_CASE_(NN_EW_RELU, nnk_ew_relu_);
+    NNK_EW_CASE_(NN_EW_SIGMOID, nnk_ew_sigmoid_);
+    NNK_EW_CASE_(NN_EW_TANH, nnk_ew_tanh_);
+    NNK_EW_CASE_(NN_EW_GELU, nnk_ew_gelu_);
+    NNK_EW_CASE_(NN_EW_SILU, nnk_ew_silu_);
+    NNK_EW_CASE_(NN_EW_ELU, nnk_ew_elu_);
+    NNK_EW_CASE_(NN_EW_SELU, nnk_ew_selu_);
+    NNK_EW_CASE_(NN_EW_LEAKY_RELU, nnk_ew_leaky_relu_);
+    NNK_EW_CASE_(NN_EW_SOFTPLUS, nnk_ew_softplus_);
+    NNK_EW_CASE_(NN_EW_HARD_SIGMOID, nnk_ew_hard_sigmoid_);
+    NNK_EW_CASE_(NN_EW_RELU_BWD, nnk_ew_relu_bwd_);
+    NNK_EW_CASE_(NN_EW_SIGMOID_BWD, nnk_ew_sigmoid_bwd_);
+    NNK_EW_CASE_(NN_EW_TANH_BWD, nnk_ew_tanh_bwd_);
+    NNK_EW_CASE_(NN_EW_GELU_BWD, nnk_ew_gelu_bwd_);
+    NNK_EW_CASE_(NN_EW_SILU_BWD, nnk_ew_silu_bwd_);
+    NNK_EW_CASE_(NN_EW_ELU_BWD, nnk_ew_elu_bwd_);
+    NNK_EW_CASE_(NN_EW_SELU_BWD, nnk_ew_selu_bwd_);
+    NNK_EW_CASE_(NN_EW_LEAKY_RELU_BWD, nnk_ew_leaky_relu_bwd_);
+    NNK_EW_CASE_(NN_EW_SOFTPLUS_BWD, nnk_ew_softplus_bwd_);
+    NNK_EW_CASE_(NN_EW_HARD_SIGMOID_BWD, nnk_ew_hard_sigmoid_bwd_);
+    NNK_EW_CASE_(NN_EW_DROPOUT_BWD, nnk_ew_dropout_bwd_);
+    NNK_EW_CASE_(NN_EW_ADD, nnk_ew_add_);
+    default: for (int64_t i = 0; i < m; i++) y[i] = NAN;   /* an unknown op: visibly wrong */
+    }
+}
+
+/* y = the chain's last value; step s is op[s] with parameter alpha[s] on x[s] and dy[s]
+ * (NULL: the value of step s - 1; a one-input op's dy is unused).  Tiles of NNK_EW_TILE elements: the intermediates
+ * stay in the L1 cache and threads share the tiles. */
+NNK_API void nnk_ewise_chain(int64_t len, int steps, const int *op, const nn_real *alpha,
+                             const nn_real *const *x, const nn_real *const *dy, nn_real *y) {
+    int64_t tiles = (len + NNK_EW_TILE - 1) / NNK_EW_TILE;
+    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    for (int64_t t = 0; t < tiles; t++) {
+        nn_real tile[2][NNK_EW_TILE];
+        int64_t at = t * NNK_EW_TILE, m = len - at < NNK_EW_TILE ? len - at : NNK_EW_TILE;
+        const nn_real *prev = NULL;
+        for (int s = 0; s < steps; s++) {
+            nn_real *out = s == steps - 1 ? y + at : tile[s & 1];
+            const nn_real *xs = x[s] ? x[s] + at : prev, *ds = dy[s] ? dy[s] + at : prev;
+            nnk_ew_step_(op[s], alpha[s], m, xs, ds ? ds : xs, out);   /* an op of one input: dy unused */
+            prev = out;
+        }
+    }
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif

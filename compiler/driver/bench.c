@@ -249,6 +249,8 @@ static const char *shape_text(const Node *nd, int batch) {
 
 // Graph ops one kernel does: a contraction with its epilogue (fuse.c) does three.
 static int ops_fused(const Node *nd) {
+  if (nd->n_chain) return nd->n_chain;       // fuse_elementwise.c
+  if (nd->n_members) return nd->n_members;   // fuse_updates.c
   bool contraction = nd->op == OP_matmul || nd->op == OP_conv2d;
   return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none);
 }

@@ -44,6 +44,10 @@ static void pass_fuse_softmax(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_softmax) fuse_softmax_loss(g);
 }
 
+static void pass_fuse_elementwise(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_elementwise) fuse_elementwise(g);
+}
+
 static void pass_fuse_updates(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_updates) fuse_updates(g);
 }
@@ -69,6 +73,7 @@ static const Pass passes[] = {
     {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
     {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
     {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
+    {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
     {"updates", pass_fuse_updates},    // every optimizer update of the step in one kernel
     {"fused", pass_fused},             // dead nodes removed
     {"optimized", pass_layout},        // a layout per contraction, pack nodes for PACKED ones

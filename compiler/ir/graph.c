@@ -131,6 +131,12 @@ static void shape_loss_grad(Node *nd) {
   nd->batched = true;
 }
 
+// A pointwise chain's value is its last op's.
+static void shape_chain(Node *nd) {
+  nd->shape = nd->chain[nd->n_chain - 1]->shape;
+  nd->batched = nd->chain[nd->n_chain - 1]->batched;
+}
+
 // Fused losses keep the probabilities they compute in their own buffer.
 static void shape_loss_fused(Node *nd) { shape_first(nd); }
 
@@ -214,6 +220,19 @@ static void cost_update(const Node *nd, int64_t n, double *f, double *b) {
   double e = (double)shape_size(&nd->in[0]->shape);
   *f = 10 * e;
   *b = sizeof(float) * (2 + 2 * nd->slots) * e;
+}
+
+// Its ops' FLOPs; bytes only for what the one loop reads and writes.
+static void cost_chain(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 0;
+  for (int k = 0; k < nd->n_chain; k++) {
+    double fk, bk;
+    node_cost(nd->chain[k], n, &fk, &bk);
+    *f += fk;
+  }
+  int reads = 0;
+  for (int k = 0; k < MAX_IN; k++) reads += nd->in[k] != NULL;
+  *b = sizeof(float) * (reads + 1) * count(nd, n);
 }
 
 static void cost_update_all(const Node *nd, int64_t n, double *f, double *b) {

@@ -296,6 +296,72 @@ static void emit_update(Emit *e, const Node *nd, bool infer) {
   }
 }
 
+// The element function of a chainable op (NN_EW_* in both kernel libraries).
+static const char *ew_code(OpKind op) {
+  switch (op) {
+  case OP_relu: return "NN_EW_RELU";
+  case OP_sigmoid: return "NN_EW_SIGMOID";
+  case OP_tanh: return "NN_EW_TANH";
+  case OP_gelu: return "NN_EW_GELU";
+  case OP_silu: return "NN_EW_SILU";
+  case OP_elu: return "NN_EW_ELU";
+  case OP_selu: return "NN_EW_SELU";
+  case OP_leaky_relu: return "NN_EW_LEAKY_RELU";
+  case OP_softplus: return "NN_EW_SOFTPLUS";
+  case OP_hard_sigmoid: return "NN_EW_HARD_SIGMOID";
+  case OP_relu_bwd: return "NN_EW_RELU_BWD";
+  case OP_sigmoid_bwd: return "NN_EW_SIGMOID_BWD";
+  case OP_tanh_bwd: return "NN_EW_TANH_BWD";
+  case OP_gelu_bwd: return "NN_EW_GELU_BWD";
+  case OP_silu_bwd: return "NN_EW_SILU_BWD";
+  case OP_elu_bwd: return "NN_EW_ELU_BWD";
+  case OP_selu_bwd: return "NN_EW_SELU_BWD";
+  case OP_leaky_relu_bwd: return "NN_EW_LEAKY_RELU_BWD";
+  case OP_softplus_bwd: return "NN_EW_SOFTPLUS_BWD";
+  case OP_hard_sigmoid_bwd: return "NN_EW_HARD_SIGMOID_BWD";
+  case OP_dropout_bwd: return "NN_EW_DROPOUT_BWD";
+  case OP_add: return "NN_EW_ADD";
+  default: internal_error("emit", "%s cannot be in a pointwise chain", op_info[op].name);
+  }
+}
+
+// One operand of a chain's op: the step before's value (the null buffer), dropout's mask
+// (the aux buffer of the dropout node its gradient reads) or a graph node's buffer.
+static const char *ew_operand(Emit *e, const Node *op, int k, const Node *before) {
+  const Node *x = op->in[k];
+  if (!x || x == before) return e->d->null_buf;
+  if (op->op == OP_dropout_bwd && k == 0) return aux(e, x);
+  return buf(e, x);
+}
+
+// The chain's operand tables: first inputs, second inputs.
+static const char *ew_table(int t) {
+  static const char *const names[] = {"x", "dy"};
+  return names[t];
+}
+
+// fuse_elementwise.c: the chain as a table, one row per op in order (op, parameter, its
+// two operands); the library runs it in one loop. A comment names the graph nodes.
+static void emit_ewise_chain(Emit *e, const Node *nd, bool infer) {
+  int n = nd->n_chain;
+  const char *sp = e->d->ptr_space;
+  fprintf(e->out, "  // One loop over ");
+  emit_shape_text(e->out, nd);
+  fprintf(e->out, ":");
+  for (int k = 0; k < n; k++) fprintf(e->out, "%s %s (%s)", k ? " ->" : "", nd->chain[k]->name, op_info[nd->chain[k]->op].name);
+  fprintf(e->out, "\n  const int op[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", ew_code(nd->chain[k]->op));
+  fprintf(e->out, "};\n  const nn_real alpha[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", cnum(nd->chain[k]->alpha));
+  for (int t = 0; t < 2; t++) {
+    fprintf(e->out, "};\n  const %snn_real *const %s[%d] = ", sp, ew_table(t), n);
+    for (int k = 0; k < n; k++)
+      fprintf(e->out, k ? ", %s" : "{%s", ew_operand(e, nd->chain[k], t, k ? nd->chain[k - 1] : NULL));
+  }
+  fprintf(e->out, "};\n");
+  CALL("ewise_chain", 0, "%s, %d, op, alpha, x, dy, %s", len_expr(nd), n, buf(e, nd));
+}
+
 // The grouped update's tables: the weights, their gradients, then the optimizer's slots
 // by their Keras names.
 static const char *const *update_tables(OpKind op) {

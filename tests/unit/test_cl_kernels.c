@@ -932,6 +932,53 @@ Test(cl_update, update_all_sgd_adam_rmsprop) {
     cl_end();
 }
 
+/* fuse_elementwise.c: nncl_ewise_chain, every op alone and a chain of four, against
+ * the C chain (which equals the per-op C kernels, test_kernels_forward). */
+Test(cl_elementwise, ewise_chain_every_op_and_a_chain) {
+    cl_begin(64);
+    const long len = 3000;
+    const char *params = G_ "X, " G_ "DY, " G_ "X2, " G_ "X3, " GW_ "Y";
+    for (int op = NN_EW_RELU; op <= NN_EW_ADD; op++) {
+        char name[32];
+        snprintf(name, sizeof name, "ew_%d", op);
+        wrap(name, NULL, params,
+             "const int op[1] = {%d};\n  const nn_real alpha[1] = {0.7f};\n"
+             "  const __global nn_real *const x[1] = {X}, *const dy[1] = {%s};\n"
+             "  nncl_ewise_chain(%ld, 1, op, alpha, x, dy, Y)",
+             op, op >= NN_EW_RELU_BWD ? "DY" : "0", len);
+    }
+    wrap("ew_chain4", NULL, params,
+         "const int op[4] = {NN_EW_ELU, NN_EW_RELU_BWD, NN_EW_DROPOUT_BWD, NN_EW_ADD};\n"
+         "  const nn_real alpha[4] = {0.7f, 0, 0, 0};\n"
+         "  const __global nn_real *const x[4] = {X, X3, X2, 0}, *const dy[4] = {0, 0, 0, DY};\n"
+         "  nncl_ewise_chain(%ld, 4, op, alpha, x, dy, Y)", len);
+    cl_build();
+    float *x = rnd(len, -4, 4), *dy = rnd(len, -1, 1), *x2 = rnd(len, -1, 1), *x3 = rnd(len, -1, 1);
+    for (long i = 0; i < len; i++) x2[i] = x2[i] > 0 ? 1.25f : 0;
+    float *want = rnd(len, -1, 1);
+    for (int op = NN_EW_RELU; op <= NN_EW_ADD + 1; op++) {
+        char name[32];
+        float *y = rnd(len, -1, 1);
+        if (op <= NN_EW_ADD) {
+            float a = 0.7f;
+            const float *xs[1] = {x}, *ds[1] = {op >= NN_EW_RELU_BWD ? dy : NULL};
+            nnk_ewise_chain(len, 1, &op, &a, xs, ds, want);
+            snprintf(name, sizeof name, "ew_%d", op);
+        } else {
+            const int ops[4] = {NN_EW_ELU, NN_EW_RELU_BWD, NN_EW_DROPOUT_BWD, NN_EW_ADD};
+            const float alpha[4] = {0.7f, 0, 0, 0};
+            const float *xs[4] = {x, x3, x2, NULL}, *ds[4] = {NULL, NULL, NULL, dy};
+            nnk_ewise_chain(len, 4, ops, alpha, xs, ds, want);
+            snprintf(name, sizeof name, "ew_chain4");
+        }
+        run(name, 5, (arg_t[]){AB(x, len), AB(dy, len), AB(x2, len), AB(x3, len), AB(y, len)});
+        expect_close(name, y, want, len, TOL_EW);
+        free(y);
+    }
+    free(x), free(dy), free(x2), free(x3), free(want);
+    cl_end();
+}
+
 /* ------------------------------------------------------------ rough timings (opt-in) */
 
 /* Best of `reps` launches with the generated host's group rule (ceil(work/NNCL_WG)
