@@ -599,6 +599,8 @@ void graph_dot(const Graph *g, FILE *out) {
       if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
       if (nd->layout != LAYOUT_NHWC || nd->op == OP_pack_weights) fprintf(out, " [%s]", node_layout_name(nd));
       if (nd->computed_by) fprintf(out, " (by %s)", nd->computed_by->name);   // fuse_softmax.c
+      for (int k = 0; k < nd->n_chain; k++)                                    // fuse_elementwise.c
+        fprintf(out, "%s%s", k ? " + " : ": ", op_info[nd->chain[k]->op].name);
     }
     fputs("\\n", out);
     dot_shape(out, nd);

@@ -2,7 +2,7 @@
 //
 // 7 layers, 88138 params (88138 trainable).
 // Loss: sparse_softmax_xent (fused onto the logits); optimizer: adam.
-// Graph: 19 forward nodes, 16 backward nodes, 8 optimizer updates.
+// Graph: 19 forward nodes, 15 backward nodes, 8 optimizer updates.
 //
 // One function per graph node that runs a kernel, named after it; shapes are
 // constants and the batch count n is the only run-time dimension. Every buffer has
@@ -58,8 +58,7 @@ typedef struct State {
   nn_real *dense_1_bwd_bias_grad;  // bias_grad (10)
   nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 32)
   nn_real *dense_1_bwd_matmul_dw;  // matmul (32, 10)
-  nn_real *dropout_bwd_dropout;  // dropout_bwd (n, 32)
-  nn_real *dense_bwd_relu;  // relu_bwd (n, 32)
+  nn_real *dropout_bwd_dropout_relu_bwd;  // ewise_chain (n, 32)
   nn_real *dense_bwd_bias_grad;  // bias_grad (32)
   nn_real *dense_bwd_matmul_dx_relu_bwd;  // matmul (n, 2704)
   nn_real *dense_bwd_matmul_dw;  // matmul (2704, 32)
@@ -151,30 +150,30 @@ static void dense_1_bwd_matmul_dw(State *s, int n) {
   nnk_gemm(1, 0, 32, 10, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw, 0);
 }
 
-// dropout_bwd_dropout: dropout_bwd (n, 32), (n, 32) -> (n, 32); 32 FLOPs per sample
-static void dropout_bwd_dropout(State *s, int n) {
-  nnk_dropout_bwd((int64_t)n * 32, s->dropout_fwd_dropout_aux, s->dense_1_bwd_matmul_dx, s->dropout_bwd_dropout);
-}
-
-// dense_bwd_relu: relu_bwd (n, 32), (n, 32) -> (n, 32); 32 FLOPs per sample
-static void dense_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 32, s->dense_fwd_matmul_bias_relu, s->dropout_bwd_dropout, s->dense_bwd_relu);
+// dropout_bwd_dropout_relu_bwd: ewise_chain (n, 32), (n, 32), (n, 32) -> (n, 32); 64 FLOPs per sample
+static void dropout_bwd_dropout_relu_bwd(State *s, int n) {
+  // One loop over (n, 32): dropout_bwd_dropout (dropout_bwd) -> dense_bwd_relu (relu_bwd)
+  const int op[2] = {NN_EW_DROPOUT_BWD, NN_EW_RELU_BWD};
+  const nn_real alpha[2] = {0.0, 0.0};
+  const nn_real *const x[2] = {s->dropout_fwd_dropout_aux, s->dense_fwd_matmul_bias_relu};
+  const nn_real *const dy[2] = {s->dense_1_bwd_matmul_dx, NULL};
+  nnk_ewise_chain((int64_t)n * 32, 2, op, alpha, x, dy, s->dropout_bwd_dropout_relu_bwd);
 }
 
 // dense_bwd_bias_grad: bias_grad (n, 32) -> (32); 32 FLOPs per sample
 static void dense_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 32, s->dense_bwd_relu, s->dense_bwd_bias_grad);
+  nnk_bias_grad(n, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_bias_grad);
 }
 
 // dense_bwd_matmul_dx_relu_bwd: matmul (n, 32), (2704, 32), (n, 13, 13, 16) -> (n, 2704); 173056 FLOPs per sample
 static void dense_bwd_matmul_dx_relu_bwd(State *s, int n) {
-  nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dense_bwd_relu, s->dense_kernel,
+  nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_kernel,
       s->conv2d_1_fwd_conv_bias_relu, NN_EPI_RELU, s->dense_bwd_matmul_dx_relu_bwd);
 }
 
 // dense_bwd_matmul_dw: matmul (n, 2704), (n, 32) -> (2704, 32); 173056 FLOPs per sample
 static void dense_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dense_bwd_relu, s->dense_bwd_matmul_dw, 0);
+  nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_matmul_dw, 0);
 }
 
 // conv2d_1_bwd_bias_grad: bias_grad (n, 13, 13, 16) -> (16); 16 FLOPs per sample
@@ -288,8 +287,7 @@ static void nnc_backward(State *s, int n) {
   dense_1_bwd_bias_grad(s, n);
   dense_1_bwd_matmul_dx(s, n);
   dense_1_bwd_matmul_dw(s, n);
-  dropout_bwd_dropout(s, n);
-  dense_bwd_relu(s, n);
+  dropout_bwd_dropout_relu_bwd(s, n);
   dense_bwd_bias_grad(s, n);
   dense_bwd_matmul_dx_relu_bwd(s, n);
   dense_bwd_matmul_dw(s, n);
@@ -335,16 +333,15 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"conv2d_fwd_conv_bias_relu", "conv2d", 0, 5408, 1},
   {"max_pooling2d_fwd_maxpool", "maxpool2d", 10816, 1352, 1},
   {"conv2d_1_fwd_conv_bias_relu", "conv2d", 5408, 2704, 1},
-  {"dense_fwd_matmul_bias_relu", "matmul", 12176, 32, 1},
-  {"dropout_fwd_dropout", "dropout", 8112, 32, 1},
+  {"dense_fwd_matmul_bias_relu", "matmul", 8112, 32, 1},
+  {"dropout_fwd_dropout", "dropout", 12176, 32, 1},
   {"dense_1_fwd_matmul_bias", "matmul", 8176, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 14320, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
   {"dense_1_bwd_bias_grad", "bias_grad", 352592, 10, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 8176, 32, 1},
   {"dense_1_bwd_matmul_dw", "matmul", 352144, 320, 0},
-  {"dropout_bwd_dropout", "dropout_bwd", 8112, 32, 1},
-  {"dense_bwd_relu", "relu_bwd", 12176, 32, 1},
+  {"dropout_bwd_dropout_relu_bwd", "ewise_chain", 12176, 32, 1},
   {"dense_bwd_bias_grad", "bias_grad", 352544, 32, 0},
   {"dense_bwd_matmul_dx_relu_bwd", "matmul", 8112, 2704, 1},
   {"dense_bwd_matmul_dw", "matmul", 264464, 86528, 0},
@@ -558,8 +555,8 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->flatten_fwd_reshape = s->conv2d_1_fwd_conv_bias_relu;
   s->dense_kernel = fixed + 1264;
   s->dense_bias = fixed + 87792;
-  s->dense_fwd_matmul_bias_relu = batch + (size_t)12176 * max_batch;
-  s->dropout_fwd_dropout = batch + (size_t)8112 * max_batch;
+  s->dense_fwd_matmul_bias_relu = batch + (size_t)8112 * max_batch;
+  s->dropout_fwd_dropout = batch + (size_t)12176 * max_batch;
   s->dropout_fwd_dropout_aux = batch + (size_t)8144 * max_batch;
   s->dense_1_kernel = fixed + 87824;
   s->dense_1_bias = fixed + 88144;
@@ -571,8 +568,7 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dense_1_bwd_bias_grad = fixed + 352592;
   s->dense_1_bwd_matmul_dx = batch + (size_t)8176 * max_batch;
   s->dense_1_bwd_matmul_dw = fixed + 352144;
-  s->dropout_bwd_dropout = batch + (size_t)8112 * max_batch;
-  s->dense_bwd_relu = batch + (size_t)12176 * max_batch;
+  s->dropout_bwd_dropout_relu_bwd = batch + (size_t)12176 * max_batch;
   s->dense_bwd_bias_grad = fixed + 352544;
   s->dense_bwd_matmul_dx_relu_bwd = batch + (size_t)8112 * max_batch;
   s->dense_bwd_matmul_dw = fixed + 264464;
