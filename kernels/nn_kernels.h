@@ -2184,10 +2184,24 @@ static inline void nnk_ew_step_(int op, nn_real a, int64_t m, const nn_real *x, 
 /* y = the chain's last value; step s is op[s] with parameter alpha[s] on x[s] and dy[s]
  * (NULL: the value of step s - 1; a one-input op's dy is unused).  Tiles of NNK_EW_TILE elements: the intermediates
  * stay in the L1 cache and threads share the tiles. */
+/* Whether an op calls libm (exp, erfc, ...): its per-op kernel forks threads from
+ * NNK_PAR_MIN / 8 elements, the others from NNK_PAR_MIN (forking costs more than they do). */
+static inline int nnk_ew_costly_(int op) {
+    switch (op) {
+    case NN_EW_SIGMOID: case NN_EW_TANH: case NN_EW_GELU: case NN_EW_SILU: case NN_EW_ELU: case NN_EW_SELU:
+    case NN_EW_SOFTPLUS: case NN_EW_GELU_BWD: case NN_EW_SILU_BWD: case NN_EW_ELU_BWD: case NN_EW_SOFTPLUS_BWD:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 NNK_API void nnk_ewise_chain(int64_t len, int steps, const int *op, const nn_real *alpha,
                              const nn_real *const *x, const nn_real *const *dy, nn_real *y) {
-    int64_t tiles = (len + NNK_EW_TILE - 1) / NNK_EW_TILE;
-    #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN / 8)
+    int64_t tiles = (len + NNK_EW_TILE - 1) / NNK_EW_TILE, par_min = NNK_PAR_MIN;
+    for (int s = 0; s < steps; s++)
+        if (nnk_ew_costly_(op[s])) par_min = NNK_PAR_MIN / 8;
+    #pragma omp parallel for schedule(static) if (len >= par_min)
     for (int64_t t = 0; t < tiles; t++) {
         nn_real tile[2][NNK_EW_TILE];
         int64_t at = t * NNK_EW_TILE, m = len - at < NNK_EW_TILE ? len - at : NNK_EW_TILE;
