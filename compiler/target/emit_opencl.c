@@ -55,7 +55,7 @@ static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
 }
 
 static const Dialect cl_dialect = {
-    .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .ptr_space = "__global ", .seed = "seed", .step = "step",
+    .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .ptr_space = "__global ", .ew_inline = "nncl_ew_", .for_items = "NNCL_FOR_ITEMS_(i, %s)", .seed = "seed", .step = "step",
     .call = cl_call, .zero = cl_zero, .run = cl_run, .forward_prologue = "",
     .sync = "nn_cl_finish(s->cl);",
 };

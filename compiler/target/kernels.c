@@ -340,6 +340,24 @@ static const char *ew_table(int t) {
   return names[t];
 }
 
+// A dialect whose kernels hold loops (OpenCL): the chain as straight-line code, one
+// element function call per op on element i, the value before in v (a table walked per
+// element is slower there than the separate kernels).
+static void emit_ewise_loop(Emit *e, const Node *nd) {
+  fprintf(e->out, "  %s {\n    nn_real v = 0;\n", xprintf(e->d->for_items, len_expr(nd)));
+  for (int k = 0; k < nd->n_chain; k++) {
+    const Node *op = nd->chain[k], *before = k ? nd->chain[k - 1] : NULL;
+    const char *arg[2];
+    for (int t = 0; t < 2; t++) {
+      const char *b = ew_operand(e, op, t, before);
+      arg[t] = !op->in[t] ? "0" : op->in[t] == before ? "v" : xprintf("%s[i]", b);
+    }
+    fprintf(e->out, "    v = %s%s_(%s, %s, %s);  // %s\n", e->d->ew_inline, op_info[op->op].name, arg[0], arg[1],
+            cnum(op->alpha), op->name);
+  }
+  fprintf(e->out, "    %s[i] = v;\n  }\n", buf(e, nd));
+}
+
 // fuse_elementwise.c: the chain as a table, one row per op in order (op, parameter, its
 // two operands); the library runs it in one loop. A comment names the graph nodes.
 static void emit_ewise_chain(Emit *e, const Node *nd, bool infer) {
@@ -349,7 +367,12 @@ static void emit_ewise_chain(Emit *e, const Node *nd, bool infer) {
   emit_shape_text(e->out, nd);
   fprintf(e->out, ":");
   for (int k = 0; k < n; k++) fprintf(e->out, "%s %s (%s)", k ? " ->" : "", nd->chain[k]->name, op_info[nd->chain[k]->op].name);
-  fprintf(e->out, "\n  const int op[%d] = ", n);
+  fprintf(e->out, "\n");
+  if (e->d->ew_inline) {
+    emit_ewise_loop(e, nd);
+    return;
+  }
+  fprintf(e->out, "  const int op[%d] = ", n);
   for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", ew_code(nd->chain[k]->op));
   fprintf(e->out, "};\n  const nn_real alpha[%d] = ", n);
   for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", cnum(nd->chain[k]->alpha));
