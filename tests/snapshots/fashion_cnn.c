@@ -486,8 +486,8 @@ static State *nnc_infer_state(State *s, State *si) {
   si->dense_1_fwd_matmul_bias = batch + (size_t)64 * ib;
   si->dense_1_fwd_softmax = batch + (size_t)0 * ib;
   si->batch_y = batch + (size_t)7552 * ib;
-  si->loss_sparse_softmax_xent = batch + (size_t)16 * ib;
-  si->loss_grad = batch + (size_t)32 * ib;
+  si->loss_sparse_softmax_xent = si->dense_1_fwd_softmax;
+  si->loss_grad = batch + (size_t)16 * ib;
   si->flatten_bwd_reshape = si->dense_bwd_matmul_dx_relu_bwd;
   return si;
 }
