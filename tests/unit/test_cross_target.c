@@ -274,6 +274,17 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
   remove_if_passed(root, failures);
 }
 
+// Writes a fixed script as dir/model.nn; returns it.
+static const char *write_script(const char *dir, const char *text) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/model.nn", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+  return text;
+}
+
 // A model every fusion applies to, whatever the random ones draw: a conv's gelu then a
 // LeakyReLU (a pointwise chain forward and backward), Dense(relu) then Dropout (the
 // dropout and relu gradients chained), a softmax output the loss computes, several
@@ -308,12 +319,7 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
     } else {
       snprintf(dir, sizeof dir, "%s/fixed", root);
       mkdir(dir, 0700);
-      char path[600];
-      snprintf(path, sizeof path, "%s/model.nn", dir);
-      FILE *f = fopen(path, "w");
-      cr_assert_not_null(f);
-      fputs(fixed_model, f);
-      fclose(f);
+      write_script(dir, fixed_model);
     }
     int rc_a = build_and_run_in(dir, "optimized", "c", "--layout=nhwc"),
         rc_b = build_and_run_in(dir, "plain", "c", "--no-fuse --no-reuse --layout=nhwc");
@@ -375,17 +381,6 @@ static const char *deep_convs(void) {
           "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
           "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
   return s.text;
-}
-
-// Writes a fixed script as dir/model.nn; returns it.
-static const char *write_script(const char *dir, const char *text) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/model.nn", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert_not_null(f);
-  fputs(text, f);
-  fclose(f);
-  return text;
 }
 
 // Layouts (layout.c): the same random models built with every contraction NHWC, with
