@@ -5,8 +5,8 @@ file(READ "${IN}" text)
 string(REGEX MATCHALL "\nNNK_API [^{;]*\\)[ \n]*{" heads "${text}")
 set(api "/* nn_kernels_api.h — generated from nn_kernels.h by cmake/kernels_api.cmake; do not edit.\n * The public kernels as external functions (the library nnc links, kernels/nn_kernels_lib.c). */\n")
 string(APPEND api "#include <stddef.h>\n#include <stdint.h>\n\n")
-# The constants generated calls pass (a fused epilogue's activation).
-string(REGEX MATCHALL "\n#define NN_EPI_[A-Z_]+ [0-9]+" defines "${text}")
+# The constants generated calls pass (a fused epilogue's activation, a chain's ops).
+string(REGEX MATCHALL "\n#define NN_E(PI|W)_[A-Z_]+ [0-9]+" defines "${text}")
 foreach(d ${defines})
   string(STRIP "${d}" d)
   string(APPEND api "${d}\n")

@@ -473,6 +473,13 @@ struct Node {
   Node *grad;              // loss nodes: the loss_grad node their kernel fills
   Layout layout;           // matmul, conv2d, conv2d_bwd_data: how the kernel reads its operands (layout.c)
   PackKind pack;           // pack_weights: which packing of its input
+  Node **members;          // update_all: the update nodes whose work its kernel does
+  int n_members;
+  Node **chain;            // ewise_chain: the pointwise nodes it computes, in order (not in the
+  int n_chain;             //   graph; each reads the one before it, or nodes among in[])
+  Node *computed_by;       // fuse_softmax.c: the loss whose kernel writes this node's value (the
+                           //   probabilities) whenever the loss runs; the node's own kernel runs
+                           //   only in inference without labels (predict)
   // param nodes
   const char *keras_name;  // "dense_1.kernel"
   bool trainable;
@@ -495,6 +502,7 @@ typedef struct Graph {
   int n_layers;
   int stage_fwd_end;       // nodes[0..stage_fwd_end) are the forward pass
   Plan *plan;              // set by the schedule and memory-plan passes (plan.c)
+  Node *update_all;        // fuse_updates.c: the one kernel of all optimizer updates (not in nodes)
 } Graph;
 
 // Needs a checked Program (shapes resolved). Guarantees: nodes in topological order,
@@ -566,6 +574,12 @@ struct Plan {
 // Needs a graph (differentiated when compiled). Guarantees: every node that runs a kernel
 // appears once, in topological order, in its phase.
 void schedule(Graph *g);
+// Whether a scheduled node's own kernel runs in a train step: not when a loss computes
+// its value (computed_by) nor when a grouped kernel does its work (Graph.update_all).
+bool runs_in_train_step(const Graph *g, const Node *nd);
+// The kernels a train step runs, in order (forward, backward, updates), as the bench
+// timers number them: the scheduled nodes that run_in_train_step, then the update group.
+int train_step_kernels(const Graph *g, const Node ***out);
 
 //
 // fuse.c — epilogue fusion
@@ -606,6 +620,50 @@ bool node_needs_conv_work(const Node *nd);
 const char *node_layout_name(const Node *nd);
 
 //
+// fuse_softmax.c — the softmax computed once
+//
+// Needs a differentiated graph whose loss is fused onto the logits (softmax or sigmoid
+// cross-entropy) while the model's output is that softmax/sigmoid of the same logits.
+// The loss kernel already computes the probabilities (with Keras's from-logits
+// numerics); it now writes them into the output node's storage (the loss aliases it)
+// and the output's own kernel runs only where the loss does not: inference without
+// labels. Guarantees: the loss, its gradient and so the weights are the same bits; the
+// training and evaluation outputs are the loss kernel's probabilities (within rounding
+// of the softmax kernel's). Returns 1 if it fused, else 0.
+int fuse_softmax_loss(Graph *g);
+
+//
+// fuse_elementwise.c — chains of pointwise ops in one loop
+//
+// Needs a differentiated graph. Where a pointwise op (an activation, its gradient,
+// dropout's gradient, add) is the only reader of another's value, the two and any
+// such ops before and after become one ewise_chain node in the last one's place,
+// reading the chain's inputs from the graph (at most MAX_IN) and writing the last
+// value; the values in between never reach memory (the C kernel keeps them in a
+// cache-sized tile, the OpenCL kernel in registers). Ops with state of their own
+// (dropout's mask, batch statistics) or values another node reads stay outside.
+// Guarantees: C computes the same bits (the per-op kernels and the chain share each
+// op's element function, and every intermediate is rounded to nn_real as before).
+// Returns the chains made.
+int fuse_elementwise(Graph *g);
+
+//
+// fuse_updates.c — every optimizer update of a step in one kernel
+//
+// Needs a differentiated graph. When every trainable weight's update is the same op with
+// the same settings (one compile(), so always), makes Graph.update_all: a node outside
+// the node list whose members are those updates, in graph order; its kernel walks all
+// the weights in one parallel region (C: nnk_*_update_all; OpenCL: one launch). The
+// members stay in the graph and the schedule, so the memory plan, MPI's gradient
+// buckets, checkpoints and backups see the same nodes, buffers and slots as before;
+// the targets run the group's kernel in place of theirs. Safe because the update phase
+// follows the whole backward pass and writes no buffer the plan shares (weights and
+// slots have their own memory), so every member's gradient is alive wherever the group
+// runs. Guarantees: the same bits as the per-weight kernels (one implementation).
+// Returns the number of updates grouped (0: none).
+int fuse_updates(Graph *g);
+
+//
 // memplan.c — the memory plan
 //
 // Needs schedule's plan. Guarantees: weights contiguous from 0, optimizer slots
@@ -626,7 +684,13 @@ const char *pipeline_stage_name(int i);        // the i-th stage; NULL past the 
 void pipeline_set_verify(bool on);
 // The optional passes, all on unless switched off (to compare with and without them).
 typedef struct PassOptions {
-  bool no_fuse;            // --no-fuse: bias and activation stay kernels of their own
+  bool no_fuse;            // --no-fuse: no fusion pass at all (each is also off by its name:
+                           //   --no-fuse=epilogue,gradient,softmax,elementwise,updates)
+  bool no_fuse_epilogue;   // fuse.c: bias and activation stay kernels of their own
+  bool no_fuse_gradient;   // fuse_grad.c: activation gradients stay kernels of their own
+  bool no_fuse_softmax;    // fuse_softmax.c: the softmax runs beside the loss that recomputes it
+  bool no_fuse_elementwise; // fuse_elementwise.c: one kernel per pointwise op
+  bool no_fuse_updates;    // fuse_updates.c: one optimizer kernel per weight
   bool no_reuse;           // --no-reuse: every buffer its own memory
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)
@@ -635,6 +699,8 @@ typedef struct PassOptions {
 int layout_choice(const char *name);
 const char *layout_choice_name(LayoutChoice c);
 void pipeline_set_options(PassOptions o);
+// Sets the switches a --no-fuse= list names ("softmax,updates"); -1 for an unknown name.
+int pass_options_parse_no_fuse(PassOptions *o, const char *list);
 
 // driver/report.c — `nnc build`'s memory report: weights, optimizer state, activations
 // and gradients (and what they would take unshared), convolution workspace, data, total.

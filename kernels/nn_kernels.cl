@@ -1861,6 +1861,195 @@ static inline void nncl_rmsprop_update(long size, float lr, float rho, float mom
     }
 }
 
+/* fuse_updates.c: every weight's update in one kernel (one launch per step instead of
+ * one per weight). Part k is the weight w[k], its gradient g[k] and its slots, of
+ * size[k] elements; each is the per-weight kernel's loop, so the bits are its bits. */
+static inline void nncl_sgd_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                       __global nn_real *const *m, const long *size, float lr, float momentum,
+                                       int nesterov) {
+    for (int k = 0; k < parts; k++) nncl_sgd_update(size[k], lr, momentum, nesterov, w[k], g[k], m[k]);
+}
+
+static inline void nncl_adam_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                        __global nn_real *const *m, __global nn_real *const *v, const long *size,
+                                        float lr, float beta1, float beta2, float eps, long t) {
+    for (int k = 0; k < parts; k++) nncl_adam_update(size[k], lr, beta1, beta2, eps, t, w[k], g[k], m[k], v[k]);
+}
+
+static inline void nncl_rmsprop_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
+                                           __global nn_real *const *v, __global nn_real *const *mom,
+                                           __global nn_real *const *mg, const long *size, float lr, float rho,
+                                           float momentum, float eps, int centered) {
+    for (int k = 0; k < parts; k++)
+        nncl_rmsprop_update(size[k], lr, rho, momentum, eps, centered, w[k], g[k], v[k], mom[k], mg[k]);
+}
+
+/* ---------------------------------------------------------------- pointwise chains */
+
+/* fuse_elementwise.c: a chain of pointwise ops in one kernel, one item per element, the
+ * intermediates in registers.  The element functions repeat the per-op functions'
+ * expressions (x the first input, dy the second, a the parameter); NN_EW_* as in
+ * nn_kernels.h. */
+#define NN_EW_RELU 1
+#define NN_EW_SIGMOID 2
+#define NN_EW_TANH 3
+#define NN_EW_GELU 4
+#define NN_EW_SILU 5
+#define NN_EW_ELU 6
+#define NN_EW_SELU 7
+#define NN_EW_LEAKY_RELU 8
+#define NN_EW_SOFTPLUS 9
+#define NN_EW_HARD_SIGMOID 10
+#define NN_EW_RELU_BWD 11
+#define NN_EW_SIGMOID_BWD 12
+#define NN_EW_TANH_BWD 13
+#define NN_EW_GELU_BWD 14
+#define NN_EW_SILU_BWD 15
+#define NN_EW_ELU_BWD 16
+#define NN_EW_SELU_BWD 17
+#define NN_EW_LEAKY_RELU_BWD 18
+#define NN_EW_SOFTPLUS_BWD 19
+#define NN_EW_HARD_SIGMOID_BWD 20
+#define NN_EW_DROPOUT_BWD 21
+#define NN_EW_ADD 22
+
+static inline nn_real nncl_ew_relu_(nn_real x, nn_real dy, nn_real a) {
+    return x > 0 ? x : 0;
+}
+
+static inline nn_real nncl_ew_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    return nncl_sigmoid_(x);
+}
+
+static inline nn_real nncl_ew_tanh_(nn_real x, nn_real dy, nn_real a) {
+    return tanh(x);
+}
+
+static inline nn_real nncl_ew_gelu_(nn_real x, nn_real dy, nn_real a) {
+    return (nn_real)0.5 * x * erfc(-x * NNCL_SQRT1_2);
+}
+
+static inline nn_real nncl_ew_silu_(nn_real x, nn_real dy, nn_real a) {
+    return x * nncl_sigmoid_(x);
+}
+
+static inline nn_real nncl_ew_elu_(nn_real x, nn_real dy, nn_real a) {
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? x : a * expm1(neg);
+}
+
+static inline nn_real nncl_ew_selu_(nn_real x, nn_real dy, nn_real a) {
+    nn_real neg = x < 0 ? x : 0;
+    return (nn_real)NNCL_SELU_SCALE * (x > 0 ? x : (nn_real)NNCL_SELU_ALPHA * expm1(neg));
+}
+
+static inline nn_real nncl_ew_leaky_relu_(nn_real x, nn_real dy, nn_real a) {
+    return x > 0 ? x : a * x;
+}
+
+static inline nn_real nncl_ew_softplus_(nn_real x, nn_real dy, nn_real a) {
+    nn_real pos = x > 0 ? x : 0, mabs = x > 0 ? -x : x;
+    return pos + log1p(exp(mabs));
+}
+
+static inline nn_real nncl_ew_hard_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    nn_real t = x + (nn_real)3;
+    t = t > 0 ? t : 0;
+    t = t < 6 ? t : (nn_real)6;
+    return t / (nn_real)6;
+}
+
+static inline nn_real nncl_ew_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return x > 0 ? dy : 0;
+}
+
+static inline nn_real nncl_ew_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return dy * x * ((nn_real)1 - x);
+}
+
+static inline nn_real nncl_ew_tanh_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return dy * ((nn_real)1 - x * x);
+}
+
+static inline nn_real nncl_ew_gelu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    nn_real cdf = (nn_real)0.5 * erfc(-x * NNCL_SQRT1_2);
+    return dy * (cdf + x * NNCL_INV_SQRT_2PI * exp((nn_real)-0.5 * x * x));
+}
+
+static inline nn_real nncl_ew_silu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    nn_real s = nncl_sigmoid_(x);
+    return dy * s * ((nn_real)1 + x * ((nn_real)1 - s));
+}
+
+static inline nn_real nncl_ew_elu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? dy : dy * a * exp(neg);
+}
+
+static inline nn_real nncl_ew_selu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return dy * (x > 0 ? (nn_real)NNCL_SELU_SCALE : x + (nn_real)(NNCL_SELU_SCALE * NNCL_SELU_ALPHA));
+}
+
+static inline nn_real nncl_ew_leaky_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return x > 0 ? dy : a * dy;
+}
+
+static inline nn_real nncl_ew_softplus_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return -dy * expm1(-x);
+}
+
+static inline nn_real nncl_ew_hard_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return x > 0 && x < 1 ? dy / (nn_real)6 : 0;
+}
+
+static inline nn_real nncl_ew_dropout_bwd_(nn_real x, nn_real dy, nn_real a) {
+    return dy * x;
+}
+
+static inline nn_real nncl_ew_add_(nn_real x, nn_real dy, nn_real a) {
+    return x + dy;
+}
+
+static inline nn_real nncl_ew_(int op, nn_real x, nn_real dy, nn_real a) {
+    switch (op) {
+    case NN_EW_RELU: return nncl_ew_relu_(x, dy, a);
+    case NN_EW_SIGMOID: return nncl_ew_sigmoid_(x, dy, a);
+    case NN_EW_TANH: return nncl_ew_tanh_(x, dy, a);
+    case NN_EW_GELU: return nncl_ew_gelu_(x, dy, a);
+    case NN_EW_SILU: return nncl_ew_silu_(x, dy, a);
+    case NN_EW_ELU: return nncl_ew_elu_(x, dy, a);
+    case NN_EW_SELU: return nncl_ew_selu_(x, dy, a);
+    case NN_EW_LEAKY_RELU: return nncl_ew_leaky_relu_(x, dy, a);
+    case NN_EW_SOFTPLUS: return nncl_ew_softplus_(x, dy, a);
+    case NN_EW_HARD_SIGMOID: return nncl_ew_hard_sigmoid_(x, dy, a);
+    case NN_EW_RELU_BWD: return nncl_ew_relu_bwd_(x, dy, a);
+    case NN_EW_SIGMOID_BWD: return nncl_ew_sigmoid_bwd_(x, dy, a);
+    case NN_EW_TANH_BWD: return nncl_ew_tanh_bwd_(x, dy, a);
+    case NN_EW_GELU_BWD: return nncl_ew_gelu_bwd_(x, dy, a);
+    case NN_EW_SILU_BWD: return nncl_ew_silu_bwd_(x, dy, a);
+    case NN_EW_ELU_BWD: return nncl_ew_elu_bwd_(x, dy, a);
+    case NN_EW_SELU_BWD: return nncl_ew_selu_bwd_(x, dy, a);
+    case NN_EW_LEAKY_RELU_BWD: return nncl_ew_leaky_relu_bwd_(x, dy, a);
+    case NN_EW_SOFTPLUS_BWD: return nncl_ew_softplus_bwd_(x, dy, a);
+    case NN_EW_HARD_SIGMOID_BWD: return nncl_ew_hard_sigmoid_bwd_(x, dy, a);
+    case NN_EW_DROPOUT_BWD: return nncl_ew_dropout_bwd_(x, dy, a);
+    case NN_EW_ADD: return nncl_ew_add_(x, dy, a);
+    default: return NAN;
+    }
+}
+
+/* y = the chain's last value; step s is op[s] with alpha[s] on x[s] and dy[s] (0: the
+ * value of step s - 1). */
+static inline void nncl_ewise_chain(long len, int steps, const int *op, const nn_real *alpha,
+                                    __global const nn_real *const *x, __global const nn_real *const *dy,
+                                    __global nn_real *y) {
+    NNCL_FOR_ITEMS_(i, len) {
+        nn_real v = 0;
+        for (int s = 0; s < steps; s++) v = nncl_ew_(op[s], x[s] ? x[s][i] : v, dy[s] ? dy[s][i] : v, alpha[s]);
+        y[i] = v;
+    }
+}
+
 /* ---------------------------------------------------------------- copies */
 
 /* One item per element.  Unlike C's memmove, x and y must not partially overlap. */

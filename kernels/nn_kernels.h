@@ -1538,19 +1538,13 @@ NNK_API void nnk_l1l2_grad(int64_t size, double l1, double l2, const nn_real *w,
 
 /* momentum 0: w -= lr g (m unused, may be NULL).  Else m = momentum m - lr g;
  * nesterov: w += momentum m - lr g; else w += m. */
+/* The per-weight kernel is the grouped kernel (nnk_sgd_update_all, below) on one part:
+ * one implementation, so fused and unfused steps give the same bits. */
+NNK_API void nnk_sgd_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                const int64_t *size, double lr, double momentum, int nesterov);
 NNK_API void nnk_sgd_update(int64_t size, double lr, double momentum, int nesterov,
                                   nn_real *w, const nn_real *g, nn_real *m) {
-    nn_real a = (nn_real)lr, mu = (nn_real)momentum;
-    if (momentum == 0) {
-        #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-        for (int64_t i = 0; i < size; i++) w[i] -= a * g[i];
-        return;
-    }
-    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < size; i++) {
-        m[i] = mu * m[i] - a * g[i];
-        w[i] += nesterov ? mu * m[i] - a * g[i] : m[i];
-    }
+    nnk_sgd_update_all(1, &w, &g, &m, &size, lr, momentum, nesterov);
 }
 
 /* Lane-wise square root, correctly rounded like sqrtf/sqrt.  The libm call cannot be
@@ -1597,58 +1591,157 @@ static inline void nnk_flush_subnormals_end_(unsigned saved) {
  * v += (g²-v)(1-β2); w -= alpha m / (sqrt(v) + eps)  (eps outside the sqrt, on raw v).
  * Whole vectors first, then the remainder element by element, same formulas;
  * subnormals flushed (above). */
+/* One Adam step of element i (one vector of NNK_VEC_LANES from i, or one element): the
+ * kernel and the grouped kernel below (nnk_adam_update_all) share them, so both give
+ * the same bits. */
+static inline void nnk_adam_vec_(size_t i, nn_real alpha, nn_real b1, nn_real b2, nn_real e, nn_real *w,
+                                 const nn_real *g, nn_real *m, nn_real *v) {
+    nnk_vec_ gi = *(const nnk_vec_ *)(g + i), mi = *(nnk_vec_ *)(m + i), vi = *(nnk_vec_ *)(v + i);
+    mi += (gi - mi) * b1;
+    vi += (gi * gi - vi) * b2;
+    *(nnk_vec_ *)(m + i) = mi;
+    *(nnk_vec_ *)(v + i) = vi;
+    *(nnk_vec_ *)(w + i) -= alpha * mi / (nnk_vsqrt_(vi) + e);
+}
+
+static inline void nnk_adam_one_(size_t i, nn_real alpha, nn_real b1, nn_real b2, nn_real e, nn_real *w,
+                                 const nn_real *g, nn_real *m, nn_real *v) {
+    m[i] += (g[i] - m[i]) * b1;
+    v[i] += (g[i] * g[i] - v[i]) * b2;
+    w[i] -= alpha * m[i] / (nnk_sqrt_(v[i]) + e);
+}
+
+static inline nn_real nnk_adam_alpha_(double lr, double beta1, double beta2, int64_t t) {
+    double td = (double)t;
+    return (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
+}
+
+NNK_API void nnk_adam_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                 nn_real *const *v, const int64_t *size, double lr, double beta1, double beta2,
+                                 double eps, int64_t t);
 NNK_API void nnk_adam_update(int64_t size, double lr, double beta1, double beta2, double eps,
                                    int64_t t, nn_real *w, const nn_real *g, nn_real *m, nn_real *v) {
-    double td = (double)t;
-    nn_real alpha = (nn_real)(lr * sqrt(1 - pow(beta2, td)) / (1 - pow(beta1, td)));
+    nnk_adam_update_all(1, &w, &g, &m, &v, &size, lr, beta1, beta2, eps, t);
+}
+
+static inline void nnk_rmsprop_one_(int64_t i, nn_real r, nn_real r1, nn_real a, nn_real mu, nn_real e, int centered,
+                                    int momentum, nn_real *w, const nn_real *g, nn_real *v, nn_real *mom,
+                                    nn_real *mg) {
+    v[i] = r * v[i] + r1 * g[i] * g[i];
+    nn_real denom = v[i];
+    if (centered) {
+        mg[i] = r * mg[i] + r1 * g[i];
+        denom -= mg[i] * mg[i];
+    }
+    nn_real inc = a * g[i] / nnk_sqrt_(denom + e);
+    if (momentum) {
+        mom[i] = mu * mom[i] + inc;
+        w[i] -= mom[i];
+    } else {
+        w[i] -= inc;
+    }
+}
+
+NNK_API void nnk_rmsprop_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *v,
+                                    nn_real *const *mom, nn_real *const *mg, const int64_t *size, double lr,
+                                    double rho, double momentum, double eps, int centered);
+NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
+                                      double eps, int centered, nn_real *w, const nn_real *g,
+                                      nn_real *v, nn_real *mom, nn_real *mg) {
+    nnk_rmsprop_update_all(1, &w, &g, &v, &mom, &mg, &size, lr, rho, momentum, eps, centered);
+}
+
+/* ---------------------------------------------------------------- all updates of a step */
+
+/* fuse_updates.c: one kernel updates every weight of the model (part k: the weight
+ * w[k], its gradient g[k] and optimizer slots (Adam's m[k], v[k], ...) of size[k]
+ * elements, as the per-weight kernels take them), in one parallel region instead of
+ * one per weight.  The weights are cut into chunks of
+ * NNK_UPDATE_CHUNK elements (a multiple of the vector width, counted from each
+ * weight's start, so every element takes the vector or the scalar path it takes in
+ * the per-weight kernel: the same bits); threads share the chunks of all weights. */
+#define NNK_UPDATE_CHUNK 8192
+
+/* The chunks of the parts, and chunk c's part and element range. */
+static inline int64_t nnk_update_chunks_(int parts, const int64_t *size) {
+    int64_t c = 0;
+    for (int k = 0; k < parts; k++) c += (size[k] + NNK_UPDATE_CHUNK - 1) / NNK_UPDATE_CHUNK;
+    return c;
+}
+
+static inline int nnk_update_chunk_(int parts, const int64_t *size, int64_t c, int64_t *lo, int64_t *hi) {
+    for (int k = 0; k < parts; k++) {
+        int64_t ck = (size[k] + NNK_UPDATE_CHUNK - 1) / NNK_UPDATE_CHUNK;
+        if (c < ck) {
+            *lo = c * NNK_UPDATE_CHUNK;
+            *hi = *lo + NNK_UPDATE_CHUNK < size[k] ? *lo + NNK_UPDATE_CHUNK : size[k];
+            return k;
+        }
+        c -= ck;
+    }
+    return -1;
+}
+
+static inline int64_t nnk_update_total_(int parts, const int64_t *size) {
+    int64_t t = 0;
+    for (int k = 0; k < parts; k++) t += size[k];
+    return t;
+}
+
+NNK_API void nnk_adam_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                 nn_real *const *v, const int64_t *size, double lr, double beta1, double beta2,
+                                 double eps, int64_t t) {
+    nn_real alpha = nnk_adam_alpha_(lr, beta1, beta2, t);
     nn_real b1 = (nn_real)(1 - beta1), b2 = (nn_real)(1 - beta2), e = (nn_real)eps;
-    int64_t vecs = size / NNK_VEC_LANES;
-    #pragma omp parallel if (size >= NNK_PAR_MIN)
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
     {
         unsigned csr = nnk_flush_subnormals_begin_();
         #pragma omp for schedule(static)
-        for (int64_t q = 0; q < vecs; q++) {
-            size_t i = (size_t)q * NNK_VEC_LANES;
-            nnk_vec_ gi = *(const nnk_vec_ *)(g + i), mi = *(nnk_vec_ *)(m + i), vi = *(nnk_vec_ *)(v + i);
-            mi += (gi - mi) * b1;
-            vi += (gi * gi - vi) * b2;
-            *(nnk_vec_ *)(m + i) = mi;
-            *(nnk_vec_ *)(v + i) = vi;
-            *(nnk_vec_ *)(w + i) -= alpha * mi / (nnk_vsqrt_(vi) + e);
-        }
-        #pragma omp single
-        for (int64_t i = vecs * NNK_VEC_LANES; i < size; i++) {
-            m[i] += (g[i] - m[i]) * b1;
-            v[i] += (g[i] * g[i] - v[i]) * b2;
-            w[i] -= alpha * m[i] / (nnk_sqrt_(v[i]) + e);
+        for (int64_t c = 0; c < chunks; c++) {
+            int64_t lo = 0, hi = 0;
+            int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+            int64_t vec_end = size[k] / NNK_VEC_LANES * NNK_VEC_LANES, i = lo;
+            for (; i + NNK_VEC_LANES <= hi && i < vec_end; i += NNK_VEC_LANES)
+                nnk_adam_vec_((size_t)i, alpha, b1, b2, e, w[k], g[k], m[k], v[k]);
+            for (; i < hi; i++) nnk_adam_one_((size_t)i, alpha, b1, b2, e, w[k], g[k], m[k], v[k]);
         }
         nnk_flush_subnormals_end_(csr);
     }
 }
 
-/* v = ρv + (1-ρ)g²; centered: mg = ρ mg + (1-ρ)g, denom = v - mg²; else denom = v;
- * inc = lr g / sqrt(denom + eps); momentum > 0: mom = momentum mom + inc, w -= mom;
- * else w -= inc.  mom/mg may be NULL when unused. */
-NNK_API void nnk_rmsprop_update(int64_t size, double lr, double rho, double momentum,
-                                      double eps, int centered, nn_real *w, const nn_real *g,
-                                      nn_real *v, nn_real *mom, nn_real *mg) {
+NNK_API void nnk_sgd_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *m,
+                                const int64_t *size, double lr, double momentum, int nesterov) {
+    nn_real a = (nn_real)lr, mu = (nn_real)momentum;
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel for schedule(static) if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = 0, hi = 0;
+        int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+        nn_real *wk = w[k], *mk = m[k];
+        const nn_real *gk = g[k];
+        if (momentum == 0)   /* m unused (may be NULL) */
+            for (int64_t i = lo; i < hi; i++) wk[i] -= a * gk[i];
+        else
+            for (int64_t i = lo; i < hi; i++) {
+                mk[i] = mu * mk[i] - a * gk[i];
+                wk[i] += nesterov ? mu * mk[i] - a * gk[i] : mk[i];
+            }
+    }
+}
+
+NNK_API void nnk_rmsprop_update_all(int parts, nn_real *const *w, const nn_real *const *g, nn_real *const *v,
+                                    nn_real *const *mom, nn_real *const *mg, const int64_t *size, double lr,
+                                    double rho, double momentum, double eps, int centered) {
     nn_real r = (nn_real)rho, r1 = (nn_real)(1 - rho), a = (nn_real)lr, mu = (nn_real)momentum,
             e = (nn_real)eps;
-    #pragma omp parallel for schedule(static) if (size >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < size; i++) {
-        v[i] = r * v[i] + r1 * g[i] * g[i];
-        nn_real denom = v[i];
-        if (centered) {
-            mg[i] = r * mg[i] + r1 * g[i];
-            denom -= mg[i] * mg[i];
-        }
-        nn_real inc = a * g[i] / nnk_sqrt_(denom + e);
-        if (momentum > 0) {
-            mom[i] = mu * mom[i] + inc;
-            w[i] -= mom[i];
-        } else {
-            w[i] -= inc;
-        }
+    int64_t chunks = nnk_update_chunks_(parts, size);
+    #pragma omp parallel for schedule(static) if (nnk_update_total_(parts, size) >= NNK_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = 0, hi = 0;
+        int k = nnk_update_chunk_(parts, size, c, &lo, &hi);
+        for (int64_t i = lo; i < hi; i++)
+            nnk_rmsprop_one_(i, r, r1, a, mu, e, centered, momentum > 0, w[k], g[k], v[k], mom[k], mg[k]);
     }
 }
 
@@ -1904,6 +1997,226 @@ NNK_API void nnk_copy(int64_t len, const nn_real *x, nn_real *y) {
 NNK_API void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
     for (int64_t i = 0; i < len; i++) y[i] += x[i];
+}
+
+/* ---------------------------------------------------------------- pointwise chains */
+
+/* fuse_elementwise.c: a chain of pointwise ops in one kernel (nnk_ewise_chain).  Each
+ * op is an element function of (x, dy, a): x its first input (the value, y or x of an
+ * activation gradient, dropout's mask, add's first term), dy its second (the incoming
+ * gradient, add's second term), a its parameter (elu alpha, leaky_relu slope).  They
+ * repeat the per-op kernels' expressions above, so a chain gives their bits: every
+ * intermediate is rounded to nn_real and stored in a tile as the per-op kernel would
+ * store it (no contraction across ops).  NN_EW_* are shared with the OpenCL library. */
+#define NN_EW_RELU 1
+#define NN_EW_SIGMOID 2
+#define NN_EW_TANH 3
+#define NN_EW_GELU 4
+#define NN_EW_SILU 5
+#define NN_EW_ELU 6
+#define NN_EW_SELU 7
+#define NN_EW_LEAKY_RELU 8
+#define NN_EW_SOFTPLUS 9
+#define NN_EW_HARD_SIGMOID 10
+#define NN_EW_RELU_BWD 11
+#define NN_EW_SIGMOID_BWD 12
+#define NN_EW_TANH_BWD 13
+#define NN_EW_GELU_BWD 14
+#define NN_EW_SILU_BWD 15
+#define NN_EW_ELU_BWD 16
+#define NN_EW_SELU_BWD 17
+#define NN_EW_LEAKY_RELU_BWD 18
+#define NN_EW_SOFTPLUS_BWD 19
+#define NN_EW_HARD_SIGMOID_BWD 20
+#define NN_EW_DROPOUT_BWD 21
+#define NN_EW_ADD 22
+
+static inline nn_real nnk_ew_relu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? x : 0;
+}
+
+static inline nn_real nnk_ew_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return nnk_sigmoid_(x);
+}
+
+static inline nn_real nnk_ew_tanh_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return nnk_tanh_(x);
+}
+
+static inline nn_real nnk_ew_gelu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return (nn_real)0.5 * x * nnk_erfc_(-x * (nn_real)NNK_SQRT1_2);
+}
+
+static inline nn_real nnk_ew_silu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x * nnk_sigmoid_(x);
+}
+
+static inline nn_real nnk_ew_elu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? x : a * nnk_expm1_(neg);
+}
+
+static inline nn_real nnk_ew_selu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return (nn_real)NNK_SELU_SCALE * (x > 0 ? x : (nn_real)NNK_SELU_ALPHA * nnk_expm1_(neg));
+}
+
+static inline nn_real nnk_ew_leaky_relu_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? x : a * x;
+}
+
+static inline nn_real nnk_ew_softplus_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real pos = x > 0 ? x : 0, mabs = x > 0 ? -x : x;
+    return pos + nnk_log1p_(nnk_exp_(mabs));
+}
+
+static inline nn_real nnk_ew_hard_sigmoid_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real t = x + (nn_real)3;
+    t = t > 0 ? t : 0;
+    t = t < 6 ? t : (nn_real)6;
+    return t / (nn_real)6;
+}
+
+static inline nn_real nnk_ew_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? dy : 0;
+}
+
+static inline nn_real nnk_ew_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * x * ((nn_real)1 - x);
+}
+
+static inline nn_real nnk_ew_tanh_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * ((nn_real)1 - x * x);
+}
+
+static inline nn_real nnk_ew_gelu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real cdf = (nn_real)0.5 * nnk_erfc_(-x * (nn_real)NNK_SQRT1_2);
+    nn_real pdf = (nn_real)NNK_INV_SQRT_2PI * nnk_exp_((nn_real)-0.5 * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+static inline nn_real nnk_ew_silu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real s = nnk_sigmoid_(x);
+    return dy * s * ((nn_real)1 + x * ((nn_real)1 - s));
+}
+
+static inline nn_real nnk_ew_elu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    nn_real neg = x < 0 ? x : 0;
+    return x > 0 ? dy : dy * a * nnk_exp_(neg);
+}
+
+static inline nn_real nnk_ew_selu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * (x > 0 ? (nn_real)NNK_SELU_SCALE : x + (nn_real)(NNK_SELU_SCALE * NNK_SELU_ALPHA));
+}
+
+static inline nn_real nnk_ew_leaky_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 ? dy : a * dy;
+}
+
+static inline nn_real nnk_ew_softplus_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return -dy * nnk_expm1_(-x);
+}
+
+static inline nn_real nnk_ew_hard_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x > 0 && x < 1 ? dy / (nn_real)6 : 0;
+}
+
+static inline nn_real nnk_ew_dropout_bwd_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return dy * x;
+}
+
+static inline nn_real nnk_ew_add_(nn_real x, nn_real dy, nn_real a) {
+    (void)x, (void)dy, (void)a;
+    return x + dy;
+}
+
+/* The chain on elements [0, m) of one tile: step s reads x[s] (or, NULL, the step
+ * before's tile) and dy[s], and writes its own tile; the last step writes y. */
+#define NNK_EW_TILE 1024
+#define NNK_EW_CASE_(code, fn) \
+    case code: for (int64_t i = 0; i < m; i++) y[i] = fn(x[i], dy[i], a); break
+
+static inline void nnk_ew_step_(int op, nn_real a, int64_t m, const nn_real *x, const nn_real *dy, nn_real *y) {
+    switch (op) {
+    NNK_EW_CASE_(NN_EW_RELU, nnk_ew_relu_);
+    NNK_EW_CASE_(NN_EW_SIGMOID, nnk_ew_sigmoid_);
+    NNK_EW_CASE_(NN_EW_TANH, nnk_ew_tanh_);
+    NNK_EW_CASE_(NN_EW_GELU, nnk_ew_gelu_);
+    NNK_EW_CASE_(NN_EW_SILU, nnk_ew_silu_);
+    NNK_EW_CASE_(NN_EW_ELU, nnk_ew_elu_);
+    NNK_EW_CASE_(NN_EW_SELU, nnk_ew_selu_);
+    NNK_EW_CASE_(NN_EW_LEAKY_RELU, nnk_ew_leaky_relu_);
+    NNK_EW_CASE_(NN_EW_SOFTPLUS, nnk_ew_softplus_);
+    NNK_EW_CASE_(NN_EW_HARD_SIGMOID, nnk_ew_hard_sigmoid_);
+    NNK_EW_CASE_(NN_EW_RELU_BWD, nnk_ew_relu_bwd_);
+    NNK_EW_CASE_(NN_EW_SIGMOID_BWD, nnk_ew_sigmoid_bwd_);
+    NNK_EW_CASE_(NN_EW_TANH_BWD, nnk_ew_tanh_bwd_);
+    NNK_EW_CASE_(NN_EW_GELU_BWD, nnk_ew_gelu_bwd_);
+    NNK_EW_CASE_(NN_EW_SILU_BWD, nnk_ew_silu_bwd_);
+    NNK_EW_CASE_(NN_EW_ELU_BWD, nnk_ew_elu_bwd_);
+    NNK_EW_CASE_(NN_EW_SELU_BWD, nnk_ew_selu_bwd_);
+    NNK_EW_CASE_(NN_EW_LEAKY_RELU_BWD, nnk_ew_leaky_relu_bwd_);
+    NNK_EW_CASE_(NN_EW_SOFTPLUS_BWD, nnk_ew_softplus_bwd_);
+    NNK_EW_CASE_(NN_EW_HARD_SIGMOID_BWD, nnk_ew_hard_sigmoid_bwd_);
+    NNK_EW_CASE_(NN_EW_DROPOUT_BWD, nnk_ew_dropout_bwd_);
+    NNK_EW_CASE_(NN_EW_ADD, nnk_ew_add_);
+    default: for (int64_t i = 0; i < m; i++) y[i] = NAN;   /* an unknown op: visibly wrong */
+    }
+}
+
+/* y = the chain's last value; step s is op[s] with parameter alpha[s] on x[s] and dy[s]
+ * (NULL: the value of step s - 1; a one-input op's dy is unused).  Tiles of NNK_EW_TILE elements: the intermediates
+ * stay in the L1 cache and threads share the tiles. */
+/* Whether an op calls libm (exp, erfc, ...): its per-op kernel forks threads from
+ * NNK_PAR_MIN / 8 elements, the others from NNK_PAR_MIN (forking costs more than they do). */
+static inline int nnk_ew_costly_(int op) {
+    switch (op) {
+    case NN_EW_SIGMOID: case NN_EW_TANH: case NN_EW_GELU: case NN_EW_SILU: case NN_EW_ELU: case NN_EW_SELU:
+    case NN_EW_SOFTPLUS: case NN_EW_GELU_BWD: case NN_EW_SILU_BWD: case NN_EW_ELU_BWD: case NN_EW_SOFTPLUS_BWD:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+NNK_API void nnk_ewise_chain(int64_t len, int steps, const int *op, const nn_real *alpha,
+                             const nn_real *const *x, const nn_real *const *dy, nn_real *y) {
+    int64_t tiles = (len + NNK_EW_TILE - 1) / NNK_EW_TILE, par_min = NNK_PAR_MIN;
+    for (int s = 0; s < steps; s++)
+        if (nnk_ew_costly_(op[s])) par_min = NNK_PAR_MIN / 8;
+    #pragma omp parallel for schedule(static) if (len >= par_min)
+    for (int64_t t = 0; t < tiles; t++) {
+        nn_real tile[2][NNK_EW_TILE];
+        int64_t at = t * NNK_EW_TILE, m = len - at < NNK_EW_TILE ? len - at : NNK_EW_TILE;
+        const nn_real *prev = NULL;
+        for (int s = 0; s < steps; s++) {
+            nn_real *out = s == steps - 1 ? y + at : tile[s & 1];
+            const nn_real *xs = x[s] ? x[s] + at : prev, *ds = dy[s] ? dy[s] + at : prev;
+            nnk_ew_step_(op[s], alpha[s], m, xs, ds ? ds : xs, out);   /* an op of one input: dy unused */
+            prev = out;
+        }
+    }
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

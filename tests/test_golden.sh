@@ -8,7 +8,8 @@
 # For each tests/golden/<case>/ (made by tests/golden/make_golden.py): build model.nn
 # with nnc in a scratch copy of the directory, run it (it predicts, saves pred.npy,
 # trains one epoch, saves out.safetensors), then compare with compare.c: predictions
-# element by element, weights by the size of their update. No Python needed.
+# element by element, weights by the size of their update. No Python needed. On C each
+# case is also built with --no-fuse, which must give the same bits as the fused build.
 # Exits non-zero on any failure; the last line is "N passed, M failed".
 set -u
 
@@ -90,6 +91,21 @@ for c in "${cases[@]}"; do
   "$compare" pred "$work/pred.npy" "$work/pred_expected.npy" || ok=0
   "$compare" weights "$work/init.safetensors" "$work/out.safetensors" \
     "$work/out_expected.safetensors" || ok=0
+  # The fusion passes change no bits on the C target: the same case built with
+  # --no-fuse gives the same predictions and weights. (OpenCL builds are slow; test_cross_target
+  # compares fused and unfused OpenCL programs.)
+  if [ "${NNC_TARGET:-c}" = c ]; then
+    plain=$work/plain
+    mkdir -p "$plain" && cp -r "$src"/. "$plain"/ && rm -f "$plain/pred.npy" "$plain/out.safetensors"
+    if ! (cd "$plain" && timeout 120 "$NNC" build model.nn --no-fuse -o prog && timeout 120 ./prog --quiet) \
+        > "$plain/run.log" 2>&1; then
+      echo "  FAIL: the --no-fuse build:"; tail -n 15 "$plain/run.log" | sed 's/^/    /'
+      ok=0
+    elif ! cmp -s "$work/pred.npy" "$plain/pred.npy" || ! cmp -s "$work/out.safetensors" "$plain/out.safetensors"; then
+      echo "  FAIL: $c: fused and --no-fuse builds differ"
+      ok=0
+    fi
+  fi
   if [ $ok = 1 ]; then
     passed=$((passed + 1))
   else

@@ -20,17 +20,17 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on|off|on,off]\n"
+    "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on,off,no-NAME]\n"
     "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed[,...]]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
     "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
-    "against the first. --fuse off: bias and activation as kernels of their own (nnc build\n"
-    "--no-fuse); --reuse off: every buffer its own memory (nnc build --no-reuse); --layout:\n"
-    "how contractions reach their weights (nnc build --layout=...; chosen for the script's\n"
-    "batch size).\n";
+    "against the first. --fuse off: no fusion (nnc build --no-fuse); no-NAME[+NAME]: every\n"
+    "fusion but those (epilogue, gradient, softmax, elementwise, updates); --reuse off: every\n"
+    "buffer its own memory (nnc build --no-reuse); --layout: how contractions reach their\n"
+    "weights (nnc build --layout=...; chosen for the script's batch size).\n";
 
 // One way of building and running the model. The pass switches are PassOptions, so a
 // new pass's switch (fusion, a layout) is a value list in BenchOptions and a loop in
@@ -40,6 +40,7 @@ typedef struct Variant {
   int batch;
   PassOptions passes;
   const char *name;        // "c b32", "c b32 no-reuse": how tables and legends name it
+  const char *fuse;        // "", "no-fuse", "no-softmax": the fusion setting, for file names
 } Variant;
 
 // What one variant's run measured, with the graph that was built for it.
@@ -115,7 +116,15 @@ static int make_variants(const BenchOptions *o, Variant **out) {
       int batch = (int)parse_count("--batch-size", b, 1, 1 << 20);
       char *fuses = xstrdup(o->fuse), *save4;
       for (char *f = strtok_r(fuses, ",", &save4); f; f = strtok_r(NULL, ",", &save4)) {
-        if (strcmp(f, "on") && strcmp(f, "off")) diag_fatal("--fuse: expected on, off or on,off, got '%s'", f);
+        // on, off, or no-NAME[+NAME...]: every fusion but those (epilogue, gradient,
+        // softmax, elementwise, updates).
+        PassOptions fused = {.no_fuse = !strcmp(f, "off")};
+        char *names = xstrdup(f);
+        for (char *c = names; *c; c++) *c = *c == '+' ? ',' : *c;
+        bool named = !strncmp(f, "no-", 3) && pass_options_parse_no_fuse(&fused, names + 3) == 0;
+        if (strcmp(f, "on") && strcmp(f, "off") && !named)
+          diag_fatal("--fuse: expected on, off or no-NAME (NAME: epilogue, gradient, softmax, elementwise, updates), got '%s'",
+                     f);
         char *reuses = xstrdup(o->reuse);
         for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
           if (strcmp(r, "on") && strcmp(r, "off")) diag_fatal("--reuse: expected on, off or on,off, got '%s'", r);
@@ -124,11 +133,15 @@ static int make_variants(const BenchOptions *o, Variant **out) {
             int layout = layout_choice(l);
             if (layout < 0) diag_fatal("--layout: expected auto, nhwc or packed (or a list), got '%s'", l);
             if (n == 64) diag_fatal("at most 64 variants in one run");
-            PassOptions passes = {.no_fuse = !strcmp(f, "off"), .no_reuse = !strcmp(r, "off"), .layout = layout,
-                                  .target = kind};
+            PassOptions passes = fused;
+            passes.no_reuse = !strcmp(r, "off");
+            passes.layout = layout;
+            passes.target = kind;
             v[n++] = (Variant){kind, batch, passes,
-                               xprintf("%s b%d%s%s%s%s", t, batch, passes.no_fuse ? " no-fuse" : "",
-                                       passes.no_reuse ? " no-reuse" : "", o->layouts ? " " : "", o->layouts ? l : "")};
+                               xprintf("%s b%d%s%s%s%s", t, batch,
+                                       passes.no_fuse ? " no-fuse" : named ? xprintf(" %s", f) : "",
+                                       passes.no_reuse ? " no-reuse" : "", o->layouts ? " " : "", o->layouts ? l : ""),
+                               named ? f : passes.no_fuse ? "no-fuse" : ""};
           }
         }
       }
@@ -174,18 +187,6 @@ static char *run_captured(char **argv) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? text : NULL;
 }
 
-// The kernels in the order host.c times them: forward, backward, updates.
-static int train_kernels(const Graph *g, const Node ***out) {
-  const Plan *pl = g->plan;
-  const Node **k = xalloc((pl->n_fwd + pl->n_bwd + pl->n_upd + 1) * sizeof *k);
-  int n = 0;
-  for (int i = 0; i < pl->n_fwd; i++) k[n++] = pl->fwd[i];
-  for (int i = 0; i < pl->n_bwd; i++) k[n++] = pl->bwd[i];
-  for (int i = 0; i < pl->n_upd; i++) k[n++] = pl->upd[i];
-  *out = k;
-  return n;
-}
-
 static void parse_result(const char *text, Result *r, const char *exe) {
   for (const char *line = text; *line;) {
     char key[32];
@@ -210,17 +211,21 @@ static void parse_result(const char *text, Result *r, const char *exe) {
   if (r->steps <= 0 || r->step_s <= 0) internal_error("bench", "%s printed no step time:\n%s", exe, text);
 }
 
+// The program of a variant: one per target and pass setting (the batch is an option).
+static const char *bench_exe(const char *dir, const Variant *v) {
+  return xprintf("%s/bench-%s%s%s%s-%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c", *v->fuse ? "-" : "", v->fuse,
+                 v->passes.no_reuse ? "-no-reuse" : "", layout_choice_name(v->passes.layout));
+}
+
 // Builds (once per target) and runs one variant. The roofline is measured in the first run.
 static int run_variant(const Program *p, const BenchOptions *o, const Variant *v, const char *dir, bool measure,
                        Result *r) {
   pipeline_set_options(v->passes);
   r->g = pipeline_run(p, NULL);
-  r->n_kernels = train_kernels(r->g, &r->kernels);
+  r->n_kernels = train_step_kernels(r->g, &r->kernels);
   r->kernel_s = xalloc((r->n_kernels + 1) * sizeof *r->kernel_s);
   // One program per target and pass setting; the batch is a run-time option.
-  const char *exe = xprintf("%s/bench-%s%s%s-%s", dir, v->target == TARGET_OPENCL ? "opencl" : "c",
-                            v->passes.no_fuse ? "-no-fuse" : "", v->passes.no_reuse ? "-no-reuse" : "",
-                            layout_choice_name(v->passes.layout));
+  const char *exe = bench_exe(dir, v);
   if (access(exe, X_OK) != 0) {
     emit_profile = true;
     int rc = build_program(p, r->g, v->target, exe, NULL, getenv("CC"), false);
@@ -261,6 +266,8 @@ static const char *shape_text(const Node *nd, int batch) {
 
 // Graph ops one kernel does: a contraction with its epilogue (fuse.c) does three.
 static int ops_fused(const Node *nd) {
+  if (nd->n_chain) return nd->n_chain;       // fuse_elementwise.c
+  if (nd->n_members) return nd->n_members;   // fuse_updates.c
   bool contraction = nd->op == OP_matmul || nd->op == OP_conv2d;
   return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none);
 }
@@ -495,11 +502,8 @@ static int write_svg(const char *path, const BenchOptions *o, const Variant *v, 
   return fclose(out) == 0 ? 0 : -1;
 }
 
-static void remove_bench_dir(const char *dir) {
-  for (int i = 0; i < 8; i++)
-    for (int l = LAYOUTS_AUTO; l <= LAYOUTS_PACKED; l++)
-      unlink(xprintf("%s/bench-%s%s%s-%s", dir, i & 1 ? "opencl" : "c", i & 4 ? "-no-fuse" : "", i & 2 ? "-no-reuse" : "",
-                     layout_choice_name(l)));
+static void remove_bench_dir(const char *dir, const Variant *v, int nv) {
+  for (int i = 0; i < nv; i++) unlink(bench_exe(dir, &v[i]));
   rmdir(dir);
 }
 
@@ -520,7 +524,7 @@ int bench_main(int argc, char **argv, Program *(*load)(const char *file, const c
   Result *r = xalloc(nv * sizeof *r);
   int rc = 0;
   for (int i = 0; i < nv && rc == 0; i++) rc = run_variant(p, &o, &v[i], dir, i == 0, &r[i]);
-  remove_bench_dir(dir);
+  remove_bench_dir(dir, v, nv);
   if (rc < 0) return 1;
   if (o.csv) print_csv(v, r, nv);
   else if (o.json) print_json(&o, v, r, nv);

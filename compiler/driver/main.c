@@ -34,7 +34,12 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --data-dir DIR             where data sets live (also $NNC_DATA)\n"
-    "  --no-fuse                  keep bias and activation as kernels of their own\n"
+    "  --no-fuse                  no fusion: every graph op a kernel of its own\n"
+    "  --no-fuse=LIST             only those fusions off: epilogue (bias, activation\n"
+    "                             into GEMM/conv), gradient (activation gradients into\n"
+    "                             their producers), softmax (computed by the loss),\n"
+    "                             elementwise (pointwise chains in one loop), updates\n"
+    "                             (every optimizer update of a step in one kernel)\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
     "  --layout=auto|nhwc|packed  how convolutions and Dense layers reach their weights:\n"
     "                             the cost model's pick per node (auto), im2col + GEMM\n"
@@ -109,6 +114,11 @@ static Options parse_args(int argc, char **argv) {
       int c = layout_choice(v);
       if (c < 0) diag_fatal("--layout: expected auto, nhwc or packed, got '%s'", v);
       o.passes.layout = (LayoutChoice)c;
+      continue;
+    } else if (!strncmp(a, "--no-fuse=", 10)) {
+      if (pass_options_parse_no_fuse(&o.passes, a + 10) < 0)
+        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, softmax, elementwise, updates (got '%s')",
+                   a + 10);
       continue;
     } else if (!strcmp(a, "--mpi")) {
       o.mpi = true;

@@ -6,6 +6,7 @@
 // schedule, each one a row here; `optimized` names the graph after all of them.
 #include "nnc.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +27,34 @@ static void pass_autodiff(Graph *g, const Program *p) {
   if (p->compiled) autodiff(g, p);
 }
 
-// Epilogue fusion (fuse.c) and gradient fusion (fuse_grad.c), then removal of what no loss, update or output needs: a
-// graph fresh from autodiff has no dead nodes; fusion leaves the bias and activation
-// nodes it absorbed.
-static void pass_fuse(Graph *g, const Program *p) {
-  if (!options.no_fuse) fuse_epilogues(g), fuse_gradients(g);
+// The fusion passes, each switched off by --no-fuse or by its own name
+// (--no-fuse=softmax). Each removes what it absorbed: a fused graph keeps no dead nodes
+// for the next pass to trip over (a dead node still counts as a use of its inputs).
+static void pass_fuse_epilogues(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_epilogue) fuse_epilogues(g);
   graph_remove_dead(g);
 }
+
+static void pass_fuse_gradients(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_gradient) fuse_gradients(g);
+  graph_remove_dead(g);
+}
+
+static void pass_fuse_softmax(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_softmax) fuse_softmax_loss(g);
+}
+
+static void pass_fuse_elementwise(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_elementwise) fuse_elementwise(g);
+}
+
+static void pass_fuse_updates(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_updates) fuse_updates(g);
+}
+
+// Removal of what no loss, update or output needs: a graph fresh from autodiff has no
+// dead nodes; fusion leaves the nodes it absorbed.
+static void pass_fused(Graph *g, const Program *p) { graph_remove_dead(g); }
 
 // Layout selection (layout.c) on the final contractions: after fusion, before the schedule.
 static void pass_layout(Graph *g, const Program *p) { select_layouts(g, p, options.layout, options.target); }
@@ -48,7 +70,12 @@ typedef struct Pass {
 static const Pass passes[] = {
     {"parsed", NULL},                  // graph_build: layers lowered to ops
     {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
-    {"fused", pass_fuse},              // epilogue fusion, dead nodes removed
+    {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
+    {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
+    {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
+    {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
+    {"updates", pass_fuse_updates},    // every optimizer update of the step in one kernel
+    {"fused", pass_fused},             // dead nodes removed
     {"optimized", pass_layout},        // a layout per contraction, pack nodes for PACKED ones
     {"scheduled", pass_schedule},      // what runs in which phase
     {"planned", pass_plan_memory},     // buffer offsets in one arena, shared by liveness
@@ -75,4 +102,24 @@ Graph *pipeline_run(const Program *p, const char *stage) {
     if (verify) graph_verify(g, passes[i].stage);
   }
   return g;
+}
+
+int pass_options_parse_no_fuse(PassOptions *o, const char *list) {
+  static const struct { const char *name; size_t at; } names[] = {
+      {"epilogue", offsetof(PassOptions, no_fuse_epilogue)},
+      {"gradient", offsetof(PassOptions, no_fuse_gradient)},
+      {"softmax", offsetof(PassOptions, no_fuse_softmax)},
+      {"elementwise", offsetof(PassOptions, no_fuse_elementwise)},
+      {"updates", offsetof(PassOptions, no_fuse_updates)},
+  };
+  for (const char *at = list;;) {
+    size_t len = strcspn(at, ",");
+    bool known = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      if (strlen(names[i].name) == len && !strncmp(at, names[i].name, len))
+        *(bool *)((char *)o + names[i].at) = true, known = true;
+    if (!known) return -1;
+    if (!at[len]) return 0;
+    at += len + 1;
+  }
 }

@@ -131,6 +131,12 @@ static void shape_loss_grad(Node *nd) {
   nd->batched = true;
 }
 
+// A pointwise chain's value is its last op's.
+static void shape_chain(Node *nd) {
+  nd->shape = nd->chain[nd->n_chain - 1]->shape;
+  nd->batched = nd->chain[nd->n_chain - 1]->batched;
+}
+
 // Fused losses keep the probabilities they compute in their own buffer.
 static void shape_loss_fused(Node *nd) { shape_first(nd); }
 
@@ -214,6 +220,28 @@ static void cost_update(const Node *nd, int64_t n, double *f, double *b) {
   double e = (double)shape_size(&nd->in[0]->shape);
   *f = 10 * e;
   *b = sizeof(float) * (2 + 2 * nd->slots) * e;
+}
+
+// Its ops' FLOPs; bytes only for what the one loop reads and writes.
+static void cost_chain(const Node *nd, int64_t n, double *f, double *b) {
+  *f = 0;
+  for (int k = 0; k < nd->n_chain; k++) {
+    double fk, bk;
+    node_cost(nd->chain[k], n, &fk, &bk);
+    *f += fk;
+  }
+  int reads = 0;
+  for (int k = 0; k < MAX_IN; k++) reads += nd->in[k] != NULL;
+  *b = sizeof(float) * (reads + 1) * count(nd, n);
+}
+
+static void cost_update_all(const Node *nd, int64_t n, double *f, double *b) {
+  *f = *b = 0;
+  for (int k = 0; k < nd->n_members; k++) {
+    double fk, bk;
+    cost_update(nd->members[k], n, &fk, &bk);
+    *f += fk, *b += bk;
+  }
 }
 
 //
@@ -570,6 +598,9 @@ void graph_dot(const Graph *g, FILE *out) {
       if (nd->in[2] && (nd->op == OP_matmul || nd->op == OP_conv2d)) fputs(" + bias", out);
       if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
       if (nd->layout != LAYOUT_NHWC || nd->op == OP_pack_weights) fprintf(out, " [%s]", node_layout_name(nd));
+      if (nd->computed_by) fprintf(out, " (by %s)", nd->computed_by->name);   // fuse_softmax.c
+      for (int k = 0; k < nd->n_chain; k++)                                    // fuse_elementwise.c
+        fprintf(out, "%s%s", k ? " + " : ": ", op_info[nd->chain[k]->op].name);
     }
     fputs("\\n", out);
     dot_shape(out, nd);
@@ -584,6 +615,12 @@ void graph_dot(const Graph *g, FILE *out) {
     const Node *nd = g->nodes[i];
     for (int k = 0; k < MAX_IN; k++)
       if (nd->in[k]) fprintf(out, "  n%d -> n%d;\n", nd->in[k]->id, nd->id);
+  }
+  if (g->update_all) {                 // fuse_updates.c: the one kernel its members run as
+    const Node *all = g->update_all;
+    fprintf(out, "  all [label=\"%s\\n%d updates, one kernel\\n%s\", style=filled, fillcolor=\"#e2f0fd\"];\n",
+            op_info[all->op].name, all->n_members, all->name);
+    for (int k = 0; k < all->n_members; k++) fprintf(out, "  n%d -> all [style=dashed];\n", all->members[k]->id);
   }
   fputs("}\n", out);
 }

@@ -24,3 +24,22 @@ void schedule(Graph *g) {
     else pl->bwd[pl->n_bwd++] = nd;
   }
 }
+
+bool runs_in_train_step(const Graph *g, const Node *nd) {
+  if (nd->computed_by) return false;
+  return nd == g->update_all || !(g->update_all && op_info[nd->op].cls == FC_OPTIMIZER);
+}
+
+int train_step_kernels(const Graph *g, const Node ***out) {
+  const Plan *pl = g->plan;
+  const Node **k = xalloc((pl->n_fwd + pl->n_bwd + pl->n_upd + 1) * sizeof *k);
+  int n = 0;
+  Node **phases[] = {pl->fwd, pl->bwd, pl->upd};
+  int counts[] = {pl->n_fwd, pl->n_bwd, pl->n_upd};
+  for (int ph = 0; ph < 3; ph++)
+    for (int i = 0; i < counts[ph]; i++)
+      if (runs_in_train_step(g, phases[ph][i])) k[n++] = phases[ph][i];
+  if (g->update_all) k[n++] = g->update_all;
+  *out = k;
+  return n;
+}

@@ -37,7 +37,7 @@ static const char *c_run(Emit *e, const Node *nd, bool infer, const char *n) {
 }
 
 static const Dialect c_dialect = {
-    .name = "c", .buf = c_buf, .aux = c_aux, .null_buf = "NULL", .seed = "s->seed", .step = "s->step",
+    .name = "c", .buf = c_buf, .aux = c_aux, .null_buf = "NULL", .ptr_space = "", .seed = "s->seed", .step = "s->step",
     .call = c_call, .zero = c_zero, .run = c_run, .forward_prologue = "  s->reg = 0;\n",
     .sync = "", .infer_state = "State si, *s = nnc_infer_state(m->state, &si);",
 };

@@ -55,7 +55,7 @@ static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
 }
 
 static const Dialect cl_dialect = {
-    .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .seed = "seed", .step = "step",
+    .name = "opencl", .buf = cl_buf, .aux = cl_aux, .null_buf = "0", .ptr_space = "__global ", .ew_inline = "nncl_ew_", .for_items = "NNCL_FOR_ITEMS_(i, %s)", .seed = "seed", .step = "step",
     .call = cl_call, .zero = cl_zero, .run = cl_run, .forward_prologue = "",
     .sync = "nn_cl_finish(s->cl);",
 };
@@ -131,6 +131,11 @@ static void emit_cl_program(Emit *e) {
 // to spread over; the library is correct for any count.
 static const char *work_expr(const Node *nd) {
   int64_t batched = 0, fixed = 0;
+  if (nd->n_members) {                 // a group (fuse_updates.c): its largest weight
+    for (int k = 0; k < nd->n_members; k++)
+      if (node_elems(nd->members[k]->in[0]) > fixed) fixed = node_elems(nd->members[k]->in[0]);
+    return xprintf("%lld", (long long)fixed);
+  }
   const Node *ops[MAX_IN + 1] = {nd};
   for (int k = 0; k < MAX_IN; k++) ops[k + 1] = nd->in[k];
   for (int k = 0; k <= MAX_IN; k++) {

@@ -192,14 +192,11 @@ bool emit_profile;
 // Bench builds: the train step's kernels in order (forward, backward, updates), each
 // timed into nnc_prof_seconds[k] after the dialect's sync. Nothing in other builds.
 static void emit_profile_table(Emit *e) {
-  const Plan *pl = e->plan;
-  int n = pl->n_fwd + pl->n_bwd + pl->n_upd;
+  const Node **ks;
+  int n = train_step_kernels(e->g, &ks);
   P("// nnc bench: seconds per train-step kernel (bench builds only).\n"
     "enum { NNC_PROF_KERNELS = %d };\nstatic const char *const nnc_prof_names[NNC_PROF_KERNELS + 1] = {\n", n);
-  Node **phases[] = {pl->fwd, pl->bwd, pl->upd};
-  int counts[] = {pl->n_fwd, pl->n_bwd, pl->n_upd};
-  for (int ph = 0; ph < 3; ph++)
-    for (int i = 0; i < counts[ph]; i++) P("  \"%s\",\n", phases[ph][i]->name);
+  for (int k = 0; k < n; k++) P("  \"%s\",\n", ks[k]->name);
   P("};\nstatic double nnc_prof_seconds[NNC_PROF_KERNELS + 1];\nstatic size_t nnc_prof_arena_bytes;\n"
     "#define NNC_TIMED(k, run)                                 \\\n"
     "  do {                                                    \\\n"
@@ -209,35 +206,43 @@ static void emit_profile_table(Emit *e) {
     "  } while (0)\n\n", e->d->sync);
 }
 
-// A train-phase run statement, timed as kernel k in bench builds.
+// A train-phase run statement, timed as kernel k (train_step_kernels' numbering) in
+// bench builds.
 static const char *timed(int k, const char *run) {
   return emit_profile ? xprintf("NNC_TIMED(%d, %s);", k, run) : run;
 }
 
 void emit_host_phases(Emit *e) {
   const Plan *pl = e->plan;
+  const Graph *g = e->g;
   if (emit_profile) emit_profile_table(e);
+  int k = 0;                           // the train step's kernels so far
   P("static void nnc_forward_train(State *s, int n) {\n%s", e->d->forward_prologue);
-  for (int i = 0; i < pl->n_fwd; i++) P("  %s\n", timed(i, e->d->run(e, pl->fwd[i], false, "n")));
+  for (int i = 0; i < pl->n_fwd; i++)
+    if (runs_in_train_step(g, pl->fwd[i])) P("  %s\n", timed(k++, e->d->run(e, pl->fwd[i], false, "n")));
+    else P("  // %s: written by %s\n", pl->fwd[i]->name, pl->fwd[i]->computed_by->name);
   P("}\n\n");
   P("// Inference: dropout off, moving statistics; the loss only when labels are given.\n");
   P("static void nnc_forward_infer(State *s, int n, int with_loss) {\n%s", e->d->forward_prologue);
   for (int i = 0; i < pl->n_fwd; i++) {
     const Node *nd = pl->fwd[i];
     bool loss = op_info[nd->op].cls == FC_LOSS;
-    P("  %s%s\n", loss ? "if (with_loss) " : "", e->d->run(e, nd, node_has_infer_variant(nd), "n"));
+    // A node the loss computes (fuse_softmax.c) runs only when the loss does not.
+    P("  %s%s\n", loss ? "if (with_loss) " : nd->computed_by ? "if (!with_loss) " : "",
+      e->d->run(e, nd, node_has_infer_variant(nd), "n"));
   }
   P("}\n\n");
   if (!e->g->loss) return;
   P("static void nnc_backward(State *s, int n) {\n");
   for (int i = 0; i < pl->n_bwd; i++) {
-    P("  %s\n", timed(pl->n_fwd + i, e->d->run(e, pl->bwd[i], false, "n")));
+    P("  %s\n", timed(k++, e->d->run(e, pl->bwd[i], false, "n")));
     if (e->p->mpi) emit_mpi_backward_hook(e, i);  // start reducing the gradients it completed
   }
   P("}\n\n");
   P("static void nnc_update(State *s) {\n");
   for (int i = 0; i < pl->n_upd; i++)
-    P("  %s\n", timed(pl->n_fwd + pl->n_bwd + i, e->d->run(e, pl->upd[i], false, "0")));
+    if (runs_in_train_step(g, pl->upd[i])) P("  %s\n", timed(k++, e->d->run(e, pl->upd[i], false, "0")));
+  if (g->update_all) P("  %s\n", timed(k++, e->d->run(e, g->update_all, false, "0")));
   P("}\n\n");
 }
 

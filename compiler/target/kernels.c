@@ -296,6 +296,146 @@ static void emit_update(Emit *e, const Node *nd, bool infer) {
   }
 }
 
+// The element function of a chainable op (NN_EW_* in both kernel libraries).
+static const char *ew_code(OpKind op) {
+  switch (op) {
+  case OP_relu: return "NN_EW_RELU";
+  case OP_sigmoid: return "NN_EW_SIGMOID";
+  case OP_tanh: return "NN_EW_TANH";
+  case OP_gelu: return "NN_EW_GELU";
+  case OP_silu: return "NN_EW_SILU";
+  case OP_elu: return "NN_EW_ELU";
+  case OP_selu: return "NN_EW_SELU";
+  case OP_leaky_relu: return "NN_EW_LEAKY_RELU";
+  case OP_softplus: return "NN_EW_SOFTPLUS";
+  case OP_hard_sigmoid: return "NN_EW_HARD_SIGMOID";
+  case OP_relu_bwd: return "NN_EW_RELU_BWD";
+  case OP_sigmoid_bwd: return "NN_EW_SIGMOID_BWD";
+  case OP_tanh_bwd: return "NN_EW_TANH_BWD";
+  case OP_gelu_bwd: return "NN_EW_GELU_BWD";
+  case OP_silu_bwd: return "NN_EW_SILU_BWD";
+  case OP_elu_bwd: return "NN_EW_ELU_BWD";
+  case OP_selu_bwd: return "NN_EW_SELU_BWD";
+  case OP_leaky_relu_bwd: return "NN_EW_LEAKY_RELU_BWD";
+  case OP_softplus_bwd: return "NN_EW_SOFTPLUS_BWD";
+  case OP_hard_sigmoid_bwd: return "NN_EW_HARD_SIGMOID_BWD";
+  case OP_dropout_bwd: return "NN_EW_DROPOUT_BWD";
+  case OP_add: return "NN_EW_ADD";
+  default: internal_error("emit", "%s cannot be in a pointwise chain", op_info[op].name);
+  }
+}
+
+// One operand of a chain's op: the step before's value (the null buffer), dropout's mask
+// (the aux buffer of the dropout node its gradient reads) or a graph node's buffer.
+static const char *ew_operand(Emit *e, const Node *op, int k, const Node *before) {
+  const Node *x = op->in[k];
+  if (!x || x == before) return e->d->null_buf;
+  if (op->op == OP_dropout_bwd && k == 0) return aux(e, x);
+  return buf(e, x);
+}
+
+// The chain's operand tables: first inputs, second inputs.
+static const char *ew_table(int t) {
+  static const char *const names[] = {"x", "dy"};
+  return names[t];
+}
+
+// A dialect whose kernels hold loops (OpenCL): the chain as straight-line code, one
+// element function call per op on element i, the value before in v (a table walked per
+// element is slower there than the separate kernels).
+static void emit_ewise_loop(Emit *e, const Node *nd) {
+  fprintf(e->out, "  %s {\n    nn_real v = 0;\n", xprintf(e->d->for_items, len_expr(nd)));
+  for (int k = 0; k < nd->n_chain; k++) {
+    const Node *op = nd->chain[k], *before = k ? nd->chain[k - 1] : NULL;
+    const char *arg[2];
+    for (int t = 0; t < 2; t++) {
+      const char *b = ew_operand(e, op, t, before);
+      arg[t] = !op->in[t] ? "0" : op->in[t] == before ? "v" : xprintf("%s[i]", b);
+    }
+    fprintf(e->out, "    v = %s%s_(%s, %s, %s);  // %s\n", e->d->ew_inline, op_info[op->op].name, arg[0], arg[1],
+            cnum(op->alpha), op->name);
+  }
+  fprintf(e->out, "    %s[i] = v;\n  }\n", buf(e, nd));
+}
+
+// fuse_elementwise.c: the chain as a table, one row per op in order (op, parameter, its
+// two operands); the library runs it in one loop. A comment names the graph nodes.
+static void emit_ewise_chain(Emit *e, const Node *nd, bool infer) {
+  int n = nd->n_chain;
+  const char *sp = e->d->ptr_space;
+  fprintf(e->out, "  // One loop over ");
+  emit_shape_text(e->out, nd);
+  fprintf(e->out, ":");
+  for (int k = 0; k < n; k++) fprintf(e->out, "%s %s (%s)", k ? " ->" : "", nd->chain[k]->name, op_info[nd->chain[k]->op].name);
+  fprintf(e->out, "\n");
+  if (e->d->ew_inline) {
+    emit_ewise_loop(e, nd);
+    return;
+  }
+  fprintf(e->out, "  const int op[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", ew_code(nd->chain[k]->op));
+  fprintf(e->out, "};\n  const nn_real alpha[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %s" : "{%s", cnum(nd->chain[k]->alpha));
+  for (int t = 0; t < 2; t++) {
+    fprintf(e->out, "};\n  const %snn_real *const %s[%d] = ", sp, ew_table(t), n);
+    for (int k = 0; k < n; k++)
+      fprintf(e->out, k ? ", %s" : "{%s", ew_operand(e, nd->chain[k], t, k ? nd->chain[k - 1] : NULL));
+  }
+  fprintf(e->out, "};\n");
+  CALL("ewise_chain", 0, "%s, %d, op, alpha, x, dy, %s", len_expr(nd), n, buf(e, nd));
+}
+
+// The grouped update's tables: the weights, their gradients, then the optimizer's slots
+// by their Keras names.
+static const char *const *update_tables(OpKind op) {
+  static const char *const sgd[] = {"w", "g", "momentum"}, *const adam[] = {"w", "g", "m", "v"},
+                           *const rmsprop[] = {"w", "g", "velocity", "momentum", "average_grad"};
+  return op == OP_sgd_update ? sgd : op == OP_adam_update ? adam : rmsprop;
+}
+
+// fuse_updates.c: one kernel for every update of the step. The weights, gradients and
+// slots are tables (one row per weight, in graph order) the grouped kernel walks in one
+// parallel region (C) or one launch (OpenCL); the settings are the members' (all alike).
+static void emit_update_all(Emit *e, const Node *nd, bool infer) {
+  int n = nd->n_members;
+  const Node *u0 = nd->members[0];
+  const Optimizer *o = &u0->opt;
+  const char *sp = e->d->ptr_space;
+  const char *const *tables = update_tables(u0->op);
+  int n_tables = 2 + u0->slots;
+  fprintf(e->out, "  // One row per weight: value, gradient, %s slots (nnk_%s_all).\n", optimizer_name(o->kind),
+          op_info[u0->op].name);
+  for (int t = 0; t < n_tables; t++) {
+    fprintf(e->out, "  %s%snn_real *const %s[%d] = {\n", t == 1 ? "const " : "", sp, tables[t], n);
+    for (int k = 0; k < n; k++) {
+      const Node *u = nd->members[k];
+      long long size = node_elems(u->in[0]);
+      const char *v = t == 0 ? buf(e, u->in[0]) : t == 1 ? buf(e, u->in[1])
+                    : t == 2 ? aux(e, u) : xprintf("%s + %lld", aux(e, u), (t - 2) * size);
+      fprintf(e->out, "      %s,%s%s\n", v, t == 0 ? "  // " : "", t == 0 ? u->in[0]->keras_name : "");
+    }
+    fprintf(e->out, "  };\n");
+  }
+  fprintf(e->out, "  const int64_t size[%d] = ", n);
+  for (int k = 0; k < n; k++) fprintf(e->out, k ? ", %lld" : "{%lld", (long long)node_elems(nd->members[k]->in[0]));
+  fprintf(e->out, "};\n");
+  switch (u0->op) {
+  case OP_sgd_update:
+    CALL("sgd_update_all", 0, "%d, w, g, momentum, size, %s, %s, %d", n, cnum(o->lr), cnum(o->momentum), o->nesterov);
+    break;
+  case OP_adam_update:
+    CALL("adam_update_all", 0, "%d, w, g, m, v, size, %s, %s, %s, %s, %s", n, cnum(o->lr), cnum(o->beta1),
+         cnum(o->beta2), cnum(o->epsilon), e->d->step);
+    break;
+  case OP_rmsprop_update:
+    CALL("rmsprop_update_all", 0, "%d, w, g, velocity, momentum, average_grad, size, %s, %s, %s, %s, %d", n, cnum(o->lr), cnum(o->rho),
+         cnum(o->momentum), cnum(o->epsilon), o->centered);
+    break;
+  default:
+    internal_error("emit", "%s is not an optimizer update", op_info[u0->op].name);
+  }
+}
+
 #define OP(name, nin, opt, cls, shape, grad, bwd, cost, emit, inf) emit,
 static void (*const emit_rule[OP_COUNT])(Emit *, const Node *, bool) = {
 #include "ops.def"
@@ -333,7 +473,9 @@ int list_kernels(Emit *e, KernelRef **out) {
     if (node_has_infer_variant(pl->fwd[i])) ks[k++] = (KernelRef){pl->fwd[i], true};
   }
   for (int i = 0; i < pl->n_bwd; i++) ks[k++] = (KernelRef){pl->bwd[i], false};
-  for (int i = 0; i < pl->n_upd; i++) ks[k++] = (KernelRef){pl->upd[i], false};
+  for (int i = 0; i < pl->n_upd; i++)
+    if (runs_in_train_step(e->g, pl->upd[i])) ks[k++] = (KernelRef){pl->upd[i], false};
+  if (e->g->update_all) ks[k++] = (KernelRef){e->g->update_all, false};
   *out = ks;
   return k;
 }

@@ -24,6 +24,12 @@ typedef struct Dialect {
   const char *(*buf)(Emit *e, const Node *nd);       // the node's storage
   const char *(*aux)(Emit *e, const Node *nd);       // its aux buffer
   const char *null_buf;                              // an absent optional input
+  const char *ptr_space;                             // a buffer pointer's address space ("__global ")
+  // Pointwise chains (fuse_elementwise.c): NULL, the dialect calls the library's chain
+  // kernel with a table of the ops; else the prefix of the element functions its
+  // kernels call in a loop printed into the kernel itself ("nncl_ew_").
+  const char *ew_inline;
+  const char *for_items;                             // that loop's head, given the count
   const char *seed, *step;                           // this step's dropout seed; Adam's t
   // One kernel call: kernel name without prefix ("conv2d_fwd"), its arguments, traits.
   void (*call)(Emit *e, const Node *nd, ResultKind result, const char *kernel, const char *args, int traits);

@@ -2,7 +2,7 @@
 //
 // 7 layers, 88138 params (88138 trainable).
 // Loss: sparse_softmax_xent (fused onto the logits); optimizer: adam.
-// Graph: 19 forward nodes, 16 backward nodes, 8 optimizer updates.
+// Graph: 19 forward nodes, 15 backward nodes, 8 optimizer updates.
 //
 // One function per graph node that runs a kernel, named after it; shapes are
 // constants and the batch count n is the only run-time dimension. Every buffer has
@@ -53,13 +53,12 @@ typedef struct State {
   nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 10)
   nn_real *dense_1_fwd_softmax;  // softmax (n, 10)
   nn_real *batch_y;  // input (n, 1)
-  nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10)
+  nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10), storage of dense_1_fwd_softmax
   nn_real *loss_grad;  // loss_grad (n, 10)
   nn_real *dense_1_bwd_bias_grad;  // bias_grad (10)
   nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 32)
   nn_real *dense_1_bwd_matmul_dw;  // matmul (32, 10)
-  nn_real *dropout_bwd_dropout;  // dropout_bwd (n, 32)
-  nn_real *dense_bwd_relu;  // relu_bwd (n, 32)
+  nn_real *dropout_bwd_dropout_relu_bwd;  // ewise_chain (n, 32)
   nn_real *dense_bwd_bias_grad;  // bias_grad (32)
   nn_real *dense_bwd_matmul_dx_relu_bwd;  // matmul (n, 2704)
   nn_real *dense_bwd_matmul_dw;  // matmul (2704, 32)
@@ -151,30 +150,30 @@ static void dense_1_bwd_matmul_dw(State *s, int n) {
   nnk_gemm(1, 0, 32, 10, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw, 0);
 }
 
-// dropout_bwd_dropout: dropout_bwd (n, 32), (n, 32) -> (n, 32); 32 FLOPs per sample
-static void dropout_bwd_dropout(State *s, int n) {
-  nnk_dropout_bwd((int64_t)n * 32, s->dropout_fwd_dropout_aux, s->dense_1_bwd_matmul_dx, s->dropout_bwd_dropout);
-}
-
-// dense_bwd_relu: relu_bwd (n, 32), (n, 32) -> (n, 32); 32 FLOPs per sample
-static void dense_bwd_relu(State *s, int n) {
-  nnk_relu_bwd((int64_t)n * 32, s->dense_fwd_matmul_bias_relu, s->dropout_bwd_dropout, s->dense_bwd_relu);
+// dropout_bwd_dropout_relu_bwd: ewise_chain (n, 32), (n, 32), (n, 32) -> (n, 32); 64 FLOPs per sample
+static void dropout_bwd_dropout_relu_bwd(State *s, int n) {
+  // One loop over (n, 32): dropout_bwd_dropout (dropout_bwd) -> dense_bwd_relu (relu_bwd)
+  const int op[2] = {NN_EW_DROPOUT_BWD, NN_EW_RELU_BWD};
+  const nn_real alpha[2] = {0.0, 0.0};
+  const nn_real *const x[2] = {s->dropout_fwd_dropout_aux, s->dense_fwd_matmul_bias_relu};
+  const nn_real *const dy[2] = {s->dense_1_bwd_matmul_dx, NULL};
+  nnk_ewise_chain((int64_t)n * 32, 2, op, alpha, x, dy, s->dropout_bwd_dropout_relu_bwd);
 }
 
 // dense_bwd_bias_grad: bias_grad (n, 32) -> (32); 32 FLOPs per sample
 static void dense_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 32, s->dense_bwd_relu, s->dense_bwd_bias_grad);
+  nnk_bias_grad(n, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_bias_grad);
 }
 
 // dense_bwd_matmul_dx_relu_bwd: matmul (n, 32), (2704, 32), (n, 13, 13, 16) -> (n, 2704); 173056 FLOPs per sample
 static void dense_bwd_matmul_dx_relu_bwd(State *s, int n) {
-  nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dense_bwd_relu, s->dense_kernel,
+  nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_kernel,
       s->conv2d_1_fwd_conv_bias_relu, NN_EPI_RELU, s->dense_bwd_matmul_dx_relu_bwd);
 }
 
 // dense_bwd_matmul_dw: matmul (n, 2704), (n, 32) -> (2704, 32); 173056 FLOPs per sample
 static void dense_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dense_bwd_relu, s->dense_bwd_matmul_dw, 0);
+  nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_matmul_dw, 0);
 }
 
 // conv2d_1_bwd_bias_grad: bias_grad (n, 13, 13, 16) -> (16); 16 FLOPs per sample
@@ -211,60 +210,52 @@ static void conv2d_bwd_conv_dw(State *s, int n) {
       s->batch_x, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_conv_dw, s->work);
 }
 
-// conv2d_upd_kernel: adam_update (3, 3, 1, 8), (3, 3, 1, 8); 720 FLOPs
-static void conv2d_upd_kernel(State *s, int n) {
+// adam_update_all: update_all; 881380 FLOPs
+static void adam_update_all(State *s, int n) {
   (void)n;
-  nnk_adam_update(72, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_kernel, s->conv2d_bwd_conv_dw, s->conv2d_upd_kernel_aux, s->conv2d_upd_kernel_aux + 72);
-}
-
-// conv2d_upd_bias: adam_update (8), (8); 80 FLOPs
-static void conv2d_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(8, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_bias, s->conv2d_bwd_bias_grad, s->conv2d_upd_bias_aux, s->conv2d_upd_bias_aux + 8);
-}
-
-// conv2d_1_upd_kernel: adam_update (3, 3, 8, 16), (3, 3, 8, 16); 11520 FLOPs
-static void conv2d_1_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(1152, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_1_kernel, s->conv2d_1_bwd_conv_dw, s->conv2d_1_upd_kernel_aux, s->conv2d_1_upd_kernel_aux + 1152);
-}
-
-// conv2d_1_upd_bias: adam_update (16), (16); 160 FLOPs
-static void conv2d_1_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(16, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->conv2d_1_bias, s->conv2d_1_bwd_bias_grad, s->conv2d_1_upd_bias_aux, s->conv2d_1_upd_bias_aux + 16);
-}
-
-// dense_upd_kernel: adam_update (2704, 32), (2704, 32); 865280 FLOPs
-static void dense_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(86528, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_kernel, s->dense_bwd_matmul_dw, s->dense_upd_kernel_aux, s->dense_upd_kernel_aux + 86528);
-}
-
-// dense_upd_bias: adam_update (32), (32); 320 FLOPs
-static void dense_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(32, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_bias, s->dense_bwd_bias_grad, s->dense_upd_bias_aux, s->dense_upd_bias_aux + 32);
-}
-
-// dense_1_upd_kernel: adam_update (32, 10), (32, 10); 3200 FLOPs
-static void dense_1_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_adam_update(320, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_1_kernel, s->dense_1_bwd_matmul_dw, s->dense_1_upd_kernel_aux, s->dense_1_upd_kernel_aux + 320);
-}
-
-// dense_1_upd_bias: adam_update (10), (10); 100 FLOPs
-static void dense_1_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_adam_update(10, 0.001, 0.9, 0.999, 1e-07, s->step,
-      s->dense_1_bias, s->dense_1_bwd_bias_grad, s->dense_1_upd_bias_aux, s->dense_1_upd_bias_aux + 10);
+  // One row per weight: value, gradient, adam slots (nnk_adam_update_all).
+  nn_real *const w[8] = {
+      s->conv2d_kernel,  // conv2d.kernel
+      s->conv2d_bias,  // conv2d.bias
+      s->conv2d_1_kernel,  // conv2d_1.kernel
+      s->conv2d_1_bias,  // conv2d_1.bias
+      s->dense_kernel,  // dense.kernel
+      s->dense_bias,  // dense.bias
+      s->dense_1_kernel,  // dense_1.kernel
+      s->dense_1_bias,  // dense_1.bias
+  };
+  const nn_real *const g[8] = {
+      s->conv2d_bwd_conv_dw,
+      s->conv2d_bwd_bias_grad,
+      s->conv2d_1_bwd_conv_dw,
+      s->conv2d_1_bwd_bias_grad,
+      s->dense_bwd_matmul_dw,
+      s->dense_bwd_bias_grad,
+      s->dense_1_bwd_matmul_dw,
+      s->dense_1_bwd_bias_grad,
+  };
+  nn_real *const m[8] = {
+      s->conv2d_upd_kernel_aux,
+      s->conv2d_upd_bias_aux,
+      s->conv2d_1_upd_kernel_aux,
+      s->conv2d_1_upd_bias_aux,
+      s->dense_upd_kernel_aux,
+      s->dense_upd_bias_aux,
+      s->dense_1_upd_kernel_aux,
+      s->dense_1_upd_bias_aux,
+  };
+  nn_real *const v[8] = {
+      s->conv2d_upd_kernel_aux + 72,
+      s->conv2d_upd_bias_aux + 8,
+      s->conv2d_1_upd_kernel_aux + 1152,
+      s->conv2d_1_upd_bias_aux + 16,
+      s->dense_upd_kernel_aux + 86528,
+      s->dense_upd_bias_aux + 32,
+      s->dense_1_upd_kernel_aux + 320,
+      s->dense_1_upd_bias_aux + 10,
+  };
+  const int64_t size[8] = {72, 8, 1152, 16, 86528, 32, 320, 10};
+  nnk_adam_update_all(8, w, g, m, v, size, 0.001, 0.9, 0.999, 1e-07, s->step);
 }
 
 static void nnc_forward_train(State *s, int n) {
@@ -275,7 +266,7 @@ static void nnc_forward_train(State *s, int n) {
   dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout(s, n);
   dense_1_fwd_matmul_bias(s, n);
-  dense_1_fwd_softmax(s, n);
+  // dense_1_fwd_softmax: written by loss_sparse_softmax_xent
   loss_sparse_softmax_xent(s, n);
 }
 
@@ -288,7 +279,7 @@ static void nnc_forward_infer(State *s, int n, int with_loss) {
   dense_fwd_matmul_bias_relu(s, n);
   dropout_fwd_dropout_infer(s, n);
   dense_1_fwd_matmul_bias(s, n);
-  dense_1_fwd_softmax(s, n);
+  if (!with_loss) dense_1_fwd_softmax(s, n);
   if (with_loss) loss_sparse_softmax_xent_infer(s, n);
 }
 
@@ -296,8 +287,7 @@ static void nnc_backward(State *s, int n) {
   dense_1_bwd_bias_grad(s, n);
   dense_1_bwd_matmul_dx(s, n);
   dense_1_bwd_matmul_dw(s, n);
-  dropout_bwd_dropout(s, n);
-  dense_bwd_relu(s, n);
+  dropout_bwd_dropout_relu_bwd(s, n);
   dense_bwd_bias_grad(s, n);
   dense_bwd_matmul_dx_relu_bwd(s, n);
   dense_bwd_matmul_dw(s, n);
@@ -310,14 +300,7 @@ static void nnc_backward(State *s, int n) {
 }
 
 static void nnc_update(State *s) {
-  conv2d_upd_kernel(s, 0);
-  conv2d_upd_bias(s, 0);
-  conv2d_1_upd_kernel(s, 0);
-  conv2d_1_upd_bias(s, 0);
-  dense_upd_kernel(s, 0);
-  dense_upd_bias(s, 0);
-  dense_1_upd_kernel(s, 0);
-  dense_1_upd_bias(s, 0);
+  adam_update_all(s, 0);
 }
 
 static void nnc_reset_optimizer(nn_model *m) {
@@ -350,17 +333,15 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"conv2d_fwd_conv_bias_relu", "conv2d", 0, 5408, 1},
   {"max_pooling2d_fwd_maxpool", "maxpool2d", 10816, 1352, 1},
   {"conv2d_1_fwd_conv_bias_relu", "conv2d", 5408, 2704, 1},
-  {"dense_fwd_matmul_bias_relu", "matmul", 12176, 32, 1},
-  {"dropout_fwd_dropout", "dropout", 8112, 32, 1},
+  {"dense_fwd_matmul_bias_relu", "matmul", 8112, 32, 1},
+  {"dropout_fwd_dropout", "dropout", 12176, 32, 1},
   {"dense_1_fwd_matmul_bias", "matmul", 8176, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 14320, 10, 1},
-  {"loss_sparse_softmax_xent", "sparse_softmax_xent", 8192, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
   {"dense_1_bwd_bias_grad", "bias_grad", 352592, 10, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 8176, 32, 1},
   {"dense_1_bwd_matmul_dw", "matmul", 352144, 320, 0},
-  {"dropout_bwd_dropout", "dropout_bwd", 8112, 32, 1},
-  {"dense_bwd_relu", "relu_bwd", 12176, 32, 1},
+  {"dropout_bwd_dropout_relu_bwd", "ewise_chain", 12176, 32, 1},
   {"dense_bwd_bias_grad", "bias_grad", 352544, 32, 0},
   {"dense_bwd_matmul_dx_relu_bwd", "matmul", 8112, 2704, 1},
   {"dense_bwd_matmul_dw", "matmul", 264464, 86528, 0},
@@ -505,8 +486,8 @@ static State *nnc_infer_state(State *s, State *si) {
   si->dense_1_fwd_matmul_bias = batch + (size_t)64 * ib;
   si->dense_1_fwd_softmax = batch + (size_t)0 * ib;
   si->batch_y = batch + (size_t)7552 * ib;
-  si->loss_sparse_softmax_xent = batch + (size_t)16 * ib;
-  si->loss_grad = batch + (size_t)32 * ib;
+  si->loss_sparse_softmax_xent = si->dense_1_fwd_softmax;
+  si->loss_grad = batch + (size_t)16 * ib;
   si->flatten_bwd_reshape = si->dense_bwd_matmul_dx_relu_bwd;
   return si;
 }
@@ -574,21 +555,20 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->flatten_fwd_reshape = s->conv2d_1_fwd_conv_bias_relu;
   s->dense_kernel = fixed + 1264;
   s->dense_bias = fixed + 87792;
-  s->dense_fwd_matmul_bias_relu = batch + (size_t)12176 * max_batch;
-  s->dropout_fwd_dropout = batch + (size_t)8112 * max_batch;
+  s->dense_fwd_matmul_bias_relu = batch + (size_t)8112 * max_batch;
+  s->dropout_fwd_dropout = batch + (size_t)12176 * max_batch;
   s->dropout_fwd_dropout_aux = batch + (size_t)8144 * max_batch;
   s->dense_1_kernel = fixed + 87824;
   s->dense_1_bias = fixed + 88144;
   s->dense_1_fwd_matmul_bias = batch + (size_t)8176 * max_batch;
   s->dense_1_fwd_softmax = batch + (size_t)14320 * max_batch;
   s->batch_y = batch + (size_t)14336 * max_batch;
-  s->loss_sparse_softmax_xent = batch + (size_t)8192 * max_batch;
+  s->loss_sparse_softmax_xent = s->dense_1_fwd_softmax;
   s->loss_grad = batch + (size_t)8208 * max_batch;
   s->dense_1_bwd_bias_grad = fixed + 352592;
   s->dense_1_bwd_matmul_dx = batch + (size_t)8176 * max_batch;
   s->dense_1_bwd_matmul_dw = fixed + 352144;
-  s->dropout_bwd_dropout = batch + (size_t)8112 * max_batch;
-  s->dense_bwd_relu = batch + (size_t)12176 * max_batch;
+  s->dropout_bwd_dropout_relu_bwd = batch + (size_t)12176 * max_batch;
   s->dense_bwd_bias_grad = fixed + 352544;
   s->dense_bwd_matmul_dx_relu_bwd = batch + (size_t)8112 * max_batch;
   s->dense_bwd_matmul_dw = fixed + 264464;

@@ -177,46 +177,52 @@ static void dense_kernel_grad_sum(State *s, int n) {
   nnk_add_inplace(128, s->dense_kernel_grad_sum, s->dense_bwd_matmul_dw);
 }
 
-// dense_upd_kernel: rmsprop_update (8, 16), (8, 16); 1280 FLOPs
-static void dense_upd_kernel(State *s, int n) {
+// rmsprop_update_all: update_all; 1930 FLOPs
+static void rmsprop_update_all(State *s, int n) {
   (void)n;
-  nnk_rmsprop_update(128, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->dense_kernel, s->dense_kernel_grad_sum, s->dense_upd_kernel_aux, s->dense_upd_kernel_aux + 128, s->dense_upd_kernel_aux + 256);
-}
-
-// dense_upd_bias: rmsprop_update (16), (16); 160 FLOPs
-static void dense_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_rmsprop_update(16, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->dense_bias, s->dense_bwd_bias_grad, s->dense_upd_bias_aux, s->dense_upd_bias_aux + 16, s->dense_upd_bias_aux + 32);
-}
-
-// batch_normalization_upd_gamma: rmsprop_update (16), (16); 160 FLOPs
-static void batch_normalization_upd_gamma(State *s, int n) {
-  (void)n;
-  nnk_rmsprop_update(16, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->batch_normalization_gamma, s->batch_normalization_bwd_dgamma, s->batch_normalization_upd_gamma_aux, s->batch_normalization_upd_gamma_aux + 16, s->batch_normalization_upd_gamma_aux + 32);
-}
-
-// batch_normalization_upd_beta: rmsprop_update (16), (16); 160 FLOPs
-static void batch_normalization_upd_beta(State *s, int n) {
-  (void)n;
-  nnk_rmsprop_update(16, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->batch_normalization_beta, s->batch_normalization_bwd_dbeta, s->batch_normalization_upd_beta_aux, s->batch_normalization_upd_beta_aux + 16, s->batch_normalization_upd_beta_aux + 32);
-}
-
-// dense_1_upd_kernel: rmsprop_update (16, 1), (16, 1); 160 FLOPs
-static void dense_1_upd_kernel(State *s, int n) {
-  (void)n;
-  nnk_rmsprop_update(16, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->dense_1_kernel, s->dense_1_bwd_matmul_dw, s->dense_1_upd_kernel_aux, s->dense_1_upd_kernel_aux + 16, s->dense_1_upd_kernel_aux + 32);
-}
-
-// dense_1_upd_bias: rmsprop_update (1), (1); 10 FLOPs
-static void dense_1_upd_bias(State *s, int n) {
-  (void)n;
-  nnk_rmsprop_update(1, 0.001, 0.9, 0.0, 1e-07, 0,
-      s->dense_1_bias, s->dense_1_bwd_bias_grad, s->dense_1_upd_bias_aux, s->dense_1_upd_bias_aux + 1, s->dense_1_upd_bias_aux + 2);
+  // One row per weight: value, gradient, rmsprop slots (nnk_rmsprop_update_all).
+  nn_real *const w[6] = {
+      s->dense_kernel,  // dense.kernel
+      s->dense_bias,  // dense.bias
+      s->batch_normalization_gamma,  // batch_normalization.gamma
+      s->batch_normalization_beta,  // batch_normalization.beta
+      s->dense_1_kernel,  // dense_1.kernel
+      s->dense_1_bias,  // dense_1.bias
+  };
+  const nn_real *const g[6] = {
+      s->dense_kernel_grad_sum,
+      s->dense_bwd_bias_grad,
+      s->batch_normalization_bwd_dgamma,
+      s->batch_normalization_bwd_dbeta,
+      s->dense_1_bwd_matmul_dw,
+      s->dense_1_bwd_bias_grad,
+  };
+  nn_real *const velocity[6] = {
+      s->dense_upd_kernel_aux,
+      s->dense_upd_bias_aux,
+      s->batch_normalization_upd_gamma_aux,
+      s->batch_normalization_upd_beta_aux,
+      s->dense_1_upd_kernel_aux,
+      s->dense_1_upd_bias_aux,
+  };
+  nn_real *const momentum[6] = {
+      s->dense_upd_kernel_aux + 128,
+      s->dense_upd_bias_aux + 16,
+      s->batch_normalization_upd_gamma_aux + 16,
+      s->batch_normalization_upd_beta_aux + 16,
+      s->dense_1_upd_kernel_aux + 16,
+      s->dense_1_upd_bias_aux + 1,
+  };
+  nn_real *const average_grad[6] = {
+      s->dense_upd_kernel_aux + 256,
+      s->dense_upd_bias_aux + 32,
+      s->batch_normalization_upd_gamma_aux + 32,
+      s->batch_normalization_upd_beta_aux + 32,
+      s->dense_1_upd_kernel_aux + 32,
+      s->dense_1_upd_bias_aux + 2,
+  };
+  const int64_t size[6] = {128, 16, 16, 16, 16, 1};
+  nnk_rmsprop_update_all(6, w, g, velocity, momentum, average_grad, size, 0.001, 0.9, 0.0, 1e-07, 0);
 }
 
 static void nnc_forward_train(State *s, int n) {
@@ -254,12 +260,7 @@ static void nnc_backward(State *s, int n) {
 }
 
 static void nnc_update(State *s) {
-  dense_upd_kernel(s, 0);
-  dense_upd_bias(s, 0);
-  batch_normalization_upd_gamma(s, 0);
-  batch_normalization_upd_beta(s, 0);
-  dense_1_upd_kernel(s, 0);
-  dense_1_upd_bias(s, 0);
+  rmsprop_update_all(s, 0);
 }
 
 static void nnc_reset_optimizer(nn_model *m) {

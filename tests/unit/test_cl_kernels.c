@@ -890,6 +890,95 @@ Test(cl_update, l1l2_sgd_adam_rmsprop) {
     cl_end();
 }
 
+/* fuse_updates.c: the grouped kernels over three weights (parts of one buffer, as the
+ * generated kernel's tables point into the arena) against the C per-weight kernels. */
+Test(cl_update, update_all_sgd_adam_rmsprop) {
+    cl_begin(64);
+    const long size[3] = {7, 1003, 70};
+    const long total = 7 + 1003 + 70;
+#define PARTS_(b) "{" b ", " b " + 7, " b " + 1010}"
+    const char *tables = "  __global nn_real *const w[3] = " PARTS_("W") ";\n"
+                         "  __global const nn_real *const g[3] = " PARTS_("G") ";\n"
+                         "  __global nn_real *const s0[3] = " PARTS_("S0") ";\n"
+                         "  __global nn_real *const s1[3] = " PARTS_("S1") ";\n"
+                         "  __global nn_real *const s2[3] = " PARTS_("S2") ";\n"
+                         "  const long size[3] = {7, 1003, 70}";
+#undef PARTS_
+    const char *params = GW_ "W, " G_ "G, " GW_ "S0, " GW_ "S1, " GW_ "S2";
+    wrap("sgd_all", NULL, params, "%s;\n  nncl_sgd_update_all(3, w, g, s0, size, 0.1f, 0.9f, 1)", tables);
+    wrap("adam_all", NULL, params, "%s;\n  nncl_adam_update_all(3, w, g, s0, s1, size, 0.001f, 0.9f, 0.999f, 1e-7f, 3)",
+         tables);
+    wrap("rmsprop_all", NULL, params,
+         "%s;\n  nncl_rmsprop_update_all(3, w, g, s0, s1, s2, size, 0.001f, 0.9f, 0.5f, 1e-7f, 1)", tables);
+    cl_build();
+    const char *names[3] = {"sgd_all", "adam_all", "rmsprop_all"};
+    for (int o = 0; o < 3; o++) {
+        float *w = rnd(total, -1, 1), *g = rnd(total, -1, 1), *s[3];
+        for (int j = 0; j < 3; j++) s[j] = rnd(total, 0.01f, 0.5f);
+        float *rw = dup(w, total), *rs[3] = {dup(s[0], total), dup(s[1], total), dup(s[2], total)};
+        for (long k = 0, at = 0; k < 3; at += size[k++]) {
+            if (o == 0) nnk_sgd_update(size[k], 0.1f, 0.9f, 1, rw + at, g + at, rs[0] + at);
+            if (o == 1) nnk_adam_update(size[k], 0.001f, 0.9f, 0.999f, 1e-7f, 3, rw + at, g + at, rs[0] + at, rs[1] + at);
+            if (o == 2)
+                nnk_rmsprop_update(size[k], 0.001f, 0.9f, 0.5f, 1e-7f, 1, rw + at, g + at, rs[0] + at, rs[1] + at,
+                                   rs[2] + at);
+        }
+        run(names[o], 5, (arg_t[]){AB(w, total), AB(g, total), AB(s[0], total), AB(s[1], total), AB(s[2], total)});
+        expect_close(names[o], w, rw, total, TOL_SUM);
+        for (int j = 0; j < 3; j++) expect_close(names[o], s[j], rs[j], total, TOL_SUM);
+        free(w), free(g), free(rw);
+        for (int j = 0; j < 3; j++) free(s[j]), free(rs[j]);
+    }
+    cl_end();
+}
+
+/* fuse_elementwise.c: nncl_ewise_chain, every op alone and a chain of four, against
+ * the C chain (which equals the per-op C kernels, test_kernels_forward). */
+Test(cl_elementwise, ewise_chain_every_op_and_a_chain) {
+    cl_begin(64);
+    const long len = 3000;
+    const char *params = G_ "X, " G_ "DY, " G_ "X2, " G_ "X3, " GW_ "Y";
+    for (int op = NN_EW_RELU; op <= NN_EW_ADD; op++) {
+        char name[32];
+        snprintf(name, sizeof name, "ew_%d", op);
+        wrap(name, NULL, params,
+             "const int op[1] = {%d};\n  const nn_real alpha[1] = {0.7f};\n"
+             "  const __global nn_real *const x[1] = {X}, *const dy[1] = {%s};\n"
+             "  nncl_ewise_chain(%ld, 1, op, alpha, x, dy, Y)",
+             op, op >= NN_EW_RELU_BWD ? "DY" : "0", len);
+    }
+    wrap("ew_chain4", NULL, params,
+         "const int op[4] = {NN_EW_ELU, NN_EW_RELU_BWD, NN_EW_DROPOUT_BWD, NN_EW_ADD};\n"
+         "  const nn_real alpha[4] = {0.7f, 0, 0, 0};\n"
+         "  const __global nn_real *const x[4] = {X, X3, X2, 0}, *const dy[4] = {0, 0, 0, DY};\n"
+         "  nncl_ewise_chain(%ld, 4, op, alpha, x, dy, Y)", len);
+    cl_build();
+    float *x = rnd(len, -4, 4), *dy = rnd(len, -1, 1), *x2 = rnd(len, -1, 1), *x3 = rnd(len, -1, 1);
+    for (long i = 0; i < len; i++) x2[i] = x2[i] > 0 ? 1.25f : 0;
+    float *want = rnd(len, -1, 1);
+    for (int op = NN_EW_RELU; op <= NN_EW_ADD + 1; op++) {
+        char name[32];
+        float *y = rnd(len, -1, 1);
+        if (op <= NN_EW_ADD) {
+            float a = 0.7f;
+            const float *xs[1] = {x}, *ds[1] = {op >= NN_EW_RELU_BWD ? dy : NULL};
+            nnk_ewise_chain(len, 1, &op, &a, xs, ds, want);
+            snprintf(name, sizeof name, "ew_%d", op);
+        } else {
+            const int ops[4] = {NN_EW_ELU, NN_EW_RELU_BWD, NN_EW_DROPOUT_BWD, NN_EW_ADD};
+            const float alpha[4] = {0.7f, 0, 0, 0};
+            const float *xs[4] = {x, x3, x2, NULL}, *ds[4] = {NULL, NULL, NULL, dy};
+            nnk_ewise_chain(len, 4, ops, alpha, xs, ds, want);
+            snprintf(name, sizeof name, "ew_chain4");
+        }
+        run(name, 5, (arg_t[]){AB(x, len), AB(dy, len), AB(x2, len), AB(x3, len), AB(y, len)});
+        expect_close(name, y, want, len, TOL_EW);
+        free(y);
+    }
+    free(x), free(dy), free(x2), free(x3), free(want);
+    cl_end();
+}
+
 /* ------------------------------------------------------------ rough timings (opt-in) */
 
 /* Best of `reps` launches with the generated host's group rule (ceil(work/NNCL_WG)

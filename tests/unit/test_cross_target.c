@@ -274,17 +274,53 @@ Test(cross_target, random_models_agree, .timeout = 1800) {
   remove_if_passed(root, failures);
 }
 
+// Writes a fixed script as dir/model.nn; returns it.
+static const char *write_script(const char *dir, const char *text) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/model.nn", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+  return text;
+}
+
+// A model every fusion applies to, whatever the random ones draw: a conv's gelu then a
+// LeakyReLU (a pointwise chain forward and backward), Dense(relu) then Dropout (the
+// dropout and relu gradients chained), a softmax output the loss computes, several
+// weights for the one update kernel.
+static const char fixed_model[] =
+    "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\n"
+    "x = np.array([[0.1, -0.5, 0.3, 0.9, 0.2, -0.4, 0.7, 0.05, -0.6], [0.4, 0.2, -0.7, 0.1, 0.5, 0.3, -0.2, 0.8, 0.1],\n"
+    "              [-0.3, 0.8, 0.5, -0.2, 0.6, -0.1, 0.4, 0.2, 0.9], [0.6, -0.1, 0.2, 0.4, -0.8, 0.7, 0.3, -0.5, 0.2]])\n"
+    "x = x.reshape(-1, 3, 3, 1)\ny = np.array([[0], [1], [2], [1]])\n"
+    "model = keras.Sequential([\n    keras.Input(shape=(3, 3, 1)),\n"
+    "    layers.Conv2D(4, (2, 2), activation='gelu'),\n    layers.LeakyReLU(negative_slope=0.1),\n"
+    "    layers.Flatten(),\n    layers.Dense(8, activation='relu'),\n    layers.Dropout(0.3),\n"
+    "    layers.Dense(3, activation='softmax'),\n])\n"
+    "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+    "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
+    "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n";
+
 // Fusion does the same float operations in another place, and reuse only moves buffers:
-// with and without them, the same bits (layouts fixed: layouts_agree checks those).
+// with and without them, the same bits on C (layouts fixed: layouts_agree checks those); on
+// OpenCL the same weights within 1e-5.
 Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 6;
   uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
   char root[] = "/tmp/nnc-passes-XXXXXX";
   cr_assert_not_null(mkdtemp(root));
   int failures = 0;
-  for (int m = 0; m < models; m++) {
+  for (int m = -1; m < models; m++) {   // -1: the fixed model
     char dir[512];
-    const char *text = write_model(root, m, seed + 7, dir, sizeof dir);
+    const char *text = fixed_model;
+    if (m >= 0) {
+      text = write_model(root, m, seed + 7, dir, sizeof dir);
+    } else {
+      snprintf(dir, sizeof dir, "%s/fixed", root);
+      mkdir(dir, 0700);
+      write_script(dir, fixed_model);
+    }
     int rc_a = build_and_run_in(dir, "optimized", "c", "--layout=nhwc"),
         rc_b = build_and_run_in(dir, "plain", "c", "--no-fuse --no-reuse --layout=nhwc");
     char wa[600], wb[600], pa[600], pb[600];
@@ -298,8 +334,29 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
       failures++;
     }
   }
-  cr_expect_eq(failures, 0, "%d of %d random models train differently with the optimization passes (kept in %s)", failures, models,
-               root);
+  // OpenCL: the same comparison on the first models. The kernels are the same functions
+  // fused or not, but the OpenCL compiler may contract a chain's ops into fused
+  // multiply-adds: a bound, not bits.
+  int cl_models = have_opencl() ? (models < 2 ? models : 2) : -1;
+  for (int m = -1; m < cl_models; m++) {   // -1: the fixed model again
+    char dir[512];
+    const char *text = fixed_model;
+    if (m >= 0) text = write_model(root, m, seed + 7, dir, sizeof dir);
+    else snprintf(dir, sizeof dir, "%s/fixed", root);
+    int rc_a = build_and_run_in(dir, "cl-optimized", "opencl", ""),
+        rc_b = build_and_run_in(dir, "cl-plain", "opencl", "--no-fuse --no-reuse");
+    char wa[600], wb[600], worst[256] = "";
+    snprintf(wa, sizeof wa, "%s/cl-optimized/w.safetensors", dir);
+    snprintf(wb, sizeof wb, "%s/cl-plain/w.safetensors", dir);
+    double err = rc_a || rc_b ? INFINITY : compare_weights(wa, wb, worst, sizeof worst);
+    if (err > 1e-5) {
+      fprintf(stderr, "model %d, OpenCL: optimized exit %d, unoptimized exit %d, weights differ by %.3g (%s; in %s)\n%s\n",
+              m, rc_a, rc_b, err, worst, dir, text);
+      failures++;
+    }
+  }
+  cr_expect_eq(failures, 0, "%d of %d random models train differently with the optimization passes (kept in %s)", failures,
+               models + cl_models + 2, root);
   remove_if_passed(root, failures);
 }
 
@@ -324,17 +381,6 @@ static const char *deep_convs(void) {
           "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
           "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
   return s.text;
-}
-
-// Writes a fixed script as dir/model.nn; returns it.
-static const char *write_script(const char *dir, const char *text) {
-  char path[600];
-  snprintf(path, sizeof path, "%s/model.nn", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert_not_null(f);
-  fputs(text, f);
-  fclose(f);
-  return text;
 }
 
 // Layouts (layout.c): the same random models built with every contraction NHWC, with

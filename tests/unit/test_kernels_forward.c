@@ -558,6 +558,116 @@ Test(optimizers, rmsprop_plain_and_centered_with_momentum) {
     EXPECT_NEAR(w, -3.1465839e-3, 1e-8);
 }
 
+/* fuse_updates.c: one grouped kernel over several weights (sizes around the chunk and
+ * vector widths, one past the parallel threshold) gives the per-weight kernels' bits,
+ * on 1 and 3 threads, for every optimizer and setting the compiler emits. */
+Test(optimizers, update_all_equals_one_kernel_per_weight) {
+    enum { PARTS = 5 };
+    const int64_t size[PARTS] = {1, 17, NNK_UPDATE_CHUNK + 5, 3, NNK_PAR_MIN + 33};
+    for (int variant = 0; variant < 6; variant++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            omp_set_num_threads(threads);
+            float *w[PARTS], *g[PARTS], *s[PARTS][3], *rw[PARTS], *rs[PARTS][3];
+            for (int k = 0; k < PARTS; k++) {
+                w[k] = rand_buf(size[k]), g[k] = rand_buf(size[k]);
+                rw[k] = malloc(size[k] * sizeof(float));
+                memcpy(rw[k], w[k], size[k] * sizeof(float));
+                for (int j = 0; j < 3; j++) {
+                    s[k][j] = rand_buf(size[k]);
+                    for (int64_t i = 0; i < size[k]; i++) s[k][j][i] = s[k][j][i] * s[k][j][i];  /* v >= 0 */
+                    rs[k][j] = malloc(size[k] * sizeof(float));
+                    memcpy(rs[k][j], s[k][j], size[k] * sizeof(float));
+                }
+            }
+            float *s0[PARTS], *s1[PARTS], *s2[PARTS];
+            for (int k = 0; k < PARTS; k++) s0[k] = s[k][0], s1[k] = s[k][1], s2[k] = s[k][2];
+            const float *gc[PARTS];
+            for (int k = 0; k < PARTS; k++) gc[k] = g[k];
+            double mom = variant == 1 || variant == 2 || variant == 5 ? 0.9 : 0;
+            for (int k = 0; k < PARTS; k++) {
+                if (variant <= 2) nnk_sgd_update(size[k], 0.05, mom, variant == 2, rw[k], g[k], rs[k][0]);
+                else if (variant == 3) nnk_adam_update(size[k], 1e-3, 0.9, 0.999, 1e-7, 3, rw[k], g[k], rs[k][0], rs[k][1]);
+                else nnk_rmsprop_update(size[k], 1e-3, 0.9, mom, 1e-7, variant == 5, rw[k], g[k], rs[k][0], rs[k][1], rs[k][2]);
+            }
+            if (variant <= 2) nnk_sgd_update_all(PARTS, w, gc, s0, size, 0.05, mom, variant == 2);
+            else if (variant == 3) nnk_adam_update_all(PARTS, w, gc, s0, s1, size, 1e-3, 0.9, 0.999, 1e-7, 3);
+            else nnk_rmsprop_update_all(PARTS, w, gc, s0, s1, s2, size, 1e-3, 0.9, mom, 1e-7, variant == 5);
+            for (int k = 0; k < PARTS; k++) {
+                cr_expect_eq(memcmp(w[k], rw[k], size[k] * sizeof(float)), 0, "variant %d, %d threads: weight %d differs",
+                             variant, threads, k);
+                for (int j = 0; j < 3; j++)
+                    cr_expect_eq(memcmp(s[k][j], rs[k][j], size[k] * sizeof(float)), 0,
+                                 "variant %d, %d threads: weight %d slot %d differs", variant, threads, k, j);
+                free(w[k]), free(g[k]), free(rw[k]);
+                for (int j = 0; j < 3; j++) free(s[k][j]), free(rs[k][j]);
+            }
+        }
+    omp_set_num_threads(omp_get_num_procs());
+}
+
+/* ------------------------------------------------------------ pointwise chains */
+
+/* The per-op kernel of a chain op (fuse_elementwise.c): what the chain must equal. */
+static void ew_reference(int op, int64_t len, float a, const float *x, const float *dy, float *y) {
+    switch (op) {
+    case NN_EW_RELU: nnk_relu_fwd(len, x, y); break;
+    case NN_EW_SIGMOID: nnk_sigmoid_fwd(len, x, y); break;
+    case NN_EW_TANH: nnk_tanh_fwd(len, x, y); break;
+    case NN_EW_GELU: nnk_gelu_fwd(len, x, y); break;
+    case NN_EW_SILU: nnk_silu_fwd(len, x, y); break;
+    case NN_EW_ELU: nnk_elu_fwd(len, a, x, y); break;
+    case NN_EW_SELU: nnk_selu_fwd(len, x, y); break;
+    case NN_EW_LEAKY_RELU: nnk_leaky_relu_fwd(len, a, x, y); break;
+    case NN_EW_SOFTPLUS: nnk_softplus_fwd(len, x, y); break;
+    case NN_EW_HARD_SIGMOID: nnk_hard_sigmoid_fwd(len, x, y); break;
+    case NN_EW_RELU_BWD: nnk_relu_bwd(len, x, dy, y); break;
+    case NN_EW_SIGMOID_BWD: nnk_sigmoid_bwd(len, x, dy, y); break;
+    case NN_EW_TANH_BWD: nnk_tanh_bwd(len, x, dy, y); break;
+    case NN_EW_GELU_BWD: nnk_gelu_bwd(len, x, dy, y); break;
+    case NN_EW_SILU_BWD: nnk_silu_bwd(len, x, dy, y); break;
+    case NN_EW_ELU_BWD: nnk_elu_bwd(len, a, x, dy, y); break;
+    case NN_EW_SELU_BWD: nnk_selu_bwd(len, x, dy, y); break;
+    case NN_EW_LEAKY_RELU_BWD: nnk_leaky_relu_bwd(len, a, x, dy, y); break;
+    case NN_EW_SOFTPLUS_BWD: nnk_softplus_bwd(len, x, dy, y); break;
+    case NN_EW_HARD_SIGMOID_BWD: nnk_hard_sigmoid_bwd(len, x, dy, y); break;
+    case NN_EW_DROPOUT_BWD: nnk_dropout_bwd(len, x, dy, y); break;
+    case NN_EW_ADD: nnk_copy(len, x, y), nnk_add_inplace(len, y, dy); break;
+    default: cr_assert_fail("op %d has no reference", op);
+    }
+}
+
+/* Every op alone, and a chain of four, give the per-op kernels' bits: at a length of a
+ * few tiles plus a remainder (one thread) and past the parallel threshold. */
+Test(ewise_chain, every_op_alone_and_chained_gives_the_per_op_bits) {
+    const int64_t lens[2] = {3 * NNK_EW_TILE + 7, NNK_PAR_MIN / 8 + 5};
+    for (int l = 0; l < 2; l++) {
+        int64_t len = lens[l];
+        float *x = rand_buf(len), *dy = rand_buf(len), *x2 = rand_buf(len), *x3 = rand_buf(len);
+        for (int64_t i = 0; i < len; i++) x[i] *= 4, x2[i] = x2[i] > 0 ? 1.25f : 0;   /* tails; a mask */
+        float *got = rand_buf(len), *want = rand_buf(len), *t1 = rand_buf(len), *t2 = rand_buf(len);
+        for (int op = NN_EW_RELU; op <= NN_EW_ADD; op++) {
+            float a = 0.7f;
+            const float *xs[1] = {x}, *ds[1] = {op >= NN_EW_RELU_BWD ? dy : NULL};
+            nnk_ewise_chain(len, 1, &op, &a, xs, ds, got);
+            ew_reference(op, len, a, x, dy, want);
+            cr_expect_eq(memcmp(got, want, len * sizeof *got), 0, "op %d alone (len %lld) differs from its kernel", op,
+                         (long long)len);
+        }
+        /* elu(x) -> relu_bwd(y = x3, dy = that) -> dropout_bwd(mask x2, that) -> add(that, dy) */
+        const int ops[4] = {NN_EW_ELU, NN_EW_RELU_BWD, NN_EW_DROPOUT_BWD, NN_EW_ADD};
+        const float alpha[4] = {0.7f, 0, 0, 0};
+        const float *xs[4] = {x, x3, x2, NULL}, *ds[4] = {NULL, NULL, NULL, dy};
+        nnk_ewise_chain(len, 4, ops, alpha, xs, ds, got);
+        nnk_elu_fwd(len, 0.7f, x, t1);
+        nnk_relu_bwd(len, x3, t1, t2);
+        nnk_dropout_bwd(len, x2, t2, t1);
+        nnk_copy(len, t1, want), nnk_add_inplace(len, want, dy);
+        cr_expect_eq(memcmp(got, want, len * sizeof *got), 0, "a chain of four (len %lld) differs from its kernels",
+                     (long long)len);
+        free(x), free(dy), free(x2), free(x3), free(got), free(want), free(t1), free(t2);
+    }
+}
+
 /* ------------------------------------------------------------ bias, copies */
 
 Test(misc, bias_copy_add) {

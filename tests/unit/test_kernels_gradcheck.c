@@ -742,7 +742,7 @@ static const GradCheck gradchecks[] = {
 static const char *kernel_families[] = {
     "gemm", "bias_", "conv2d_", "maxpool2d_", "avgpool2d_", "global_avgpool2d_", "relu_",
     "sigmoid_", "tanh_", "softmax_", "dropout_", "batchnorm_", "loss_", "l1l2_", "sgd_",
-    "adam_", "rmsprop_", "copy", "add_inplace",
+    "adam_", "rmsprop_", "copy", "add_inplace", "ewise_chain",
     "pack_",   /* the packed layout's weight panels: no gradient (test_kernels_packed.c) */
 };
 
@@ -867,6 +867,8 @@ static const struct { const char *op, *row; } op_rows[] = {
     {"batchnorm_infer", NULL},                          /* inference only */
     {"sgd_update", NULL}, {"adam_update", NULL},        /* optimizers: hand-computed */
     {"rmsprop_update", NULL},                           /* values in test_kernels_forward */
+    {"update_all", NULL},                               /* the three above on many weights */
+    {"ewise_chain", NULL},                              /* rows of its ops; test_kernels_forward */
     {"matmul", "nnk_gemm"},
     {"conv2d", "nnk_conv2d_bwd_data"},
     {"conv2d_bwd_data", "nnk_conv2d_bwd_data"},
