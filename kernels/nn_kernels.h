@@ -446,13 +446,22 @@ static inline int nnk_conv2d_is_pointwise_(int KH, int KW, int SH, int SW, int P
 #define NNK_CONV_WORK_CAP ((size_t)1 << 21)
 #endif
 
-static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C) {
+/* The most samples a chunk may hold: the cap's worth, at least one. */
+static inline int nnk_conv2d_chunk_max_(int n, int OH, int OW, int KH, int KW, int C) {
     size_t per_sample = (size_t)OH * OW * KH * KW * C;
     size_t chunk = per_sample ? NNK_CONV_WORK_CAP / per_sample : (size_t)n;
     if (chunk < 1) chunk = 1;
-    if (chunk >= (size_t)n) return n;
-    size_t chunks = ((size_t)n + chunk - 1) / chunk;    /* as many as needed, equal sizes */
-    return (int)(((size_t)n + chunks - 1) / chunks);
+    return chunk < (size_t)n ? (int)chunk : n;
+}
+
+/* The chunk a batch of n is cut into: as few chunks as the cap allows, of equal size.
+ * Never more than nnk_conv2d_chunk_max_ for any smaller batch either, which is what the
+ * workspace is sized by (a partial last batch may have chunks larger than a full one's). */
+static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C) {
+    int most = nnk_conv2d_chunk_max_(n, OH, OW, KH, KW, C);
+    if (most >= n) return n;
+    int chunks = (n + most - 1) / most;
+    return (n + chunks - 1) / chunks;
 }
 
 /* Scratch elements the three conv functions need for batches of up to n samples.
@@ -460,7 +469,7 @@ static inline int nnk_conv2d_chunk_(int n, int OH, int OW, int KH, int KW, int C
 NNK_API size_t nnk_conv2d_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                            int SH, int SW, int OH, int OW) {
     if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && OH == H && OW == W) return 0;
-    return (size_t)nnk_conv2d_chunk_(n, OH, OW, KH, KW, C) * OH * OW * KH * KW * C;
+    return (size_t)nnk_conv2d_chunk_max_(n, OH, OW, KH, KW, C) * OH * OW * KH * KW * C;
 }
 
 /* Windows of at most this many elements (first layers: C = 1..3 under a 3×3 kernel) are

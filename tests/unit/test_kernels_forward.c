@@ -691,9 +691,16 @@ Test(conv2d, scratch_is_bounded_for_large_images) {
     cr_expect_lt(elems, (size_t)32 * sample / 8, "the batch must be cut into chunks");
     cr_expect_geq(elems, sample, "at least one sample must fit");
     /* Chunks of equal size: 128 samples of 34,848 elements under a cap of 2^21 are three
-     * chunks of 43 (not 60, 60 and 8). */
-    if (NNK_CONV_WORK_CAP == ((size_t)1 << 21))
-        cr_expect_eq(nnk_conv2d_work_elems(128, 13, 13, 32, 3, 3, 64, 1, 1, 11, 11), (size_t)43 * 121 * 288);
+     * chunks of 43 (not 60, 60 and 8); but a partial batch of 100 is two of 50, so the
+     * workspace holds the cap's 60, which every batch up to 128 fits. */
+    if (NNK_CONV_WORK_CAP == ((size_t)1 << 21)) {
+        cr_expect_eq(nnk_conv2d_chunk_(128, 11, 11, 3, 3, 32), 43);
+        cr_expect_eq(nnk_conv2d_chunk_(100, 11, 11, 3, 3, 32), 50);
+        size_t work = nnk_conv2d_work_elems(128, 13, 13, 32, 3, 3, 64, 1, 1, 11, 11);
+        cr_expect_eq(work, (size_t)60 * 121 * 288);
+        for (int n = 1; n <= 128; n++)
+            cr_expect_leq((size_t)nnk_conv2d_chunk_(n, 11, 11, 3, 3, 32) * 121 * 288, work, "batch %d", n);
+    }
     /* Small problems still use one whole-batch chunk. */
     cr_expect_eq(nnk_conv2d_work_elems(32, 13, 13, 32, 3, 3, 64, 1, 1, 11, 11), (size_t)32 * 121 * 288);
     cr_expect_eq(nnk_conv2d_work_elems(32, 8, 8, 4, 1, 1, 6, 1, 1, 8, 8), 0);
