@@ -189,7 +189,8 @@ typedef struct {
     int gact;                     /*   derivative at gy, an activation output of C's shape */
 } nncl_conv_;
 
-/* dy times act's derivative at its output y, as the *_bwd kernels write it. */
+/* dy times act's derivative at its output y: the one place these three formulas are
+ * written (the _bwd kernels, fused gradients and pointwise chains compute with it). */
 static inline nn_real nncl_act_grad_(int act, nn_real y, nn_real dy) {
     if (act == NN_EPI_RELU) return y > 0 ? dy : 0;
     if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real)1 - y);
@@ -1242,7 +1243,7 @@ static inline void nncl_relu_fwd(long len, __global const nn_real *x, __global n
 
 static inline void nncl_relu_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
                                  __global nn_real *dx) {
-    NNCL_FOR_ITEMS_(i, len) dx[i] = y[i] > 0 ? dy[i] : 0;
+    NNCL_FOR_ITEMS_(i, len) dx[i] = nncl_act_grad_(NN_EPI_RELU, y[i], dy[i]);
 }
 
 /* Stable in both tails: exp only of a non-positive number. */
@@ -1258,7 +1259,7 @@ static inline void nncl_sigmoid_fwd(long len, __global const nn_real *x, __globa
 
 static inline void nncl_sigmoid_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
                                     __global nn_real *dx) {
-    NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * y[i] * ((nn_real)1 - y[i]);
+    NNCL_FOR_ITEMS_(i, len) dx[i] = nncl_act_grad_(NN_EPI_SIGMOID, y[i], dy[i]);
 }
 
 static inline void nncl_tanh_fwd(long len, __global const nn_real *x, __global nn_real *y) {
@@ -1267,7 +1268,7 @@ static inline void nncl_tanh_fwd(long len, __global const nn_real *x, __global n
 
 static inline void nncl_tanh_bwd(long len, __global const nn_real *y, __global const nn_real *dy,
                                  __global nn_real *dx) {
-    NNCL_FOR_ITEMS_(i, len) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+    NNCL_FOR_ITEMS_(i, len) dx[i] = nncl_act_grad_(NN_EPI_TANH, y[i], dy[i]);
 }
 
 /* gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2; the gradient reads x. */
@@ -1888,7 +1889,8 @@ static inline void nncl_rmsprop_update_all(int parts, __global nn_real *const *w
 
 /* fuse_elementwise.c: a chain of pointwise ops in one kernel, one item per element, the
  * intermediates in registers.  The element functions repeat the per-op functions'
- * expressions (x the first input, dy the second, a the parameter); NN_EW_* as in
+ * expressions (relu, sigmoid and tanh gradients share nncl_act_grad_ with them; x the
+ * first input, dy the second, a the parameter); NN_EW_* as in
  * nn_kernels.h. */
 #define NN_EW_RELU 1
 #define NN_EW_SIGMOID 2
@@ -1960,15 +1962,15 @@ static inline nn_real nncl_ew_hard_sigmoid_(nn_real x, nn_real dy, nn_real a) {
 }
 
 static inline nn_real nncl_ew_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
-    return x > 0 ? dy : 0;
+    return nncl_act_grad_(NN_EPI_RELU, x, dy);
 }
 
 static inline nn_real nncl_ew_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
-    return dy * x * ((nn_real)1 - x);
+    return nncl_act_grad_(NN_EPI_SIGMOID, x, dy);
 }
 
 static inline nn_real nncl_ew_tanh_bwd_(nn_real x, nn_real dy, nn_real a) {
-    return dy * ((nn_real)1 - x * x);
+    return nncl_act_grad_(NN_EPI_TANH, x, dy);
 }
 
 static inline nn_real nncl_ew_gelu_bwd_(nn_real x, nn_real dy, nn_real a) {

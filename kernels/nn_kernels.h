@@ -239,8 +239,10 @@ typedef struct nnk_epi {
     int gact;              /*   C's shape; C is multiplied by that NN_EPI_* activation's */
 } nnk_epi;                 /*   derivative there (NULL: none) */
 
-/* dy times the derivative of activation act at its output y: the *_bwd kernels'
- * expressions, term for term, so a fused gradient has the unfused one's bits. */
+/* dy times the derivative of activation act at its output y: the one place these three
+ * formulas are written.  The relu/sigmoid/tanh _bwd kernels, the fused gradients
+ * (fuse_grad.c) and the pointwise chains (fuse_elementwise.c) all compute with it, so
+ * they give the same bits. */
 static inline nn_real nnk_act_grad_(int act, nn_real y, nn_real dy) {
     if (act == NN_EPI_RELU) return y > 0 ? dy : 0;
     if (act == NN_EPI_SIGMOID) return dy * y * ((nn_real)1 - y);
@@ -1026,7 +1028,7 @@ NNK_API void nnk_relu_fwd(int64_t len, const nn_real *x, nn_real *y) {
 /* Uses the output: y > 0 exactly where x > 0. */
 NNK_API void nnk_relu_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+    for (int64_t i = 0; i < len; i++) dx[i] = nnk_act_grad_(NN_EPI_RELU, y[i], dy[i]);
 }
 
 /* Stable in both tails: exp is only taken of a non-positive number. */
@@ -1043,7 +1045,7 @@ NNK_API void nnk_sigmoid_fwd(int64_t len, const nn_real *x, nn_real *y) {
 
 NNK_API void nnk_sigmoid_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * y[i] * ((nn_real)1 - y[i]);
+    for (int64_t i = 0; i < len; i++) dx[i] = nnk_act_grad_(NN_EPI_SIGMOID, y[i], dy[i]);
 }
 
 NNK_API void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
@@ -1053,7 +1055,7 @@ NNK_API void nnk_tanh_fwd(int64_t len, const nn_real *x, nn_real *y) {
 
 NNK_API void nnk_tanh_bwd(int64_t len, const nn_real *y, const nn_real *dy, nn_real *dx) {
     #pragma omp parallel for schedule(static) if (len >= NNK_PAR_MIN)
-    for (int64_t i = 0; i < len; i++) dx[i] = dy[i] * ((nn_real)1 - y[i] * y[i]);
+    for (int64_t i = 0; i < len; i++) dx[i] = nnk_act_grad_(NN_EPI_TANH, y[i], dy[i]);
 }
 
 /* Keras's gelu (approximate=False): x·Φ(x), Φ(x) = erfc(-x/√2)/2, the same value as
@@ -2014,7 +2016,8 @@ NNK_API void nnk_add_inplace(int64_t len, nn_real *y, const nn_real *x) {
  * op is an element function of (x, dy, a): x its first input (the value, y or x of an
  * activation gradient, dropout's mask, add's first term), dy its second (the incoming
  * gradient, add's second term), a its parameter (elu alpha, leaky_relu slope).  They
- * repeat the per-op kernels' expressions above, so a chain gives their bits: every
+ * repeat the per-op kernels' expressions above (relu, sigmoid and tanh gradients share
+ * nnk_act_grad_ with them), so a chain gives their bits: every
  * intermediate is rounded to nn_real and stored in a tile as the per-op kernel would
  * store it (no contraction across ops).  NN_EW_* are shared with the OpenCL library. */
 #define NN_EW_RELU 1
@@ -2097,18 +2100,18 @@ static inline nn_real nnk_ew_hard_sigmoid_(nn_real x, nn_real dy, nn_real a) {
 }
 
 static inline nn_real nnk_ew_relu_bwd_(nn_real x, nn_real dy, nn_real a) {
-    (void)x, (void)dy, (void)a;
-    return x > 0 ? dy : 0;
+    (void)a;
+    return nnk_act_grad_(NN_EPI_RELU, x, dy);
 }
 
 static inline nn_real nnk_ew_sigmoid_bwd_(nn_real x, nn_real dy, nn_real a) {
-    (void)x, (void)dy, (void)a;
-    return dy * x * ((nn_real)1 - x);
+    (void)a;
+    return nnk_act_grad_(NN_EPI_SIGMOID, x, dy);
 }
 
 static inline nn_real nnk_ew_tanh_bwd_(nn_real x, nn_real dy, nn_real a) {
-    (void)x, (void)dy, (void)a;
-    return dy * ((nn_real)1 - x * x);
+    (void)a;
+    return nnk_act_grad_(NN_EPI_TANH, x, dy);
 }
 
 static inline nn_real nnk_ew_gelu_bwd_(nn_real x, nn_real dy, nn_real a) {
