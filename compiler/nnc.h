@@ -459,6 +459,7 @@ struct Node {
                            //   conv2d_bwd_data, maxpool2d_bwd: the activation gradient
                            //   (relu_bwd...) applied to the result (fuse_grad.c)
   Window win;              // conv2d, conv2d_bwd_*, pooling and their gradients
+  Window pool;             // conv2d_pool, conv2d_pool_bwd_filter: the max-pool's window (fuse_pool.c)
   double rate;             // dropout: drop probability
   double alpha;            // parameterized activations and their _bwd: leaky_relu negative_slope, elu alpha
   int64_t salt;            // dropout: mixed into the step's seed so layers draw different masks
@@ -603,6 +604,15 @@ int fuse_epilogues(Graph *g);
 int fuse_gradients(Graph *g);
 
 //
+// fuse_pool.c — a first convolution and its max-pool in one kernel each way
+//
+// Needs a graph after fuse_gradients. A direct conv2d whose output only a tiling max-pool
+// reads (and its backward, whose gradient only the filter and bias gradients read)
+// becomes a conv2d_pool, its filter gradient a conv2d_pool_bwd_filter that also writes
+// the bias gradient. Guarantees: the same bits. Returns the convolutions fused.
+int fuse_pooling(Graph *g);
+
+//
 // layout.c — layout selection
 //
 // Needs a fused graph (after fuse_epilogues, fuse_gradients and dead-node removal). For
@@ -691,6 +701,7 @@ typedef struct PassOptions {
   bool no_fuse_softmax;    // fuse_softmax.c: the softmax runs beside the loss that recomputes it
   bool no_fuse_elementwise; // fuse_elementwise.c: one kernel per pointwise op
   bool no_fuse_updates;    // fuse_updates.c: one optimizer kernel per weight
+  bool no_fuse_pool;       // fuse_pool.c: a first convolution and its max-pool stay two kernels each way
   bool no_reuse;           // --no-reuse: every buffer its own memory
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)

@@ -69,9 +69,11 @@ typedef float nn_real;
 #ifdef NN_REAL_DOUBLE
 typedef double8 nn_real8;
 typedef long8 nncl_mask8;
+#define NNCL_CONVERT8_ convert_double8
 #else
 typedef float8 nn_real8;
 typedef int8 nncl_mask8;
+#define NNCL_CONVERT8_ convert_float8
 #endif
 #define NNCL_LD8_(p) vload8(0, (p))
 
@@ -1169,6 +1171,185 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
 }
 
 /* TF semantics: the mean over the valid cells.  One item per output element. */
+/* ---------------------------------------------------------------- conv + max-pool
+ * nnk_conv2d_pool_fwd / nnk_conv2d_pool_bwd_filter (compiler/ir/fuse_pool.c): a direct
+ * convolution pooled by windows that tile its output (PH×PW, stride the same, no
+ * padding; F a multiple of 16), the argmax cell of each window (0 .. PH*PW-1, first
+ * maximum in window order) in idx; backward, the filter and bias gradients from the
+ * pooled gradient, the convolution's gradient rebuilt cell by cell (the pooled gradient
+ * through the activation at the argmax, 0 elsewhere). */
+
+/* The convolution at output cell (oh, ow), filter f, through the epilogue. */
+static inline nn_real nncl_conv_at_(nncl_conv_ p, __global const nn_real *x, __global const nn_real *w,
+                                    int b, int oh, int ow, int f) {
+    nn_real s = 0;
+    for (int kh = 0; kh < p.KH; kh++) {
+        int ih = oh * p.SH - p.PT + kh;
+        if (ih < 0 || ih >= p.H) continue;
+        for (int kw = 0; kw < p.KW; kw++) {
+            int iw = ow * p.SW - p.PL + kw;
+            if (iw < 0 || iw >= p.W) continue;
+            for (int c = 0; c < p.C; c++)
+                s += x[(((long)b * p.H + ih) * p.W + iw) * p.C + c] * w[(((long)kh * p.KW + kw) * p.C + c) * p.F + f];
+        }
+    }
+    return nncl_epi_(p, f, s);
+}
+
+static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
+                                        int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
+                                        __global const nn_real *x, __global const nn_real *w,
+                                        __global const nn_real *bias, int act, __global nn_real *pool,
+                                        __global nn_real *idx) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act};
+#if NNCL_CPU
+    /* A unit: one window row of one sample for 16 filters; each window's cells are
+     * summed side by side (two vectors each), tap by tap, padding taps skipped. */
+    int fb = F / 16;
+    NNCL_FOR_UNITS_(u, (long)n * QH * fb) {
+        int f0 = (int)(u % fb) * 16, qh = (int)(u / fb % QH), b = (int)(u / fb / QH);
+        __global const nn_real *xb = x + (long)b * H * W * C;
+        for (int qw = 0; qw < QW; qw++) {
+            nn_real8 best0 = 0, best1 = 0;
+            nncl_mask8 at0 = 0, at1 = 0;
+            for (int r = 0, k = 0; r < PH; r++)
+                for (int q = 0; q < PW; q++, k++) {
+                    int oh = qh * PH + r, ow = qw * PW + q;
+                    nn_real8 s0 = 0, s1 = 0;
+                    for (int kh = 0; kh < KH; kh++) {
+                        int ih = oh * SH - PT + kh;
+                        if (ih < 0 || ih >= H) continue;
+                        for (int kw = 0; kw < KW; kw++) {
+                            int iw = ow * SW - PL + kw;
+                            if (iw < 0 || iw >= W) continue;
+                            __global const nn_real *xc = xb + ((long)ih * W + iw) * C;
+                            __global const nn_real *wr = w + ((long)(kh * KW + kw) * C) * F + f0;
+                            for (int c = 0; c < C; c++, wr += F) {
+                                s0 += xc[c] * NNCL_LD8_(wr);
+                                s1 += xc[c] * NNCL_LD8_(wr + 8);
+                            }
+                        }
+                    }
+                    s0 = nncl_epi8_(p, f0, s0);
+                    s1 = nncl_epi8_(p, f0 + 8, s1);
+                    if (k == 0) { best0 = s0; best1 = s1; continue; }
+                    nncl_mask8 up0 = s0 > best0, up1 = s1 > best1;
+                    best0 = select(best0, s0, up0);
+                    best1 = select(best1, s1, up1);
+                    at0 = select(at0, (nncl_mask8)k, up0);
+                    at1 = select(at1, (nncl_mask8)k, up1);
+                }
+            long o = (((long)b * QH + qh) * QW + qw) * F + f0;
+            vstore8(best0, 0, pool + o);
+            vstore8(best1, 0, pool + o + 8);
+            vstore8(NNCL_CONVERT8_(at0), 0, idx + o);
+            vstore8(NNCL_CONVERT8_(at1), 0, idx + o + 8);
+        }
+    }
+#else
+    NNCL_FOR_ITEMS_(o, (long)n * QH * QW * F) {
+        int f = (int)(o % F);
+        long t = o / F;
+        int qw = (int)(t % QW), qh = (int)(t / QW % QH), b = (int)(t / QW / QH);
+        nn_real best = 0;
+        int at = 0;
+        for (int r = 0, k = 0; r < PH; r++)
+            for (int q = 0; q < PW; q++, k++) {
+                nn_real v = nncl_conv_at_(p, x, w, b, qh * PH + r, qw * PW + q, f);
+                if (k == 0 || v > best) { best = v; at = k; }
+            }
+        pool[o] = best;
+        idx[o] = (nn_real)at;
+    }
+#endif
+}
+
+/* The convolution's gradient at cell (oh, ow), filter f (0 outside every window). */
+static inline nn_real nncl_pool_grad_at_(int PH, int PW, int QH, int QW, int F, __global const nn_real *dp,
+                                         __global const nn_real *pool, __global const nn_real *idx, int act,
+                                         int b, int oh, int ow, int f) {
+    int qh = oh / PH, qw = ow / PW;
+    if (qh >= QH || qw >= QW) return 0;
+    long o = (((long)b * QH + qh) * QW + qw) * F + f;
+    return idx[o] == (nn_real)((oh - qh * PH) * PW + ow - qw * PW) ? nncl_act_grad_(act, pool[o], dp[o]) : 0;
+}
+
+static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                               int SW, int PT, int PL, int OH, int OW, int PH, int PW,
+                                               int QH, int QW, __global const nn_real *x,
+                                               __global const nn_real *dp, __global const nn_real *pool,
+                                               __global const nn_real *idx, int act, __global nn_real *dw,
+                                               __global nn_real *db) {
+    int kdim = KH * KW * C;
+#if NNCL_CPU
+    /* A unit: 16 filters over the whole batch, cell by cell in row order; the gradient
+     * of a cell (two vectors) is added to every tap's sums, and to the bias sums. */
+    NNCL_FOR_UNITS_(u, F / 16) {
+        int f0 = (int)u * 16;
+        nn_real8 acc0[NNCL_CONV_DIRECT_MAX_K], acc1[NNCL_CONV_DIRECT_MAX_K];
+        for (int k = 0; k < kdim; k++) acc0[k] = acc1[k] = 0;
+        nn_real8 bs0 = 0, bs1 = 0;
+        for (int b = 0; b < n; b++)
+            for (int oh = 0; oh < OH; oh++) {
+                int qh = oh / PH;
+                for (int ow = 0; ow < OW; ow++) {
+                    int qw = ow / PW;
+                    if (qh >= QH || qw >= QW) continue;   /* no window: a zero gradient */
+                    long o = (((long)b * QH + qh) * QW + qw) * F + f0;
+                    nn_real8 cell = (nn_real8)((oh - qh * PH) * PW + ow - qw * PW);
+                    nn_real8 g0 = nncl_act_grad8_(act, NNCL_LD8_(pool + o), NNCL_LD8_(dp + o));
+                    nn_real8 g1 = nncl_act_grad8_(act, NNCL_LD8_(pool + o + 8), NNCL_LD8_(dp + o + 8));
+                    g0 = select((nn_real8)0, g0, NNCL_LD8_(idx + o) == cell);
+                    g1 = select((nn_real8)0, g1, NNCL_LD8_(idx + o + 8) == cell);
+                    bs0 += g0;
+                    bs1 += g1;
+                    if (!any(g0 != 0) && !any(g1 != 0)) continue;   /* not this window's maximum */
+                    for (int kh = 0; kh < KH; kh++) {
+                        int ih = oh * SH - PT + kh;
+                        if (ih < 0 || ih >= H) continue;
+                        for (int kw = 0; kw < KW; kw++) {
+                            int iw = ow * SW - PL + kw;
+                            if (iw < 0 || iw >= W) continue;
+                            __global const nn_real *xc = x + (((long)b * H + ih) * W + iw) * C;
+                            int k = (kh * KW + kw) * C;
+                            for (int c = 0; c < C; c++) {
+                                acc0[k + c] += xc[c] * g0;
+                                acc1[k + c] += xc[c] * g1;
+                            }
+                        }
+                    }
+                }
+            }
+        for (int k = 0; k < kdim; k++) {
+            vstore8(acc0[k], 0, dw + (long)k * F + f0);
+            vstore8(acc1[k], 0, dw + (long)k * F + f0 + 8);
+        }
+        if (db) {
+            vstore8(bs0, 0, db + f0);
+            vstore8(bs1, 0, db + f0 + 8);
+        }
+    }
+#else
+    /* One item per filter tap (and per bias), its sum over the batch in row order. */
+    NNCL_FOR_ITEMS_(o, (long)(kdim + 1) * F) {
+        int f = (int)(o % F), k = (int)(o / F);
+        if (k == kdim && !db) continue;
+        int c = k % C, kw = k / C % KW, kh = k / C / KW;
+        nn_real s = 0;
+        for (int b = 0; b < n; b++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    nn_real g = nncl_pool_grad_at_(PH, PW, QH, QW, F, dp, pool, idx, act, b, oh, ow, f);
+                    if (k == kdim) { s += g; continue; }
+                    int ih = oh * SH - PT + kh, iw = ow * SW - PL + kw;
+                    if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x[(((long)b * H + ih) * W + iw) * C + c] * g;
+                }
+        if (k == kdim) db[f] = s;
+        else dw[(long)k * F + f] = s;
+    }
+#endif
+}
+
 static inline void nncl_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global nn_real *y) {

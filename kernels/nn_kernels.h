@@ -502,7 +502,7 @@ static inline void nnk_conv_cols_(int OW, int W, int SW, int PL, int kw, int *lo
         a0##t += xv_ * w0; a1##t += xv_ * w1;                                       \
     } while (0)
 #define NNK_DIRECT_PUT_(t) do {                                                     \
-        nn_real *yo_ = yt + (size_t)(t) * F;                                        \
+        nn_real *yo_ = yt + (size_t)(t) * ys;                                       \
         *(nnk_vec_ *)yo_ = nnk_epi_vec_(epi, a0##t, b0);                            \
         if (fpair) *(nnk_vec_ *)(yo_ + NNK_VEC_LANES) = nnk_epi_vec_(epi, a1##t, b1); \
     } while (0)
@@ -523,7 +523,7 @@ static inline nnk_vec_ nnk_epi_vec_(const nnk_epi *e, nnk_vec_ v, nnk_vec_ bias)
 static inline __attribute__((always_inline)) void nnk_conv2d_direct_tile_(int W, int C, int KW, int F, int SW, int PL, int kh0,
                                            int kh1, int ow0, int f0, int fpair,
                                            const nn_real *xrow0, const nn_real *w, nn_real *yt,
-                                           const nnk_epi *epi) {
+                                           size_t ys, const nnk_epi *epi) {
     nnk_vec_ a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a04 = {0}, a05 = {0};
     nnk_vec_ a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0}, a14 = {0}, a15 = {0};
     size_t sx = (size_t)SW * C;    /* from one output column's window to the next's */
@@ -548,6 +548,48 @@ static inline __attribute__((always_inline)) void nnk_conv2d_direct_tile_(int W,
     NNK_DIRECT_PUT_(3); NNK_DIRECT_PUT_(4); NNK_DIRECT_PUT_(5);
 }
 
+/* Output row oh of sample xb for the filters [f0, f0 + fstep): yrow is the row's first
+ * cell at f0, ys the distance between cells (F in y; a pooled caller's buffer packs them). */
+static inline void nnk_conv2d_direct_row_(int H, int W, int C, int KH, int KW, int F, int SH,
+                                          int SW, int PT, int PL, int OW, const nn_real *xb,
+                                          int oh, int f0, int fpair, const nn_real *w,
+                                          nn_real *yrow, size_t ys, const nnk_epi *epi) {
+    int fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
+    const nn_real *xrow0 = xb + ((size_t)oh * SH - PT) * W * C;   /* row of kh = 0 */
+    int kh0 = nnk_max_(0, PT - oh * SH), kh1 = nnk_min_(KH, H + PT - oh * SH);
+    for (int ow0 = 0; ow0 < OW; ow0 += NNK_DIRECT_TW) {
+        int tw = nnk_min_(NNK_DIRECT_TW, OW - ow0);
+        int inside = tw == NNK_DIRECT_TW && ow0 * SW - PL >= 0 &&
+                     (ow0 + tw - 1) * SW - PL + KW <= W;
+        nn_real *yt = yrow + (size_t)ow0 * ys;
+        if (inside) {
+            if (fpair)   /* a constant in each copy: no test in the tap loop */
+                nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 1, xrow0, w, yt, ys, epi);
+            else
+                nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 0, xrow0, w, yt, ys, epi);
+        } else {                 /* column by column, padding cells skipped */
+            for (int t = 0; t < tw; t++) {
+                nnk_vec_ s0 = {0}, s1 = {0};
+                for (int kh = kh0; kh < kh1; kh++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = (ow0 + t) * SW - PL + kw;
+                        if (iw < 0 || iw >= W) continue;
+                        for (int c = 0; c < C; c++) {
+                            const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
+                            nn_real xv = xrow0[((size_t)kh * W + iw) * C + c];
+                            s0 += xv * *(const nnk_vec_ *)wr;
+                            if (fpair) s1 += xv * *(const nnk_vec_ *)(wr + NNK_VEC_LANES);
+                        }
+                    }
+                *(nnk_vec_ *)(yt + (size_t)t * ys) = s0;
+                if (fpair) *(nnk_vec_ *)(yt + (size_t)t * ys + NNK_VEC_LANES) = s1;
+            }
+        }
+        if (epi && !(inside && nnk_epi_in_vec_(epi)))   /* gy is NULL: the row index is unused */
+            nnk_epi_rows_(epi, yt, ys, tw, fstep, 0, f0);
+    }
+}
+
 static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, int KW, int F,
                                           int SH, int SW, int PT, int PL, int OH, int OW,
                                           const nn_real *x, const nn_real *w, nn_real *y,
@@ -557,41 +599,9 @@ static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, in
     for (int b = 0; b < n; b++) {
         for (int oh = 0; oh < OH; oh++) {
             nn_real *yrow = y + ((size_t)b * OH + oh) * OW * F;
-            const nn_real *xrow0 = x + ((size_t)b * H + oh * SH - PT) * W * C;   /* row of kh = 0 */
-            int kh0 = nnk_max_(0, PT - oh * SH), kh1 = nnk_min_(KH, H + PT - oh * SH);
-            for (int ow0 = 0; ow0 < OW; ow0 += NNK_DIRECT_TW) {
-                int tw = nnk_min_(NNK_DIRECT_TW, OW - ow0);
-                int inside = tw == NNK_DIRECT_TW && ow0 * SW - PL >= 0 &&
-                             (ow0 + tw - 1) * SW - PL + KW <= W;
-                for (int f0 = 0; f0 < F; f0 += fstep) {
-                    nn_real *yt = yrow + (size_t)ow0 * F + f0;
-                    if (inside) {
-                        if (fpair)   /* a constant in each copy: no test in the tap loop */
-                            nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 1, xrow0, w, yt, epi);
-                        else
-                            nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 0, xrow0, w, yt, epi);
-                    } else {                 /* column by column, padding cells skipped */
-                        for (int t = 0; t < tw; t++) {
-                            nnk_vec_ s0 = {0}, s1 = {0};
-                            for (int kh = kh0; kh < kh1; kh++)
-                                for (int kw = 0; kw < KW; kw++) {
-                                    int iw = (ow0 + t) * SW - PL + kw;
-                                    if (iw < 0 || iw >= W) continue;
-                                    for (int c = 0; c < C; c++) {
-                                        const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
-                                        nn_real xv = xrow0[((size_t)kh * W + iw) * C + c];
-                                        s0 += xv * *(const nnk_vec_ *)wr;
-                                        if (fpair) s1 += xv * *(const nnk_vec_ *)(wr + NNK_VEC_LANES);
-                                    }
-                                }
-                            *(nnk_vec_ *)(yt + (size_t)t * F) = s0;
-                            if (fpair) *(nnk_vec_ *)(yt + (size_t)t * F + NNK_VEC_LANES) = s1;
-                        }
-                    }
-                    if (epi && !(inside && nnk_epi_in_vec_(epi)))
-                        nnk_epi_rows_(epi, yt, (size_t)F, tw, fstep, (b * OH + oh) * OW + ow0, f0);
-                }
-            }
+            for (int f0 = 0; f0 < F; f0 += fstep)
+                nnk_conv2d_direct_row_(H, W, C, KH, KW, F, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C,
+                                       oh, f0, fpair, w, yrow + f0, (size_t)F, epi);
         }
     }
 }
@@ -600,6 +610,63 @@ static inline void nnk_conv2d_direct_fwd_(int n, int H, int W, int C, int KH, in
  * (two vectors of them per task where F allows), never the sum.  Each output row's
  * sum is split over its columns mod 4 (four independent chains per filter vector),
  * added pairwise, then added to the total in row order. */
+typedef nnk_vec_ nnk_direct_dw_acc_[2][NNK_CONV_DIRECT_MAX_K];
+
+/* Adds output row oh's terms to acc: grow is dy's row at the task's filters, gs the
+ * distance between its cells (F in dy; a pooled caller's buffer packs them). */
+static inline void nnk_conv2d_direct_dw_row_(int H, int W, int C, int KH, int KW, int SH, int SW,
+                                             int PT, int PL, int OW, const nn_real *xb, int oh,
+                                             const nn_real *grow, size_t gs, int fpair,
+                                             nnk_direct_dw_acc_ acc) {
+    for (int kh = 0; kh < KH; kh++) {
+        int ih = oh * SH - PT + kh;
+        if (ih < 0 || ih >= H) continue;
+        const nn_real *xrow = xb + (size_t)ih * W * C;
+        for (int kw = 0; kw < KW; kw++) {
+            int lo, hi;
+            nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+            for (int c = 0; c < C; c++) {
+                nnk_vec_ s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+                nnk_vec_ t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
+                const nn_real *xc = xrow + (size_t)(kw - PL) * C + c;
+                int ow = lo;
+                for (; ow + 3 < hi; ow += 4) {
+                    const nn_real *g = grow + (size_t)ow * gs;
+                    nn_real x0 = xc[(size_t)ow * SW * C], x1 = xc[(size_t)(ow + 1) * SW * C];
+                    nn_real x2 = xc[(size_t)(ow + 2) * SW * C], x3 = xc[(size_t)(ow + 3) * SW * C];
+                    s0 += x0 * *(const nnk_vec_ *)g;
+                    s1 += x1 * *(const nnk_vec_ *)(g + gs);
+                    s2 += x2 * *(const nnk_vec_ *)(g + 2 * gs);
+                    s3 += x3 * *(const nnk_vec_ *)(g + 3 * gs);
+                    if (fpair) {
+                        t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+                        t1 += x1 * *(const nnk_vec_ *)(g + gs + NNK_VEC_LANES);
+                        t2 += x2 * *(const nnk_vec_ *)(g + 2 * gs + NNK_VEC_LANES);
+                        t3 += x3 * *(const nnk_vec_ *)(g + 3 * gs + NNK_VEC_LANES);
+                    }
+                }
+                for (; ow < hi; ow++) {
+                    const nn_real *g = grow + (size_t)ow * gs;
+                    nn_real x0 = xc[(size_t)ow * SW * C];
+                    s0 += x0 * *(const nnk_vec_ *)g;
+                    if (fpair) t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+                }
+                int k = (kh * KW + kw) * C + c;
+                acc[0][k] += (s0 + s1) + (s2 + s3);
+                if (fpair) acc[1][k] += (t0 + t1) + (t2 + t3);
+            }
+        }
+    }
+}
+
+static inline void nnk_conv2d_direct_dw_store_(int kdim, int F, int f0, int fpair,
+                                               nnk_direct_dw_acc_ acc, nn_real *dw) {
+    for (int k = 0; k < kdim; k++) {
+        *(nnk_vec_ *)(dw + (size_t)k * F + f0) = acc[0][k];
+        if (fpair) *(nnk_vec_ *)(dw + (size_t)k * F + f0 + NNK_VEC_LANES) = acc[1][k];
+    }
+}
+
 static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int KH, int KW,
                                                  int F, int SH, int SW, int PT, int PL, int OH,
                                                  int OW, const nn_real *x, const nn_real *dy,
@@ -608,55 +675,13 @@ static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
     for (int f0 = 0; f0 < F; f0 += fstep) {
-        nnk_vec_ acc[2][NNK_CONV_DIRECT_MAX_K];
+        nnk_direct_dw_acc_ acc;
         for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
         for (int b = 0; b < n; b++)
-            for (int oh = 0; oh < OH; oh++) {
-                const nn_real *grow = dy + ((size_t)b * OH + oh) * OW * F + f0;
-                for (int kh = 0; kh < KH; kh++) {
-                    int ih = oh * SH - PT + kh;
-                    if (ih < 0 || ih >= H) continue;
-                    const nn_real *xrow = x + ((size_t)b * H + ih) * W * C;
-                    for (int kw = 0; kw < KW; kw++) {
-                        int lo, hi;
-                        nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
-                        for (int c = 0; c < C; c++) {
-                            nnk_vec_ s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-                            nnk_vec_ t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
-                            const nn_real *xc = xrow + (size_t)(kw - PL) * C + c;
-                            int ow = lo;
-                            for (; ow + 3 < hi; ow += 4) {
-                                const nn_real *g = grow + (size_t)ow * F;
-                                nn_real x0 = xc[(size_t)ow * SW * C], x1 = xc[(size_t)(ow + 1) * SW * C];
-                                nn_real x2 = xc[(size_t)(ow + 2) * SW * C], x3 = xc[(size_t)(ow + 3) * SW * C];
-                                s0 += x0 * *(const nnk_vec_ *)g;
-                                s1 += x1 * *(const nnk_vec_ *)(g + F);
-                                s2 += x2 * *(const nnk_vec_ *)(g + 2 * F);
-                                s3 += x3 * *(const nnk_vec_ *)(g + 3 * F);
-                                if (fpair) {
-                                    t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
-                                    t1 += x1 * *(const nnk_vec_ *)(g + F + NNK_VEC_LANES);
-                                    t2 += x2 * *(const nnk_vec_ *)(g + 2 * F + NNK_VEC_LANES);
-                                    t3 += x3 * *(const nnk_vec_ *)(g + 3 * F + NNK_VEC_LANES);
-                                }
-                            }
-                            for (; ow < hi; ow++) {
-                                const nn_real *g = grow + (size_t)ow * F;
-                                nn_real x0 = xc[(size_t)ow * SW * C];
-                                s0 += x0 * *(const nnk_vec_ *)g;
-                                if (fpair) t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
-                            }
-                            int k = (kh * KW + kw) * C + c;
-                            acc[0][k] += (s0 + s1) + (s2 + s3);
-                            if (fpair) acc[1][k] += (t0 + t1) + (t2 + t3);
-                        }
-                    }
-                }
-            }
-        for (int k = 0; k < kdim; k++) {
-            *(nnk_vec_ *)(dw + (size_t)k * F + f0) = acc[0][k];
-            if (fpair) *(nnk_vec_ *)(dw + (size_t)k * F + f0 + NNK_VEC_LANES) = acc[1][k];
-        }
+            for (int oh = 0; oh < OH; oh++)
+                nnk_conv2d_direct_dw_row_(H, W, C, KH, KW, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C, oh,
+                                          dy + ((size_t)b * OH + oh) * OW * F + f0, (size_t)F, fpair, acc);
+        nnk_conv2d_direct_dw_store_(kdim, F, f0, fpair, acc, dw);
     }
 }
 
@@ -941,6 +966,107 @@ NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int S
                                      const nn_real *y, const nn_real *dy, nn_real *dx) {
     (void)y;
     nnk_maxpool2d_bwd_act(n, H, W, C, PH, PW, SH, SW, PT, PL, OH, OW, x, dy, NN_EPI_NONE, dx);
+}
+
+/* ---------------------------------------------------------------- conv + max-pool
+ * A first-layer convolution (computed directly: see nnk_conv2d_is_direct_) whose only
+ * reader is a max-pool with windows that tile its output (PH×PW, stride the same, no
+ * padding: fuse_pool.c checks), in one kernel each way.  The forward pass keeps each
+ * window's rows in a buffer of the thread's, pools them, and writes the pooled output p
+ * and, in idx, which cell of its window holds the first maximum (0 .. PH*PW-1, window
+ * order: as nnk_maxpool2d_bwd_act finds it); the convolution's output is never stored.
+ * The backward pass rebuilds each output row of the convolution's gradient from dp,
+ * p and idx (the pooled gradient through the activation at the maximum, 0 elsewhere)
+ * and adds it to the filter gradient and, in double in row order, to the bias gradient,
+ * as nnk_conv2d_direct_bwd_filter_ and nnk_bias_grad do: the same bits as the unfused
+ * kernels, without the convolution's output and gradient going through memory. */
+#define NNK_POOL_ROW_BUF 16384   /* elements: PH rows of OW cells × 2 vectors (fuse_pool.c) */
+
+NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
+                                 int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
+                                 const nn_real *x, const nn_real *w, const nn_real *bias, int act,
+                                 nn_real *p, nn_real *idx) {
+    int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int qh = 0; qh < QH; qh++) {
+            _Alignas(64) nn_real rows[NNK_POOL_ROW_BUF];
+            size_t rs = (size_t)OW * fstep;   /* one conv row in the buffer */
+            const nn_real *xb = x + (size_t)b * H * W * C;
+            for (int f0 = 0; f0 < F; f0 += fstep) {
+                for (int r = 0; r < PH; r++)
+                    nnk_conv2d_direct_row_(H, W, C, KH, KW, F, SH, SW, PT, PL, OW, xb, qh * PH + r, f0, fpair,
+                                           w, rows + r * rs, (size_t)fstep, bias || act ? &e : NULL);
+                for (int qw = 0; qw < QW; qw++) {
+                    size_t o = (((size_t)b * QH + qh) * QW + qw) * F + f0;
+                    for (int v = 0; v < fstep; v += NNK_VEC_LANES) {
+                        const nn_real *cell = rows + (size_t)qw * PW * fstep + v;
+                        nnk_vec_ best = *(const nnk_vec_ *)cell;
+                        nnk_mask_ at = {0}, zero = {0};
+                        int k = 0;
+                        for (int r = 0; r < PH; r++)
+                            for (int c = 0; c < PW; c++, k++) {
+                                nnk_vec_ u = *(const nnk_vec_ *)(cell + r * rs + (size_t)c * fstep);
+                                nnk_mask_ up = u > best;
+                                best = nnk_vsel_(up, u, best);
+                                at = (at & ~up) | ((zero + k) & up);
+                            }
+                        *(nnk_vec_ *)(p + o + v) = best;
+                        *(nnk_vec_ *)(idx + o + v) = __builtin_convertvector(at, nnk_vec_);
+                    }
+                }
+            }
+        }
+    }
+}
+
+NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                        int SW, int PT, int PL, int OH, int OW, int PH, int PW,
+                                        int QH, int QW, const nn_real *x, const nn_real *dp,
+                                        const nn_real *p, const nn_real *idx, int act, nn_real *dw,
+                                        nn_real *db) {
+    int kdim = KH * KW * C;
+    int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
+    for (int f0 = 0; f0 < F; f0 += fstep) {
+        _Alignas(64) nn_real g[NNK_POOL_ROW_BUF];
+        typedef double vd4 __attribute__((vector_size(32)));
+        typedef nn_real vr4 __attribute__((vector_size(4 * sizeof(nn_real)), may_alias, aligned(sizeof(nn_real))));
+        vd4 bsum[2 * NNK_VEC_LANES / 4];   /* nnk_bias_grad's double sums, lane by lane */
+        for (int v = 0; v < fstep / 4; v++) bsum[v] = (vd4){0};
+        nnk_direct_dw_acc_ acc;
+        for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
+        for (int b = 0; b < n; b++)
+            for (int oh = 0; oh < OH; oh++) {
+                /* The convolution's gradient along row oh: at each window's maximum the
+                 * pooled gradient through the activation, 0 elsewhere and in no window. */
+                int qh = oh / PH, ow = 0;
+                nnk_vec_ first = (nnk_vec_){0} + (nn_real)((oh - qh * PH) * PW);
+                for (int qw = 0; qh < QH && qw < QW; qw++) {
+                    size_t o = (((size_t)b * QH + qh) * QW + qw) * F + f0;
+                    for (int v = 0; v < fstep; v += NNK_VEC_LANES) {
+                        nnk_vec_ gv = nnk_act_grad_v_(act, *(const nnk_vec_ *)(p + o + v),
+                                                      *(const nnk_vec_ *)(dp + o + v));
+                        nnk_vec_ at = *(const nnk_vec_ *)(idx + o + v) - first;
+                        for (int c = 0; c < PW; c++)
+                            *(nnk_vec_ *)(g + (size_t)(ow + c) * fstep + v) =
+                                nnk_vsel_(at == (nnk_vec_){0} + (nn_real)c, gv, (nnk_vec_){0});
+                    }
+                    ow += PW;
+                }
+                for (; ow < OW; ow++)
+                    for (int v = 0; v < fstep; v++) g[(size_t)ow * fstep + v] = 0;
+                if (db)
+                    for (ow = 0; ow < OW; ow++)
+                        for (int v = 0; v < fstep / 4; v++)
+                            bsum[v] += __builtin_convertvector(((const vr4 *)(g + (size_t)ow * fstep))[v], vd4);
+                nnk_conv2d_direct_dw_row_(H, W, C, KH, KW, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C, oh,
+                                          g, (size_t)fstep, fpair, acc);
+            }
+        nnk_conv2d_direct_dw_store_(kdim, F, f0, fpair, acc, dw);
+        for (int v = 0; db && v < fstep; v++) db[f0 + v] = (nn_real)bsum[v / 4][v % 4];
+    }
 }
 
 /* TF semantics: the average is over the valid (non-padded) cells only. */

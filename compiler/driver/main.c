@@ -39,7 +39,8 @@ static const char usage[] =
     "                             into GEMM/conv), gradient (activation gradients into\n"
     "                             their producers), softmax (computed by the loss),\n"
     "                             elementwise (pointwise chains in one loop), updates\n"
-    "                             (every optimizer update of a step in one kernel)\n"
+    "                             (every optimizer update of a step in one kernel),\n"
+    "                             pool (a first convolution and its max-pool as one)\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
     "  --layout=auto|nhwc|packed  how convolutions and Dense layers reach their weights:\n"
     "                             the cost model's pick per node (auto), im2col + GEMM\n"
@@ -117,7 +118,7 @@ static Options parse_args(int argc, char **argv) {
       continue;
     } else if (!strncmp(a, "--no-fuse=", 10)) {
       if (pass_options_parse_no_fuse(&o.passes, a + 10) < 0)
-        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, softmax, elementwise, updates (got '%s')",
+        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, softmax, elementwise, updates, pool (got '%s')",
                    a + 10);
       continue;
     } else if (!strcmp(a, "--mpi")) {

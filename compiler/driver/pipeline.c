@@ -40,6 +40,11 @@ static void pass_fuse_gradients(Graph *g, const Program *p) {
   graph_remove_dead(g);
 }
 
+static void pass_fuse_pooling(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_pool) fuse_pooling(g);
+  graph_remove_dead(g);
+}
+
 static void pass_fuse_softmax(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_softmax) fuse_softmax_loss(g);
 }
@@ -72,6 +77,7 @@ static const Pass passes[] = {
     {"autodiff", pass_autodiff},       // backward ops, loss, regularizers, optimizer updates
     {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
     {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
+    {"pooling", pass_fuse_pooling},    // a first convolution pools its own output
     {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
     {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
     {"updates", pass_fuse_updates},    // every optimizer update of the step in one kernel
@@ -111,6 +117,7 @@ int pass_options_parse_no_fuse(PassOptions *o, const char *list) {
       {"softmax", offsetof(PassOptions, no_fuse_softmax)},
       {"elementwise", offsetof(PassOptions, no_fuse_elementwise)},
       {"updates", offsetof(PassOptions, no_fuse_updates)},
+      {"pool", offsetof(PassOptions, no_fuse_pool)},
   };
   for (const char *at = list;;) {
     size_t len = strcspn(at, ",");

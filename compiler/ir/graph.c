@@ -79,6 +79,21 @@ static void shape_conv2d_dw(Node *nd) {
   nd->batched = false;
 }
 
+// The pooled output, and each window's argmax beside it.
+static void shape_conv2d_pool(Node *nd) {
+  nd->shape = shape_of(3, nd->pool.oh, nd->pool.ow, nd->win.f, 0);
+  nd->batched = true;
+  nd->aux_shape = nd->shape;
+  nd->aux_batched = true;
+}
+
+// The filter gradient, and the bias gradient beside it when the convolution has a bias.
+static void shape_conv2d_pool_dw(Node *nd) {
+  shape_conv2d_dw(nd);
+  nd->aux_shape = nd->in[2]->in[2] ? shape_of(1, nd->win.f, 0, 0, 0) : (Shape){0};
+  nd->aux_batched = false;
+}
+
 static void shape_pool2d(Node *nd) {
   nd->shape = shape_of(3, nd->win.oh, nd->win.ow, nd->win.c, 0);
   nd->batched = true;
@@ -197,6 +212,16 @@ static void cost_conv(const Node *nd, int64_t n, double *f, double *b) {
   *f = 2.0 * n * a->oh * a->ow * a->f * a->kh * a->kw * a->c;
   *b = sizeof(float) * ((double)n * a->h * a->w * a->c + (double)a->kh * a->kw * a->c * a->f +
                         (double)n * a->oh * a->ow * a->f);
+}
+
+// The convolution's FLOPs and the bytes that remain: its input, filters and the pooled
+// tensors (output and argmax; gradient, output and argmax going back).
+static void cost_conv_pool(const Node *nd, int64_t n, double *f, double *b) {
+  const Window *a = &nd->win, *q = &nd->pool;
+  *f = 2.0 * n * a->oh * a->ow * a->f * a->kh * a->kw * a->c;
+  double pooled = (double)n * q->oh * q->ow * a->f;
+  *b = sizeof(float) * ((double)n * a->h * a->w * a->c + (double)a->kh * a->kw * a->c * a->f +
+                        (nd->op == OP_conv2d_pool ? 2 : 3) * pooled);
 }
 
 static void cost_pool(const Node *nd, int64_t n, double *f, double *b) {

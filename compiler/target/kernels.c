@@ -124,6 +124,24 @@ static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
        buf(e, nd->in[1]), buf(e, nd));
 }
 
+// The max-pool's window after the convolution's: PH PW (its strides too) QH QW.
+static const char *pool_args(const Node *nd) {
+  const Window *q = &nd->pool;
+  return xprintf("%lld, %lld, %lld, %lld", (long long)q->kh, (long long)q->kw, (long long)q->oh, (long long)q->ow);
+}
+
+static void emit_conv2d_pool(Emit *e, const Node *nd, bool infer) {
+  CALL("conv2d_pool_fwd", 0, "n, %s, %s,\n      %s, %s, %s, %s, %s, %s", window_args(nd, false), pool_args(nd),
+       buf(e, nd->in[0]), buf(e, nd->in[1]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd), aux(e, nd));
+}
+
+static void emit_conv2d_pool_bwd_filter(Emit *e, const Node *nd, bool infer) {
+  const Node *fwd = nd->in[2];
+  CALL("conv2d_pool_bwd_filter", 0, "n, %s, %s,\n      %s, %s, %s, %s, %s, %s, %s", window_args(nd, false),
+       pool_args(nd), buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, fwd), aux(e, fwd), epi_act(nd), buf(e, nd),
+       nd->aux_shape.rank ? aux(e, nd) : e->d->null_buf);
+}
+
 // op(B) of the contraction that reads it, in panels (kernels/nn_kernels.h, "pre-packed weights").
 static void emit_pack(Emit *e, const Node *nd, bool infer) {
   const Node *w = nd->in[0];

@@ -573,6 +573,15 @@ CASES = [
         input_layer=True,
         note="keras.Input, conv without bias, 'same' average pooling (TF: mean of the cells "
              "inside), Reshape, softmax under mse (softmax backward, not fused), SGD momentum"),
+    Case('cnn_pool_fused', (9, 9, 2), [
+        Conv2D(16, (3, 3), padding='same', activation='relu'),
+        Pool2D('MaxPooling2D', (2, 2)),
+        Flatten(),
+        Dense(3, 'softmax'),
+    ], 'sparse_categorical_crossentropy', Adam(0.01), rows=10, batch=4, y_kind=('sparse', 3),
+        metrics=('accuracy',), seed=9,
+        note="first conv (16 filters) + relu + max pooling that leaves a row and a column "
+             "uncovered: fused into one kernel each way (fuse_pool.c); partial last batch"),
     Case('mlp_from_logits', (5,), [
         Dense(7, 'relu'), Dense(4),
     ], 'sparse_from_logits', RMSprop(0.005), rows=10, batch=5, y_kind=('sparse', 4),

@@ -516,6 +516,62 @@ Test(cl_pooling, max_avg_global) {
     cl_end();
 }
 
+/* The fused first convolution and max-pool (fuse_pool.c), each activation, against C:
+ * the pooled output and the argmax cells, then the filter and bias gradients from C's
+ * pooled output and argmax.  Work-groups of 64 and 256 (the GPU layout's item split). */
+static void conv_pool_cases(int work_group) {
+    static const int shapes[][8] = {   /* n H W C K PT/PL F P: valid 28x28 first layer, 'same' odd */
+        {2, 28, 28, 1, 3, 0, 32, 2}, {3, 9, 11, 3, 3, 1, 16, 2}, {2, 10, 10, 2, 4, 1, 48, 3},
+    };
+    enum { N = sizeof shapes / sizeof shapes[0] };
+    cl_begin(work_group);
+    for (int i = 0; i < N; i++)
+        for (int act = NN_EPI_NONE; act <= NN_EPI_TANH; act++) {
+            const int *s = shapes[i];
+            int OH = s[5] ? s[1] : s[1] - s[4] + 1, OW = s[5] ? s[2] : s[2] - s[4] + 1, PT = s[5] ? (s[4] - 1) / 2 : 0;
+            char name[64];
+            snprintf(name, sizeof name, "conv_pool_fwd_%d_%d", i, act);
+            wrap(name, NULL, "int n, " G_ "x, " G_ "w, " G_ "b, " GW_ "p, " GW_ "idx",
+                 "nncl_conv2d_pool_fwd(n, %d, %d, %d, %d, %d, %d, 1, 1, %d, %d, %d, %d, %d, %d, %d, %d, x, w, b, %d, p, idx)",
+                 s[1], s[2], s[3], s[4], s[4], s[6], PT, PT, OH, OW, s[7], s[7], OH / s[7], OW / s[7], act);
+            snprintf(name, sizeof name, "conv_pool_bwd_%d_%d", i, act);
+            wrap(name, NULL, "int n, " G_ "x, " G_ "dp, " G_ "p, " G_ "idx, " GW_ "dw, " GW_ "db",
+                 "nncl_conv2d_pool_bwd_filter(n, %d, %d, %d, %d, %d, %d, 1, 1, %d, %d, %d, %d, %d, %d, %d, %d, x, dp, p, idx, "
+                 "%d, dw, db)",
+                 s[1], s[2], s[3], s[4], s[4], s[6], PT, PT, OH, OW, s[7], s[7], OH / s[7], OW / s[7], act);
+        }
+    cl_build();
+    for (int i = 0; i < N; i++)
+        for (int act = NN_EPI_NONE; act <= NN_EPI_TANH; act++) {
+            const int *s = shapes[i];
+            int n = s[0], H = s[1], W = s[2], C = s[3], K = s[4], F = s[6], P = s[7];
+            int OH = s[5] ? H : H - K + 1, OW = s[5] ? W : W - K + 1, PT = s[5] ? (K - 1) / 2 : 0;
+            int QH = OH / P, QW = OW / P;
+            size_t nx = (size_t)n * H * W * C, nw = (size_t)K * K * C * F, nq = (size_t)n * QH * QW * F;
+            float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *b = rnd(F, -0.5f, 0.5f), *dp = rnd(nq, -1, 1);
+            float *p = rnd(nq, -1, 1), *idx = rnd(nq, -1, 1), *rp = dup(p, nq), *ridx = dup(idx, nq);
+            float *dw = rnd(nw, -1, 1), *db = rnd(F, -1, 1), *rdw = dup(dw, nw), *rdb = dup(db, F);
+            nnk_conv2d_pool_fwd(n, H, W, C, K, K, F, 1, 1, PT, PT, OH, OW, P, P, QH, QW, x, w, b, act, rp, ridx);
+            nnk_conv2d_pool_bwd_filter(n, H, W, C, K, K, F, 1, 1, PT, PT, OH, OW, P, P, QH, QW, x, dp, rp, ridx, act,
+                                       rdw, rdb);
+            char name[64];
+            snprintf(name, sizeof name, "conv_pool_fwd_%d_%d", i, act);
+            run(name, 6, (arg_t[]){AI(n), AB(x, nx), AB(w, nw), AB(b, F), AB(p, nq), AB(idx, nq)});
+            expect_close(name, p, rp, nq, TOL_SUM);
+            expect_close(name, idx, ridx, nq, 0);
+            snprintf(name, sizeof name, "conv_pool_bwd_%d_%d", i, act);
+            run(name, 7, (arg_t[]){AI(n), AB(x, nx), AB(dp, nq), AB(rp, nq), AB(ridx, nq), AB(dw, nw), AB(db, F)});
+            expect_close(name, dw, rdw, nw, TOL_SUM);
+            expect_close(name, db, rdb, F, TOL_SUM);
+            free(x); free(w); free(b); free(dp); free(p); free(idx); free(rp); free(ridx);
+            free(dw); free(db); free(rdw); free(rdb);
+        }
+    cl_end();
+}
+
+Test(cl_conv_pool, fused_conv_and_max_pool) { conv_pool_cases(64); }
+Test(cl_conv_pool, work_group_256) { conv_pool_cases(256); }
+
 /* ------------------------------------------------------------ activations, softmax, copies, bias */
 
 /* name + suffix in a small ring of static buffers (kernel names for wrap/run). */

@@ -700,6 +700,51 @@ static double check_l1l2(void) {
     return err;
 }
 
+/* ------------------------------------------------------------ conv + max-pool (fuse_pool.c)
+ * L(w, b) = Σ dp · maxpool(act(conv(x, w) + b)), both in one kernel; its backward gives
+ * dL/dw and dL/db from dp, the pooled output and the argmax. */
+typedef struct {
+    int n, H, W, C, K, F, same, P, act, OH, OW, PT, PL, QH, QW;
+    double *x, *w, *b, *dp, *p, *idx;
+} ConvPoolCtx;
+
+#define CONV_POOL_ARGS(c) (c)->n, (c)->H, (c)->W, (c)->C, (c)->K, (c)->K, (c)->F, 1, 1, (c)->PT, (c)->PL, \
+                          (c)->OH, (c)->OW, (c)->P, (c)->P, (c)->QH, (c)->QW
+
+static double conv_pool_loss(void *p) {
+    ConvPoolCtx *c = p;
+    nnk_conv2d_pool_fwd(CONV_POOL_ARGS(c), c->x, c->w, c->b, c->act, c->p, c->idx);
+    return dot(c->dp, c->p, (size_t)c->n * c->QH * c->QW * c->F);
+}
+
+static double check_conv2d_pool(void) {
+    double err = 0;
+    const int shapes[][7] = {   /* n H W C K same P */
+        {2, 7, 6, 2, 3, 1, 2}, {3, 6, 6, 1, 3, 0, 2}, {2, 9, 7, 3, 2, 1, 3},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int act = NN_EPI_NONE; act <= NN_EPI_TANH; act++) {
+            const int *s = shapes[i];
+            ConvPoolCtx c = {.n = s[0], .H = s[1], .W = s[2], .C = s[3], .K = s[4], .F = 2 * NNK_VEC_LANES,
+                             .same = s[5], .P = s[6], .act = act};
+            tf_padding(c.H, c.K, 1, c.same, &c.OH, &c.PT);
+            tf_padding(c.W, c.K, 1, c.same, &c.OW, &c.PL);
+            c.QH = c.OH / c.P, c.QW = c.OW / c.P;
+            size_t wl = (size_t)c.K * c.K * c.C * c.F, ql = (size_t)c.n * c.QH * c.QW * c.F;
+            c.x = rand_buf((size_t)c.n * c.H * c.W * c.C, -1, 1), c.w = rand_buf(wl, -1, 1);
+            c.b = rand_buf(c.F, -0.5, 0.5), c.dp = rand_buf(ql, -1, 1);
+            c.p = zero_buf(ql), c.idx = zero_buf(ql);
+            double *dw = rand_buf(wl, 5, 6), *db = rand_buf(c.F, 5, 6);   /* garbage: overwritten */
+            conv_pool_loss(&c);
+            nnk_conv2d_pool_bwd_filter(CONV_POOL_ARGS(&c), c.x, c.dp, c.p, c.idx, act, dw, db);
+            double e = worst(fd_error(conv_pool_loss, &c, c.w, wl, dw), fd_error(conv_pool_loss, &c, c.b, c.F, db));
+            if (e > GRAD_TOL) cr_log_error("conv2d_pool shape #%zu, activation %d: error %g", i, act, e);
+            err = worst(err, e);
+            free(c.x), free(c.w), free(c.b), free(c.dp), free(c.p), free(c.idx), free(dw), free(db);
+        }
+    return err;
+}
+
 /* ------------------------------------------------------------ the table */
 
 typedef struct {
@@ -713,6 +758,7 @@ static const GradCheck gradchecks[] = {
     {"nnk_conv2d_bwd_data", check_conv2d_bwd_data},
     {"nnk_conv2d_bwd_data_packed_act", check_conv2d_bwd_data_packed_all},
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
+    {"nnk_conv2d_pool_bwd_filter", check_conv2d_pool},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
     {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},
@@ -873,6 +919,8 @@ static const struct { const char *op, *row; } op_rows[] = {
     {"conv2d", "nnk_conv2d_bwd_data"},
     {"conv2d_bwd_data", "nnk_conv2d_bwd_data"},
     {"conv2d_bwd_filter", "nnk_conv2d_bwd_filter"},
+    {"conv2d_pool", "nnk_conv2d_pool_bwd_filter"},
+    {"conv2d_pool_bwd_filter", "nnk_conv2d_pool_bwd_filter"},
     {"bias_add", "nnk_bias_grad"}, {"bias_grad", "nnk_bias_grad"},
     {"relu", "nnk_relu_bwd"}, {"relu_bwd", "nnk_relu_bwd"},
     {"sigmoid", "nnk_sigmoid_bwd"}, {"sigmoid_bwd", "nnk_sigmoid_bwd"},
