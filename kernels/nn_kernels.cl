@@ -1203,42 +1203,58 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
                                         __global nn_real *idx) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act};
 #if NNCL_CPU
-    /* A unit: one window row of one sample for 16 filters; each window's cells are
-     * summed side by side (two vectors each), tap by tap, padding taps skipped. */
-    int fb = F / 16;
+    /* A unit: one row of windows of one sample for 16 filters.  A window's cells are
+     * summed 4 at a time side by side (two vectors each), tap by tap, so each weight
+     * vector loaded serves 4 cells; taps in the padding add 0. */
+    int fb = F / 16, cells = PH * PW;
+    int inside = PT == 0 && PL == 0 && (OH - 1) * SH + KH <= H && (OW - 1) * SW + KW <= W;
     NNCL_FOR_UNITS_(u, (long)n * QH * fb) {
         int f0 = (int)(u % fb) * 16, qh = (int)(u / fb % QH), b = (int)(u / fb / QH);
         __global const nn_real *xb = x + (long)b * H * W * C;
         for (int qw = 0; qw < QW; qw++) {
             nn_real8 best0 = 0, best1 = 0;
             nncl_mask8 at0 = 0, at1 = 0;
-            for (int r = 0, k = 0; r < PH; r++)
-                for (int q = 0; q < PW; q++, k++) {
-                    int oh = qh * PH + r, ow = qw * PW + q;
-                    nn_real8 s0 = 0, s1 = 0;
-                    for (int kh = 0; kh < KH; kh++) {
-                        int ih = oh * SH - PT + kh;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int kw = 0; kw < KW; kw++) {
-                            int iw = ow * SW - PL + kw;
-                            if (iw < 0 || iw >= W) continue;
-                            __global const nn_real *xc = xb + ((long)ih * W + iw) * C;
-                            __global const nn_real *wr = w + ((long)(kh * KW + kw) * C) * F + f0;
-                            for (int c = 0; c < C; c++, wr += F) {
-                                s0 += xc[c] * NNCL_LD8_(wr);
-                                s1 += xc[c] * NNCL_LD8_(wr + 8);
+            for (int k0 = 0; k0 < cells; k0 += 4) {
+                int ih0[4], iw0[4];
+#pragma unroll
+                for (int t = 0; t < 4; t++) {
+                    int k = min(k0 + t, cells - 1);
+                    ih0[t] = (qh * PH + k / PW) * SH - PT;
+                    iw0[t] = (qw * PW + k % PW) * SW - PL;
+                }
+                nn_real8 s0[4] = {0, 0, 0, 0}, s1[4] = {0, 0, 0, 0};
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++) {
+                        __global const nn_real *wr = w + ((long)(kh * KW + kw) * C) * F + f0;
+                        long off[4];
+                        int ok[4];
+#pragma unroll
+                        for (int t = 0; t < 4; t++) {
+                            int ih = ih0[t] + kh, iw = iw0[t] + kw;
+                            ok[t] = inside || (ih >= 0 && ih < H && iw >= 0 && iw < W);
+                            off[t] = ok[t] ? ((long)ih * W + iw) * C : 0;
+                        }
+                        for (int c = 0; c < C; c++, wr += F) {
+                            nn_real8 w0 = NNCL_LD8_(wr), w1 = NNCL_LD8_(wr + 8);
+#pragma unroll
+                            for (int t = 0; t < 4; t++) {
+                                nn_real v = xb[off[t] + c], xv = ok[t] ? v : (nn_real)0;
+                                s0[t] += xv * w0;
+                                s1[t] += xv * w1;
                             }
                         }
                     }
-                    s0 = nncl_epi8_(p, f0, s0);
-                    s1 = nncl_epi8_(p, f0 + 8, s1);
-                    if (k == 0) { best0 = s0; best1 = s1; continue; }
-                    nncl_mask8 up0 = s0 > best0, up1 = s1 > best1;
-                    best0 = select(best0, s0, up0);
-                    best1 = select(best1, s1, up1);
+                for (int t = 0; t < 4 && k0 + t < cells; t++) {
+                    int k = k0 + t;
+                    nn_real8 v0 = nncl_epi8_(p, f0, s0[t]), v1 = nncl_epi8_(p, f0 + 8, s1[t]);
+                    if (k == 0) { best0 = v0; best1 = v1; continue; }
+                    nncl_mask8 up0 = v0 > best0, up1 = v1 > best1;
+                    best0 = select(best0, v0, up0);
+                    best1 = select(best1, v1, up1);
                     at0 = select(at0, (nncl_mask8)k, up0);
                     at1 = select(at1, (nncl_mask8)k, up1);
                 }
+            }
             long o = (((long)b * QH + qh) * QW + qw) * F + f0;
             vstore8(best0, 0, pool + o);
             vstore8(best1, 0, pool + o + 8);
@@ -1282,49 +1298,55 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
                                                __global nn_real *db) {
     int kdim = KH * KW * C;
 #if NNCL_CPU
-    /* A unit: 16 filters over the whole batch, cell by cell in row order; the gradient
-     * of a cell (two vectors) is added to every tap's sums, and to the bias sums. */
-    NNCL_FOR_UNITS_(u, F / 16) {
-        int f0 = (int)u * 16;
-        nn_real8 acc0[NNCL_CONV_DIRECT_MAX_K], acc1[NNCL_CONV_DIRECT_MAX_K];
-        for (int k = 0; k < kdim; k++) acc0[k] = acc1[k] = 0;
-        nn_real8 bs0 = 0, bs1 = 0;
+    /* A unit: 4 taps (kh, kw, c) × 16 filters, in registers over the whole batch, window
+     * by window: the window's pooled gradient through the activation, then each of its
+     * cells (the gradient where idx names the cell, 0 elsewhere) times the 4 taps' input.
+     * Cells in no window add 0 and are skipped; the units of the first 4 taps also sum
+     * the bias gradient. */
+    int rb = (kdim + 3) / 4, fb = F / 16;
+    int inside = PT == 0 && PL == 0 && (OH - 1) * SH + KH <= H && (OW - 1) * SW + KW <= W;
+    NNCL_FOR_UNITS_(u, (long)rb * fb) {
+        int f0 = (int)(u % fb) * 16, r0 = (int)(u / fb) * 4;
+        int khr[4], kwr[4];
+        long xo[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int k = min(r0 + r, kdim - 1), c = k % C, t = k / C;
+            khr[r] = t / KW;
+            kwr[r] = t % KW;
+            xo[r] = ((long)khr[r] * W + kwr[r]) * C + c;   /* from the window's corner */
+        }
+        nn_real8 a0[4] = {0, 0, 0, 0}, a1[4] = {0, 0, 0, 0}, bs0 = 0, bs1 = 0;
         for (int b = 0; b < n; b++)
-            for (int oh = 0; oh < OH; oh++) {
-                int qh = oh / PH;
-                for (int ow = 0; ow < OW; ow++) {
-                    int qw = ow / PW;
-                    if (qh >= QH || qw >= QW) continue;   /* no window: a zero gradient */
+            for (int qh = 0; qh < QH; qh++)
+                for (int qw = 0; qw < QW; qw++) {
                     long o = (((long)b * QH + qh) * QW + qw) * F + f0;
-                    nn_real8 cell = (nn_real8)((oh - qh * PH) * PW + ow - qw * PW);
-                    nn_real8 g0 = nncl_act_grad8_(act, NNCL_LD8_(pool + o), NNCL_LD8_(dp + o));
-                    nn_real8 g1 = nncl_act_grad8_(act, NNCL_LD8_(pool + o + 8), NNCL_LD8_(dp + o + 8));
-                    g0 = select((nn_real8)0, g0, NNCL_LD8_(idx + o) == cell);
-                    g1 = select((nn_real8)0, g1, NNCL_LD8_(idx + o + 8) == cell);
-                    bs0 += g0;
-                    bs1 += g1;
-                    if (!any(g0 != 0) && !any(g1 != 0)) continue;   /* not this window's maximum */
-                    for (int kh = 0; kh < KH; kh++) {
-                        int ih = oh * SH - PT + kh;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int kw = 0; kw < KW; kw++) {
-                            int iw = ow * SW - PL + kw;
-                            if (iw < 0 || iw >= W) continue;
-                            __global const nn_real *xc = x + (((long)b * H + ih) * W + iw) * C;
-                            int k = (kh * KW + kw) * C;
-                            for (int c = 0; c < C; c++) {
-                                acc0[k + c] += xc[c] * g0;
-                                acc1[k + c] += xc[c] * g1;
+                    nn_real8 gv0 = nncl_act_grad8_(act, NNCL_LD8_(pool + o), NNCL_LD8_(dp + o));
+                    nn_real8 gv1 = nncl_act_grad8_(act, NNCL_LD8_(pool + o + 8), NNCL_LD8_(dp + o + 8));
+                    nn_real8 at0 = NNCL_LD8_(idx + o), at1 = NNCL_LD8_(idx + o + 8);
+                    if (r0 == 0) { bs0 += gv0; bs1 += gv1; }   /* each window's gradient lands once */
+                    for (int ph = 0, k = 0; ph < PH; ph++)
+                        for (int pw = 0; pw < PW; pw++, k++) {
+                            int oh = qh * PH + ph, ow = qw * PW + pw;
+                            nn_real8 g0 = select((nn_real8)0, gv0, at0 == (nn_real8)k);
+                            nn_real8 g1 = select((nn_real8)0, gv1, at1 == (nn_real8)k);
+                            int ih0 = oh * SH - PT, iw0 = ow * SW - PL;
+                            long corner = (((long)b * H + ih0) * W + iw0) * C;
+#pragma unroll
+                            for (int r = 0; r < 4; r++) {
+                                int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                                int ok = inside || (ih >= 0 && ih < H && iw >= 0 && iw < W);
+                                nn_real v = x[ok ? corner + xo[r] : 0], xv = ok ? v : (nn_real)0;
+                                a0[r] += xv * g0;
+                                a1[r] += xv * g1;
                             }
                         }
-                    }
                 }
-            }
-        for (int k = 0; k < kdim; k++) {
-            vstore8(acc0[k], 0, dw + (long)k * F + f0);
-            vstore8(acc1[k], 0, dw + (long)k * F + f0 + 8);
+        for (int r = 0; r < 4 && r0 + r < kdim; r++) {
+            vstore8(a0[r], 0, dw + (long)(r0 + r) * F + f0);
+            vstore8(a1[r], 0, dw + (long)(r0 + r) * F + f0 + 8);
         }
-        if (db) {
+        if (db && r0 == 0) {
             vstore8(bs0, 0, db + f0);
             vstore8(bs1, 0, db + f0 + 8);
         }
