@@ -3,7 +3,7 @@
  * shapes, alternating the two case by case; benchmarks/kernel_lab.py builds and runs it
  * (with each C compiler it is asked for) next to TensorFlow and prints the table.
  *
- *   kernel_lab [--threads T] [--min-time S] [--peak] [--cpu-time] CASE...
+ *   kernel_lab [--threads T] [--min-time S] [--peak] [--cpu-time] [--layouts] CASE...
  *
  * CASE is NAME=KIND,ARGS:
  *   gemm,M,N,K,TA,TB                 nnk_gemm(TA, TB, M, N, K, ...) / cblas_sgemm
@@ -12,6 +12,11 @@
  *   conv_bwd_filter,n,H,W,C,K,F      nnk_conv2d_bwd_filter
  * For a convolution, OpenBLAS times only the GEMM of the im2col formulation (what the
  * convolution costs beyond the gather and scatter); nnc times its whole kernel.
+ *
+ * --layouts times each convolution in every layout instead (nhwc, packed, blocked,
+ * blocked+cvt; blocked_conv.h), the variants interleaved call by call, and prints
+ * "check NAME ERR ERR" (the direct and blocked results against the NHWC one,
+ * relative) before the rows.
  *
  * --cpu-time times with the process's CPU time instead of the wall clock: on a shared
  * machine, with --threads 1, it leaves out the time other processes held the core (use
@@ -23,6 +28,7 @@
  * "row NAME openblas -" when it is not installed. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,7 @@
 
 #include "nn_kernels.h"
 #include "nn_profile.h"
+#include "blocked_conv.h"
 
 static clockid_t lab_clock = CLOCK_MONOTONIC;
 
@@ -123,6 +130,128 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* --layouts: a convolution in each layout, the variants called in turn (interleaved), so
+ * a change in the machine's load hits them alike.  Each variant is what one training step
+ * pays for the node: the packed and blocked ones pack their weight copy (a pack node per
+ * step), "blocked+cvt" also converts its activations from and to NHWC at both ends (a
+ * blocked convolution between NHWC neighbours).  "direct" runs blocked_conv.h's tiles on
+ * the NHWC tensors in place: the blocked kernels' micro-kernel without the layout, which
+ * tells what the layout itself is worth. */
+typedef struct LBufs {
+    nn_real *x, *w, *y, *work, *bp;          /* NHWC operands, workspace, packed weight */
+    nn_real *xb, *yb, *wb;                    /* blocked operands and weight copy */
+    nn_real *x2, *y2, *w2;                    /* the blocked variants' NHWC results */
+    int n, H, W, C, K, F, OH, OW;
+} LBufs;
+
+enum { V_NHWC, V_PACKED, V_DIRECT, V_BLOCKED, V_BLOCKED_CVT, VARIANTS };
+static const char *const variant_name[VARIANTS] = {"nhwc", "packed", "direct", "blocked", "blocked+cvt"};
+
+/* Whether a case has the variant: no packed filter gradient; the blocked kinds need whole
+ * blocks (an input of fewer channels than a block is one block; its data gradient is not
+ * computed by any step: it is a first layer). */
+static int has_variant(const Case *c, const LBufs *l, int v) {
+    int blocks = l->F % BLK_CB == 0 && (l->C % BLK_CB == 0 || l->C < BLK_CB);
+    if (v == V_PACKED) return strcmp(c->kind, "conv_bwd_filter") != 0;
+    if (v >= V_DIRECT)
+        return blocks && (strcmp(c->kind, "conv_bwd_data") != 0 || l->C % BLK_CB == 0);
+    return 1;
+}
+
+static void run_variant(const Case *c, LBufs *l, int v) {
+    int n = l->n, H = l->H, W = l->W, C = l->C, K = l->K, F = l->F, OH = l->OH, OW = l->OW;
+    int cvt = v == V_BLOCKED_CVT, nhwc = v == V_DIRECT;
+    nn_real *xb = nhwc ? l->x : l->xb, *yb = nhwc ? l->y : l->yb;
+    if (!strcmp(c->kind, "conv_fwd")) {
+        if (v == V_NHWC) nnk_conv2d_fwd(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->x, l->w, l->y, l->work);
+        else if (v == V_PACKED) {
+            nnk_pack_b(0, K * K * C, F, l->w, l->bp);
+            nnk_conv2d_fwd_packed(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->x, l->bp, NULL, NN_EPI_NONE, l->y);
+        } else {
+            if (cvt) blk_from_nhwc(n, H, W, C, l->x, l->xb);
+            blk_pack_fwd(K, K, C, F, l->w, l->wb);
+            blk_conv_fwd(nhwc, n, H, W, C, K, K, F, xb, l->wb, nhwc ? l->y2 : l->yb);
+            if (cvt) blk_to_nhwc(n, OH, OW, F, l->yb, l->y2);
+        }
+    } else if (!strcmp(c->kind, "conv_bwd_data")) {
+        if (v == V_NHWC) nnk_conv2d_bwd_data(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->y, l->w, l->x, l->work);
+        else if (v == V_PACKED) {
+            nnk_pack_conv_flip(K, K, C, F, l->w, l->bp);
+            nnk_conv2d_bwd_data_packed_act(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->y, l->bp, NULL, NN_EPI_NONE, l->x);
+        } else {
+            if (cvt) blk_from_nhwc(n, OH, OW, F, l->y, l->yb);
+            blk_pack_data(K, K, C, F, l->w, l->wb);
+            blk_conv_bwd_data(nhwc, n, H, W, C, K, K, F, yb, l->wb, nhwc ? l->x2 : l->xb);
+            if (cvt) blk_to_nhwc(n, H, W, C, l->xb, l->x2);
+        }
+    } else {
+        if (v == V_NHWC) nnk_conv2d_bwd_filter(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->x, l->y, l->w, l->work);
+        else {
+            if (cvt) blk_from_nhwc(n, H, W, C, l->x, l->xb), blk_from_nhwc(n, OH, OW, F, l->y, l->yb);
+            blk_conv_bwd_filter(nhwc, n, H, W, C, K, K, F, xb, yb, l->w2);
+        }
+    }
+}
+
+/* The largest difference between the NHWC result and variant v's (direct or
+ * blocked+cvt), relative to the NHWC result's largest magnitude. */
+static double variant_error(const Case *c, LBufs *l, int v) {
+    run_variant(c, l, V_NHWC);
+    run_variant(c, l, v);
+    const nn_real *a = l->y, *b = l->y2;
+    size_t len = (size_t)l->n * l->OH * l->OW * l->F;
+    if (!strcmp(c->kind, "conv_bwd_data")) a = l->x, b = l->x2, len = (size_t)l->n * l->H * l->W * l->C;
+    if (!strcmp(c->kind, "conv_bwd_filter")) a = l->w, b = l->w2, len = (size_t)l->K * l->K * l->C * l->F;
+    double err = 0, big = 0;
+    for (size_t i = 0; i < len; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > err) err = d;
+        if (fabs(a[i]) > big) big = fabs(a[i]);
+    }
+    return big > 0 ? err / big : err;
+}
+
+static void layout_case(const Case *c, double min_time) {
+    const int *v = c->a;
+    LBufs l = {.n = v[0], .H = v[1], .W = v[2], .C = v[3], .K = v[4], .F = v[5]};
+    l.OH = l.H - l.K + 1, l.OW = l.W - l.K + 1;
+    size_t xs = (size_t)l.n * l.H * l.W * l.C, ys = (size_t)l.n * l.OH * l.OW * l.F;
+    size_t ws = (size_t)l.K * l.K * l.C * l.F, rows = (size_t)l.K * l.K * (l.C > l.F ? l.C : l.F);
+    l.x = buffer(xs), l.xb = buffer(xs), l.x2 = buffer(xs);
+    l.y = buffer(ys), l.yb = buffer(ys), l.y2 = buffer(ys);
+    l.w = buffer(ws), l.wb = buffer(ws), l.w2 = buffer(ws);
+    l.bp = buffer(rows * ((l.C > l.F ? l.C : l.F) + NNK_PACK_COLS));
+    l.work = buffer(nnk_conv2d_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
+    double flops = 2.0 * l.n * l.OH * l.OW * l.F * l.K * l.K * l.C;
+    int have[VARIANTS], nv = 0;
+    for (int i = 0; i < VARIANTS; i++) nv += have[i] = has_variant(c, &l, i);
+    if (have[V_BLOCKED])
+        printf("check %s %.3g %.3g\n", c->name, variant_error(c, &l, V_DIRECT), variant_error(c, &l, V_BLOCKED_CVT));
+    static double t[VARIANTS][1000];
+    int calls = 0;
+    for (int i = 0; i < VARIANTS; i++)
+        if (have[i]) run_variant(c, &l, i);          /* warm-up */
+    double start = nn_now();
+    while (calls < 1000 && (calls < 5 || nn_now() - start < min_time * nv)) {
+        for (int i = 0; i < VARIANTS; i++) {
+            if (!have[i]) continue;
+            double t0 = nn_now();
+            run_variant(c, &l, i);
+            t[i][calls] = nn_now() - t0;
+        }
+        calls++;
+    }
+    for (int i = 0; i < VARIANTS; i++) {
+        if (!have[i]) { printf("row %s %s - %.9g\n", c->name, variant_name[i], flops); continue; }
+        qsort(t[i], calls, sizeof t[i][0], cmp_double);
+        double med = calls % 2 ? t[i][calls / 2] : (t[i][calls / 2 - 1] + t[i][calls / 2]) / 2;
+        printf("row %s %s %.9g %.9g\n", c->name, variant_name[i], med, flops);
+    }
+    fflush(stdout);
+    nn_real *all[] = {l.x, l.xb, l.x2, l.y, l.yb, l.y2, l.w, l.wb, l.w2, l.bp, l.work};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
 /* The median time of one call: one warm-up call, then calls until min_time has passed
  * (at least 5, at most 1000). */
 static double median_time(void (*fn)(const Case *, Bufs *), const Case *c, Bufs *b, double min_time) {
@@ -160,13 +289,14 @@ static int parse_case(char *spec, Case *c) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 0, peak = 0;
+    int threads = 0, peak = 0, layouts = 0;
     double min_time = 0.3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--peak")) peak = 1;
         else if (!strcmp(argv[i], "--cpu-time")) lab_clock = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--layouts")) layouts = 1;
         else if (argv[i][0] == '-') { fprintf(stderr, "kernel_lab: unknown option %s\n", argv[i]); return 1; }
     }
 #ifdef _OPENMP
@@ -179,13 +309,18 @@ int main(int argc, char **argv) {
     printf("threads %d\n", threads);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (strcmp(argv[i], "--peak") && strcmp(argv[i], "--cpu-time")) i++;
+            if (strcmp(argv[i], "--peak") && strcmp(argv[i], "--cpu-time") && strcmp(argv[i], "--layouts")) i++;
             continue;
         }
         Case c;
         if (parse_case(argv[i], &c) < 0) {
             fprintf(stderr, "kernel_lab: bad case '%s'\n", argv[i]);
             return 1;
+        }
+        if (layouts) {
+            if (!strcmp(c.kind, "gemm")) { fprintf(stderr, "kernel_lab: --layouts times convolutions\n"); return 1; }
+            layout_case(&c, min_time);
+            continue;
         }
         Bufs b;
         setup(&c, &b);

@@ -64,6 +64,25 @@ def dense_cases(prefix, n, layers):
 CASES = cnn_cases(32) + cnn_cases(128) + dense_cases('mlp128', 128, [(784, 128), (128, 10)])
 
 
+def conv_cases(prefix, n, h, c, f, first=False):
+    """The three convolutions of a 3x3 layer h x h x c -> f at batch n (a first layer has
+    no data gradient)."""
+    spec = f'{n},{h},{h},{c},3,{f}'
+    return [(f'{prefix} fwd', f'conv_fwd,{spec}')] + \
+        ([] if first else [(f'{prefix} dX', f'conv_bwd_data,{spec}')]) + \
+        [(f'{prefix} dW', f'conv_bwd_filter,{spec}')]
+
+
+# --layouts: fashion_cnn's convolutions at batch 32 and 128, the two of examples/cnn_224.nn
+# (the same model on 224x224x3) and two ResNet-sized layers, at batch 8 and 4 (their
+# time per sample hardly depends on the batch; a larger one only lengthens the run).
+LAYOUT_CASES = (conv_cases('cnn32 conv1', 32, 28, 1, 32, True) + conv_cases('cnn32 conv2', 32, 13, 32, 64) +
+                conv_cases('cnn128 conv1', 128, 28, 1, 32, True) + conv_cases('cnn128 conv2', 128, 13, 32, 64) +
+                conv_cases('56x56x64>64 b8', 8, 56, 64, 64) + conv_cases('28x28x128>128 b8', 8, 28, 128, 128) +
+                conv_cases('cnn224 conv1 b4', 4, 224, 3, 32, True) + conv_cases('cnn224 conv2 b4', 4, 111, 32, 64))
+VARIANTS = ['nhwc', 'packed', 'direct', 'blocked', 'blocked+cvt']
+
+
 def parse_rows(out, into):
     peak = None
     for line in out.splitlines():
@@ -83,7 +102,12 @@ def main():
     ap.add_argument('--cc', default='gcc', help='comma list of C compilers for the nnc side')
     ap.add_argument('--only', default='nnc,openblas,tf')
     ap.add_argument('--cases', default='', help='only cases whose name contains this')
+    ap.add_argument('--cpu-time', action='store_true', help='--layouts: time with the process CPU time')
+    ap.add_argument('--layouts', action='store_true',
+                    help='each convolution in every layout (NHWC, packed, blocked channels), nnc side only')
     args = ap.parse_args()
+    if args.layouts:
+        return layouts(args)
     sides = args.only.split(',')
     cases = [c for c in CASES if args.cases in c[0]]
     if not cases:
@@ -163,6 +187,60 @@ def main():
         for a, b, label in ratios:
             w = len(label) - 1
             row += f' {gf[a] / gf[b]:{w}.2f}x' if a in gf and b in gf else f' {"-":>{w + 1}}'
+        print(row)
+    return 0
+
+
+def layouts(args):
+    """--layouts: kernel_lab --layouts over LAYOUT_CASES, once per round with the variants
+    interleaved call by call inside each case; the table gives GFLOP/s (the median over the
+    rounds of each round's median) and each blocked variant over the better of NHWC and
+    packed."""
+    cases = [c for c in LAYOUT_CASES if args.cases in c[0]]
+    if not cases:
+        sys.exit(f'kernel_lab: no case name contains {args.cases!r}')
+    cc = args.cc.split(',')[0]
+    work = tempfile.mkdtemp(prefix='kernel-lab-')
+    exe = os.path.join(work, 'lab')
+    argv = [cc, '-O2', '-march=native', '-fopenmp', '-I', os.path.join(ROOT, 'kernels'), '-I',
+            os.path.join(ROOT, 'include'), os.path.join(HERE, 'kernel_lab.c'), '-o', exe, '-ldl', '-lm']
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f'kernel_lab: {cc} failed:\n{r.stderr}')
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY', 'passive'))
+    specs = [f'{i}={spec}' for i, (_, spec) in enumerate(cases)]
+    times, checks = {}, {}
+    for rnd in range(args.rounds):
+        print(f'== round {rnd + 1}: load', ' '.join(f'{x:.2f}' for x in os.getloadavg()), flush=True)
+        r = subprocess.run([exe, '--layouts', '--threads', str(args.threads), '--min-time', str(args.min_time)] +
+                           (['--cpu-time'] if args.cpu_time else []) + specs, capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            sys.exit(f'kernel_lab: {exe} failed:\n{r.stderr}')
+        for line in r.stdout.splitlines():
+            f = line.split()
+            if f[0] == 'row' and f[3] != '-':
+                times.setdefault((int(f[1]), f[2]), []).append((float(f[3]), float(f[4])))
+            elif f[0] == 'check':
+                checks[int(f[1])] = max(checks.get(int(f[1]), 0), float(f[2]), float(f[3]))
+    shutil.rmtree(work, ignore_errors=True)
+    print(f'\nGFLOP/s (FLOPs of the convolution / median time), {args.threads} thread(s), '
+          f'{"CPU" if args.cpu_time else "wall"} time, {args.rounds} round(s), median of rounds; '
+          'ratios: GFLOP/s over the best of nhwc and packed')
+    print(f'{"case":26} {"N x H x W x C > F":>20}' + ''.join(f' {v:>11}' for v in VARIANTS) +
+          f' {"dir/best":>8} {"blk/best":>8} {"blk+cvt/best":>12} {"max rel err":>11}')
+    for i, (name, spec) in enumerate(cases):
+        gf = {}
+        for v in VARIANTS:
+            t = times.get((i, v))
+            if t:
+                gf[v] = t[0][1] / statistics.median(x for x, _ in t) / 1e9
+        n, h, w, c, k, f = spec.split(',')[1:]
+        row = f'{name:26} {f"{n}x{h}x{w}x{c}>{f}":>20}'
+        row += ''.join(f' {gf[v]:11.1f}' if v in gf else f' {"-":>11}' for v in VARIANTS)
+        best = max((gf[v] for v in ('nhwc', 'packed') if v in gf), default=None)
+        for v, wdt in (('direct', 8), ('blocked', 8), ('blocked+cvt', 12)):
+            row += f' {gf[v] / best:{wdt - 1}.2f}x' if best and v in gf else f' {"-":>{wdt}}'
+        row += f' {checks[i]:11.1e}' if i in checks else f' {"-":>11}'
         print(row)
     return 0
 
