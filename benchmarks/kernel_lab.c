@@ -15,8 +15,8 @@
  *
  * --layouts times each convolution in every layout instead (nhwc, packed, blocked,
  * blocked+cvt; blocked_conv.h), the variants interleaved call by call, and prints
- * "check NAME ERR ERR" (the direct and blocked results against the NHWC one,
- * relative) before the rows.
+ * "check NAME ERR ERR ERR" (the direct, blocked and nnc-blocked results against
+ * the NHWC one, relative; 0 where there is none) before the rows.
  *
  * --cpu-time times with the process's CPU time instead of the wall clock: on a shared
  * machine, with --threads 1, it leaves out the time other processes held the core (use
@@ -136,16 +136,19 @@ static int cmp_double(const void *a, const void *b) {
  * step), "blocked+cvt" also converts its activations from and to NHWC at both ends (a
  * blocked convolution between NHWC neighbours).  "direct" runs blocked_conv.h's tiles on
  * the NHWC tensors in place: the blocked kernels' micro-kernel without the layout, which
- * tells what the layout itself is worth. */
+ * tells what the layout itself is worth.  "nnc-blocked" is the kernel library's blocked
+ * filter gradient (nnk_conv2d_bwd_filter_blocked: NHWC in, HWIO out, its conversions
+ * into blocks made chunk by chunk in the workspace). */
 typedef struct LBufs {
     nn_real *x, *w, *y, *work, *bp;          /* NHWC operands, workspace, packed weight */
+    nn_real *bwork;                           /* nnk_conv2d_bwd_filter_blocked's workspace */
     nn_real *xb, *yb, *wb;                    /* blocked operands and weight copy */
     nn_real *x2, *y2, *w2;                    /* the blocked variants' NHWC results */
     int n, H, W, C, K, F, OH, OW;
 } LBufs;
 
-enum { V_NHWC, V_PACKED, V_DIRECT, V_BLOCKED, V_BLOCKED_CVT, VARIANTS };
-static const char *const variant_name[VARIANTS] = {"nhwc", "packed", "direct", "blocked", "blocked+cvt"};
+enum { V_NHWC, V_PACKED, V_DIRECT, V_BLOCKED, V_BLOCKED_CVT, V_LIB, VARIANTS };
+static const char *const variant_name[VARIANTS] = {"nhwc", "packed", "direct", "blocked", "blocked+cvt", "nnc-blocked"};
 
 /* Whether a case has the variant: no packed filter gradient; the blocked kinds need whole
  * blocks (an input of fewer channels than a block is one block; its data gradient is not
@@ -153,6 +156,7 @@ static const char *const variant_name[VARIANTS] = {"nhwc", "packed", "direct", "
 static int has_variant(const Case *c, const LBufs *l, int v) {
     int blocks = l->F % BLK_CB == 0 && (l->C % BLK_CB == 0 || l->C < BLK_CB);
     if (v == V_PACKED) return strcmp(c->kind, "conv_bwd_filter") != 0;
+    if (v == V_LIB) return !strcmp(c->kind, "conv_bwd_filter") && nnk_conv2d_blocked_ok(l->C, l->F);
     if (v >= V_DIRECT)
         return blocks && (strcmp(c->kind, "conv_bwd_data") != 0 || l->C % BLK_CB == 0);
     return 1;
@@ -161,6 +165,10 @@ static int has_variant(const Case *c, const LBufs *l, int v) {
 static void run_variant(const Case *c, LBufs *l, int v) {
     int n = l->n, H = l->H, W = l->W, C = l->C, K = l->K, F = l->F, OH = l->OH, OW = l->OW;
     int cvt = v == V_BLOCKED_CVT, nhwc = v == V_DIRECT;
+    if (v == V_LIB) {
+        nnk_conv2d_bwd_filter_blocked(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->x, l->y, l->w2, l->bwork);
+        return;
+    }
     nn_real *xb = nhwc ? l->x : l->xb, *yb = nhwc ? l->y : l->yb;
     if (!strcmp(c->kind, "conv_fwd")) {
         if (v == V_NHWC) nnk_conv2d_fwd(n, H, W, C, K, K, F, 1, 1, 0, 0, OH, OW, l->x, l->w, l->y, l->work);
@@ -222,11 +230,13 @@ static void layout_case(const Case *c, double min_time) {
     l.w = buffer(ws), l.wb = buffer(ws), l.w2 = buffer(ws);
     l.bp = buffer(rows * ((l.C > l.F ? l.C : l.F) + NNK_PACK_COLS));
     l.work = buffer(nnk_conv2d_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
+    l.bwork = buffer(nnk_conv2d_bwd_filter_blocked_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
     double flops = 2.0 * l.n * l.OH * l.OW * l.F * l.K * l.K * l.C;
     int have[VARIANTS], nv = 0;
     for (int i = 0; i < VARIANTS; i++) nv += have[i] = has_variant(c, &l, i);
     if (have[V_BLOCKED])
-        printf("check %s %.3g %.3g\n", c->name, variant_error(c, &l, V_DIRECT), variant_error(c, &l, V_BLOCKED_CVT));
+        printf("check %s %.3g %.3g %.3g\n", c->name, variant_error(c, &l, V_DIRECT), variant_error(c, &l, V_BLOCKED_CVT),
+               have[V_LIB] ? variant_error(c, &l, V_LIB) : 0.0);
     static double t[VARIANTS][1000];
     int calls = 0;
     for (int i = 0; i < VARIANTS; i++)
@@ -248,7 +258,7 @@ static void layout_case(const Case *c, double min_time) {
         printf("row %s %s %.9g %.9g\n", c->name, variant_name[i], med, flops);
     }
     fflush(stdout);
-    nn_real *all[] = {l.x, l.xb, l.x2, l.y, l.yb, l.y2, l.w, l.wb, l.w2, l.bp, l.work};
+    nn_real *all[] = {l.x, l.xb, l.x2, l.y, l.yb, l.y2, l.w, l.wb, l.w2, l.bp, l.work, l.bwork};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 

@@ -80,7 +80,7 @@ LAYOUT_CASES = (conv_cases('cnn32 conv1', 32, 28, 1, 32, True) + conv_cases('cnn
                 conv_cases('cnn128 conv1', 128, 28, 1, 32, True) + conv_cases('cnn128 conv2', 128, 13, 32, 64) +
                 conv_cases('56x56x64>64 b8', 8, 56, 64, 64) + conv_cases('28x28x128>128 b8', 8, 28, 128, 128) +
                 conv_cases('cnn224 conv1 b4', 4, 224, 3, 32, True) + conv_cases('cnn224 conv2 b4', 4, 111, 32, 64))
-VARIANTS = ['nhwc', 'packed', 'direct', 'blocked', 'blocked+cvt']
+VARIANTS = ['nhwc', 'packed', 'direct', 'blocked', 'blocked+cvt', 'nnc-blocked']
 
 
 def parse_rows(out, into):
@@ -221,13 +221,13 @@ def layouts(args):
             if f[0] == 'row' and f[3] != '-':
                 times.setdefault((int(f[1]), f[2]), []).append((float(f[3]), float(f[4])))
             elif f[0] == 'check':
-                checks[int(f[1])] = max(checks.get(int(f[1]), 0), float(f[2]), float(f[3]))
+                checks[int(f[1])] = max(checks.get(int(f[1]), 0), float(f[2]), float(f[3]), float(f[4]))
     shutil.rmtree(work, ignore_errors=True)
     print(f'\nGFLOP/s (FLOPs of the convolution / median time), {args.threads} thread(s), '
           f'{"CPU" if args.cpu_time else "wall"} time, {args.rounds} round(s), median of rounds; '
           'ratios: GFLOP/s over the best of nhwc and packed')
     print(f'{"case":26} {"N x H x W x C > F":>20}' + ''.join(f' {v:>11}' for v in VARIANTS) +
-          f' {"dir/best":>8} {"blk/best":>8} {"blk+cvt/best":>12} {"max rel err":>11}')
+          f' {"dir/best":>8} {"blk/best":>8} {"blk+cvt/best":>12} {"nnc-blk/best":>12} {"max rel err":>11}')
     for i, (name, spec) in enumerate(cases):
         gf = {}
         for v in VARIANTS:
@@ -238,7 +238,7 @@ def layouts(args):
         row = f'{name:26} {f"{n}x{h}x{w}x{c}>{f}":>20}'
         row += ''.join(f' {gf[v]:11.1f}' if v in gf else f' {"-":>11}' for v in VARIANTS)
         best = max((gf[v] for v in ('nhwc', 'packed') if v in gf), default=None)
-        for v, wdt in (('direct', 8), ('blocked', 8), ('blocked+cvt', 12)):
+        for v, wdt in (('direct', 8), ('blocked', 8), ('blocked+cvt', 12), ('nnc-blocked', 12)):
             row += f' {gf[v] / best:{wdt - 1}.2f}x' if best and v in gf else f' {"-":>{wdt}}'
         row += f' {checks[i]:11.1e}' if i in checks else f' {"-":>11}'
         print(row)

@@ -2124,6 +2124,156 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
                            xact ? &e : NULL);
 }
 
+/* ---------------------------------------------------------------- blocked channels
+ *
+ * The filter gradient with blocked channels (layout.c's LAYOUT_BLOCKED, chosen only for
+ * conv2d_bwd_filter nodes): a chunk of samples at a time, x and dy are copied into the
+ * workspace as blocks [sample][C/cb][H'][W'][cb] ("nChw16c" on AVX2: cb = two vectors,
+ * or C itself for a smaller input), x zero-padded (H' x W' = the rows and columns the
+ * windows reach, so the padding needs no test); then dw[kh,kw,c,f] is a GEMM over the
+ * pixels whose register tile is six window cells (kh, kw, c) × one block of filters: per
+ * pixel two vector loads of dy and six broadcasts of x, both from blocks that stay in the
+ * cache.  NHWC's im2col + GEMM writes and rereads KH·KW copies of x and splits K (the
+ * pixels) into slices; benchmarks/kernel_lab.py --layouts measures both (docs/internals.md).
+ * Activations and dw stay NHWC / HWIO: the blocks live only in the workspace.
+ * Each dw element sums the pixels in a fixed order (chunk by chunk, sample by sample, a
+ * few output rows per partial sum) whatever the thread count. */
+#define NNK_BLK_CB (2 * NNK_VEC_LANES)   /* channels per block: the tile's two vectors */
+#define NNK_BLK_RB 6                     /* window cells per tile */
+#ifndef NNK_BLK_CAP
+#define NNK_BLK_CAP ((size_t)1 << 18)    /* elements of blocks per chunk (1 MB in float) */
+#endif
+
+/* Whether the blocked filter gradient takes these channels: whole blocks of filters, and
+ * whole blocks of inputs or fewer inputs than one block. */
+NNK_API int nnk_conv2d_blocked_ok(int C, int F) {
+    return F % NNK_BLK_CB == 0 && (C < NNK_BLK_CB || C % NNK_BLK_CB == 0);
+}
+
+/* The elements one sample's blocks take: x padded to the rows and columns the windows
+ * reach, and dy. */
+static inline size_t nnk_blk_sample_(int C, int KH, int KW, int F, int SH, int SW, int OH, int OW) {
+    return (size_t)C * ((OH - 1) * SH + KH) * ((OW - 1) * SW + KW) + (size_t)OH * OW * F;
+}
+
+/* The most samples a chunk may hold (the cap's worth, at least one), and the equal chunks
+ * a batch of n is cut into (never more than that for any smaller batch). */
+static inline int nnk_blk_chunk_max_(int n, size_t per_sample) {
+    size_t most = NNK_BLK_CAP / per_sample;
+    return most < 1 ? 1 : most < (size_t)n ? (int)most : n;
+}
+
+NNK_API size_t nnk_conv2d_bwd_filter_blocked_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
+                                                         int SH, int SW, int OH, int OW) {
+    (void)H, (void)W;
+    size_t per = nnk_blk_sample_(C, KH, KW, F, SH, SW, OH, OW);
+    return (size_t)nnk_blk_chunk_max_(n, per) * per;
+}
+
+/* One tile: rows rb window cells, each off[r] from a pixel's x (blocked, padded), columns
+ * one block of filters of dy (blocked); the partial sum over output rows [oh0, oh1) of
+ * one sample, stored into or added to the rows dst[r] of dw. */
+#define NNK_BLK_FMA_(t) do { if (rb > (t)) { nn_real s_ = xr[o##t]; a##t##0 += s_ * g0; a##t##1 += s_ * g1; } } while (0)
+#define NNK_BLK_PUT_(t) do { if (rb > (t)) {                                                    \
+        nnk_vec_ *q0 = (nnk_vec_ *)dst[t], *q1 = (nnk_vec_ *)(dst[t] + NNK_VEC_LANES);           \
+        if (overwrite) *q0 = a##t##0, *q1 = a##t##1; else *q0 += a##t##0, *q1 += a##t##1; } } while (0)
+static inline __attribute__((always_inline)) void nnk_blk_filter_tile_(int rb, int OW, int oh0, int oh1, size_t xrow,
+                                                                       size_t xpix, const nn_real *xs,
+                                                                       const size_t *off, const nn_real *gs,
+                                                                       nn_real *const *dst, int overwrite) {
+    nnk_vec_ a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0};
+    nnk_vec_ a30 = {0}, a31 = {0}, a40 = {0}, a41 = {0}, a50 = {0}, a51 = {0};
+    size_t o0 = off[0], o1 = rb > 1 ? off[1] : 0, o2 = rb > 2 ? off[2] : 0;
+    size_t o3 = rb > 3 ? off[3] : 0, o4 = rb > 4 ? off[4] : 0, o5 = rb > 5 ? off[5] : 0;
+    for (int oh = oh0; oh < oh1; oh++) {
+        const nn_real *xr = xs + (size_t)oh * xrow, *g = gs + (size_t)oh * OW * NNK_BLK_CB;
+        for (int ow = 0; ow < OW; ow++, xr += xpix, g += NNK_BLK_CB) {
+            nnk_vec_ g0 = *(const nnk_vec_ *)g, g1 = *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+            NNK_BLK_FMA_(0); NNK_BLK_FMA_(1); NNK_BLK_FMA_(2);
+            NNK_BLK_FMA_(3); NNK_BLK_FMA_(4); NNK_BLK_FMA_(5);
+        }
+    }
+    NNK_BLK_PUT_(0); NNK_BLK_PUT_(1); NNK_BLK_PUT_(2); NNK_BLK_PUT_(3); NNK_BLK_PUT_(4); NNK_BLK_PUT_(5);
+}
+#undef NNK_BLK_FMA_
+#undef NNK_BLK_PUT_
+
+/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w (overwritten), x and dy NHWC, nnk_conv2d_blocked_ok(C, F);
+ * work: nnk_conv2d_bwd_filter_blocked_work_elems elements. */
+NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                           int SW, int PT, int PL, int OH, int OW, const nn_real *x,
+                                           const nn_real *dy, nn_real *dw, nn_real *work) {
+    enum { CB = NNK_BLK_CB, RB = NNK_BLK_RB };
+    int cb = C < CB ? C : CB, ci_n = C / cb, fo_n = F / CB;
+    int HP = (OH - 1) * SH + KH, WP = (OW - 1) * SW + KW;
+    size_t xplane = (size_t)HP * WP * cb, gplane = (size_t)OH * OW * CB;
+    if (n <= 0 || OH <= 0 || OW <= 0) {
+        memset(dw, 0, (size_t)KH * KW * C * F * sizeof(nn_real));
+        return;
+    }
+    int most = nnk_blk_chunk_max_(n, nnk_blk_sample_(C, KH, KW, F, SH, SW, OH, OW));
+    int chunks = (n + most - 1) / most, chunk = (n + chunks - 1) / chunks;
+    int rows = KH * KW * cb, groups = (rows + RB - 1) / RB, tasks = fo_n * ci_n * groups;
+    int pass = nnk_max_(1, nnk_min_(OH, 256 / OW));   /* output rows per partial sum: in L1 */
+    size_t xrow = (size_t)SH * WP * cb, xpix = (size_t)SW * cb;
+    #pragma omp parallel if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_GEMM_PAR_MIN)
+    for (int b0 = 0; b0 < n; b0 += chunk) {   /* every thread, the same chunks */
+        int nb = nnk_min_(chunk, n - b0);
+        nn_real *xw = work, *gw = work + (size_t)nb * ci_n * xplane;
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < nb; b++)
+            for (int ph = 0; ph < HP; ph++) {   /* x's padded row ph, every block */
+                int ih = ph - PT;
+                const nn_real *src = ih >= 0 && ih < H ? x + ((size_t)(b0 + b) * H + ih) * W * C : NULL;
+                for (int k = 0; k < ci_n; k++) {
+                    nn_real *d = xw + ((size_t)b * ci_n + k) * xplane + (size_t)ph * WP * cb;
+                    for (int pw = 0; pw < WP; pw++, d += cb) {
+                        int iw = pw - PL;
+                        if (!src || iw < 0 || iw >= W) memset(d, 0, (size_t)cb * sizeof(nn_real));
+                        else memcpy(d, src + (size_t)iw * C + (size_t)k * cb, (size_t)cb * sizeof(nn_real));
+                    }
+                }
+            }
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < nb; b++)
+            for (int oh = 0; oh < OH; oh++) {
+                const nn_real *src = dy + (((size_t)(b0 + b) * OH + oh) * OW) * F;
+                for (int k = 0; k < fo_n; k++) {
+                    nn_real *d = gw + ((size_t)b * fo_n + k) * gplane + (size_t)oh * OW * CB;
+                    for (int ow = 0; ow < OW; ow++) memcpy(d + (size_t)ow * CB, src + (size_t)ow * F + (size_t)k * CB, CB * sizeof(nn_real));
+                }
+            }
+        #pragma omp for schedule(static)
+        for (int task = 0; task < tasks; task++) {
+            int fo = task / (ci_n * groups), ci = task / groups % ci_n, g = task % groups;
+            int r0 = g * (rows / groups) + nnk_min_(g, rows % groups), rb = rows / groups + (g < rows % groups);
+            size_t off[RB];
+            nn_real *dst[RB];
+            for (int r = 0; r < rb; r++) {   /* row r0 + r: window cell (kh, kw), channel c of the block */
+                int cell = (r0 + r) / cb, c = (r0 + r) % cb;
+                off[r] = ((size_t)(cell / KW) * WP + cell % KW) * cb + c;
+                dst[r] = dw + ((size_t)cell * C + (size_t)ci * cb + c) * F + (size_t)fo * CB;
+            }
+            for (int b = 0; b < nb; b++) {
+                const nn_real *xs = xw + ((size_t)b * ci_n + ci) * xplane, *gs = gw + ((size_t)b * fo_n + fo) * gplane;
+                for (int oh0 = 0; oh0 < OH; oh0 += pass) {
+                    int oh1 = nnk_min_(OH, oh0 + pass), first = b0 + b == 0 && oh0 == 0;
+                    switch (rb) {
+#define NNK_BLK_TILE_(w) nnk_blk_filter_tile_(w, OW, oh0, oh1, xrow, xpix, xs, off, gs, dst, first)
+                    case 6: NNK_BLK_TILE_(6); break;
+                    case 5: NNK_BLK_TILE_(5); break;
+                    case 4: NNK_BLK_TILE_(4); break;
+                    case 3: NNK_BLK_TILE_(3); break;
+                    case 2: NNK_BLK_TILE_(2); break;
+                    default: NNK_BLK_TILE_(1); break;
+#undef NNK_BLK_TILE_
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- copies */
 
 NNK_API void nnk_copy(int64_t len, const nn_real *x, nn_real *y) {
