@@ -426,6 +426,8 @@ typedef enum {
   LAYOUT_PACKED,           // the weight operand pre-packed once per step by a pack_weights node
                            //   (the input after the op's own): the GEMM packs nothing, and a
                            //   convolution reads its input in place (no im2col, no workspace)
+  LAYOUT_BLOCKED,          // a filter gradient over blocked-channel copies of x and dy
+                           //   ([C/16][H][W][16] on AVX2) the kernel makes in its workspace
 } Layout;
 // What a pack_weights node packs: op(B) of the contraction that reads it.
 typedef enum {
@@ -437,9 +439,9 @@ typedef enum {
 // A packed buffer rounds N up to this many columns (NNK_PACK_COLS in nn_kernels.h, a
 // multiple of every micro-kernel width), so its size does not depend on the vector width.
 enum { NNC_PACK_COLS = 32 };
-// --layout=auto|nhwc|packed: the cost model's choice per node, or one layout wherever the
-// node can have it (to compare).
-typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED } LayoutChoice;
+// --layout=auto|nhwc|packed|blocked: the cost model's choice per node, or one layout
+// wherever the node can have it, NHWC elsewhere (to compare).
+typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED, LAYOUTS_BLOCKED } LayoutChoice;
 typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
 
 typedef struct Node Node;
@@ -626,6 +628,7 @@ int fuse_pooling(Graph *g);
 int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind target);
 // Whether the kernel the node runs needs the convolution workspace (im2col's matrix).
 bool node_needs_conv_work(const Node *nd);
+const char *node_conv_work_fn(const Node *nd);
 // "NHWC", "packed": what `nnc bench` and `nnc graph` show.
 const char *node_layout_name(const Node *nd);
 
@@ -706,7 +709,7 @@ typedef struct PassOptions {
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)
 } PassOptions;
-// "auto", "nhwc", "packed" to a LayoutChoice; -1 for anything else.
+// "auto", "nhwc", "packed", "blocked" to a LayoutChoice; -1 for anything else.
 int layout_choice(const char *name);
 const char *layout_choice_name(LayoutChoice c);
 void pipeline_set_options(PassOptions o);

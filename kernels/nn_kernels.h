@@ -2165,7 +2165,7 @@ static inline int nnk_blk_chunk_max_(int n, size_t per_sample) {
 
 NNK_API size_t nnk_conv2d_bwd_filter_blocked_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                                          int SH, int SW, int OH, int OW) {
-    (void)H, (void)W;
+    if (!nnk_conv2d_blocked_ok(C, F)) return nnk_conv2d_work_elems(n, H, W, C, KH, KW, F, SH, SW, OH, OW);
     size_t per = nnk_blk_sample_(C, KH, KW, F, SH, SW, OH, OW);
     return (size_t)nnk_blk_chunk_max_(n, per) * per;
 }
@@ -2198,8 +2198,10 @@ static inline __attribute__((always_inline)) void nnk_blk_filter_tile_(int rb, i
 #undef NNK_BLK_FMA_
 #undef NNK_BLK_PUT_
 
-/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w (overwritten), x and dy NHWC, nnk_conv2d_blocked_ok(C, F);
- * work: nnk_conv2d_bwd_filter_blocked_work_elems elements. */
+/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w (overwritten), x and dy NHWC; work:
+ * nnk_conv2d_bwd_filter_blocked_work_elems elements.  Channels that do not make whole
+ * blocks at this vector width (a program built for another machine than the compiler's
+ * choice assumed) take nnk_conv2d_bwd_filter. */
 NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                            int SW, int PT, int PL, int OH, int OW, const nn_real *x,
                                            const nn_real *dy, nn_real *dw, nn_real *work) {
@@ -2207,6 +2209,10 @@ NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, i
     int cb = C < CB ? C : CB, ci_n = C / cb, fo_n = F / CB;
     int HP = (OH - 1) * SH + KH, WP = (OW - 1) * SW + KW;
     size_t xplane = (size_t)HP * WP * cb, gplane = (size_t)OH * OW * CB;
+    if (!nnk_conv2d_blocked_ok(C, F)) {
+        nnk_conv2d_bwd_filter(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, work);
+        return;
+    }
     if (n <= 0 || OH <= 0 || OW <= 0) {
         memset(dw, 0, (size_t)KH * KW * C * F * sizeof(nn_real));
         return;

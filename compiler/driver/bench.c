@@ -21,7 +21,7 @@
 
 static const char usage[] =
     "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on,off,no-NAME]\n"
-    "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed[,...]]\n"
+    "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed|blocked[,...]]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"

@@ -200,11 +200,12 @@ static void emit_work_sizing(Emit *e, Node *const *nodes, int n, const char *bat
     const char *args = xprintf("%s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld", batch,
                                (long long)a->h, (long long)a->w, (long long)a->c, (long long)a->kh, (long long)a->kw,
                                (long long)a->f, (long long)a->sh, (long long)a->sw, (long long)a->oh, (long long)a->ow);
+    const char *call = xprintf("%s(%s)", node_conv_work_fn(nd), args);
     bool dup = false;
-    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], args) == 0;
+    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], call) == 0;
     if (dup) continue;
-    seen[n_seen++] = args;
-    P("  if (nnk_conv2d_work_elems(%s) > work) work = nnk_conv2d_work_elems(%s);\n", args, args);
+    seen[n_seen++] = call;
+    P("  if (%s > work) work = %s;\n", call, call);
   }
 }
 

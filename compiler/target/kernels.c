@@ -120,7 +120,7 @@ static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
-  CALL("conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+  CALL(nd->layout == LAYOUT_BLOCKED ? "conv2d_bwd_filter_blocked" : "conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
        buf(e, nd->in[1]), buf(e, nd));
 }
 

@@ -201,6 +201,31 @@ Test(backend_emit, gradcheck_packed_layout) {
   gradcheck(p, 3);
 }
 
+// Blocked channels (layout.c) on every filter gradient that can have them: filters in
+// whole blocks (16 at double's block of 8 and float's of 16), inputs of one partial block
+// (2) or of whole ones; 'same' with stride 2, 'same' stride 1, 'valid'. The last layer's
+// 3 filters keep NHWC.
+Test(backend_emit, gradcheck_blocked_layout) {
+  pipeline_set_options((PassOptions){.layout = LAYOUTS_BLOCKED});
+  Program *p = tp_new();
+  tp_input(p, tp_shape(3, 7, 7, 2));
+  tp_conv(p, 16, 3, 2, true, ACT_tanh);
+  tp_conv(p, 16, 2, 1, true, ACT_relu);
+  tp_conv(p, 3, 3, 1, false, ACT_sigmoid);
+  tp_flatten(p);
+  tp_dense(p, 3, ACT_softmax);
+  tp_compile(p, LOSS_CCE, OPT_ADAM);
+  Graph *g = lower(p);
+  int blocked = 0, other = 0;
+  for (int i = 0; i < g->n; i++) {
+    blocked += g->nodes[i]->layout == LAYOUT_BLOCKED && g->nodes[i]->op == OP_conv2d_bwd_filter;
+    other += g->nodes[i]->layout != LAYOUT_NHWC && g->nodes[i]->op != OP_conv2d_bwd_filter;
+  }
+  cr_expect_eq(blocked, 2, "%d blocked filter gradients", blocked);
+  cr_expect_eq(other, 0, "--layout=blocked changed %d other nodes", other);
+  gradcheck(p, 3);
+}
+
 Test(backend_emit, gradcheck_unfused_losses) {
   LossKind losses[] = {LOSS_MSE, LOSS_MAE, LOSS_CCE};
   for (int i = 0; i < 3; i++) {

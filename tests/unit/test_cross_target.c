@@ -383,26 +383,50 @@ static const char *deep_convs(void) {
   return s.text;
 }
 
+// Filters in whole blocks of channels at every vector width (32, 64) and inputs of one
+// partial block (3) or whole ones: the blocked filter gradients, with 'same' padding,
+// stride 2 and a non-square window.
+static const char *blocked_convs(void) {
+  static Script s;
+  s.len = 0;
+  put(&s, "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\nx = np.array(");
+  put_values(&s, 5, 9 * 8 * 3, 0, 0);
+  put(&s, ")\nx = x.reshape(-1, 9, 8, 3)\ny = np.array(");
+  put_values(&s, 5, 1, 3, 1);
+  put(&s, ")\nmodel = keras.Sequential([\n    keras.Input(shape=(9, 8, 3)),\n"
+          "    layers.Conv2D(32, (3, 3), padding='same', activation='relu'),\n"
+          "    layers.Conv2D(32, (2, 2), strides=(2, 2), padding='same', activation='tanh'),\n"
+          "    layers.Conv2D(64, (3, 2), activation='sigmoid'),\n"
+          "    layers.Flatten(),\n    layers.Dense(3, activation='softmax'),\n])\n"
+          "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+          "model.save_weights('w0.safetensors')\n"
+          "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
+          "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
+  return s.text;
+}
+
 // Layouts (layout.c): the same random models built with every contraction NHWC, with
-// the cost model's choice, and with every one that can be packed. A forward node and a
-// Dense data gradient give the same bits packed; a convolution's packed data gradient
-// sums in another order. So models without convolutions train to the same bits, the
-// others to the same weight updates within float reassociation.
+// the cost model's choice, with every one that can be packed, and with every filter
+// gradient that can be blocked. A forward node and a Dense data gradient give the same
+// bits packed; a convolution's packed data gradient and blocked filter gradient sum in
+// another order. So models without convolutions train to the same bits, the others to
+// the same weight updates within float reassociation.
 Test(cross_target, layouts_agree, .timeout = 1800) {
   int models = getenv("NNC_CROSS_MODELS") ? atoi(getenv("NNC_CROSS_MODELS")) : 5;
   uint64_t seed = getenv("NNC_CROSS_SEED") ? strtoull(getenv("NNC_CROSS_SEED"), NULL, 10) : 1;
   char root[] = "/tmp/nnc-layouts-XXXXXX";
   cr_assert_not_null(mkdtemp(root));
-  static const char *const layouts[] = {"auto", "packed"};
+  static const char *const layouts[] = {"auto", "packed", "blocked"};
   int failures = 0, images = 0;
-  for (int m = 0; m <= models; m++) {
+  for (int m = 0; m <= models + 1; m++) {
     char dir[512];
     const char *text = write_model(root, m, seed + 13, dir, sizeof dir);
     if (m == models) text = write_script(dir, deep_convs());   // the packed data gradients
+    if (m == models + 1) text = write_script(dir, blocked_convs());
     bool image = strstr(text, "Conv2D") != NULL;
     images += image;
     int rc_n = build_and_run_in(dir, "nhwc", "c", "--layout=nhwc");
-    for (int l = 0; l < 2; l++) {
+    for (int l = 0; l < 3; l++) {
       int rc = build_and_run_in(dir, layouts[l], "c", xprintf_test("--layout=%s", layouts[l]));
       char wa[600], wb[600], w0[600], pa[600], pb[600], worst[256] = "";
       snprintf(wa, sizeof wa, "%s/%s/w.safetensors", dir, layouts[l]);

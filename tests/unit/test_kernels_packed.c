@@ -1,7 +1,8 @@
 /* The pre-packed weight layout of kernels/nn_kernels.h (compiler/ir/layout.c picks it):
  * the packed GEMM and the packed (im2col-free) convolution give the same bits as the
  * NHWC kernels they replace, the packed data gradient the same values up to float
- * reassociation, and none depends on the thread count. */
+ * reassociation, and none depends on the thread count; the blocked-channel filter gradient
+ * gives the NHWC one's values. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -151,4 +152,48 @@ Test(conv_packed, forward_same_bits_and_data_gradient_same_values) {
         check_conv(same[i], 1);
         if (same[i].SH == 1) check_bwd_data(same[i], 1);
     }
+}
+
+/* The filter gradient over blocked channels (layout.c's LAYOUT_BLOCKED) against im2col's
+ * GEMM: the same sums in another order; the same bits at one and three threads; every
+ * batch up to the largest within the workspace sized for the largest. */
+static void check_bwd_filter_blocked(Geom g, int same_pad) {
+    int OH = out_dim(g.H, g.KH, g.SH, same_pad ? g.KH - 1 : 0), OW = out_dim(g.W, g.KW, g.SW, same_pad ? g.KW - 1 : 0);
+    size_t xs = (size_t)g.n * g.H * g.W * g.C, ys = (size_t)g.n * OH * OW * g.F, ws = (size_t)g.KH * g.KW * g.C * g.F;
+    cr_assert(nnk_conv2d_blocked_ok(g.C, g.F), "test shape C%d F%d has no blocked form", g.C, g.F);
+    float *x = rand_buf(xs), *dy = rand_buf(ys);
+    float *want = malloc(ws * sizeof *want), *got = malloc(ws * sizeof *got), *got1 = malloc(ws * sizeof *got1);
+    float *work = malloc((nnk_conv2d_work_elems(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, OH, OW) + 1) * sizeof *work);
+    size_t bwork_elems = nnk_conv2d_bwd_filter_blocked_work_elems(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, OH, OW);
+    float *bwork = malloc(bwork_elems * sizeof *bwork);   /* exactly: ASan catches a write past it */
+    for (int n = 1; n <= g.n; n++) {
+        nnk_conv2d_bwd_filter(n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, g.PT, g.PL, OH, OW, x, dy, want, work);
+        set_threads(1);
+        memset(got1, 0xff, ws * sizeof *got1);
+        nnk_conv2d_bwd_filter_blocked(n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, g.PT, g.PL, OH, OW, x, dy, got1, bwork);
+        set_threads(3);
+        memset(got, 0xff, ws * sizeof *got);
+        nnk_conv2d_bwd_filter_blocked(n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, g.PT, g.PL, OH, OW, x, dy, got, bwork);
+        set_threads(2);
+        cr_expect(!memcmp(got, got1, ws * sizeof *got), "conv bwd filter blocked n=%d: bits depend on the thread count", n);
+        double worst = 0, big = 0;
+        for (size_t i = 0; i < ws; i++) worst = fmax(worst, fabs(got[i] - want[i])), big = fmax(big, fabs(want[i]));
+        cr_expect(worst <= 1e-5 * fmax(1, big), "conv bwd filter blocked n=%d %dx%dx%d k%dx%d F%d s%d pad(%d,%d): max "
+                  "difference %g of %g", n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.PT, g.PL, worst, big);
+    }
+    free(x); free(dy); free(want); free(got); free(got1); free(work); free(bwork);
+}
+
+Test(conv_blocked, filter_gradient_same_values_as_nhwc) {
+    /* F a multiple of 32 and C of 32 or below 8: whole blocks at every vector width.
+     * fashion_cnn's layers; an RGB first layer; 'same' padding with odd and even
+     * kernels; stride 2; a 1x1; samples large enough for several chunks of the workspace
+     * (and a partial last one). */
+    Geom valid[] = {{3, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0}, {3, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0},
+                    {2, 17, 15, 3, 3, 3, 32, 1, 1, 0, 0}, {2, 11, 11, 64, 3, 3, 32, 2, 2, 0, 0},
+                    {2, 5, 5, 32, 1, 1, 64, 1, 1, 0, 0}, {5, 40, 40, 32, 3, 3, 32, 1, 1, 0, 0}};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) check_bwd_filter_blocked(valid[i], 0);
+    Geom same[] = {{2, 8, 8, 32, 3, 3, 32, 1, 1, 1, 1}, {2, 7, 9, 3, 4, 2, 32, 1, 1, 1, 0},
+                   {2, 9, 9, 32, 3, 3, 64, 2, 2, 1, 1}};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) check_bwd_filter_blocked(same[i], 1);
 }
