@@ -7,8 +7,10 @@
 // pack_weights node of its weight placed just before it — in the forward pass for a
 // forward node (inference packs too), in the backward pass for a gradient — so the
 // packed copy is made from the weights of this step whatever changed them before it
-// (an update, load_weights, a callback restoring the best weights). The OpenCL target
-// keeps NHWC: its kernel library has no packed kernels.
+// (an update, load_weights, a callback restoring the best weights). A node given
+// LAYOUT_BLOCKED (only a filter gradient) reads and writes what the NHWC node would: its
+// blocks are copies inside its workspace. The OpenCL target keeps NHWC: its kernel
+// library has neither.
 //
 // The layouts (kernels/nn_kernels.h, "pre-packed weights"):
 //   NHWC    convolution as im2col + GEMM, the GEMM packing its B operand (the weight) in
@@ -20,6 +22,12 @@
 //           convolution of dy with the flipped kernel (no col2im, but it also multiplies
 //           the zeros of dy's border). A forward node gives the same bits in both layouts;
 //           a data gradient sums in another order.
+//   BLOCKED a filter gradient over copies of x (zero-padded) and dy in blocks of channels
+//           ([C/16][H][W][16] on AVX2), made chunk by chunk in its workspace, with a
+//           register tile of 6 window cells x 16 filters. Measured 1.4-3x im2col + GEMM,
+//           copies included (benchmarks/kernel_lab.py --layouts). Blocked forward and
+//           data-gradient kernels were measured too and not adopted: within +-20% of the
+//           packed ones before converting, slower after (docs/internals.md).
 //
 // The cost model compares each node's time in both layouts, in FLOPs of one thread: the
 // op table's FLOPs (node_cost; more for the flipped data gradient, which multiplies dy's
@@ -27,7 +35,8 @@
 // besides the operands (im2col's matrix, packing the weight) at a FLOP-per-byte price
 // that depends on whether they stay in the cache. Ties keep NHWC, and so does a Dense
 // layer of 64 rows or more: its pack node's traffic is all the packed layout adds. The
-// constants are measured on this machine (below, and docs/internals.md).
+// constants are measured on this machine (below, and docs/internals.md). A filter
+// gradient compares im2col's traffic with the blocked copies' (filter_times).
 #include "nnc.h"
 #include "nn.h"
 
