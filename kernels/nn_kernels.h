@@ -2140,6 +2140,7 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
  * few output rows per partial sum) whatever the thread count. */
 #define NNK_BLK_CB (2 * NNK_VEC_LANES)   /* channels per block: the tile's two vectors */
 #define NNK_BLK_RB 6                     /* window cells per tile */
+#define NNK_BLK_RUN_ROWS 384              /* most window cells one task's tables name */
 #ifndef NNK_BLK_CAP
 #define NNK_BLK_CAP ((size_t)1 << 18)    /* elements of blocks per chunk (1 MB in float) */
 #endif
@@ -2219,7 +2220,7 @@ NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, i
     }
     int most = nnk_blk_chunk_max_(n, nnk_blk_sample_(C, KH, KW, F, SH, SW, OH, OW));
     int chunks = (n + most - 1) / most, chunk = (n + chunks - 1) / chunks;
-    int rows = KH * KW * cb, groups = (rows + RB - 1) / RB, tasks = fo_n * ci_n * groups;
+    int rows = KH * KW * cb, groups = (rows + RB - 1) / RB;
     int pass = nnk_max_(1, nnk_min_(OH, 256 / OW));   /* output rows per partial sum: in L1 */
     size_t xrow = (size_t)SH * WP * cb, xpix = (size_t)SW * cb;
     #pragma omp parallel if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_GEMM_PAR_MIN)
@@ -2249,30 +2250,48 @@ NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, i
                     for (int ow = 0; ow < OW; ow++) memcpy(d + (size_t)ow * CB, src + (size_t)ow * F + (size_t)k * CB, CB * sizeof(nn_real));
                 }
             }
+        /* A task: one block of filters, one of inputs, a run of tiles; sample by sample,
+         * every tile of the run, so the sample's blocks stay in L1.  More runs than one
+         * per pair of blocks when there are fewer pairs than twice the threads, or more
+         * window cells than a run's tables hold. */
+#ifdef _OPENMP
+        int threads = omp_get_num_threads();
+#else
+        int threads = 1;
+#endif
+        int runs = nnk_max_((2 * threads + fo_n * ci_n - 1) / (fo_n * ci_n), (rows + NNK_BLK_RUN_ROWS - 1) / NNK_BLK_RUN_ROWS);
+        runs = nnk_max_(1, nnk_min_(groups, runs));
         #pragma omp for schedule(static)
-        for (int task = 0; task < tasks; task++) {
-            int fo = task / (ci_n * groups), ci = task / groups % ci_n, g = task % groups;
-            int r0 = g * (rows / groups) + nnk_min_(g, rows % groups), rb = rows / groups + (g < rows % groups);
-            size_t off[RB];
-            nn_real *dst[RB];
-            for (int r = 0; r < rb; r++) {   /* row r0 + r: window cell (kh, kw), channel c of the block */
-                int cell = (r0 + r) / cb, c = (r0 + r) % cb;
-                off[r] = ((size_t)(cell / KW) * WP + cell % KW) * cb + c;
-                dst[r] = dw + ((size_t)cell * C + (size_t)ci * cb + c) * F + (size_t)fo * CB;
+        for (int task = 0; task < fo_n * ci_n * runs; task++) {
+            int fo = task / (ci_n * runs), ci = task / runs % ci_n, run = task % runs;
+            int g0 = run * (groups / runs) + nnk_min_(run, groups % runs), g1 = g0 + groups / runs + (run < groups % runs);
+            int r_lo = g0 * (rows / groups) + nnk_min_(g0, rows % groups);
+            int r_hi = g1 * (rows / groups) + nnk_min_(g1, rows % groups);
+            size_t off[2 * NNK_BLK_RUN_ROWS];   /* a run has at most NNK_BLK_RUN_ROWS + 2 tiles' rows */
+            nn_real *dst[2 * NNK_BLK_RUN_ROWS];
+            for (int r = r_lo; r < r_hi; r++) {   /* row r: window cell (kh, kw), channel c of the block */
+                int cell = r / cb, c = r % cb;
+                off[r - r_lo] = ((size_t)(cell / KW) * WP + cell % KW) * cb + c;
+                dst[r - r_lo] = dw + ((size_t)cell * C + (size_t)ci * cb + c) * F + (size_t)fo * CB;
             }
             for (int b = 0; b < nb; b++) {
                 const nn_real *xs = xw + ((size_t)b * ci_n + ci) * xplane, *gs = gw + ((size_t)b * fo_n + fo) * gplane;
                 for (int oh0 = 0; oh0 < OH; oh0 += pass) {
                     int oh1 = nnk_min_(OH, oh0 + pass), first = b0 + b == 0 && oh0 == 0;
-                    switch (rb) {
-#define NNK_BLK_TILE_(w) nnk_blk_filter_tile_(w, OW, oh0, oh1, xrow, xpix, xs, off, gs, dst, first)
-                    case 6: NNK_BLK_TILE_(6); break;
-                    case 5: NNK_BLK_TILE_(5); break;
-                    case 4: NNK_BLK_TILE_(4); break;
-                    case 3: NNK_BLK_TILE_(3); break;
-                    case 2: NNK_BLK_TILE_(2); break;
-                    default: NNK_BLK_TILE_(1); break;
+                    for (int g = g0; g < g1; g++) {
+                        int r0 = g * (rows / groups) + nnk_min_(g, rows % groups), rb = rows / groups + (g < rows % groups);
+                        const size_t *o = off + (r0 - r_lo);
+                        nn_real *const *d = dst + (r0 - r_lo);
+                        switch (rb) {
+#define NNK_BLK_TILE_(w) nnk_blk_filter_tile_(w, OW, oh0, oh1, xrow, xpix, xs, o, gs, d, first)
+                        case 6: NNK_BLK_TILE_(6); break;
+                        case 5: NNK_BLK_TILE_(5); break;
+                        case 4: NNK_BLK_TILE_(4); break;
+                        case 3: NNK_BLK_TILE_(3); break;
+                        case 2: NNK_BLK_TILE_(2); break;
+                        default: NNK_BLK_TILE_(1); break;
 #undef NNK_BLK_TILE_
+                        }
                     }
                 }
             }

@@ -188,10 +188,12 @@ Test(conv_blocked, filter_gradient_same_values_as_nhwc) {
     /* F a multiple of 32 and C of 32 or below 8: whole blocks at every vector width.
      * fashion_cnn's layers; an RGB first layer; 'same' padding with odd and even
      * kernels; stride 2; a 1x1; samples large enough for several chunks of the workspace
-     * (and a partial last one). */
+     * (and a partial last one); a 5x5 window over 32 channels (more cells than one task's
+     * tables hold). */
     Geom valid[] = {{3, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0}, {3, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0},
                     {2, 17, 15, 3, 3, 3, 32, 1, 1, 0, 0}, {2, 11, 11, 64, 3, 3, 32, 2, 2, 0, 0},
-                    {2, 5, 5, 32, 1, 1, 64, 1, 1, 0, 0}, {5, 40, 40, 32, 3, 3, 32, 1, 1, 0, 0}};
+                    {2, 5, 5, 32, 1, 1, 64, 1, 1, 0, 0}, {5, 40, 40, 32, 3, 3, 32, 1, 1, 0, 0},
+                    {2, 9, 9, 32, 5, 5, 32, 1, 1, 0, 0}};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) check_bwd_filter_blocked(valid[i], 0);
     Geom same[] = {{2, 8, 8, 32, 3, 3, 32, 1, 1, 1, 1}, {2, 7, 9, 3, 4, 2, 32, 1, 1, 1, 0},
                    {2, 9, 9, 32, 3, 3, 64, 2, 2, 1, 1}};
