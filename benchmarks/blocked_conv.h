@@ -1,6 +1,7 @@
 /* blocked_conv.h — blocked-channel convolutions for the kernel lab (kernel_lab.c --layouts),
  * to measure whether nnc should add them next to its NHWC and packed layouts.  Not part of
- * the kernel library: nothing nnc builds calls these.
+ * the kernel library: nothing nnc builds calls these (the library's blocked filter gradient,
+ * nnk_conv2d_bwd_filter_blocked, came out of the filter gradient here).
  *
  * Layout ("nChw16c"): an activation [n, H, W, C] is stored as [n][C/CB][H][W][CB], CB
  * channels per block, so that one output pixel's CB channels are whole vectors and a
@@ -11,17 +12,18 @@
  *
  * The kernels are the register-tiled direct convolution oneDNN's jit:avx2 runs on this
  * layout: the forward and data-gradient tiles are TW output columns × CB output channels
- * (TW × CB/lanes accumulators; 6 × 2 on AVX2), each input channel broadcast once per
+ * (CB is two vectors: 16 on AVX2, 32 on AVX-512; 6 × 2 named accumulators), each input
+ * channel broadcast once per
  * column and multiplied by the CB-wide weight row; the filter gradient is a GEMM over the
- * pixels with a tile of 6 window cells (kh, kw, c) × CB filters.  Stride 1, no padding
- * (the lab's cases); every sum in a fixed order, threads split outputs only. */
+ * pixels with a tile of 6 window cells (kh, kw, c) × CB filters.  Each kernel also runs
+ * on NHWC tensors in place (nhwc = 1: the same tiles, other strides).  Stride 1, no
+ * padding (the lab's cases); every sum in a fixed order, threads split outputs only. */
 #ifndef BLOCKED_CONV_H
 #define BLOCKED_CONV_H
 
 #include "nn_kernels.h"
 
 #define BLK_CB (2 * NNK_VEC_LANES)           /* channels per block: two vectors, 16 on AVX2 */
-#define BLK_OV 2                            /* vectors per block (named accumulators) */
 #define BLK_TW 6                            /* output columns per register tile */
 #define BLK_RB 6                            /* window cells per filter-gradient tile */
 

@@ -230,7 +230,7 @@ static void layout_case(const Case *c, double min_time) {
     l.w = buffer(ws), l.wb = buffer(ws), l.w2 = buffer(ws);
     l.bp = buffer(rows * ((l.C > l.F ? l.C : l.F) + NNK_PACK_COLS));
     l.work = buffer(nnk_conv2d_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
-    l.bwork = buffer(nnk_conv2d_bwd_filter_blocked_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
+    l.bwork = buffer(nnk_conv2d_blocked_work_elems(l.n, l.H, l.W, l.C, l.K, l.K, l.F, 1, 1, l.OH, l.OW));
     double flops = 2.0 * l.n * l.OH * l.OW * l.F * l.K * l.K * l.C;
     int have[VARIANTS], nv = 0;
     for (int i = 0; i < VARIANTS; i++) nv += have[i] = has_variant(c, &l, i);

@@ -83,6 +83,18 @@ LAYOUT_CASES = (conv_cases('cnn32 conv1', 32, 28, 1, 32, True) + conv_cases('cnn
 VARIANTS = ['nhwc', 'packed', 'direct', 'blocked', 'blocked+cvt', 'nnc-blocked']
 
 
+def build_lab(cc, exe):
+    """kernel_lab.c built by cc as nnc builds the kernels; returns exe."""
+    argv = [cc, '-O2', '-march=native', '-fopenmp', '-I', os.path.join(ROOT, 'kernels'), '-I',
+            os.path.join(ROOT, 'include'), os.path.join(HERE, 'kernel_lab.c'), '-o', exe, '-ldl', '-lm']
+    if 'clang' in os.path.basename(cc):   # as nnc compiles the kernels with clang (CMakeLists.txt)
+        argv.insert(1, '-fno-unroll-loops')
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f'kernel_lab: {cc} failed:\n{r.stderr}')
+    return exe
+
+
 def parse_rows(out, into):
     peak = None
     for line in out.splitlines():
@@ -118,15 +130,7 @@ def main():
     work = tempfile.mkdtemp(prefix='kernel-lab-')
     labs = []
     for cc in args.cc.split(',') if 'nnc' in sides or 'openblas' in sides else []:
-        exe = os.path.join(work, f'lab-{os.path.basename(cc)}')
-        argv = [cc, '-O2', '-march=native', '-fopenmp', '-I', os.path.join(ROOT, 'kernels'), '-I',
-                os.path.join(ROOT, 'include'), os.path.join(HERE, 'kernel_lab.c'), '-o', exe, '-ldl', '-lm']
-        if 'clang' in os.path.basename(cc):   # as nnc compiles the kernels with clang (CMakeLists.txt)
-            argv.insert(1, '-fno-unroll-loops')
-        r = subprocess.run(argv, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f'kernel_lab: {cc} failed:\n{r.stderr}')
-        labs.append((cc, exe))
+        labs.append((cc, build_lab(cc, os.path.join(work, f'lab-{os.path.basename(cc)}'))))
     tf_py = None
     if 'tf' in sides:
         tf_py = keras_python(os.environ.get('NNC_KERAS_VENV', os.path.expanduser('~/.cache/nnc/keras-venv')))
@@ -199,14 +203,8 @@ def layouts(args):
     cases = [c for c in LAYOUT_CASES if args.cases in c[0]]
     if not cases:
         sys.exit(f'kernel_lab: no case name contains {args.cases!r}')
-    cc = args.cc.split(',')[0]
     work = tempfile.mkdtemp(prefix='kernel-lab-')
-    exe = os.path.join(work, 'lab')
-    argv = [cc, '-O2', '-march=native', '-fopenmp', '-I', os.path.join(ROOT, 'kernels'), '-I',
-            os.path.join(ROOT, 'include'), os.path.join(HERE, 'kernel_lab.c'), '-o', exe, '-ldl', '-lm']
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f'kernel_lab: {cc} failed:\n{r.stderr}')
+    exe = build_lab(args.cc.split(',')[0], os.path.join(work, 'lab'))
     env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY', 'passive'))
     specs = [f'{i}={spec}' for i, (_, spec) in enumerate(cases)]
     times, checks = {}, {}

@@ -2164,7 +2164,7 @@ static inline int nnk_blk_chunk_max_(int n, size_t per_sample) {
     return most < 1 ? 1 : most < (size_t)n ? (int)most : n;
 }
 
-NNK_API size_t nnk_conv2d_bwd_filter_blocked_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
+NNK_API size_t nnk_conv2d_blocked_work_elems(int n, int H, int W, int C, int KH, int KW, int F,
                                                          int SH, int SW, int OH, int OW) {
     if (!nnk_conv2d_blocked_ok(C, F)) return nnk_conv2d_work_elems(n, H, W, C, KH, KW, F, SH, SW, OH, OW);
     size_t per = nnk_blk_sample_(C, KH, KW, F, SH, SW, OH, OW);
@@ -2200,7 +2200,7 @@ static inline __attribute__((always_inline)) void nnk_blk_filter_tile_(int rb, i
 #undef NNK_BLK_PUT_
 
 /* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w (overwritten), x and dy NHWC; work:
- * nnk_conv2d_bwd_filter_blocked_work_elems elements.  Channels that do not make whole
+ * nnk_conv2d_blocked_work_elems elements.  Channels that do not make whole
  * blocks at this vector width (a program built for another machine than the compiler's
  * choice assumed) take nnk_conv2d_bwd_filter. */
 NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, int KW, int F, int SH,

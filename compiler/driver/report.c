@@ -48,7 +48,7 @@ static size_t nodes_workspace(Node *const *nodes, int n, int64_t batch) {
     if (!node_needs_conv_work(nd)) continue;
     const Window *a = &nd->win;
     size_t (*elems)(int, int, int, int, int, int, int, int, int, int, int) =
-        nd->layout == LAYOUT_BLOCKED ? nnk_conv2d_bwd_filter_blocked_work_elems : nnk_conv2d_work_elems;
+        nd->layout == LAYOUT_BLOCKED ? nnk_conv2d_blocked_work_elems : nnk_conv2d_work_elems;
     size_t w = elems((int)batch, (int)a->h, (int)a->w, (int)a->c, (int)a->kh, (int)a->kw, (int)a->f, (int)a->sh, (int)a->sw,
                      (int)a->oh, (int)a->ow);
     if (w > work) work = w;

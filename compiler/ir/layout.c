@@ -24,8 +24,8 @@
 //           a data gradient sums in another order.
 //   BLOCKED a filter gradient over copies of x (zero-padded) and dy in blocks of channels
 //           ([C/16][H][W][16] on AVX2), made chunk by chunk in its workspace, with a
-//           register tile of 6 window cells x 16 filters. Measured 1.4-3x im2col + GEMM,
-//           copies included (benchmarks/kernel_lab.py --layouts). Blocked forward and
+//           register tile of 6 window cells x 16 filters. Measured 1.2-2.4x im2col + GEMM
+//           past first layers, copies included (benchmarks/kernel_lab.py --layouts). Blocked forward and
 //           data-gradient kernels were measured too and not adopted: within +-20% of the
 //           packed ones before converting, slower after (docs/internals.md).
 //
@@ -138,7 +138,7 @@ static bool blockable(const Node *nd, const Model *m) {
 // Time in one thread's FLOPs of a filter gradient: NHWC builds im2col's matrix (or, on
 // the direct path, reads x in place); blocked copies x (padded) and dy once, chunks that
 // stay in the cache. The FLOPs are the same; what the model does not see is that the
-// blocked tile ran 1.4-2x faster than the im2col GEMM on every shape measured
+// blocked kernel ran 1.2-2.4x faster than the im2col GEMM on the shapes measured
 // (docs/internals.md), so it decides by the bytes and says why.
 static void filter_times(const Node *nd, const Model *m, double *nhwc, double *blocked) {
   double flops, bytes;
@@ -209,7 +209,7 @@ bool node_needs_conv_work(const Node *nd) {   // (the blocked filter gradient to
 // The kernel library's function that sizes a convolution's workspace: the blocked filter
 // gradient's holds blocks of x and dy, the others im2col's matrix.
 const char *node_conv_work_fn(const Node *nd) {
-  return nd->layout == LAYOUT_BLOCKED ? "nnk_conv2d_bwd_filter_blocked_work_elems" : "nnk_conv2d_work_elems";
+  return nd->layout == LAYOUT_BLOCKED ? "nnk_conv2d_blocked_work_elems" : "nnk_conv2d_work_elems";
 }
 
 const char *node_layout_name(const Node *nd) {

@@ -360,22 +360,17 @@ Test(cross_target, passes_change_no_bits, .timeout = 1800) {
   remove_if_passed(root, failures);
 }
 
-// Random models seldom stack stride-1 convolutions, whose data gradients the packed
-// layout computes as flipped convolutions: this one has 'same' and 'valid' ones, odd and
-// even kernels.
-static const char *deep_convs(void) {
+// A script of five h x w x 3 images, `layers` between the input and Flatten, a softmax
+// over 3 classes; trained 3 epochs at batch 2, its weights and predictions saved.
+static const char *conv_script(int h, int w, const char *layers) {
   static Script s;
   s.len = 0;
   put(&s, "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\nx = np.array(");
-  put_values(&s, 5, 7 * 6 * 3, 0, 0);
-  put(&s, ")\nx = x.reshape(-1, 7, 6, 3)\ny = np.array(");
+  put_values(&s, 5, h * w * 3, 0, 0);
+  put(&s, ")\nx = x.reshape(-1, %d, %d, 3)\ny = np.array(", h, w);
   put_values(&s, 5, 1, 3, 1);
-  put(&s, ")\nmodel = keras.Sequential([\n    keras.Input(shape=(7, 6, 3)),\n"
-          "    layers.Conv2D(5, (3, 3), padding='same', activation='tanh'),\n"
-          "    layers.Conv2D(4, (2, 2), padding='same', activation='relu'),\n"
-          "    layers.Conv2D(6, (3, 2), activation='sigmoid'),\n"
-          "    layers.Conv2D(3, (2, 3), activation='tanh'),\n"
-          "    layers.Flatten(),\n    layers.Dense(3, activation='softmax'),\n])\n"
+  put(&s, ")\nmodel = keras.Sequential([\n    keras.Input(shape=(%d, %d, 3)),\n%s", h, w, layers);
+  put(&s, "    layers.Flatten(),\n    layers.Dense(3, activation='softmax'),\n])\n"
           "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
           "model.save_weights('w0.safetensors')\n"
           "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
@@ -383,26 +378,25 @@ static const char *deep_convs(void) {
   return s.text;
 }
 
+// Random models seldom stack stride-1 convolutions, whose data gradients the packed
+// layout computes as flipped convolutions: this one has 'same' and 'valid' ones, odd and
+// even kernels.
+static const char *deep_convs(void) {
+  return conv_script(7, 6,
+                     "    layers.Conv2D(5, (3, 3), padding='same', activation='tanh'),\n"
+                     "    layers.Conv2D(4, (2, 2), padding='same', activation='relu'),\n"
+                     "    layers.Conv2D(6, (3, 2), activation='sigmoid'),\n"
+                     "    layers.Conv2D(3, (2, 3), activation='tanh'),\n");
+}
+
 // Filters in whole blocks of channels at every vector width (32, 64) and inputs of one
 // partial block (3) or whole ones: the blocked filter gradients, with 'same' padding,
 // stride 2 and a non-square window.
 static const char *blocked_convs(void) {
-  static Script s;
-  s.len = 0;
-  put(&s, "import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\nx = np.array(");
-  put_values(&s, 5, 9 * 8 * 3, 0, 0);
-  put(&s, ")\nx = x.reshape(-1, 9, 8, 3)\ny = np.array(");
-  put_values(&s, 5, 1, 3, 1);
-  put(&s, ")\nmodel = keras.Sequential([\n    keras.Input(shape=(9, 8, 3)),\n"
-          "    layers.Conv2D(32, (3, 3), padding='same', activation='relu'),\n"
-          "    layers.Conv2D(32, (2, 2), strides=(2, 2), padding='same', activation='tanh'),\n"
-          "    layers.Conv2D(64, (3, 2), activation='sigmoid'),\n"
-          "    layers.Flatten(),\n    layers.Dense(3, activation='softmax'),\n])\n"
-          "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
-          "model.save_weights('w0.safetensors')\n"
-          "model.fit(x, y, epochs=3, batch_size=2, verbose=0)\n"
-          "p = model.predict(x, verbose=0)\nnp.save('pred.npy', p)\nmodel.save_weights('w.safetensors')\n");
-  return s.text;
+  return conv_script(9, 8,
+                     "    layers.Conv2D(32, (3, 3), padding='same', activation='relu'),\n"
+                     "    layers.Conv2D(32, (2, 2), strides=(2, 2), padding='same', activation='tanh'),\n"
+                     "    layers.Conv2D(64, (3, 2), activation='sigmoid'),\n");
 }
 
 // Layouts (layout.c): the same random models built with every contraction NHWC, with

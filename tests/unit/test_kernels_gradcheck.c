@@ -382,6 +382,28 @@ static double check_conv2d_bwd_filter(void) {
     return err;
 }
 
+/* The blocked-channel filter gradient (layout.c's LAYOUT_BLOCKED): the shapes above (most
+ * take its NHWC fallback: their filters make no whole block) and two whose 16 filters and
+ * 2 or 16 inputs make whole blocks at every vector width, 'valid' and 'same' stride 2. */
+static double check_conv2d_bwd_filter_blocked(void) {
+    static const ConvShape blocked[] = {{2, 5, 5, 2, 3, 3, 16, 1, 1, 0}, {1, 6, 7, 16, 3, 2, 16, 2, 2, 1}};
+    double err = 0;
+    for (size_t i = 0; i < N_CONV_SHAPES + 2; i++) {
+        ConvShape s = i < N_CONV_SHAPES ? conv_shapes[i] : blocked[i - N_CONV_SHAPES];
+        if (i >= N_CONV_SHAPES) cr_assert(nnk_conv2d_blocked_ok(s.C, s.F), "shape #%zu makes no whole blocks", i);
+        ConvCtx c = conv_make(s);
+        size_t wl = (size_t)s.KH * s.KW * s.C * s.F;
+        double *dw = rand_buf(wl, 5, 6);
+        double *work = zero_buf(nnk_conv2d_blocked_work_elems(s.n, s.H, s.W, s.C, s.KH, s.KW, s.F, s.SH, s.SW, c.OH, c.OW));
+        nnk_conv2d_bwd_filter_blocked(CONV_ARGS(&c), c.x, c.dy, dw, work);
+        double e = fd_error(conv_loss, &c, c.w, wl, dw);
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter_blocked shape #%zu: error %g", i, e);
+        err = worst(err, e);
+        conv_free(&c); free(dw); free(work);
+    }
+    return err;
+}
+
 /* ------------------------------------------------------------ pooling */
 
 typedef struct { int n, H, W, C, PH, PW, SH, SW, same; } PoolShape;
@@ -759,6 +781,7 @@ static const GradCheck gradchecks[] = {
     {"nnk_conv2d_bwd_data_packed_act", check_conv2d_bwd_data_packed_all},
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
     {"nnk_conv2d_pool_bwd_filter", check_conv2d_pool},
+    {"nnk_conv2d_bwd_filter_blocked", check_conv2d_bwd_filter_blocked},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
     {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},

@@ -164,7 +164,7 @@ static void check_bwd_filter_blocked(Geom g, int same_pad) {
     float *x = rand_buf(xs), *dy = rand_buf(ys);
     float *want = malloc(ws * sizeof *want), *got = malloc(ws * sizeof *got), *got1 = malloc(ws * sizeof *got1);
     float *work = malloc((nnk_conv2d_work_elems(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, OH, OW) + 1) * sizeof *work);
-    size_t bwork_elems = nnk_conv2d_bwd_filter_blocked_work_elems(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, OH, OW);
+    size_t bwork_elems = nnk_conv2d_blocked_work_elems(g.n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, OH, OW);
     float *bwork = malloc(bwork_elems * sizeof *bwork);   /* exactly: ASan catches a write past it */
     for (int n = 1; n <= g.n; n++) {
         nnk_conv2d_bwd_filter(n, g.H, g.W, g.C, g.KH, g.KW, g.F, g.SH, g.SW, g.PT, g.PL, OH, OW, x, dy, want, work);

@@ -60,12 +60,13 @@ static int kernels_of(const char *body, const char *op, char names[][256], int c
   return k;
 }
 
-// Kernels of the packed layout, which only the C target runs: layout.c keeps NHWC on
-// OpenCL (and emit_opencl refuses a packed node). They are checked against the NHWC
+// Kernels of the packed and blocked layouts, which only the C target runs: layout.c keeps
+// NHWC on OpenCL (and emit_opencl refuses such a node). They are checked against the NHWC
 // kernels they replace by test_kernels_packed.c instead.
 static bool c_only(const char *kernel) {
-  static const char *const names[] = {"gemm_packed", "gemm_packed_act_grad", "conv2d_fwd_packed",
-                                      "conv2d_bwd_data_packed_act", "pack_b", "pack_conv_flip"};
+  static const char *const names[] = {"gemm_packed",    "gemm_packed_act_grad", "conv2d_fwd_packed",
+                                      "conv2d_bwd_data_packed_act", "pack_b", "pack_conv_flip",
+                                      "conv2d_bwd_filter_blocked"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(kernel, names[i])) return true;
   return false;
