@@ -95,6 +95,17 @@ def build_lab(cc, exe):
     return exe
 
 
+def gflops(times, i, cols):
+    """GFLOP/s of case i in each column that has times: FLOPs over the median of the
+    rounds' medians."""
+    gf = {}
+    for c in cols:
+        v = times.get((i, c))
+        if v:
+            gf[c] = v[0][1] / statistics.median(t for t, _ in v) / 1e9
+    return gf
+
+
 def parse_rows(out, into):
     peak = None
     for line in out.splitlines():
@@ -180,11 +191,7 @@ def main():
         head += f' {label:>{len(label)}}'
     print(head)
     for i, (name, spec) in enumerate(cases):
-        gf = {}
-        for c in cols:
-            v = times.get((i, c))
-            if v:
-                gf[c] = v[0][1] / statistics.median(t for t, _ in v) / 1e9
+        gf = gflops(times, i, cols)
         row = f'{name:30} {gemm_dims(spec):>18}'
         for c in cols:
             row += f' {gf[c]:12.1f}' if c in gf else f' {"-":>12}'
@@ -227,11 +234,7 @@ def layouts(args):
     print(f'{"case":26} {"N x H x W x C > F":>20}' + ''.join(f' {v:>11}' for v in VARIANTS) +
           f' {"dir/best":>8} {"blk/best":>8} {"blk+cvt/best":>12} {"nnc-blk/best":>12} {"max rel err":>11}')
     for i, (name, spec) in enumerate(cases):
-        gf = {}
-        for v in VARIANTS:
-            t = times.get((i, v))
-            if t:
-                gf[v] = t[0][1] / statistics.median(x for x, _ in t) / 1e9
+        gf = gflops(times, i, VARIANTS)
         n, h, w, c, k, f = spec.split(',')[1:]
         row = f'{name:26} {f"{n}x{h}x{w}x{c}>{f}":>20}'
         row += ''.join(f' {gf[v]:11.1f}' if v in gf else f' {"-":>11}' for v in VARIANTS)
