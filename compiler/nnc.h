@@ -471,7 +471,8 @@ struct Node {
   bool aux_batched;        //   d gamma / d beta, optimizer slots (aux_shape.rank 0: none)
   Node *alias;             // views and in-place ops: the node whose storage this is
   int64_t alias_offset;    // aux_view: element offset into alias's aux buffer
-  Node *grad;              // loss nodes: the loss_grad node their kernel fills
+  Node *grad;              // loss nodes: the loss_grad node their kernel fills; a weight
+                           //   gradient (fuse_bias_grad.c): the bias_grad node its kernel fills
   Layout layout;           // matmul, conv2d, conv2d_bwd_data: how the kernel reads its operands (layout.c)
   PackKind pack;           // pack_weights: which packing of its input
   Node **members;          // update_all: the update nodes whose work its kernel does
@@ -480,7 +481,8 @@ struct Node {
   int n_chain;             //   graph; each reads the one before it, or nodes among in[])
   Node *computed_by;       // fuse_softmax.c: the loss whose kernel writes this node's value (the
                            //   probabilities) whenever the loss runs; the node's own kernel runs
-                           //   only in inference without labels (predict)
+                           //   only in inference without labels (predict). fuse_bias_grad.c: the
+                           //   weight gradient that writes this bias_grad (whose kernel never runs)
   // param nodes
   const char *keras_name;  // "dense_1.kernel"
   bool trainable;
@@ -630,6 +632,16 @@ bool node_needs_conv_work(const Node *nd);
 const char *node_layout_name(const Node *nd);
 
 //
+// fuse_bias_grad.c — bias gradients summed by the weight gradients
+//
+// Needs a differentiated graph. A bias_grad whose dy a conv2d_bwd_filter or a Dense weight
+// gradient (matmul xᵀ·dy) of the same layer also reads is computed by that node's kernel
+// (its `grad` names the bias_grad, which is marked computed_by it and stays after it).
+// Guarantees: the same bits (the sums keep the bias kernel's double, row-order
+// arithmetic). Returns the nodes fused.
+int fuse_bias_grads(Graph *g);
+
+//
 // fuse_softmax.c — the softmax computed once
 //
 // Needs a differentiated graph whose loss is fused onto the logits (softmax or sigmoid
@@ -695,9 +707,10 @@ void pipeline_set_verify(bool on);
 // The optional passes, all on unless switched off (to compare with and without them).
 typedef struct PassOptions {
   bool no_fuse;            // --no-fuse: no fusion pass at all (each is also off by its name:
-                           //   --no-fuse=epilogue,gradient,softmax,elementwise,updates)
+                           //   --no-fuse=epilogue,gradient,bias,softmax,elementwise,updates)
   bool no_fuse_epilogue;   // fuse.c: bias and activation stay kernels of their own
   bool no_fuse_gradient;   // fuse_grad.c: activation gradients stay kernels of their own
+  bool no_fuse_bias;       // fuse_bias_grad.c: bias gradients stay kernels of their own
   bool no_fuse_softmax;    // fuse_softmax.c: the softmax runs beside the loss that recomputes it
   bool no_fuse_elementwise; // fuse_elementwise.c: one kernel per pointwise op
   bool no_fuse_updates;    // fuse_updates.c: one optimizer kernel per weight

@@ -68,12 +68,13 @@ static void touch_read(Buffers *bs, const Node *x, int pos) {
   for (; x; x = x->alias) touch(bs, bs->aux_of[x->id], pos);
 }
 
-// A kernel writes its own value and aux; a loss also writes its gradient (the loss_grad
-// node the backward pass starts from is filled by the forward loss kernel).
+// A kernel writes its own value and aux, and the node its `grad` names: a loss its
+// gradient (the loss_grad node the backward pass starts from is filled by the forward loss
+// kernel), a weight gradient its layer's bias gradient (fuse_bias_grad.c).
 static void touch_node(Buffers *bs, const Node *nd, int pos) {
   touch(bs, storage_of(bs, nd), pos);
   touch(bs, bs->aux_of[nd->id], pos);
-  if (op_info[nd->op].cls == FC_LOSS && nd->grad) touch(bs, storage_of(bs, nd->grad), pos);
+  if (nd->grad) touch(bs, storage_of(bs, nd->grad), pos);
   for (int j = 0; j < MAX_IN; j++)
     if (nd->in[j]) touch_read(bs, nd->in[j], pos);
 }

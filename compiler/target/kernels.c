@@ -81,7 +81,10 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
          last(a), buf(e, a), buf(e, b), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
     return;
   }
-  if (!nd->ta)
+  if (nd->grad)                            // fuse_bias_grad.c: xᵀ·dy, and dy's column sums
+    CALL("gemm_tn_bias_grad", 0, "%lld, %lld, %s, %s, %s, %s, %s", last(a), last(b), rows_expr(a), buf(e, a),
+         buf(e, b), buf(e, nd), buf(e, nd->grad));
+  else if (!nd->ta)
     CALL("gemm", 0, "0, %d, %s, %lld, %lld, %s, %s, %s, 0", nd->tb, rows_expr(a), last(nd), last(a), buf(e, a),
          buf(e, b), buf(e, nd));
   else
@@ -120,6 +123,11 @@ static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
+  if (nd->grad) {                          // fuse_bias_grad.c: the bias gradient from the same dy
+    CALL("conv2d_bwd_filter_bias", K_WORK, "n, %s,\n      %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd), buf(e, nd->grad));
+    return;
+  }
   CALL("conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
        buf(e, nd->in[1]), buf(e, nd));
 }
@@ -490,7 +498,8 @@ int list_kernels(Emit *e, KernelRef **out) {
     ks[k++] = (KernelRef){pl->fwd[i], false};
     if (node_has_infer_variant(pl->fwd[i])) ks[k++] = (KernelRef){pl->fwd[i], true};
   }
-  for (int i = 0; i < pl->n_bwd; i++) ks[k++] = (KernelRef){pl->bwd[i], false};
+  for (int i = 0; i < pl->n_bwd; i++)
+    if (runs_in_train_step(e->g, pl->bwd[i])) ks[k++] = (KernelRef){pl->bwd[i], false};
   for (int i = 0; i < pl->n_upd; i++)
     if (runs_in_train_step(e->g, pl->upd[i])) ks[k++] = (KernelRef){pl->upd[i], false};
   if (e->g->update_all) ks[k++] = (KernelRef){e->g->update_all, false};
