@@ -426,6 +426,9 @@ typedef enum {
   LAYOUT_PACKED,           // the weight operand pre-packed once per step by a pack_weights node
                            //   (the input after the op's own): the GEMM packs nothing, and a
                            //   convolution reads its input in place (no im2col, no workspace)
+  LAYOUT_COLS,             // a forward convolution as NHWC, but in training its im2col matrix of
+                           //   the whole batch is kept (its aux buffer) and read by its filter
+                           //   gradient (whose in[2] is this node) instead of built again
 } Layout;
 // What a pack_weights node packs: op(B) of the contraction that reads it.
 typedef enum {
@@ -437,9 +440,9 @@ typedef enum {
 // A packed buffer rounds N up to this many columns (NNK_PACK_COLS in nn_kernels.h, a
 // multiple of every micro-kernel width), so its size does not depend on the vector width.
 enum { NNC_PACK_COLS = 32 };
-// --layout=auto|nhwc|packed: the cost model's choice per node, or one layout wherever the
-// node can have it (to compare).
-typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED } LayoutChoice;
+// --layout=auto|nhwc|packed|cols: the cost model's choice per node, or one layout wherever
+// the node can have it (to compare; cols: COLS for convolutions, NHWC elsewhere).
+typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED, LAYOUTS_COLS } LayoutChoice;
 typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
 
 typedef struct Node Node;
@@ -719,7 +722,7 @@ typedef struct PassOptions {
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)
 } PassOptions;
-// "auto", "nhwc", "packed" to a LayoutChoice; -1 for anything else.
+// "auto", "nhwc", "packed", "cols" to a LayoutChoice; -1 for anything else.
 int layout_choice(const char *name);
 const char *layout_choice_name(LayoutChoice c);
 void pipeline_set_options(PassOptions o);

@@ -890,26 +890,28 @@ NNK_API void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int
 }
 
 /* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated);
- * with colsum, colsum[f] += Σ_rows dy[:,f] (nnk_colsum_) from the same pass over dy. */
+ * with colsum, colsum[f] += Σ_rows dy[:,f] (nnk_colsum_) from the same pass over dy.
+ * With cols (not NULL), im2col's matrix of the whole batch that the forward pass kept
+ * (nnk_conv2d_fwd_cols_bias_act): no im2col here, the same chunks and so the same bits. */
 static inline void nnk_conv2d_bwd_filter_core_(int n, int H, int W, int C, int KH, int KW, int F,
                                                int SH, int SW, int PT, int PL, int OH, int OW,
-                                               const nn_real *x, const nn_real *dy, nn_real *dw,
-                                               nn_real *work, double *colsum) {
+                                               const nn_real *x, const nn_real *cols, const nn_real *dy,
+                                               nn_real *dw, nn_real *work, double *colsum) {
     int rows = n * OH * OW, kdim = KH * KW * C;
     if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
-        nnk_gemm_core_(1, 0, C, F, rows, x, dy, dw, 0, NULL, colsum);
+        nnk_gemm_core_(1, 0, C, F, rows, cols ? cols : x, dy, dw, 0, NULL, colsum);   /* x is the matrix */
         return;
     }
-    if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
+    if (!cols && nnk_conv2d_is_direct_(KH, KW, C, F)) {
         nnk_conv2d_direct_bwd_filter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, colsum);
         return;
     }
     int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
     for (int b0 = 0; b0 < n; b0 += chunk) {   /* chunks in order: the sums stay in row order */
         int nb = nnk_min_(chunk, n - b0);
-        nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
-        nnk_gemm_core_(1, 0, kdim, F, nb * OH * OW, work, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0, NULL,
-                       colsum);
+        const nn_real *a = cols ? cols + (size_t)b0 * OH * OW * kdim : work;
+        if (!cols) nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
+        nnk_gemm_core_(1, 0, kdim, F, nb * OH * OW, a, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0, NULL, colsum);
     }
 }
 
@@ -917,7 +919,7 @@ NNK_API void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, i
                                          int SH, int SW, int PT, int PL, int OH, int OW,
                                          const nn_real *x, const nn_real *dy, nn_real *dw,
                                          nn_real *work) {
-    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, work, NULL);
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, NULL, dy, dw, work, NULL);
 }
 
 /* The filter gradient and the bias gradient db[F] = Σ dy[:,f] in one pass over dy
@@ -928,7 +930,38 @@ NNK_API void nnk_conv2d_bwd_filter_bias(int n, int H, int W, int C, int KH, int 
                                               nn_real *db, nn_real *work) {
     double stack[NNK_COLSUM_STACK];
     double *s = nnk_colsum_begin_(F, stack);
-    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, work, s);
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, NULL, dy, dw, work, s);
+    nnk_colsum_end_(s, stack, n * OH * OW, F, dy, db);
+}
+
+/* One im2col shared by the forward pass and the filter gradient (layout.c, LAYOUT_COLS):
+ * the forward convolution builds im2col's matrix of the whole batch in cols
+ * [n*OH*OW, KH*KW*C] (not in chunks of the workspace) and keeps it; the filter gradient
+ * multiplies it by dy without building it again.  Only for convolutions that have a
+ * matrix (not pointwise, not direct).  The GEMM's rows are independent, so y has the
+ * NHWC kernel's bits; the filter gradient walks the same chunks, so dw and db have too. */
+NNK_API void nnk_conv2d_fwd_cols_bias_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                                int SH, int SW, int PT, int PL, int OH, int OW,
+                                                const nn_real *x, const nn_real *w, const nn_real *bias,
+                                                int act, nn_real *y, nn_real *cols) {
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, cols);
+    nnk_gemm_epi_(0, 0, n * OH * OW, F, KH * KW * C, cols, w, y, 0, bias || act != NN_EPI_NONE ? &e : NULL);
+}
+
+NNK_API void nnk_conv2d_bwd_filter_cols(int n, int H, int W, int C, int KH, int KW, int F,
+                                              int SH, int SW, int PT, int PL, int OH, int OW,
+                                              const nn_real *cols, const nn_real *dy, nn_real *dw) {
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, NULL, cols, dy, dw, NULL, NULL);
+}
+
+NNK_API void nnk_conv2d_bwd_filter_cols_bias(int n, int H, int W, int C, int KH, int KW, int F,
+                                                   int SH, int SW, int PT, int PL, int OH, int OW,
+                                                   const nn_real *cols, const nn_real *dy, nn_real *dw,
+                                                   nn_real *db) {
+    double stack[NNK_COLSUM_STACK];
+    double *s = nnk_colsum_begin_(F, stack);
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, NULL, cols, dy, dw, NULL, s);
     nnk_colsum_end_(s, stack, n * OH * OW, F, dy, db);
 }
 

@@ -93,7 +93,7 @@ else
   bad "nnc bench --layout: $(head -5 "$WORK/err")"
 fi
 "$NNC" bench "$WORK/small.nn" --layout nchw >/dev/null 2>"$WORK/err"
-[ $? -eq 1 ] && grep -q "expected auto, nhwc or packed" "$WORK/err" && ok || bad "unknown layout"
+[ $? -eq 1 ] && grep -q "expected auto, nhwc, packed or cols" "$WORK/err" && ok || bad "unknown layout"
 
 # Bad input: clear messages, exit 1.
 "$NNC" bench "$WORK/small.nn" --target cuda >/dev/null 2>"$WORK/err"

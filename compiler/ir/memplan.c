@@ -172,7 +172,9 @@ static void plan_infer_memory(Graph *g, Plan *pl, bool reuse) {
     const Node *nd = g->nodes[i];
     pl->infer_off[i] = pl->infer_aux_off[i] = -1;
     bs.main_of[i] = pl->off[i] >= 0 && pl->in_batch[i] ? add_buf(&bs, node_elems(nd), true, &pl->infer_off[i]) : -1;
-    bs.aux_of[i] = pl->aux_off[i] >= 0 && pl->aux_in_batch[i] ? add_buf(&bs, node_aux_elems(nd), true, &pl->infer_aux_off[i]) : -1;
+    // A COLS convolution (layout.c) keeps its matrix only in training.
+    bool aux = pl->aux_off[i] >= 0 && pl->aux_in_batch[i] && nd->layout != LAYOUT_COLS;
+    bs.aux_of[i] = aux ? add_buf(&bs, node_aux_elems(nd), true, &pl->infer_aux_off[i]) : -1;
   }
   int end = pl->n_fwd + 1;
   touch(&bs, storage_of(&bs, g->x), 0), touch(&bs, storage_of(&bs, g->x), end);

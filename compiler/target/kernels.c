@@ -93,6 +93,11 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
+  if (nd->layout == LAYOUT_COLS && !infer) {   // layout.c: im2col's matrix kept in aux for the filter gradient
+    CALL("conv2d_fwd_cols_bias_act", 0, "n, %s,\n      %s, %s, %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[1]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd), aux(e, nd));
+    return;
+  }
   if (nd->layout == LAYOUT_PACKED) {
     CALL("conv2d_fwd_packed", 0, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
          buf(e, nd->in[3]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
@@ -123,6 +128,16 @@ static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
+  if (nd->in[2]) {                         // layout.c: the matrix in[2] kept (LAYOUT_COLS); fuse_bias_grad.c
+    const char *cols = aux(e, nd->in[2]);
+    if (nd->grad)
+      CALL("conv2d_bwd_filter_cols_bias", 0, "n, %s,\n      %s, %s, %s, %s", window_args(nd, false), cols,
+           buf(e, nd->in[1]), buf(e, nd), buf(e, nd->grad));
+    else
+      CALL("conv2d_bwd_filter_cols", 0, "n, %s,\n      %s, %s, %s", window_args(nd, false), cols, buf(e, nd->in[1]),
+           buf(e, nd));
+    return;
+  }
   if (nd->grad) {                          // fuse_bias_grad.c: the bias gradient from the same dy
     CALL("conv2d_bwd_filter_bias", K_WORK, "n, %s,\n      %s, %s, %s, %s", window_args(nd, false),
          buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd), buf(e, nd->grad));
@@ -487,7 +502,8 @@ char *node_calls_text(Emit *e, const Node *nd, bool infer) {
 }
 
 bool node_has_infer_variant(const Node *nd) {
-  return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2);
+  return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2) ||
+         nd->layout == LAYOUT_COLS;   // inference keeps no matrix
 }
 
 int list_kernels(Emit *e, KernelRef **out) {

@@ -62,12 +62,14 @@ static int kernels_of(const char *body, const char *op, char names[][256], int c
 
 // Kernels only the C target runs, checked against the kernels they replace by a C test
 // instead: the packed layout's (layout.c keeps NHWC on OpenCL, and emit_opencl refuses a
-// packed node; test_kernels_packed.c) and the weight gradients that sum the bias gradient
-// (fuse_bias_grad.c runs for C only; test_kernels_forward.c).
+// packed node; test_kernels_packed.c), the weight gradients that sum the bias gradient
+// (fuse_bias_grad.c runs for C only) and the kept im2col matrix's (LAYOUT_COLS);
+// test_kernels_forward.c.
 static bool c_only(const char *kernel) {
   static const char *const names[] = {"gemm_packed", "gemm_packed_act_grad", "conv2d_fwd_packed",
                                       "conv2d_bwd_data_packed_act", "pack_b", "pack_conv_flip",
-                                      "conv2d_bwd_filter_bias", "gemm_tn_bias_grad"};
+                                      "conv2d_bwd_filter_bias", "gemm_tn_bias_grad", "conv2d_fwd_cols_bias_act",
+                                      "conv2d_bwd_filter_cols", "conv2d_bwd_filter_cols_bias"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(kernel, names[i])) return true;
   return false;
