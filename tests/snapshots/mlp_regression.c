@@ -51,9 +51,9 @@ typedef struct State {
   nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 1)
   nn_real *batch_y;  // input (n, 1)
   nn_real *loss_grad;  // loss_grad (n, 1)
+  nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 16)
   nn_real *dense_1_bwd_matmul_dw_bias;  // matmul (16, 1)
   nn_real *dense_1_bwd_bias_grad;  // bias_grad (1)
-  nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 16)
   nn_real *dropout_bwd_dropout;  // dropout_bwd (n, 16)
   nn_real *batch_normalization_bwd_batchnorm;  // batchnorm_bwd (n, 16)
   nn_real *batch_normalization_bwd_batchnorm_aux;  // d gamma, d beta
@@ -122,14 +122,14 @@ static void loss_mse_infer(State *s, int n) {
   s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_matmul_bias, s->batch_y, NULL);
 }
 
-// dense_1_bwd_matmul_dw_bias: matmul (n, 16), (n, 1) -> (16, 1); 32 FLOPs per sample
-static void dense_1_bwd_matmul_dw_bias(State *s, int n) {
-  nnk_gemm_tn_bias_grad(16, 1, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw_bias, s->dense_1_bwd_bias_grad);
-}
-
 // dense_1_bwd_matmul_dx: matmul (n, 1), (16, 1) -> (n, 16); 32 FLOPs per sample
 static void dense_1_bwd_matmul_dx(State *s, int n) {
   nnk_gemm(0, 1, n, 16, 1, s->loss_grad, s->dense_1_kernel, s->dense_1_bwd_matmul_dx, 0);
+}
+
+// dense_1_bwd_matmul_dw_bias: matmul (n, 16), (n, 1) -> (16, 1); 32 FLOPs per sample
+static void dense_1_bwd_matmul_dw_bias(State *s, int n) {
+  nnk_gemm_tn_bias_grad(16, 1, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw_bias, s->dense_1_bwd_bias_grad);
 }
 
 // dropout_bwd_dropout: dropout_bwd (n, 16), (n, 16) -> (n, 16); 16 FLOPs per sample
@@ -237,9 +237,9 @@ static void nnc_forward_infer(State *s, int n, int with_loss) {
 }
 
 static void nnc_backward(State *s, int n) {
+  dense_1_bwd_matmul_dx(s, n);
   dense_1_bwd_matmul_dw_bias(s, n);
   // dense_1_bwd_bias_grad: written by dense_1_bwd_matmul_dw_bias
-  dense_1_bwd_matmul_dx(s, n);
   dropout_bwd_dropout(s, n);
   batch_normalization_bwd_batchnorm(s, n);
   dense_bwd_relu(s, n);
@@ -286,9 +286,9 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dropout_fwd_dropout", "dropout", 32, 16, 1},
   {"dense_1_fwd_matmul_bias", "matmul", 96, 1, 1},
   {"loss_mse", "mse", 0, 1, 2},
+  {"dense_1_bwd_matmul_dx", "matmul", 64, 16, 1},
   {"dense_1_bwd_matmul_dw_bias", "matmul", 1136, 16, 0},
   {"dense_1_bwd_bias_grad", "bias_grad", 1168, 1, 0},
-  {"dense_1_bwd_matmul_dx", "matmul", 64, 16, 1},
   {"dropout_bwd_dropout", "dropout_bwd", 32, 16, 1},
   {"batch_normalization_bwd_batchnorm", "batchnorm_bwd", 48, 16, 1},
   {"dense_bwd_relu", "relu_bwd", 0, 16, 1},
@@ -494,9 +494,9 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dense_1_fwd_matmul_bias = batch + (size_t)96 * max_batch;
   s->batch_y = batch + (size_t)112 * max_batch;
   s->loss_grad = batch + (size_t)128 * max_batch;
+  s->dense_1_bwd_matmul_dx = batch + (size_t)64 * max_batch;
   s->dense_1_bwd_matmul_dw_bias = fixed + 1136;
   s->dense_1_bwd_bias_grad = fixed + 1168;
-  s->dense_1_bwd_matmul_dx = batch + (size_t)64 * max_batch;
   s->dropout_bwd_dropout = batch + (size_t)32 * max_batch;
   s->batch_normalization_bwd_batchnorm = batch + (size_t)48 * max_batch;
   s->batch_normalization_bwd_batchnorm_aux = fixed + 1104;
