@@ -392,41 +392,29 @@ static double conv_bias_loss(void *p) {
     return dot(c->dy, c->y, (size_t)c->s.n * c->OH * c->OW * c->s.F);
 }
 
+/* The same from the matrix the forward pass kept (layout.c's COLS), with and without the
+ * bias gradient: dw, dw again and db of each kernel against finite differences. */
 static double check_conv2d_bwd_filter_bias(void) {
     double err = 0;
     for (size_t i = 0; i < N_CONV_SHAPES; i++) {
         ConvBiasCtx cb = {conv_make(conv_shapes[i]), rand_buf(conv_shapes[i].F, -1, 1)};
         ConvCtx *c = &cb.c;
         size_t wl = (size_t)c->s.KH * c->s.KW * c->s.C * c->s.F;
-        double *dw = rand_buf(wl, 5, 6), *db = rand_buf(c->s.F, 5, 6);
-        nnk_conv2d_bwd_filter_bias(CONV_ARGS(c), c->x, c->dy, dw, db, c->work);
-        double e = worst(fd_error(conv_bias_loss, &cb, c->w, wl, dw), fd_error(conv_bias_loss, &cb, cb.b, c->s.F, db));
-        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter_bias shape #%zu: error %g", i, e);
-        err = worst(err, e);
-        conv_free(c); free(cb.b); free(dw); free(db);
-    }
-    return err;
-}
-
-/* layout.c's COLS: the filter gradient from the matrix the forward pass kept, with and
- * without the bias gradient. */
-static double check_conv2d_bwd_filter_cols(void) {
-    double err = 0;
-    for (size_t i = 0; i < N_CONV_SHAPES; i++) {
-        ConvBiasCtx cb = {conv_make(conv_shapes[i]), rand_buf(conv_shapes[i].F, -1, 1)};
-        ConvCtx *c = &cb.c;
-        size_t wl = (size_t)c->s.KH * c->s.KW * c->s.C * c->s.F;
         size_t cl = (size_t)c->s.n * c->OH * c->OW * c->s.KH * c->s.KW * c->s.C;
-        double *dw = rand_buf(wl, 5, 6), *dw2 = rand_buf(wl, 5, 6), *db = rand_buf(c->s.F, 5, 6);
-        double *cols = rand_buf(cl, 5, 6);
+        double *dw[3] = {rand_buf(wl, 5, 6), rand_buf(wl, 5, 6), rand_buf(wl, 5, 6)};
+        double *db[2] = {rand_buf(c->s.F, 5, 6), rand_buf(c->s.F, 5, 6)}, *cols = rand_buf(cl, 5, 6);
+        nnk_conv2d_bwd_filter_bias(CONV_ARGS(c), c->x, c->dy, dw[0], db[0], c->work);
         nnk_conv2d_fwd_cols_bias_act(CONV_ARGS(c), c->x, c->w, cb.b, NN_EPI_NONE, c->y, cols);
-        nnk_conv2d_bwd_filter_cols(CONV_ARGS(c), cols, c->dy, dw);
-        nnk_conv2d_bwd_filter_cols_bias(CONV_ARGS(c), cols, c->dy, dw2, db);
-        double e = worst(fd_error(conv_bias_loss, &cb, c->w, wl, dw), fd_error(conv_bias_loss, &cb, c->w, wl, dw2));
-        e = worst(e, fd_error(conv_bias_loss, &cb, cb.b, c->s.F, db));
-        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter_cols shape #%zu: error %g", i, e);
+        nnk_conv2d_bwd_filter_cols(CONV_ARGS(c), cols, c->dy, dw[1]);
+        nnk_conv2d_bwd_filter_cols_bias(CONV_ARGS(c), cols, c->dy, dw[2], db[1]);
+        double e = 0;
+        for (int k = 0; k < 3; k++) e = worst(e, fd_error(conv_bias_loss, &cb, c->w, wl, dw[k]));
+        for (int k = 0; k < 2; k++) e = worst(e, fd_error(conv_bias_loss, &cb, cb.b, c->s.F, db[k]));
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter_bias / _cols shape #%zu: error %g", i, e);
         err = worst(err, e);
-        conv_free(c); free(cb.b); free(dw); free(dw2); free(db); free(cols);
+        conv_free(c); free(cb.b); free(cols);
+        for (int k = 0; k < 3; k++) free(dw[k]);
+        for (int k = 0; k < 2; k++) free(db[k]);
     }
     return err;
 }
@@ -825,8 +813,8 @@ static const GradCheck gradchecks[] = {
     {"nnk_conv2d_pool_bwd_filter", check_conv2d_pool},
     {"nnk_conv2d_bwd_filter_bias", check_conv2d_bwd_filter_bias},
     {"nnk_gemm_tn_bias_grad", check_gemm_tn_bias_grad},
-    {"nnk_conv2d_bwd_filter_cols", check_conv2d_bwd_filter_cols},
-    {"nnk_conv2d_bwd_filter_cols_bias", check_conv2d_bwd_filter_cols},
+    {"nnk_conv2d_bwd_filter_cols", check_conv2d_bwd_filter_bias},
+    {"nnk_conv2d_bwd_filter_cols_bias", check_conv2d_bwd_filter_bias},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
     {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},
