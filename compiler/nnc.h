@@ -428,6 +428,9 @@ typedef enum {
                            //   convolution reads its input in place (no im2col, no workspace)
   LAYOUT_BLOCKED,          // a filter gradient over blocked-channel copies of x and dy
                            //   ([C/16][H][W][16] on AVX2) the kernel makes in its workspace
+  LAYOUT_COLS,             // a forward convolution as NHWC, but in training its im2col matrix of
+                           //   the whole batch is kept (its aux buffer) and read by its filter
+                           //   gradient (whose in[2] is this node) instead of built again
 } Layout;
 // What a pack_weights node packs: op(B) of the contraction that reads it.
 typedef enum {
@@ -439,9 +442,9 @@ typedef enum {
 // A packed buffer rounds N up to this many columns (NNK_PACK_COLS in nn_kernels.h, a
 // multiple of every micro-kernel width), so its size does not depend on the vector width.
 enum { NNC_PACK_COLS = 32 };
-// --layout=auto|nhwc|packed|blocked: the cost model's choice per node, or one layout
-// wherever the node can have it, NHWC elsewhere (to compare).
-typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED, LAYOUTS_BLOCKED } LayoutChoice;
+// --layout=auto|nhwc|packed|blocked|cols: the cost model's choice per node, or one layout
+// wherever the node can have it, NHWC elsewhere (to compare; cols: COLS for convolutions).
+typedef enum { LAYOUTS_AUTO, LAYOUTS_NHWC, LAYOUTS_PACKED, LAYOUTS_BLOCKED, LAYOUTS_COLS } LayoutChoice;
 typedef enum { TARGET_C, TARGET_OPENCL } TargetKind;
 
 typedef struct Node Node;
@@ -473,7 +476,8 @@ struct Node {
   bool aux_batched;        //   d gamma / d beta, optimizer slots (aux_shape.rank 0: none)
   Node *alias;             // views and in-place ops: the node whose storage this is
   int64_t alias_offset;    // aux_view: element offset into alias's aux buffer
-  Node *grad;              // loss nodes: the loss_grad node their kernel fills
+  Node *grad;              // loss nodes: the loss_grad node their kernel fills; a weight
+                           //   gradient (fuse_bias_grad.c): the bias_grad node its kernel fills
   Layout layout;           // matmul, conv2d, conv2d_bwd_data: how the kernel reads its operands (layout.c)
   PackKind pack;           // pack_weights: which packing of its input
   Node **members;          // update_all: the update nodes whose work its kernel does
@@ -482,7 +486,8 @@ struct Node {
   int n_chain;             //   graph; each reads the one before it, or nodes among in[])
   Node *computed_by;       // fuse_softmax.c: the loss whose kernel writes this node's value (the
                            //   probabilities) whenever the loss runs; the node's own kernel runs
-                           //   only in inference without labels (predict)
+                           //   only in inference without labels (predict). fuse_bias_grad.c: the
+                           //   weight gradient that writes this bias_grad (whose kernel never runs)
   // param nodes
   const char *keras_name;  // "dense_1.kernel"
   bool trainable;
@@ -633,6 +638,16 @@ const char *node_conv_work_fn(const Node *nd);
 const char *node_layout_name(const Node *nd);
 
 //
+// fuse_bias_grad.c — bias gradients summed by the weight gradients
+//
+// Needs a differentiated graph. A bias_grad whose dy a conv2d_bwd_filter or a Dense weight
+// gradient (matmul xᵀ·dy) of the same layer also reads is computed by that node's kernel
+// (its `grad` names the bias_grad, which is marked computed_by it and stays after it).
+// Guarantees: the same bits (the sums keep the bias kernel's double, row-order
+// arithmetic). Returns the nodes fused.
+int fuse_bias_grads(Graph *g);
+
+//
 // fuse_softmax.c — the softmax computed once
 //
 // Needs a differentiated graph whose loss is fused onto the logits (softmax or sigmoid
@@ -698,9 +713,10 @@ void pipeline_set_verify(bool on);
 // The optional passes, all on unless switched off (to compare with and without them).
 typedef struct PassOptions {
   bool no_fuse;            // --no-fuse: no fusion pass at all (each is also off by its name:
-                           //   --no-fuse=epilogue,gradient,softmax,elementwise,updates)
+                           //   --no-fuse=epilogue,gradient,bias,softmax,elementwise,updates)
   bool no_fuse_epilogue;   // fuse.c: bias and activation stay kernels of their own
   bool no_fuse_gradient;   // fuse_grad.c: activation gradients stay kernels of their own
+  bool no_fuse_bias;       // fuse_bias_grad.c: bias gradients stay kernels of their own
   bool no_fuse_softmax;    // fuse_softmax.c: the softmax runs beside the loss that recomputes it
   bool no_fuse_elementwise; // fuse_elementwise.c: one kernel per pointwise op
   bool no_fuse_updates;    // fuse_updates.c: one optimizer kernel per weight
@@ -709,7 +725,7 @@ typedef struct PassOptions {
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)
 } PassOptions;
-// "auto", "nhwc", "packed", "blocked" to a LayoutChoice; -1 for anything else.
+// "auto", "nhwc", "packed", "blocked", "cols" to a LayoutChoice; -1 for anything else.
 int layout_choice(const char *name);
 const char *layout_choice_name(LayoutChoice c);
 void pipeline_set_options(PassOptions o);

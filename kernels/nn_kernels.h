@@ -217,6 +217,36 @@ static inline void nnk_gemm_pack_b_(int tb, int N, int K, const nn_real *B, int 
     }
 }
 
+/* s[j] += Σ_r g[r*ld + j] for j < cols (≤ NNK_GEMM_NR), the rows in order, each sum in
+ * double: the bias gradient's arithmetic (nnk_bias_grad), so a weight gradient that sums
+ * dy's columns as it streams them (fuse_bias_grad.c) gives the same bits. */
+typedef double nnk_vd4_ __attribute__((vector_size(32), may_alias, aligned(sizeof(double))));
+typedef nn_real nnk_vr4_ __attribute__((vector_size(4 * sizeof(nn_real)), may_alias, aligned(sizeof(nn_real))));
+#define NNK_COLSUM_ADD_(q) if (V > q) a##q += __builtin_convertvector(row[q], nnk_vd4_)
+#define NNK_COLSUM_IO_(q, dst, src) if (V > q) dst = src
+static inline void nnk_colsum_(const nn_real *g, size_t ld, int rows, int cols, double *restrict s) {
+    /* A whole panel of 8 to 32 columns: 2 to 8 named vectors of four double sums, so
+     * they stay in registers. */
+    enum { V = NNK_GEMM_NR % 4 == 0 && NNK_GEMM_NR <= 32 ? NNK_GEMM_NR / 4 : 0 };
+    if (V && cols == NNK_GEMM_NR) {
+        nnk_vd4_ *sv = (nnk_vd4_ *)s, a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+        NNK_COLSUM_IO_(0, a0, sv[0]); NNK_COLSUM_IO_(1, a1, sv[1]); NNK_COLSUM_IO_(2, a2, sv[2]);
+        NNK_COLSUM_IO_(3, a3, sv[3]); NNK_COLSUM_IO_(4, a4, sv[4]); NNK_COLSUM_IO_(5, a5, sv[5]);
+        NNK_COLSUM_IO_(6, a6, sv[6]); NNK_COLSUM_IO_(7, a7, sv[7]);
+        for (int r = 0; r < rows; r++) {
+            const nnk_vr4_ *row = (const nnk_vr4_ *)(g + (size_t)r * ld);
+            NNK_COLSUM_ADD_(0); NNK_COLSUM_ADD_(1); NNK_COLSUM_ADD_(2); NNK_COLSUM_ADD_(3);
+            NNK_COLSUM_ADD_(4); NNK_COLSUM_ADD_(5); NNK_COLSUM_ADD_(6); NNK_COLSUM_ADD_(7);
+        }
+        NNK_COLSUM_IO_(0, sv[0], a0); NNK_COLSUM_IO_(1, sv[1], a1); NNK_COLSUM_IO_(2, sv[2], a2);
+        NNK_COLSUM_IO_(3, sv[3], a3); NNK_COLSUM_IO_(4, sv[4], a4); NNK_COLSUM_IO_(5, sv[5], a5);
+        NNK_COLSUM_IO_(6, sv[6], a6); NNK_COLSUM_IO_(7, sv[7], a7);
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) s[j] += g[(size_t)r * ld + j];
+}
+
 /* n items in `parts` near-equal blocks of a multiple of `unit`: the block size. */
 static inline int nnk_split_(int n, int parts, int unit) {
     int per = (n + parts - 1) / parts;
@@ -270,9 +300,16 @@ static inline void nnk_epi_rows_(const nnk_epi *e, nn_real *c, size_t ldc, int r
     }
 }
 
-/* C[M,N] (+)= op(A)·op(B), then the epilogue (NULL: none) on each finished tile. */
-static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_real *A,
-                                 const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi) {
+/* C[M,N] (+)= op(A)·op(B), then the epilogue (NULL: none) on each finished tile.  With
+ * colsum (B not transposed), colsum[j] += Σ_k B[k,j] too, in double in k order: each
+ * B panel is summed by one of the threads that pack it, after packing each K slice (in
+ * L1), the panels of a column block dealt round-robin among its packers. */
+static inline void nnk_gemm_core_(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                  const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi,
+                                  double *colsum) {
+    if (M <= 0 && colsum)   /* no product, so no packing: the sums alone */
+        for (int j0 = 0; j0 < N; j0 += NNK_GEMM_NR)
+            nnk_colsum_(B + j0, (size_t)N, K, nnk_min_(NNK_GEMM_NR, N - j0), colsum + j0);
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(nn_real));
@@ -320,12 +357,18 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
             int j0 = blk * nc_max, nc = nnk_min_(nc_max, N - j0);
             int panels = (nc + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
             int mt_lo = nnk_max_(t_lo - blk * mtiles, 0), mt_hi = nnk_min_(t_hi - blk * mtiles, mtiles);
+            /* The threads that pack this block own its tiles: ids first..last. */
+            int first = blk * mtiles / per, packers = ((blk + 1) * mtiles - 1) / per - first + 1;
             for (int k0 = 0; k0 < K; k0 += kc_max) {
                 int kc = nnk_min_(kc_max, K - k0);
                 int overwrite = (k0 == 0 && !accumulate);
-                for (int p = 0; p < panels; p++)
-                    nnk_gemm_pack_b_(tb, N, K, B, k0, kc, j0 + p * NNK_GEMM_NR,
-                                     bp + (size_t)p * NNK_GEMM_NR * kc);
+                for (int p = 0; p < panels; p++) {
+                    int jp0 = j0 + p * NNK_GEMM_NR;
+                    nnk_gemm_pack_b_(tb, N, K, B, k0, kc, jp0, bp + (size_t)p * NNK_GEMM_NR * kc);
+                    if (colsum && p % packers == tid - first)
+                        nnk_colsum_(B + (size_t)k0 * N + jp0, (size_t)N, kc, nnk_min_(NNK_GEMM_NR, N - jp0),
+                                    colsum + jp0);
+                }
                 for (int mt = mt_lo; mt < mt_hi; mt++) {
                     int i0 = mt * mc_max, mc = nnk_min_(mc_max, M - i0);
                     /* Whole MR-row panels read op(A) in place, which costs less than
@@ -361,6 +404,11 @@ static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_r
             }
         }
     }
+}
+
+static inline void nnk_gemm_epi_(int ta, int tb, int M, int N, int K, const nn_real *A,
+                                 const nn_real *B, nn_real *C, int accumulate, const nnk_epi *epi) {
+    nnk_gemm_core_(ta, tb, M, N, K, A, B, C, accumulate, epi, NULL);
 }
 
 NNK_API void nnk_gemm(int ta, int tb, int M, int N, int K, const nn_real *A,
@@ -422,6 +470,36 @@ NNK_API void nnk_bias_grad(int rows, int cols, const nn_real *dy, nn_real *db) {
         }
         for (int c = 0; c < cb; c++) db[c0 + c] = (nn_real)s[c];
     }
+}
+
+/* A weight gradient with its layer's bias gradient (fuse_bias_grad.c): db[c] = Σ_r dy[r,c]
+ * summed while the weight gradient streams dy, in double in row order as nnk_bias_grad
+ * does (the same bits).  The sums live on the stack up to NNK_COLSUM_STACK columns, else
+ * on the heap; where that fails, nnk_bias_grad computes db after all. */
+#define NNK_COLSUM_STACK 1024
+static inline double *nnk_colsum_begin_(int cols, double *stack) {
+    double *s = cols <= NNK_COLSUM_STACK ? stack : (double *)malloc((size_t)cols * sizeof *s);
+    if (s) memset(s, 0, (size_t)nnk_max_(cols, 0) * sizeof *s);
+    return s;
+}
+static inline void nnk_colsum_end_(double *s, double *stack, int rows, int cols, const nn_real *dy,
+                                   nn_real *db) {
+    if (!s) {
+        nnk_bias_grad(rows, cols, dy, db);
+        return;
+    }
+    for (int c = 0; c < cols; c++) db[c] = (nn_real)s[c];
+    if (s != stack) free(s);
+}
+
+/* dW[M,N] = Aᵀ·dy (A stored [K,M], dy [K,N]) and db[N] = Σ_k dy[k,:]: a Dense layer's
+ * weight and bias gradients from one pass over dy (summed as its panels are packed). */
+NNK_API void nnk_gemm_tn_bias_grad(int M, int N, int K, const nn_real *A, const nn_real *dy,
+                                         nn_real *dw, nn_real *db) {
+    double stack[NNK_COLSUM_STACK];
+    double *s = nnk_colsum_begin_(N, stack);
+    nnk_gemm_core_(1, 0, M, N, K, A, dy, dw, 0, NULL, s);
+    nnk_colsum_end_(s, stack, K, N, dy, db);
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -670,7 +748,7 @@ static inline void nnk_conv2d_direct_dw_store_(int kdim, int F, int f0, int fpai
 static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int KH, int KW,
                                                  int F, int SH, int SW, int PT, int PL, int OH,
                                                  int OW, const nn_real *x, const nn_real *dy,
-                                                 nn_real *dw) {
+                                                 nn_real *dw, double *colsum) {
     int kdim = KH * KW * C;
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
@@ -678,9 +756,12 @@ static inline void nnk_conv2d_direct_bwd_filter_(int n, int H, int W, int C, int
         nnk_direct_dw_acc_ acc;
         for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
         for (int b = 0; b < n; b++)
-            for (int oh = 0; oh < OH; oh++)
-                nnk_conv2d_direct_dw_row_(H, W, C, KH, KW, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C, oh,
-                                          dy + ((size_t)b * OH + oh) * OW * F + f0, (size_t)F, fpair, acc);
+            for (int oh = 0; oh < OH; oh++) {
+                const nn_real *grow = dy + ((size_t)b * OH + oh) * OW * F + f0;
+                if (colsum) nnk_colsum_(grow, (size_t)F, OW, fstep, colsum + f0);   /* the bias gradient */
+                nnk_conv2d_direct_dw_row_(H, W, C, KH, KW, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C, oh, grow,
+                                          (size_t)F, fpair, acc);
+            }
         nnk_conv2d_direct_dw_store_(kdim, F, f0, fpair, acc, dw);
     }
 }
@@ -808,26 +889,80 @@ NNK_API void nnk_conv2d_bwd_data(int n, int H, int W, int C, int KH, int KW, int
                             dx, work);
 }
 
-/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated). */
+/* dw[KH,KW,C,F] = ∂(Σ dy·y)/∂w, summed over the batch (overwritten, not accumulated);
+ * with colsum, colsum[f] += Σ_rows dy[:,f] (nnk_colsum_) from the same pass over dy.
+ * With cols (not NULL), im2col's matrix of the whole batch that the forward pass kept
+ * (nnk_conv2d_fwd_cols_bias_act): no im2col here, the same chunks and so the same bits. */
+static inline void nnk_conv2d_bwd_filter_core_(int n, int H, int W, int C, int KH, int KW, int F,
+                                               int SH, int SW, int PT, int PL, int OH, int OW,
+                                               const nn_real *x, const nn_real *cols, const nn_real *dy,
+                                               nn_real *dw, nn_real *work, double *colsum) {
+    int rows = n * OH * OW, kdim = KH * KW * C;
+    if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
+        nnk_gemm_core_(1, 0, C, F, rows, cols ? cols : x, dy, dw, 0, NULL, colsum);   /* x is the matrix */
+        return;
+    }
+    if (!cols && nnk_conv2d_is_direct_(KH, KW, C, F)) {
+        nnk_conv2d_direct_bwd_filter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, colsum);
+        return;
+    }
+    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
+    for (int b0 = 0; b0 < n; b0 += chunk) {   /* chunks in order: the sums stay in row order */
+        int nb = nnk_min_(chunk, n - b0);
+        const nn_real *a = cols ? cols + (size_t)b0 * OH * OW * kdim : work;
+        if (!cols) nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
+        nnk_gemm_core_(1, 0, kdim, F, nb * OH * OW, a, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0, NULL, colsum);
+    }
+}
+
 NNK_API void nnk_conv2d_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F,
                                          int SH, int SW, int PT, int PL, int OH, int OW,
                                          const nn_real *x, const nn_real *dy, nn_real *dw,
                                          nn_real *work) {
-    int rows = n * OH * OW, kdim = KH * KW * C;
-    if (nnk_conv2d_is_pointwise_(KH, KW, SH, SW, PT, PL)) {
-        nnk_gemm(1, 0, C, F, rows, x, dy, dw, 0);
-        return;
-    }
-    if (nnk_conv2d_is_direct_(KH, KW, C, F)) {
-        nnk_conv2d_direct_bwd_filter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw);
-        return;
-    }
-    int chunk = nnk_conv2d_chunk_(n, OH, OW, KH, KW, C);
-    for (int b0 = 0; b0 < n; b0 += chunk) {
-        int nb = nnk_min_(chunk, n - b0);
-        nnk_im2col_(nb, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x + (size_t)b0 * H * W * C, work);
-        nnk_gemm(1, 0, kdim, F, nb * OH * OW, work, dy + (size_t)b0 * OH * OW * F, dw, b0 > 0);
-    }
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, NULL, dy, dw, work, NULL);
+}
+
+/* The filter gradient and the bias gradient db[F] = Σ dy[:,f] in one pass over dy
+ * (fuse_bias_grad.c): nnk_bias_grad's bits. */
+NNK_API void nnk_conv2d_bwd_filter_bias(int n, int H, int W, int C, int KH, int KW, int F,
+                                              int SH, int SW, int PT, int PL, int OH, int OW,
+                                              const nn_real *x, const nn_real *dy, nn_real *dw,
+                                              nn_real *db, nn_real *work) {
+    double stack[NNK_COLSUM_STACK];
+    double *s = nnk_colsum_begin_(F, stack);
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, NULL, dy, dw, work, s);
+    nnk_colsum_end_(s, stack, n * OH * OW, F, dy, db);
+}
+
+/* One im2col shared by the forward pass and the filter gradient (layout.c, LAYOUT_COLS):
+ * the forward convolution builds im2col's matrix of the whole batch in cols
+ * [n*OH*OW, KH*KW*C] (not in chunks of the workspace) and keeps it; the filter gradient
+ * multiplies it by dy without building it again.  Only for convolutions that have a
+ * matrix (not pointwise, not direct).  The GEMM's rows are independent, so y has the
+ * NHWC kernel's bits; the filter gradient walks the same chunks, so dw and db have too. */
+NNK_API void nnk_conv2d_fwd_cols_bias_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                                int SH, int SW, int PT, int PL, int OH, int OW,
+                                                const nn_real *x, const nn_real *w, const nn_real *bias,
+                                                int act, nn_real *y, nn_real *cols) {
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
+    nnk_im2col_(n, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, cols);
+    nnk_gemm_epi_(0, 0, n * OH * OW, F, KH * KW * C, cols, w, y, 0, bias || act != NN_EPI_NONE ? &e : NULL);
+}
+
+NNK_API void nnk_conv2d_bwd_filter_cols(int n, int H, int W, int C, int KH, int KW, int F,
+                                              int SH, int SW, int PT, int PL, int OH, int OW,
+                                              const nn_real *cols, const nn_real *dy, nn_real *dw) {
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, NULL, cols, dy, dw, NULL, NULL);
+}
+
+NNK_API void nnk_conv2d_bwd_filter_cols_bias(int n, int H, int W, int C, int KH, int KW, int F,
+                                                   int SH, int SW, int PT, int PL, int OH, int OW,
+                                                   const nn_real *cols, const nn_real *dy, nn_real *dw,
+                                                   nn_real *db) {
+    double stack[NNK_COLSUM_STACK];
+    double *s = nnk_colsum_begin_(F, stack);
+    nnk_conv2d_bwd_filter_core_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, NULL, cols, dy, dw, NULL, s);
+    nnk_colsum_end_(s, stack, n * OH * OW, F, dy, db);
 }
 
 /* ---------------------------------------------------------------- pooling */

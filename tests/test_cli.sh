@@ -37,7 +37,7 @@ expect 1 "epochs expects an integer" -- run "$ex" --epochs many
 expect 1 "unknown target 'cuda'" -- run "$ex" --target cuda
 expect 1 "does not take --mpi" -- run "$ex" --mpi
 expect 1 "option '-o' needs a value" -- build "$ex" -o
-expect 1 "--layout: expected auto, nhwc or packed, got 'nchw'" -- build "$ex" --layout=nchw -o "$WORK/prog"
+expect 1 "--layout: expected auto, nhwc, packed or cols, got 'nchw'" -- build "$ex" --layout=nchw -o "$WORK/prog"
 expect 1 "option '--layout' needs a value" -- graph "$ex" --layout
 [ ! -e /nonexistent/dir/prog.tmp ] && pass=$((pass + 1)) || { echo "FAIL left a temporary file"; fail=$((fail + 1)); }
 # graph writes DOT with every stage; the autodiff stage has the optimizer updates.
@@ -57,7 +57,9 @@ if "$NNC" graph "$cnn" --stage optimized --layout=packed | grep -q 'conv2d + bia
    "$NNC" graph "$cnn" --stage optimized --layout packed | grep -q 'pack_weights \[panels-flip\]' &&
    ! "$NNC" graph "$cnn" --stage optimized --layout=nhwc | grep -qE 'packed|pack_weights' &&
    ! "$NNC" graph "$cnn" --stage fused --layout=packed | grep -qE 'packed|pack_weights' &&
-   ! "$NNC" graph "$cnn" --stage optimized --layout=packed --target opencl | grep -qE 'packed|pack_weights'; then
+   ! "$NNC" graph "$cnn" --stage optimized --layout=packed --target opencl | grep -qE 'packed|pack_weights' &&
+   "$NNC" graph "$cnn" --stage optimized --layout=cols | grep -q 'conv2d + bias + relu \[NHWC+cols\]' &&
+   ! "$NNC" graph "$cnn" --stage optimized --layout=cols --target opencl | grep -q 'cols'; then
   pass=$((pass + 1))
 else echo "FAIL graph --layout"; fail=$((fail + 1)); fi
 # The OpenCL target writes readable kernels named after the graph, the library, the host.

@@ -56,7 +56,7 @@ cmp -s run1.txt run2.txt || fail "--seed 3 twice gave different output"
 "$NNC" emit xor.nn --target c -o out1 > /dev/null 2>&1 || fail "nnc emit"
 "$NNC" emit xor.nn --target c -o out2 > /dev/null 2>&1 || fail "nnc emit (2)"
 cmp -s out1/model.c out2/model.c || fail "emit is not deterministic"
-grep -q 'static void dense_1_bwd_matmul_dw(State \*s, int n)' out1/model.c || fail "node functions not named after the graph"
+grep -q 'static void dense_1_bwd_matmul_dw_bias(State \*s, int n)' out1/model.c || fail "node functions not named after the graph"
 awk 'length > 160 { exit 1 }' out1/model.c || fail "giant lines in model.c"
 
 # 4. A built program refuses data whose shape changed since it was compiled.

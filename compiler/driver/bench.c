@@ -21,14 +21,14 @@
 
 static const char usage[] =
     "usage: nnc bench FILE.nn [--target c|opencl|c,opencl] [--batch-size N[,N...]] [--fuse on,off,no-NAME]\n"
-    "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed|blocked[,...]]\n"
+    "                 [--reuse on|off|on,off] [--layout auto|nhwc|packed|blocked|cols[,...]]\n"
     "                 [--csv | --json] [--svg out.svg] [--steps N] [--min-time S] [--threads N]\n"
     "                 [--data-dir DIR]\n"
     "Builds the model with a timer around each kernel of its train step, trains on\n"
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
     "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
     "against the first. --fuse off: no fusion (nnc build --no-fuse); no-NAME[+NAME]: every\n"
-    "fusion but those (epilogue, gradient, softmax, elementwise, updates, pool); --reuse off:\n"
+    "fusion but those (epilogue, gradient, bias, softmax, elementwise, updates, pool); --reuse off:\n"
     "every buffer its own memory (nnc build --no-reuse); --layout: how contractions reach\n"
     "their weights (nnc build --layout=...; chosen for the script's batch size).\n";
 
@@ -123,7 +123,7 @@ static int make_variants(const BenchOptions *o, Variant **out) {
         for (char *c = names; *c; c++) *c = *c == '+' ? ',' : *c;
         bool named = !strncmp(f, "no-", 3) && pass_options_parse_no_fuse(&fused, names + 3) == 0;
         if (strcmp(f, "on") && strcmp(f, "off") && !named)
-          diag_fatal("--fuse: expected on, off or no-NAME (NAME: epilogue, gradient, softmax, elementwise, updates, pool), got '%s'",
+          diag_fatal("--fuse: expected on, off or no-NAME (NAME: epilogue, gradient, bias, softmax, elementwise, updates, pool), got '%s'",
                      f);
         char *reuses = xstrdup(o->reuse);
         for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {
@@ -131,7 +131,7 @@ static int make_variants(const BenchOptions *o, Variant **out) {
           char *layouts = xstrdup(o->layouts ? o->layouts : "auto"), *save5;
           for (char *l = strtok_r(layouts, ",", &save5); l; l = strtok_r(NULL, ",", &save5)) {
             int layout = layout_choice(l);
-            if (layout < 0) diag_fatal("--layout: expected auto, nhwc or packed (or a list), got '%s'", l);
+            if (layout < 0) diag_fatal("--layout: expected auto, nhwc, packed or cols (or a list), got '%s'", l);
             if (n == 64) diag_fatal("at most 64 variants in one run");
             PassOptions passes = fused;
             passes.no_reuse = !strcmp(r, "off");
@@ -269,7 +269,8 @@ static int ops_fused(const Node *nd) {
   if (nd->n_chain) return nd->n_chain;       // fuse_elementwise.c
   if (nd->n_members) return nd->n_members;   // fuse_updates.c
   bool contraction = nd->op == OP_matmul || nd->op == OP_conv2d;
-  return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none);
+  bool bias_grad = nd->grad && op_info[nd->op].cls != FC_LOSS;   // fuse_bias_grad.c
+  return 1 + (contraction && nd->in[2]) + (nd->fused_act != OP_none) + bias_grad;
 }
 
 static const char *layout_text(const Node *nd) { return node_layout_name(nd); }

@@ -37,16 +37,19 @@ static const char usage[] =
     "  --no-fuse                  no fusion: every graph op a kernel of its own\n"
     "  --no-fuse=LIST             only those fusions off: epilogue (bias, activation\n"
     "                             into GEMM/conv), gradient (activation gradients into\n"
-    "                             their producers), softmax (computed by the loss),\n"
+    "                             their producers), bias (bias gradients summed by the\n"
+    "                             weight gradients), softmax (computed by the loss),\n"
     "                             elementwise (pointwise chains in one loop), updates\n"
     "                             (every optimizer update of a step in one kernel),\n"
     "                             pool (a first convolution and its max-pool as one)\n"
     "  --no-reuse                 give every buffer its own memory (no liveness sharing)\n"
-    "  --layout=auto|nhwc|packed|blocked  how convolutions and Dense layers reach their weights:\n"
-    "                             the cost model's pick per node (auto), im2col + GEMM\n"
-    "                             everywhere (nhwc), weights packed once per step\n"
-    "                             wherever possible (packed), or filter gradients over\n"
-    "                             blocked channels wherever possible (blocked);\n"
+    "  --layout=auto|nhwc|packed|blocked|cols  how convolutions and Dense layers reach\n"
+    "                             their weights: the cost model's pick per node (auto),\n"
+    "                             im2col + GEMM everywhere (nhwc), weights packed once per\n"
+    "                             step wherever possible (packed), filter gradients over\n"
+    "                             blocked channels wherever possible (blocked), or im2col +\n"
+    "                             GEMM with each forward im2col kept for the filter\n"
+    "                             gradient (cols);\n"
     "                             docs/internals.md\n"
     "  --time-passes              print each stage's time (also NNC_DEBUG=1)\n"
     "  --verbose                  say what build and run do (cache hits, the compiler used)\n"
@@ -113,14 +116,14 @@ static Options parse_args(int argc, char **argv) {
       continue;
     } else if (!strncmp(a, "--layout=", 9) || !strcmp(a, "--layout")) {
       const char *v = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
-      if (!v) diag_fatal("option '--layout' needs a value: auto, nhwc or packed");
+      if (!v) diag_fatal("option '--layout' needs a value: auto, nhwc, packed or cols");
       int c = layout_choice(v);
-      if (c < 0) diag_fatal("--layout: expected auto, nhwc or packed, got '%s'", v);
+      if (c < 0) diag_fatal("--layout: expected auto, nhwc, packed or cols, got '%s'", v);
       o.passes.layout = (LayoutChoice)c;
       continue;
     } else if (!strncmp(a, "--no-fuse=", 10)) {
       if (pass_options_parse_no_fuse(&o.passes, a + 10) < 0)
-        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, softmax, elementwise, updates, pool (got '%s')",
+        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, bias, softmax, elementwise, updates, pool (got '%s')",
                    a + 10);
       continue;
     } else if (!strcmp(a, "--mpi")) {

@@ -45,6 +45,11 @@ static void pass_fuse_pooling(Graph *g, const Program *p) {
   graph_remove_dead(g);
 }
 
+// The OpenCL library keeps the separate bias gradient kernel.
+static void pass_fuse_bias_grads(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_bias && options.target == TARGET_C) fuse_bias_grads(g);
+}
+
 static void pass_fuse_softmax(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_softmax) fuse_softmax_loss(g);
 }
@@ -78,6 +83,7 @@ static const Pass passes[] = {
     {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
     {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
     {"pooling", pass_fuse_pooling},    // a first convolution pools its own output
+    {"bias_grads", pass_fuse_bias_grads}, // bias gradients summed by the weight gradients
     {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
     {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
     {"updates", pass_fuse_updates},    // every optimizer update of the step in one kernel
@@ -114,6 +120,7 @@ int pass_options_parse_no_fuse(PassOptions *o, const char *list) {
   static const struct { const char *name; size_t at; } names[] = {
       {"epilogue", offsetof(PassOptions, no_fuse_epilogue)},
       {"gradient", offsetof(PassOptions, no_fuse_gradient)},
+      {"bias", offsetof(PassOptions, no_fuse_bias)},
       {"softmax", offsetof(PassOptions, no_fuse_softmax)},
       {"elementwise", offsetof(PassOptions, no_fuse_elementwise)},
       {"updates", offsetof(PassOptions, no_fuse_updates)},

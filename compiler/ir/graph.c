@@ -622,6 +622,7 @@ void graph_dot(const Graph *g, FILE *out) {
       fputs(op_info[nd->op].name, out);
       if (nd->in[2] && (nd->op == OP_matmul || nd->op == OP_conv2d)) fputs(" + bias", out);
       if (nd->fused_act) fprintf(out, " + %s", op_info[nd->fused_act].name);
+      if (nd->grad && op_info[nd->op].cls != FC_LOSS) fputs(" + bias_grad", out);   // fuse_bias_grad.c
       if (nd->layout != LAYOUT_NHWC || nd->op == OP_pack_weights) fprintf(out, " [%s]", node_layout_name(nd));
       if (nd->computed_by) fprintf(out, " (by %s)", nd->computed_by->name);   // fuse_softmax.c
       for (int k = 0; k < nd->n_chain; k++)                                    // fuse_elementwise.c

@@ -15,6 +15,10 @@
 // The layouts (kernels/nn_kernels.h, "pre-packed weights"):
 //   NHWC    convolution as im2col + GEMM, the GEMM packing its B operand (the weight) in
 //           every call; a Dense layer's GEMM likewise.
+//   COLS    a forward convolution as NHWC, but in training it builds im2col's matrix of the
+//           whole batch in its aux buffer and keeps it there for its filter gradient, which
+//           then needs no im2col of its own (the memory plan keeps the matrix alive between
+//           them). Inference runs the NHWC kernel, in the workspace. The same bits.
 //   PACKED  the weight packed once per step into the GEMM micro-kernel's panel order. A
 //           Dense matmul then packs nothing and splits columns as well as rows among the
 //           threads; a convolution multiplies straight from its NHWC input (no im2col
@@ -57,6 +61,9 @@
 // and the chunk of samples its im2col matrix is built for (NNK_CONV_WORK_CAP elements).
 #define CONV_DIRECT_MAX_K 32
 #define CONV_WORK_CAP ((double)(1 << 23))
+// The largest im2col matrix (the whole batch's) the cost model keeps from a forward
+// convolution for its filter gradient: it is memory the step holds between the two.
+#define COLS_MAX_BYTES (64.0 * (1 << 20))
 // The largest packed copy of a weight the cost model makes: the copy lives beside the
 // weight, and past this size its packing runs at memory speed anyway. (--layout=packed
 // packs whatever can be, and the memory check still has the last word.)
@@ -129,7 +136,7 @@ static void times(const Node *nd, const Model *m, double *nhwc, double *packed) 
 // needs whole blocks of filters (two vectors) and whole blocks of inputs or fewer inputs
 // than a block; NHWC's first layers (the direct path) keep NHWC.
 static bool blockable(const Node *nd, const Model *m) {
-  if (nd->op != OP_conv2d_bwd_filter || nd->layout != LAYOUT_NHWC) return false;
+  if (nd->op != OP_conv2d_bwd_filter || nd->layout != LAYOUT_NHWC || nd->in[2]) return false;   // not a kept matrix's reader
   const Window *a = &nd->win;
   int64_t cb = 2 * m->lanes;
   return a->f % cb == 0 && (a->c < cb || a->c % cb == 0);
@@ -156,6 +163,48 @@ static void filter_times(const Node *nd, const Model *m, double *nhwc, double *b
   *blocked = flops + copies * FLOP_PER_CACHED_BYTE;
 }
 
+// The filter gradient of a forward convolution nd that builds im2col's matrix (no
+// pointwise or direct path), which could read nd's kept matrix instead; NULL if none.
+static Node *cols_reader(const Graph *g, const Node *nd, const Model *m) {
+  if (nd->op != OP_conv2d || nd->layout != LAYOUT_NHWC) return NULL;
+  const Window *a = &nd->win;
+  bool pointwise = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
+  bool direct = a->kh * a->kw * a->c <= CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
+  if (pointwise || direct) return NULL;
+  for (int i = nd->id + 1; i < g->n; i++) {
+    Node *w = g->nodes[i];
+    if (w->op == OP_conv2d_bwd_filter && w->in[0] == nd->in[0] && w->layer == nd->layer && !w->in[2] &&
+        !memcmp(&w->win, &nd->win, sizeof w->win))
+      return w;
+  }
+  return NULL;
+}
+
+// Time in one thread's FLOPs that keeping nd's matrix saves (negative: costs) against the
+// best of the other layouts for nd (best_fwd): the forward runs as NHWC (nhwc_fwd) and the
+// filter gradient no longer writes the matrix (its GEMM reads one either way). Building the
+// whole batch's matrix at once and reading it back after the rest of the step are priced
+// like im2col's chunks: measured on this machine (shared, one thread), the forward took as
+// long with a kept 21 MB matrix as in chunks (mnist_cnn's conv2d_1 at batch 32: 38.2 against
+// 39.9 ms) and the filter gradient read it back faster than it built its own (28.4 against
+// 35.5 ms; cnn_224's conv2d_1 at batch 2, 27 MB: 40.1 against 49.8 ms).
+static double cols_gain(const Node *nd, const Model *m, double nhwc_fwd, double best_fwd) {
+  const Window *a = &nd->win;
+  double per_sample = sz(a->oh) * sz(a->ow) * sz(a->kh * a->kw * a->c);
+  double chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
+  double rate = chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
+  return best_fwd - nhwc_fwd + sizeof(float) * sz(m->batch) * per_sample * rate;
+}
+
+// nd keeps its matrix in its aux buffer; its filter gradient reads it as in[2].
+static void keep_cols(Node *nd, Node *reader) {
+  const Window *a = &nd->win;
+  nd->layout = LAYOUT_COLS;
+  nd->aux_shape = (Shape){2, {a->oh * a->ow, a->kh * a->kw * a->c}};
+  nd->aux_batched = true;
+  reader->in[2] = nd;
+}
+
 static int64_t training_batch(const Program *p) {
   for (int i = 0; i < p->n_actions; i++)
     if (p->actions[i].kind == A_FIT) return action_batch(&p->actions[i]);
@@ -169,7 +218,7 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
   int chosen = 0;
   for (int i = 0; i < g->n; i++) {
     Node *nd = g->nodes[i];
-    if (choice != LAYOUTS_PACKED && blockable(nd, &m)) {
+    if ((choice == LAYOUTS_AUTO || choice == LAYOUTS_BLOCKED) && blockable(nd, &m)) {
       double nhwc, blocked;
       filter_times(nd, &m, &nhwc, &blocked);
       if (choice == LAYOUTS_BLOCKED || blocked < nhwc) nd->layout = LAYOUT_BLOCKED, chosen++;
@@ -178,11 +227,30 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
     if (choice == LAYOUTS_BLOCKED) continue;
     PackKind kind;
     int slot;
-    if (!packable(nd, &kind, &slot)) continue;
+    Node *reader = g->differentiated && choice != LAYOUTS_PACKED ? cols_reader(g, nd, &m) : NULL;
+    if (reader && choice == LAYOUTS_AUTO && blockable(reader, &m)) {
+      double nhwc, blocked;            // a blocked filter gradient builds no matrix to share
+      filter_times(reader, &m, &nhwc, &blocked);
+      if (blocked < nhwc) reader = NULL;
+    }
+    if (reader && choice == LAYOUTS_COLS) {
+      keep_cols(nd, reader);
+      chosen++;
+      continue;
+    }
+    if (!packable(nd, &kind, &slot) || choice == LAYOUTS_COLS) continue;
     if (choice == LAYOUTS_AUTO) {
       double nhwc, packed;
       times(nd, &m, &nhwc, &packed);
-      if (!(packed < nhwc) || pack_bytes(nd) / 2 > PACKED_MAX_BYTES) continue;
+      bool pack = packed < nhwc && pack_bytes(nd) / 2 <= PACKED_MAX_BYTES;
+      const Window *a = &nd->win;
+      double whole = sizeof(float) * sz(m.batch) * sz(a->oh * a->ow) * sz(a->kh * a->kw * a->c);
+      if (reader && whole <= COLS_MAX_BYTES && cols_gain(nd, &m, nhwc, pack ? packed : nhwc) > 0) {
+        keep_cols(nd, reader);
+        chosen++;
+        continue;
+      }
+      if (!pack) continue;
     }
     static const char *const suffix[] = {[PACK_B] = "w", [PACK_BT] = "wt", [PACK_CONV_FLIP] = "wflip"};
     Node *pk = node_new(g, OP_pack_weights, xprintf("%s_pack_%s", graph_layer_ident(g, nd->layer), suffix[kind]),
@@ -201,9 +269,11 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
 
 // The NHWC forward and data-gradient convolutions build im2col's matrix in the workspace;
 // the filter gradient packs its panels straight from x, and a packed node needs none.
-bool node_needs_conv_work(const Node *nd) {   // (the blocked filter gradient too: node_conv_work_fn)
-  return ((nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data) && nd->layout == LAYOUT_NHWC) ||
-         nd->op == OP_conv2d_bwd_filter;   // im2col's matrix in every layout
+// A COLS convolution still needs it in inference; a filter gradient reading a kept matrix
+// does not (the blocked filter gradient sizes its own: node_conv_work_fn).
+bool node_needs_conv_work(const Node *nd) {
+  return ((nd->op == OP_conv2d || nd->op == OP_conv2d_bwd_data) && nd->layout != LAYOUT_PACKED) ||
+         (nd->op == OP_conv2d_bwd_filter && !nd->in[2]);   // im2col's matrix in every other layout
 }
 
 // The kernel library's function that sizes a convolution's workspace: the blocked filter
@@ -216,13 +286,15 @@ const char *node_layout_name(const Node *nd) {
   if (nd->op == OP_pack_weights) return nd->pack == PACK_B ? "panels" : nd->pack == PACK_BT ? "panels^T" : "panels-flip";
   if (nd->layout == LAYOUT_PACKED) return "packed";
   if (nd->layout == LAYOUT_BLOCKED) return "blocked";
+  if (nd->layout == LAYOUT_COLS) return "NHWC+cols";
+  if (nd->op == OP_conv2d_bwd_filter && nd->in[2]) return "cols";   // reads the kept matrix
   if (nd->shape.rank == 0 && !nd->batched && nd->in[0]) nd = nd->in[0];   // an update: its weight
   if (nd->batched) return nd->shape.rank == 3 ? "NHWC" : "NC";
   return nd->shape.rank == 4 ? "HWIO" : "-";
 }
 
 static const char *const choice_names[] = {[LAYOUTS_AUTO] = "auto", [LAYOUTS_NHWC] = "nhwc", [LAYOUTS_PACKED] = "packed",
-                                            [LAYOUTS_BLOCKED] = "blocked"};
+                                           [LAYOUTS_BLOCKED] = "blocked", [LAYOUTS_COLS] = "cols"};
 
 int layout_choice(const char *name) {
   for (int i = 0; i < (int)(sizeof choice_names / sizeof choice_names[0]); i++)

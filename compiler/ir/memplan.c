@@ -68,12 +68,13 @@ static void touch_read(Buffers *bs, const Node *x, int pos) {
   for (; x; x = x->alias) touch(bs, bs->aux_of[x->id], pos);
 }
 
-// A kernel writes its own value and aux; a loss also writes its gradient (the loss_grad
-// node the backward pass starts from is filled by the forward loss kernel).
+// A kernel writes its own value and aux, and the node its `grad` names: a loss its
+// gradient (the loss_grad node the backward pass starts from is filled by the forward loss
+// kernel), a weight gradient its layer's bias gradient (fuse_bias_grad.c).
 static void touch_node(Buffers *bs, const Node *nd, int pos) {
   touch(bs, storage_of(bs, nd), pos);
   touch(bs, bs->aux_of[nd->id], pos);
-  if (op_info[nd->op].cls == FC_LOSS && nd->grad) touch(bs, storage_of(bs, nd->grad), pos);
+  if (nd->grad) touch(bs, storage_of(bs, nd->grad), pos);
   for (int j = 0; j < MAX_IN; j++)
     if (nd->in[j]) touch_read(bs, nd->in[j], pos);
 }
@@ -171,7 +172,9 @@ static void plan_infer_memory(Graph *g, Plan *pl, bool reuse) {
     const Node *nd = g->nodes[i];
     pl->infer_off[i] = pl->infer_aux_off[i] = -1;
     bs.main_of[i] = pl->off[i] >= 0 && pl->in_batch[i] ? add_buf(&bs, node_elems(nd), true, &pl->infer_off[i]) : -1;
-    bs.aux_of[i] = pl->aux_off[i] >= 0 && pl->aux_in_batch[i] ? add_buf(&bs, node_aux_elems(nd), true, &pl->infer_aux_off[i]) : -1;
+    // A COLS convolution (layout.c) keeps its matrix only in training.
+    bool aux = pl->aux_off[i] >= 0 && pl->aux_in_batch[i] && nd->layout != LAYOUT_COLS;
+    bs.aux_of[i] = aux ? add_buf(&bs, node_aux_elems(nd), true, &pl->infer_aux_off[i]) : -1;
   }
   int end = pl->n_fwd + 1;
   touch(&bs, storage_of(&bs, g->x), 0), touch(&bs, storage_of(&bs, g->x), end);

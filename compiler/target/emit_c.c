@@ -80,7 +80,8 @@ static void emit_state(Emit *e) {
     }
     if (node_aux_elems(nd)) {
       const char *what = nd->op == OP_dropout ? "mask" : nd->op == OP_batchnorm_train ? "batch mean, 1/std"
-                         : nd->op == OP_batchnorm_bwd ? "d gamma, d beta" : "optimizer slots";
+                         : nd->op == OP_batchnorm_bwd ? "d gamma, d beta"
+                         : nd->op == OP_conv2d ? "im2col's matrix, for the filter gradient" : "optimizer slots";
       P("  nn_real *%s_aux;  // %s\n", nd->name, what);
     }
   }

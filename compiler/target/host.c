@@ -235,7 +235,8 @@ void emit_host_phases(Emit *e) {
   if (!e->g->loss) return;
   P("static void nnc_backward(State *s, int n) {\n");
   for (int i = 0; i < pl->n_bwd; i++) {
-    P("  %s\n", timed(k++, e->d->run(e, pl->bwd[i], false, "n")));
+    if (runs_in_train_step(g, pl->bwd[i])) P("  %s\n", timed(k++, e->d->run(e, pl->bwd[i], false, "n")));
+    else P("  // %s: written by %s\n", pl->bwd[i]->name, pl->bwd[i]->computed_by->name);
     if (e->p->mpi) emit_mpi_backward_hook(e, i);  // start reducing the gradients it completed
   }
   P("}\n\n");

@@ -81,7 +81,10 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
          last(a), buf(e, a), buf(e, b), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
     return;
   }
-  if (!nd->ta)
+  if (nd->grad)                            // fuse_bias_grad.c: xᵀ·dy, and dy's column sums
+    CALL("gemm_tn_bias_grad", 0, "%lld, %lld, %s, %s, %s, %s, %s", last(a), last(b), rows_expr(a), buf(e, a),
+         buf(e, b), buf(e, nd), buf(e, nd->grad));
+  else if (!nd->ta)
     CALL("gemm", 0, "0, %d, %s, %lld, %lld, %s, %s, %s, 0", nd->tb, rows_expr(a), last(nd), last(a), buf(e, a),
          buf(e, b), buf(e, nd));
   else
@@ -90,6 +93,11 @@ static void emit_matmul(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d(Emit *e, const Node *nd, bool infer) {
+  if (nd->layout == LAYOUT_COLS && !infer) {   // layout.c: im2col's matrix kept in aux for the filter gradient
+    CALL("conv2d_fwd_cols_bias_act", 0, "n, %s,\n      %s, %s, %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[1]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd), aux(e, nd));
+    return;
+  }
   if (nd->layout == LAYOUT_PACKED) {
     CALL("conv2d_fwd_packed", 0, "n, %s,\n      %s, %s, %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
          buf(e, nd->in[3]), opt_buf(e, nd->in[2]), epi_act(nd), buf(e, nd));
@@ -120,7 +128,30 @@ static void emit_conv2d_bwd_data(Emit *e, const Node *nd, bool infer) {
 }
 
 static void emit_conv2d_bwd_filter(Emit *e, const Node *nd, bool infer) {
-  CALL(nd->layout == LAYOUT_BLOCKED ? "conv2d_bwd_filter_blocked" : "conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
+  if (nd->in[2]) {                         // layout.c: the matrix in[2] kept (LAYOUT_COLS); fuse_bias_grad.c
+    const char *cols = aux(e, nd->in[2]);
+    if (nd->grad)
+      CALL("conv2d_bwd_filter_cols_bias", 0, "n, %s,\n      %s, %s, %s, %s", window_args(nd, false), cols,
+           buf(e, nd->in[1]), buf(e, nd), buf(e, nd->grad));
+    else
+      CALL("conv2d_bwd_filter_cols", 0, "n, %s,\n      %s, %s, %s", window_args(nd, false), cols, buf(e, nd->in[1]),
+           buf(e, nd));
+    return;
+  }
+  if (nd->layout == LAYOUT_BLOCKED) {      // layout.c: over blocked copies in the workspace; a
+    CALL("conv2d_bwd_filter_blocked", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false),   //   fused bias
+         buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd));                                        //   gradient apart
+    if (nd->grad)
+      CALL("bias_grad", 0, "%s, %lld, %s, %s", rows_expr(nd->in[1]), last(nd->in[1]), buf(e, nd->in[1]),
+           buf(e, nd->grad));
+    return;
+  }
+  if (nd->grad) {                          // fuse_bias_grad.c: the bias gradient from the same dy
+    CALL("conv2d_bwd_filter_bias", K_WORK, "n, %s,\n      %s, %s, %s, %s", window_args(nd, false),
+         buf(e, nd->in[0]), buf(e, nd->in[1]), buf(e, nd), buf(e, nd->grad));
+    return;
+  }
+  CALL("conv2d_bwd_filter", K_WORK, "n, %s,\n      %s, %s, %s", window_args(nd, false), buf(e, nd->in[0]),
        buf(e, nd->in[1]), buf(e, nd));
 }
 
@@ -479,7 +510,8 @@ char *node_calls_text(Emit *e, const Node *nd, bool infer) {
 }
 
 bool node_has_infer_variant(const Node *nd) {
-  return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2);
+  return op_info[nd->op].infer != nd->op || (op_info[nd->op].cls == FC_LOSS && nd->op != OP_l1l2) ||
+         nd->layout == LAYOUT_COLS;   // inference keeps no matrix
 }
 
 int list_kernels(Emit *e, KernelRef **out) {
@@ -490,7 +522,8 @@ int list_kernels(Emit *e, KernelRef **out) {
     ks[k++] = (KernelRef){pl->fwd[i], false};
     if (node_has_infer_variant(pl->fwd[i])) ks[k++] = (KernelRef){pl->fwd[i], true};
   }
-  for (int i = 0; i < pl->n_bwd; i++) ks[k++] = (KernelRef){pl->bwd[i], false};
+  for (int i = 0; i < pl->n_bwd; i++)
+    if (runs_in_train_step(e->g, pl->bwd[i])) ks[k++] = (KernelRef){pl->bwd[i], false};
   for (int i = 0; i < pl->n_upd; i++)
     if (runs_in_train_step(e->g, pl->upd[i])) ks[k++] = (KernelRef){pl->upd[i], false};
   if (e->g->update_all) ks[k++] = (KernelRef){e->g->update_all, false};

@@ -55,20 +55,20 @@ typedef struct State {
   nn_real *batch_y;  // input (n, 1)
   nn_real *loss_sparse_softmax_xent;  // sparse_softmax_xent (n, 10), storage of dense_1_fwd_softmax
   nn_real *loss_grad;  // loss_grad (n, 10)
-  nn_real *dense_1_bwd_bias_grad;  // bias_grad (10)
   nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 32)
-  nn_real *dense_1_bwd_matmul_dw;  // matmul (32, 10)
+  nn_real *dense_1_bwd_matmul_dw_bias;  // matmul (32, 10)
+  nn_real *dense_1_bwd_bias_grad;  // bias_grad (10)
   nn_real *dropout_bwd_dropout_relu_bwd;  // ewise_chain (n, 32)
-  nn_real *dense_bwd_bias_grad;  // bias_grad (32)
   nn_real *dense_bwd_matmul_dx_relu_bwd;  // matmul (n, 2704)
-  nn_real *dense_bwd_matmul_dw;  // matmul (2704, 32)
+  nn_real *dense_bwd_matmul_dw_bias;  // matmul (2704, 32)
+  nn_real *dense_bwd_bias_grad;  // bias_grad (32)
   nn_real *flatten_bwd_reshape;  // reshape (n, 13, 13, 16), storage of dense_bwd_matmul_dx_relu_bwd
-  nn_real *conv2d_1_bwd_bias_grad;  // bias_grad (16)
   nn_real *conv2d_1_bwd_conv_dx;  // conv2d_bwd_data (n, 13, 13, 8)
-  nn_real *conv2d_1_bwd_conv_dw;  // conv2d_bwd_filter (3, 3, 8, 16)
+  nn_real *conv2d_1_bwd_conv_dw_bias;  // conv2d_bwd_filter (3, 3, 8, 16)
+  nn_real *conv2d_1_bwd_bias_grad;  // bias_grad (16)
   nn_real *max_pooling2d_bwd_maxpool_relu_bwd;  // maxpool2d_bwd (n, 26, 26, 8)
+  nn_real *conv2d_bwd_conv_dw_bias;  // conv2d_bwd_filter (3, 3, 1, 8)
   nn_real *conv2d_bwd_bias_grad;  // bias_grad (8)
-  nn_real *conv2d_bwd_conv_dw;  // conv2d_bwd_filter (3, 3, 1, 8)
   nn_real *conv2d_upd_kernel_aux;  // optimizer slots
   nn_real *conv2d_upd_bias_aux;  // optimizer slots
   nn_real *conv2d_1_upd_kernel_aux;  // optimizer slots
@@ -135,19 +135,14 @@ static void loss_sparse_softmax_xent_infer(State *s, int n) {
   s->loss = nnk_loss_sparse_softmax_xent(n, 10, s->dense_1_fwd_matmul_bias, s->batch_y, s->loss_sparse_softmax_xent, NULL);
 }
 
-// dense_1_bwd_bias_grad: bias_grad (n, 10) -> (10); 10 FLOPs per sample
-static void dense_1_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 10, s->loss_grad, s->dense_1_bwd_bias_grad);
-}
-
 // dense_1_bwd_matmul_dx: matmul (n, 10), (32, 10) -> (n, 32); 640 FLOPs per sample
 static void dense_1_bwd_matmul_dx(State *s, int n) {
   nnk_gemm(0, 1, n, 32, 10, s->loss_grad, s->dense_1_kernel, s->dense_1_bwd_matmul_dx, 0);
 }
 
-// dense_1_bwd_matmul_dw: matmul (n, 32), (n, 10) -> (32, 10); 640 FLOPs per sample
-static void dense_1_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 32, 10, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw, 0);
+// dense_1_bwd_matmul_dw_bias: matmul (n, 32), (n, 10) -> (32, 10); 640 FLOPs per sample
+static void dense_1_bwd_matmul_dw_bias(State *s, int n) {
+  nnk_gemm_tn_bias_grad(32, 10, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw_bias, s->dense_1_bwd_bias_grad);
 }
 
 // dropout_bwd_dropout_relu_bwd: ewise_chain (n, 32), (n, 32), (n, 32) -> (n, 32); 64 FLOPs per sample
@@ -160,25 +155,15 @@ static void dropout_bwd_dropout_relu_bwd(State *s, int n) {
   nnk_ewise_chain((int64_t)n * 32, 2, op, alpha, x, dy, s->dropout_bwd_dropout_relu_bwd);
 }
 
-// dense_bwd_bias_grad: bias_grad (n, 32) -> (32); 32 FLOPs per sample
-static void dense_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_bias_grad);
-}
-
 // dense_bwd_matmul_dx_relu_bwd: matmul (n, 32), (2704, 32), (n, 13, 13, 16) -> (n, 2704); 173056 FLOPs per sample
 static void dense_bwd_matmul_dx_relu_bwd(State *s, int n) {
   nnk_gemm_act_grad(0, 1, n, 2704, 32, s->dropout_bwd_dropout_relu_bwd, s->dense_kernel,
       s->conv2d_1_fwd_conv_bias_relu, NN_EPI_RELU, s->dense_bwd_matmul_dx_relu_bwd);
 }
 
-// dense_bwd_matmul_dw: matmul (n, 2704), (n, 32) -> (2704, 32); 173056 FLOPs per sample
-static void dense_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 2704, 32, n, s->flatten_fwd_reshape, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_matmul_dw, 0);
-}
-
-// conv2d_1_bwd_bias_grad: bias_grad (n, 13, 13, 16) -> (16); 16 FLOPs per sample
-static void conv2d_1_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n * 169, 16, s->flatten_bwd_reshape, s->conv2d_1_bwd_bias_grad);
+// dense_bwd_matmul_dw_bias: matmul (n, 2704), (n, 32) -> (2704, 32); 173056 FLOPs per sample
+static void dense_bwd_matmul_dw_bias(State *s, int n) {
+  nnk_gemm_tn_bias_grad(2704, 32, n, s->flatten_fwd_reshape, s->dropout_bwd_dropout_relu_bwd, s->dense_bwd_matmul_dw_bias, s->dense_bwd_bias_grad);
 }
 
 // conv2d_1_bwd_conv_dx: conv2d_bwd_data (n, 13, 13, 16), (3, 3, 8, 16) -> (n, 13, 13, 8); 389376 FLOPs per sample
@@ -187,10 +172,10 @@ static void conv2d_1_bwd_conv_dx(State *s, int n) {
       s->flatten_bwd_reshape, s->conv2d_1_kernel, s->conv2d_1_bwd_conv_dx, s->work);
 }
 
-// conv2d_1_bwd_conv_dw: conv2d_bwd_filter (n, 13, 13, 8), (n, 13, 13, 16) -> (3, 3, 8, 16); 389376 FLOPs per sample
-static void conv2d_1_bwd_conv_dw(State *s, int n) {
-  nnk_conv2d_bwd_filter(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
-      s->max_pooling2d_fwd_maxpool, s->flatten_bwd_reshape, s->conv2d_1_bwd_conv_dw, s->work);
+// conv2d_1_bwd_conv_dw_bias: conv2d_bwd_filter (n, 13, 13, 8), (n, 13, 13, 16) -> (3, 3, 8, 16); 389376 FLOPs per sample
+static void conv2d_1_bwd_conv_dw_bias(State *s, int n) {
+  nnk_conv2d_bwd_filter_bias(n, 13, 13, 8, 3, 3, 16, 1, 1, 1, 1, 13, 13,
+      s->max_pooling2d_fwd_maxpool, s->flatten_bwd_reshape, s->conv2d_1_bwd_conv_dw_bias, s->conv2d_1_bwd_bias_grad, s->work);
 }
 
 // max_pooling2d_bwd_maxpool_relu_bwd: maxpool2d_bwd (n, 26, 26, 8), (n, 13, 13, 8), (n, 13, 13, 8) -> (n, 26, 26, 8); 5408 FLOPs per sample
@@ -199,15 +184,10 @@ static void max_pooling2d_bwd_maxpool_relu_bwd(State *s, int n) {
       s->conv2d_fwd_conv_bias_relu, s->conv2d_1_bwd_conv_dx, NN_EPI_RELU, s->max_pooling2d_bwd_maxpool_relu_bwd);
 }
 
-// conv2d_bwd_bias_grad: bias_grad (n, 26, 26, 8) -> (8); 8 FLOPs per sample
-static void conv2d_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n * 676, 8, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_bias_grad);
-}
-
-// conv2d_bwd_conv_dw: conv2d_bwd_filter (n, 28, 28, 1), (n, 26, 26, 8) -> (3, 3, 1, 8); 97344 FLOPs per sample
-static void conv2d_bwd_conv_dw(State *s, int n) {
-  nnk_conv2d_bwd_filter(n, 28, 28, 1, 3, 3, 8, 1, 1, 0, 0, 26, 26,
-      s->batch_x, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_conv_dw, s->work);
+// conv2d_bwd_conv_dw_bias: conv2d_bwd_filter (n, 28, 28, 1), (n, 26, 26, 8) -> (3, 3, 1, 8); 97344 FLOPs per sample
+static void conv2d_bwd_conv_dw_bias(State *s, int n) {
+  nnk_conv2d_bwd_filter_bias(n, 28, 28, 1, 3, 3, 8, 1, 1, 0, 0, 26, 26,
+      s->batch_x, s->max_pooling2d_bwd_maxpool_relu_bwd, s->conv2d_bwd_conv_dw_bias, s->conv2d_bwd_bias_grad, s->work);
 }
 
 // adam_update_all: update_all; 881380 FLOPs
@@ -225,13 +205,13 @@ static void adam_update_all(State *s, int n) {
       s->dense_1_bias,  // dense_1.bias
   };
   const nn_real *const g[8] = {
-      s->conv2d_bwd_conv_dw,
+      s->conv2d_bwd_conv_dw_bias,
       s->conv2d_bwd_bias_grad,
-      s->conv2d_1_bwd_conv_dw,
+      s->conv2d_1_bwd_conv_dw_bias,
       s->conv2d_1_bwd_bias_grad,
-      s->dense_bwd_matmul_dw,
+      s->dense_bwd_matmul_dw_bias,
       s->dense_bwd_bias_grad,
-      s->dense_1_bwd_matmul_dw,
+      s->dense_1_bwd_matmul_dw_bias,
       s->dense_1_bwd_bias_grad,
   };
   nn_real *const m[8] = {
@@ -284,19 +264,19 @@ static void nnc_forward_infer(State *s, int n, int with_loss) {
 }
 
 static void nnc_backward(State *s, int n) {
-  dense_1_bwd_bias_grad(s, n);
   dense_1_bwd_matmul_dx(s, n);
-  dense_1_bwd_matmul_dw(s, n);
+  dense_1_bwd_matmul_dw_bias(s, n);
+  // dense_1_bwd_bias_grad: written by dense_1_bwd_matmul_dw_bias
   dropout_bwd_dropout_relu_bwd(s, n);
-  dense_bwd_bias_grad(s, n);
   dense_bwd_matmul_dx_relu_bwd(s, n);
-  dense_bwd_matmul_dw(s, n);
-  conv2d_1_bwd_bias_grad(s, n);
+  dense_bwd_matmul_dw_bias(s, n);
+  // dense_bwd_bias_grad: written by dense_bwd_matmul_dw_bias
   conv2d_1_bwd_conv_dx(s, n);
-  conv2d_1_bwd_conv_dw(s, n);
+  conv2d_1_bwd_conv_dw_bias(s, n);
+  // conv2d_1_bwd_bias_grad: written by conv2d_1_bwd_conv_dw_bias
   max_pooling2d_bwd_maxpool_relu_bwd(s, n);
-  conv2d_bwd_bias_grad(s, n);
-  conv2d_bwd_conv_dw(s, n);
+  conv2d_bwd_conv_dw_bias(s, n);
+  // conv2d_bwd_bias_grad: written by conv2d_bwd_conv_dw_bias
 }
 
 static void nnc_update(State *s) {
@@ -338,19 +318,19 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dense_1_fwd_matmul_bias", "matmul", 8176, 10, 1},
   {"dense_1_fwd_softmax", "softmax", 14320, 10, 1},
   {"loss_sparse_softmax_xent", "sparse_softmax_xent", 0, 1, 2},
-  {"dense_1_bwd_bias_grad", "bias_grad", 352592, 10, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 8176, 32, 1},
-  {"dense_1_bwd_matmul_dw", "matmul", 352144, 320, 0},
+  {"dense_1_bwd_matmul_dw_bias", "matmul", 352144, 320, 0},
+  {"dense_1_bwd_bias_grad", "bias_grad", 352592, 10, 0},
   {"dropout_bwd_dropout_relu_bwd", "ewise_chain", 12176, 32, 1},
-  {"dense_bwd_bias_grad", "bias_grad", 352544, 32, 0},
   {"dense_bwd_matmul_dx_relu_bwd", "matmul", 8112, 2704, 1},
-  {"dense_bwd_matmul_dw", "matmul", 264464, 86528, 0},
-  {"conv2d_1_bwd_bias_grad", "bias_grad", 352576, 16, 0},
+  {"dense_bwd_matmul_dw_bias", "matmul", 264464, 86528, 0},
+  {"dense_bwd_bias_grad", "bias_grad", 352544, 32, 0},
   {"conv2d_1_bwd_conv_dx", "conv2d_bwd_data", 12176, 1352, 1},
-  {"conv2d_1_bwd_conv_dw", "conv2d_bwd_filter", 350992, 1152, 0},
+  {"conv2d_1_bwd_conv_dw_bias", "conv2d_bwd_filter", 350992, 1152, 0},
+  {"conv2d_1_bwd_bias_grad", "bias_grad", 352576, 16, 0},
   {"max_pooling2d_bwd_maxpool_relu_bwd", "maxpool2d_bwd", 5408, 5408, 1},
+  {"conv2d_bwd_conv_dw_bias", "conv2d_bwd_filter", 352464, 72, 0},
   {"conv2d_bwd_bias_grad", "bias_grad", 352608, 8, 0},
-  {"conv2d_bwd_conv_dw", "conv2d_bwd_filter", 352464, 72, 0},
   {"conv2d_upd_kernel", "adam_update", 0, 72, 0},
   {"conv2d_upd_kernel", "adam_update", 88160, 144, 0},
   {"conv2d_upd_bias", "adam_update", 80, 8, 0},
@@ -565,20 +545,20 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->batch_y = batch + (size_t)14336 * max_batch;
   s->loss_sparse_softmax_xent = s->dense_1_fwd_softmax;
   s->loss_grad = batch + (size_t)8208 * max_batch;
-  s->dense_1_bwd_bias_grad = fixed + 352592;
   s->dense_1_bwd_matmul_dx = batch + (size_t)8176 * max_batch;
-  s->dense_1_bwd_matmul_dw = fixed + 352144;
+  s->dense_1_bwd_matmul_dw_bias = fixed + 352144;
+  s->dense_1_bwd_bias_grad = fixed + 352592;
   s->dropout_bwd_dropout_relu_bwd = batch + (size_t)12176 * max_batch;
-  s->dense_bwd_bias_grad = fixed + 352544;
   s->dense_bwd_matmul_dx_relu_bwd = batch + (size_t)8112 * max_batch;
-  s->dense_bwd_matmul_dw = fixed + 264464;
+  s->dense_bwd_matmul_dw_bias = fixed + 264464;
+  s->dense_bwd_bias_grad = fixed + 352544;
   s->flatten_bwd_reshape = s->dense_bwd_matmul_dx_relu_bwd;
-  s->conv2d_1_bwd_bias_grad = fixed + 352576;
   s->conv2d_1_bwd_conv_dx = batch + (size_t)12176 * max_batch;
-  s->conv2d_1_bwd_conv_dw = fixed + 350992;
+  s->conv2d_1_bwd_conv_dw_bias = fixed + 350992;
+  s->conv2d_1_bwd_bias_grad = fixed + 352576;
   s->max_pooling2d_bwd_maxpool_relu_bwd = batch + (size_t)5408 * max_batch;
+  s->conv2d_bwd_conv_dw_bias = fixed + 352464;
   s->conv2d_bwd_bias_grad = fixed + 352608;
-  s->conv2d_bwd_conv_dw = fixed + 352464;
   s->conv2d_upd_kernel_aux = fixed + 88160;
   s->conv2d_upd_bias_aux = fixed + 88304;
   s->conv2d_1_upd_kernel_aux = fixed + 88320;

@@ -51,9 +51,9 @@ typedef struct State {
   nn_real *dense_1_fwd_matmul_bias;  // matmul (n, 1)
   nn_real *batch_y;  // input (n, 1)
   nn_real *loss_grad;  // loss_grad (n, 1)
-  nn_real *dense_1_bwd_bias_grad;  // bias_grad (1)
   nn_real *dense_1_bwd_matmul_dx;  // matmul (n, 16)
-  nn_real *dense_1_bwd_matmul_dw;  // matmul (16, 1)
+  nn_real *dense_1_bwd_matmul_dw_bias;  // matmul (16, 1)
+  nn_real *dense_1_bwd_bias_grad;  // bias_grad (1)
   nn_real *dropout_bwd_dropout;  // dropout_bwd (n, 16)
   nn_real *batch_normalization_bwd_batchnorm;  // batchnorm_bwd (n, 16)
   nn_real *batch_normalization_bwd_batchnorm_aux;  // d gamma, d beta
@@ -61,8 +61,8 @@ typedef struct State {
   nn_real *batch_normalization_bwd_dbeta;  // aux_view (16), in batch_normalization_bwd_batchnorm_aux
   nn_real *dense_bwd_relu;  // relu_bwd (n, 16)
   nn_real *dense_bwd_l1l2;  // l1l2_grad (8, 16)
+  nn_real *dense_bwd_matmul_dw_bias;  // matmul (8, 16)
   nn_real *dense_bwd_bias_grad;  // bias_grad (16)
-  nn_real *dense_bwd_matmul_dw;  // matmul (8, 16)
   nn_real *dense_kernel_grad_sum;  // add (8, 16)
   nn_real *dense_upd_kernel_aux;  // optimizer slots
   nn_real *dense_upd_bias_aux;  // optimizer slots
@@ -122,19 +122,14 @@ static void loss_mse_infer(State *s, int n) {
   s->loss = nnk_loss_mse(n, 1, s->dense_1_fwd_matmul_bias, s->batch_y, NULL);
 }
 
-// dense_1_bwd_bias_grad: bias_grad (n, 1) -> (1); 1 FLOPs per sample
-static void dense_1_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 1, s->loss_grad, s->dense_1_bwd_bias_grad);
-}
-
 // dense_1_bwd_matmul_dx: matmul (n, 1), (16, 1) -> (n, 16); 32 FLOPs per sample
 static void dense_1_bwd_matmul_dx(State *s, int n) {
   nnk_gemm(0, 1, n, 16, 1, s->loss_grad, s->dense_1_kernel, s->dense_1_bwd_matmul_dx, 0);
 }
 
-// dense_1_bwd_matmul_dw: matmul (n, 16), (n, 1) -> (16, 1); 32 FLOPs per sample
-static void dense_1_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 16, 1, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw, 0);
+// dense_1_bwd_matmul_dw_bias: matmul (n, 16), (n, 1) -> (16, 1); 32 FLOPs per sample
+static void dense_1_bwd_matmul_dw_bias(State *s, int n) {
+  nnk_gemm_tn_bias_grad(16, 1, n, s->dropout_fwd_dropout, s->loss_grad, s->dense_1_bwd_matmul_dw_bias, s->dense_1_bwd_bias_grad);
 }
 
 // dropout_bwd_dropout: dropout_bwd (n, 16), (n, 16) -> (n, 16); 16 FLOPs per sample
@@ -160,21 +155,16 @@ static void dense_bwd_l1l2(State *s, int n) {
   nnk_l1l2_grad(128, 0.0, 0.0001, s->dense_kernel, s->dense_bwd_l1l2);
 }
 
-// dense_bwd_bias_grad: bias_grad (n, 16) -> (16); 16 FLOPs per sample
-static void dense_bwd_bias_grad(State *s, int n) {
-  nnk_bias_grad(n, 16, s->dense_bwd_relu, s->dense_bwd_bias_grad);
-}
-
-// dense_bwd_matmul_dw: matmul (n, 8), (n, 16) -> (8, 16); 256 FLOPs per sample
-static void dense_bwd_matmul_dw(State *s, int n) {
-  nnk_gemm(1, 0, 8, 16, n, s->batch_x, s->dense_bwd_relu, s->dense_bwd_matmul_dw, 0);
+// dense_bwd_matmul_dw_bias: matmul (n, 8), (n, 16) -> (8, 16); 256 FLOPs per sample
+static void dense_bwd_matmul_dw_bias(State *s, int n) {
+  nnk_gemm_tn_bias_grad(8, 16, n, s->batch_x, s->dense_bwd_relu, s->dense_bwd_matmul_dw_bias, s->dense_bwd_bias_grad);
 }
 
 // dense_kernel_grad_sum: add (8, 16), (8, 16) -> (8, 16); 128 FLOPs per sample
 static void dense_kernel_grad_sum(State *s, int n) {
   (void)n;
   nnk_copy(128, s->dense_bwd_l1l2, s->dense_kernel_grad_sum);
-  nnk_add_inplace(128, s->dense_kernel_grad_sum, s->dense_bwd_matmul_dw);
+  nnk_add_inplace(128, s->dense_kernel_grad_sum, s->dense_bwd_matmul_dw_bias);
 }
 
 // rmsprop_update_all: update_all; 1930 FLOPs
@@ -194,7 +184,7 @@ static void rmsprop_update_all(State *s, int n) {
       s->dense_bwd_bias_grad,
       s->batch_normalization_bwd_dgamma,
       s->batch_normalization_bwd_dbeta,
-      s->dense_1_bwd_matmul_dw,
+      s->dense_1_bwd_matmul_dw_bias,
       s->dense_1_bwd_bias_grad,
   };
   nn_real *const velocity[6] = {
@@ -247,15 +237,15 @@ static void nnc_forward_infer(State *s, int n, int with_loss) {
 }
 
 static void nnc_backward(State *s, int n) {
-  dense_1_bwd_bias_grad(s, n);
   dense_1_bwd_matmul_dx(s, n);
-  dense_1_bwd_matmul_dw(s, n);
+  dense_1_bwd_matmul_dw_bias(s, n);
+  // dense_1_bwd_bias_grad: written by dense_1_bwd_matmul_dw_bias
   dropout_bwd_dropout(s, n);
   batch_normalization_bwd_batchnorm(s, n);
   dense_bwd_relu(s, n);
   dense_bwd_l1l2(s, n);
-  dense_bwd_bias_grad(s, n);
-  dense_bwd_matmul_dw(s, n);
+  dense_bwd_matmul_dw_bias(s, n);
+  // dense_bwd_bias_grad: written by dense_bwd_matmul_dw_bias
   dense_kernel_grad_sum(s, n);
 }
 
@@ -296,15 +286,15 @@ static const struct { const char *node, *op; int64_t off, elems; int batched; } 
   {"dropout_fwd_dropout", "dropout", 32, 16, 1},
   {"dense_1_fwd_matmul_bias", "matmul", 96, 1, 1},
   {"loss_mse", "mse", 0, 1, 2},
-  {"dense_1_bwd_bias_grad", "bias_grad", 1168, 1, 0},
   {"dense_1_bwd_matmul_dx", "matmul", 64, 16, 1},
-  {"dense_1_bwd_matmul_dw", "matmul", 1136, 16, 0},
+  {"dense_1_bwd_matmul_dw_bias", "matmul", 1136, 16, 0},
+  {"dense_1_bwd_bias_grad", "bias_grad", 1168, 1, 0},
   {"dropout_bwd_dropout", "dropout_bwd", 32, 16, 1},
   {"batch_normalization_bwd_batchnorm", "batchnorm_bwd", 48, 16, 1},
   {"dense_bwd_relu", "relu_bwd", 0, 16, 1},
   {"dense_bwd_l1l2", "l1l2_grad", 848, 128, 0},
+  {"dense_bwd_matmul_dw_bias", "matmul", 976, 128, 0},
   {"dense_bwd_bias_grad", "bias_grad", 1152, 16, 0},
-  {"dense_bwd_matmul_dw", "matmul", 976, 128, 0},
   {"dense_kernel_grad_sum", "add", 848, 128, 0},
   {"dense_upd_kernel", "rmsprop_update", 0, 128, 0},
   {"dense_upd_kernel", "rmsprop_update", 240, 384, 0},
@@ -504,9 +494,9 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->dense_1_fwd_matmul_bias = batch + (size_t)96 * max_batch;
   s->batch_y = batch + (size_t)112 * max_batch;
   s->loss_grad = batch + (size_t)128 * max_batch;
-  s->dense_1_bwd_bias_grad = fixed + 1168;
   s->dense_1_bwd_matmul_dx = batch + (size_t)64 * max_batch;
-  s->dense_1_bwd_matmul_dw = fixed + 1136;
+  s->dense_1_bwd_matmul_dw_bias = fixed + 1136;
+  s->dense_1_bwd_bias_grad = fixed + 1168;
   s->dropout_bwd_dropout = batch + (size_t)32 * max_batch;
   s->batch_normalization_bwd_batchnorm = batch + (size_t)48 * max_batch;
   s->batch_normalization_bwd_batchnorm_aux = fixed + 1104;
@@ -514,8 +504,8 @@ static nn_model *nnc_model_create(int max_batch, const nn_options *opt) {
   s->batch_normalization_bwd_dbeta = s->batch_normalization_bwd_batchnorm_aux + 16;
   s->dense_bwd_relu = batch + (size_t)0 * max_batch;
   s->dense_bwd_l1l2 = fixed + 848;
+  s->dense_bwd_matmul_dw_bias = fixed + 976;
   s->dense_bwd_bias_grad = fixed + 1152;
-  s->dense_bwd_matmul_dw = fixed + 976;
   s->dense_kernel_grad_sum = fixed + 848;
   s->dense_upd_kernel_aux = fixed + 240;
   s->dense_upd_bias_aux = fixed + 624;

@@ -319,7 +319,7 @@ Test(backend_emit, deterministic_and_compiles) {
   // User strings appear only escaped.
   cr_expect(strstr(a, "\"w \\052/.safetensors\""));
   cr_expect_null(strstr(a, "w */"));
-  cr_expect(strstr(a, "static void conv2d_1_bwd_conv_dw(State *s, int n)"));
+  cr_expect(strstr(a, "static void conv2d_1_bwd_conv_dw_bias(State *s, int n)"));   // fuse_bias_grad.c
   // The whole program (main included) compiles cleanly.
   const char *dir = tp_tmpdir();
   char path[512];

@@ -240,6 +240,115 @@ Test(conv2d, direct_same_bits_for_any_thread_count) {
 }
 #endif
 
+/* fuse_bias_grad.c: a weight gradient that also sums dy's columns gives the separate
+ * kernels' bits: dw as nnk_conv2d_bwd_filter / nnk_gemm, db as nnk_bias_grad (whose double
+ * row-order sums a float or reordered sum would miss over thousands of rows), at 1, 2 and 3
+ * threads.  Shapes: im2col in one chunk and in several, strided, pointwise, the direct
+ * first-layer path, filters that leave a partial panel, and more filters than the sums'
+ * stack buffer holds. */
+static void check_filter_bias(const int *d, int threads) {
+    int n = d[0], F = d[6], rows = n * d[11] * d[12];
+    size_t xl = (size_t)n * d[1] * d[2] * d[3], wl = (size_t)d[4] * d[5] * d[3] * F, yl = (size_t)rows * F;
+    float *x = rand_buf(xl), *dy = rand_buf(yl), *dw1 = rand_buf(wl), *dw2 = rand_buf(wl);
+    float *db1 = rand_buf(F), *db2 = rand_buf(F);
+    float *work = rand_buf(nnk_conv2d_work_elems(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[11], d[12]));
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#endif
+    nnk_conv2d_bwd_filter(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], x, dy, dw1, work);
+    nnk_bias_grad(rows, F, dy, db1);
+    nnk_conv2d_bwd_filter_bias(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], x, dy,
+                               dw2, db2, work);
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    cr_expect(memcmp(dw1, dw2, wl * sizeof *dw1) == 0, "filter gradient %dx%dx%dx%d F=%d: dw differs (%d threads)",
+              n, d[1], d[2], d[3], F, threads);
+    cr_expect(memcmp(db1, db2, F * sizeof *db1) == 0, "filter gradient %dx%dx%dx%d F=%d: db differs (%d threads)",
+              n, d[1], d[2], d[3], F, threads);
+    free(x); free(dy); free(dw1); free(dw2); free(db1); free(db2); free(work);
+}
+
+Test(conv2d, filter_gradient_with_bias_gradient_gives_the_separate_bits) {
+    int shapes[][13] = {
+        {32, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0, 11, 11},  /* fashion_cnn conv2d_1: one chunk */
+        {4, 62, 62, 32, 3, 3, 40, 1, 1, 0, 0, 60, 60},   /* two chunks; a partial panel */
+        {3, 9, 8, 2, 3, 2, 5, 2, 3, 1, 0, 5, 3},         /* strides 2/3, 'same', F = 5 */
+        {2, 8, 8, 4, 1, 1, 1100, 1, 1, 0, 0, 8, 8},      /* pointwise; sums on the heap */
+        {8, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0, 26, 26},    /* fashion_cnn conv2d: direct */
+        {2, 9, 8, 3, 3, 3, 16, 2, 2, 1, 1, 5, 4},        /* direct, one vector of filters */
+    };
+    for (int s = 0; s < 6; s++)
+        for (int t = 1; t <= 3; t++) check_filter_bias(shapes[s], t);
+}
+
+/* layout.c's COLS: the forward convolution keeps im2col's matrix of the whole batch and the
+ * filter gradient reads it.  y, dw and db have the NHWC kernels' bits, the kept matrix is
+ * im2col's, at 1 and 2 threads, in one chunk and in several (the filter gradient walks the
+ * workspace's chunks over the kept matrix). */
+Test(conv2d, kept_im2col_matrix_gives_the_nhwc_bits) {
+    int shapes[][13] = {
+        {32, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0, 11, 11},  /* fashion_cnn conv2d_1: one chunk */
+        {4, 62, 62, 32, 3, 3, 40, 1, 1, 0, 0, 60, 60},   /* two chunks; a partial panel */
+        {3, 9, 8, 2, 3, 2, 5, 2, 3, 1, 0, 5, 3},         /* strides 2/3, 'same', F = 5 */
+    };
+    for (int s = 0; s < 3; s++)
+        for (int t = 1; t <= 2; t++) {
+            const int *d = shapes[s];
+            int n = d[0], F = d[6], rows = n * d[11] * d[12], kdim = d[4] * d[5] * d[3];
+            size_t xl = (size_t)n * d[1] * d[2] * d[3], wl = (size_t)kdim * F, yl = (size_t)rows * F;
+            float *x = rand_buf(xl), *w = rand_buf(wl), *b = rand_buf(F), *dy = rand_buf(yl);
+            float *y1 = rand_buf(yl), *y2 = rand_buf(yl), *cols = rand_buf((size_t)rows * kdim);
+            float *dw1 = rand_buf(wl), *dw2 = rand_buf(wl), *dw3 = rand_buf(wl), *db1 = rand_buf(F), *db2 = rand_buf(F);
+            size_t wk = nnk_conv2d_work_elems(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[11], d[12]);
+            float *work = rand_buf(wk > (size_t)rows * kdim ? wk : (size_t)rows * kdim);
+#ifdef _OPENMP
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(t);
+#endif
+            nnk_conv2d_fwd_bias_act(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], x, w, b,
+                                    NN_EPI_RELU, y1, work);
+            nnk_conv2d_bwd_filter(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], x, dy, dw1,
+                                  work);
+            nnk_bias_grad(rows, F, dy, db1);
+            nnk_conv2d_fwd_cols_bias_act(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], x, w,
+                                         b, NN_EPI_RELU, y2, cols);
+            nnk_conv2d_bwd_filter_cols(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12], cols,
+                                       dy, dw2);
+            nnk_conv2d_bwd_filter_cols_bias(n, d[1], d[2], d[3], d[4], d[5], F, d[7], d[8], d[9], d[10], d[11], d[12],
+                                            cols, dy, dw3, db2);
+            nnk_im2col_(n, d[1], d[2], d[3], d[4], d[5], d[7], d[8], d[9], d[10], d[11], d[12], x, work);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            cr_expect(memcmp(y1, y2, yl * sizeof *y1) == 0, "shape #%d, %d threads: y differs", s, t);
+            cr_expect(memcmp(cols, work, (size_t)rows * kdim * sizeof *cols) == 0, "shape #%d: kept matrix differs", s);
+            cr_expect(memcmp(dw1, dw2, wl * sizeof *dw1) == 0, "shape #%d, %d threads: dw differs", s, t);
+            cr_expect(memcmp(dw1, dw3, wl * sizeof *dw1) == 0, "shape #%d, %d threads: dw (with db) differs", s, t);
+            cr_expect(memcmp(db1, db2, F * sizeof *db1) == 0, "shape #%d, %d threads: db differs", s, t);
+            free(x); free(w); free(b); free(dy); free(y1); free(y2); free(cols);
+            free(dw1); free(dw2); free(dw3); free(db1); free(db2); free(work);
+        }
+}
+
+Test(gemm, weight_gradient_with_bias_gradient_gives_the_separate_bits) {
+    /* M x N x K of xᵀ·dy: Dense layers (K = the batch), N past one column block and the
+     * stack buffer, K past several K slices, and an empty product (M = 0: db alone). */
+    int sizes[][3] = {{1600, 64, 32}, {64, 10, 32}, {7, 300, 1000}, {33, 1030, 70}, {0, 20, 50}, {5, 3, 1}};
+    for (int s = 0; s < 6; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        float *A = rand_buf((size_t)K * M), *dy = rand_buf((size_t)K * N);
+        float *dw1 = rand_buf((size_t)M * N), *dw2 = rand_buf((size_t)M * N), *db1 = rand_buf(N), *db2 = rand_buf(N);
+        nnk_gemm(1, 0, M, N, K, A, dy, dw1, 0);
+        nnk_bias_grad(K, N, dy, db1);
+        nnk_gemm_tn_bias_grad(M, N, K, A, dy, dw2, db2);
+        cr_expect(memcmp(dw1, dw2, (size_t)M * N * sizeof *dw1) == 0, "%dx%dx%d: dw differs", M, N, K);
+        cr_expect(memcmp(db1, db2, N * sizeof *db1) == 0, "%dx%dx%d: db differs", M, N, K);
+        free(A); free(dy); free(dw1); free(dw2); free(db1); free(db2);
+    }
+}
+
 /* ------------------------------------------------------------ pooling */
 
 Test(pooling, maxpool_ties_send_gradient_to_first_max) {

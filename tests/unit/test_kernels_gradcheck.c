@@ -404,6 +404,58 @@ static double check_conv2d_bwd_filter_blocked(void) {
     return err;
 }
 
+/* fuse_bias_grad.c: the filter gradient that also sums dy, for y = conv(x, w) + b. */
+typedef struct { ConvCtx c; double *b; } ConvBiasCtx;
+
+static double conv_bias_loss(void *p) {
+    ConvBiasCtx *cb = p;
+    ConvCtx *c = &cb->c;
+    nnk_conv2d_fwd_bias_act(CONV_ARGS(c), c->x, c->w, cb->b, NN_EPI_NONE, c->y, c->work);
+    return dot(c->dy, c->y, (size_t)c->s.n * c->OH * c->OW * c->s.F);
+}
+
+/* The same from the matrix the forward pass kept (layout.c's COLS), with and without the
+ * bias gradient: dw, dw again and db of each kernel against finite differences. */
+static double check_conv2d_bwd_filter_bias(void) {
+    double err = 0;
+    for (size_t i = 0; i < N_CONV_SHAPES; i++) {
+        ConvBiasCtx cb = {conv_make(conv_shapes[i]), rand_buf(conv_shapes[i].F, -1, 1)};
+        ConvCtx *c = &cb.c;
+        size_t wl = (size_t)c->s.KH * c->s.KW * c->s.C * c->s.F;
+        size_t cl = (size_t)c->s.n * c->OH * c->OW * c->s.KH * c->s.KW * c->s.C;
+        double *dw[3] = {rand_buf(wl, 5, 6), rand_buf(wl, 5, 6), rand_buf(wl, 5, 6)};
+        double *db[2] = {rand_buf(c->s.F, 5, 6), rand_buf(c->s.F, 5, 6)}, *cols = rand_buf(cl, 5, 6);
+        nnk_conv2d_bwd_filter_bias(CONV_ARGS(c), c->x, c->dy, dw[0], db[0], c->work);
+        nnk_conv2d_fwd_cols_bias_act(CONV_ARGS(c), c->x, c->w, cb.b, NN_EPI_NONE, c->y, cols);
+        nnk_conv2d_bwd_filter_cols(CONV_ARGS(c), cols, c->dy, dw[1]);
+        nnk_conv2d_bwd_filter_cols_bias(CONV_ARGS(c), cols, c->dy, dw[2], db[1]);
+        double e = 0;
+        for (int k = 0; k < 3; k++) e = worst(e, fd_error(conv_bias_loss, &cb, c->w, wl, dw[k]));
+        for (int k = 0; k < 2; k++) e = worst(e, fd_error(conv_bias_loss, &cb, cb.b, c->s.F, db[k]));
+        if (e > GRAD_TOL) cr_log_error("conv2d_bwd_filter_bias / _cols shape #%zu: error %g", i, e);
+        err = worst(err, e);
+        conv_free(c); free(cb.b); free(cols);
+        for (int k = 0; k < 3; k++) free(dw[k]);
+        for (int k = 0; k < 2; k++) free(db[k]);
+    }
+    return err;
+}
+
+/* And a Dense layer's weight gradient with its bias gradient. */
+static double check_gemm_tn_bias_grad(void) {
+    double err = 0;
+    int shapes[][3] = {{4, 3, 2}, {3, 5, 70}};   /* n, in, out: 70 columns cross a panel */
+    for (int s = 0; s < 2; s++) {
+        DenseCtx c = dense_make(shapes[s][0], shapes[s][1], shapes[s][2]);
+        double *dw = rand_buf((size_t)c.in * c.out, 5, 6), *db = rand_buf(c.out, 5, 6);
+        nnk_gemm_tn_bias_grad(c.in, c.out, c.n, c.x, c.dy, dw, db);
+        err = worst(err, fd_error(dense_loss, &c, c.w, (size_t)c.in * c.out, dw));
+        err = worst(err, fd_error(dense_loss, &c, c.b, c.out, db));
+        dense_free(&c); free(dw); free(db);
+    }
+    return err;
+}
+
 /* ------------------------------------------------------------ pooling */
 
 typedef struct { int n, H, W, C, PH, PW, SH, SW, same; } PoolShape;
@@ -782,6 +834,10 @@ static const GradCheck gradchecks[] = {
     {"nnk_conv2d_bwd_filter", check_conv2d_bwd_filter},
     {"nnk_conv2d_pool_bwd_filter", check_conv2d_pool},
     {"nnk_conv2d_bwd_filter_blocked", check_conv2d_bwd_filter_blocked},
+    {"nnk_conv2d_bwd_filter_bias", check_conv2d_bwd_filter_bias},
+    {"nnk_gemm_tn_bias_grad", check_gemm_tn_bias_grad},
+    {"nnk_conv2d_bwd_filter_cols", check_conv2d_bwd_filter_bias},
+    {"nnk_conv2d_bwd_filter_cols_bias", check_conv2d_bwd_filter_bias},
     {"nnk_maxpool2d_bwd", check_maxpool},
     {"nnk_maxpool2d_bwd_act", check_maxpool_act},
     {"nnk_conv2d_bwd_data_act", check_conv2d_bwd_data_act},

@@ -60,13 +60,16 @@ static int kernels_of(const char *body, const char *op, char names[][256], int c
   return k;
 }
 
-// Kernels of the packed and blocked layouts, which only the C target runs: layout.c keeps
-// NHWC on OpenCL (and emit_opencl refuses such a node). They are checked against the NHWC
-// kernels they replace by test_kernels_packed.c instead.
+// Kernels only the C target runs, checked against the kernels they replace by a C test
+// instead: the packed and blocked layouts' (layout.c keeps NHWC on OpenCL, and emit_opencl
+// refuses such a node; test_kernels_packed.c), the weight gradients that sum the bias
+// gradient (fuse_bias_grad.c runs for C only) and the kept im2col matrix's (LAYOUT_COLS);
+// test_kernels_forward.c.
 static bool c_only(const char *kernel) {
-  static const char *const names[] = {"gemm_packed",    "gemm_packed_act_grad", "conv2d_fwd_packed",
+  static const char *const names[] = {"gemm_packed", "gemm_packed_act_grad", "conv2d_fwd_packed",
                                       "conv2d_bwd_data_packed_act", "pack_b", "pack_conv_flip",
-                                      "conv2d_bwd_filter_blocked"};
+                                      "conv2d_bwd_filter_blocked", "conv2d_bwd_filter_bias", "gemm_tn_bias_grad",
+                                      "conv2d_fwd_cols_bias_act", "conv2d_bwd_filter_cols", "conv2d_bwd_filter_cols_bias"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(kernel, names[i])) return true;
   return false;
@@ -79,6 +82,7 @@ Test(ops_coverage, every_kernel_op_has_both_kernels_and_a_cross_target_test) {
   char *cl_lib = slurp(NNC_SOURCE_DIR "/kernels/nn_kernels.cl", NULL);
   char *cl_test = slurp(NNC_SOURCE_DIR "/tests/unit/test_cl_kernels.c", NULL);
   char *packed_test = slurp(NNC_SOURCE_DIR "/tests/unit/test_kernels_packed.c", NULL);
+  char *forward_test = slurp(NNC_SOURCE_DIR "/tests/unit/test_kernels_forward.c", NULL);
   int rows = 0, with_kernels = 0;
   for (char *line = ops; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
     if (strncmp(line, "OP(", 3)) continue;
@@ -108,8 +112,8 @@ Test(ops_coverage, every_kernel_op_has_both_kernels_and_a_cross_target_test) {
       snprintf(cl_name, sizeof cl_name, "nncl_%.200s", kernels[i]);
       cr_expect(has_call(c_lib, c_name), "op %s calls %s, which kernels/nn_kernels.h lacks", name, c_name);
       if (c_only(kernels[i])) {
-        cr_expect(has_call(packed_test, c_name), "op %s: %s is not tested by tests/unit/test_kernels_packed.c", name,
-                  c_name);
+        cr_expect(has_call(packed_test, c_name) || has_call(forward_test, c_name),
+                  "op %s: %s is not tested by tests/unit/test_kernels_packed.c or test_kernels_forward.c", name, c_name);
         continue;
       }
       cr_expect(has_call(cl_lib, cl_name), "op %s calls %s, which kernels/nn_kernels.cl lacks", name, cl_name);
