@@ -77,6 +77,16 @@ typedef int8 nncl_mask8;
 #endif
 #define NNCL_LD8_(p) vload8(0, (p))
 
+/* v where the mask is all ones, +0 where it is 0: a select as a bitwise and, which
+ * stays branch-free in a hot loop (LLVM turns a select of a load into branches). */
+#ifdef NN_REAL_DOUBLE
+typedef ulong nncl_bits_;
+#define NNCL_KEEP_(v, m) as_double(as_ulong(v) & (m))
+#else
+typedef uint nncl_bits_;
+#define NNCL_KEEP_(v, m) as_float(as_uint(v) & (m))
+#endif
+
 /* Units dealt to items: with at least G units, unit u goes to group u mod G; with
  * fewer, to group floor(u·G/units) (item 0), spread over the whole range of groups,
  * since PoCL hands consecutive groups to a thread in chunks and the first `units`
@@ -189,7 +199,16 @@ typedef struct {
     int act;
     __global const nn_real *gy;   /* gradient epilogue (fuse_grad.c): C times NN_EPI_* gact's */
     int gact;                     /*   derivative at gy, an activation output of C's shape */
+    int pk;                       /* B' pre-packed in panels (nncl_pack_b, nncl_pack_conv_flip) */
 } nncl_conv_;
+
+/* Pre-packed weights (compiler/ir/layout.c): op(B)[K,N] in panels of NNCL_PACK_NR
+ * columns, bp[P][K][NNCL_PACK_NR] with zeros past N, made by a pack node once per step.
+ * B'(k, j..j+15) is then one contiguous run (two vectors), whatever op(B) was, and a
+ * stride-1 convolution's data gradient is a forward convolution of dy with the flipped
+ * kernel.  The plan sizes these buffers for the C library's panels (NNC_PACK_COLS = 32
+ * columns), which hold 16-column panels too. */
+#define NNCL_PACK_NR 16
 
 /* dy times act's derivative at its output y: the one place these three formulas are
  * written (the _bwd kernels, fused gradients and pointwise chains compute with it). */
@@ -250,6 +269,7 @@ static inline nn_real nncl_a_at_(int mode, int ta, int M, int K, __global const 
 static inline nn_real nncl_b_at_(int mode, int tb, int N, int K, __global const nn_real *B,
                                  nncl_conv_ p, int k, int j) {
     if (k >= K || j >= N) return 0;
+    if (p.pk) return B[((long)(j / NNCL_PACK_NR) * K + k) * NNCL_PACK_NR + j % NNCL_PACK_NR];
     if (mode == NNCL_MODE_GEMM_) return tb ? B[(long)j * K + k] : B[(long)k * N + j];
     if (mode == NNCL_MODE_CONV_BWD_DATA_) {    /* k = (kh, kw, f), j = c: w[kh,kw,c,f] */
         int f = k % p.F, u = k / p.F;
@@ -332,7 +352,10 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
  */
 #if NNCL_CPU
 #ifndef NNCL_CPU_RM
-#define NNCL_CPU_RM 4
+#define NNCL_CPU_RM 6
+#endif
+#ifndef NNCL_CPU_BM
+#define NNCL_CPU_BM 4
 #endif
 #ifndef NNCL_CPU_DM
 #define NNCL_CPU_DM 2
@@ -413,7 +436,7 @@ static inline nn_real8 nncl_ld8_edge_(__global const nn_real *p, int have) {
             }                                                                            \
             vstore8(lo, 0, o);                                                           \
             vstore8(hi, 0, o + 8);                                                       \
-        } else if (mode == NNCL_MODE_GEMM_) {   /* the edge block's sums, lane by lane */ \
+        } else if (mode == NNCL_MODE_GEMM_ || p.pk) {   /* the edge block's sums, by lane */ \
             nn_real t[16];                                                               \
             vstore8(acc0[r], 0, t);                                                      \
             vstore8(acc1[r], 0, t + 8);                                                  \
@@ -426,8 +449,8 @@ static inline nn_real8 nncl_ld8_edge_(__global const nn_real *p, int have) {
         }                                                                                \
     }
 
-/* Outer blocks: C[M,N] (+)= A'·B' with B'(k, j..j+15) contiguous.  mode GEMM (tb = 0),
- * CONV_FWD or CONV_BWD_FILTER. */
+/* Outer blocks: C[M,N] (+)= A'·B' with B'(k, j..j+15) contiguous.  mode GEMM (tb = 0, or
+ * packed), CONV_FWD (w as it is or packed) or CONV_BWD_FILTER. */
 static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K,
                                    __global const nn_real *A, __global const nn_real *B,
                                    __global nn_real *Cm, int accumulate, nncl_conv_ p) {
@@ -438,6 +461,10 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
     NNCL_FOR_UNITS_(u, (long)mb * nb) {
         int jb = (int)(u % nb), i0 = (int)(u / nb) * NNCL_CPU_RM, j0 = jb * 16;
         int full = j0 + 16 <= N;
+        /* B'(k, j0..j0+15): row k at bj + k*ldb; packed panels load whole at the N edge. */
+        int vec = full || p.pk;
+        long ldb = p.pk ? NNCL_PACK_NR : N;
+        __global const nn_real *bj = p.pk ? B + (long)jb * K * NNCL_PACK_NR : B + j0;
         nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
 #pragma unroll
         for (int r = 0; r < NNCL_CPU_RM; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
@@ -449,10 +476,10 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                 int i = min(i0 + r, M - 1);
                 ar[r] = ta ? A + i : A + (long)i * K;
             }
-            __global const nn_real *bk = B + j0;
-            for (int k = 0; k < K; k++, bk += N) {
+            __global const nn_real *bk = bj;
+            for (int k = 0; k < K; k++, bk += ldb) {
                 nn_real8 b0, b1;
-                if (full) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                if (vec) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
                 else b0 = nncl_ld8_edge_(bk, N - j0), b1 = nncl_ld8_edge_(bk + 8, N - j0 - 8);
 #pragma unroll
                 for (int r = 0; r < NNCL_CPU_RM; r++) {
@@ -461,7 +488,7 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                     acc1[r] += a * b1;
                 }
             }
-        } else if (full && mode == NNCL_MODE_CONV_FWD_) {
+        } else if (vec && mode == NNCL_MODE_CONV_FWD_) {
             /* rows: output cells (b, oh, ow); k = (kh, kw, c); B' = w [KH*KW*C, F]. */
             int ohr[NNCL_CPU_RM], owr[NNCL_CPU_RM];
             long xb[NNCL_CPU_RM];
@@ -476,16 +503,20 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
             for (int kh = 0; kh < p.KH; kh++)
                 for (int kw = 0; kw < p.KW; kw++) {
                     long off[NNCL_CPU_RM];
-                    int ok[NNCL_CPU_RM];
+                    nncl_bits_ keep[NNCL_CPU_RM];
+                    int any = 0;
 #pragma unroll
                     for (int r = 0; r < NNCL_CPU_RM; r++) {
                         int ih = ohr[r] + kh, iw = owr[r] + kw;
-                        ok[r] = inside || (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W);
-                        off[r] = ok[r] ? ((xb[r] + ih) * p.W + iw) * p.C : 0;
+                        int ok = inside || (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W);
+                        off[r] = ok ? ((xb[r] + ih) * p.W + iw) * p.C : 0;
+                        keep[r] = ok ? ~(nncl_bits_)0 : 0;
+                        any |= ok;
                     }
-                    __global const nn_real *bk = B + (long)(kh * p.KW + kw) * p.C * N + j0;
+                    if (!any) continue;   /* all padding (a flipped data gradient's border) */
+                    __global const nn_real *bk = bj + (long)(kh * p.KW + kw) * p.C * ldb;
                     if (inside) {   /* no selects: one broadcast per a */
-                        for (int c = 0; c < p.C; c++, bk += N) {
+                        for (int c = 0; c < p.C; c++, bk += ldb) {
                             nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
 #pragma unroll
                             for (int r = 0; r < NNCL_CPU_RM; r++) {
@@ -496,11 +527,11 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                         }
                         continue;
                     }
-                    for (int c = 0; c < p.C; c++, bk += N) {
+                    for (int c = 0; c < p.C; c++, bk += ldb) {
                         nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
 #pragma unroll
                         for (int r = 0; r < NNCL_CPU_RM; r++) {
-                            nn_real v = A[off[r] + c], a = ok[r] ? v : (nn_real)0;
+                            nn_real a = NNCL_KEEP_(A[off[r] + c], keep[r]);
                             acc0[r] += a * b0;
                             acc1[r] += a * b1;
                         }
@@ -548,6 +579,74 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                 }
         }
         NNCL_OUTER_STORE_(full)
+    }
+}
+
+/* A convolution whose windows leave the input (padding; a flipped data gradient), with
+ * B' rows loadable as vectors: outer blocks whose NNCL_CPU_RM rows are one output cell in
+ * consecutive samples (NNCL_CPU_BM: a batch of 32 fills 4-row blocks, and LLVM keeps
+ * 4×16 sums in registers here where 6×16 spill), so every row of a block has the same window cells inside the
+ * input and a cell in the padding is skipped as a whole (no per-row selects, which LLVM
+ * turns into branches in the hot loop).  Skipping adds nothing where the NHWC form adds
+ * zeros: the same sums.  Used when the batch fills the blocks (nncl_cpu_gemm_). */
+static inline void nncl_cpu_conv_batched_(int N, int K, __global const nn_real *A, __global const nn_real *B,
+                                          __global nn_real *Cm, nncl_conv_ p) {
+    int nb = (N + 15) / 16, cells = p.OH * p.OW, bbs = (p.n + NNCL_CPU_BM - 1) / NNCL_CPU_BM;
+    long ldb = p.pk ? NNCL_PACK_NR : N;
+    NNCL_FOR_UNITS_(u, (long)bbs * cells * nb) {
+        int jb = (int)(u % nb), cell = (int)(u / nb % cells), b0 = (int)(u / nb / cells) * NNCL_CPU_BM;
+        int j0 = jb * 16, ow = cell % p.OW, oh = cell / p.OW;
+        int ih0 = oh * p.SH - p.PT, iw0 = ow * p.SW - p.PL;
+        __global const nn_real *bj = p.pk ? B + (long)jb * K * NNCL_PACK_NR : B + j0;
+        long xb[NNCL_CPU_BM];
+        nn_real8 acc0[NNCL_CPU_BM], acc1[NNCL_CPU_BM];
+#pragma unroll
+        for (int r = 0; r < NNCL_CPU_BM; r++) {
+            acc0[r] = (nn_real8)0;
+            acc1[r] = (nn_real8)0;
+            xb[r] = (long)min(b0 + r, p.n - 1) * p.H;
+        }
+        for (int kh = 0; kh < p.KH; kh++) {
+            int ih = ih0 + kh;
+            if (ih < 0 || ih >= p.H) continue;
+            for (int kw = 0; kw < p.KW; kw++) {
+                int iw = iw0 + kw;
+                if (iw < 0 || iw >= p.W) continue;
+                __global const nn_real *ar[NNCL_CPU_BM];
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_BM; r++) ar[r] = A + ((xb[r] + ih) * p.W + iw) * p.C;
+                __global const nn_real *bk = bj + (long)(kh * p.KW + kw) * p.C * ldb;
+                for (int c = 0; c < p.C; c++, bk += ldb) {
+                    nn_real8 b0v = NNCL_LD8_(bk), b1v = NNCL_LD8_(bk + 8);
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_BM; r++) {
+                        nn_real a = ar[r][c];
+                        acc0[r] += a * b0v;
+                        acc1[r] += a * b1v;
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < NNCL_CPU_BM; r++) {
+            if (b0 + r >= p.n) break;
+            long i = (long)(b0 + r) * cells + cell;
+            if (j0 + 16 <= N) {
+                __global nn_real *o = Cm + i * N + j0;
+                nn_real8 lo = acc0[r], hi = acc1[r];
+                if (p.bias || p.act) { lo = nncl_epi8_(p, j0, lo); hi = nncl_epi8_(p, j0 + 8, hi); }
+                else if (p.gy) {
+                    lo = nncl_act_grad8_(p.gact, NNCL_LD8_(p.gy + i * N + j0), lo);
+                    hi = nncl_act_grad8_(p.gact, NNCL_LD8_(p.gy + i * N + j0 + 8), hi);
+                }
+                vstore8(lo, 0, o);
+                vstore8(hi, 0, o + 8);
+            } else {   /* packed panels at the N edge: the valid lanes */
+                nn_real t[16];
+                vstore8(acc0[r], 0, t);
+                vstore8(acc1[r], 0, t + 8);
+                for (int j = j0; j < N; j++) nncl_store_(Cm, i * N + j, t[j - j0], 0, p, j);
+            }
+        }
     }
 }
 
@@ -806,15 +905,21 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
                                   __global const nn_real *A, __global const nn_real *B,
                                   __global nn_real *Cm, int accumulate, nncl_conv_ p) {
     if (M <= 0 || N <= 0) return;
-    if (mode == NNCL_MODE_CONV_FWD_ && !accumulate && nncl_conv_is_direct_(p)) {
+    if (mode == NNCL_MODE_CONV_FWD_ && !accumulate && !p.pk && nncl_conv_is_direct_(p)) {
         nncl_cpu_conv_direct_(A, B, Cm, p);
+        return;
+    }
+    int inside = p.PT == 0 && p.PL == 0 && (p.OH - 1) * p.SH + p.KH <= p.H && (p.OW - 1) * p.SW + p.KW <= p.W;
+    int blocks = (p.n + NNCL_CPU_BM - 1) / NNCL_CPU_BM * NNCL_CPU_BM;   /* rows the batched form computes */
+    if (mode == NNCL_MODE_CONV_FWD_ && !accumulate && !inside && (p.pk || N % 16 == 0) && 3 * blocks <= 4 * p.n) {
+        nncl_cpu_conv_batched_(N, K, A, B, Cm, p);   /* at most a quarter of its rows wasted */
         return;
     }
     if (mode == NNCL_MODE_CONV_BWD_FILTER_ && K > 0)
         nncl_cpu_filter_(M, N, K, A, B, Cm, p);
-    else if (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb))
+    else if (!p.pk && (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb)))
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
-    else if (mode == NNCL_MODE_GEMM_ && tb)
+    else if (!p.pk && mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
     else
         nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
@@ -856,6 +961,53 @@ static inline void nncl_gemm_act_grad(int ta, int tb, int M, int N, int K, __glo
     nncl_cpu_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi);
 #else
     nncl_tiled_gemm_(NNCL_MODE_GEMM_, ta, tb, M, N, K, A, B, C, 0, epi, scratch);
+#endif
+}
+
+/* op(B)[K,N] into panels (NNCL_PACK_NR): B stored [K,N] row-major, or [N,K] when tb.
+ * CPU layout: a unit is a panel's column (B's rows read whole when tb); GPU: elements. */
+static inline void nncl_pack_b(int tb, int K, int N, __global const nn_real *B, __global nn_real *bp) {
+    long panels = (N + NNCL_PACK_NR - 1) / NNCL_PACK_NR;
+#if NNCL_CPU
+    NNCL_FOR_UNITS_(u, panels * NNCL_PACK_NR) {
+        int j = (int)u, jj = j % NNCL_PACK_NR;
+        __global nn_real *d = bp + (long)(j / NNCL_PACK_NR) * K * NNCL_PACK_NR + jj;
+        for (int k = 0; k < K; k++)
+            d[(long)k * NNCL_PACK_NR] = j < N ? (tb ? B[(long)j * K + k] : B[(long)k * N + j]) : (nn_real)0;
+    }
+#else
+    NNCL_FOR_ITEMS_(e, panels * K * NNCL_PACK_NR) {
+        long t = e / NNCL_PACK_NR;
+        int k = (int)(t % K), j = (int)(t / K) * NNCL_PACK_NR + (int)(e % NNCL_PACK_NR);
+        bp[e] = j < N ? (tb ? B[(long)j * K + k] : B[(long)k * N + j]) : (nn_real)0;
+    }
+#endif
+}
+
+/* C = A·op(B) + bias, then the activation, op(B) packed by nncl_pack_b (bias 0 and
+ * NN_EPI_NONE: the plain product), as nnk_gemm_packed. */
+#define NNCL_GEMM_PACKED_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_gemm_packed(int M, int N, int K, __global const nn_real *A, __global const nn_real *bp,
+                                    __global const nn_real *bias, int act, __global nn_real *C,
+                                    __local nn_real *scratch) {
+    nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias, act, 0, NN_EPI_NONE, 1};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
+#endif
+}
+
+/* C = A·op(B) times act'(y), op(B) packed, as nnk_gemm_packed_act_grad. */
+#define NNCL_GEMM_PACKED_ACT_GRAD_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_gemm_packed_act_grad(int M, int N, int K, __global const nn_real *A,
+                                             __global const nn_real *bp, __global const nn_real *y, int act,
+                                             __global nn_real *C, __local nn_real *scratch) {
+    nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NN_EPI_NONE, y, act, 1};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
 #endif
 }
 
@@ -971,6 +1123,67 @@ static inline void nncl_conv2d_bwd_data(int n, int H, int W, int C, int KH, int 
                                         __global const nn_real *dy, __global const nn_real *w,
                                         __global nn_real *dx, __local nn_real *scratch) {
     nncl_conv2d_bwd_data_act(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, dy, w, 0, NN_EPI_NONE, dx, scratch);
+}
+
+/* A stride-1 convolution's data gradient as a convolution of dy with the kernel turned
+ * half a turn and its channels swapped: op(B)[(kh*KW + kw)*F + f, c] =
+ * w[KH-1-kh, KW-1-kw, c, f], in panels as nncl_pack_b makes them. */
+static inline void nncl_pack_conv_flip(int KH, int KW, int C, int F, __global const nn_real *w,
+                                       __global nn_real *bp) {
+    int K = KH * KW * F;
+    long panels = (C + NNCL_PACK_NR - 1) / NNCL_PACK_NR;
+#if NNCL_CPU
+    /* A unit is one panel column (channel c) under one window cell: w's F run read whole. */
+    NNCL_FOR_UNITS_(u, panels * NNCL_PACK_NR * KH * KW) {
+        int c = (int)(u % (panels * NNCL_PACK_NR)), cell = (int)(u / (panels * NNCL_PACK_NR));
+        int kw = cell % KW, kh = cell / KW;
+        __global nn_real *d = bp + ((long)(c / NNCL_PACK_NR) * K + (long)cell * F) * NNCL_PACK_NR + c % NNCL_PACK_NR;
+        __global const nn_real *src = w + (((long)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + min(c, C - 1)) * F;
+        for (int f = 0; f < F; f++) d[(long)f * NNCL_PACK_NR] = c < C ? src[f] : (nn_real)0;
+    }
+#else
+    NNCL_FOR_ITEMS_(e, panels * K * NNCL_PACK_NR) {
+        long t = e / NNCL_PACK_NR;
+        int k = (int)(t % K), c = (int)(t / K) * NNCL_PACK_NR + (int)(e % NNCL_PACK_NR);
+        int f = k % F, cell = k / F, kw = cell % KW, kh = cell / KW;
+        bp[e] = c < C ? w[(((long)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + c) * F + f] : (nn_real)0;
+    }
+#endif
+}
+
+/* y = conv(x, w) + bias, then the activation, w packed by nncl_pack_b (as [KH*KW*C, F]):
+ * the same outer blocks as the NHWC form, reading B' rows contiguously. */
+#define NNCL_CONV2D_FWD_PACKED_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, int F, int SH,
+                                          int SW, int PT, int PL, int OH, int OW,
+                                          __global const nn_real *x, __global const nn_real *bp,
+                                          __global const nn_real *bias, int act,
+                                          __global nn_real *y, __local nn_real *scratch) {
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act, 0, NN_EPI_NONE, 1};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p, scratch);
+#endif
+}
+
+/* dx of a stride-1 convolution, w packed by nncl_pack_conv_flip: the forward convolution
+ * of dy (OH x OW x F) with that kernel, padded so that dx is H x W (outer blocks, where
+ * the NHWC form takes dot products); then, when xact is not 0, times act'(xact). Sums
+ * its window cells in another order than the NHWC form (float reassociation only). */
+#define NNCL_CONV2D_BWD_DATA_PACKED_ACT_LOCAL NNCL_GEMM_LOCAL
+static inline void nncl_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, int KW, int F,
+                                                   int SH, int SW, int PT, int PL, int OH, int OW,
+                                                   __global const nn_real *dy, __global const nn_real *bp,
+                                                   __global const nn_real *xact, int act,
+                                                   __global nn_real *dx, __local nn_real *scratch) {
+    /* SH = SW = 1: the layout pass packs no other. */
+    nncl_conv_ p = {n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, 0, NN_EPI_NONE, xact, act, 1};
+#if NNCL_CPU
+    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p);
+#else
+    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
+#endif
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a

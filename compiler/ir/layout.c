@@ -9,8 +9,14 @@
 // packed copy is made from the weights of this step whatever changed them before it
 // (an update, load_weights, a callback restoring the best weights). A node given
 // LAYOUT_BLOCKED (only a filter gradient) reads and writes what the NHWC node would: its
-// blocks are copies inside its workspace. The OpenCL target keeps NHWC: its kernel
-// library has neither.
+// blocks are copies inside its workspace.
+// The OpenCL target has packed kernels too (nn_kernels.cl, "pre-packed weights": panels
+// of 16 columns in the buffer the C library's 32-column panels size), but neither blocked
+// nor kept-matrix ones, and not this cost model: its CPU layout multiplies in outer
+// blocks that need B'(k, j..j+15) contiguous, which a stride-1 data gradient (dot products
+// over w's F runs otherwise) only gets packed, so --layout=auto packs exactly those
+// (select_opencl); the pack node costs a launch, small next to what it saves. A forward
+// node reads its weight's rows in place as fast (measured; docs/internals.md).
 //
 // The layouts (kernels/nn_kernels.h, "pre-packed weights"):
 //   NHWC    convolution as im2col + GEMM, the GEMM packing its B operand (the weight) in
@@ -211,8 +217,43 @@ static int64_t training_batch(const Program *p) {
   return 32;
 }
 
+// Gives nd its weight packed by a new pack_weights node, placed just before nd (at nd's
+// position, nd one further on).
+static void add_pack(Graph *g, Node *nd, PackKind kind, int slot) {
+  static const char *const suffix[] = {[PACK_B] = "w", [PACK_BT] = "wt", [PACK_CONV_FLIP] = "wflip"};
+  Node *pk = node_new(g, OP_pack_weights, xprintf("%s_pack_%s", graph_layer_ident(g, nd->layer), suffix[kind]),
+                      nd->layer, nd->in[1], NULL);
+  pk->pack = kind;
+  pk->backward = nd->backward;
+  node_done(pk);
+  nd->in[slot] = pk;
+  nd->layout = LAYOUT_PACKED;
+  graph_move_before(g, pk, nd);
+}
+
+// The OpenCL target: --layout=packed packs what it can, auto the stride-1 data gradients,
+// which its CPU layout would compute as dot products. A Dense data gradient (dy · Wᵀ) is a
+// dot product there too, but packing its weight reads and writes the whole of it once
+// more per step, which cost as much as the outer form saved (fashion_cnn's 1600 x 64
+// layer: 146 us + 165 us of packing against 244-305 us; the packing runs at memory speed).
+static int select_opencl(Graph *g, LayoutChoice choice) {
+  if (choice != LAYOUTS_AUTO && choice != LAYOUTS_PACKED) return 0;   // blocked, cols: C only
+  int chosen = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *nd = g->nodes[i];
+    PackKind kind;
+    int slot;
+    if (!packable(nd, &kind, &slot) || (choice == LAYOUTS_AUTO && kind != PACK_CONV_FLIP)) continue;
+    add_pack(g, nd, kind, slot);
+    i++;
+    chosen++;
+  }
+  return chosen;
+}
+
 int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind target) {
-  if (choice == LAYOUTS_NHWC || target != TARGET_C) return 0;
+  if (choice == LAYOUTS_NHWC) return 0;
+  if (target != TARGET_C) return select_opencl(g, choice);
   int threads = nn_default_threads();
   Model m = {training_batch(p), threads > 0 ? threads : 1, nnk_lib_vec_bytes() / (int)sizeof(float)};
   int chosen = 0;
@@ -252,15 +293,7 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
       }
       if (!pack) continue;
     }
-    static const char *const suffix[] = {[PACK_B] = "w", [PACK_BT] = "wt", [PACK_CONV_FLIP] = "wflip"};
-    Node *pk = node_new(g, OP_pack_weights, xprintf("%s_pack_%s", graph_layer_ident(g, nd->layer), suffix[kind]),
-                        nd->layer, nd->in[1], NULL);
-    pk->pack = kind;
-    pk->backward = nd->backward;
-    node_done(pk);
-    nd->in[slot] = pk;
-    nd->layout = LAYOUT_PACKED;
-    graph_move_before(g, pk, nd);      // pk takes position i, nd moves to i + 1
+    add_pack(g, nd, kind, slot);       // pk takes position i, nd moves to i + 1
     i++;
     chosen++;
   }

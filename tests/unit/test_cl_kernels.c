@@ -38,6 +38,7 @@ static cl_context ctx;
 static cl_command_queue queue;
 static cl_program prog;
 static int wg = 64;          /* NNCL_WG of the current program */
+static const char *layout_opts = "";   /* build options a test adds (-DNNCL_CPU=0: the GPU layout) */
 static char *src;            /* .cl text + wrappers */
 static size_t src_len;
 
@@ -105,7 +106,7 @@ static void cl_build(void) {
     CL_OK(err);
     char opts[512];
     const char *extra = getenv("NNC_CL_OPTIONS");   /* e.g. -DNNCL_CPU=0 to test the GPU engine here */
-    snprintf(opts, sizeof opts, "-DNNCL_WG=%d %s", wg, extra ? extra : "");
+    snprintf(opts, sizeof opts, "-DNNCL_WG=%d %s %s", wg, layout_opts, extra ? extra : "");
     err = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t n = 0;
@@ -1265,3 +1266,108 @@ Test(cl_grad_fusion, fused_equals_separate) {
     }
     cl_end();
 }
+
+/* ------------------------------------------------------------ pre-packed weights */
+
+/* The packed layout (compiler/ir/layout.c): a pack kernel writes op(B) in panels into a
+ * buffer sized as the plan sizes it (K x N rounded up to 32), then the packed GEMM or
+ * convolution reads it; each equals the C library's unpacked kernel with the same
+ * epilogue, in the CPU layout and in the GPU one (-DNNCL_CPU=0). */
+#define PACKED_ELEMS(K, N) ((size_t)(K) * (((N) + 31) / 32 * 32))
+
+static void packed_cases(const char *opts) {
+    layout_opts = opts;
+    cl_begin(64);
+    char name[64];
+    for (int s = 0; s < N_GEMM_SIZES; s++) {
+        int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+        for (int tb = 0; tb < 2; tb++) {
+            snprintf(name, sizeof name, "pack_b_%d_%d", s, tb);
+            wrap(name, NULL, G_ "B, " GW_ "bp", "nncl_pack_b(%d, %d, %d, B, bp)", tb, K, N);
+        }
+        snprintf(name, sizeof name, "gemm_packed_%d", s);
+        wrap(name, "NNCL_GEMM_PACKED_LOCAL", G_ "A, " G_ "bp, " G_ "bias, " GW_ "C",
+             "nncl_gemm_packed(%d, %d, %d, A, bp, bias, NN_EPI_RELU, C, scratch)", M, N, K);
+        snprintf(name, sizeof name, "gemm_packed_grad_%d", s);
+        wrap(name, "NNCL_GEMM_PACKED_ACT_GRAD_LOCAL", G_ "A, " G_ "bp, " G_ "y, " GW_ "C",
+             "nncl_gemm_packed_act_grad(%d, %d, %d, A, bp, y, NN_EPI_TANH, C, scratch)", M, N, K);
+    }
+    for (int i = 0; i < N_CONVS; i++) {
+        const conv_t *c = &convs[i];
+        snprintf(name, sizeof name, "pack_w_%d", i);
+        wrap(name, NULL, G_ "w, " GW_ "bp", "nncl_pack_b(0, %d, %d, w, bp)", c->KH * c->KW * c->C, c->F);
+        snprintf(name, sizeof name, "pack_flip_%d", i);
+        wrap(name, NULL, G_ "w, " GW_ "bp", "nncl_pack_conv_flip(%d, %d, %d, %d, w, bp)", c->KH, c->KW, c->C, c->F);
+        snprintf(name, sizeof name, "conv_packed_%d", i);
+        wrap(name, "NNCL_CONV2D_FWD_PACKED_LOCAL", "int n, " G_ "x, " G_ "bp, " G_ "bias, " GW_ "y",
+             "nncl_conv2d_fwd_packed(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, x, bp, bias, NN_EPI_RELU, y, scratch)",
+             c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW);
+        for (int act = 0; act < 2; act++) {
+            snprintf(name, sizeof name, "conv_dx_packed_%d_%d", i, act);
+            wrap(name, "NNCL_CONV2D_BWD_DATA_PACKED_ACT_LOCAL", "int n, " G_ "dy, " G_ "bp, " G_ "y, " GW_ "dx",
+                 "nncl_conv2d_bwd_data_packed_act(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, dy, bp, %s, %s, dx, scratch)",
+                 c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW, act ? "y" : "0",
+                 act ? "NN_EPI_RELU" : "NN_EPI_NONE");
+        }
+    }
+    cl_build();
+    for (int s = 0; s < N_GEMM_SIZES; s++) {
+        int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+        size_t np = PACKED_ELEMS(K, N);
+        for (int tb = 0; tb < 2; tb++) {
+            float *A = rnd((size_t)M * K, -1, 1), *B = rnd((size_t)K * N, -1, 1), *bias = rnd(N, -1, 1);
+            float *bp = rnd(np, -1, 1), *y = rnd((size_t)M * N, -1, 1);
+            float *C = rnd((size_t)M * N, -1, 1), *ref = dup(C, (size_t)M * N);
+            snprintf(name, sizeof name, "pack_b_%d_%d", s, tb);
+            run(name, 2, (arg_t[]){AB(B, (size_t)K * N), AB(bp, np)});
+            nnk_gemm_bias_act(0, tb, M, N, K, A, B, bias, NN_EPI_RELU, ref);
+            snprintf(name, sizeof name, "gemm_packed_%d", s);
+            run(name, 4, (arg_t[]){AB(A, (size_t)M * K), AB(bp, np), AB(bias, N), AB(C, (size_t)M * N)});
+            expect_close(name, C, ref, (size_t)M * N, TOL_SUM);
+            nnk_gemm_act_grad(0, tb, M, N, K, A, B, y, NN_EPI_TANH, ref);
+            snprintf(name, sizeof name, "gemm_packed_grad_%d", s);
+            run(name, 4, (arg_t[]){AB(A, (size_t)M * K), AB(bp, np), AB(y, (size_t)M * N), AB(C, (size_t)M * N)});
+            expect_close(name, C, ref, (size_t)M * N, TOL_SUM);
+            free(A); free(B); free(bias); free(bp); free(y); free(C); free(ref);
+        }
+    }
+    for (int i = 0; i < N_CONVS; i++) {
+        conv_t c = convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+        size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *bias = rnd(c.F, -1, 1), *dy = rnd(ny, -1, 1);
+        float *y = rnd(ny, -1, 1), *ry = dup(y, ny), *work = malloc((nwork + 1) * sizeof *work);
+        float *bp = rnd(PACKED_ELEMS(c.KH * c.KW * c.C, c.F), -1, 1);
+        float *bf = rnd(PACKED_ELEMS(c.KH * c.KW * c.F, c.C), -1, 1);
+        snprintf(name, sizeof name, "pack_w_%d", i);
+        run(name, 2, (arg_t[]){AB(w, nw), AB(bp, PACKED_ELEMS(c.KH * c.KW * c.C, c.F))});
+        nnk_conv2d_fwd_bias_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, w, bias,
+                                NN_EPI_RELU, ry, work);
+        snprintf(name, sizeof name, "conv_packed_%d", i);
+        run(name, 5, (arg_t[]){AI(c.n), AB(x, nx), AB(bp, PACKED_ELEMS(c.KH * c.KW * c.C, c.F)), AB(bias, c.F), AB(y, ny)});
+        expect_close(name, y, ry, ny, TOL_SUM);
+        if (c.SH == 1 && c.SW == 1) {   /* the layout pass flips stride-1 kernels only */
+            snprintf(name, sizeof name, "pack_flip_%d", i);
+            run(name, 2, (arg_t[]){AB(w, nw), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C))});
+            float *xa = rnd(nx, 0, 1);
+            for (size_t j = 0; j < nx; j += 3) xa[j] = 0;   /* relu outputs: some zeros */
+            for (int act = 0; act < 2; act++) {
+                float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
+                nnk_conv2d_bwd_data_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w,
+                                        act ? xa : NULL, act ? NN_EPI_RELU : NN_EPI_NONE, rdx, work);
+                snprintf(name, sizeof name, "conv_dx_packed_%d_%d", i, act);
+                run(name, 5, (arg_t[]){AI(c.n), AB(dy, ny), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C)), AB(xa, nx), AB(dx, nx)});
+                expect_close(name, dx, rdx, nx, TOL_SUM);
+                free(dx); free(rdx);
+            }
+            free(xa);
+        }
+        free(x); free(w); free(bias); free(dy); free(y); free(ry); free(work); free(bp); free(bf);
+    }
+    cl_end();
+    layout_opts = "";
+}
+
+Test(cl_packed, gemm_and_conv_cpu_layout) { packed_cases(""); }
+Test(cl_packed, gemm_and_conv_gpu_layout) { packed_cases("-DNNCL_CPU=0"); }
