@@ -965,15 +965,23 @@ static inline void nncl_gemm_act_grad(int ta, int tb, int M, int N, int K, __glo
 }
 
 /* op(B)[K,N] into panels (NNCL_PACK_NR): B stored [K,N] row-major, or [N,K] when tb.
- * CPU layout: a unit is a panel's column (B's rows read whole when tb); GPU: elements. */
+ * CPU layout: a unit is a whole panel, written by one item (B's rows read whole when
+ * tb); GPU: one element per item. */
 static inline void nncl_pack_b(int tb, int K, int N, __global const nn_real *B, __global nn_real *bp) {
     long panels = (N + NNCL_PACK_NR - 1) / NNCL_PACK_NR;
 #if NNCL_CPU
-    NNCL_FOR_UNITS_(u, panels * NNCL_PACK_NR) {
-        int j = (int)u, jj = j % NNCL_PACK_NR;
-        __global nn_real *d = bp + (long)(j / NNCL_PACK_NR) * K * NNCL_PACK_NR + jj;
-        for (int k = 0; k < K; k++)
-            d[(long)k * NNCL_PACK_NR] = j < N ? (tb ? B[(long)j * K + k] : B[(long)k * N + j]) : (nn_real)0;
+    NNCL_FOR_UNITS_(u, panels) {
+        int j0 = (int)u * NNCL_PACK_NR, cols = min(NNCL_PACK_NR, N - j0);
+        __global nn_real *d = bp + (long)u * K * NNCL_PACK_NR;
+        if (tb)
+            for (int j = 0; j < NNCL_PACK_NR; j++) {
+                __global const nn_real *src = B + (long)(j0 + min(j, cols - 1)) * K;
+                for (int k = 0; k < K; k++) d[(long)k * NNCL_PACK_NR + j] = j < cols ? src[k] : (nn_real)0;
+            }
+        else
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < NNCL_PACK_NR; j++)
+                    d[(long)k * NNCL_PACK_NR + j] = j < cols ? B[(long)k * N + j0 + j] : (nn_real)0;
     }
 #else
     NNCL_FOR_ITEMS_(e, panels * K * NNCL_PACK_NR) {
@@ -1133,13 +1141,16 @@ static inline void nncl_pack_conv_flip(int KH, int KW, int C, int F, __global co
     int K = KH * KW * F;
     long panels = (C + NNCL_PACK_NR - 1) / NNCL_PACK_NR;
 #if NNCL_CPU
-    /* A unit is one panel column (channel c) under one window cell: w's F run read whole. */
-    NNCL_FOR_UNITS_(u, panels * NNCL_PACK_NR * KH * KW) {
-        int c = (int)(u % (panels * NNCL_PACK_NR)), cell = (int)(u / (panels * NNCL_PACK_NR));
+    /* A unit is one panel under one window cell, by one item: w's F runs read whole. */
+    NNCL_FOR_UNITS_(u, panels * KH * KW) {
+        int c0 = (int)(u % panels) * NNCL_PACK_NR, cell = (int)(u / panels), cols = min(NNCL_PACK_NR, C - c0);
         int kw = cell % KW, kh = cell / KW;
-        __global nn_real *d = bp + ((long)(c / NNCL_PACK_NR) * K + (long)cell * F) * NNCL_PACK_NR + c % NNCL_PACK_NR;
-        __global const nn_real *src = w + (((long)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + min(c, C - 1)) * F;
-        for (int f = 0; f < F; f++) d[(long)f * NNCL_PACK_NR] = c < C ? src[f] : (nn_real)0;
+        __global nn_real *d = bp + ((u % panels) * K + (long)cell * F) * NNCL_PACK_NR;
+        __global const nn_real *blk = w + ((long)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C * F;
+        for (int j = 0; j < NNCL_PACK_NR; j++) {
+            __global const nn_real *src = blk + (long)(c0 + min(j, cols - 1)) * F;
+            for (int f = 0; f < F; f++) d[(long)f * NNCL_PACK_NR + j] = j < cols ? src[f] : (nn_real)0;
+        }
     }
 #else
     NNCL_FOR_ITEMS_(e, panels * K * NNCL_PACK_NR) {
@@ -1294,6 +1305,45 @@ static inline void nncl_maxpool2d_bwd_act(int n, int H, int W, int C, int PH, in
                                           int PT, int PL, int OH, int OW, __global const nn_real *x,
                                           __global const nn_real *dy, int act, __global nn_real *dx) {
 #if NNCL_CPU
+    if (SH == PH && SW == PW && PT == 0 && PL == 0 && C % 8 == 0) {
+        /* Windows that tile the input (Keras's default pooling): one item per row of
+         * windows (b, oh) finds each window's first maximum once and writes all its
+         * cells, 0 + dy or 0 + 0 (the additions the general form makes), through the
+         * activation's derivative; cells no window covers (the last columns, and the
+         * bottom rows, which the last unit takes) get 0 through it. */
+        NNCL_FOR_UNITS_(u, (long)n * OH) {
+            int oh = (int)(u % OH), b = (int)(u / OH);
+            int r0 = oh * PH, r1 = oh == OH - 1 ? H : r0 + PH;
+            __global const nn_real *xb = x + (long)b * H * W * C;
+            __global nn_real *db = dx + (long)b * H * W * C;
+            for (int r = r0; r < r1; r++)
+                for (long e = ((long)r * W + (r < r0 + PH ? OW * PW : 0)) * C; e < (long)(r + 1) * W * C; e++)
+                    db[e] = nncl_act_grad_(act, xb[e], 0);
+            for (int ow = 0; ow < OW; ow++) {
+                __global const nn_real *g = dy + (((long)b * OH + oh) * OW + ow) * C;
+                long w0 = ((long)r0 * W + ow * PW) * C;
+                for (int c = 0; c < C; c += 8) {
+                    nn_real8 best = NNCL_LD8_(xb + w0 + c);
+                    nncl_mask8 at = (nncl_mask8)0;
+                    for (int jh = 0; jh < PH; jh++)
+                        for (int jw = 0; jw < PW; jw++) {
+                            nn_real8 v = NNCL_LD8_(xb + w0 + ((long)jh * W + jw) * C + c);
+                            nncl_mask8 up = v > best;
+                            best = select(best, v, up);
+                            at = select(at, (nncl_mask8)(jh * PW + jw), up);
+                        }
+                    nn_real8 gc = NNCL_LD8_(g + c);
+                    for (int jh = 0; jh < PH; jh++)
+                        for (int jw = 0; jw < PW; jw++) {
+                            long e = w0 + ((long)jh * W + jw) * C + c;
+                            nn_real8 d = (nn_real8)0 + select((nn_real8)0, gc, at == (nncl_mask8)(jh * PW + jw));
+                            vstore8(nncl_act_grad8_(act, NNCL_LD8_(xb + e), d), 0, db + e);
+                        }
+                }
+            }
+        }
+        return;
+    }
     /* One item per input row (b, ih): the row is zeroed, then each window covering it,
      * in (oh, ow) order, adds its dy to the cell of this row that is its first maximum
      * and +0 to the window's other cells here (+0 changes no sum that starts at +0):

@@ -457,6 +457,7 @@ static const pool_t pools[] = {
     {2, 8, 9, 11, 2, 2, 2, 2, 0, 0, 4, 4},     /* C past a vector of 8 (CPU layout) */
     {2, 6, 6, 17, 3, 3, 1, 1, 1, 1, 6, 6},     /* overlapping, padded, C = 2×8 + 1 */
     {2, 12, 13, 16, 2, 2, 2, 2, 0, 0, 6, 6},   /* tiles, C in whole vectors (C's select path) */
+    {2, 11, 11, 8, 2, 2, 2, 2, 0, 0, 5, 5},    /* tiles, C = 8, last row and column uncovered */
 };
 #define N_POOLS (int)(sizeof pools / sizeof pools[0])
 
