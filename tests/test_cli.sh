@@ -50,14 +50,18 @@ for stage in parsed autodiff fused optimized scheduled planned; do
   if "$NNC" graph "$ex" --stage $stage | grep -q '^digraph'; then pass=$((pass + 1)); else echo "FAIL graph --stage $stage"; fail=$((fail + 1)); fi
 done
 # The layout pass shows its choice at the optimized stage: --layout=packed gives every
-# convolution and Dense layer a pack node and the packed kernel, nhwc none, and the
-# OpenCL target keeps NHWC whatever is asked.
+# convolution and Dense layer a pack node and the packed kernel, nhwc none; the OpenCL
+# target packs by default the data gradients its CPU layout would take as dot products
+# (the flipped convolution, the 1600 x 64 Dense layer's dy · Wᵀ), not the forward ones.
 cnn=$ROOT/examples/fashion_cnn.nn
 if "$NNC" graph "$cnn" --stage optimized --layout=packed | grep -q 'conv2d + bias + relu \[packed\]' &&
    "$NNC" graph "$cnn" --stage optimized --layout packed | grep -q 'pack_weights \[panels-flip\]' &&
    ! "$NNC" graph "$cnn" --stage optimized --layout=nhwc | grep -qE 'packed|pack_weights' &&
    ! "$NNC" graph "$cnn" --stage fused --layout=packed | grep -qE 'packed|pack_weights' &&
-   ! "$NNC" graph "$cnn" --stage optimized --layout=packed --target opencl | grep -qE 'packed|pack_weights' &&
+   "$NNC" graph "$cnn" --stage optimized --target opencl >"$WORK/cl.dot" &&
+   grep -q 'pack_weights \[panels-flip\]' "$WORK/cl.dot" && ! grep -q 'pack_weights \[panels\]' "$WORK/cl.dot" &&
+   ! grep -q 'pack_weights \[panels^T\]' "$WORK/cl.dot" &&
+   ! "$NNC" graph "$cnn" --stage optimized --layout=nhwc --target opencl | grep -qE 'packed|pack_weights' &&
    "$NNC" graph "$cnn" --stage optimized --layout=cols | grep -q 'conv2d + bias + relu \[NHWC+cols\]' &&
    ! "$NNC" graph "$cnn" --stage optimized --layout=cols --target opencl | grep -q 'cols'; then
   pass=$((pass + 1))
