@@ -51,8 +51,9 @@ for stage in parsed autodiff fused optimized scheduled planned; do
 done
 # The layout pass shows its choice at the optimized stage: --layout=packed gives every
 # convolution and Dense layer a pack node and the packed kernel, nhwc none; the OpenCL
-# target packs by default the data gradients its CPU layout would take as dot products
-# (the flipped convolution, the 1600 x 64 Dense layer's dy · Wᵀ), not the forward ones.
+# target packs by default the flipped data gradient of a stride-1 convolution (its CPU
+# layout would take it as dot products), not the forward products nor Dense layers, and
+# never keeps im2col's matrix.
 cnn=$ROOT/examples/fashion_cnn.nn
 if "$NNC" graph "$cnn" --stage optimized --layout=packed | grep -q 'conv2d + bias + relu \[packed\]' &&
    "$NNC" graph "$cnn" --stage optimized --layout packed | grep -q 'pack_weights \[panels-flip\]' &&
