@@ -954,6 +954,17 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
 }
 #endif /* NNCL_CPU */
 
+/* A contraction on this device's engine: the CPU blocks or the GPU tiles (scratch). */
+static inline void nncl_contract_(int mode, int ta, int tb, int M, int N, int K, __global const nn_real *A,
+                                  __global const nn_real *B, __global nn_real *Cm, int accumulate, nncl_conv_ p,
+                                  __local nn_real *scratch) {
+#if NNCL_CPU
+    nncl_cpu_gemm_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+#else
+    nncl_tiled_gemm_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p, scratch);
+#endif
+}
+
 /* C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major, as nnk_gemm (any ta, tb). */
 static inline void nncl_gemm(int ta, int tb, int M, int N, int K, __global const nn_real *A,
                              __global const nn_real *B, __global nn_real *C, int accumulate,
@@ -1027,11 +1038,7 @@ static inline void nncl_gemm_packed(int M, int N, int K, __global const nn_real 
                                     __global const nn_real *bias, int act, __global nn_real *C,
                                     __local nn_real *scratch) {
     nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias, act, 0, NN_EPI_NONE, 1};
-#if NNCL_CPU
-    nncl_cpu_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi);
-#else
-    nncl_tiled_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
-#endif
+    nncl_contract_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
 }
 
 /* C = A·op(B) times act'(y), op(B) packed, as nnk_gemm_packed_act_grad. */
@@ -1040,11 +1047,7 @@ static inline void nncl_gemm_packed_act_grad(int M, int N, int K, __global const
                                              __global const nn_real *bp, __global const nn_real *y, int act,
                                              __global nn_real *C, __local nn_real *scratch) {
     nncl_conv_ epi = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NN_EPI_NONE, y, act, 1};
-#if NNCL_CPU
-    nncl_cpu_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi);
-#else
-    nncl_tiled_gemm_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
-#endif
+    nncl_contract_(NNCL_MODE_GEMM_, 0, 0, M, N, K, A, bp, C, 0, epi, scratch);
 }
 
 /* ---------------------------------------------------------------- bias */
@@ -1199,11 +1202,7 @@ static inline void nncl_conv2d_fwd_packed(int n, int H, int W, int C, int KH, in
                                           __global const nn_real *bias, int act,
                                           __global nn_real *y, __local nn_real *scratch) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act, 0, NN_EPI_NONE, 1};
-#if NNCL_CPU
-    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p);
-#else
-    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p, scratch);
-#endif
+    nncl_contract_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p, scratch);
 }
 
 /* dx of a stride-1 convolution, w packed by nncl_pack_conv_flip: the forward convolution
@@ -1218,11 +1217,7 @@ static inline void nncl_conv2d_bwd_data_packed_act(int n, int H, int W, int C, i
                                                    __global nn_real *dx, __local nn_real *scratch) {
     /* SH = SW = 1: the layout pass packs no other. */
     nncl_conv_ p = {n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, 0, NN_EPI_NONE, xact, act, 1};
-#if NNCL_CPU
-    nncl_cpu_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p);
-#else
-    nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
-#endif
+    nncl_contract_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a
