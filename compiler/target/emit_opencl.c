@@ -394,6 +394,10 @@ static int write_text(const char *path, const char *text) {
 
 int emit_opencl(const Program *p, Graph *g, const char *dir, const char *kernels_dir) {
   if (!g->plan || !g->plan->off) internal_error("emit_opencl", "graph not planned");
+  for (int i = 0; i < g->n; i++)   // layout.c gives this target NHWC or packed weights only
+    if (g->nodes[i]->layout != LAYOUT_NHWC && g->nodes[i]->layout != LAYOUT_PACKED)
+      internal_error("emit_opencl", "%s has layout %s, which the OpenCL library lacks (pipeline options without "
+                     "the target?)", g->nodes[i]->name, node_layout_name(g->nodes[i]));
   if (!(library = read_library(kernels_dir))) return -1;
   Emit e = {.p = p, .g = g, .plan = g->plan, .d = &cl_dialect};
   // model.cl, as text: written beside the host code for readers, embedded in it to run.
