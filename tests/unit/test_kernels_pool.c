@@ -83,6 +83,7 @@ Test(conv_pool, same_bits_as_the_kernels_it_replaces) {
         {2, 17, 17, 2, 4, 48, 2, 1, 3, NN_EPI_TANH, 0, 0},    /* stride 2, 3x3 windows, no bias */
         {4, 12, 12, 3, 3, 64, 1, 0, 2, NN_EPI_NONE, 1, 1},
         {2, 9, 11, 1, 5, 16, 1, 1, 2, NN_EPI_RELU, 0, 1},
+        {3, 21, 19, 2, 3, 16, 2, 0, 2, NN_EPI_RELU, 1, 0},   /* stride 2, a column uncovered: side by side */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 2; threads++) check(cases[i], threads);
