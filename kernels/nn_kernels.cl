@@ -278,6 +278,16 @@ static inline nn_real nncl_b_at_(int mode, int tb, int N, int K, __global const 
     return B[(long)k * N + j];                 /* w [KH*KW*C, F] or dy [rows, F] */
 }
 
+/* One output by the generic accessors, k in order (blocks at the N edge). */
+static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K,
+                                   __global const nn_real *A, __global const nn_real *B,
+                                   nncl_conv_ p, int i, int j) {
+    nn_real s = 0;
+    for (int k = 0; k < K; k++)
+        s += nncl_a_at_(mode, ta, M, K, A, p, i, k) * nncl_b_at_(mode, tb, N, K, B, p, k, j);
+    return s;
+}
+
 static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int K,
                                     __global const nn_real *A, __global const nn_real *B,
                                     __global nn_real *Cm, int accumulate, nncl_conv_ p,
@@ -377,16 +387,6 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
 /* Lanes summed in a fixed tree. */
 static inline nn_real nncl_hsum8_(nn_real8 v) {
     return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
-}
-
-/* One output by the generic accessors, k in order (blocks at the N edge). */
-static inline nn_real nncl_dot_at_(int mode, int ta, int tb, int M, int N, int K,
-                                   __global const nn_real *A, __global const nn_real *B,
-                                   nncl_conv_ p, int i, int j) {
-    nn_real s = 0;
-    for (int k = 0; k < K; k++)
-        s += nncl_a_at_(mode, ta, M, K, A, p, i, k) * nncl_b_at_(mode, tb, N, K, B, p, k, j);
-    return s;
 }
 
 
@@ -1465,23 +1465,6 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
  * pooled gradient, the convolution's gradient rebuilt cell by cell (the pooled gradient
  * through the activation at the argmax, 0 elsewhere). */
 
-/* The convolution at output cell (oh, ow), filter f, through the epilogue. */
-static inline nn_real nncl_conv_at_(nncl_conv_ p, __global const nn_real *x, __global const nn_real *w,
-                                    int b, int oh, int ow, int f) {
-    nn_real s = 0;
-    for (int kh = 0; kh < p.KH; kh++) {
-        int ih = oh * p.SH - p.PT + kh;
-        if (ih < 0 || ih >= p.H) continue;
-        for (int kw = 0; kw < p.KW; kw++) {
-            int iw = ow * p.SW - p.PL + kw;
-            if (iw < 0 || iw >= p.W) continue;
-            for (int c = 0; c < p.C; c++)
-                s += x[(((long)b * p.H + ih) * p.W + iw) * p.C + c] * w[(((long)kh * p.KW + kw) * p.C + c) * p.F + f];
-        }
-    }
-    return nncl_epi_(p, f, s);
-}
-
 static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
                                         int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
                                         __global const nn_real *x, __global const nn_real *w,
@@ -1557,7 +1540,9 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
         int at = 0;
         for (int r = 0, k = 0; r < PH; r++)
             for (int q = 0; q < PW; q++, k++) {
-                nn_real v = nncl_conv_at_(p, x, w, b, qh * PH + r, qw * PW + q, f);
+                int cell = (b * OH + qh * PH + r) * OW + qw * PW + q;
+                nn_real v = nncl_epi_(p, f, nncl_dot_at_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x,
+                                                         w, p, cell, f));
                 if (k == 0 || v > best) { best = v; at = k; }
             }
         pool[o] = best;
@@ -1642,15 +1627,15 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
     NNCL_FOR_ITEMS_(o, (long)(kdim + 1) * F) {
         int f = (int)(o % F), k = (int)(o / F);
         if (k == kdim && !db) continue;
-        int c = k % C, kw = k / C % KW, kh = k / C / KW;
+        nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW};
         nn_real s = 0;
         for (int b = 0; b < n; b++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
                     nn_real g = nncl_pool_grad_at_(PH, PW, QH, QW, F, dp, pool, idx, act, b, oh, ow, f);
-                    if (k == kdim) { s += g; continue; }
-                    int ih = oh * SH - PT + kh, iw = ow * SW - PL + kw;
-                    if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x[(((long)b * H + ih) * W + iw) * C + c] * g;
+                    s += k == kdim ? g                  /* x at tap k of this cell's window, 0 in padding */
+                                   : nncl_a_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, kdim, n * OH * OW, x, p, k,
+                                                (b * OH + oh) * OW + ow) * g;
                 }
         if (k == kdim) db[f] = s;
         else dw[(long)k * F + f] = s;

@@ -1166,10 +1166,7 @@ NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int 
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
     for (int f0 = 0; f0 < F; f0 += fstep) {
         _Alignas(64) nn_real g[NNK_POOL_ROW_BUF];
-        typedef double vd4 __attribute__((vector_size(32)));
-        typedef nn_real vr4 __attribute__((vector_size(4 * sizeof(nn_real)), may_alias, aligned(sizeof(nn_real))));
-        vd4 bsum[2 * NNK_VEC_LANES / 4];   /* nnk_bias_grad's double sums, lane by lane */
-        for (int v = 0; v < fstep / 4; v++) bsum[v] = (vd4){0};
+        _Alignas(32) double bsum[2 * NNK_VEC_LANES] = {0};   /* nnk_bias_grad's double sums */
         nnk_direct_dw_acc_ acc;
         for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
         for (int b = 0; b < n; b++)
@@ -1192,15 +1189,12 @@ NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int 
                 }
                 for (; ow < OW; ow++)
                     for (int v = 0; v < fstep; v++) g[(size_t)ow * fstep + v] = 0;
-                if (db)
-                    for (ow = 0; ow < OW; ow++)
-                        for (int v = 0; v < fstep / 4; v++)
-                            bsum[v] += __builtin_convertvector(((const vr4 *)(g + (size_t)ow * fstep))[v], vd4);
+                if (db) nnk_colsum_(g, (size_t)fstep, OW, fstep, bsum);
                 nnk_conv2d_direct_dw_row_(H, W, C, KH, KW, SH, SW, PT, PL, OW, x + (size_t)b * H * W * C, oh,
                                           g, (size_t)fstep, fpair, acc);
             }
         nnk_conv2d_direct_dw_store_(kdim, F, f0, fpair, acc, dw);
-        for (int v = 0; db && v < fstep; v++) db[f0 + v] = (nn_real)bsum[v / 4][v % 4];
+        for (int v = 0; db && v < fstep; v++) db[f0 + v] = (nn_real)bsum[v];
     }
 }
 
