@@ -619,6 +619,11 @@ int fuse_gradients(Graph *g);
 // the bias gradient. Guarantees: the same bits. Returns the convolutions fused.
 int fuse_pooling(Graph *g);
 
+// The most cells a window of a convolution the kernels compute directly, without im2col,
+// may hold (NNK_CONV_DIRECT_MAX_K in kernels/nn_kernels.h; NNCL_CONV_DIRECT_MAX_K in the
+// OpenCL library): the layout pass and fuse_pool.c decide by it.
+#define NNC_CONV_DIRECT_MAX_K 32
+
 //
 // layout.c — layout selection
 //

@@ -21,16 +21,15 @@
 // read by nothing else (no data gradient: a first layer).
 #include "nnc.h"
 
-// The kernels' limits: nnk_conv2d_is_direct_ (NNK_CONV_DIRECT_MAX_K cells; filters in
+// The kernels' limits: nnk_conv2d_is_direct_ (NNC_CONV_DIRECT_MAX_K cells; filters in
 // vectors of up to 16 lanes) and the per-thread row buffer (NNK_POOL_ROW_BUF elements
 // hold the pool's rows at two vectors of 16 filters).
-#define DIRECT_MAX_K 32
 #define FILTER_BLOCK 16
 #define ROW_BUF 16384
 
 static bool direct_conv(const Node *c) {
   const Window *a = &c->win;
-  return a->kh * a->kw * a->c <= DIRECT_MAX_K && a->f % FILTER_BLOCK == 0 && !c->in[3] &&
+  return a->kh * a->kw * a->c <= NNC_CONV_DIRECT_MAX_K && a->f % FILTER_BLOCK == 0 && !c->in[3] &&
          c->layout == LAYOUT_NHWC;
 }
 

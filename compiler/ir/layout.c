@@ -63,9 +63,8 @@
 // The NHWC GEMM's rule for using threads (NNK_GEMM_PAR_MIN, NNK_GEMM_PAR_MIN_ROWS).
 #define GEMM_PAR_MIN 100000.0
 #define GEMM_PAR_MIN_ROWS 64
-// Windows the NHWC convolution computes directly, without im2col (NNK_CONV_DIRECT_MAX_K),
-// and the chunk of samples its im2col matrix is built for (NNK_CONV_WORK_CAP elements).
-#define CONV_DIRECT_MAX_K 32
+// The chunk of samples the NHWC convolution's im2col matrix is built for
+// (NNK_CONV_WORK_CAP elements).
 #define CONV_WORK_CAP ((double)(1 << 23))
 // The largest im2col matrix (the whole batch's) the cost model keeps from a forward
 // convolution for its filter gradient: it is memory the step holds between the two.
@@ -85,6 +84,26 @@ typedef struct Model {
 } Model;
 
 static double sz(int64_t v) { return (double)v; }
+
+// A 1x1 stride-1 unpadded convolution: x already is im2col's matrix.
+static bool pointwise_conv(const Window *a) {
+  return a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
+}
+
+// Elements of one sample's im2col matrix: a row (kh, kw, c) per output cell.
+static double cols_per_sample(const Window *a) { return sz(a->oh) * sz(a->ow) * sz(a->kh * a->kw * a->c); }
+
+// What one byte of that matrix costs in FLOPs: it is built in chunks of samples (the
+// workspace cap), which stay in the cache or spill to memory.
+static double cols_byte_cost(const Window *a, const Model *m) {
+  double per_sample = cols_per_sample(a), chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
+  return chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
+}
+
+// A window the NHWC kernels convolve directly, without im2col (nnk_conv2d_is_direct_).
+static bool direct_conv(const Window *a, const Model *m) {
+  return a->kh * a->kw * a->c <= NNC_CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
+}
 
 // The packing a node would read, and the input slot it goes in (after the inputs of
 // fusion: a fused activation gradient, fuse_grad.c, is computed by the packed kernels
@@ -123,15 +142,12 @@ static void times(const Node *nd, const Model *m, double *nhwc, double *packed) 
     return;
   }
   const Window *a = &nd->win;
-  int64_t k = a->kh * a->kw * a->c;
-  bool pointwise = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
-  bool direct = nd->op == OP_conv2d && k <= CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
+  bool pointwise = pointwise_conv(a);
+  bool direct = nd->op == OP_conv2d && direct_conv(a, m);
   // im2col's matrix (or the data gradient's, before col2im) written and read again, by
   // chunks of samples: in the cache or in memory.
-  double per_sample = sz(a->oh) * sz(a->ow) * sz(k), chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
-  double cols = pointwise || direct ? 0 : 2 * sizeof(float) * sz(m->batch) * per_sample;
-  double per_byte = chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
-  *nhwc = flops + cols * per_byte + (direct ? 0 : pack);
+  double cols = pointwise || direct ? 0 : 2 * sizeof(float) * sz(m->batch) * cols_per_sample(a);
+  *nhwc = flops + cols * cols_byte_cost(a, m) + (direct ? 0 : pack);
   // The flipped convolution runs over all of dx, its window over dy's zero border too.
   double computed = nd->op == OP_conv2d ? flops : 2 * sz(m->batch) * sz(a->h) * sz(a->w) * sz(a->c) * sz(a->kh * a->kw) * sz(a->f);
   *packed = computed + pack_node;
@@ -157,13 +173,8 @@ static void filter_times(const Node *nd, const Model *m, double *nhwc, double *b
   double flops, bytes;
   node_cost(nd, m->batch, &flops, &bytes);
   const Window *a = &nd->win;
-  int64_t k = a->kh * a->kw * a->c;
-  bool pointwise = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
-  bool direct = k <= CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
-  double per_sample = sz(a->oh) * sz(a->ow) * sz(k), chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
-  double cols = pointwise || direct ? 0 : 2 * sizeof(float) * sz(m->batch) * per_sample;
-  double per_byte = chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
-  *nhwc = flops + cols * per_byte;
+  double cols = pointwise_conv(a) || direct_conv(a, m) ? 0 : 2 * sizeof(float) * sz(m->batch) * cols_per_sample(a);
+  *nhwc = flops + cols * cols_byte_cost(a, m);
   double hp = sz((a->oh - 1) * a->sh + a->kh), wp = sz((a->ow - 1) * a->sw + a->kw);
   double copies = 2 * sizeof(float) * sz(m->batch) * (sz(a->c) * hp * wp + sz(a->oh) * sz(a->ow) * sz(a->f));
   *blocked = flops + copies * FLOP_PER_CACHED_BYTE;
@@ -174,9 +185,7 @@ static void filter_times(const Node *nd, const Model *m, double *nhwc, double *b
 static Node *cols_reader(const Graph *g, const Node *nd, const Model *m) {
   if (nd->op != OP_conv2d || nd->layout != LAYOUT_NHWC) return NULL;
   const Window *a = &nd->win;
-  bool pointwise = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0;
-  bool direct = a->kh * a->kw * a->c <= CONV_DIRECT_MAX_K && a->f % m->lanes == 0;
-  if (pointwise || direct) return NULL;
+  if (pointwise_conv(a) || direct_conv(a, m)) return NULL;
   for (int i = nd->id + 1; i < g->n; i++) {
     Node *w = g->nodes[i];
     if (w->op == OP_conv2d_bwd_filter && w->in[0] == nd->in[0] && w->layer == nd->layer && !w->in[2] &&
@@ -196,10 +205,7 @@ static Node *cols_reader(const Graph *g, const Node *nd, const Model *m) {
 // 35.5 ms; cnn_224's conv2d_1 at batch 2, 27 MB: 40.1 against 49.8 ms).
 static double cols_gain(const Node *nd, const Model *m, double nhwc_fwd, double best_fwd) {
   const Window *a = &nd->win;
-  double per_sample = sz(a->oh) * sz(a->ow) * sz(a->kh * a->kw * a->c);
-  double chunk = fmin(sz(m->batch), fmax(1, floor(CONV_WORK_CAP / per_sample)));
-  double rate = chunk * per_sample * sizeof(float) <= CACHED_BYTES ? FLOP_PER_CACHED_BYTE : FLOP_PER_MEMORY_BYTE;
-  return best_fwd - nhwc_fwd + sizeof(float) * sz(m->batch) * per_sample * rate;
+  return best_fwd - nhwc_fwd + sizeof(float) * sz(m->batch) * cols_per_sample(a) * cols_byte_cost(a, m);
 }
 
 // nd keeps its matrix in its aux buffer; its filter gradient reads it as in[2].
@@ -285,7 +291,7 @@ int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind t
       times(nd, &m, &nhwc, &packed);
       bool pack = packed < nhwc && pack_bytes(nd) / 2 <= PACKED_MAX_BYTES;
       const Window *a = &nd->win;
-      double whole = sizeof(float) * sz(m.batch) * sz(a->oh * a->ow) * sz(a->kh * a->kw * a->c);
+      double whole = sizeof(float) * sz(m.batch) * cols_per_sample(a);
       if (reader && whole <= COLS_MAX_BYTES && cols_gain(nd, &m, nhwc, pack ? packed : nhwc) > 0) {
         keep_cols(nd, reader);
         chosen++;
