@@ -228,7 +228,7 @@ static inline void nnk_colsum_(const nn_real *g, size_t ld, int rows, int cols, 
     /* A whole panel of 8 to 32 columns: 2 to 8 named vectors of four double sums, so
      * they stay in registers. */
     enum { V = NNK_GEMM_NR % 4 == 0 && NNK_GEMM_NR <= 32 ? NNK_GEMM_NR / 4 : 0 };
-    if (V && cols == NNK_GEMM_NR) {
+    if (V != 0 && cols == NNK_GEMM_NR) {
         nnk_vd4_ *sv = (nnk_vd4_ *)s, a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
         NNK_COLSUM_IO_(0, a0, sv[0]); NNK_COLSUM_IO_(1, a1, sv[1]); NNK_COLSUM_IO_(2, a2, sv[2]);
         NNK_COLSUM_IO_(3, a3, sv[3]); NNK_COLSUM_IO_(4, a4, sv[4]); NNK_COLSUM_IO_(5, a5, sv[5]);

@@ -208,9 +208,13 @@ static bool activation_layer_args(Layer *l, const struct ActLayer *c, const Expr
   }
   case ACT_elu:
     return !a[0] || arg_float(a[0], "alpha", -1e300, 1e300, false, &l->act_param);
-  case ACT_relu:
-    return default_only(a[0], "ReLU", "max_value", 0, "None") & default_only(a[1], "ReLU", "negative_slope", 0, "0.0") &
-           default_only(a[2], "ReLU", "threshold", 0, "0.0");
+  case ACT_relu: {
+    // Every argument is checked, so one run reports each one that is not the default.
+    bool max_ok = default_only(a[0], "ReLU", "max_value", 0, "None");
+    bool slope_ok = default_only(a[1], "ReLU", "negative_slope", 0, "0.0");
+    bool threshold_ok = default_only(a[2], "ReLU", "threshold", 0, "0.0");
+    return max_ok && slope_ok && threshold_ok;
+  }
   case ACT_softmax: {
     int64_t axis = -1;
     if (a[0] && !arg_int(a[0], "axis", -MAX_RANK - 1, MAX_RANK + 1, &axis)) return false;
