@@ -619,6 +619,17 @@ int fuse_gradients(Graph *g);
 // the bias gradient. Guarantees: the same bits. Returns the convolutions fused.
 int fuse_pooling(Graph *g);
 
+//
+// trim_pool.c — a convolution computes only the cells its pool reads
+//
+// Needs a graph after fuse_pooling. A conv2d whose output only a 'valid' max- or
+// avg-pool reads (and that pool's backward, whose gradient only the convolution's data,
+// filter and bias gradients read) gets an output window cut to the rows and columns the
+// pool's windows reach; the pool, its backward and those gradients follow. Guarantees:
+// the same outputs and gradients (the cut cells are never read; their gradient is 0).
+// Returns the convolutions trimmed.
+int trim_pooled_convs(Graph *g);
+
 // The most cells a window of a convolution the kernels compute directly, without im2col,
 // may hold (NNK_CONV_DIRECT_MAX_K in kernels/nn_kernels.h; NNCL_CONV_DIRECT_MAX_K in the
 // OpenCL library): the layout pass and fuse_pool.c decide by it.
@@ -726,6 +737,7 @@ typedef struct PassOptions {
   bool no_fuse_elementwise; // fuse_elementwise.c: one kernel per pointwise op
   bool no_fuse_updates;    // fuse_updates.c: one optimizer kernel per weight
   bool no_fuse_pool;       // fuse_pool.c: a first convolution and its max-pool stay two kernels each way
+  bool no_fuse_trim;       // trim_pool.c: a convolution computes the cells its pool never reads too
   bool no_reuse;           // --no-reuse: every buffer its own memory
   LayoutChoice layout;     // --layout=
   TargetKind target;       // the target the graph is for (layouts exist on C only)

@@ -19,7 +19,7 @@ pass=0 fail=0
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
-if NNC_CL_CPU=0 NNC_CL_WG=256 bash "$ROOT/tests/test_golden_opencl.sh" "$NNC" cnn_adam_strided cnn_same_avg_reshape batchnorm cnn_pool_fused >"$WORK/golden.log" 2>&1
+if NNC_CL_CPU=0 NNC_CL_WG=256 bash "$ROOT/tests/test_golden_opencl.sh" "$NNC" cnn_adam_strided cnn_same_avg_reshape batchnorm cnn_pool_fused cnn_trim >"$WORK/golden.log" 2>&1
 then ok "golden cases, GPU layout, work-groups of 256"; else tail -20 "$WORK/golden.log"; bad "golden cases, GPU layout"; fi
 
 "$NNC" build "$ROOT/examples/relu_unit.nn" --target opencl -o "$WORK/relu" || { bad "build"; exit 1; }

@@ -45,6 +45,10 @@ static void pass_fuse_pooling(Graph *g, const Program *p) {
   graph_remove_dead(g);
 }
 
+static void pass_trim_pooled(Graph *g, const Program *p) {
+  if (!options.no_fuse && !options.no_fuse_trim) trim_pooled_convs(g);
+}
+
 // The OpenCL library keeps the separate bias gradient kernel.
 static void pass_fuse_bias_grads(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_bias && options.target == TARGET_C) fuse_bias_grads(g);
@@ -83,6 +87,7 @@ static const Pass passes[] = {
     {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
     {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
     {"pooling", pass_fuse_pooling},    // a first convolution pools its own output
+    {"trimmed", pass_trim_pooled},     // convolutions compute only the cells their pool reads
     {"bias_grads", pass_fuse_bias_grads}, // bias gradients summed by the weight gradients
     {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
     {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
@@ -125,6 +130,7 @@ int pass_options_parse_no_fuse(PassOptions *o, const char *list) {
       {"elementwise", offsetof(PassOptions, no_fuse_elementwise)},
       {"updates", offsetof(PassOptions, no_fuse_updates)},
       {"pool", offsetof(PassOptions, no_fuse_pool)},
+      {"trim", offsetof(PassOptions, no_fuse_trim)},
   };
   for (const char *at = list;;) {
     size_t len = strcspn(at, ",");

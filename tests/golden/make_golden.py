@@ -582,6 +582,18 @@ CASES = [
         metrics=('accuracy',), seed=9,
         note="first conv (16 filters) + relu + max pooling that leaves a row and a column "
              "uncovered: fused into one kernel each way (fuse_pool.c); partial last batch"),
+    Case('cnn_trim', (13, 13, 2), [
+        Conv2D(8, (3, 3), activation='relu'),
+        Pool2D('MaxPooling2D', (2, 2)),
+        Conv2D(12, (3, 3), padding='same'),
+        Pool2D('AveragePooling2D', (2, 2)),
+        Flatten(),
+        Dense(4, 'softmax'),
+    ], 'sparse_categorical_crossentropy', Adam(0.01), rows=10, batch=4, y_kind=('sparse', 4),
+        metrics=('accuracy',), seed=10,
+        note="convolutions whose pools leave their last row and column unread (11x11 under a "
+             "2x2 max pool, 'same' 5x5 under a 2x2 average pool): trim_pool.c computes only "
+             "the cells the pools read; partial last batch"),
     Case('mlp_from_logits', (5,), [
         Dense(7, 'relu'), Dense(4),
     ], 'sparse_from_logits', RMSprop(0.005), rows=10, batch=5, y_kind=('sparse', 4),
