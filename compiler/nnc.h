@@ -620,14 +620,15 @@ int fuse_gradients(Graph *g);
 int fuse_pooling(Graph *g);
 
 //
-// trim_pool.c — a convolution computes only the cells its pool reads
+// trim_pool.c — a convolution computes only the cells the layer after it reads
 //
-// Needs a graph after fuse_pooling. A conv2d whose output only a 'valid' max- or
-// avg-pool reads (and that pool's backward, whose gradient only the convolution's data,
-// filter and bias gradients read) gets an output window cut to the rows and columns the
-// pool's windows reach; the pool, its backward and those gradients follow. Guarantees:
-// the same outputs and gradients (the cut cells are never read; their gradient is 0).
-// Returns the convolutions trimmed.
+// Needs a graph after fuse_pooling. A conv2d or conv2d_pool read by one pool or conv2d
+// (and its backward) whose windows stop short of its last rows or columns, and whose
+// gradient only the producer's own gradients read, gets an output window cut to the rows
+// and columns the reader reaches; the reader, its backward and the gradients follow, last
+// layer first. A conv2d_pool also computes only the convolution cells under its pool.
+// Guarantees: the same outputs and gradients (the cut cells are never read; their
+// gradient is 0). Returns the producers trimmed.
 int trim_pooled_convs(Graph *g);
 
 // The most cells a window of a convolution the kernels compute directly, without im2col,

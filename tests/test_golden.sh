@@ -100,8 +100,9 @@ for c in "${cases[@]}"; do
   # (NNC_BUILD_FLAGS) moves which kernels sum what, fused or not: the default build only.
   if [ "${NNC_TARGET:-c}" = c ] && [ -z "${NNC_BUILD_FLAGS:-}" ]; then
     fused=$work
-    if ! cmp -s <(cd "$work" && "$NNC" graph model.nn --stage trimmed 2>&1) \
-                <(cd "$work" && "$NNC" graph model.nn --stage trimmed --no-fuse=trim 2>&1); then
+    (cd "$work" && "$NNC" emit model.nn -o "$tmp/emit_$c" && "$NNC" emit model.nn --no-fuse=trim -o "$tmp/emit_${c}_untrimmed") \
+      > /dev/null 2>&1
+    if ! diff -rq "$tmp/emit_$c" "$tmp/emit_${c}_untrimmed" > /dev/null; then
       fused=$work/untrimmed
       mkdir -p "$fused" && cp -r "$src"/. "$fused"/ && rm -f "$fused/pred.npy" "$fused/out.safetensors"
       (cd "$fused" && timeout 120 "$NNC" build model.nn --no-fuse=trim -o prog &&

@@ -87,7 +87,7 @@ static const Pass passes[] = {
     {"epilogues", pass_fuse_epilogues}, // bias and activation in the contractions' epilogues
     {"gradients", pass_fuse_gradients}, // activation gradients inside their producers
     {"pooling", pass_fuse_pooling},    // a first convolution pools its own output
-    {"trimmed", pass_trim_pooled},     // convolutions compute only the cells their pool reads
+    {"trimmed", pass_trim_pooled},     // convolutions compute only the cells their readers reach
     {"bias_grads", pass_fuse_bias_grads}, // bias gradients summed by the weight gradients
     {"softmax", pass_fuse_softmax},    // the loss kernel writes the output probabilities
     {"elementwise", pass_fuse_elementwise}, // pointwise chains in one loop
