@@ -28,7 +28,7 @@ static const char usage[] =
     "synthetic data and prints per-kernel medians. Comma lists compare variants side by\n"
     "side (every target x every batch size x every pass setting), with a ratio per kernel\n"
     "against the first. --fuse off: no fusion (nnc build --no-fuse); no-NAME[+NAME]: every\n"
-    "fusion but those (epilogue, gradient, bias, softmax, elementwise, updates, pool); --reuse off:\n"
+    "fusion but those (epilogue, gradient, bias, softmax, elementwise, updates, pool, trim); --reuse off:\n"
     "every buffer its own memory (nnc build --no-reuse); --layout: how contractions reach\n"
     "their weights (nnc build --layout=...; chosen for the script's batch size).\n";
 
@@ -123,7 +123,7 @@ static int make_variants(const BenchOptions *o, Variant **out) {
         for (char *c = names; *c; c++) *c = *c == '+' ? ',' : *c;
         bool named = !strncmp(f, "no-", 3) && pass_options_parse_no_fuse(&fused, names + 3) == 0;
         if (strcmp(f, "on") && strcmp(f, "off") && !named)
-          diag_fatal("--fuse: expected on, off or no-NAME (NAME: epilogue, gradient, bias, softmax, elementwise, updates, pool), got '%s'",
+          diag_fatal("--fuse: expected on, off or no-NAME (NAME: epilogue, gradient, bias, softmax, elementwise, updates, pool, trim), got '%s'",
                      f);
         char *reuses = xstrdup(o->reuse);
         for (char *r = strtok_r(reuses, ",", &save3); r; r = strtok_r(NULL, ",", &save3)) {

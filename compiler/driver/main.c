@@ -123,7 +123,7 @@ static Options parse_args(int argc, char **argv) {
       continue;
     } else if (!strncmp(a, "--no-fuse=", 10)) {
       if (pass_options_parse_no_fuse(&o.passes, a + 10) < 0)
-        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, bias, softmax, elementwise, updates, pool (got '%s')",
+        diag_fatal("--no-fuse= takes a comma list of epilogue, gradient, bias, softmax, elementwise, updates, pool, trim (got '%s')",
                    a + 10);
       continue;
     } else if (!strcmp(a, "--mpi")) {
