@@ -2231,13 +2231,104 @@ static inline void nnk_conv2d_packed_epi_(int n, int H, int W, int C, int KH, in
     }
 }
 
-/* y = conv(x, w) + bias, then the activation, w packed by nnk_pack_b. */
+/* The packed forward's micro-kernel: nnk_conv_micro_'s sums, and on the last K slice the
+ * epilogue applied in registers where it is bias and relu (nnk_epi_vec_: the same float
+ * operations as nnk_epi_rows_ after the store, so the same bits) before a full tile is
+ * stored once; other epilogues and edge tiles go through nnk_epi_rows_. */
+#define NNK_FWD_STORE_(r) do {                                                               \
+        nnk_vec_ *q0 = (nnk_vec_ *)(c + (size_t)(r) * ldc), *q1 = q0 + 1;                    \
+        nnk_vec_ v0 = c##r##0, v1 = c##r##1;                                                 \
+        if (!overwrite) v0 = *q0 + v0, v1 = *q1 + v1;                                        \
+        *q0 = nnk_epi_vec_(epi, v0, bias0), *q1 = nnk_epi_vec_(epi, v1, bias1);              \
+    } while (0)
+static inline void nnk_conv_fwd_micro_(const nn_real *const *tab, int C, int k0, int kc,
+                                       const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
+                                       int nr, int overwrite, const nnk_epi *epi, int i, int jp) {
+    enum { ZEROS = 512 };
+    static const nn_real zeros[ZEROS];
+    nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int k = k0; k < k0 + kc;) {
+        int cell = k / C, c0 = k - cell * C;
+        int len = nnk_min_(nnk_min_(C - c0, k0 + kc - k), ZEROS);
+        const nn_real *const *t = tab + (size_t)cell * NNK_GEMM_MR;
+        const nn_real *s0 = t[0] ? t[0] + c0 : zeros, *s1 = t[1] ? t[1] + c0 : zeros;
+        const nn_real *s2 = t[2] ? t[2] + c0 : zeros, *s3 = t[3] ? t[3] + c0 : zeros;
+        const nn_real *s4 = t[4] ? t[4] + c0 : zeros, *s5 = t[5] ? t[5] + c0 : zeros;
+        const nn_real *bk = bp + (size_t)(k - k0) * NNK_GEMM_NR;
+        for (int cc = 0; cc < len; cc++) {
+            const nn_real a[NNK_GEMM_MR] = {s0[cc], s1[cc], s2[cc], s3[cc], s4[cc], s5[cc]};
+            nnk_vec_ b0 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR);
+            nnk_vec_ b1 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR + NNK_VEC_LANES);
+            NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
+            NNK_MICRO_ROW_(3) NNK_MICRO_ROW_(4) NNK_MICRO_ROW_(5)
+        }
+        k += len;
+    }
+    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR && nnk_epi_in_vec_(epi)) {
+        nnk_vec_ bias0 = {0}, bias1 = {0};
+        if (epi && epi->bias) bias0 = *(const nnk_vec_ *)(epi->bias + jp), bias1 = *(const nnk_vec_ *)(epi->bias + jp + NNK_VEC_LANES);
+        NNK_FWD_STORE_(0); NNK_FWD_STORE_(1); NNK_FWD_STORE_(2);
+        NNK_FWD_STORE_(3); NNK_FWD_STORE_(4); NNK_FWD_STORE_(5);
+        return;
+    }
+    NNK_MICRO_WRITE_();
+    if (epi) nnk_epi_rows_(epi, c, (size_t)ldc, mr, nr, i, jp);
+}
+#undef NNK_FWD_STORE_
+
+/* Output rows (pixels) per block of the packed forward: the block's row tables and, for
+ * one K slice of one panel, its x rows and B's slice stay in L1 while every micro-tile
+ * of the block runs over them. */
+#define NNK_CONV_FWD_MC 144
+
+/* y = conv(x, w) + bias, then the activation, w packed by nnk_pack_b: im2col's products
+ * without its matrix (no workspace), the same K slices and micro-kernel sums as the
+ * NHWC kernel, so the same bits.  Each thread takes an equal run of 6-pixel micro-tiles
+ * (no barrier inside; who computes a tile does not change its sums), in blocks of
+ * NNK_CONV_FWD_MC pixels: per block, panel by panel and slice by slice, every tile. */
 NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                    int SW, int PT, int PL, int OH, int OW, const nn_real *x,
                                    const nn_real *bp, const nn_real *bias, int act, nn_real *y) {
-    nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
-    nnk_conv2d_packed_epi_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, bp, y,
-                           bias || act != NN_EPI_NONE ? &e : NULL);
+    nnk_epi e = {bias, act, NULL, NN_EPI_NONE}, *epi = bias || act != NN_EPI_NONE ? &e : NULL;
+    int M = n * OH * OW, K = KH * KW * C, cells = KH * KW;
+    if (M <= 0 || F <= 0) return;
+    int threads = nnk_packed_threads_((double)M * F * K);
+    int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
+    int panels = (F + NNK_GEMM_NR - 1) / NNK_GEMM_NR, tiles = (M + NNK_GEMM_MR - 1) / NNK_GEMM_MR;
+    enum { BT = NNK_CONV_FWD_MC / NNK_GEMM_MR };   /* micro-tiles per block */
+    #pragma omp parallel if (threads > 1)
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#endif
+        int t_lo = (int)((int64_t)tiles * tid / nth), t_hi = (int)((int64_t)tiles * (tid + 1) / nth);
+        /* The block's tables on the stack (fewer tiles per block for larger windows), or
+         * one tile's on the heap for windows past that. */
+        const nn_real *stack_tab[NNK_CONV_TAB_CELLS * NNK_GEMM_MR * 4];
+        int fit = (int)(sizeof stack_tab / sizeof *stack_tab / ((size_t)cells * NNK_GEMM_MR)), bt = nnk_max_(1, nnk_min_(BT, fit));
+        const nn_real **tab = fit ? stack_tab : (const nn_real **)malloc((size_t)cells * NNK_GEMM_MR * sizeof *tab);
+        for (int t0 = t_lo; t0 < t_hi; t0 += bt) {
+            int t1 = nnk_min_(t_hi, t0 + bt);
+            for (int t = t0; t < t1; t++)
+                nnk_conv_rows_(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, t * NNK_GEMM_MR,
+                               nnk_min_(NNK_GEMM_MR, M - t * NNK_GEMM_MR), tab + (size_t)(t - t0) * cells * NNK_GEMM_MR);
+            for (int p = 0; p < panels; p++) {
+                int jp = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, F - jp);
+                for (int k0 = 0; k0 < K; k0 += kc_max) {
+                    int kc = nnk_min_(kc_max, K - k0);
+                    const nn_real *b = bp + (size_t)p * K * NNK_GEMM_NR + (size_t)k0 * NNK_GEMM_NR;
+                    for (int t = t0; t < t1; t++) {
+                        int i = t * NNK_GEMM_MR;
+                        nnk_conv_fwd_micro_(tab + (size_t)(t - t0) * cells * NNK_GEMM_MR, C, k0, kc, b, y + (size_t)i * F + jp, F,
+                                            nnk_min_(NNK_GEMM_MR, M - i), nr, k0 == 0, k0 + kc == K ? epi : NULL, i, jp);
+                    }
+                }
+            }
+        }
+        if (tab != stack_tab) free(tab);
+    }
 }
 
 /* dx of a stride-1 convolution with w packed by nnk_pack_conv_flip: the forward

@@ -138,10 +138,13 @@ static void check_bwd_data(Geom g, int same_pad) {
 
 Test(conv_packed, forward_same_bits_and_data_gradient_same_values) {
     /* fashion_cnn's second layer; 'same' padding with odd and even kernels; channels
-     * past the 512-element zero row; stride 2; a 1x1; a first layer (direct path). */
+     * past the 512-element zero row; stride 2; a 1x1; a first layer (direct path); a 5x5
+     * window (fewer tiles per block of the forward's row tables) and a 23x23 one (its
+     * tables on the heap). */
     Geom valid[] = {{3, 13, 13, 32, 3, 3, 64, 1, 1, 0, 0}, {2, 9, 7, 5, 3, 2, 10, 1, 1, 0, 0},
                     {1, 6, 6, 600, 2, 2, 7, 1, 1, 0, 0}, {2, 11, 11, 8, 3, 3, 33, 2, 2, 0, 0},
-                    {2, 5, 5, 40, 1, 1, 20, 1, 1, 0, 0}, {2, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0}};
+                    {2, 5, 5, 40, 1, 1, 20, 1, 1, 0, 0}, {2, 28, 28, 1, 3, 3, 32, 1, 1, 0, 0},
+                    {3, 12, 12, 8, 5, 5, 16, 1, 1, 0, 0}, {1, 25, 24, 1, 23, 23, 8, 1, 1, 0, 0}};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         check_conv(valid[i], 0);
         if (valid[i].SH == 1) check_bwd_data(valid[i], 0);
