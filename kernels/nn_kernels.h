@@ -2447,7 +2447,7 @@ NNK_API void nnk_conv2d_bwd_filter_blocked(int n, int H, int W, int C, int KH, i
     for (int b0 = 0; b0 < n; b0 += chunk) {   /* every thread, the same chunks */
         int nb = nnk_min_(chunk, n - b0);
         nn_real *xw = work, *gw = work + (size_t)nb * ci_n * xplane;
-        #pragma omp for collapse(2) schedule(static)
+        #pragma omp for collapse(2) schedule(static) nowait   /* x's blocks, then dy's: one barrier */
         for (int b = 0; b < nb; b++)
             for (int ph = 0; ph < HP; ph++) {   /* x's padded row ph, every block */
                 int ih = ph - PT;
