@@ -2162,10 +2162,20 @@ static inline void nnk_conv_rows_(int H, int W, int C, int KH, int KW, int SH, i
 
 /* The micro-kernel over columns [k0, k0+kc) of a convolution's im2col matrix, read from
  * x in place through tab (nnk_conv_rows_): column k = cell * C + c is channel c of the
- * input cell under window cell `cell`, zero over the padding. */
-static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int kc,
-                                   const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
-                                   int nr, int overwrite) {
+ * input cell under window cell `cell`, zero over the padding.  epi (NULL: none) is the
+ * epilogue of the tile's last K slice (rows from i, columns from jp): applied in registers
+ * where it is bias and relu (nnk_epi_vec_: nnk_epi_rows_'s float operations, so the same
+ * bits) before a full tile's one store; other epilogues and edge tiles go through
+ * nnk_epi_rows_ after it. */
+#define NNK_CONV_STORE_(r) do {                                                              \
+        nnk_vec_ *q0 = (nnk_vec_ *)(c + (size_t)(r) * ldc), *q1 = q0 + 1;                    \
+        nnk_vec_ v0 = c##r##0, v1 = c##r##1;                                                 \
+        if (!overwrite) v0 = *q0 + v0, v1 = *q1 + v1;                                        \
+        *q0 = nnk_epi_vec_(epi, v0, bias0), *q1 = nnk_epi_vec_(epi, v1, bias1);              \
+    } while (0)
+static inline void nnk_conv_micro_epi_(const nn_real *const *tab, int C, int k0, int kc,
+                                       const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
+                                       int nr, int overwrite, const nnk_epi *epi, int i, int jp) {
     enum { ZEROS = 512 };
     static const nn_real zeros[ZEROS];
     nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
@@ -2187,7 +2197,23 @@ static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int
         }
         k += len;
     }
+    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR && nnk_epi_in_vec_(epi)) {
+        nnk_vec_ bias0 = {0}, bias1 = {0};
+        if (epi && epi->bias) bias0 = *(const nnk_vec_ *)(epi->bias + jp), bias1 = *(const nnk_vec_ *)(epi->bias + jp + NNK_VEC_LANES);
+        NNK_CONV_STORE_(0); NNK_CONV_STORE_(1); NNK_CONV_STORE_(2);
+        NNK_CONV_STORE_(3); NNK_CONV_STORE_(4); NNK_CONV_STORE_(5);
+        return;
+    }
     NNK_MICRO_WRITE_();
+    if (epi) nnk_epi_rows_(epi, c, (size_t)ldc, mr, nr, i, jp);
+}
+#undef NNK_CONV_STORE_
+
+/* Without an epilogue (nnk_conv2d_packed_epi_ applies its own after the tile). */
+static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int kc,
+                                   const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
+                                   int nr, int overwrite) {
+    nnk_conv_micro_epi_(tab, C, k0, kc, bp, c, ldc, mr, nr, overwrite, NULL, 0, 0);
 }
 
 /* Window cells whose row pointers live on the stack; larger windows take the heap. */
@@ -2230,52 +2256,6 @@ static inline void nnk_conv2d_packed_epi_(int n, int H, int W, int C, int KH, in
         if (tab != stack_tab) free(tab);
     }
 }
-
-/* The packed forward's micro-kernel: nnk_conv_micro_'s sums, and on the last K slice the
- * epilogue applied in registers where it is bias and relu (nnk_epi_vec_: the same float
- * operations as nnk_epi_rows_ after the store, so the same bits) before a full tile is
- * stored once; other epilogues and edge tiles go through nnk_epi_rows_. */
-#define NNK_FWD_STORE_(r) do {                                                               \
-        nnk_vec_ *q0 = (nnk_vec_ *)(c + (size_t)(r) * ldc), *q1 = q0 + 1;                    \
-        nnk_vec_ v0 = c##r##0, v1 = c##r##1;                                                 \
-        if (!overwrite) v0 = *q0 + v0, v1 = *q1 + v1;                                        \
-        *q0 = nnk_epi_vec_(epi, v0, bias0), *q1 = nnk_epi_vec_(epi, v1, bias1);              \
-    } while (0)
-static inline void nnk_conv_fwd_micro_(const nn_real *const *tab, int C, int k0, int kc,
-                                       const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
-                                       int nr, int overwrite, const nnk_epi *epi, int i, int jp) {
-    enum { ZEROS = 512 };
-    static const nn_real zeros[ZEROS];
-    nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    for (int k = k0; k < k0 + kc;) {
-        int cell = k / C, c0 = k - cell * C;
-        int len = nnk_min_(nnk_min_(C - c0, k0 + kc - k), ZEROS);
-        const nn_real *const *t = tab + (size_t)cell * NNK_GEMM_MR;
-        const nn_real *s0 = t[0] ? t[0] + c0 : zeros, *s1 = t[1] ? t[1] + c0 : zeros;
-        const nn_real *s2 = t[2] ? t[2] + c0 : zeros, *s3 = t[3] ? t[3] + c0 : zeros;
-        const nn_real *s4 = t[4] ? t[4] + c0 : zeros, *s5 = t[5] ? t[5] + c0 : zeros;
-        const nn_real *bk = bp + (size_t)(k - k0) * NNK_GEMM_NR;
-        for (int cc = 0; cc < len; cc++) {
-            const nn_real a[NNK_GEMM_MR] = {s0[cc], s1[cc], s2[cc], s3[cc], s4[cc], s5[cc]};
-            nnk_vec_ b0 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR);
-            nnk_vec_ b1 = *(const nnk_vec_ *)(bk + (size_t)cc * NNK_GEMM_NR + NNK_VEC_LANES);
-            NNK_MICRO_ROW_(0) NNK_MICRO_ROW_(1) NNK_MICRO_ROW_(2)
-            NNK_MICRO_ROW_(3) NNK_MICRO_ROW_(4) NNK_MICRO_ROW_(5)
-        }
-        k += len;
-    }
-    if (mr == NNK_GEMM_MR && nr == NNK_GEMM_NR && nnk_epi_in_vec_(epi)) {
-        nnk_vec_ bias0 = {0}, bias1 = {0};
-        if (epi && epi->bias) bias0 = *(const nnk_vec_ *)(epi->bias + jp), bias1 = *(const nnk_vec_ *)(epi->bias + jp + NNK_VEC_LANES);
-        NNK_FWD_STORE_(0); NNK_FWD_STORE_(1); NNK_FWD_STORE_(2);
-        NNK_FWD_STORE_(3); NNK_FWD_STORE_(4); NNK_FWD_STORE_(5);
-        return;
-    }
-    NNK_MICRO_WRITE_();
-    if (epi) nnk_epi_rows_(epi, c, (size_t)ldc, mr, nr, i, jp);
-}
-#undef NNK_FWD_STORE_
 
 /* Output rows (pixels) per block of the packed forward: the block's row tables and, for
  * one K slice of one panel, its x rows and B's slice stay in L1 while every micro-tile
@@ -2321,7 +2301,7 @@ NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, i
                     const nn_real *b = bp + (size_t)p * K * NNK_GEMM_NR + (size_t)k0 * NNK_GEMM_NR;
                     for (int t = t0; t < t1; t++) {
                         int i = t * NNK_GEMM_MR;
-                        nnk_conv_fwd_micro_(tab + (size_t)(t - t0) * cells * NNK_GEMM_MR, C, k0, kc, b, y + (size_t)i * F + jp, F,
+                        nnk_conv_micro_epi_(tab + (size_t)(t - t0) * cells * NNK_GEMM_MR, C, k0, kc, b, y + (size_t)i * F + jp, F,
                                             nnk_min_(NNK_GEMM_MR, M - i), nr, k0 == 0, k0 + kc == K ? epi : NULL, i, jp);
                     }
                 }
