@@ -110,7 +110,7 @@ typedef nn_real nnk_vec_ __attribute__((vector_size(NNK_VEC_BYTES), may_alias, a
 /* Lane masks of the vector compares (all ones or zero), and a select on them. */
 typedef __typeof__(_Generic((nn_real)0, float: (int32_t)0, default: (int64_t)0)) nnk_lane_int_;
 typedef nnk_lane_int_ nnk_mask_ __attribute__((vector_size(NNK_VEC_BYTES)));
-static inline nnk_vec_ nnk_vsel_(nnk_mask_ m, nnk_vec_ a, nnk_vec_ b) {   /* m ? a : b */
+static inline __attribute__((always_inline)) nnk_vec_ nnk_vsel_(nnk_mask_ m, nnk_vec_ a, nnk_vec_ b) {   /* m ? a : b */
     return (nnk_vec_)(((nnk_mask_)a & m) | ((nnk_mask_)b & ~m));
 }
 
@@ -626,6 +626,34 @@ static inline __attribute__((always_inline)) void nnk_conv2d_direct_tile_(int W,
     NNK_DIRECT_PUT_(3); NNK_DIRECT_PUT_(4); NNK_DIRECT_PUT_(5);
 }
 
+/* Cell (oh, ow) of sample xb's convolution at filters f0.. (and f0 + LANES.. with fpair):
+ * the taps in (kh, kw, c) order from 0, padding cells skipped.  Both sums are updated in
+ * one expression each, unconditionally, as in nnk_conv2d_direct_tile_: a product under
+ * `if` may stay unfused into a multiply-add (gcc), and the edge cells' bits would differ
+ * from the tiles'. */
+static inline void nnk_conv_cell_(int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT, int PL,
+                                  const nn_real *xb, int oh, int ow, const nn_real *w, int f0, int fpair,
+                                  nnk_vec_ *s0, nnk_vec_ *s1) {
+    nnk_vec_ a = {0}, b = {0};
+    for (int kh = 0; kh < KH; kh++) {
+        int ih = oh * SH - PT + kh;
+        if (ih < 0 || ih >= H) continue;
+        for (int kw = 0; kw < KW; kw++) {
+            int iw = ow * SW - PL + kw;
+            if (iw < 0 || iw >= W) continue;
+            for (int c = 0; c < C; c++) {
+                const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
+                nn_real xv = xb[((size_t)ih * W + iw) * C + c];
+                nnk_vec_ w0 = *(const nnk_vec_ *)wr, w1 = fpair ? *(const nnk_vec_ *)(wr + NNK_VEC_LANES) : w0;
+                a += xv * w0;
+                b += xv * w1;
+            }
+        }
+    }
+    *s0 = a;
+    *s1 = b;
+}
+
 /* Output row oh of sample xb for the filters [f0, f0 + fstep): yrow is the row's first
  * cell at f0, ys the distance between cells (F in y; a pooled caller's buffer packs them). */
 static inline void nnk_conv2d_direct_row_(int H, int W, int C, int KH, int KW, int F, int SH,
@@ -647,18 +675,8 @@ static inline void nnk_conv2d_direct_row_(int H, int W, int C, int KH, int KW, i
                 nnk_conv2d_direct_tile_(W, C, KW, F, SW, PL, kh0, kh1, ow0, f0, 0, xrow0, w, yt, ys, epi);
         } else {                 /* column by column, padding cells skipped */
             for (int t = 0; t < tw; t++) {
-                nnk_vec_ s0 = {0}, s1 = {0};
-                for (int kh = kh0; kh < kh1; kh++)
-                    for (int kw = 0; kw < KW; kw++) {
-                        int iw = (ow0 + t) * SW - PL + kw;
-                        if (iw < 0 || iw >= W) continue;
-                        for (int c = 0; c < C; c++) {
-                            const nn_real *wr = w + (((size_t)kh * KW + kw) * C + c) * F + f0;
-                            nn_real xv = xrow0[((size_t)kh * W + iw) * C + c];
-                            s0 += xv * *(const nnk_vec_ *)wr;
-                            if (fpair) s1 += xv * *(const nnk_vec_ *)(wr + NNK_VEC_LANES);
-                        }
-                    }
+                nnk_vec_ s0, s1;
+                nnk_conv_cell_(H, W, C, KH, KW, F, SH, SW, PT, PL, xb, oh, ow0 + t, w, f0, fpair, &s0, &s1);
                 *(nnk_vec_ *)(yt + (size_t)t * ys) = s0;
                 if (fpair) *(nnk_vec_ *)(yt + (size_t)t * ys + NNK_VEC_LANES) = s1;
             }
@@ -1106,16 +1124,186 @@ NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int S
 /* ---------------------------------------------------------------- conv + max-pool
  * A first-layer convolution (computed directly: see nnk_conv2d_is_direct_) whose only
  * reader is a max-pool with windows that tile its output (PH×PW, stride the same, no
- * padding: fuse_pool.c checks), in one kernel each way.  The forward pass keeps each
- * window's rows in a buffer of the thread's, pools them, and writes the pooled output p
- * and, in idx, which cell of its window holds the first maximum (0 .. PH*PW-1, window
- * order: as nnk_maxpool2d_bwd_act finds it); the convolution's output is never stored.
- * The backward pass rebuilds each output row of the convolution's gradient from dp,
- * p and idx (the pooled gradient through the activation at the maximum, 0 elsewhere)
- * and adds it to the filter gradient and, in double in row order, to the bias gradient,
- * as nnk_conv2d_direct_bwd_filter_ and nnk_bias_grad do: the same bits as the unfused
- * kernels, without the convolution's output and gradient going through memory. */
-#define NNK_POOL_ROW_BUF 16384   /* elements: PH rows of OW cells × 2 vectors (fuse_pool.c) */
+ * padding: fuse_pool.c checks), in one kernel each way; the convolution's output and its
+ * gradient are never stored.
+ *
+ * Forward: a pooled cell at a time, from its window's PH×PW convolution cells in
+ * registers (each cell's taps summed in (kh, kw, c) order from 0, padding cells skipped,
+ * then the epilogue), the first maximum in window order written to p and its cell
+ * (0 .. PH*PW-1, as nnk_maxpool2d_bwd_act finds it) to idx: the bits of the unfused
+ * direct convolution and max-pool.  Cells no window covers are not computed.
+ *
+ * Backward: rebuilds each output row of the convolution's gradient from dp, p and idx (the
+ * pooled gradient through the activation at the maximum, 0 elsewhere) and adds it to the
+ * filter gradient and, in double in row order, to the bias gradient, as
+ * nnk_conv2d_direct_bwd_filter_ and nnk_bias_grad do: the same bits as the unfused kernels. */
+
+/* The epilogue on conv cell v at filters f0..: nnk_epi_vec_ where it can, else
+ * nnk_epi_rows_ on its lanes (the unfused kernels' expressions either way). */
+static inline __attribute__((always_inline)) nnk_vec_ nnk_pool_epi_(const nnk_epi *e, int vec_epi,
+                                                                    nnk_vec_ v, int f0) {
+    if (vec_epi) return nnk_epi_vec_(e, v, e->bias ? *(const nnk_vec_ *)(e->bias + f0) : (nnk_vec_){0});
+    _Alignas(64) nn_real t[NNK_VEC_LANES];
+    *(nnk_vec_ *)t = v;
+    nnk_epi_rows_(e, t, NNK_VEC_LANES, 1, NNK_VEC_LANES, 0, f0);
+    return *(nnk_vec_ *)t;
+}
+
+/* Window cell k's value u into the running first maximum: best and its cell at. */
+static inline __attribute__((always_inline)) void nnk_pool_take_(nnk_vec_ *best, nnk_vec_ *at, nnk_vec_ u,
+                                                                 int k) {
+    nnk_mask_ up = u > *best;
+    *best = nnk_vsel_(up, u, *best);
+    *at = nnk_vsel_(up, (nnk_vec_){0} + (nn_real)k, *at);
+}
+
+/* How nnk_pool_put4_ finishes a window: its cells plus the bias (a zero vector when there
+ * is none: a sum of taps from +0 is never -0, so that adds nothing), then no activation,
+ * or relu; or nnk_pool_epi_'s general epilogue. */
+enum { NNK_POOL_LINEAR, NNK_POOL_RELU, NNK_POOL_EPI };
+
+/* A window of four cells (2×2, 1×4, 4×1) pooled: c0..c3 its cells' sums at filters f0...
+ * Relu is taken after the maximum: it keeps positive values and their order, and where
+ * no cell is positive the unfused pool sees four zeros, so its maximum is 0 at cell 0. */
+static inline __attribute__((always_inline)) void nnk_pool_put4_(const nnk_epi *e, int mode, int f0,
+                                                                 nnk_vec_ bias, nnk_vec_ c0, nnk_vec_ c1,
+                                                                 nnk_vec_ c2, nnk_vec_ c3, nn_real *p,
+                                                                 nn_real *idx) {
+    if (mode == NNK_POOL_EPI) {
+        c0 = nnk_pool_epi_(e, 0, c0, f0), c1 = nnk_pool_epi_(e, 0, c1, f0);
+        c2 = nnk_pool_epi_(e, 0, c2, f0), c3 = nnk_pool_epi_(e, 0, c3, f0);
+    } else {
+        c0 += bias, c1 += bias, c2 += bias, c3 += bias;
+    }
+    nnk_vec_ best = c0, at = {0};
+    nnk_pool_take_(&best, &at, c1, 1);
+    nnk_pool_take_(&best, &at, c2, 2);
+    nnk_pool_take_(&best, &at, c3, 3);
+    if (mode == NNK_POOL_RELU) {
+        nnk_mask_ pos = best > (nnk_vec_){0};
+        best = nnk_vsel_(pos, best, (nnk_vec_){0});
+        at = nnk_vsel_(pos, at, (nnk_vec_){0});
+    }
+    *(nnk_vec_ *)p = best;
+    *(nnk_vec_ *)idx = at;
+}
+
+/* A four-cell window inside x (no padding cell), whose cells' windows in x start at
+ * x0..x3, for filters [f0, f0 + fstep): four cells × two filter vectors in eight named
+ * accumulators, so they stay in registers.  bias: the bias at f0.. (zero without). */
+#define NNK_POOL_TAP_(k, j) do { nn_real xv_ = x##k[j]; a##k += xv_ * w0; b##k += xv_ * w1; } while (0)
+#define NNK_POOL_TAPS_(j) do {                                                       \
+        const nn_real *wt_ = wr + (size_t)(j) * F;                                   \
+        nnk_vec_ w0 = *(const nnk_vec_ *)wt_;                                        \
+        nnk_vec_ w1 = fpair ? *(const nnk_vec_ *)(wt_ + NNK_VEC_LANES) : w0;         \
+        NNK_POOL_TAP_(0, j); NNK_POOL_TAP_(1, j); NNK_POOL_TAP_(2, j); NNK_POOL_TAP_(3, j); \
+    } while (0)
+static inline __attribute__((always_inline)) void nnk_conv_pool_quad_(int W, int C, int KH, int KW, int F,
+                                                                      int fpair, int mode, const nn_real *x0,
+                                                                      const nn_real *x1, const nn_real *x2,
+                                                                      const nn_real *x3, const nn_real *w,
+                                                                      const nnk_epi *e, int f0,
+                                                                      const nn_real *bias, nn_real *p,
+                                                                      nn_real *idx) {
+    nnk_vec_ a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    int row = KW * C;                /* a window row's cells (kw, c) lie contiguously in x */
+    size_t xs = (size_t)W * C;
+    for (int kh = 0; kh < KH; kh++, x0 += xs, x1 += xs, x2 += xs, x3 += xs) {
+        const nn_real *wr = w + (size_t)kh * row * F + f0;
+        int j = 0;
+        for (; j + 2 < row; j += 3) {   /* three taps a step: a 3-wide window of one channel in one */
+            NNK_POOL_TAPS_(j); NNK_POOL_TAPS_(j + 1); NNK_POOL_TAPS_(j + 2);
+        }
+        for (; j < row; j++) NNK_POOL_TAPS_(j);
+    }
+    nnk_pool_put4_(e, mode, f0, *(const nnk_vec_ *)bias, a0, a1, a2, a3, p, idx);
+    if (fpair)
+        nnk_pool_put4_(e, mode, f0 + NNK_VEC_LANES, *(const nnk_vec_ *)(bias + NNK_VEC_LANES), b0, b1, b2, b3,
+                       p + NNK_VEC_LANES, idx + NNK_VEC_LANES);
+}
+
+/* Whether pooled cell (qh, qw)'s window of conv cells reads no padding. */
+static inline int nnk_pool_inside_(int H, int W, int KH, int KW, int SH, int SW, int PT, int PL, int PH,
+                                   int PW, int qh, int qw) {
+    int oh0 = qh * PH, ow0 = qw * PW;
+    return oh0 * SH - PT >= 0 && (oh0 + PH - 1) * SH - PT + KH <= H && ow0 * SW - PL >= 0 &&
+           (ow0 + PW - 1) * SW - PL + KW <= W;
+}
+
+/* The commonest first layer (fashion_cnn's): one channel, 3×3 taps at stride 1, 2×2
+ * windows, no padding.  A window's four cells read a 4×4 patch of x; each of its 16
+ * values is broadcast once and multiplies the weight (one of nine vectors, kept in
+ * registers for a row of windows) of each cell it is a tap of.  Going through the patch
+ * row by row takes each cell's taps in (kh, kw) order, so the sums are the other paths'. */
+static inline __attribute__((always_inline)) int nnk_pool_p33_(int C, int KH, int KW, int SH, int SW, int PT,
+                                                               int PL, int PH, int PW) {
+    return C == 1 && KH == 3 && KW == 3 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && PH == 2 && PW == 2;
+}
+
+/* acc += x w[kh][kw] where (kh, kw) is a tap (constants once inlined). */
+static inline __attribute__((always_inline)) void nnk_p33_tap_(nnk_vec_ *acc, nn_real x, const nnk_vec_ *wk,
+                                                               int kh, int kw) {
+    if (kh >= 0 && kh < 3 && kw >= 0 && kw < 3) *acc += x * wk[kh * 3 + kw];
+}
+
+/* Patch value (i, j) into the cells c[r * 2 + c] whose tap it is: (kh, kw) = (i - r, j - c). */
+static inline __attribute__((always_inline)) void nnk_p33_fwd_x_(const nn_real *xp, int W, int i, int j,
+                                                                 const nnk_vec_ *wk, nnk_vec_ *c) {
+    nn_real xv = xp[(size_t)i * W + j];
+    nnk_p33_tap_(&c[0], xv, wk, i, j);
+    nnk_p33_tap_(&c[1], xv, wk, i, j - 1);
+    nnk_p33_tap_(&c[2], xv, wk, i - 1, j);
+    nnk_p33_tap_(&c[3], xv, wk, i - 1, j - 1);
+}
+
+/* The windows of one row (patches from xr, W apart in x) for the filters of wk and bias. */
+static inline __attribute__((always_inline)) void nnk_p33_fwd_row_(const nn_real *xr, int W, int QW, int F,
+                                                                   const nnk_vec_ *wk, nnk_vec_ bias, int mode,
+                                                                   nn_real *p, nn_real *idx) {
+    for (int qw = 0; qw < QW; qw++, xr += 2, p += F, idx += F) {
+        nnk_vec_ c[4] = {{0}, {0}, {0}, {0}};
+        nnk_p33_fwd_x_(xr, W, 0, 0, wk, c); nnk_p33_fwd_x_(xr, W, 0, 1, wk, c);
+        nnk_p33_fwd_x_(xr, W, 0, 2, wk, c); nnk_p33_fwd_x_(xr, W, 0, 3, wk, c);
+        nnk_p33_fwd_x_(xr, W, 1, 0, wk, c); nnk_p33_fwd_x_(xr, W, 1, 1, wk, c);
+        nnk_p33_fwd_x_(xr, W, 1, 2, wk, c); nnk_p33_fwd_x_(xr, W, 1, 3, wk, c);
+        nnk_p33_fwd_x_(xr, W, 2, 0, wk, c); nnk_p33_fwd_x_(xr, W, 2, 1, wk, c);
+        nnk_p33_fwd_x_(xr, W, 2, 2, wk, c); nnk_p33_fwd_x_(xr, W, 2, 3, wk, c);
+        nnk_p33_fwd_x_(xr, W, 3, 0, wk, c); nnk_p33_fwd_x_(xr, W, 3, 1, wk, c);
+        nnk_p33_fwd_x_(xr, W, 3, 2, wk, c); nnk_p33_fwd_x_(xr, W, 3, 3, wk, c);
+        nnk_pool_put4_(NULL, mode, 0, bias, c[0], c[1], c[2], c[3], p, idx);
+    }
+}
+
+/* The nine weight vectors of the filters at f0 (a 3×3×1 kernel). */
+static inline __attribute__((always_inline)) void nnk_p33_weights_(const nn_real *w, int F, int f0, nnk_vec_ *wk) {
+    const nn_real *wf = w + f0;
+    wk[0] = *(const nnk_vec_ *)wf; wk[1] = *(const nnk_vec_ *)(wf + F); wk[2] = *(const nnk_vec_ *)(wf + 2 * F);
+    wf += 3 * (size_t)F;
+    wk[3] = *(const nnk_vec_ *)wf; wk[4] = *(const nnk_vec_ *)(wf + F); wk[5] = *(const nnk_vec_ *)(wf + 2 * F);
+    wf += 3 * (size_t)F;
+    wk[6] = *(const nnk_vec_ *)wf; wk[7] = *(const nnk_vec_ *)(wf + F); wk[8] = *(const nnk_vec_ *)(wf + 2 * F);
+}
+
+static inline void nnk_conv2d_pool_p33_fwd_(int n, int H, int W, int F, int QH, int QW, const nn_real *x,
+                                            const nn_real *w, const nn_real *bias, int mode, nn_real *p,
+                                            nn_real *idx) {
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * QH * QW * 36 * F >= NNK_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        for (int qh = 0; qh < QH; qh++) {
+            const nn_real *xr = x + ((size_t)b * H + 2 * qh) * W;
+            size_t o = ((size_t)b * QH + qh) * QW * F;
+            for (int f0 = 0; f0 < F; f0 += NNK_VEC_LANES) {
+                nnk_vec_ wk[9];
+                nnk_p33_weights_(w, F, f0, wk);
+                nnk_vec_ bv = bias ? *(const nnk_vec_ *)(bias + f0) : (nnk_vec_){0};
+                if (mode == NNK_POOL_RELU)   /* a constant in each copy */
+                    nnk_p33_fwd_row_(xr, W, QW, F, wk, bv, NNK_POOL_RELU, p + o + f0, idx + o + f0);
+                else
+                    nnk_p33_fwd_row_(xr, W, QW, F, wk, bv, NNK_POOL_LINEAR, p + o + f0, idx + o + f0);
+            }
+        }
+    }
+}
 
 NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
                                  int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
@@ -1123,38 +1311,69 @@ NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int
                                  nn_real *p, nn_real *idx) {
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
-    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * OH * OW * F * KH * KW * C >= NNK_PAR_MIN)
+    int vec_epi = nnk_epi_in_vec_(&e), quad = PH * PW == 4;
+    int mode = !vec_epi ? NNK_POOL_EPI : act == NN_EPI_RELU ? NNK_POOL_RELU : NNK_POOL_LINEAR;
+    const nn_real zeros[2 * NNK_VEC_LANES] = {0};   /* the bias of none */
+    (void)OH, (void)OW;
+    if (mode != NNK_POOL_EPI && nnk_pool_p33_(C, KH, KW, SH, SW, PT, PL, PH, PW)) {
+        nnk_conv2d_pool_p33_fwd_(n, H, W, F, QH, QW, x, w, bias, mode, p, idx);
+        return;
+    }
+    #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * QH * QW * PH * PW * F * KH * KW * C >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         for (int qh = 0; qh < QH; qh++) {
-            _Alignas(64) nn_real rows[NNK_POOL_ROW_BUF];
-            size_t rs = (size_t)OW * fstep;   /* one conv row in the buffer */
             const nn_real *xb = x + (size_t)b * H * W * C;
-            for (int f0 = 0; f0 < F; f0 += fstep) {
-                for (int r = 0; r < PH; r++)
-                    nnk_conv2d_direct_row_(H, W, C, KH, KW, F, SH, SW, PT, PL, OW, xb, qh * PH + r, f0, fpair,
-                                           w, rows + r * rs, (size_t)fstep, bias || act ? &e : NULL);
-                for (int qw = 0; qw < QW; qw++) {
-                    size_t o = (((size_t)b * QH + qh) * QW + qw) * F + f0;
-                    for (int v = 0; v < fstep; v += NNK_VEC_LANES) {
-                        const nn_real *cell = rows + (size_t)qw * PW * fstep + v;
-                        nnk_vec_ best = *(const nnk_vec_ *)cell;
-                        nnk_mask_ at = {0}, zero = {0};
-                        int k = 0;
-                        for (int r = 0; r < PH; r++)
-                            for (int c = 0; c < PW; c++, k++) {
-                                nnk_vec_ u = *(const nnk_vec_ *)(cell + r * rs + (size_t)c * fstep);
-                                nnk_mask_ up = u > best;
-                                best = nnk_vsel_(up, u, best);
-                                at = (at & ~up) | ((zero + k) & up);
-                            }
-                        *(nnk_vec_ *)(p + o + v) = best;
-                        *(nnk_vec_ *)(idx + o + v) = __builtin_convertvector(at, nnk_vec_);
+            for (int qw = 0; qw < QW; qw++) {
+                size_t o = (((size_t)b * QH + qh) * QW + qw) * F;
+                int oh0 = qh * PH, ow0 = qw * PW;
+                if (quad && nnk_pool_inside_(H, W, KH, KW, SH, SW, PT, PL, PH, PW, qh, qw)) {
+                    /* cell k = (k / PW, k % PW) of the window */
+                    const nn_real *c0 = xb + ((size_t)(oh0 * SH - PT) * W + (ow0 * SW - PL)) * C;
+                    size_t d1 = (size_t)((1 / PW) * SH * W + (1 % PW) * SW) * C;
+                    size_t d2 = (size_t)((2 / PW) * SH * W + (2 % PW) * SW) * C;
+                    size_t d3 = (size_t)((3 / PW) * SH * W + (3 % PW) * SW) * C;
+                    /* fpair and mode constants in each copy: no test in the loops */
+#define NNK_POOL_QUAD_(fp, m) nnk_conv_pool_quad_(W, C, KH, KW, F, fp, m, c0, c0 + d1, c0 + d2, c0 + d3, w, &e, \
+                                                  f0, bias ? bias + f0 : zeros, p + o + f0, idx + o + f0)
+                    for (int f0 = 0; f0 < F; f0 += fstep) {
+                        if (mode == NNK_POOL_RELU) {
+                            if (fpair) NNK_POOL_QUAD_(1, NNK_POOL_RELU); else NNK_POOL_QUAD_(0, NNK_POOL_RELU);
+                        } else if (mode == NNK_POOL_LINEAR) {
+                            if (fpair) NNK_POOL_QUAD_(1, NNK_POOL_LINEAR); else NNK_POOL_QUAD_(0, NNK_POOL_LINEAR);
+                        } else {
+                            if (fpair) NNK_POOL_QUAD_(1, NNK_POOL_EPI); else NNK_POOL_QUAD_(0, NNK_POOL_EPI);
+                        }
+                    }
+#undef NNK_POOL_QUAD_
+                    continue;
+                }
+                for (int f0 = 0; f0 < F; f0 += fstep) {   /* any window, cell by cell */
+                    nnk_vec_ best0 = {0}, best1 = {0}, at0 = {0}, at1 = {0};
+                    for (int k = 0; k < PH * PW; k++) {
+                        nnk_vec_ s0, s1;
+                        nnk_conv_cell_(H, W, C, KH, KW, F, SH, SW, PT, PL, xb, oh0 + k / PW, ow0 + k % PW, w,
+                                       f0, fpair, &s0, &s1);
+                        s0 = nnk_pool_epi_(&e, vec_epi, s0, f0);
+                        if (k == 0) best0 = s0;
+                        else nnk_pool_take_(&best0, &at0, s0, k);
+                        if (!fpair) continue;
+                        s1 = nnk_pool_epi_(&e, vec_epi, s1, f0 + NNK_VEC_LANES);
+                        if (k == 0) best1 = s1;
+                        else nnk_pool_take_(&best1, &at1, s1, k);
+                    }
+                    *(nnk_vec_ *)(p + o + f0) = best0;
+                    *(nnk_vec_ *)(idx + o + f0) = at0;
+                    if (fpair) {
+                        *(nnk_vec_ *)(p + o + f0 + NNK_VEC_LANES) = best1;
+                        *(nnk_vec_ *)(idx + o + f0 + NNK_VEC_LANES) = at1;
                     }
                 }
             }
         }
     }
 }
+
+#define NNK_POOL_ROW_BUF 16384   /* elements: OW cells × 2 vectors (fuse_pool.c) */
 
 NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                         int SW, int PT, int PL, int OH, int OW, int PH, int PW,
@@ -1165,7 +1384,7 @@ NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int 
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
     for (int f0 = 0; f0 < F; f0 += fstep) {
-        _Alignas(64) nn_real g[NNK_POOL_ROW_BUF];
+        _Alignas(64) nn_real g[NNK_POOL_ROW_BUF];   /* a row of the conv gradient */
         _Alignas(32) double bsum[2 * NNK_VEC_LANES] = {0};   /* nnk_bias_grad's double sums */
         nnk_direct_dw_acc_ acc;
         for (int k = 0; k < kdim; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};

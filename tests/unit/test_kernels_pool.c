@@ -84,6 +84,8 @@ Test(conv_pool, same_bits_as_the_kernels_it_replaces) {
         {4, 12, 12, 3, 3, 64, 1, 0, 2, NN_EPI_NONE, 1, 1},
         {2, 9, 11, 1, 5, 16, 1, 1, 2, NN_EPI_RELU, 0, 1},
         {3, 21, 19, 2, 3, 16, 2, 0, 2, NN_EPI_RELU, 1, 0},   /* stride 2, a column uncovered: side by side */
+        {3, 10, 12, 1, 3, 16, 1, 0, 2, NN_EPI_NONE, 0, 1},   /* fashion_cnn's path, linear, no bias, ties */
+        {2, 9, 9, 1, 3, 32, 1, 0, 2, NN_EPI_SIGMOID, 1, 0},  /* its shape under another activation */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 2; threads++) check(cases[i], threads);
