@@ -741,11 +741,12 @@ static inline void nnk_conv2d_direct_dw_row_(int H, int W, int C, int KH, int KW
                         t3 += x3 * *(const nnk_vec_ *)(g + 3 * gs + NNK_VEC_LANES);
                     }
                 }
-                for (; ow < hi; ow++) {
+                for (; ow < hi; ow++) {   /* both sums unconditionally: see nnk_conv_cell_ */
                     const nn_real *g = grow + (size_t)ow * gs;
                     nn_real x0 = xc[(size_t)ow * SW * C];
-                    s0 += x0 * *(const nnk_vec_ *)g;
-                    if (fpair) t0 += x0 * *(const nnk_vec_ *)(g + NNK_VEC_LANES);
+                    nnk_vec_ g0 = *(const nnk_vec_ *)g, g1 = fpair ? *(const nnk_vec_ *)(g + NNK_VEC_LANES) : g0;
+                    s0 += x0 * g0;
+                    t0 += x0 * g1;
                 }
                 int k = (kh * KW + kw) * C + c;
                 acc[0][k] += (s0 + s1) + (s2 + s3);
@@ -1373,6 +1374,116 @@ NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int
     }
 }
 
+/* bsum[l] += Σ_q (g[4q] + g[4q + 1])[l] in double, q in order: a conv row's gradient at
+ * its windows' two cells in it, of which at most one is nonzero (the sum is then that
+ * cell's value): nnk_colsum_'s sums of the row. */
+static inline void nnk_pool_bias_row_(const nnk_vec_ *g, int QW, double *bsum) {
+    if (NNK_VEC_LANES % 4) {
+        for (int q = 0; q < QW; q++) {
+            nnk_vec_ v = g[4 * q] + g[4 * q + 1];
+            for (int l = 0; l < NNK_VEC_LANES; l++) bsum[l] += v[l];
+        }
+        return;
+    }
+    /* four lanes at a time, spelled out: clang keeps a lane loop scalar */
+    nnk_vd4_ *s4 = (nnk_vd4_ *)bsum, s0 = s4[0], s1 = {0}, s2 = {0}, s3 = {0};
+    if (NNK_VEC_LANES > 4) s1 = s4[1];
+    if (NNK_VEC_LANES > 8) s2 = s4[2], s3 = s4[3];
+    for (int q = 0; q < QW; q++) {
+        nnk_vec_ v = g[4 * q] + g[4 * q + 1];
+        const nnk_vr4_ *v4 = (const nnk_vr4_ *)&v;
+        s0 += __builtin_convertvector(v4[0], nnk_vd4_);
+        if (NNK_VEC_LANES > 4) s1 += __builtin_convertvector(v4[1], nnk_vd4_);
+        if (NNK_VEC_LANES > 8) s2 += __builtin_convertvector(v4[2], nnk_vd4_), s3 += __builtin_convertvector(v4[3], nnk_vd4_);
+    }
+    s4[0] = s0;
+    if (NNK_VEC_LANES > 4) s4[1] = s1;
+    if (NNK_VEC_LANES > 8) s4[2] = s2, s4[3] = s3;
+}
+
+/* The filter and bias gradients of nnk_pool_p33_'s shape, a filter vector per task, in
+ * the unfused kernels' order: conv row by conv row, each tap's sum along the row in four
+ * chains by column mod 4 (the last OW % 4 columns in the first), paired and added to the
+ * total in row order (nnk_conv2d_direct_dw_row_); the bias gradient in double in row order
+ * (nnk_colsum_).  Only windows' cells are visited: elsewhere the gradient is +0, and adding
+ * it changes no sum.  A row's windows take their chains' registers in pairs. */
+#define NNK_P33_MAX_QW 64   /* windows along a row: their cells' gradients in a buffer */
+#define NNK_P33_CELLS_(A, B, q) do {   /* window q's cells (r, 0), (r, 1) into chains A, B */ \
+        nnk_vec_ g0_ = gq[4 * (q) + 2 * r], g1_ = gq[4 * (q) + 2 * r + 1];                 \
+        const nn_real *xq_ = xr + 2 * (q);                                                 \
+        nn_real x_ = xq_[0]; A##0 += x_ * g0_;                                             \
+        x_ = xq_[1]; A##1 += x_ * g0_; B##0 += x_ * g1_;                                    \
+        x_ = xq_[2]; A##2 += x_ * g0_; B##1 += x_ * g1_;                                    \
+        x_ = xq_[3]; B##2 += x_ * g1_;                                                     \
+    } while (0)
+
+/* A window row's cells' gradients at the filters at p, dp, idx (its first pooled cell):
+ * gq[4 qw + k] for cell k of window qw, the gradient through the activation at the argmax,
+ * +0 elsewhere. */
+static inline __attribute__((always_inline)) void nnk_p33_cells_(int QW, int F, int act, const nn_real *p,
+                                                                 const nn_real *dp, const nn_real *idx,
+                                                                 nnk_vec_ *gq) {
+    for (int qw = 0; qw < QW; qw++, p += F, dp += F, idx += F, gq += 4) {
+        nnk_vec_ gv = act == NN_EPI_RELU ? nnk_act_grad_v_(NN_EPI_RELU, *(const nnk_vec_ *)p, *(const nnk_vec_ *)dp)
+                                         : nnk_act_grad_v_(act, *(const nnk_vec_ *)p, *(const nnk_vec_ *)dp);
+        nnk_vec_ at = *(const nnk_vec_ *)idx;
+        gq[0] = nnk_vsel_(at == (nnk_vec_){0}, gv, (nnk_vec_){0});
+        gq[1] = nnk_vsel_(at == (nnk_vec_){0} + 1, gv, (nnk_vec_){0});
+        gq[2] = nnk_vsel_(at == (nnk_vec_){0} + 2, gv, (nnk_vec_){0});
+        gq[3] = nnk_vsel_(at == (nnk_vec_){0} + 3, gv, (nnk_vec_){0});
+    }
+}
+
+/* One window row (its cells' gradients gq) added to acc, the row's taps' sums in chains. */
+static inline void nnk_p33_dw_rows_(const nn_real *xq, int W, int QW, int tail, const nnk_vec_ *gq,
+                                    nnk_vec_ *acc) {
+    for (int r = 0; r < 2; r++)
+        for (int kh = 0; kh < 3; kh++) {
+            const nn_real *xr = xq + (size_t)(r + kh) * W;
+            nnk_vec_ a0 = {0}, a1 = {0}, a2 = {0}, b0 = {0}, b1 = {0}, b2 = {0};
+            nnk_vec_ c0 = {0}, c1 = {0}, c2 = {0}, d0 = {0}, d1 = {0}, d2 = {0};
+            int qw = 0;
+            for (; 2 * qw < tail && qw + 1 < QW; qw += 2) {   /* columns 0..3 mod 4 */
+                NNK_P33_CELLS_(a, b, qw);
+                NNK_P33_CELLS_(c, d, qw + 1);
+            }
+            for (; qw < QW; qw++) NNK_P33_CELLS_(a, a, qw);
+            acc[3 * kh] += (a0 + b0) + (c0 + d0);
+            acc[3 * kh + 1] += (a1 + b1) + (c1 + d1);
+            acc[3 * kh + 2] += (a2 + b2) + (c2 + d2);
+        }
+}
+
+/* A task: two filter vectors where F allows, each window row's for one then the other,
+ * so that the second reads the pooled cells' cache lines from cache. */
+static inline void nnk_p33_bwd_filter_(int n, int H, int W, int F, int OH, int OW, int QH, int QW,
+                                       const nn_real *x, const nn_real *dp, const nn_real *p,
+                                       const nn_real *idx, int act, nn_real *dw, nn_real *db) {
+    int tail = OW & ~3;   /* columns from here are the chains' remainder, all in the first */
+    int fstep = (F % (2 * NNK_VEC_LANES) == 0 ? 2 : 1) * NNK_VEC_LANES;
+    (void)OH;
+    #pragma omp parallel for schedule(static) if ((int64_t)n * QH * QW * 36 * F >= NNK_PAR_MIN)
+    for (int f1 = 0; f1 < F; f1 += fstep) {
+        nnk_vec_ acc[2][9], gq[4 * NNK_P33_MAX_QW];
+        _Alignas(64) double bsum[2 * NNK_VEC_LANES] = {0};
+        for (int k = 0; k < 9; k++) acc[0][k] = acc[1][k] = (nnk_vec_){0};
+        for (int b = 0; b < n; b++)
+            for (int qh = 0; qh < QH; qh++)
+                for (int v = 0; v * NNK_VEC_LANES < fstep; v++) {
+                    size_t o = ((size_t)b * QH + qh) * QW * F + f1 + v * NNK_VEC_LANES;
+                    nnk_p33_cells_(QW, F, act, p + o, dp + o, idx + o, gq);
+                    if (db) {
+                        nnk_pool_bias_row_(gq, QW, bsum + v * NNK_VEC_LANES);
+                        nnk_pool_bias_row_(gq + 2, QW, bsum + v * NNK_VEC_LANES);
+                    }
+                    nnk_p33_dw_rows_(x + ((size_t)b * H + 2 * qh) * W, W, QW, tail, gq, acc[v]);
+                }
+        for (int v = 0; v * NNK_VEC_LANES < fstep; v++)
+            for (int k = 0; k < 9; k++) *(nnk_vec_ *)(dw + (size_t)k * F + f1 + v * NNK_VEC_LANES) = acc[v][k];
+        for (int l = 0; db && l < fstep; l++) db[f1 + l] = (nn_real)bsum[l];
+    }
+}
+
 #define NNK_POOL_ROW_BUF 16384   /* elements: OW cells × 2 vectors (fuse_pool.c) */
 
 NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
@@ -1380,6 +1491,10 @@ NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int 
                                         int QH, int QW, const nn_real *x, const nn_real *dp,
                                         const nn_real *p, const nn_real *idx, int act, nn_real *dw,
                                         nn_real *db) {
+    if (nnk_pool_p33_(C, KH, KW, SH, SW, PT, PL, PH, PW) && QW <= NNK_P33_MAX_QW) {
+        nnk_p33_bwd_filter_(n, H, W, F, OH, OW, QH, QW, x, dp, p, idx, act, dw, db);
+        return;
+    }
     int kdim = KH * KW * C;
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
     #pragma omp parallel for schedule(static) if ((int64_t)n * OH * OW * F * kdim >= NNK_PAR_MIN)
