@@ -1131,13 +1131,16 @@ NNK_API void nnk_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW, int S
  * Forward: a pooled cell at a time, from its window's PH×PW convolution cells in
  * registers (each cell's taps summed in (kh, kw, c) order from 0, padding cells skipped,
  * then the epilogue), the first maximum in window order written to p and its cell
- * (0 .. PH*PW-1, as nnk_maxpool2d_bwd_act finds it) to idx: the bits of the unfused
- * direct convolution and max-pool.  Cells no window covers are not computed.
+ * (0 .. PH*PW-1, as nnk_maxpool2d_bwd_act finds it) to idx as a byte (nnk_pool_store_):
+ * the bits of the unfused direct convolution and max-pool.  Cells no window covers are
+ * not computed.
  *
- * Backward: rebuilds each output row of the convolution's gradient from dp, p and idx (the
- * pooled gradient through the activation at the maximum, 0 elsewhere) and adds it to the
- * filter gradient and, in double in row order, to the bias gradient, as
- * nnk_conv2d_direct_bwd_filter_ and nnk_bias_grad do: the same bits as the unfused kernels. */
+ * Backward: the convolution's gradient is the pooled gradient through the activation at
+ * each window's argmax and 0 elsewhere.  It is added to the filter gradient and, in
+ * double in row order, to the bias gradient in the order of nnk_conv2d_direct_bwd_filter_
+ * and nnk_bias_grad: the same bits as the unfused kernels.  fashion_cnn's shape visits
+ * only the windows' cells (nnk_p33_bwd_filter_); others rebuild each row of the
+ * convolution's gradient. */
 
 /* The epilogue on conv cell v at filters f0..: nnk_epi_vec_ where it can, else
  * nnk_epi_rows_ on its lanes (the unfused kernels' expressions either way). */
@@ -1158,6 +1161,27 @@ static inline __attribute__((always_inline)) void nnk_pool_take_(nnk_vec_ *best,
     *at = nnk_vsel_(up, (nnk_vec_){0} + (nn_real)k, *at);
 }
 
+/* idx keeps a byte per pooled cell and filter, in its first quarter: the window's argmax
+ * cell, or PH*PW where relu left the window 0 (no gradient goes back through it, and the
+ * filter gradient needs no p to know it): a quarter of the bytes to write and read. */
+typedef uint8_t nnk_idx_ __attribute__((vector_size(NNK_VEC_LANES), may_alias, aligned(1)));
+static inline __attribute__((always_inline)) void nnk_pool_store_(nn_real *p, uint8_t *idx, nnk_vec_ best,
+                                                                  nnk_vec_ at) {
+    *(nnk_vec_ *)p = best;
+#if NNK_VEC_BYTES == 32 && defined(__AVX2__)
+    if (sizeof(nn_real) == 4) {   /* gcc would narrow the lanes one by one: pack them */
+        __m256i i = _mm256_cvttps_epi32((__m256)at);
+        __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64((__m128i *)idx, _mm_packus_epi16(h, h));
+        return;
+    }
+#endif
+    *(nnk_idx_ *)idx = __builtin_convertvector(at, nnk_idx_);
+}
+static inline __attribute__((always_inline)) nnk_vec_ nnk_pool_at_(const uint8_t *idx) {
+    return __builtin_convertvector(*(const nnk_idx_ *)idx, nnk_vec_);
+}
+
 /* How nnk_pool_put4_ finishes a window: its cells plus the bias (a zero vector when there
  * is none: a sum of taps from +0 is never -0, so that adds nothing), then no activation,
  * or relu; or nnk_pool_epi_'s general epilogue. */
@@ -1165,11 +1189,11 @@ enum { NNK_POOL_LINEAR, NNK_POOL_RELU, NNK_POOL_EPI };
 
 /* A window of four cells (2×2, 1×4, 4×1) pooled: c0..c3 its cells' sums at filters f0...
  * Relu is taken after the maximum: it keeps positive values and their order, and where
- * no cell is positive the unfused pool sees four zeros, so its maximum is 0 at cell 0. */
+ * no cell is positive the unfused pool sees four zeros, so its maximum is 0 (idx: 4). */
 static inline __attribute__((always_inline)) void nnk_pool_put4_(const nnk_epi *e, int mode, int f0,
                                                                  nnk_vec_ bias, nnk_vec_ c0, nnk_vec_ c1,
                                                                  nnk_vec_ c2, nnk_vec_ c3, nn_real *p,
-                                                                 nn_real *idx) {
+                                                                 uint8_t *idx) {
     if (mode == NNK_POOL_EPI) {
         c0 = nnk_pool_epi_(e, 0, c0, f0), c1 = nnk_pool_epi_(e, 0, c1, f0);
         c2 = nnk_pool_epi_(e, 0, c2, f0), c3 = nnk_pool_epi_(e, 0, c3, f0);
@@ -1183,10 +1207,9 @@ static inline __attribute__((always_inline)) void nnk_pool_put4_(const nnk_epi *
     if (mode == NNK_POOL_RELU) {
         nnk_mask_ pos = best > (nnk_vec_){0};
         best = nnk_vsel_(pos, best, (nnk_vec_){0});
-        at = nnk_vsel_(pos, at, (nnk_vec_){0});
+        at = nnk_vsel_(pos, at, (nnk_vec_){0} + 4);
     }
-    *(nnk_vec_ *)p = best;
-    *(nnk_vec_ *)idx = at;
+    nnk_pool_store_(p, idx, best, at);
 }
 
 /* A four-cell window inside x (no padding cell), whose cells' windows in x start at
@@ -1205,7 +1228,7 @@ static inline __attribute__((always_inline)) void nnk_conv_pool_quad_(int W, int
                                                                       const nn_real *x3, const nn_real *w,
                                                                       const nnk_epi *e, int f0,
                                                                       const nn_real *bias, nn_real *p,
-                                                                      nn_real *idx) {
+                                                                      uint8_t *idx) {
     nnk_vec_ a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     int row = KW * C;                /* a window row's cells (kw, c) lie contiguously in x */
     size_t xs = (size_t)W * C;
@@ -1260,7 +1283,7 @@ static inline __attribute__((always_inline)) void nnk_p33_fwd_x_(const nn_real *
 /* The windows of one row (patches from xr, W apart in x) for the filters of wk and bias. */
 static inline __attribute__((always_inline)) void nnk_p33_fwd_row_(const nn_real *xr, int W, int QW, int F,
                                                                    const nnk_vec_ *wk, nnk_vec_ bias, int mode,
-                                                                   nn_real *p, nn_real *idx) {
+                                                                   nn_real *p, uint8_t *idx) {
     for (int qw = 0; qw < QW; qw++, xr += 2, p += F, idx += F) {
         nnk_vec_ c[4] = {{0}, {0}, {0}, {0}};
         nnk_p33_fwd_x_(xr, W, 0, 0, wk, c); nnk_p33_fwd_x_(xr, W, 0, 1, wk, c);
@@ -1287,7 +1310,7 @@ static inline __attribute__((always_inline)) void nnk_p33_weights_(const nn_real
 
 static inline void nnk_conv2d_pool_p33_fwd_(int n, int H, int W, int F, int QH, int QW, const nn_real *x,
                                             const nn_real *w, const nn_real *bias, int mode, nn_real *p,
-                                            nn_real *idx) {
+                                            uint8_t *idx) {
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)n * QH * QW * 36 * F >= NNK_PAR_MIN)
     for (int b = 0; b < n; b++) {
         for (int qh = 0; qh < QH; qh++) {
@@ -1309,8 +1332,9 @@ static inline void nnk_conv2d_pool_p33_fwd_(int n, int H, int W, int F, int QH, 
 NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
                                  int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
                                  const nn_real *x, const nn_real *w, const nn_real *bias, int act,
-                                 nn_real *p, nn_real *idx) {
+                                 nn_real *p, nn_real *idx_buf) {
     int fpair = F % (2 * NNK_VEC_LANES) == 0, fstep = (fpair ? 2 : 1) * NNK_VEC_LANES;
+    uint8_t *idx = (uint8_t *)idx_buf;
     nnk_epi e = {bias, act, NULL, NN_EPI_NONE};
     int vec_epi = nnk_epi_in_vec_(&e), quad = PH * PW == 4;
     int mode = !vec_epi ? NNK_POOL_EPI : act == NN_EPI_RELU ? NNK_POOL_RELU : NNK_POOL_LINEAR;
@@ -1362,12 +1386,12 @@ NNK_API void nnk_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int
                         if (k == 0) best1 = s1;
                         else nnk_pool_take_(&best1, &at1, s1, k);
                     }
-                    *(nnk_vec_ *)(p + o + f0) = best0;
-                    *(nnk_vec_ *)(idx + o + f0) = at0;
-                    if (fpair) {
-                        *(nnk_vec_ *)(p + o + f0 + NNK_VEC_LANES) = best1;
-                        *(nnk_vec_ *)(idx + o + f0 + NNK_VEC_LANES) = at1;
+                    if (act == NN_EPI_RELU) {   /* no gradient where relu left 0 */
+                        at0 = nnk_vsel_(best0 > (nnk_vec_){0}, at0, (nnk_vec_){0} + (nn_real)(PH * PW));
+                        at1 = nnk_vsel_(best1 > (nnk_vec_){0}, at1, (nnk_vec_){0} + (nn_real)(PH * PW));
                     }
+                    nnk_pool_store_(p + o + f0, idx + o + f0, best0, at0);
+                    if (fpair) nnk_pool_store_(p + o + f0 + NNK_VEC_LANES, idx + o + f0 + NNK_VEC_LANES, best1, at1);
                 }
             }
         }
@@ -1419,14 +1443,14 @@ static inline void nnk_pool_bias_row_(const nnk_vec_ *g, int QW, double *bsum) {
 
 /* A window row's cells' gradients at the filters at p, dp, idx (its first pooled cell):
  * gq[4 qw + k] for cell k of window qw, the gradient through the activation at the argmax,
- * +0 elsewhere. */
+ * +0 elsewhere (relu's: dp, idx saying where it is 0). */
 static inline __attribute__((always_inline)) void nnk_p33_cells_(int QW, int F, int act, const nn_real *p,
-                                                                 const nn_real *dp, const nn_real *idx,
+                                                                 const nn_real *dp, const uint8_t *idx,
                                                                  nnk_vec_ *gq) {
     for (int qw = 0; qw < QW; qw++, p += F, dp += F, idx += F, gq += 4) {
-        nnk_vec_ gv = act == NN_EPI_RELU ? nnk_act_grad_v_(NN_EPI_RELU, *(const nnk_vec_ *)p, *(const nnk_vec_ *)dp)
+        nnk_vec_ gv = act == NN_EPI_RELU ? *(const nnk_vec_ *)dp
                                          : nnk_act_grad_v_(act, *(const nnk_vec_ *)p, *(const nnk_vec_ *)dp);
-        nnk_vec_ at = *(const nnk_vec_ *)idx;
+        nnk_vec_ at = nnk_pool_at_(idx);
         gq[0] = nnk_vsel_(at == (nnk_vec_){0}, gv, (nnk_vec_){0});
         gq[1] = nnk_vsel_(at == (nnk_vec_){0} + 1, gv, (nnk_vec_){0});
         gq[2] = nnk_vsel_(at == (nnk_vec_){0} + 2, gv, (nnk_vec_){0});
@@ -1458,7 +1482,7 @@ static inline void nnk_p33_dw_rows_(const nn_real *xq, int W, int QW, int tail, 
  * so that the second reads the pooled cells' cache lines from cache. */
 static inline void nnk_p33_bwd_filter_(int n, int H, int W, int F, int OH, int OW, int QH, int QW,
                                        const nn_real *x, const nn_real *dp, const nn_real *p,
-                                       const nn_real *idx, int act, nn_real *dw, nn_real *db) {
+                                       const uint8_t *idx, int act, nn_real *dw, nn_real *db) {
     int tail = OW & ~3;   /* columns from here are the chains' remainder, all in the first */
     int fstep = (F % (2 * NNK_VEC_LANES) == 0 ? 2 : 1) * NNK_VEC_LANES;
     (void)OH;
@@ -1489,8 +1513,9 @@ static inline void nnk_p33_bwd_filter_(int n, int H, int W, int F, int OH, int O
 NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
                                         int SW, int PT, int PL, int OH, int OW, int PH, int PW,
                                         int QH, int QW, const nn_real *x, const nn_real *dp,
-                                        const nn_real *p, const nn_real *idx, int act, nn_real *dw,
+                                        const nn_real *p, const nn_real *idx_buf, int act, nn_real *dw,
                                         nn_real *db) {
+    const uint8_t *idx = (const uint8_t *)idx_buf;
     if (nnk_pool_p33_(C, KH, KW, SH, SW, PT, PL, PH, PW) && QW <= NNK_P33_MAX_QW) {
         nnk_p33_bwd_filter_(n, H, W, F, OH, OW, QH, QW, x, dp, p, idx, act, dw, db);
         return;
@@ -1514,7 +1539,7 @@ NNK_API void nnk_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int 
                     for (int v = 0; v < fstep; v += NNK_VEC_LANES) {
                         nnk_vec_ gv = nnk_act_grad_v_(act, *(const nnk_vec_ *)(p + o + v),
                                                       *(const nnk_vec_ *)(dp + o + v));
-                        nnk_vec_ at = *(const nnk_vec_ *)(idx + o + v) - first;
+                        nnk_vec_ at = nnk_pool_at_(idx + o + v) - first;
                         for (int c = 0; c < PW; c++)
                             *(nnk_vec_ *)(g + (size_t)(ow + c) * fstep + v) =
                                 nnk_vsel_(at == (nnk_vec_){0} + (nn_real)c, gv, (nnk_vec_){0});

@@ -22,10 +22,11 @@
 #include "nnc.h"
 
 // The kernels' limits: nnk_conv2d_is_direct_ (NNC_CONV_DIRECT_MAX_K cells; filters in
-// vectors of up to 16 lanes) and the per-thread row buffer (NNK_POOL_ROW_BUF elements
-// hold the pool's rows at two vectors of 16 filters).
+// vectors of up to 16 lanes), the filter gradient's per-thread row buffer (NNK_POOL_ROW_BUF
+// elements hold a row at two vectors of 16 filters) and the argmax byte.
 #define FILTER_BLOCK 16
 #define ROW_BUF 16384
+#define IDX_CELLS 255   // the C kernels' argmax is a byte, and PH*PW says "no gradient"
 
 static bool direct_conv(const Node *c) {
   const Window *a = &c->win;
@@ -36,7 +37,7 @@ static bool direct_conv(const Node *c) {
 static bool tiling_pool(const Node *m) {
   const Window *q = &m->win;
   return q->sh == q->kh && q->sw == q->kw && q->pt == 0 && q->pl == 0 && q->oh * q->sh <= q->h &&
-         q->ow * q->sw <= q->w && q->kh * q->w * 2 * FILTER_BLOCK <= ROW_BUF;
+         q->ow * q->sw <= q->w && q->kh * q->w * 2 * FILTER_BLOCK <= ROW_BUF && q->kh * q->kw <= IDX_CELLS;
 }
 
 // The activation gradient the pool's backward must carry for the convolution's epilogue.
