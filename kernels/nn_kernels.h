@@ -1478,13 +1478,13 @@ static inline void nnk_p33_dw_rows_(const nn_real *xq, int W, int QW, int tail, 
         }
 }
 
-/* A task: two filter vectors where F allows, each window row's for one then the other,
- * so that the second reads the pooled cells' cache lines from cache. */
+/* A task: two filter vectors where F makes at least two such tasks, each window row's for
+ * one then the other, so that the second reads the pooled cells' cache lines from cache. */
 static inline void nnk_p33_bwd_filter_(int n, int H, int W, int F, int OH, int OW, int QH, int QW,
                                        const nn_real *x, const nn_real *dp, const nn_real *p,
                                        const uint8_t *idx, int act, nn_real *dw, nn_real *db) {
     int tail = OW & ~3;   /* columns from here are the chains' remainder, all in the first */
-    int fstep = (F % (2 * NNK_VEC_LANES) == 0 ? 2 : 1) * NNK_VEC_LANES;
+    int fstep = (F % (2 * NNK_VEC_LANES) == 0 && F >= 4 * NNK_VEC_LANES ? 2 : 1) * NNK_VEC_LANES;
     (void)OH;
     #pragma omp parallel for schedule(static) if ((int64_t)n * QH * QW * 36 * F >= NNK_PAR_MIN)
     for (int f1 = 0; f1 < F; f1 += fstep) {
