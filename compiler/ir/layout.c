@@ -28,10 +28,12 @@
 //   PACKED  the weight packed once per step into the GEMM micro-kernel's panel order. A
 //           Dense matmul then packs nothing and splits columns as well as rows among the
 //           threads; a convolution multiplies straight from its NHWC input (no im2col
-//           matrix, no workspace); a stride-1 convolution's data gradient becomes a
-//           convolution of dy with the flipped kernel (no col2im, but it also multiplies
-//           the zeros of dy's border). A forward node gives the same bits in both layouts;
-//           a data gradient sums in another order.
+//           matrix, no workspace); a convolution's data gradient (any stride) multiplies
+//           tiles of dy by each window cell's weights and adds them straight to the dx
+//           cells they reach (col2im's scatter from registers: no matrix, no workspace,
+//           no product over padding). A forward node gives the same bits in both layouts;
+//           a data gradient sums in another order. (OpenCL's packed data gradient is a
+//           convolution of dy with the flipped kernel: stride 1 only.)
 //   BLOCKED a filter gradient over copies of x (zero-padded) and dy in blocks of channels
 //           ([C/16][H][W][16] on AVX2), made chunk by chunk in its workspace, with a
 //           register tile of 6 window cells x 16 filters. Measured 1.2-2.4x im2col + GEMM
@@ -40,10 +42,10 @@
 //           packed ones before converting, slower after (docs/internals.md).
 //
 // The cost model compares each node's time in both layouts, in FLOPs of one thread: the
-// op table's FLOPs (node_cost; more for the flipped data gradient, which multiplies dy's
-// zero border) over the threads the kernel can use, plus the bytes each layout moves
-// besides the operands (im2col's matrix, packing the weight) at a FLOP-per-byte price
-// that depends on whether they stay in the cache. Ties keep NHWC, and so does a Dense
+// op table's FLOPs (node_cost) over the threads the kernel can use, plus the bytes each
+// layout moves besides the operands (im2col's matrix, packing the weight, the packed
+// data gradient's additions into dx) at a FLOP-per-byte price that depends on whether
+// they stay in the cache. Ties keep NHWC, and so does a Dense
 // layer of 64 rows or more: its pack node's traffic is all the packed layout adds. The
 // constants are measured on this machine (below, and docs/internals.md). A filter
 // gradient compares im2col's traffic with the blocked copies' (filter_times).
@@ -59,6 +61,15 @@
 // spills to memory (79 GFLOP/s per thread over the ~20 GB/s one thread gets).
 #define FLOP_PER_CACHED_BYTE 1.0
 #define FLOP_PER_MEMORY_BYTE 4.0
+// The data gradient's col2im (a scalar loop reading im2col's matrix and adding it into dx)
+// costs more per byte of the matrix's traffic than the GEMM's writing it; the packed data
+// gradient's additions of its register tiles into dx (as many elements, read and written
+// in L1, a sample at a time) less. Measured on fashion_cnn's second layer at batch 32,
+// one thread, the kernels interleaved in one process (/tmp lab; 7.4 MB of matrix traffic):
+// col2im 420-530 us, 5.2-6.7 FLOPs of the FMA peak measured in the same run per byte; the
+// packed kernel's additions into dx about 6% of its 1.6-1.8 ms (perf), 1.3 per byte.
+#define FLOP_PER_COL2IM_BYTE 6.0
+#define FLOP_PER_SCATTER_BYTE 1.5
 #define CACHED_BYTES (8.0 * (1 << 20))   // a share of the 32 MiB L3 the cores and other jobs share
 // The NHWC GEMM's rule for using threads (NNK_GEMM_PAR_MIN, NNK_GEMM_PAR_MIN_ROWS).
 #define GEMM_PAR_MIN 100000.0
@@ -112,9 +123,7 @@ static bool packable(const Node *nd, PackKind *kind, int *slot) {
   if (nd->layout != LAYOUT_NHWC || !nd->in[1] || nd->in[1]->op != OP_param) return false;
   switch (nd->op) {
   case OP_conv2d: *kind = PACK_B, *slot = 3; return true;
-  case OP_conv2d_bwd_data:
-    *kind = PACK_CONV_FLIP, *slot = 3;
-    return nd->win.sh == 1 && nd->win.sw == 1;
+  case OP_conv2d_bwd_data: *kind = PACK_CONV_FLIP, *slot = 3; return true;
   case OP_matmul:
     if (nd->ta) return false;
     *kind = nd->tb ? PACK_BT : PACK_B, *slot = 4;
@@ -145,12 +154,13 @@ static void times(const Node *nd, const Model *m, double *nhwc, double *packed) 
   bool pointwise = pointwise_conv(a);
   bool direct = nd->op == OP_conv2d && direct_conv(a, m);
   // im2col's matrix (or the data gradient's, before col2im) written and read again, by
-  // chunks of samples: in the cache or in memory.
+  // chunks of samples: in the cache or in memory; col2im's scatter on top.
   double cols = pointwise || direct ? 0 : 2 * sizeof(float) * sz(m->batch) * cols_per_sample(a);
-  *nhwc = flops + cols * cols_byte_cost(a, m) + (direct ? 0 : pack);
-  // The flipped convolution runs over all of dx, its window over dy's zero border too.
-  double computed = nd->op == OP_conv2d ? flops : 2 * sz(m->batch) * sz(a->h) * sz(a->w) * sz(a->c) * sz(a->kh * a->kw) * sz(a->f);
-  *packed = computed + pack_node;
+  double col2im = nd->op == OP_conv2d_bwd_data ? cols * FLOP_PER_COL2IM_BYTE : 0;
+  *nhwc = flops + cols * cols_byte_cost(a, m) + col2im + (direct ? 0 : pack);
+  // The packed data gradient adds each window cell's tiles into dx: as many elements read
+  // and written as the matrix has, in L1.
+  *packed = flops + pack_node + (nd->op == OP_conv2d_bwd_data && !pointwise ? cols * FLOP_PER_SCATTER_BYTE : 0);
 }
 
 // Blocked channels are for the filter gradient only (nnk_conv2d_bwd_filter_blocked): its
@@ -250,6 +260,7 @@ static int select_opencl(Graph *g, LayoutChoice choice) {
     PackKind kind;
     int slot;
     if (!packable(nd, &kind, &slot) || (choice == LAYOUTS_AUTO && kind != PACK_CONV_FLIP)) continue;
+    if (kind == PACK_CONV_FLIP && (nd->win.sh != 1 || nd->win.sw != 1)) continue;   // its flipped convolution
     add_pack(g, nd, kind, slot);
     i++;
     chosen++;
