@@ -2672,16 +2672,16 @@ NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, i
 
 /* The data gradient with w packed by nnk_pack_conv_flip, any stride and padding, then,
  * when xact is not NULL, times act'(xact) (nnk_conv2d_bwd_data_act's fused gradient).
- * Each window cell (kh, kw) in turn adds dy · w[kh,kw]ᵀ to the cells of dx it reaches:
- * register tiles of six dy pixels (consecutive in the sample, across its rows) times one
- * panel of channels sum the F filters, then are added to the six dx cells the cell's
- * shift sends them to (col2im's scatter, from registers instead of a matrix).  Pixels
- * whose cell falls in the padding are left out of the tiles, so no product is computed
- * twice or over zeros (the flipped convolution multiplies dy's zero border: 1.4x the
- * FLOPs on fashion_cnn's second layer).  A task is one sample's dx for one panel of
- * channels (32 KB of dy and 11 KB of dx there: they stay in L1/L2 through the nine
- * cells); each dx element sums the window cells in (kh, kw) order whatever the thread
- * count. */
+ * Register tiles of six dx cells (of one window column kw, from six dy pixels in a row,
+ * or in rows that share their window rows) times one panel of channels sum over the
+ * window rows kh that reach them and the F filters, then are added to those dx cells:
+ * col2im's scatter from registers instead of a matrix, KW additions per dx cell instead
+ * of KH·KW.  Pixels whose window cell falls in the padding are left out of the tiles, so
+ * no product is computed over padding (the flipped convolution this replaces multiplied
+ * dy's zero border: 1.4x the FLOPs on fashion_cnn's second layer).  A task is one
+ * sample's dx for one panel of channels (fashion_cnn: 26 KB of dy and 11 KB of dx, in
+ * L1/L2 throughout); each dx element sums its terms in a fixed order whatever the
+ * thread count. */
 #define NNK_DX_FMA_(r) if (mr > (r)) { nn_real s_ = a##r[f]; c##r##0 += s_ * b0; c##r##1 += s_ * b1; }
 #define NNK_DX_ADD_(r) if (mr > (r)) {                                                           \
         if (nr == NNK_GEMM_NR) {                                                                 \
@@ -2691,33 +2691,51 @@ NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, i
             *(nnk_vec_ *)t_ = c##r##0; *(nnk_vec_ *)(t_ + NNK_VEC_LANES) = c##r##1;              \
             for (int j = 0; j < nr; j++) dst[r][j] += t_[j];                                     \
         } }
-static inline __attribute__((always_inline)) void nnk_dx_tile_(int mr, int F, int nr, const nn_real *const *src,
-                                                               const nn_real *restrict b, nn_real *const *dst) {
+/* mr rows: src[r] is row r's dy pixel for the first window row, a further sstep for each
+ * next one (nkh of them), whose weights are bstep further on in b. */
+static inline __attribute__((always_inline)) void nnk_dx_tile_(int mr, int nkh, int F, int nr,
+                                                               const nn_real *const *src, ptrdiff_t sstep,
+                                                               const nn_real *b, ptrdiff_t bstep,
+                                                               nn_real *const *dst) {
     nnk_vec_ c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     nnk_vec_ c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    const nn_real *a0 = src[0], *a1 = src[mr > 1], *a2 = src[2 * (mr > 2)];
-    const nn_real *a3 = src[3 * (mr > 3)], *a4 = src[4 * (mr > 4)], *a5 = src[5 * (mr > 5)];
-    for (int f = 0; f < F; f++) {
-        nnk_vec_ b0 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR);
-        nnk_vec_ b1 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR + NNK_VEC_LANES);
-        NNK_DX_FMA_(0) NNK_DX_FMA_(1) NNK_DX_FMA_(2) NNK_DX_FMA_(3) NNK_DX_FMA_(4) NNK_DX_FMA_(5)
+    for (int t = 0; t < nkh; t++, b += bstep) {
+        ptrdiff_t o = t * sstep;
+        const nn_real *a0 = src[0] + o, *a1 = src[mr > 1] + o, *a2 = src[2 * (mr > 2)] + o;
+        const nn_real *a3 = src[3 * (mr > 3)] + o, *a4 = src[4 * (mr > 4)] + o, *a5 = src[5 * (mr > 5)] + o;
+        for (int f = 0; f < F; f++) {
+            nnk_vec_ b0 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR);
+            nnk_vec_ b1 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR + NNK_VEC_LANES);
+            NNK_DX_FMA_(0) NNK_DX_FMA_(1) NNK_DX_FMA_(2) NNK_DX_FMA_(3) NNK_DX_FMA_(4) NNK_DX_FMA_(5)
+        }
     }
     NNK_DX_ADD_(0) NNK_DX_ADD_(1) NNK_DX_ADD_(2) NNK_DX_ADD_(3) NNK_DX_ADD_(4) NNK_DX_ADD_(5)
 }
 #undef NNK_DX_FMA_
 #undef NNK_DX_ADD_
 
-/* The last, partial tile of a cell: mr a constant in each copy. */
-static inline void nnk_dx_tile_part_(int mr, int F, int nr, const nn_real *const *src, const nn_real *b,
-                                     nn_real *const *dst) {
-    switch (mr) {
-    case 1: nnk_dx_tile_(1, F, nr, src, b, dst); break;
-    case 2: nnk_dx_tile_(2, F, nr, src, b, dst); break;
-    case 3: nnk_dx_tile_(3, F, nr, src, b, dst); break;
-    case 4: nnk_dx_tile_(4, F, nr, src, b, dst); break;
-    case 5: nnk_dx_tile_(5, F, nr, src, b, dst); break;
+/* A tile of cnt rows: mr a constant in each copy. */
+static inline void nnk_dx_tile_any_(int cnt, int nkh, int F, int nr, const nn_real *const *src, ptrdiff_t sstep,
+                                    const nn_real *b, ptrdiff_t bstep, nn_real *const *dst) {
+    switch (cnt) {
+    case 1: nnk_dx_tile_(1, nkh, F, nr, src, sstep, b, bstep, dst); break;
+    case 2: nnk_dx_tile_(2, nkh, F, nr, src, sstep, b, bstep, dst); break;
+    case 3: nnk_dx_tile_(3, nkh, F, nr, src, sstep, b, bstep, dst); break;
+    case 4: nnk_dx_tile_(4, nkh, F, nr, src, sstep, b, bstep, dst); break;
+    case 5: nnk_dx_tile_(5, nkh, F, nr, src, sstep, b, bstep, dst); break;
+    case 6: nnk_dx_tile_(6, nkh, F, nr, src, sstep, b, bstep, dst); break;
     default: break;
     }
+}
+
+/* Tiles of 6, 5 or 4 rows, whichever leaves the fewest rows over in a row of len pixels
+ * (fashion_cnn's trimmed dy rows are 10 wide: two tiles of 5 instead of 6 + 4), so whole
+ * rows fill whole tiles and a run of rows alike leaves no partial tile. */
+static inline int nnk_dx_tile_rows_(int len) {
+    int best = NNK_GEMM_MR, waste = (NNK_GEMM_MR - len % NNK_GEMM_MR) % NNK_GEMM_MR;
+    for (int tm = NNK_GEMM_MR - 1; tm >= 4; tm--)
+        if ((tm - len % tm) % tm < waste) best = tm, waste = (tm - len % tm) % tm;
+    return best;
 }
 
 NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, int KW, int F,
@@ -2727,6 +2745,8 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
     int panels = (C + NNK_GEMM_NR - 1) / NNK_GEMM_NR;
     size_t K = (size_t)KH * KW * F;
     int threads = nnk_packed_threads_((double)n * OH * OW * K * C);
+    /* From window row kh to kh + SH: dy one row up, the flipped weights SH rows back. */
+    ptrdiff_t sstep = -(ptrdiff_t)OW * F, bstep = -(ptrdiff_t)SH * KW * F * NNK_GEMM_NR;
     #pragma omp parallel for collapse(2) schedule(static) if (threads > 1)
     for (int b = 0; b < n; b++) {
         for (int p = 0; p < panels; p++) {
@@ -2738,28 +2758,47 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
                 if (nr == NNK_GEMM_NR) *(nnk_vec_ *)d = *(nnk_vec_ *)(d + NNK_VEC_LANES) = (nnk_vec_){0};
                 else for (int j = 0; j < nr; j++) d[j] = 0;
             }
-            for (int kh = 0; kh < KH; kh++)
-                for (int kw = 0; kw < KW; kw++) {
-                    const nn_real *bk = bp + (size_t)p * K * NNK_GEMM_NR +
-                                        ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR;
-                    const nn_real *src[NNK_GEMM_MR];
-                    nn_real *dst[NNK_GEMM_MR];
-                    int cnt = 0, lo, hi;
-                    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
-                    for (int oh = 0; oh < OH; oh++) {
-                        int ih = oh * SH - PT + kh;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int ow = lo; ow < hi; ow++) {
-                            src[cnt] = dyb + ((size_t)oh * OW + ow) * F;
-                            dst[cnt] = dxb + ((size_t)ih * W + ow * SW - PL + kw) * C;
-                            if (++cnt == NNK_GEMM_MR) {
-                                nnk_dx_tile_(NNK_GEMM_MR, F, nr, src, bk, dst);
-                                cnt = 0;
-                            }
+            for (int kw = 0; kw < KW; kw++) {
+                const nn_real *src[NNK_GEMM_MR];
+                nn_real *dst[NNK_GEMM_MR];
+                int cnt = 0, lo, hi, tile_kh = -1, tile_nkh = 0;
+                nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+                int tm = nnk_dx_tile_rows_(hi - lo);
+                for (int ih = 0; ih < H; ih++) {
+                    /* The window rows reaching ih: kh ≡ ih + PT (mod SH), with dy row
+                     * oh = (ih + PT - kh) / SH in [0, OH). */
+                    int top = ih + PT, kh0 = top % SH;
+                    if (top - kh0 >= OH * SH) kh0 += (top - kh0 - (OH - 1) * SH + SH - 1) / SH * SH;
+                    int khe = nnk_min_(KH - 1, top);
+                    int nkh = kh0 <= khe ? (khe - kh0) / SH + 1 : 0;
+                    if (nkh <= 0 || lo >= hi) continue;
+                    if (cnt && (kh0 != tile_kh || nkh != tile_nkh)) {   /* rows of another kind: flush */
+                        nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
+                                         bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
+                                         bstep, dst);
+                        cnt = 0;
+                    }
+                    tile_kh = kh0, tile_nkh = nkh;
+                    const nn_real *srow = dyb + (size_t)((top - kh0) / SH) * OW * F;
+                    nn_real *drow = dxb + (size_t)ih * W * C;
+                    for (int ow = lo; ow < hi; ow++) {
+                        src[cnt] = srow + (size_t)ow * F;
+                        dst[cnt] = drow + (size_t)(ow * SW - PL + kw) * C;
+                        if (++cnt == tm) {
+                            const nn_real *bk = bp + (size_t)p * K * NNK_GEMM_NR +
+                                                ((size_t)(KH - 1 - kh0) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR;
+                            if (tm == 6) nnk_dx_tile_(6, nkh, F, nr, src, sstep, bk, bstep, dst);
+                            else if (tm == 5) nnk_dx_tile_(5, nkh, F, nr, src, sstep, bk, bstep, dst);
+                            else nnk_dx_tile_(4, nkh, F, nr, src, sstep, bk, bstep, dst);
+                            cnt = 0;
                         }
                     }
-                    nnk_dx_tile_part_(cnt, F, nr, src, bk, dst);
                 }
+                if (cnt)
+                    nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
+                                     bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
+                                     bstep, dst);
+            }
             if (xact) {   /* the activation's gradient while this dx is in cache */
                 const nn_real *yb = xact + (size_t)b * H * W * C + c0;
                 for (size_t q = 0; q < (size_t)H * W; q++)
