@@ -2728,6 +2728,10 @@ static inline void nnk_dx_tile_any_(int cnt, int nkh, int F, int nr, const nn_re
     }
 }
 
+#ifndef NNK_DX_BLOCK
+#define NNK_DX_BLOCK 16384
+#endif
+
 /* Tiles of 6, 5 or 4 rows, whichever leaves the fewest rows over in a row of len pixels
  * (fashion_cnn's trimmed dy rows are 10 wide: two tiles of 5 instead of 6 + 4), so whole
  * rows fill whole tiles and a run of rows alike leaves no partial tile. */
@@ -2747,62 +2751,69 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
     int threads = nnk_packed_threads_((double)n * OH * OW * K * C);
     /* From window row kh to kh + SH: dy one row up, the flipped weights SH rows back. */
     ptrdiff_t sstep = -(ptrdiff_t)OW * F, bstep = -(ptrdiff_t)SH * KW * F * NNK_GEMM_NR;
+    /* Blocks of dx rows whose cells of one panel fill about NNK_DX_BLOCK bytes: the KW
+     * passes over a block find it in L1 (fashion_cnn: a whole 13x13 sample; a 111-wide
+     * image: two rows, whose passes read the same few dy rows from L2). */
+    int rows = nnk_max_(1, (int)(NNK_DX_BLOCK / ((size_t)W * NNK_GEMM_NR * sizeof(nn_real))));
     #pragma omp parallel for collapse(2) schedule(static) if (threads > 1)
     for (int b = 0; b < n; b++) {
         for (int p = 0; p < panels; p++) {
             int c0 = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, C - c0);
             nn_real *dxb = dx + (size_t)b * H * W * C + c0;
             const nn_real *dyb = dy + (size_t)b * OH * OW * F;
-            for (size_t q = 0; q < (size_t)H * W; q++) {   /* vector stores: a memset call per cell costs 4% */
-                nn_real *d = dxb + q * C;
-                if (nr == NNK_GEMM_NR) *(nnk_vec_ *)d = *(nnk_vec_ *)(d + NNK_VEC_LANES) = (nnk_vec_){0};
-                else for (int j = 0; j < nr; j++) d[j] = 0;
-            }
-            for (int kw = 0; kw < KW; kw++) {
-                const nn_real *src[NNK_GEMM_MR];
-                nn_real *dst[NNK_GEMM_MR];
-                int cnt = 0, lo, hi, tile_kh = -1, tile_nkh = 0;
-                nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
-                int tm = nnk_dx_tile_rows_(hi - lo);
-                for (int ih = 0; ih < H; ih++) {
-                    /* The window rows reaching ih: kh ≡ ih + PT (mod SH), with dy row
-                     * oh = (ih + PT - kh) / SH in [0, OH). */
-                    int top = ih + PT, kh0 = top % SH;
-                    if (top - kh0 >= OH * SH) kh0 += (top - kh0 - (OH - 1) * SH + SH - 1) / SH * SH;
-                    int khe = nnk_min_(KH - 1, top);
-                    int nkh = kh0 <= khe ? (khe - kh0) / SH + 1 : 0;
-                    if (nkh <= 0 || lo >= hi) continue;
-                    if (cnt && (kh0 != tile_kh || nkh != tile_nkh)) {   /* rows of another kind: flush */
+            for (int ih0 = 0; ih0 < H; ih0 += rows) {
+                int ih1 = nnk_min_(H, ih0 + rows);
+                for (size_t q = (size_t)ih0 * W; q < (size_t)ih1 * W; q++) {   /* vector stores: a memset call per cell cost 4% */
+                    nn_real *d = dxb + q * C;
+                    if (nr == NNK_GEMM_NR) *(nnk_vec_ *)d = *(nnk_vec_ *)(d + NNK_VEC_LANES) = (nnk_vec_){0};
+                    else for (int j = 0; j < nr; j++) d[j] = 0;
+                }
+                for (int kw = 0; kw < KW; kw++) {
+                    const nn_real *src[NNK_GEMM_MR];
+                    nn_real *dst[NNK_GEMM_MR];
+                    int cnt = 0, lo, hi, tile_kh = -1, tile_nkh = 0;
+                    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+                    int tm = nnk_dx_tile_rows_(hi - lo);
+                    for (int ih = ih0; ih < ih1; ih++) {
+                        /* The window rows reaching ih: kh ≡ ih + PT (mod SH), with dy row
+                         * oh = (ih + PT - kh) / SH in [0, OH). */
+                        int top = ih + PT, kh0 = top % SH;
+                        if (top - kh0 >= OH * SH) kh0 += (top - kh0 - (OH - 1) * SH + SH - 1) / SH * SH;
+                        int khe = nnk_min_(KH - 1, top);
+                        int nkh = kh0 <= khe ? (khe - kh0) / SH + 1 : 0;
+                        if (nkh <= 0 || lo >= hi) continue;
+                        if (cnt && (kh0 != tile_kh || nkh != tile_nkh)) {   /* rows of another kind: flush */
+                            nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
+                                             bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
+                                             bstep, dst);
+                            cnt = 0;
+                        }
+                        tile_kh = kh0, tile_nkh = nkh;
+                        const nn_real *srow = dyb + (size_t)((top - kh0) / SH) * OW * F;
+                        nn_real *drow = dxb + (size_t)ih * W * C;
+                        for (int ow = lo; ow < hi; ow++) {
+                            src[cnt] = srow + (size_t)ow * F;
+                            dst[cnt] = drow + (size_t)(ow * SW - PL + kw) * C;
+                            if (++cnt == tm) {
+                                const nn_real *bk = bp + (size_t)p * K * NNK_GEMM_NR +
+                                                    ((size_t)(KH - 1 - kh0) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR;
+                                if (tm == 6) nnk_dx_tile_(6, nkh, F, nr, src, sstep, bk, bstep, dst);
+                                else if (tm == 5) nnk_dx_tile_(5, nkh, F, nr, src, sstep, bk, bstep, dst);
+                                else nnk_dx_tile_(4, nkh, F, nr, src, sstep, bk, bstep, dst);
+                                cnt = 0;
+                            }
+                        }
+                    }
+                    if (cnt)
                         nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
                                          bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
                                          bstep, dst);
-                        cnt = 0;
-                    }
-                    tile_kh = kh0, tile_nkh = nkh;
-                    const nn_real *srow = dyb + (size_t)((top - kh0) / SH) * OW * F;
-                    nn_real *drow = dxb + (size_t)ih * W * C;
-                    for (int ow = lo; ow < hi; ow++) {
-                        src[cnt] = srow + (size_t)ow * F;
-                        dst[cnt] = drow + (size_t)(ow * SW - PL + kw) * C;
-                        if (++cnt == tm) {
-                            const nn_real *bk = bp + (size_t)p * K * NNK_GEMM_NR +
-                                                ((size_t)(KH - 1 - kh0) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR;
-                            if (tm == 6) nnk_dx_tile_(6, nkh, F, nr, src, sstep, bk, bstep, dst);
-                            else if (tm == 5) nnk_dx_tile_(5, nkh, F, nr, src, sstep, bk, bstep, dst);
-                            else nnk_dx_tile_(4, nkh, F, nr, src, sstep, bk, bstep, dst);
-                            cnt = 0;
-                        }
-                    }
                 }
-                if (cnt)
-                    nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
-                                     bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
-                                     bstep, dst);
-            }
-            if (xact) {   /* the activation's gradient while this dx is in cache */
-                const nn_real *yb = xact + (size_t)b * H * W * C + c0;
-                for (size_t q = 0; q < (size_t)H * W; q++)
-                    for (int j = 0; j < nr; j++) dxb[q * C + j] = nnk_act_grad_(act, yb[q * C + j], dxb[q * C + j]);
+                if (xact) {   /* the activation's gradient while the block is in cache */
+                    const nn_real *yb = xact + (size_t)b * H * W * C + c0;
+                    for (size_t q = (size_t)ih0 * W; q < (size_t)ih1 * W; q++)
+                        for (int j = 0; j < nr; j++) dxb[q * C + j] = nnk_act_grad_(act, yb[q * C + j], dxb[q * C + j]);
+                }
             }
         }
     }
