@@ -76,7 +76,9 @@ def conv_cases(prefix, n, h, c, f, first=False):
 # --layouts: fashion_cnn's convolutions at batch 32 and 128, the two of examples/cnn_224.nn
 # (the same model on 224x224x3) and two ResNet-sized layers, at batch 8 and 4 (their
 # time per sample hardly depends on the batch; a larger one only lengthens the run).
+# 'trimmed': fashion_cnn's second convolution as trim_pool.c leaves it (input 12x12, output 10x10).
 LAYOUT_CASES = (conv_cases('cnn32 conv1', 32, 28, 1, 32, True) + conv_cases('cnn32 conv2', 32, 13, 32, 64) +
+                conv_cases('cnn32 conv2 trimmed', 32, 12, 32, 64) +
                 conv_cases('cnn128 conv1', 128, 28, 1, 32, True) + conv_cases('cnn128 conv2', 128, 13, 32, 64) +
                 conv_cases('56x56x64>64 b8', 8, 56, 64, 64) + conv_cases('28x28x128>128 b8', 8, 28, 128, 128) +
                 conv_cases('cnn224 conv1 b4', 4, 224, 3, 32, True) + conv_cases('cnn224 conv2 b4', 4, 111, 32, 64))
