@@ -2691,6 +2691,13 @@ NNK_API void nnk_conv2d_fwd_packed(int n, int H, int W, int C, int KH, int KW, i
             *(nnk_vec_ *)t_ = c##r##0; *(nnk_vec_ *)(t_ + NNK_VEC_LANES) = c##r##1;              \
             for (int j = 0; j < nr; j++) dst[r][j] += t_[j];                                     \
         } }
+/* The weight vectors in registers: with four rows or fewer gcc otherwise folds their loads
+ * into the FMAs, loading each once per row (load-bound: 0.5x on a 28x28x128 layer). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define NNK_DX_IN_REGS_(u, v) __asm__("" : "+x"(u), "+x"(v))
+#else
+#define NNK_DX_IN_REGS_(u, v) ((void)0)
+#endif
 /* mr rows: src[r] is row r's dy pixel for the first window row, a further sstep for each
  * next one (nkh of them), whose weights are bstep further on in b. */
 static inline __attribute__((always_inline)) void nnk_dx_tile_(int mr, int nkh, int F, int nr,
@@ -2706,6 +2713,7 @@ static inline __attribute__((always_inline)) void nnk_dx_tile_(int mr, int nkh, 
         for (int f = 0; f < F; f++) {
             nnk_vec_ b0 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR);
             nnk_vec_ b1 = *(const nnk_vec_ *)(b + (size_t)f * NNK_GEMM_NR + NNK_VEC_LANES);
+            NNK_DX_IN_REGS_(b0, b1);
             NNK_DX_FMA_(0) NNK_DX_FMA_(1) NNK_DX_FMA_(2) NNK_DX_FMA_(3) NNK_DX_FMA_(4) NNK_DX_FMA_(5)
         }
     }
@@ -2731,15 +2739,60 @@ static inline void nnk_dx_tile_any_(int cnt, int nkh, int F, int nr, const nn_re
 #ifndef NNK_DX_BLOCK
 #define NNK_DX_BLOCK 16384
 #endif
+#ifndef NNK_DX_KBYTES
+#define NNK_DX_KBYTES 12288
+#endif
 
-/* Tiles of 6, 5 or 4 rows, whichever leaves the fewest rows over in a row of len pixels
- * (fashion_cnn's trimmed dy rows are 10 wide: two tiles of 5 instead of 6 + 4), so whole
- * rows fill whole tiles and a run of rows alike leaves no partial tile. */
+/* Tiles of 6 or 5 pixels, whichever leaves fewer over in a row of len (fashion_cnn's
+ * trimmed dy rows are 10 wide: two tiles of 5 instead of 6 + 4), so whole rows fill whole
+ * tiles and a run of rows alike leaves no partial tile.  (Tiles of 4 ran at 0.6-0.9x.) */
 static inline int nnk_dx_tile_rows_(int len) {
-    int best = NNK_GEMM_MR, waste = (NNK_GEMM_MR - len % NNK_GEMM_MR) % NNK_GEMM_MR;
-    for (int tm = NNK_GEMM_MR - 1; tm >= 4; tm--)
-        if ((tm - len % tm) % tm < waste) best = tm, waste = (tm - len % tm) % tm;
-    return best;
+    return (5 - len % 5) % 5 < (6 - len % 6) % 6 ? 5 : 6;
+}
+
+/* One pass over dx rows [ih0, ih1) of a panel: for window column kw, the window rows in
+ * [g0, g1) that reach each row and filters [f0, f0 + fs), in tiles of dy pixels of rows
+ * alike (the same window rows), their sums added to dx.  bpp: the panel's weights. */
+static inline void nnk_dx_pass_(int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT, int PL,
+                                int OH, int OW, int ih0, int ih1, int kw, int g0, int g1, int f0, int fs,
+                                int nr, const nn_real *dyb, const nn_real *bpp, ptrdiff_t sstep,
+                                ptrdiff_t bstep, nn_real *dxb) {
+    const nn_real *src[NNK_GEMM_MR];
+    nn_real *dst[NNK_GEMM_MR];
+    int cnt = 0, lo, hi, tile_kh = -1, tile_nkh = 0;
+    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
+    if (lo >= hi) return;
+    int tm = nnk_dx_tile_rows_(hi - lo);
+    /* The weights of window cell (kh, kw) at filter f0. */
+#define NNK_DX_B_(kh) (bpp + (((size_t)(KH - 1 - (kh)) * KW + (KW - 1 - kw)) * F + f0) * NNK_GEMM_NR)
+    for (int ih = ih0; ih < ih1; ih++) {
+        /* The window rows in [g0, g1) reaching ih: kh ≡ ih + PT (mod SH), dy row
+         * oh = (ih + PT - kh) / SH in [0, OH). */
+        int top = ih + PT, kh0 = nnk_max_(g0, top - (OH - 1) * SH);
+        kh0 += ((top - kh0) % SH + SH) % SH;
+        int khe = nnk_min_(g1 - 1, top);
+        int nkh = kh0 <= khe ? (khe - kh0) / SH + 1 : 0;
+        if (nkh <= 0) continue;
+        if (cnt && (kh0 != tile_kh || nkh != tile_nkh)) {   /* rows of another kind: flush */
+            nnk_dx_tile_any_(cnt, tile_nkh, fs, nr, src, sstep, NNK_DX_B_(tile_kh), bstep, dst);
+            cnt = 0;
+        }
+        tile_kh = kh0, tile_nkh = nkh;
+        const nn_real *srow = dyb + (size_t)((top - kh0) / SH) * OW * F + f0;
+        nn_real *drow = dxb + (size_t)ih * W * C;
+        for (int ow = lo; ow < hi; ow++) {
+            src[cnt] = srow + (size_t)ow * F;
+            dst[cnt] = drow + (size_t)(ow * SW - PL + kw) * C;
+            if (++cnt == tm) {
+                const nn_real *bk = NNK_DX_B_(kh0);
+                if (tm == 6) nnk_dx_tile_(6, nkh, fs, nr, src, sstep, bk, bstep, dst);
+                else nnk_dx_tile_(5, nkh, fs, nr, src, sstep, bk, bstep, dst);
+                cnt = 0;
+            }
+        }
+    }
+    if (cnt) nnk_dx_tile_any_(cnt, tile_nkh, fs, nr, src, sstep, NNK_DX_B_(tile_kh), bstep, dst);
+#undef NNK_DX_B_
 }
 
 NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, int KW, int F,
@@ -2752,15 +2805,21 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
     /* From window row kh to kh + SH: dy one row up, the flipped weights SH rows back. */
     ptrdiff_t sstep = -(ptrdiff_t)OW * F, bstep = -(ptrdiff_t)SH * KW * F * NNK_GEMM_NR;
     /* Blocks of dx rows whose cells of one panel fill about NNK_DX_BLOCK bytes: the KW
-     * passes over a block find it in L1 (fashion_cnn: a whole 13x13 sample; a 111-wide
+     * passes over a block find it in L1 (fashion_cnn: a whole 12x12 sample; a 111-wide
      * image: two rows, whose passes read the same few dy rows from L2). */
     int rows = nnk_max_(1, (int)(NNK_DX_BLOCK / ((size_t)W * NNK_GEMM_NR * sizeof(nn_real))));
+    /* A pass sums window rows [g, g + gk) and filters [f0, f0 + fs): weights of at most
+     * NNK_DX_KBYTES, which the pass's tiles then find in L1 (fashion_cnn: all 3 rows of
+     * 64 filters in one pass; 128 filters: one row a pass). */
+    int krows = nnk_max_(1, (int)(NNK_DX_KBYTES / (NNK_GEMM_NR * sizeof(nn_real))));
+    int fs = nnk_min_(F, krows), gk = nnk_max_(1, krows / fs);
     #pragma omp parallel for collapse(2) schedule(static) if (threads > 1)
     for (int b = 0; b < n; b++) {
         for (int p = 0; p < panels; p++) {
             int c0 = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, C - c0);
             nn_real *dxb = dx + (size_t)b * H * W * C + c0;
             const nn_real *dyb = dy + (size_t)b * OH * OW * F;
+            const nn_real *bpp = bp + (size_t)p * K * NNK_GEMM_NR;
             for (int ih0 = 0; ih0 < H; ih0 += rows) {
                 int ih1 = nnk_min_(H, ih0 + rows);
                 for (size_t q = (size_t)ih0 * W; q < (size_t)ih1 * W; q++) {   /* vector stores: a memset call per cell cost 4% */
@@ -2768,47 +2827,12 @@ NNK_API void nnk_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, 
                     if (nr == NNK_GEMM_NR) *(nnk_vec_ *)d = *(nnk_vec_ *)(d + NNK_VEC_LANES) = (nnk_vec_){0};
                     else for (int j = 0; j < nr; j++) d[j] = 0;
                 }
-                for (int kw = 0; kw < KW; kw++) {
-                    const nn_real *src[NNK_GEMM_MR];
-                    nn_real *dst[NNK_GEMM_MR];
-                    int cnt = 0, lo, hi, tile_kh = -1, tile_nkh = 0;
-                    nnk_conv_cols_(OW, W, SW, PL, kw, &lo, &hi);
-                    int tm = nnk_dx_tile_rows_(hi - lo);
-                    for (int ih = ih0; ih < ih1; ih++) {
-                        /* The window rows reaching ih: kh ≡ ih + PT (mod SH), with dy row
-                         * oh = (ih + PT - kh) / SH in [0, OH). */
-                        int top = ih + PT, kh0 = top % SH;
-                        if (top - kh0 >= OH * SH) kh0 += (top - kh0 - (OH - 1) * SH + SH - 1) / SH * SH;
-                        int khe = nnk_min_(KH - 1, top);
-                        int nkh = kh0 <= khe ? (khe - kh0) / SH + 1 : 0;
-                        if (nkh <= 0 || lo >= hi) continue;
-                        if (cnt && (kh0 != tile_kh || nkh != tile_nkh)) {   /* rows of another kind: flush */
-                            nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
-                                             bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
-                                             bstep, dst);
-                            cnt = 0;
-                        }
-                        tile_kh = kh0, tile_nkh = nkh;
-                        const nn_real *srow = dyb + (size_t)((top - kh0) / SH) * OW * F;
-                        nn_real *drow = dxb + (size_t)ih * W * C;
-                        for (int ow = lo; ow < hi; ow++) {
-                            src[cnt] = srow + (size_t)ow * F;
-                            dst[cnt] = drow + (size_t)(ow * SW - PL + kw) * C;
-                            if (++cnt == tm) {
-                                const nn_real *bk = bp + (size_t)p * K * NNK_GEMM_NR +
-                                                    ((size_t)(KH - 1 - kh0) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR;
-                                if (tm == 6) nnk_dx_tile_(6, nkh, F, nr, src, sstep, bk, bstep, dst);
-                                else if (tm == 5) nnk_dx_tile_(5, nkh, F, nr, src, sstep, bk, bstep, dst);
-                                else nnk_dx_tile_(4, nkh, F, nr, src, sstep, bk, bstep, dst);
-                                cnt = 0;
-                            }
-                        }
-                    }
-                    if (cnt)
-                        nnk_dx_tile_any_(cnt, tile_nkh, F, nr, src, sstep,
-                                         bp + (size_t)p * K * NNK_GEMM_NR + ((size_t)(KH - 1 - tile_kh) * KW + (KW - 1 - kw)) * F * NNK_GEMM_NR,
-                                         bstep, dst);
-                }
+                for (int kw = 0; kw < KW; kw++)
+                    for (int g = 0; g < KH; g += gk)
+                        for (int f0 = 0; f0 < F; f0 += fs)
+                            nnk_dx_pass_(H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, ih0, ih1, kw, g,
+                                         nnk_min_(KH, g + gk), f0, nnk_min_(fs, F - f0), nr, dyb, bpp, sstep,
+                                         bstep, dxb);
                 if (xact) {   /* the activation's gradient while the block is in cache */
                     const nn_real *yb = xact + (size_t)b * H * W * C + c0;
                     for (size_t q = (size_t)ih0 * W; q < (size_t)ih1 * W; q++)
