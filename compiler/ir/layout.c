@@ -65,9 +65,10 @@
 // costs more per byte of the matrix's traffic than the GEMM's writing it; the packed data
 // gradient's additions of its register tiles into dx (as many elements, read and written
 // in L1, a sample at a time) less. Measured on fashion_cnn's second layer at batch 32,
-// one thread, the kernels interleaved in one process (/tmp lab; 7.4 MB of matrix traffic):
-// col2im 420-530 us, 5.2-6.7 FLOPs of the FMA peak measured in the same run per byte; the
-// packed kernel's additions into dx about 6% of its 1.6-1.8 ms (perf), 1.3 per byte.
+// one thread, the kernels interleaved in one process (docs/bench.md; 7.4 MB of matrix
+// traffic): col2im 420-530 us, 5.2-6.7 FLOPs of the FMA peak measured in the same run per
+// byte (up to 10 under heavier load); the packed kernel's additions into dx about 6% of
+// its 1.6-1.8 ms (perf), 1.3 per byte.
 #define FLOP_PER_COL2IM_BYTE 6.0
 #define FLOP_PER_SCATTER_BYTE 1.5
 #define CACHED_BYTES (8.0 * (1 << 20))   // a share of the 32 MiB L3 the cores and other jobs share
