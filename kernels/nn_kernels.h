@@ -2568,53 +2568,8 @@ static inline void nnk_conv_micro_epi_(const nn_real *const *tab, int C, int k0,
 }
 #undef NNK_CONV_STORE_
 
-/* Without an epilogue (nnk_conv2d_packed_epi_ applies its own after the tile). */
-static inline void nnk_conv_micro_(const nn_real *const *tab, int C, int k0, int kc,
-                                   const nn_real *restrict bp, nn_real *restrict c, int ldc, int mr,
-                                   int nr, int overwrite) {
-    nnk_conv_micro_epi_(tab, C, k0, kc, bp, c, ldc, mr, nr, overwrite, NULL, 0, 0);
-}
-
 /* Window cells whose row pointers live on the stack; larger windows take the heap. */
 #define NNK_CONV_TAB_CELLS 128
-
-/* y = conv(x, w), w packed by nnk_pack_b (op(B) = w as [KH*KW*C, F]), then the
- * epilogue: im2col's products without its matrix, so no workspace.  One row tile of
- * output pixels at a time, every panel and K slice over it. */
-static inline void nnk_conv2d_packed_epi_(int n, int H, int W, int C, int KH, int KW, int F, int SH,
-                                          int SW, int PT, int PL, int OH, int OW, const nn_real *x,
-                                          const nn_real *bp, nn_real *y, const nnk_epi *epi) {
-    int M = n * OH * OW, K = KH * KW * C, cells = KH * KW;
-    if (M <= 0 || F <= 0) return;
-    int threads = nnk_packed_threads_((double)M * F * K);
-    int kc_max = nnk_split_(K, (K + NNK_GEMM_KC - 1) / NNK_GEMM_KC, 1);
-    nnk_tiles_ t = nnk_packed_tiles_(M, F, threads);
-    #pragma omp parallel if (threads > 1)
-    {
-        const nn_real *stack_tab[NNK_CONV_TAB_CELLS * NNK_GEMM_MR];
-        const nn_real **tab = cells <= NNK_CONV_TAB_CELLS ? stack_tab : (const nn_real **)malloc((size_t)cells * NNK_GEMM_MR * sizeof *tab);
-        #pragma omp for schedule(static)
-        for (int tile = 0; tile < t.mtiles * t.groups; tile++) {
-            int i0 = tile / t.groups * t.mc, mc = nnk_min_(t.mc, M - i0);
-            int p0 = tile % t.groups * t.group, p1 = nnk_min_(t.panels, p0 + t.group);
-            for (int ip = 0; ip < mc; ip += NNK_GEMM_MR) {
-                int i = i0 + ip, mr = nnk_min_(NNK_GEMM_MR, mc - ip);
-                nnk_conv_rows_(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, i, mr, tab);
-                for (int k0 = 0; k0 < K; k0 += kc_max) {
-                    int kc = nnk_min_(kc_max, K - k0);
-                    for (int p = p0; p < p1; p++) {
-                        int jp = p * NNK_GEMM_NR, nr = nnk_min_(NNK_GEMM_NR, F - jp);
-                        nn_real *c = y + (size_t)i * F + jp;
-                        nnk_conv_micro_(tab, C, k0, kc, bp + (size_t)p * K * NNK_GEMM_NR + (size_t)k0 * NNK_GEMM_NR,
-                                        c, F, mr, nr, k0 == 0);
-                        if (epi && k0 + kc == K) nnk_epi_rows_(epi, c, (size_t)F, mr, nr, i, jp);
-                    }
-                }
-            }
-        }
-        if (tab != stack_tab) free(tab);
-    }
-}
 
 /* Output rows (pixels) per block of the packed forward: the block's row tables and, for
  * one K slice of one panel, its x rows and B's slice stay in L1 while every micro-tile
