@@ -200,7 +200,8 @@ typedef struct {
     __global const nn_real *gy;   /* gradient epilogue (fuse_grad.c): C times NN_EPI_* gact's */
     int gact;                     /*   derivative at gy, an activation output of C's shape */
     int pk;                       /* B' pre-packed in panels (nncl_pack_b, nncl_pack_conv_flip) */
-} nncl_conv_;
+    __global nn_real *db;         /* a weight gradient's fused bias gradient (fuse_bias_grad.c): */
+} nncl_conv_;                     /*   B's column sums, CPU layout (the GPU one runs nncl_bias_grad) */
 
 /* Pre-packed weights (compiler/ir/layout.c): op(B)[K,N] in panels of NNCL_PACK_NR
  * columns, bp[P][K][NNCL_PACK_NR] with zeros past N, made by a pack node once per step.
@@ -389,6 +390,26 @@ static inline nn_real nncl_hsum8_(nn_real8 v) {
     return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
 }
 
+/* A fused bias gradient's share: db[0..cols) (+)= the column sums of rows g[r*ld ..], in
+ * row order from 0 (or from db when add): per column the additions of nncl_bias_grad,
+ * so the same bits.  A weight gradient's unit calls it for its 16 columns of dy while
+ * they are in the cache. */
+static inline void nncl_colsum16_(__global const nn_real *g, long ld, int rows, int cols,
+                                  __global nn_real *db, int add) {
+    if (cols >= 16) {
+        nn_real8 s0 = add ? NNCL_LD8_(db) : (nn_real8)0, s1 = add ? NNCL_LD8_(db + 8) : (nn_real8)0;
+        for (int r = 0; r < rows; r++, g += ld) { s0 += NNCL_LD8_(g); s1 += NNCL_LD8_(g + 8); }
+        vstore8(s0, 0, db);
+        vstore8(s1, 0, db + 8);
+        return;
+    }
+    for (int c = 0; c < cols; c++) {
+        nn_real s = add ? db[c] : (nn_real)0;
+        for (int r = 0; r < rows; r++) s += g[(long)r * ld + c];
+        db[c] = s;
+    }
+}
+
 
 /* Eight outputs of columns j..j+7 through the epilogue (relu as a select, so -0 and NaN
  * become +0 as in the scalar x > 0 ? x : 0). */
@@ -488,6 +509,8 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                     acc1[r] += a * b1;
                 }
             }
+            if (p.db && i0 == 0)   /* xᵀ·dy: the first row block also sums its columns of dy */
+                nncl_colsum16_(B + j0, N, K, min(16, N - j0), p.db + j0, 0);
         } else if (vec && mode == NNCL_MODE_CONV_FWD_) {
             /* rows: output cells (b, oh, ow); k = (kh, kw, c); B' = w [KH*KW*C, F]. */
             int ohr[NNCL_CPU_RM], owr[NNCL_CPU_RM];
@@ -664,10 +687,13 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
             for (int i = rb0 * NNCL_CPU_RM; i < min(rb1 * NNCL_CPU_RM, M); i++)
                 for (int j = j0; j < N; j++)
                     Cm[(long)i * N + j] = nncl_dot_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, 0, M, N, K, A, B, p, i, j);
+            if (p.db && rb0 == 0) nncl_colsum16_(B + j0, N, K, N - j0, p.db + j0, 0);
             continue;
         }
         for (int k0 = 0; k0 < K; k0 += NNCL_CPU_FKC) {
             int k1 = min(k0 + NNCL_CPU_FKC, K);
+            if (p.db && rb0 == 0)   /* the first row blocks also sum this slice of dy's columns */
+                nncl_colsum16_(B + (long)k0 * N + j0, N, k1 - k0, 16, p.db + j0, k0 > 0);
             int ow0 = k0 % p.OW, t0 = k0 / p.OW, oh0 = t0 % p.OH, b0 = t0 / p.OH;
             for (int rb = rb0; rb < rb1; rb++) {
                 int i0 = rb * NNCL_CPU_RM;
@@ -1099,6 +1125,27 @@ static inline void nncl_bias_grad(int rows, int cols, __global const nn_real *dy
 #endif
 }
 
+/* Local scratch of the fused bias gradients: a contraction's tiles, then (GPU layout)
+ * nncl_bias_grad's group sums. */
+#define NNCL_BIAS_FUSED_LOCAL_ (NNCL_GEMM_LOCAL > NNCL_WG ? NNCL_GEMM_LOCAL : NNCL_WG)
+
+/* dw[M,N] = Aᵀ·dy for A [K,M], dy [K,N], and db = dy's column sums, as
+ * nnk_gemm_tn_bias_grad (fuse_bias_grad.c): the CPU layout sums dy's columns in the
+ * units of dw's first rows, the GPU layout runs nncl_bias_grad after the product. */
+#define NNCL_GEMM_TN_BIAS_GRAD_LOCAL NNCL_BIAS_FUSED_LOCAL_
+static inline void nncl_gemm_tn_bias_grad(int M, int N, int K, __global const nn_real *A,
+                                          __global const nn_real *dy, __global nn_real *dw,
+                                          __global nn_real *db, __local nn_real *scratch) {
+#if NNCL_CPU
+    nncl_conv_ p = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NN_EPI_NONE, 0, NN_EPI_NONE, 0, db};
+    nncl_cpu_gemm_(NNCL_MODE_GEMM_, 1, 0, M, N, K, A, dy, dw, 0, p);
+#else
+    nncl_gemm(1, 0, M, N, K, A, dy, dw, 0, scratch);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    nncl_bias_grad(K, N, dy, db, scratch);
+#endif
+}
+
 /* ---------------------------------------------------------------- conv2d */
 
 /* Implicit GEMMs on the tiled engine above (same tiles, work split and scratch); the
@@ -1252,6 +1299,30 @@ static inline void nncl_conv2d_bwd_filter(int n, int H, int W, int C, int KH, in
         s = nncl_group_sum_(s, scratch);
         if (l == 0) dw[o] = s;
     }
+}
+
+/* dw as nncl_conv2d_bwd_filter and db = dy's column sums, as nnk_conv2d_bwd_filter_bias
+ * (fuse_bias_grad.c): the CPU layout sums dy's columns slice by slice in the units of
+ * dw's first rows, the GPU layout runs nncl_bias_grad after the filter gradient. */
+#define NNCL_CONV2D_BWD_FILTER_BIAS_LOCAL NNCL_BIAS_FUSED_LOCAL_
+static inline void nncl_conv2d_bwd_filter_bias(int n, int H, int W, int C, int KH, int KW, int F,
+                                               int SH, int SW, int PT, int PL, int OH, int OW,
+                                               __global const nn_real *x, __global const nn_real *dy,
+                                               __global nn_real *dw, __global nn_real *db,
+                                               __local nn_real *scratch) {
+#if NNCL_CPU
+    nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE, 0, NN_EPI_NONE, 0, db};
+    if (n > 0) nncl_cpu_filter_(KH * KW * C, F, n * OH * OW, x, dy, dw, p);
+    else   /* an empty batch: zero sums */
+        NNCL_FOR_ITEMS_(i, (long)KH * KW * C * F + F) {
+            if (i < F) db[i] = 0;
+            else dw[i - F] = 0;
+        }
+#else
+    nncl_conv2d_bwd_filter(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, x, dy, dw, scratch);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    nncl_bias_grad(n * OH * OW, F, dy, db, scratch);
+#endif
 }
 
 /* ---------------------------------------------------------------- pooling */

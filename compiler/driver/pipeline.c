@@ -49,9 +49,8 @@ static void pass_trim_pooled(Graph *g, const Program *p) {
   if (!options.no_fuse && !options.no_fuse_trim) trim_pooled_convs(g);
 }
 
-// The OpenCL library keeps the separate bias gradient kernel.
 static void pass_fuse_bias_grads(Graph *g, const Program *p) {
-  if (!options.no_fuse && !options.no_fuse_bias && options.target == TARGET_C) fuse_bias_grads(g);
+  if (!options.no_fuse && !options.no_fuse_bias) fuse_bias_grads(g);
 }
 
 static void pass_fuse_softmax(Graph *g, const Program *p) {

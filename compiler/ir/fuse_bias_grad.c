@@ -4,7 +4,7 @@
 // its own over dy, which the weight gradient (the filter gradient's im2col GEMM, its direct
 // first-layer form, or a Dense layer's xᵀ·dy) streams through anyway. Here the weight
 // gradient sums dy's columns as it goes (nnk_conv2d_bwd_filter_bias,
-// nnk_gemm_tn_bias_grad): the GEMM as it packs dy's panels, the direct kernel per output
+// nnk_gemm_tn_bias_grad; nncl_ on OpenCL): the GEMM as it packs dy's panels, the direct kernel per output
 // row, in double in row order, as nnk_bias_grad does — so the same bits.
 //
 // Needs: a differentiated graph after the other fusions of the backward pass (the
@@ -12,8 +12,9 @@
 // gradient keeps its place and value and names the bias_grad node in `grad` (its kernel
 // fills it, as a loss fills its loss_grad); the bias_grad node moves to just after it
 // (every other node keeps its order), keeps its uses and its storage, and is marked
-// computed_by the weight gradient: its own kernel never runs. C target only (the OpenCL
-// library keeps the separate kernel).
+// computed_by the weight gradient: its own kernel never runs. Both targets: the OpenCL
+// library's nncl_gemm_tn_bias_grad and nncl_conv2d_bwd_filter_bias sum dy's columns in
+// float in row order, the bits of its own nncl_bias_grad.
 #include "nnc.h"
 
 // The weight gradient that can sum dy for this bias gradient, or NULL.

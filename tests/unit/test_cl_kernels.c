@@ -1379,3 +1379,73 @@ static void packed_cases(const char *opts) {
 
 Test(cl_packed, gemm_and_conv_cpu_layout) { packed_cases(""); }
 Test(cl_packed, gemm_and_conv_gpu_layout) { packed_cases("-DNNCL_CPU=0"); }
+
+/* ------------------------------------------------------------ fused bias gradients */
+
+/* fuse_bias_grad.c on OpenCL: the weight gradient that also sums dy's columns equals the
+ * C library's fused kernel (dw and db within the sums' tolerance), and its db equals the
+ * library's own nncl_bias_grad bit for bit, in both layouts. */
+static void bias_fused_cases(const char *opts) {
+    layout_opts = opts;
+    cl_begin(64);
+    char name[64];
+    for (int s = 0; s < N_GEMM_SIZES; s++) {
+        int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+        snprintf(name, sizeof name, "tn_bias_%d", s);
+        wrap(name, "NNCL_GEMM_TN_BIAS_GRAD_LOCAL", G_ "A, " G_ "dy, " GW_ "dw, " GW_ "db",
+             "nncl_gemm_tn_bias_grad(%d, %d, %d, A, dy, dw, db, scratch)", M, N, K);
+        snprintf(name, sizeof name, "tn_sep_%d", s);
+        wrap(name, "NNCL_BIAS_GRAD_LOCAL", G_ "dy, " GW_ "db", "nncl_bias_grad(%d, %d, dy, db, scratch)", K, N);
+    }
+    for (int i = 0; i < N_CONVS; i++) {
+        const conv_t *c = &convs[i];
+        snprintf(name, sizeof name, "filter_bias_%d", i);
+        wrap(name, "NNCL_CONV2D_BWD_FILTER_BIAS_LOCAL", "int n, " G_ "x, " G_ "dy, " GW_ "dw, " GW_ "db",
+             "nncl_conv2d_bwd_filter_bias(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, x, dy, dw, db, scratch)",
+             c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW);
+        snprintf(name, sizeof name, "filter_sep_%d", i);
+        wrap(name, "NNCL_BIAS_GRAD_LOCAL", "int rows, " G_ "dy, " GW_ "db",
+             "nncl_bias_grad(rows, %d, dy, db, scratch)", c->F);
+    }
+    cl_build();
+    for (int s = 0; s < N_GEMM_SIZES; s++) {
+        /* dw[M,N] = Aᵀ·dy: A [K,M] (the layer's input), dy [K,N] */
+        int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
+        float *A = rnd((size_t)K * M, -1, 1), *dy = rnd((size_t)K * N, -1, 1);
+        float *dw = rnd((size_t)M * N, -1, 1), *db = rnd(N, -1, 1), *sep = rnd(N, -1, 1);
+        float *rdw = dup(dw, (size_t)M * N), *rdb = dup(db, N);
+        nnk_gemm_tn_bias_grad(M, N, K, A, dy, rdw, rdb);
+        snprintf(name, sizeof name, "tn_bias_%d", s);
+        run(name, 4, (arg_t[]){AB(A, (size_t)K * M), AB(dy, (size_t)K * N), AB(dw, (size_t)M * N), AB(db, N)});
+        expect_close(name, dw, rdw, (size_t)M * N, TOL_SUM);
+        expect_close(name, db, rdb, N, TOL_SUM);
+        snprintf(name, sizeof name, "tn_sep_%d", s);
+        run(name, 2, (arg_t[]){AB(dy, (size_t)K * N), AB(sep, N)});
+        expect_close(name, db, sep, N, 0);
+        free(A); free(dy); free(dw); free(db); free(sep); free(rdw); free(rdb);
+    }
+    for (int i = 0; i < N_CONVS; i++) {
+        conv_t c = convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+        size_t ny = (size_t)c.n * c.OH * c.OW * c.F;
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *dw = rnd(nw, -1, 1), *db = rnd(c.F, -1, 1);
+        float *sep = rnd(c.F, -1, 1), *rdw = dup(dw, nw), *rdb = dup(db, c.F);
+        float *work = malloc((nwork + 1) * sizeof *work);
+        nnk_conv2d_bwd_filter_bias(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, x, dy, rdw,
+                                   rdb, work);
+        snprintf(name, sizeof name, "filter_bias_%d", i);
+        run(name, 5, (arg_t[]){AI(c.n), AB(x, nx), AB(dy, ny), AB(dw, nw), AB(db, c.F)});
+        expect_close(name, dw, rdw, nw, TOL_SUM);
+        expect_close(name, db, rdb, c.F, TOL_SUM);
+        snprintf(name, sizeof name, "filter_sep_%d", i);
+        run(name, 3, (arg_t[]){AI(c.n * c.OH * c.OW), AB(dy, ny), AB(sep, c.F)});
+        expect_close(name, db, sep, c.F, 0);
+        free(x); free(dy); free(dw); free(db); free(sep); free(rdw); free(rdb); free(work);
+    }
+    cl_end();
+    layout_opts = "";
+}
+
+Test(cl_bias_fused, weight_grads_sum_dy_cpu_layout) { bias_fused_cases(""); }
+Test(cl_bias_fused, weight_grads_sum_dy_gpu_layout) { bias_fused_cases("-DNNCL_CPU=0"); }
