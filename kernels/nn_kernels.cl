@@ -374,6 +374,12 @@ static inline void nncl_tiled_gemm_(int mode, int ta, int tb, int M, int N, int 
 #ifndef NNCL_CPU_DN
 #define NNCL_CPU_DN 4
 #endif
+/* Dot blocks: a unit is NNCL_CPU_DN columns over up to NNCL_CPU_DROWS rows, so B's DN rows
+ * (w's, a Dense layer's) are read from memory once per unit and from L1 for each row pair
+ * (one row pair per unit read all of w once per pair: 16 times at batch 32). */
+#ifndef NNCL_CPU_DROWS
+#define NNCL_CPU_DROWS 32
+#endif
 /* Filter gradient: a unit is NNCL_CPU_FSB outer blocks (rows) × 16 columns, walked
  * over K in slices of NNCL_CPU_FKC cells so the slice of dy stays in L1 for all of
  * them; dw holds the running sums between slices (a float stored and reloaded is
@@ -538,12 +544,16 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                     }
                     if (!any) continue;   /* all padding (a flipped data gradient's border) */
                     __global const nn_real *bk = bj + (long)(kh * p.KW + kw) * p.C * ldb;
-                    if (inside) {   /* no selects: one broadcast per a */
+                    if (inside) {   /* no selects: one broadcast per a, from a pointer per
+                                     * row (offsets + c would be vectorized into extracts) */
+                        __global const nn_real *ar[NNCL_CPU_RM];
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_RM; r++) ar[r] = A + off[r];
                         for (int c = 0; c < p.C; c++, bk += ldb) {
                             nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
 #pragma unroll
                             for (int r = 0; r < NNCL_CPU_RM; r++) {
-                                nn_real a = A[off[r] + c];
+                                nn_real a = ar[r][c];
                                 acc0[r] += a * b0;
                                 acc1[r] += a * b1;
                             }
@@ -715,40 +725,54 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
 #pragma unroll
                 for (int r = 1; r < NNCL_CPU_RM; r++)
                     one_tap &= khr[r] == khr[0] && kwr[r] == kwr[0] && xo[r] - xo[0] < p.C;
+                /* k = (b, oh, ow) in runs along one output row: the window corner moves by
+                 * SW*C per k, so the inside case keeps one pointer into x. */
                 int ow = ow0, oh = oh0, b = b0;
                 __global const nn_real *bk = B + (long)k0 * N + j0;
-                for (int k = k0; k < k1; k++, bk += N) {
-                    int ih0 = oh * p.SH - p.PT, iw0 = ow * p.SW - p.PL;
-                    long corner = (((long)b * p.H + ih0) * p.W + iw0) * p.C;
-                    nn_real8 v0 = NNCL_LD8_(bk), v1 = NNCL_LD8_(bk + 8);
+                for (int k = k0; k < k1;) {
+                    int run = min(p.OW - ow, k1 - k), ih0 = oh * p.SH - p.PT;
+                    long row = ((long)b * p.H + ih0) * p.W;
                     if (inside) {
+                        __global const nn_real *xc = A + (row + ow * p.SW - p.PL) * p.C;
+                        long step = (long)p.SW * p.C;
+                        for (int t = 0; t < run; t++, xc += step, bk += N) {
+                            nn_real8 v0 = NNCL_LD8_(bk), v1 = NNCL_LD8_(bk + 8);
 #pragma unroll
-                        for (int r = 0; r < NNCL_CPU_RM; r++) {
-                            nn_real a = A[corner + xo[r]];
-                            acc0[r] += a * v0;
-                            acc1[r] += a * v1;
-                        }
-                    } else if (one_tap) {   /* the block's rows share (kh, kw): one check */
-                        int ih = ih0 + khr[0], iw = iw0 + kwr[0];
-                        int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-                        long at = ok ? corner : -xo[0];   /* A[0] when outside */
-#pragma unroll
-                        for (int r = 0; r < NNCL_CPU_RM; r++) {
-                            nn_real v = A[at + xo[r]], a = ok ? v : (nn_real)0;
-                            acc0[r] += a * v0;
-                            acc1[r] += a * v1;
+                            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                nn_real a = xc[xo[r]];
+                                acc0[r] += a * v0;
+                                acc1[r] += a * v1;
+                            }
                         }
                     } else {
+                        for (int t = 0; t < run; t++, bk += N) {
+                            int iw0 = (ow + t) * p.SW - p.PL;
+                            long corner = (row + iw0) * p.C;
+                            nn_real8 v0 = NNCL_LD8_(bk), v1 = NNCL_LD8_(bk + 8);
+                            if (one_tap) {   /* the block's rows share (kh, kw): one check */
+                                int ih = ih0 + khr[0], iw = iw0 + kwr[0];
+                                int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                                long at = ok ? corner : -xo[0];   /* A[0] when outside */
 #pragma unroll
-                        for (int r = 0; r < NNCL_CPU_RM; r++) {
-                            int ih = ih0 + khr[r], iw = iw0 + kwr[r];
-                            int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-                            nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
-                            acc0[r] += a * v0;
-                            acc1[r] += a * v1;
+                                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                    nn_real v = A[at + xo[r]], a = ok ? v : (nn_real)0;
+                                    acc0[r] += a * v0;
+                                    acc1[r] += a * v1;
+                                }
+                            } else {
+#pragma unroll
+                                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                                    int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+                                    int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+                                    nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+                                    acc0[r] += a * v0;
+                                    acc1[r] += a * v1;
+                                }
+                            }
                         }
                     }
-                    if (++ow == p.OW) {
+                    k += run;
+                    if ((ow += run) == p.OW) {
                         ow = 0;
                         if (++oh == p.OH) { oh = 0; b++; }
                     }
@@ -771,100 +795,102 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
 static inline void nncl_cpu_dot_(int mode, int M, int N, int K, __global const nn_real *A,
                                  __global const nn_real *B, __global nn_real *Cm, int accumulate,
                                  nncl_conv_ p) {
-    int nb = (N + NNCL_CPU_DN - 1) / NNCL_CPU_DN, mb = (M + NNCL_CPU_DM - 1) / NNCL_CPU_DM;
-    NNCL_FOR_UNITS_(u, (long)mb * nb) {
-        int i0 = (int)(u / nb) * NNCL_CPU_DM, j0 = (int)(u % nb) * NNCL_CPU_DN;
-        nn_real8 acc[NNCL_CPU_DM][NNCL_CPU_DN];
-        nn_real tail[NNCL_CPU_DM][NNCL_CPU_DN];
+    int nb = (N + NNCL_CPU_DN - 1) / NNCL_CPU_DN, mc = (M + NNCL_CPU_DROWS - 1) / NNCL_CPU_DROWS;
+    NNCL_FOR_UNITS_(u, (long)mc * nb) {
+        int j0 = (int)(u % nb) * NNCL_CPU_DN, ic = (int)(u / nb) * NNCL_CPU_DROWS;
+        for (int i0 = ic; i0 < min(ic + NNCL_CPU_DROWS, M); i0 += NNCL_CPU_DM) {
+            nn_real8 acc[NNCL_CPU_DM][NNCL_CPU_DN];
+            nn_real tail[NNCL_CPU_DM][NNCL_CPU_DN];
 #pragma unroll
-        for (int r = 0; r < NNCL_CPU_DM; r++)
+            for (int r = 0; r < NNCL_CPU_DM; r++)
 #pragma unroll
-            for (int c = 0; c < NNCL_CPU_DN; c++) { acc[r][c] = (nn_real8)0; tail[r][c] = 0; }
-        if (mode == NNCL_MODE_GEMM_) {
-            __global const nn_real *ar[NNCL_CPU_DM], *bc[NNCL_CPU_DN];
+                for (int c = 0; c < NNCL_CPU_DN; c++) { acc[r][c] = (nn_real8)0; tail[r][c] = 0; }
+            if (mode == NNCL_MODE_GEMM_) {
+                __global const nn_real *ar[NNCL_CPU_DM], *bc[NNCL_CPU_DN];
 #pragma unroll
-            for (int r = 0; r < NNCL_CPU_DM; r++) ar[r] = A + (long)min(i0 + r, M - 1) * K;
+                for (int r = 0; r < NNCL_CPU_DM; r++) ar[r] = A + (long)min(i0 + r, M - 1) * K;
 #pragma unroll
-            for (int c = 0; c < NNCL_CPU_DN; c++) bc[c] = B + (long)min(j0 + c, N - 1) * K;
-            int k = 0;
-            for (; k + 8 <= K; k += 8) {
-                nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+                for (int c = 0; c < NNCL_CPU_DN; c++) bc[c] = B + (long)min(j0 + c, N - 1) * K;
+                int k = 0;
+                for (; k + 8 <= K; k += 8) {
+                    nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
 #pragma unroll
-                for (int r = 0; r < NNCL_CPU_DM; r++) a[r] = NNCL_LD8_(ar[r] + k);
+                    for (int r = 0; r < NNCL_CPU_DM; r++) a[r] = NNCL_LD8_(ar[r] + k);
 #pragma unroll
-                for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(bc[c] + k);
+                    for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(bc[c] + k);
 #pragma unroll
-                for (int r = 0; r < NNCL_CPU_DM; r++)
+                    for (int r = 0; r < NNCL_CPU_DM; r++)
 #pragma unroll
-                    for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
-            }
-            for (; k < K; k++)
-#pragma unroll
-                for (int r = 0; r < NNCL_CPU_DM; r++)
-#pragma unroll
-                    for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += ar[r][k] * bc[c][k];
-        } else {
-            /* CONV_BWD_DATA: rows input cells (b, ih, iw), columns c; A = dy, B = w. */
-            int ihr[NNCL_CPU_DM], iwr[NNCL_CPU_DM];
-            long yb[NNCL_CPU_DM];
-            int F = p.F;
-#pragma unroll
-            for (int r = 0; r < NNCL_CPU_DM; r++) {
-                int i = min(i0 + r, M - 1);
-                int iw = i % p.W, t = i / p.W, ih = t % p.H, b = t / p.H;
-                ihr[r] = ih + p.PT;
-                iwr[r] = iw + p.PL;
-                yb[r] = (long)b * p.OH;
-            }
-            for (int kh = 0; kh < p.KH; kh++)
-                for (int kw = 0; kw < p.KW; kw++) {
-                    long off[NNCL_CPU_DM];
-                    int ok[NNCL_CPU_DM], any = 0;
-#pragma unroll
-                    for (int r = 0; r < NNCL_CPU_DM; r++) {
-                        int oy = ihr[r] - kh, ox = iwr[r] - kw;
-                        int oh = oy / p.SH, ow = ox / p.SW;
-                        ok[r] = oy >= 0 && ox >= 0 && oy % p.SH == 0 && ox % p.SW == 0 &&
-                                oh < p.OH && ow < p.OW;
-                        off[r] = ok[r] ? ((yb[r] + oh) * p.OW + ow) * F : 0;
-                        any |= ok[r];
-                    }
-                    if (!any) continue;
-                    __global const nn_real *wc[NNCL_CPU_DN];
-#pragma unroll
-                    for (int c = 0; c < NNCL_CPU_DN; c++)
-                        wc[c] = B + ((long)(kh * p.KW + kw) * p.C + min(j0 + c, N - 1)) * F;
-                    int f = 0;
-                    for (; f + 8 <= F; f += 8) {
-                        nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
-#pragma unroll
-                        for (int r = 0; r < NNCL_CPU_DM; r++) {
-                            nn_real8 v = NNCL_LD8_(A + off[r] + f);
-                            a[r] = ok[r] ? v : (nn_real8)0;
-                        }
-#pragma unroll
-                        for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(wc[c] + f);
-#pragma unroll
-                        for (int r = 0; r < NNCL_CPU_DM; r++)
-#pragma unroll
-                            for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
-                    }
-                    for (; f < F; f++)
-#pragma unroll
-                        for (int r = 0; r < NNCL_CPU_DM; r++) {
-                            nn_real v = A[off[r] + f], a = ok[r] ? v : (nn_real)0;
-#pragma unroll
-                            for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += a * wc[c][f];
-                        }
+                        for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
                 }
-        }
-        for (int r = 0; r < NNCL_CPU_DM; r++) {
-            int i = i0 + r;
-            if (i >= M) break;
-            for (int c = 0; c < NNCL_CPU_DN; c++) {
-                int j = j0 + c;
-                if (j >= N) break;
-                nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate, p, j);
+                for (; k < K; k++)
+#pragma unroll
+                    for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                        for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += ar[r][k] * bc[c][k];
+            } else {
+                /* CONV_BWD_DATA: rows input cells (b, ih, iw), columns c; A = dy, B = w. */
+                int ihr[NNCL_CPU_DM], iwr[NNCL_CPU_DM];
+                long yb[NNCL_CPU_DM];
+                int F = p.F;
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_DM; r++) {
+                    int i = min(i0 + r, M - 1);
+                    int iw = i % p.W, t = i / p.W, ih = t % p.H, b = t / p.H;
+                    ihr[r] = ih + p.PT;
+                    iwr[r] = iw + p.PL;
+                    yb[r] = (long)b * p.OH;
+                }
+                for (int kh = 0; kh < p.KH; kh++)
+                    for (int kw = 0; kw < p.KW; kw++) {
+                        long off[NNCL_CPU_DM];
+                        int ok[NNCL_CPU_DM], any = 0;
+#pragma unroll
+                        for (int r = 0; r < NNCL_CPU_DM; r++) {
+                            int oy = ihr[r] - kh, ox = iwr[r] - kw;
+                            int oh = oy / p.SH, ow = ox / p.SW;
+                            ok[r] = oy >= 0 && ox >= 0 && oy % p.SH == 0 && ox % p.SW == 0 &&
+                                    oh < p.OH && ow < p.OW;
+                            off[r] = ok[r] ? ((yb[r] + oh) * p.OW + ow) * F : 0;
+                            any |= ok[r];
+                        }
+                        if (!any) continue;
+                        __global const nn_real *wc[NNCL_CPU_DN];
+#pragma unroll
+                        for (int c = 0; c < NNCL_CPU_DN; c++)
+                            wc[c] = B + ((long)(kh * p.KW + kw) * p.C + min(j0 + c, N - 1)) * F;
+                        int f = 0;
+                        for (; f + 8 <= F; f += 8) {
+                            nn_real8 a[NNCL_CPU_DM], b[NNCL_CPU_DN];
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_DM; r++) {
+                                nn_real8 v = NNCL_LD8_(A + off[r] + f);
+                                a[r] = ok[r] ? v : (nn_real8)0;
+                            }
+#pragma unroll
+                            for (int c = 0; c < NNCL_CPU_DN; c++) b[c] = NNCL_LD8_(wc[c] + f);
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_DM; r++)
+#pragma unroll
+                                for (int c = 0; c < NNCL_CPU_DN; c++) acc[r][c] += a[r] * b[c];
+                        }
+                        for (; f < F; f++)
+#pragma unroll
+                            for (int r = 0; r < NNCL_CPU_DM; r++) {
+                                nn_real v = A[off[r] + f], a = ok[r] ? v : (nn_real)0;
+#pragma unroll
+                                for (int c = 0; c < NNCL_CPU_DN; c++) tail[r][c] += a * wc[c][f];
+                            }
+                    }
+            }
+            for (int r = 0; r < NNCL_CPU_DM; r++) {
+                int i = i0 + r;
+                if (i >= M) break;
+                for (int c = 0; c < NNCL_CPU_DN; c++) {
+                    int j = j0 + c;
+                    if (j >= N) break;
+                    nncl_store_(Cm, (long)i * N + j, nncl_hsum8_(acc[r][c]) + tail[r][c], accumulate, p, j);
+                }
             }
         }
     }
