@@ -64,6 +64,8 @@ cl_kernel nn_cl_kernel(nn_cl *cl, const char *name);
 cl_mem nn_cl_alloc(nn_cl *cl, size_t bytes, const char *what);
 void nn_cl_write(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src);  // blocking
 void nn_cl_read(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, void *dst);         // blocking
+// Not blocking: src must stay as it is until a later blocking call on the queue returns.
+void nn_cl_write_async(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src);
 void nn_cl_fill_zero(nn_cl *cl, cl_mem m, size_t bytes);
 void nn_cl_copy(nn_cl *cl, cl_mem src, cl_mem dst, size_t bytes);                     // device to device
 
@@ -84,7 +86,7 @@ const char *nn_cl_error_name(cl_int err);
 // Returns 0, or 1 after a message when there is none.
 int nn_cl_list_devices(FILE *out);
 
-// The work-group size (64, 128 or 256) for a program's kernels: $NNC_CL_WG when set; 64
+// The work-group size (16, 64, 128 or 256) for a program's kernels: $NNC_CL_WG when set; 16
 // on a CPU device; else the fastest by `trial` (seconds for a few steps built with that
 // size; <= 0 if it failed), searched once and remembered per source, device, driver and
 // batch in the cache directory.

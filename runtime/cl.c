@@ -384,6 +384,14 @@ void nn_cl_write(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *s
     die("clEnqueueWriteBuffer(%zu bytes at %zu) failed: %s", bytes, offset, nn_cl_error_name(err));
 }
 
+void nn_cl_write_async(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src) {
+  if (!bytes)
+    return;
+  cl_int err = clEnqueueWriteBuffer(cl->queue, m, CL_FALSE, offset, bytes, src, 0, NULL, NULL);
+  if (err != CL_SUCCESS)
+    die("clEnqueueWriteBuffer(%zu bytes at %zu) failed: %s", bytes, offset, nn_cl_error_name(err));
+}
+
 void nn_cl_read(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, void *dst) {
   if (!bytes)
     return;

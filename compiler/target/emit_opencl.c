@@ -50,6 +50,17 @@ static void cl_zero(Emit *e, const Node *nd) {
 
 static const char *work_expr(const Node *nd);
 
+// Whether text has name as a whole identifier (a kernel's call reading seed or step).
+static bool uses_word(const char *text, const char *name) {
+  size_t len = strlen(name);
+  for (const char *at = strstr(text, name); at; at = strstr(at + 1, name)) {
+    bool starts = at == text || !(isalnum((unsigned char)at[-1]) || at[-1] == '_');
+    bool ends = !(isalnum((unsigned char)at[len]) || at[len] == '_');
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
 static const char *cl_run(Emit *e, const Node *nd, bool infer, const char *n) {
   return xprintf("nnc_launch(s, K_%s%s, %s, %s);", nd->name, infer ? "_infer" : "", work_expr(nd), n);
 }
@@ -193,11 +204,20 @@ static void emit_host(Emit *e, const char *cl_text) {
   for (int i = 0; i < nk; i++) P("  K_%s%s,\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
   P("};\nstatic const char *const nnc_kernel_names[N_KERNELS] = {\n");
   for (int i = 0; i < nk; i++) P("  \"%s%s\",\n", ks[i].nd->name, ks[i].infer ? "_infer" : "");
-  P("};\n\n");
+  P("};\n// Which of the per-step arguments each kernel reads (1: seed, 2: step): the others keep\n"
+    "// the values set at their first launch.\nstatic const unsigned char nnc_kernel_uses[N_KERNELS] = {");
+  for (int i = 0; i < nk; i++) {
+    const char *text = node_calls_text(e, ks[i].nd, ks[i].infer);
+    P("%s%d", i == 0 ? "\n  " : i % 16 ? ", " : ",\n  ", (uses_word(text, "seed") ? 1 : 0) | (uses_word(text, "step") ? 2 : 0));
+  }
+  P("\n};\n\n");
   P("typedef struct State {\n  nn_cl *cl;\n  cl_mem arena;              // every buffer, on the device\n"
     "  cl_kernel kernels[N_KERNELS];\n  int maxbatch;\n  int cpu;                  // a CPU device: the library's CPU layout\n"
     "  int wg;                   // work-group size the program was built for (NNCL_WG)\n"
     "  int64_t max_groups;        // per launch\n  int64_t step;             // optimizer steps taken (Adam's t)\n"
+    "  // The scalar arguments each kernel holds, set again only when they change (args_set:\n"
+    "  // any since the program was built).\n"
+    "  unsigned char args_set[N_KERNELS];\n  int arg_n[N_KERNELS];\n  uint64_t arg_seed[N_KERNELS];\n  int64_t arg_step[N_KERNELS];\n"
     "  uint64_t seed;            // this step's dropout seed\n"
     "  double loss, reg;         // the batch's summed loss; regularization terms\n"
     "  nn_real *weights;         // host copy of the arena's weight region\n"
@@ -211,9 +231,13 @@ static void emit_host(Emit *e, const char *cl_text) {
     "static void nnc_launch(State *s, int k, int64_t work, int n) {\n"
     "  int64_t groups = (work + s->wg - 1) / s->wg;\n"
     "  if (groups > s->max_groups) groups = s->max_groups;\n  if (groups < 1) groups = 1;\n"
-    "  nn_cl_arg_int(s->kernels[k], nnc_kernel_names[k], 1, n);\n"
-    "  nn_cl_arg_ulong(s->kernels[k], nnc_kernel_names[k], 2, s->seed);\n"
-    "  nn_cl_arg_long(s->kernels[k], nnc_kernel_names[k], 3, s->step);\n"
+    "  int set = s->args_set[k];\n"
+    "  if (!set || s->arg_n[k] != n) nn_cl_arg_int(s->kernels[k], nnc_kernel_names[k], 1, s->arg_n[k] = n);\n"
+    "  if (!set || ((nnc_kernel_uses[k] & 1) && s->arg_seed[k] != s->seed))\n"
+    "    nn_cl_arg_ulong(s->kernels[k], nnc_kernel_names[k], 2, s->arg_seed[k] = s->seed);\n"
+    "  if (!set || ((nnc_kernel_uses[k] & 2) && s->arg_step[k] != s->step))\n"
+    "    nn_cl_arg_long(s->kernels[k], nnc_kernel_names[k], 3, s->arg_step[k] = s->step);\n"
+    "  s->args_set[k] = 1;\n"
     "  nn_cl_run(s->cl, s->kernels[k], nnc_kernel_names[k], (size_t)groups, (size_t)s->wg);\n}\n\n");
   // Element offsets of host-visible buffers, in bytes.
   P("static size_t nnc_at(State *s, int64_t off, int batched) {\n"
@@ -280,7 +304,7 @@ static void emit_host(Emit *e, const char *cl_text) {
     "  snprintf(options, sizeof options, \"-DNNC_MAXBATCH=%%d -DNNCL_WG=%%d -DNNCL_CPU=%%d\", s->maxbatch, wg, s->cpu);\n"
     "  if (nn_cl_build(s->cl, nnc_cl_source, options) < 0) return -1;\n"
     "  for (int k = 0; k < N_KERNELS; k++) {\n"
-    "    s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n"
+    "    s->kernels[k] = nn_cl_kernel(s->cl, nnc_kernel_names[k]);\n    s->args_set[k] = 0;\n"
     "    nn_cl_arg_mem(s->kernels[k], nnc_kernel_names[k], 0, s->arena);\n  }\n");
   if (g->loss)
     P("  s->gather_u8 = nn_cl_kernel(s->cl, \"nnc_gather_inputs_u8\");\n"
@@ -360,14 +384,21 @@ static void emit_host_inputs(Emit *e) {
     "    nn_cl_arg_mem(s->gather_u8, \"nnc_gather_inputs_u8\", 2, s->inputs);\n"
     "  } else {\n    nn_cl_arg_mem(s->gather_f32, \"nnc_gather_inputs_f32\", 2, s->inputs);\n  }\n  return 0;\n}\n\n",
     w, w, w);
-  P("static float nnc_train_step_rows(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng,\n"
+  long long y_w = g->y ? node_elems(g->y) : 0;
+  P("// The step's only wait is its end (the loss read back): rows and labels go in without\n"
+    "// blocking, since the caller's arrays outlive that read.\n"
+    "static float nnc_train_step_rows(nn_model *m, const int64_t *rows, const float *y, int n, nn_rng *rng,\n"
     "                                 float *out) {\n  State *s = m->state;\n"
     "  cl_kernel k = s->inputs_u8 ? s->gather_u8 : s->gather_f32;\n"
     "  const char *name = s->inputs_u8 ? \"nnc_gather_inputs_u8\" : \"nnc_gather_inputs_f32\";\n"
-    "  nn_cl_write(s->cl, s->rows, 0, (size_t)n * sizeof(int64_t), rows);\n"
+    "  nn_cl_write_async(s->cl, s->rows, 0, (size_t)n * sizeof(int64_t), rows);\n"
     "  nn_cl_arg_int(k, name, 1, n);\n"
-    "  nn_cl_run(s->cl, k, name, (size_t)(((int64_t)n * %lld + s->wg - 1) / s->wg), (size_t)s->wg);\n"
-    "  nnc_load_batch(s, NULL, y, n);\n  return nnc_train_loaded(s, n, rng, out);\n}\n\n", w);
+    "  nn_cl_run(s->cl, k, name, (size_t)(((int64_t)n * %lld + s->wg - 1) / s->wg), (size_t)s->wg);\n", w);
+  if (g->y)
+    P("  if (y) nn_cl_write_async(s->cl, s->arena, nnc_at(s, %lld, 1), (size_t)n * %lld * sizeof(float), y);\n",
+      (long long)e->plan->off[g->y->id], y_w);
+  P("  float loss = nnc_train_loaded(s, n, rng, out);\n  nn_cl_finish(s->cl);   // n = 0 reads no loss\n"
+    "  return loss;\n}\n\n");
 }
 
 // The library's text: read once per emit from the kernels directory.
