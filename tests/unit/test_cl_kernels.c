@@ -292,6 +292,7 @@ static void gemm_cases(int work_group) {
 }
 
 Test(cl_gemm, all_transposes_odd_sizes_accumulate) { gemm_cases(64); }
+Test(cl_gemm, work_group_16) { gemm_cases(16); }
 Test(cl_gemm, work_group_128) { gemm_cases(128); }
 Test(cl_gemm, work_group_256) { gemm_cases(256); }
 
@@ -1385,9 +1386,9 @@ Test(cl_packed, gemm_and_conv_gpu_layout) { packed_cases("-DNNCL_CPU=0"); }
 /* fuse_bias_grad.c on OpenCL: the weight gradient that also sums dy's columns equals the
  * C library's fused kernel (dw and db within the sums' tolerance), and its db equals the
  * library's own nncl_bias_grad bit for bit, in both layouts. */
-static void bias_fused_cases(const char *opts) {
+static void bias_fused_cases(const char *opts, int work_group) {
     layout_opts = opts;
-    cl_begin(64);
+    cl_begin(work_group);
     char name[64];
     for (int s = 0; s < N_GEMM_SIZES; s++) {
         int M = gemm_sizes[s][0], N = gemm_sizes[s][1], K = gemm_sizes[s][2];
@@ -1447,5 +1448,7 @@ static void bias_fused_cases(const char *opts) {
     layout_opts = "";
 }
 
-Test(cl_bias_fused, weight_grads_sum_dy_cpu_layout) { bias_fused_cases(""); }
-Test(cl_bias_fused, weight_grads_sum_dy_gpu_layout) { bias_fused_cases("-DNNCL_CPU=0"); }
+Test(cl_bias_fused, weight_grads_sum_dy_cpu_layout) { bias_fused_cases("", 64); }
+Test(cl_bias_fused, weight_grads_sum_dy_gpu_layout) { bias_fused_cases("-DNNCL_CPU=0", 64); }
+/* A CPU device's programs run groups of 16 (nn_cl_pick_work_group). */
+Test(cl_bias_fused, work_group_16) { bias_fused_cases("", 16); }
