@@ -446,6 +446,21 @@ static inline nn_real8 nncl_ld8_edge_(__global const nn_real *p, int have) {
     return vload8(0, t);
 }
 
+/* A filter gradient's k for an outer block's rows (taps kh, kw, c at offset xo from the
+ * window's corner), each tap checked against the input's edges (padding adds 0). */
+static inline void nncl_taps_masked_(__global const nn_real *A, long corner, int ih0, int iw0, const int *khr,
+                                     const int *kwr, const long *xo, nncl_conv_ p, nn_real8 b0, nn_real8 b1,
+                                     nn_real8 *acc0, nn_real8 *acc1) {
+#pragma unroll
+    for (int r = 0; r < NNCL_CPU_RM; r++) {
+        int ih = ih0 + khr[r], iw = iw0 + kwr[r];
+        int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+        nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
+        acc0[r] += a * b0;
+        acc1[r] += a * b1;
+    }
+}
+
 /* Writes an outer block's accumulators (rows >= M skipped); at the N edge, a GEMM's
  * valid lanes, and a convolution's outputs computed one by one. */
 #define NNCL_OUTER_STORE_(full)                                                          \
@@ -599,14 +614,7 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                                 acc1[r] += a * b1;
                             }
                         } else {
-#pragma unroll
-                            for (int r = 0; r < NNCL_CPU_RM; r++) {
-                                int ih = ih0 + khr[r], iw = iw0 + kwr[r];
-                                int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-                                nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
-                                acc0[r] += a * b0;
-                                acc1[r] += a * b1;
-                            }
+                            nncl_taps_masked_(A, corner, ih0, iw0, khr, kwr, xo, p, b0, b1, acc0, acc1);
                         }
                     }
                 }
@@ -760,14 +768,7 @@ static inline void nncl_cpu_filter_(int M, int N, int K, __global const nn_real 
                                     acc1[r] += a * v1;
                                 }
                             } else {
-#pragma unroll
-                                for (int r = 0; r < NNCL_CPU_RM; r++) {
-                                    int ih = ih0 + khr[r], iw = iw0 + kwr[r];
-                                    int ok = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-                                    nn_real v = A[ok ? corner + xo[r] : 0], a = ok ? v : (nn_real)0;
-                                    acc0[r] += a * v0;
-                                    acc1[r] += a * v1;
-                                }
+                                nncl_taps_masked_(A, corner, ih0, iw0, khr, kwr, xo, p, v0, v1, acc0, acc1);
                             }
                         }
                     }

@@ -376,20 +376,20 @@ cl_mem nn_cl_alloc(nn_cl *cl, size_t bytes, const char *what) {
   return m;
 }
 
-void nn_cl_write(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src) {
+static void write_buffer(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src, cl_bool blocking) {
   if (!bytes)
     return;
-  cl_int err = clEnqueueWriteBuffer(cl->queue, m, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+  cl_int err = clEnqueueWriteBuffer(cl->queue, m, blocking, offset, bytes, src, 0, NULL, NULL);
   if (err != CL_SUCCESS)
     die("clEnqueueWriteBuffer(%zu bytes at %zu) failed: %s", bytes, offset, nn_cl_error_name(err));
 }
 
+void nn_cl_write(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src) {
+  write_buffer(cl, m, offset, bytes, src, CL_TRUE);
+}
+
 void nn_cl_write_async(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, const void *src) {
-  if (!bytes)
-    return;
-  cl_int err = clEnqueueWriteBuffer(cl->queue, m, CL_FALSE, offset, bytes, src, 0, NULL, NULL);
-  if (err != CL_SUCCESS)
-    die("clEnqueueWriteBuffer(%zu bytes at %zu) failed: %s", bytes, offset, nn_cl_error_name(err));
+  write_buffer(cl, m, offset, bytes, src, CL_FALSE);
 }
 
 void nn_cl_read(nn_cl *cl, cl_mem m, size_t offset, size_t bytes, void *dst) {
