@@ -44,7 +44,7 @@ static int64_t reach(int64_t in, int64_t out, int64_t stride, int64_t k, int64_t
 }
 
 // The one windowed reader of x and its backward nodes, when nothing else reads x.
-static bool find_reader(const Graph *g, Uses *u, const Node *x, Trim *t) {
+static bool find_reader(Uses *u, const Node *x, Trim *t) {
   *t = (Trim){0};
   for (int k = 0; k < u[x->id].n; k++) {
     Node *r = u[x->id].nodes[k];
@@ -58,15 +58,15 @@ static bool find_reader(const Graph *g, Uses *u, const Node *x, Trim *t) {
   if (!r) return false;
   for (int k = 0; k < t->n_ties; k++) {
     Node *b = t->ties[k];
-    bool mine = is_pool(r->op) ? is_pool_bwd(b->op) && (b->op == OP_maxpool2d_bwd ? b->in[1] == r : true)
+    bool mine = is_pool(r->op) ? is_pool_bwd(b->op) && (b->op != OP_maxpool2d_bwd || b->in[1] == r)
                                : b->op == OP_conv2d_bwd_filter && b->layer == r->layer;
     if (!mine) return false;
     if (is_pool_bwd(b->op)) t->grad = b;
   }
-  if (r->op == OP_conv2d)              // the data gradient reads the reader's dy and weight
-    for (int i = r->id + 1; i < g->n && !t->grad; i++) {
-      Node *d = g->nodes[i];
-      if (d->op == OP_conv2d_bwd_data && d->layer == r->layer && d->in[1] == r->in[1]) t->ties[t->n_ties++] = t->grad = d;
+  if (r->op == OP_conv2d)              // the data gradient reads the reader's weight too
+    for (int k = 0; k < u[r->in[1]->id].n && !t->grad; k++) {
+      Node *d = u[r->in[1]->id].nodes[k];
+      if (d->op == OP_conv2d_bwd_data && d->in[1] == r->in[1]) t->ties[t->n_ties++] = t->grad = d;
     }
   const Window *a = &r->win;
   t->rows = reach(a->h, a->oh, a->sh, a->kh, a->pt);
@@ -109,21 +109,16 @@ static bool trim_one(Graph *g, Node *x) {
   Uses *u = graph_uses(g);
   Trim t;
   int64_t rows = out_rows(x), cols = out_cols(x);
-  bool cut = find_reader(g, u, x, &t) && (t.rows < rows || t.cols < cols) && grad_readers(u, t.grad, x);
+  bool cut = find_reader(u, x, &t) && (t.rows < rows || t.cols < cols) && grad_readers(u, t.grad, x);
   bool loose = x->op == OP_conv2d_pool && (x->win.oh > x->pool.oh * x->pool.sh || x->win.ow > x->pool.ow * x->pool.sw);
   if (!cut && !loose) return false;
   if (cut) rows = t.rows, cols = t.cols;
-  Node *mine[8];                       // x and its gradients reading the reader's gradient
-  int n = 0;
-  mine[n++] = x;
+  set_output(x, rows, cols);
   for (int k = 0; k < u[x->id].n; k++)   // a conv2d_pool's filter gradient reads x itself
-    if (u[x->id].nodes[k]->op == OP_conv2d_pool_bwd_filter && n < 8) mine[n++] = u[x->id].nodes[k];
-  for (int k = 0; cut && t.grad && k < u[t.grad->id].n; k++)
-    if (u[t.grad->id].nodes[k]->op != OP_bias_grad && n < 8) mine[n++] = u[t.grad->id].nodes[k];
-  for (int k = 0; k < n; k++) {
-    bool seen = false;
-    for (int j = 0; j < k; j++) seen |= mine[j] == mine[k];
-    if (!seen) set_output(mine[k], rows, cols);
+    if (u[x->id].nodes[k]->op == OP_conv2d_pool_bwd_filter) set_output(u[x->id].nodes[k], rows, cols);
+  for (int k = 0; cut && t.grad && k < u[t.grad->id].n; k++) {   // a conv2d's data and filter gradients
+    Node *d = u[t.grad->id].nodes[k];
+    if (d->op == OP_conv2d_bwd_data || d->op == OP_conv2d_bwd_filter) set_output(d, rows, cols);
   }
   if (cut) {
     set_input(t.reader, rows, cols);
