@@ -62,6 +62,14 @@ else
   done
 fi
 
+# rebuild DIR FLAGS...: the case again in DIR, built with FLAGS and run (log in DIR/run.log).
+rebuild() {
+  local dir=$1
+  shift
+  mkdir -p "$dir" && cp -r "$src"/. "$dir"/ && rm -f "$dir/pred.npy" "$dir/out.safetensors"
+  (cd "$dir" && timeout 120 "$NNC" build model.nn "$@" -o prog && timeout 120 ./prog --quiet) > "$dir/run.log" 2>&1
+}
+
 passed=0
 failed=0
 for c in "${cases[@]}"; do
@@ -94,7 +102,7 @@ for c in "${cases[@]}"; do
   # The fusion passes change no bits on the C target: the same case built with --no-fuse
   # gives the same predictions and weights. trim_pool.c is the exception: the filter
   # gradients it shortens sum the same terms in other blocks, so where it changes the
-  # graph the fused side of this check is built again with --no-fuse=trim, and the
+  # generated code the fused side of this check is built again with --no-fuse=trim, and the
   # trimmed build answers to the reference alone. (OpenCL builds are slow;
   # test_cross_target compares fused and unfused OpenCL programs.) A forced layout
   # (NNC_BUILD_FLAGS) moves which kernels sum what, fused or not: the default build only.
@@ -104,15 +112,11 @@ for c in "${cases[@]}"; do
       > /dev/null 2>&1
     if ! diff -rq "$tmp/emit_$c" "$tmp/emit_${c}_untrimmed" > /dev/null; then
       fused=$work/untrimmed
-      mkdir -p "$fused" && cp -r "$src"/. "$fused"/ && rm -f "$fused/pred.npy" "$fused/out.safetensors"
-      (cd "$fused" && timeout 120 "$NNC" build model.nn --no-fuse=trim -o prog &&
-        timeout 120 ./prog --quiet) > "$fused/run.log" 2>&1 ||
+      rebuild "$fused" --no-fuse=trim ||
         { echo "  FAIL: the --no-fuse=trim build:"; tail -n 15 "$fused/run.log" | sed 's/^/    /'; ok=0; }
     fi
     plain=$work/plain
-    mkdir -p "$plain" && cp -r "$src"/. "$plain"/ && rm -f "$plain/pred.npy" "$plain/out.safetensors"
-    if ! (cd "$plain" && timeout 120 "$NNC" build model.nn --no-fuse -o prog && timeout 120 ./prog --quiet) \
-        > "$plain/run.log" 2>&1; then
+    if ! rebuild "$plain" --no-fuse; then
       echo "  FAIL: the --no-fuse build:"; tail -n 15 "$plain/run.log" | sed 's/^/    /'
       ok=0
     elif ! cmp -s "$fused/pred.npy" "$plain/pred.npy" || ! cmp -s "$fused/out.safetensors" "$plain/out.safetensors"; then
