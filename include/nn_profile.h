@@ -18,6 +18,7 @@ typedef struct nn_profile {
   int n_kernels;                 // the train step's kernels: forward, backward, updates
   const char *const *names;      // graph node names, in that order
   double *seconds;               // filled by the step: seconds per kernel since last reset
+  int *timing;                   // 1: time each kernel (a sync after each); 0: run plainly
   size_t *arena_bytes;           // the model's arena (host or device), set by create
   nn_model *(*create)(int max_batch, const nn_options *opt);
   // GFLOP/s of a plain FMA loop and GB/s of a stream-like triad, on `threads` threads.

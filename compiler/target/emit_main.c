@@ -344,7 +344,8 @@ static char *summary_text(const Program *p) {
 static void emit_bench_main(FILE *out) {
   fprintf(out, "#include \"nn_profile.h\"\n\nint main(int argc, char **argv) {\n"
                "  static const nn_profile prof = {NNC_PROF_KERNELS, nnc_prof_names, nnc_prof_seconds,\n"
-               "                                  &nnc_prof_arena_bytes, nnc_model_create, nn_measure_machine};\n"
+               "                                  &nnc_prof_timing, &nnc_prof_arena_bytes, nnc_model_create,\n"
+               "                                  nn_measure_machine};\n"
                "  return nn_bench_main(argc, argv, &prof);\n}\n");
 }
 

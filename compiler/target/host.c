@@ -190,7 +190,9 @@ const char *host_batch_loss_expr(const Graph *g, const char *loss, const char *r
 bool emit_profile;
 
 // Bench builds: the train step's kernels in order (forward, backward, updates), each
-// timed into nnc_prof_seconds[k] after the dialect's sync. Nothing in other builds.
+// timed into nnc_prof_seconds[k] after the dialect's sync while nnc_prof_timing is set.
+// The bench main() also runs untimed steps: on OpenCL each sync is a round trip to the
+// device's threads that a normal step does not pay. Nothing in other builds.
 static void emit_profile_table(Emit *e) {
   const Node **ks;
   int n = train_step_kernels(e->g, &ks);
@@ -198,8 +200,13 @@ static void emit_profile_table(Emit *e) {
     "enum { NNC_PROF_KERNELS = %d };\nstatic const char *const nnc_prof_names[NNC_PROF_KERNELS + 1] = {\n", n);
   for (int k = 0; k < n; k++) P("  \"%s\",\n", ks[k]->name);
   P("};\nstatic double nnc_prof_seconds[NNC_PROF_KERNELS + 1];\nstatic size_t nnc_prof_arena_bytes;\n"
+    "static int nnc_prof_timing = 1;  // 0: the step runs as in a normal build\n"
     "#define NNC_TIMED(k, run)                                 \\\n"
     "  do {                                                    \\\n"
+    "    if (!nnc_prof_timing) {                               \\\n"
+    "      run                                                 \\\n"
+    "      break;                                              \\\n"
+    "    }                                                     \\\n"
     "    double t0_ = nn_now();                                \\\n"
     "    run %s                                                \\\n"
     "    nnc_prof_seconds[k] += nn_now() - t0_;                \\\n"
