@@ -68,10 +68,12 @@ typedef float nn_real;
 /* Eight lanes: one AVX2 register of floats; nncl_mask8 is what comparing two gives. */
 #ifdef NN_REAL_DOUBLE
 typedef double8 nn_real8;
+typedef double4 nn_real4;
 typedef long8 nncl_mask8;
 #define NNCL_CONVERT8_ convert_double8
 #else
 typedef float8 nn_real8;
+typedef float4 nn_real4;
 typedef int8 nncl_mask8;
 #define NNCL_CONVERT8_ convert_float8
 #endif
@@ -897,6 +899,69 @@ static inline void nncl_cpu_dot_(int mode, int M, int N, int K, __global const n
     }
 }
 
+/* Lane r of the result is nncl_hsum8_ of the r-th argument: the same tree (neighbouring
+ * lanes, then neighbouring pairs, then the halves) for eight vectors at once, so eight
+ * dot products end in three rounds of shuffles and adds instead of 56 scalar adds. */
+static inline nn_real8 nncl_hsum8x8_(nn_real8 a, nn_real8 b, nn_real8 c, nn_real8 d, nn_real8 e, nn_real8 f,
+                                     nn_real8 g, nn_real8 h) {
+    nn_real8 ab = (nn_real8)(a.even, b.even) + (nn_real8)(a.odd, b.odd);
+    nn_real8 cd = (nn_real8)(c.even, d.even) + (nn_real8)(c.odd, d.odd);
+    nn_real8 ef = (nn_real8)(e.even, f.even) + (nn_real8)(e.odd, f.odd);
+    nn_real8 gh = (nn_real8)(g.even, h.even) + (nn_real8)(g.odd, h.odd);
+    nn_real8 abcd = (nn_real8)(ab.even, cd.even) + (nn_real8)(ab.odd, cd.odd);
+    nn_real8 efgh = (nn_real8)(ef.even, gh.even) + (nn_real8)(ef.odd, gh.odd);
+    return (nn_real8)(abcd.even, efgh.even) + (nn_real8)(abcd.odd, efgh.odd);
+}
+
+/* A Dense layer's data gradient and any C = A·Bᵀ (A [M,K], B [N,K], both contiguous in
+ * k): blocks of 2 rows × 4 columns, eight vector sums along k (B's four rows are read
+ * from L1 for every row pair of a unit of NNCL_CPU_DROWS rows), reduced together by
+ * nncl_hsum8x8_ into one vector, lanes (row, column), then a scalar tail of k: each
+ * output the sums of nncl_cpu_dot_, so its bits. */
+static inline void nncl_cpu_gemm_nt_(int M, int N, int K, __global const nn_real *A, __global const nn_real *B,
+                                     __global nn_real *Cm, int accumulate, nncl_conv_ p) {
+    int nb = (N + 3) / 4, mc = (M + NNCL_CPU_DROWS - 1) / NNCL_CPU_DROWS, K8 = K / 8 * 8;
+    int plain = !accumulate && !p.gy && !p.bias && !p.act;
+    NNCL_FOR_UNITS_(u, (long)mc * nb) {
+        int j0 = (int)(u % nb) * 4, ic = (int)(u / nb) * NNCL_CPU_DROWS;
+        __global const nn_real *w0 = B + (long)j0 * K, *w1 = B + (long)min(j0 + 1, N - 1) * K,
+                               *w2 = B + (long)min(j0 + 2, N - 1) * K, *w3 = B + (long)min(j0 + 3, N - 1) * K;
+        for (int i0 = ic; i0 < min(ic + NNCL_CPU_DROWS, M); i0 += 2) {
+            int i1 = min(i0 + 1, M - 1);
+            __global const nn_real *a0 = A + (long)i0 * K, *a1 = A + (long)i1 * K;
+            nn_real8 s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+            for (int k = 0; k < K8; k += 8) {
+                nn_real8 x0 = NNCL_LD8_(a0 + k), x1 = NNCL_LD8_(a1 + k);
+                nn_real8 y0 = NNCL_LD8_(w0 + k), y1 = NNCL_LD8_(w1 + k), y2 = NNCL_LD8_(w2 + k),
+                         y3 = NNCL_LD8_(w3 + k);
+                s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+                s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+            }
+            nn_real8 v = nncl_hsum8x8_(s00, s01, s02, s03, s10, s11, s12, s13);
+            if (K8 < K) {   /* the k tail, summed from 0 per output as in nncl_cpu_dot_ */
+                nn_real4 t0 = 0, t1 = 0;
+                for (int k = K8; k < K; k++) {
+                    nn_real4 y = (nn_real4)(w0[k], w1[k], w2[k], w3[k]);
+                    t0 += a0[k] * y;
+                    t1 += a1[k] * y;
+                }
+                v += (nn_real8)(t0, t1);
+            }
+            __global nn_real *o0 = Cm + (long)i0 * N + j0, *o1 = Cm + (long)i1 * N + j0;
+            if (plain && j0 + 4 <= N) {
+                vstore4(v.lo, 0, o0);
+                if (i0 + 1 < M) vstore4(v.hi, 0, o1);
+                continue;
+            }
+            nn_real t[8];
+            vstore8(v, 0, t);
+            for (int r = 0; r < 2 && i0 + r < M; r++)
+                for (int c = 0; c < 4 && j0 + c < N; c++)
+                    nncl_store_(Cm, (long)(i0 + r) * N + j0 + c, t[r * 4 + c], accumulate, p, j0 + c);
+        }
+    }
+}
+
 /* Any A', B' (GEMM with ta = tb = 1): one item per output, the generic accessors. */
 static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int K,
                                     __global const nn_real *A, __global const nn_real *B,
@@ -998,7 +1063,9 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
     }
     if (mode == NNCL_MODE_CONV_BWD_FILTER_ && K > 0)
         nncl_cpu_filter_(M, N, K, A, B, Cm, p);
-    else if (!p.pk && (mode == NNCL_MODE_CONV_BWD_DATA_ || (mode == NNCL_MODE_GEMM_ && !ta && tb)))
+    else if (!p.pk && mode == NNCL_MODE_GEMM_ && !ta && tb)
+        nncl_cpu_gemm_nt_(M, N, K, A, B, Cm, accumulate, p);
+    else if (!p.pk && mode == NNCL_MODE_CONV_BWD_DATA_)
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
     else if (!p.pk && mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
@@ -2443,10 +2510,71 @@ static inline void nncl_sgd_update_all(int parts, __global nn_real *const *w, __
     for (int k = 0; k < parts; k++) nncl_sgd_update(size[k], lr, momentum, nesterov, w[k], g[k], m[k]);
 }
 
+#if NNCL_CPU
+/* CPU layout: the parts are cut into units of NNCL_CPU_UPDATE_CHUNK elements (counted
+ * from each part's start) and the units of all parts dealt to the items as one list:
+ * long runs per item, each a few streams the prefetchers follow, and the few elements of
+ * the small parts (biases) in one unit each instead of a pass of every item over every
+ * part.  Per element the formulas of the per-weight kernel: the same bits. */
+#ifndef NNCL_CPU_UPDATE_CHUNK
+#define NNCL_CPU_UPDATE_CHUNK 8192
+#endif
+static inline long nncl_update_units_(int parts, const long *size) {
+    long units = 0;
+    for (int k = 0; k < parts; k++) units += (size[k] + NNCL_CPU_UPDATE_CHUNK - 1) / NNCL_CPU_UPDATE_CHUNK;
+    return units;
+}
+
+/* Unit u's part, and its elements [*lo, *hi). */
+static inline int nncl_update_unit_(int parts, const long *size, long u, long *lo, long *hi) {
+    int k = 0;
+    for (; k < parts - 1; k++) {
+        long units = (size[k] + NNCL_CPU_UPDATE_CHUNK - 1) / NNCL_CPU_UPDATE_CHUNK;
+        if (u < units) break;
+        u -= units;
+    }
+    *lo = u * NNCL_CPU_UPDATE_CHUNK;
+    *hi = min(*lo + NNCL_CPU_UPDATE_CHUNK, size[k]);
+    return k;
+}
+#endif
+
 static inline void nncl_adam_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
                                         __global nn_real *const *m, __global nn_real *const *v, const long *size,
                                         float lr, float beta1, float beta2, float eps, long t) {
+#if NNCL_CPU
+    long units = nncl_update_units_(parts, size);
+    if (nncl_first_unit_(units) >= units) return;   /* most items: no pow for them */
+    nn_real td = (nn_real)t;
+    nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
+                    ((nn_real)1 - pow((nn_real)beta1, td));
+    nn_real b1 = (nn_real)1 - (nn_real)beta1, b2 = (nn_real)1 - (nn_real)beta2, e = eps;
+    NNCL_FOR_UNITS_(u, units) {
+        long lo, hi;
+        int k = nncl_update_unit_(parts, size, u, &lo, &hi);
+        __global nn_real *wk = w[k] + lo, *mk = m[k] + lo, *vk = v[k] + lo;
+        __global const nn_real *gk = g[k] + lo;
+        int len = (int)(hi - lo), i = 0;
+        for (; i + 8 <= len; i += 8) {
+            nn_real8 gi = NNCL_LD8_(gk + i), mi = NNCL_LD8_(mk + i), vi = NNCL_LD8_(vk + i);
+            mi += (gi - mi) * b1;
+            vi += (gi * gi - vi) * b2;
+            vstore8(mi, 0, mk + i);
+            vstore8(vi, 0, vk + i);
+            vstore8(NNCL_LD8_(wk + i) - alpha * mi / (sqrt(vi) + e), 0, wk + i);
+        }
+        for (; i < len; i++) {
+            nn_real gi = gk[i], mi = mk[i], vi = vk[i];
+            mi += (gi - mi) * b1;
+            vi += (gi * gi - vi) * b2;
+            mk[i] = mi;
+            vk[i] = vi;
+            wk[i] -= alpha * mi / (sqrt(vi) + e);
+        }
+    }
+#else
     for (int k = 0; k < parts; k++) nncl_adam_update(size[k], lr, beta1, beta2, eps, t, w[k], g[k], m[k], v[k]);
+#endif
 }
 
 static inline void nncl_rmsprop_update_all(int parts, __global nn_real *const *w, __global const nn_real *const *g,
