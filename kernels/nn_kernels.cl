@@ -962,6 +962,71 @@ static inline void nncl_cpu_gemm_nt_(int M, int N, int K, __global const nn_real
     }
 }
 
+/* GEMM C[M,N] (+)= op(A)·B' with B' rows contiguous along j: B [K,N] (tb = 0) or packed
+ * panels (p.pk).  The outer blocks of nncl_cpu_outer_ (the same sums, so its bits), but a
+ * unit is a chunk of row blocks × a chunk of 16-column panels, walked so that the larger
+ * operand is read from memory once per unit and from the caches after: with B' larger
+ * than A' (a Dense layer's forward pass: M is the batch, B' the weights) a unit is one
+ * panel of B' (K × 16) for a chunk of row blocks; else (a weight gradient Aᵀ·dy: M is the
+ * layer's inputs, dy small) a few row blocks of A' for every panel.  Chunks are sized for
+ * at least NNCL_CPU_GEMM_UNITS units where the blocks allow. */
+#ifndef NNCL_CPU_GEMM_UNITS
+#define NNCL_CPU_GEMM_UNITS 8
+#endif
+#ifndef NNCL_CPU_GEMM_RB
+#define NNCL_CPU_GEMM_RB 8
+#endif
+static inline void nncl_cpu_gemm_nn_(int ta, int M, int N, int K, __global const nn_real *A,
+                                     __global const nn_real *B, __global nn_real *Cm, int accumulate,
+                                     nncl_conv_ p) {
+    int mode = NNCL_MODE_GEMM_, tb = 0;   /* for NNCL_OUTER_STORE_ */
+    int nb = (N + 15) / 16, mb = (M + NNCL_CPU_RM - 1) / NNCL_CPU_RM;
+    int by_panel = N > M;   /* B' (K×N) larger than A' (M×K) */
+    int rc, pc;             /* row blocks and panels per unit */
+    if (by_panel) {
+        pc = 1;
+        int chunks = min(mb, max(1, (NNCL_CPU_GEMM_UNITS + nb - 1) / nb));
+        rc = (mb + chunks - 1) / chunks;
+    } else {
+        pc = nb;
+        rc = clamp(mb / NNCL_CPU_GEMM_UNITS, 1, NNCL_CPU_GEMM_RB);
+    }
+    int rcs = (mb + rc - 1) / rc, pcs = (nb + pc - 1) / pc;
+    long ldb = p.pk ? NNCL_PACK_NR : N, sa = ta ? M : 1;
+    NNCL_FOR_UNITS_(u, (long)rcs * pcs) {
+        int rb0 = (int)(u % rcs) * rc, jb0 = (int)(u / rcs) * pc;
+        int nr = min(rc, mb - rb0), np = min(pc, nb - jb0);
+        for (int b = 0; b < nr * np; b++) {
+            int rb = rb0 + (by_panel ? b : b / np), jb = jb0 + (by_panel ? 0 : b % np);
+            int i0 = rb * NNCL_CPU_RM, j0 = jb * 16, full = j0 + 16 <= N, vec = full || p.pk;
+            __global const nn_real *bk = p.pk ? B + (long)jb * K * NNCL_PACK_NR : B + j0;
+            __global const nn_real *ar[NNCL_CPU_RM];
+            nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
+#pragma unroll
+            for (int r = 0; r < NNCL_CPU_RM; r++) {
+                int i = min(i0 + r, M - 1);
+                ar[r] = ta ? A + i : A + (long)i * K;
+                acc0[r] = (nn_real8)0;
+                acc1[r] = (nn_real8)0;
+            }
+            for (int k = 0; k < K; k++, bk += ldb) {   /* at the N edge, B's missing columns load as 0 */
+                nn_real8 b0, b1;
+                if (vec) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
+                else b0 = nncl_ld8_edge_(bk, N - j0), b1 = nncl_ld8_edge_(bk + 8, N - j0 - 8);
+#pragma unroll
+                for (int r = 0; r < NNCL_CPU_RM; r++) {
+                    nn_real a = ar[r][k * sa];
+                    acc0[r] += a * b0;
+                    acc1[r] += a * b1;
+                }
+            }
+            if (p.db && i0 == 0)   /* xᵀ·dy: the first row block also sums its columns of dy */
+                nncl_colsum16_(B + j0, N, K, min(16, N - j0), p.db + j0, 0);
+            NNCL_OUTER_STORE_(full)
+        }
+    }
+}
+
 /* Any A', B' (GEMM with ta = tb = 1): one item per output, the generic accessors. */
 static inline void nncl_cpu_scalar_(int mode, int ta, int tb, int M, int N, int K,
                                     __global const nn_real *A, __global const nn_real *B,
@@ -1069,6 +1134,8 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
     else if (!p.pk && mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
+    else if (mode == NNCL_MODE_GEMM_)
+        nncl_cpu_gemm_nn_(ta, M, N, K, A, B, Cm, accumulate, p);
     else
         nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
 }
