@@ -2295,12 +2295,78 @@ static inline nn_real nncl_sparse_softmax_xent_row_(int i, int n, int C, __globa
     return t >= 0 ? lse - z[t] : (nn_real)NAN;
 }
 
+#if NNCL_CPU
+/* CPU layout: eight rows at once, lane l row r0 + l (rows past n repeat row n − 1, are not
+ * stored, and lose 0): the formulas of nncl_sparse_softmax_xent_row_ on vectors (exp and
+ * log on eight lanes instead of one).  Writes probs/dlogits where non-NULL; returns the
+ * rows' losses. */
+static inline nn_real8 nncl_sparse_softmax_xent8_(int r0, int n, int C, __global const nn_real *logits,
+                                                  __global const nn_real *labels, __global nn_real *probs,
+                                                  __global nn_real *dlogits) {
+    int rows = min(8, n - r0);
+    __global const nn_real *z[8];
+    nn_real tl[8], zt[8];
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
+        int i = min(r0 + l, n - 1), t = nncl_label_(labels[i], C);
+        z[l] = logits + (long)i * C;
+        tl[l] = (nn_real)t;
+        zt[l] = z[l][max(t, 0)];
+    }
+#define NNCL_COL8_(c) (nn_real8)(z[0][c], z[1][c], z[2][c], z[3][c], z[4][c], z[5][c], z[6][c], z[7][c])
+    nn_real8 m = NNCL_COL8_(0), s = 0;
+    for (int c = 1; c < C; c++) m = fmax(m, NNCL_COL8_(c));
+    for (int c = 0; c < C; c++) s += exp(NNCL_COL8_(c) - m);
+    nn_real8 lse = m + log(s), t8 = vload8(0, tl);
+    if (probs || dlogits)
+        for (int c = 0; c < C; c++) {
+            nn_real8 p = exp(NNCL_COL8_(c) - lse);
+            nn_real8 d = (p - select((nn_real8)0, (nn_real8)1, (nncl_mask8)isequal(t8, (nn_real8)c))) / (nn_real)n;
+            nn_real pv[8], dv[8];
+            vstore8(p, 0, pv);
+            vstore8(d, 0, dv);
+            for (int l = 0; l < rows; l++) {
+                long at = (long)(r0 + l) * C + c;
+                if (probs) probs[at] = pv[l];
+                if (dlogits) dlogits[at] = dv[l];
+            }
+        }
+#undef NNCL_COL8_
+    nn_real8 loss = select((nn_real8)NAN, lse - vload8(0, zt), (nncl_mask8)isgreaterequal(t8, (nn_real8)0));
+    nn_real lv[8];
+    vstore8(loss, 0, lv);
+    for (int l = rows; l < 8; l++) lv[l] = 0;
+    return vload8(0, lv);
+}
+
+/* Rows in units of NNCL_CPU_LOSS_ROWS for probs/dlogits; the sum by group 0's item 0 over
+ * every row, eight lanes of partial sums then nncl_hsum8_ (an order that does not depend
+ * on G); with a single unit, that item writes the outputs in the same pass. */
+#ifndef NNCL_CPU_LOSS_ROWS
+#define NNCL_CPU_LOSS_ROWS 256
+#endif
+#endif
+
 #define NNCL_LOSS_SPARSE_SOFTMAX_XENT_LOCAL NNCL_LOSS_LOCAL_
 static inline void nncl_loss_sparse_softmax_xent(int n, int C, __global const nn_real *logits,
                                                  __global const nn_real *labels, __global nn_real *probs,
                                                  __global nn_real *dlogits, __global nn_real *sum_out,
                                                  __local nn_real *scratch) {
+#if NNCL_CPU
+    long units = (n + NNCL_CPU_LOSS_ROWS - 1) / NNCL_CPU_LOSS_ROWS;
+    if (units > 1 && (probs || dlogits))
+        NNCL_FOR_UNITS_(u, units)
+            for (int r0 = (int)u * NNCL_CPU_LOSS_ROWS; r0 < min((int)u * NNCL_CPU_LOSS_ROWS + NNCL_CPU_LOSS_ROWS, n); r0 += 8)
+                nncl_sparse_softmax_xent8_(r0, n, C, logits, labels, probs, dlogits);
+    if (get_group_id(0) == 0 && get_local_id(0) == 0) {
+        nn_real8 s = 0;
+        for (int r0 = 0; r0 < n; r0 += 8)
+            s += nncl_sparse_softmax_xent8_(r0, n, C, logits, labels, units > 1 ? 0 : probs, units > 1 ? 0 : dlogits);
+        sum_out[0] = nncl_hsum8_(s);
+    }
+#else
     NNCL_LOSS_DRIVE_(nncl_sparse_softmax_xent_row_, n, C, logits, labels, probs, dlogits);
+#endif
 }
 
 /* loss_i = Σ_c y_c (lse − z_c);  d/dz_c = (p_c Σy − y_c)/n. */
