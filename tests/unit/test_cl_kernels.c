@@ -187,24 +187,31 @@ static void launch_once(cl_kernel k, int nargs, const arg_t *a, int groups, floa
     }
 }
 
-/* Runs kernel `name` with 1 and with 23 work-groups, asserts every buffer comes back
- * bit-identical, and leaves the result in the host arrays. */
-static void run(const char *name, int nargs, arg_t *a) {
+/* Runs kernel `name` with 1 work-group and with each count in more[0..nmore), asserts
+ * every buffer comes back bit-identical, and leaves the last result in the host arrays. */
+static void run_groups(const char *name, int nargs, arg_t *a, const int *more, int nmore) {
     cl_int err;
     cl_kernel k = clCreateKernel(prog, name, &err);
     cr_assert(err == CL_SUCCESS, "clCreateKernel(%s): %d", name, (int)err);
     float *one[MAX_ARGS] = {0}, *many[MAX_ARGS] = {0};
     launch_once(k, nargs, a, 1, one);
-    launch_once(k, nargs, a, 23, many);
-    for (int j = 0; j < nargs; j++) {
-        if (!many[j]) continue;
-        cr_assert(memcmp(one[j], many[j], a[j].count * sizeof(float)) == 0,
-                  "%s: argument %d differs between 1 and 23 work-groups", name, j);
-        memcpy(a[j].host, many[j], a[j].count * sizeof(float));
-        free(one[j]); free(many[j]);
+    for (int m = 0; m < nmore; m++) {
+        launch_once(k, nargs, a, more[m], many);
+        for (int j = 0; j < nargs; j++) {
+            if (!many[j]) continue;
+            cr_assert(memcmp(one[j], many[j], a[j].count * sizeof(float)) == 0,
+                      "%s: argument %d differs between 1 and %d work-groups", name, j, more[m]);
+            if (m == nmore - 1) memcpy(a[j].host, many[j], a[j].count * sizeof(float));
+            free(many[j]);
+            many[j] = NULL;
+        }
     }
+    for (int j = 0; j < nargs; j++) free(one[j]);
     clReleaseKernel(k);
 }
+
+/* run_groups with 1 and 23 work-groups. */
+static void run(const char *name, int nargs, arg_t *a) { run_groups(name, nargs, a, (const int[]){23}, 1); }
 
 /* ------------------------------------------------------------ data and comparisons */
 
@@ -1452,3 +1459,138 @@ Test(cl_bias_fused, weight_grads_sum_dy_cpu_layout) { bias_fused_cases("", 64); 
 Test(cl_bias_fused, weight_grads_sum_dy_gpu_layout) { bias_fused_cases("-DNNCL_CPU=0", 64); }
 /* A CPU device's programs run groups of 16 (nn_cl_pick_work_group). */
 Test(cl_bias_fused, work_group_16) { bias_fused_cases("", 16); }
+
+/* ------------------------------------------------------------ Dense layers, loss, Adam */
+
+/* The CPU layout's Dense paths (nncl_cpu_gemm_nn_ for the forward pass and the weight
+ * gradient, nncl_cpu_gemm_nt_ for the data gradient), the vectorized sparse softmax
+ * cross-entropy and Adam's grouped update, on fashion_cnn's and the MLP's shapes and
+ * odd ones (rows that do not fill the 6- or 2-row blocks, columns that do not fill 16
+ * or 4, k tails), each with 1, 23, 64 and 300 work-groups (bit-identical), against C. */
+static const int dense_sizes[][3] = {   /* M (the batch), N (units), K (inputs) */
+    {32, 64, 1600}, {32, 10, 64}, {32, 128, 784}, {128, 128, 784}, {37, 70, 100}, {5, 300, 17}, {1, 3, 9},
+    {13, 1601, 67}};
+#define N_DENSE_SIZES (int)(sizeof dense_sizes / sizeof dense_sizes[0])
+static const int dense_groups[] = {23, 64, 300};
+
+static void dense_cases(const char *opts, int work_group) {
+    layout_opts = opts;
+    cl_begin(work_group);
+    char name[64];
+    for (int s = 0; s < N_DENSE_SIZES; s++) {
+        int M = dense_sizes[s][0], N = dense_sizes[s][1], K = dense_sizes[s][2];
+        snprintf(name, sizeof name, "dense_fwd_%d", s);
+        wrap(name, "NNCL_GEMM_BIAS_ACT_LOCAL", G_ "x, " G_ "w, " G_ "b, " GW_ "y",
+             "nncl_gemm_bias_act(0, 0, %d, %d, %d, x, w, b, NN_EPI_RELU, y, scratch)", M, N, K);
+        snprintf(name, sizeof name, "dense_dx_%d", s);   /* dx [M,K] = dy [M,N] · wᵀ, w [K,N] */
+        wrap(name, "NNCL_GEMM_LOCAL", G_ "dy, " G_ "w, " GW_ "dx", "nncl_gemm(0, 1, %d, %d, %d, dy, w, dx, 0, scratch)",
+             M, K, N);
+        snprintf(name, sizeof name, "dense_dx_act_%d", s);
+        wrap(name, "NNCL_GEMM_ACT_GRAD_LOCAL", G_ "dy, " G_ "w, " G_ "y, " GW_ "dx",
+             "nncl_gemm_act_grad(0, 1, %d, %d, %d, dy, w, y, NN_EPI_RELU, dx, scratch)", M, K, N);
+        snprintf(name, sizeof name, "dense_dw_%d", s);   /* dw [K,N] = xᵀ·dy, db = Σ dy */
+        wrap(name, "NNCL_GEMM_TN_BIAS_GRAD_LOCAL", G_ "x, " G_ "dy, " GW_ "dw, " GW_ "db",
+             "nncl_gemm_tn_bias_grad(%d, %d, %d, x, dy, dw, db, scratch)", K, N, M);
+    }
+    cl_build();
+    for (int s = 0; s < N_DENSE_SIZES; s++) {
+        int M = dense_sizes[s][0], N = dense_sizes[s][1], K = dense_sizes[s][2];
+        size_t nx = (size_t)M * K, nw = (size_t)K * N, ny = (size_t)M * N;
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *b = rnd(N, -1, 1), *dy = rnd(ny, -1, 1);
+        float *y = rnd(ny, -1, 1), *ry = dup(y, ny);
+        nnk_gemm_bias_act(0, 0, M, N, K, x, w, b, NN_EPI_RELU, ry);
+        snprintf(name, sizeof name, "dense_fwd_%d", s);
+        run_groups(name, 4, (arg_t[]){AB(x, nx), AB(w, nw), AB(b, N), AB(y, ny)}, dense_groups, 3);
+        expect_close(name, y, ry, ny, TOL_SUM);
+        float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
+        nnk_gemm(0, 1, M, K, N, dy, w, rdx, 0);
+        snprintf(name, sizeof name, "dense_dx_%d", s);
+        run_groups(name, 3, (arg_t[]){AB(dy, ny), AB(w, nw), AB(dx, nx)}, dense_groups, 3);
+        expect_close(name, dx, rdx, nx, TOL_SUM);
+        float *act = rnd(nx, -1, 1);   /* relu outputs: about half are 0 */
+        for (size_t i = 0; i < nx; i++) act[i] = act[i] > 0 ? act[i] : 0;
+        nnk_gemm_act_grad(0, 1, M, K, N, dy, w, act, NN_EPI_RELU, rdx);
+        snprintf(name, sizeof name, "dense_dx_act_%d", s);
+        run_groups(name, 4, (arg_t[]){AB(dy, ny), AB(w, nw), AB(act, nx), AB(dx, nx)}, dense_groups, 3);
+        expect_close(name, dx, rdx, nx, TOL_SUM);
+        float *dw = rnd(nw, -1, 1), *db = rnd(N, -1, 1), *rdw = dup(dw, nw), *rdb = dup(db, N);
+        nnk_gemm_tn_bias_grad(K, N, M, x, dy, rdw, rdb);
+        snprintf(name, sizeof name, "dense_dw_%d", s);
+        run_groups(name, 4, (arg_t[]){AB(x, nx), AB(dy, ny), AB(dw, nw), AB(db, N)}, dense_groups, 3);
+        expect_close(name, dw, rdw, nw, TOL_SUM);
+        expect_close(name, db, rdb, N, TOL_SUM);
+        free(x); free(w); free(b); free(dy); free(y); free(ry); free(dx); free(rdx); free(act);
+        free(dw); free(db); free(rdw); free(rdb);
+    }
+    cl_end();
+    layout_opts = "";
+}
+
+Test(cl_dense, fashion_and_odd_shapes_cpu_layout) { dense_cases("", 16); }
+Test(cl_dense, fashion_and_odd_shapes_gpu_layout) { dense_cases("-DNNCL_CPU=0", 64); }
+
+/* Rows in one unit and in several (the sum by one item, the outputs by many), rows that
+ * do not fill 8 lanes, and labels that are no class (NaN, -1, C: a NaN loss, as C). */
+Test(cl_dense, sparse_softmax_xent_units_and_bad_labels) {
+    cl_begin(16);
+    const int shapes[][3] = {{32, 10, 0}, {128, 10, 0}, {600, 10, 0}, {9, 1, 0}, {13, 7, 1}, {530, 3, 1}};
+    const int ns = (int)(sizeof shapes / sizeof shapes[0]);
+    char name[64];
+    for (int s = 0; s < ns; s++)
+        for (int grads = 0; grads < 2; grads++) {
+            snprintf(name, sizeof name, "xent_%d_%d", s, grads);
+            wrap(name, "NNCL_LOSS_SPARSE_SOFTMAX_XENT_LOCAL", G_ "z, " G_ "t, " GW_ "p, " GW_ "d, " GW_ "sum",
+                 "nncl_loss_sparse_softmax_xent(%d, %d, z, t, %s, sum, scratch)", shapes[s][0], shapes[s][1],
+                 grads ? "p, d" : "p, 0");
+        }
+    cl_build();
+    for (int s = 0; s < ns; s++)
+        for (int grads = 0; grads < 2; grads++) {
+            int n = shapes[s][0], C = shapes[s][1];
+            size_t nn = (size_t)n * C;
+            float *z = rnd(nn, -6, 6), *t = malloc(n * sizeof *t), sum = -1;
+            for (int i = 0; i < n; i++) t[i] = (float)(int)uniform(0, (float)C - 0.01f);
+            if (shapes[s][2]) t[1] = NAN, t[n / 2] = -1, t[n - 1] = (float)C;
+            float *p = rnd(nn, -1, 1), *d = rnd(nn, -1, 1), *rp = dup(p, nn), *rd = dup(d, nn);
+            double ref = nnk_loss_sparse_softmax_xent(n, C, z, t, rp, grads ? rd : NULL);
+            snprintf(name, sizeof name, "xent_%d_%d", s, grads);
+            run_groups(name, 5, (arg_t[]){AB(z, nn), AB(t, n), AB(p, nn), AB(d, nn), AB(&sum, 1)}, dense_groups, 3);
+            if (shapes[s][2]) cr_expect(isnan(sum) && isnan(ref), "%s: sum %g, C %g (a bad label)", name, sum, ref);
+            else cr_expect(fabs(sum - ref) <= TOL_SUM * fabs(ref) + 1e-6, "%s: sum %.9g, C %.9g", name, sum, ref);
+            expect_close(name, p, rp, nn, TOL_SUM);
+            expect_close(name, d, rd, nn, TOL_SUM);
+            free(z); free(t); free(p); free(d); free(rp); free(rd);
+        }
+    cl_end();
+}
+
+/* Parts of fashion_cnn's sizes (a Dense kernel of several 8192-element units with a
+ * remainder, biases smaller than a vector) in one grouped update, against C's. */
+Test(cl_dense, adam_update_all_units) {
+    cl_begin(16);
+    const long size[5] = {288, 32, 102400, 64, 8197};
+    long total = 0, at[5];
+    for (int k = 0; k < 5; k++) at[k] = total, total += size[k];
+    char tables[1024];
+    snprintf(tables, sizeof tables,
+             "  __global nn_real *const w[5] = {W, W + %ld, W + %ld, W + %ld, W + %ld};\n"
+             "  __global const nn_real *const g[5] = {G, G + %ld, G + %ld, G + %ld, G + %ld};\n"
+             "  __global nn_real *const m[5] = {S0, S0 + %ld, S0 + %ld, S0 + %ld, S0 + %ld};\n"
+             "  __global nn_real *const v[5] = {S1, S1 + %ld, S1 + %ld, S1 + %ld, S1 + %ld};\n"
+             "  const long size[5] = {288, 32, 102400, 64, 8197}",
+             at[1], at[2], at[3], at[4], at[1], at[2], at[3], at[4], at[1], at[2], at[3], at[4], at[1], at[2], at[3],
+             at[4]);
+    wrap("adam_units", NULL, GW_ "W, " G_ "G, " GW_ "S0, " GW_ "S1",
+         "%s;\n  nncl_adam_update_all(5, w, g, m, v, size, 0.001f, 0.9f, 0.999f, 1e-7f, 7)", tables);
+    cl_build();
+    float *w = rnd(total, -1, 1), *g = rnd(total, -1, 1), *m = rnd(total, -0.1f, 0.1f), *v = rnd(total, 0, 0.01f);
+    float *rw = dup(w, total), *rm = dup(m, total), *rv = dup(v, total);
+    for (int k = 0; k < 5; k++)
+        nnk_adam_update(size[k], 0.001f, 0.9f, 0.999f, 1e-7f, 7, rw + at[k], g + at[k], rm + at[k], rv + at[k]);
+    run_groups("adam_units", 4, (arg_t[]){AB(w, total), AB(g, total), AB(m, total), AB(v, total)}, dense_groups, 3);
+    expect_close("adam w", w, rw, total, TOL_SUM);
+    expect_close("adam m", m, rm, total, TOL_SUM);
+    expect_close("adam v", v, rv, total, TOL_SUM);
+    free(w); free(g); free(m); free(v); free(rw); free(rm); free(rv);
+    cl_end();
+}
