@@ -969,7 +969,12 @@ static inline void nncl_cpu_gemm_nt_(int M, int N, int K, __global const nn_real
  * than A' (a Dense layer's forward pass: M is the batch, B' the weights) a unit is one
  * panel of B' (K × 16) for a chunk of row blocks; else (a weight gradient Aᵀ·dy: M is the
  * layer's inputs, dy small) a few row blocks of A' for every panel.  Chunks are sized for
- * at least NNCL_CPU_GEMM_UNITS units where the blocks allow. */
+ * at least NNCL_CPU_GEMM_UNITS units (by panel; four times that by rows) where the blocks
+ * allow.  For operands that fit in L1 (NNCL_CPU_GEMM_L1 elements) nncl_cpu_outer_'s units
+ * are as good and measured faster (a Dense layer of 10 units). */
+#ifndef NNCL_CPU_GEMM_L1
+#define NNCL_CPU_GEMM_L1 8192
+#endif
 #ifndef NNCL_CPU_GEMM_UNITS
 #define NNCL_CPU_GEMM_UNITS 8
 #endif
@@ -989,7 +994,7 @@ static inline void nncl_cpu_gemm_nn_(int ta, int M, int N, int K, __global const
         rc = (mb + chunks - 1) / chunks;
     } else {
         pc = nb;
-        rc = clamp(mb / NNCL_CPU_GEMM_UNITS, 1, NNCL_CPU_GEMM_RB);
+        rc = clamp(mb / (4 * NNCL_CPU_GEMM_UNITS), 1, NNCL_CPU_GEMM_RB);
     }
     int rcs = (mb + rc - 1) / rc, pcs = (nb + pc - 1) / pc;
     long ldb = p.pk ? NNCL_PACK_NR : N, sa = ta ? M : 1;
@@ -1134,7 +1139,7 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
     else if (!p.pk && mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
-    else if (mode == NNCL_MODE_GEMM_)
+    else if (mode == NNCL_MODE_GEMM_ && max((long)M * K, (long)K * N) > NNCL_CPU_GEMM_L1)
         nncl_cpu_gemm_nn_(ta, M, N, K, A, B, Cm, accumulate, p);
     else
         nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
