@@ -493,6 +493,32 @@ static inline void nncl_taps_masked_(__global const nn_real *A, long corner, int
         }                                                                                \
     }
 
+/* A GEMM outer block: acc0/acc1 += rows i0.. of op(A) times B'(k, j0..j0+15) over all k,
+ * B' row k at bk0 + k·ldb (vec: 16 columns to load; else the N − j0 there are, the missing
+ * ones 0); xᵀ·dy's first row block also sums its columns of dy (p.db).  A macro, as
+ * NNCL_OUTER_STORE_: the sums passed by pointer to a function were spilled (2× slower). */
+#define NNCL_OUTER_GEMM_BLOCK_(bk0)                                                     \
+    do {                                                                                \
+        __global const nn_real *ar_[NNCL_CPU_RM], *bk_ = (bk0);                         \
+        long sa_ = ta ? M : 1;                                                          \
+        _Pragma("unroll") for (int r = 0; r < NNCL_CPU_RM; r++) {                       \
+            int i = min(i0 + r, M - 1);                                                 \
+            ar_[r] = ta ? A + i : A + (long)i * K;                                      \
+        }                                                                               \
+        for (int k = 0; k < K; k++, bk_ += ldb) {                                       \
+            nn_real8 b0_, b1_;                                                          \
+            if (vec) b0_ = NNCL_LD8_(bk_), b1_ = NNCL_LD8_(bk_ + 8);                    \
+            else b0_ = nncl_ld8_edge_(bk_, N - j0), b1_ = nncl_ld8_edge_(bk_ + 8, N - j0 - 8); \
+            _Pragma("unroll") for (int r = 0; r < NNCL_CPU_RM; r++) {                   \
+                nn_real a_ = ar_[r][k * sa_];                                           \
+                acc0[r] += a_ * b0_;                                                    \
+                acc1[r] += a_ * b1_;                                                    \
+            }                                                                           \
+        }                                                                               \
+        if (p.db && i0 == 0)                                                            \
+            nncl_colsum16_(B + j0, N, K, min(16, N - j0), p.db + j0, 0);                \
+    } while (0)
+
 /* Outer blocks: C[M,N] (+)= A'·B' with B'(k, j..j+15) contiguous.  mode GEMM (tb = 0, or
  * packed), CONV_FWD (w as it is or packed) or CONV_BWD_FILTER. */
 static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K,
@@ -512,28 +538,8 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
         nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
 #pragma unroll
         for (int r = 0; r < NNCL_CPU_RM; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
-        if (mode == NNCL_MODE_GEMM_) {   /* at the N edge, B's missing columns load as 0 */
-            __global const nn_real *ar[NNCL_CPU_RM];
-            long sa = ta ? M : 1;
-#pragma unroll
-            for (int r = 0; r < NNCL_CPU_RM; r++) {
-                int i = min(i0 + r, M - 1);
-                ar[r] = ta ? A + i : A + (long)i * K;
-            }
-            __global const nn_real *bk = bj;
-            for (int k = 0; k < K; k++, bk += ldb) {
-                nn_real8 b0, b1;
-                if (vec) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
-                else b0 = nncl_ld8_edge_(bk, N - j0), b1 = nncl_ld8_edge_(bk + 8, N - j0 - 8);
-#pragma unroll
-                for (int r = 0; r < NNCL_CPU_RM; r++) {
-                    nn_real a = ar[r][k * sa];
-                    acc0[r] += a * b0;
-                    acc1[r] += a * b1;
-                }
-            }
-            if (p.db && i0 == 0)   /* xᵀ·dy: the first row block also sums its columns of dy */
-                nncl_colsum16_(B + j0, N, K, min(16, N - j0), p.db + j0, 0);
+        if (mode == NNCL_MODE_GEMM_) {
+            NNCL_OUTER_GEMM_BLOCK_(bj);
         } else if (vec && mode == NNCL_MODE_CONV_FWD_) {
             /* rows: output cells (b, oh, ow); k = (kh, kw, c); B' = w [KH*KW*C, F]. */
             int ohr[NNCL_CPU_RM], owr[NNCL_CPU_RM];
@@ -997,7 +1003,7 @@ static inline void nncl_cpu_gemm_nn_(int ta, int M, int N, int K, __global const
         rc = clamp(mb / (4 * NNCL_CPU_GEMM_UNITS), 1, NNCL_CPU_GEMM_RB);
     }
     int rcs = (mb + rc - 1) / rc, pcs = (nb + pc - 1) / pc;
-    long ldb = p.pk ? NNCL_PACK_NR : N, sa = ta ? M : 1;
+    long ldb = p.pk ? NNCL_PACK_NR : N;
     NNCL_FOR_UNITS_(u, (long)rcs * pcs) {
         int rb0 = (int)(u % rcs) * rc, jb0 = (int)(u / rcs) * pc;
         int nr = min(rc, mb - rb0), np = min(pc, nb - jb0);
@@ -1005,28 +1011,10 @@ static inline void nncl_cpu_gemm_nn_(int ta, int M, int N, int K, __global const
             int rb = rb0 + (by_panel ? b : b / np), jb = jb0 + (by_panel ? 0 : b % np);
             int i0 = rb * NNCL_CPU_RM, j0 = jb * 16, full = j0 + 16 <= N, vec = full || p.pk;
             __global const nn_real *bk = p.pk ? B + (long)jb * K * NNCL_PACK_NR : B + j0;
-            __global const nn_real *ar[NNCL_CPU_RM];
             nn_real8 acc0[NNCL_CPU_RM], acc1[NNCL_CPU_RM];
 #pragma unroll
-            for (int r = 0; r < NNCL_CPU_RM; r++) {
-                int i = min(i0 + r, M - 1);
-                ar[r] = ta ? A + i : A + (long)i * K;
-                acc0[r] = (nn_real8)0;
-                acc1[r] = (nn_real8)0;
-            }
-            for (int k = 0; k < K; k++, bk += ldb) {   /* at the N edge, B's missing columns load as 0 */
-                nn_real8 b0, b1;
-                if (vec) b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_(bk + 8);
-                else b0 = nncl_ld8_edge_(bk, N - j0), b1 = nncl_ld8_edge_(bk + 8, N - j0 - 8);
-#pragma unroll
-                for (int r = 0; r < NNCL_CPU_RM; r++) {
-                    nn_real a = ar[r][k * sa];
-                    acc0[r] += a * b0;
-                    acc1[r] += a * b1;
-                }
-            }
-            if (p.db && i0 == 0)   /* xᵀ·dy: the first row block also sums its columns of dy */
-                nncl_colsum16_(B + j0, N, K, min(16, N - j0), p.db + j0, 0);
+            for (int r = 0; r < NNCL_CPU_RM; r++) acc0[r] = acc1[r] = (nn_real8)0;
+            NNCL_OUTER_GEMM_BLOCK_(bk);
             NNCL_OUTER_STORE_(full)
         }
     }
@@ -2598,22 +2586,29 @@ static inline void nncl_sgd_update(long size, float lr, float momentum, int nest
 }
 
 /* t is the 1-based step; alpha = lr sqrt(1−β2^t)/(1−β1^t) in nn_real (C: double). */
+static inline nn_real nncl_adam_alpha_(float lr, float beta1, float beta2, long t) {
+    nn_real td = (nn_real)t;
+    return (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) / ((nn_real)1 - pow((nn_real)beta1, td));
+}
+
+/* Element i's step (b1 = 1 − β1, b2 = 1 − β2). */
+static inline void nncl_adam_at_(long i, nn_real alpha, nn_real b1, nn_real b2, nn_real e, __global nn_real *w,
+                                 __global const nn_real *g, __global nn_real *m, __global nn_real *v) {
+    nn_real gi = g[i], mi = m[i], vi = v[i];
+    mi += (gi - mi) * b1;
+    vi += (gi * gi - vi) * b2;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= alpha * mi / (sqrt(vi) + e);
+}
+
 static inline void nncl_adam_update(long size, float lr, float beta1, float beta2, float eps,
                                     long t, __global nn_real *w, __global const nn_real *g,
                                     __global nn_real *m, __global nn_real *v) {
     if (!NNCL_HAS_ITEMS_(size)) return;   /* most items, on a CPU: no pow for them */
-    nn_real td = (nn_real)t;
-    nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
-                    ((nn_real)1 - pow((nn_real)beta1, td));
+    nn_real alpha = nncl_adam_alpha_(lr, beta1, beta2, t);
     nn_real b1 = (nn_real)1 - (nn_real)beta1, b2 = (nn_real)1 - (nn_real)beta2, e = eps;
-    NNCL_FOR_ITEMS_(i, size) {
-        nn_real gi = g[i], mi = m[i], vi = v[i];
-        mi += (gi - mi) * b1;
-        vi += (gi * gi - vi) * b2;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] -= alpha * mi / (sqrt(vi) + e);
-    }
+    NNCL_FOR_ITEMS_(i, size) nncl_adam_at_(i, alpha, b1, b2, e, w, g, m, v);
 }
 
 static inline void nncl_rmsprop_update(long size, float lr, float rho, float momentum, float eps,
@@ -2683,9 +2678,7 @@ static inline void nncl_adam_update_all(int parts, __global nn_real *const *w, _
 #if NNCL_CPU
     long units = nncl_update_units_(parts, size);
     if (nncl_first_unit_(units) >= units) return;   /* most items: no pow for them */
-    nn_real td = (nn_real)t;
-    nn_real alpha = (nn_real)lr * sqrt((nn_real)1 - pow((nn_real)beta2, td)) /
-                    ((nn_real)1 - pow((nn_real)beta1, td));
+    nn_real alpha = nncl_adam_alpha_(lr, beta1, beta2, t);
     nn_real b1 = (nn_real)1 - (nn_real)beta1, b2 = (nn_real)1 - (nn_real)beta2, e = eps;
     NNCL_FOR_UNITS_(u, units) {
         long lo, hi;
@@ -2701,14 +2694,7 @@ static inline void nncl_adam_update_all(int parts, __global nn_real *const *w, _
             vstore8(vi, 0, vk + i);
             vstore8(NNCL_LD8_(wk + i) - alpha * mi / (sqrt(vi) + e), 0, wk + i);
         }
-        for (; i < len; i++) {
-            nn_real gi = gk[i], mi = mk[i], vi = vk[i];
-            mi += (gi - mi) * b1;
-            vi += (gi * gi - vi) * b2;
-            mk[i] = mi;
-            vk[i] = vi;
-            wk[i] -= alpha * mi / (sqrt(vi) + e);
-        }
+        for (; i < len; i++) nncl_adam_at_(i, alpha, b1, b2, e, wk, gk, mk, vk);
     }
 #else
     for (int k = 0; k < parts; k++) nncl_adam_update(size[k], lr, beta1, beta2, eps, t, w[k], g[k], m[k], v[k]);
