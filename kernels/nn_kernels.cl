@@ -976,8 +976,9 @@ static inline void nncl_cpu_gemm_nt_(int M, int N, int K, __global const nn_real
  * panel of B' (K × 16) for a chunk of row blocks; else (a weight gradient Aᵀ·dy: M is the
  * layer's inputs, dy small) a few row blocks of A' for every panel.  Chunks are sized for
  * at least NNCL_CPU_GEMM_UNITS units (by panel; four times that by rows) where the blocks
- * allow.  For operands that fit in L1 (NNCL_CPU_GEMM_L1 elements) nncl_cpu_outer_'s units
- * are as good and measured faster (a Dense layer of 10 units). */
+ * allow.  For operands that fit in L1 (NNCL_CPU_GEMM_L1 elements), or one panel (there is
+ * nothing to walk), nncl_cpu_outer_'s units are as good and measured faster (a Dense layer
+ * of 10 units: 0.7-0.8x here). */
 #ifndef NNCL_CPU_GEMM_L1
 #define NNCL_CPU_GEMM_L1 8192
 #endif
@@ -1127,7 +1128,7 @@ static inline void nncl_cpu_gemm_(int mode, int ta, int tb, int M, int N, int K,
         nncl_cpu_dot_(mode, M, N, K, A, B, Cm, accumulate, p);
     else if (!p.pk && mode == NNCL_MODE_GEMM_ && tb)
         nncl_cpu_scalar_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
-    else if (mode == NNCL_MODE_GEMM_ && max((long)M * K, (long)K * N) > NNCL_CPU_GEMM_L1)
+    else if (mode == NNCL_MODE_GEMM_ && N > 16 && max((long)M * K, (long)K * N) > NNCL_CPU_GEMM_L1)
         nncl_cpu_gemm_nn_(ta, M, N, K, A, B, Cm, accumulate, p);
     else
         nncl_cpu_outer_(mode, ta, tb, M, N, K, A, B, Cm, accumulate, p);
