@@ -1682,14 +1682,77 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
     nncl_maxpool2d_bwd_act(n, H, W, C, PH, PW, SH, SW, PT, PL, OH, OW, x, dy, NN_EPI_NONE, dx);
 }
 
-/* TF semantics: the mean over the valid cells.  One item per output element. */
 /* ---------------------------------------------------------------- conv + max-pool
  * nnk_conv2d_pool_fwd / nnk_conv2d_pool_bwd_filter (compiler/ir/fuse_pool.c): a direct
  * convolution pooled by windows that tile its output (PH×PW, stride the same, no
- * padding; F a multiple of 16), the argmax cell of each window (0 .. PH*PW-1, first
- * maximum in window order) in idx; backward, the filter and bias gradients from the
- * pooled gradient, the convolution's gradient rebuilt cell by cell (the pooled gradient
- * through the activation at the argmax, 0 elsewhere). */
+ * padding; F a multiple of 16).  idx keeps, as C does, a byte per pooled cell and filter
+ * in its first quarter: the window's first maximum in window order (0 .. PH*PW-1), or
+ * PH*PW where relu left the window 0 (no gradient goes back through it, and the filter
+ * gradient under relu needs no pooled output to know it).  Backward, the filter and bias
+ * gradients from the pooled gradient, the convolution's gradient rebuilt cell by cell
+ * (the pooled gradient through the activation at the argmax, 0 elsewhere). */
+
+#define NNCL_POOL_IDX_(idx) ((__global uchar *)(idx))
+#define NNCL_POOL_IDX_RO_(idx) ((__global const uchar *)(idx))
+#ifdef NN_REAL_DOUBLE
+#define NNCL_MASK8_(v) convert_long8(v)
+#else
+#define NNCL_MASK8_(v) convert_int8(v)
+#endif
+
+#if NNCL_CPU   /* the CPU layout's vector helpers (nncl_epi8_ is CPU-only) */
+/* Cell k's value v (through the epilogue) into a window's running first maximum. */
+static inline void nncl_pool_take8_(nn_real8 *best, nncl_mask8 *at, nn_real8 v, int k) {
+    if (k == 0) { *best = v; *at = (nncl_mask8)0; return; }
+    nncl_mask8 up = v > *best;
+    *best = select(*best, v, up);
+    *at = select(*at, (nncl_mask8)k, up);
+}
+
+/* A window's maximum to pool and its cell to idx (PH*PW = cells where relu left it 0); ib
+ * is 4-byte aligned (idx is a float buffer, the offset a multiple of 8). */
+static inline void nncl_pool_put8_(int act, int cells, nn_real8 best, nncl_mask8 at, __global nn_real *pool,
+                                   __global uchar *ib) {
+    if (act == NN_EPI_RELU) at = select((nncl_mask8)cells, at, (nncl_mask8)isgreater(best, (nn_real8)0));
+    vstore8(best, 0, pool);
+    vstore2(as_uint2(convert_uchar8(at)), 0, (__global uint *)ib);   /* vstore8 of bytes: 8 stores */
+}
+
+/* The commonest first layer (fashion_cnn's, as nnk_pool_p33_): one channel, 3×3 taps at
+ * stride 1, 2×2 windows, no padding, filters in vectors of 8, windows inside x.  A
+ * window's four cells read a 4×4 patch of x; each of its 16 values is loaded once and
+ * multiplies the weight vector of each cell it is a tap of, cells taking their taps in
+ * (kh, kw) order.  (Literal shapes make this test a constant.) */
+static inline int nncl_pool_p33_(int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT, int PL,
+                                 int PH, int PW, int QH, int QW) {
+    return C == 1 && KH == 3 && KW == 3 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && PH == 2 &&
+           PW == 2 && F % 8 == 0 && 2 * QH + 2 <= H && 2 * QW + 2 <= W;
+}
+
+/* Forward: patch value xv at (i, j) into the cells c[2r + s] whose tap (i - r, j - s) it is. */
+static inline void nncl_p33_fwd_x_(nn_real xv, int i, int j, const nn_real8 *wk, nn_real8 *c) {
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int s = 0; s < 2; s++)
+            if (i - r >= 0 && i - r < 3 && j - s >= 0 && j - s < 3) c[2 * r + s] += xv * wk[(i - r) * 3 + j - s];
+}
+
+/* Backward: patch value xv at (i, j) times the gradient g[2r + s] of each cell whose tap
+ * (i - r, j - s) it is, into that tap's sum. */
+static inline void nncl_p33_bwd_x_(nn_real xv, int i, int j, const nn_real8 *g, nn_real8 *acc) {
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int s = 0; s < 2; s++)
+            if (i - r >= 0 && i - r < 3 && j - s >= 0 && j - s < 3) acc[(i - r) * 3 + j - s] += xv * g[2 * r + s];
+}
+
+/* A window's pooled gradient through the activation (relu's: idx says where it is 0). */
+static inline nn_real8 nncl_pool_grad8_(int act, __global const nn_real *pool, __global const nn_real *dp) {
+    return act == NN_EPI_RELU ? NNCL_LD8_(dp) : nncl_act_grad8_(act, NNCL_LD8_(pool), NNCL_LD8_(dp));
+}
+#endif
 
 static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
                                         int PT, int PL, int OH, int OW, int PH, int PW, int QH, int QW,
@@ -1697,11 +1760,58 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
                                         __global const nn_real *bias, int act, __global nn_real *pool,
                                         __global nn_real *idx) {
     nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, bias, act};
+    __global uchar *ib = NNCL_POOL_IDX_(idx);
+    int cells = PH * PW;
 #if NNCL_CPU
+    if (nncl_pool_p33_(H, W, C, KH, KW, F, SH, SW, PT, PL, PH, PW, QH, QW)) {
+        /* A unit: a row of windows of one sample for 8 filters, the nine weight vectors
+         * in registers; windows two at a time (a 4×6 patch), so that eight cells' sums
+         * (chains of nine FMAs) are in flight. */
+        int fv = F / 8;
+        NNCL_FOR_UNITS_(u, (long)n * QH * fv) {
+            int f0 = (int)(u % fv) * 8, qh = (int)(u / fv % QH), b = (int)(u / fv / QH);
+            nn_real8 wk[9];
+#pragma unroll
+            for (int k = 0; k < 9; k++) wk[k] = NNCL_LD8_(w + k * F + f0);
+            __global const nn_real *xr = x + ((long)b * H + 2 * qh) * W;
+            long o = ((long)b * QH + qh) * QW * F + f0;
+            int qw = 0;
+            for (; qw + 2 <= QW; qw += 2, xr += 4, o += 2 * F) {
+                nn_real8 c[8] = {0, 0, 0, 0, 0, 0, 0, 0}, best;
+                nncl_mask8 at;
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 6; j++) {
+                        nn_real xv = xr[i * W + j];
+                        nncl_p33_fwd_x_(xv, i, j, wk, c);
+                        nncl_p33_fwd_x_(xv, i, j - 2, wk, c + 4);
+                    }
+#pragma unroll
+                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[k]), k);
+                nncl_pool_put8_(act, cells, best, at, pool + o, ib + o);
+#pragma unroll
+                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[4 + k]), k);
+                nncl_pool_put8_(act, cells, best, at, pool + o + F, ib + o + F);
+            }
+            if (qw < QW) {   /* an odd last window */
+                nn_real8 c[4] = {0, 0, 0, 0}, best;
+                nncl_mask8 at;
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) nncl_p33_fwd_x_(xr[i * W + j], i, j, wk, c);
+#pragma unroll
+                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[k]), k);
+                nncl_pool_put8_(act, cells, best, at, pool + o, ib + o);
+            }
+        }
+        return;
+    }
     /* A unit: one row of windows of one sample for 16 filters.  A window's cells are
      * summed 4 at a time side by side (two vectors each), tap by tap, so each weight
      * vector loaded serves 4 cells; taps in the padding add 0. */
-    int fb = F / 16, cells = PH * PW;
+    int fb = F / 16;
     int inside = PT == 0 && PL == 0 && (OH - 1) * SH + KH <= H && (OW - 1) * SW + KW <= W;
     NNCL_FOR_UNITS_(u, (long)n * QH * fb) {
         int f0 = (int)(u % fb) * 16, qh = (int)(u / fb % QH), b = (int)(u / fb / QH);
@@ -1740,21 +1850,13 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
                         }
                     }
                 for (int t = 0; t < 4 && k0 + t < cells; t++) {
-                    int k = k0 + t;
-                    nn_real8 v0 = nncl_epi8_(p, f0, s0[t]), v1 = nncl_epi8_(p, f0 + 8, s1[t]);
-                    if (k == 0) { best0 = v0; best1 = v1; continue; }
-                    nncl_mask8 up0 = v0 > best0, up1 = v1 > best1;
-                    best0 = select(best0, v0, up0);
-                    best1 = select(best1, v1, up1);
-                    at0 = select(at0, (nncl_mask8)k, up0);
-                    at1 = select(at1, (nncl_mask8)k, up1);
+                    nncl_pool_take8_(&best0, &at0, nncl_epi8_(p, f0, s0[t]), k0 + t);
+                    nncl_pool_take8_(&best1, &at1, nncl_epi8_(p, f0 + 8, s1[t]), k0 + t);
                 }
             }
             long o = (((long)b * QH + qh) * QW + qw) * F + f0;
-            vstore8(best0, 0, pool + o);
-            vstore8(best1, 0, pool + o + 8);
-            vstore8(NNCL_CONVERT8_(at0), 0, idx + o);
-            vstore8(NNCL_CONVERT8_(at1), 0, idx + o + 8);
+            nncl_pool_put8_(act, cells, best0, at0, pool + o, ib + o);
+            nncl_pool_put8_(act, cells, best1, at1, pool + o + 8, ib + o + 8);
         }
     }
 #else
@@ -1772,19 +1874,19 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
                 if (k == 0 || v > best) { best = v; at = k; }
             }
         pool[o] = best;
-        idx[o] = (nn_real)at;
+        ib[o] = (uchar)(act == NN_EPI_RELU && !(best > 0) ? cells : at);
     }
 #endif
 }
 
 /* The convolution's gradient at cell (oh, ow), filter f (0 outside every window). */
 static inline nn_real nncl_pool_grad_at_(int PH, int PW, int QH, int QW, int F, __global const nn_real *dp,
-                                         __global const nn_real *pool, __global const nn_real *idx, int act,
+                                         __global const nn_real *pool, __global const uchar *ib, int act,
                                          int b, int oh, int ow, int f) {
     int qh = oh / PH, qw = ow / PW;
     if (qh >= QH || qw >= QW) return 0;
     long o = (((long)b * QH + qh) * QW + qw) * F + f;
-    return idx[o] == (nn_real)((oh - qh * PH) * PW + ow - qw * PW) ? nncl_act_grad_(act, pool[o], dp[o]) : 0;
+    return ib[o] == (oh - qh * PH) * PW + ow - qw * PW ? nncl_act_grad_(act, pool[o], dp[o]) : 0;
 }
 
 static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int KH, int KW, int F, int SH,
@@ -1793,8 +1895,47 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
                                                __global const nn_real *dp, __global const nn_real *pool,
                                                __global const nn_real *idx, int act, __global nn_real *dw,
                                                __global nn_real *db) {
-    int kdim = KH * KW * C;
+    int kdim = KH * KW * C, cells = PH * PW;
+    __global const uchar *ib = NNCL_POOL_IDX_RO_(idx);
 #if NNCL_CPU
+    if (nncl_pool_p33_(H, W, C, KH, KW, F, SH, SW, PT, PL, PH, PW, QH, QW)) {
+        /* A unit: the nine taps and the bias of 8 filters in registers over the whole
+         * batch, window by window: each cell's gradient (the window's where idx names
+         * the cell, 0 elsewhere) times its taps' inputs from the window's patch, summed
+         * over the window (at most one cell is not 0) and then added to the taps' sums:
+         * one addition a window on each sum's chain. */
+        int fv = F / 8;
+        NNCL_FOR_UNITS_(u, fv) {
+            int f0 = (int)u * 8;
+            nn_real8 acc[9], bs = 0;
+#pragma unroll
+            for (int k = 0; k < 9; k++) acc[k] = 0;
+            for (int b = 0; b < n; b++)
+                for (int qh = 0; qh < QH; qh++) {
+                    __global const nn_real *xr = x + ((long)b * H + 2 * qh) * W;
+                    long o = ((long)b * QH + qh) * QW * F + f0;
+                    for (int qw = 0; qw < QW; qw++, xr += 2, o += F) {
+                        nn_real8 gv = nncl_pool_grad8_(act, pool + o, dp + o), g[4], t[9];
+                        nncl_mask8 at = NNCL_MASK8_(vload8(0, ib + o));
+#pragma unroll
+                        for (int k = 0; k < 4; k++) g[k] = select((nn_real8)0, gv, at == (nncl_mask8)k);
+                        bs += select((nn_real8)0, gv, at != (nncl_mask8)cells);
+#pragma unroll
+                        for (int k = 0; k < 9; k++) t[k] = 0;
+#pragma unroll
+                        for (int i = 0; i < 4; i++)
+#pragma unroll
+                            for (int j = 0; j < 4; j++) nncl_p33_bwd_x_(xr[i * W + j], i, j, g, t);
+#pragma unroll
+                        for (int k = 0; k < 9; k++) acc[k] += t[k];
+                    }
+                }
+#pragma unroll
+            for (int k = 0; k < 9; k++) vstore8(acc[k], 0, dw + k * F + f0);
+            if (db) vstore8(bs, 0, db + f0);
+        }
+        return;
+    }
     /* A unit: 4 taps (kh, kw, c) × 16 filters, in registers over the whole batch, window
      * by window: the window's pooled gradient through the activation, then each of its
      * cells (the gradient where idx names the cell, 0 elsewhere) times the 4 taps' input.
@@ -1818,15 +1959,18 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
             for (int qh = 0; qh < QH; qh++)
                 for (int qw = 0; qw < QW; qw++) {
                     long o = (((long)b * QH + qh) * QW + qw) * F + f0;
-                    nn_real8 gv0 = nncl_act_grad8_(act, NNCL_LD8_(pool + o), NNCL_LD8_(dp + o));
-                    nn_real8 gv1 = nncl_act_grad8_(act, NNCL_LD8_(pool + o + 8), NNCL_LD8_(dp + o + 8));
-                    nn_real8 at0 = NNCL_LD8_(idx + o), at1 = NNCL_LD8_(idx + o + 8);
-                    if (r0 == 0) { bs0 += gv0; bs1 += gv1; }   /* each window's gradient lands once */
+                    nn_real8 gv0 = nncl_pool_grad8_(act, pool + o, dp + o);
+                    nn_real8 gv1 = nncl_pool_grad8_(act, pool + o + 8, dp + o + 8);
+                    nncl_mask8 at0 = NNCL_MASK8_(vload8(0, ib + o)), at1 = NNCL_MASK8_(vload8(0, ib + o + 8));
+                    if (r0 == 0) {   /* each window's gradient lands once */
+                        bs0 += select((nn_real8)0, gv0, at0 != (nncl_mask8)cells);
+                        bs1 += select((nn_real8)0, gv1, at1 != (nncl_mask8)cells);
+                    }
                     for (int ph = 0, k = 0; ph < PH; ph++)
                         for (int pw = 0; pw < PW; pw++, k++) {
                             int oh = qh * PH + ph, ow = qw * PW + pw;
-                            nn_real8 g0 = select((nn_real8)0, gv0, at0 == (nn_real8)k);
-                            nn_real8 g1 = select((nn_real8)0, gv1, at1 == (nn_real8)k);
+                            nn_real8 g0 = select((nn_real8)0, gv0, at0 == (nncl_mask8)k);
+                            nn_real8 g1 = select((nn_real8)0, gv1, at1 == (nncl_mask8)k);
                             int ih0 = oh * SH - PT, iw0 = ow * SW - PL;
                             long corner = (((long)b * H + ih0) * W + iw0) * C;
 #pragma unroll
@@ -1858,7 +2002,7 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
         for (int b = 0; b < n; b++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
-                    nn_real g = nncl_pool_grad_at_(PH, PW, QH, QW, F, dp, pool, idx, act, b, oh, ow, f);
+                    nn_real g = nncl_pool_grad_at_(PH, PW, QH, QW, F, dp, pool, ib, act, b, oh, ow, f);
                     s += k == kdim ? g                  /* x at tap k of this cell's window, 0 in padding */
                                    : nncl_a_at_(NNCL_MODE_CONV_BWD_FILTER_, 0, kdim, n * OH * OW, x, p, k,
                                                 (b * OH + oh) * OW + ow) * g;
@@ -1869,6 +2013,7 @@ static inline void nncl_conv2d_pool_bwd_filter(int n, int H, int W, int C, int K
 #endif
 }
 
+/* TF semantics: the mean over the valid cells.  One item per output element. */
 static inline void nncl_avgpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global nn_real *y) {
