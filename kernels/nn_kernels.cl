@@ -1497,11 +1497,40 @@ static inline void nncl_pool_cover_(int i, int P, int S, int pad, int O, int *lo
     *hi = min(O - 1, (i + pad) / S);
 }
 
+/* Whether windows tile the input without overlap or padding (Keras's default pooling),
+ * none reaching past it, with channels in whole vectors of 8: the CPU layout's fast
+ * paths (literal shapes make this a constant). */
+static inline int nncl_pool_tiles_(int H, int W, int C, int PH, int PW, int SH, int SW, int PT, int PL, int OH,
+                                   int OW) {
+    return SH == PH && SW == PW && PT == 0 && PL == 0 && OH * SH <= H && OW * SW <= W && C % 8 == 0;
+}
+
 /* One item per output element (b, oh, ow, c). */
 static inline void nncl_maxpool2d_fwd(int n, int H, int W, int C, int PH, int PW, int SH, int SW,
                                       int PT, int PL, int OH, int OW, __global const nn_real *x,
                                       __global nn_real *y) {
 #if NNCL_CPU
+    if (nncl_pool_tiles_(H, W, C, PH, PW, SH, SW, PT, PL, OH, OW)) {
+        /* Windows that tile the input: one item per output cell (b, oh, ow), its
+         * channels 8 at a time, the window's cells in registers (literal shapes unroll
+         * the loops). */
+        NNCL_FOR_UNITS_(u, (long)n * OH * OW) {
+            int ow = (int)(u % OW), oh = (int)(u / OW % OH), b = (int)(u / OW / OH);
+            __global const nn_real *x0 = x + (((long)b * H + oh * PH) * W + ow * PW) * C;
+            __global nn_real *yo = y + u * C;
+#pragma unroll
+            for (int c = 0; c < C; c += 8) {
+                nn_real8 m = NNCL_LD8_(x0 + c);
+#pragma unroll
+                for (int k = 1; k < PH * PW; k++) {
+                    nn_real8 v = NNCL_LD8_(x0 + (k / PW * W + k % PW) * C + c);
+                    m = select(m, v, v > m);
+                }
+                vstore8(m, 0, yo + c);
+            }
+        }
+        return;
+    }
     /* One item per output row (b, oh): no index decode per element; c innermost. */
     NNCL_FOR_UNITS_(u, (long)n * OH) {
         int oh = (int)(u % OH), b = (int)(u / OH);
@@ -1554,42 +1583,40 @@ static inline void nncl_maxpool2d_bwd_act(int n, int H, int W, int C, int PH, in
                                           int PT, int PL, int OH, int OW, __global const nn_real *x,
                                           __global const nn_real *dy, int act, __global nn_real *dx) {
 #if NNCL_CPU
-    if (SH == PH && SW == PW && PT == 0 && PL == 0 && C % 8 == 0) {
-        /* Windows that tile the input (Keras's default pooling): one item per row of
-         * windows (b, oh) finds each window's first maximum once and writes all its
-         * cells, 0 + dy or 0 + 0 (the additions the general form makes), through the
-         * activation's derivative; cells no window covers (the last columns, and the
-         * bottom rows, which the last unit takes) get 0 through it. */
-        NNCL_FOR_UNITS_(u, (long)n * OH) {
-            int oh = (int)(u % OH), b = (int)(u / OH);
-            int r0 = oh * PH, r1 = oh == OH - 1 ? H : r0 + PH;
-            __global const nn_real *xb = x + (long)b * H * W * C;
-            __global nn_real *db = dx + (long)b * H * W * C;
-            for (int r = r0; r < r1; r++)
-                for (long e = ((long)r * W + (r < r0 + PH ? OW * PW : 0)) * C; e < (long)(r + 1) * W * C; e++)
-                    db[e] = nncl_act_grad_(act, xb[e], 0);
-            for (int ow = 0; ow < OW; ow++) {
-                __global const nn_real *g = dy + (((long)b * OH + oh) * OW + ow) * C;
-                long w0 = ((long)r0 * W + ow * PW) * C;
-                for (int c = 0; c < C; c += 8) {
-                    nn_real8 best = NNCL_LD8_(xb + w0 + c);
-                    nncl_mask8 at = (nncl_mask8)0;
-                    for (int jh = 0; jh < PH; jh++)
-                        for (int jw = 0; jw < PW; jw++) {
-                            nn_real8 v = NNCL_LD8_(xb + w0 + ((long)jh * W + jw) * C + c);
-                            nncl_mask8 up = v > best;
-                            best = select(best, v, up);
-                            at = select(at, (nncl_mask8)(jh * PW + jw), up);
-                        }
-                    nn_real8 gc = NNCL_LD8_(g + c);
-                    for (int jh = 0; jh < PH; jh++)
-                        for (int jw = 0; jw < PW; jw++) {
-                            long e = w0 + ((long)jh * W + jw) * C + c;
-                            nn_real8 d = (nn_real8)0 + select((nn_real8)0, gc, at == (nncl_mask8)(jh * PW + jw));
-                            vstore8(nncl_act_grad8_(act, NNCL_LD8_(xb + e), d), 0, db + e);
-                        }
+    if (nncl_pool_tiles_(H, W, C, PH, PW, SH, SW, PT, PL, OH, OW)) {
+        /* Windows that tile the input: one item per window (b, oh, ow) finds its first
+         * maximum and writes all its cells, 0 + dy or 0 + 0 (the additions the general
+         * form makes), through the activation's derivative at the maximum (a cell that is
+         * not the maximum gets act'(x)·0 = +0 either way); cells no window covers get 0
+         * through it: the columns right of a row of windows from its last window, the
+         * rows below the last row of windows from the last window of all. */
+        NNCL_FOR_UNITS_(u, (long)n * OH * OW) {
+            int ow = (int)(u % OW), oh = (int)(u / OW % OH), b = (int)(u / OW / OH);
+            long w0 = (((long)b * H + oh * PH) * W + ow * PW) * C;
+            __global const nn_real *g = dy + u * C;
+#pragma unroll
+            for (int c = 0; c < C; c += 8) {
+                nn_real8 best = NNCL_LD8_(x + w0 + c);
+                nncl_mask8 at = (nncl_mask8)0;
+#pragma unroll
+                for (int k = 1; k < PH * PW; k++) {
+                    nn_real8 v = NNCL_LD8_(x + w0 + (k / PW * W + k % PW) * C + c);
+                    nncl_mask8 up = v > best;
+                    best = select(best, v, up);
+                    at = select(at, (nncl_mask8)k, up);
                 }
+                nn_real8 gv = nncl_act_grad8_(act, best, (nn_real8)0 + NNCL_LD8_(g + c));
+#pragma unroll
+                for (int k = 0; k < PH * PW; k++)
+                    vstore8(select((nn_real8)0, gv, at == (nncl_mask8)k), 0, dx + w0 + (k / PW * W + k % PW) * C + c);
             }
+            if (ow == OW - 1)   /* the columns right of this row of windows */
+                for (int r = oh * PH; r < oh * PH + PH; r++)
+                    for (long e = (((long)b * H + r) * W + OW * PW) * C; e < (((long)b * H + r) + 1) * W * C; e++)
+                        dx[e] = nncl_act_grad_(act, x[e], 0);
+            if (ow == OW - 1 && oh == OH - 1)   /* the rows below the last row of windows */
+                for (long e = ((long)b * H + OH * PH) * W * C; e < ((long)b + 1) * H * W * C; e++)
+                    dx[e] = nncl_act_grad_(act, x[e], 0);
         }
         return;
     }

@@ -466,6 +466,9 @@ static const pool_t pools[] = {
     {2, 6, 6, 17, 3, 3, 1, 1, 1, 1, 6, 6},     /* overlapping, padded, C = 2×8 + 1 */
     {2, 12, 13, 16, 2, 2, 2, 2, 0, 0, 6, 6},   /* tiles, C in whole vectors (C's select path) */
     {2, 11, 11, 8, 2, 2, 2, 2, 0, 0, 5, 5},    /* tiles, C = 8, last row and column uncovered */
+    {3, 10, 10, 64, 2, 2, 2, 2, 0, 0, 5, 5},   /* fashion_cnn's second pooling */
+    {2, 5, 7, 8, 2, 2, 2, 2, 0, 0, 3, 4},      /* 'same': windows past the bottom and right edges */
+    {1, 9, 13, 24, 3, 3, 3, 3, 0, 0, 3, 4},    /* 3x3 tiles, one column uncovered */
 };
 #define N_POOLS (int)(sizeof pools / sizeof pools[0])
 
