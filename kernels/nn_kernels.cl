@@ -1728,41 +1728,51 @@ static inline void nncl_maxpool2d_bwd(int n, int H, int W, int C, int PH, int PW
 #endif
 
 #if NNCL_CPU   /* the CPU layout's vector helpers (nncl_epi8_ is CPU-only) */
-/* Cell k's value v (through the epilogue) into a window's running first maximum. */
-static inline void nncl_pool_take8_(nn_real8 *best, nncl_mask8 *at, nn_real8 v, int k) {
-    if (k == 0) { *best = v; *at = (nncl_mask8)0; return; }
+/* Cell k's value v (through the epilogue) into a window's running first maximum best,
+ * its cell at (a float: selects of float constants, one conversion at the end). */
+static inline void nncl_pool_take8_(nn_real8 *best, nn_real8 *at, nn_real8 v, int k) {
+    if (k == 0) { *best = v; *at = (nn_real8)0; return; }
     nncl_mask8 up = v > *best;
     *best = select(*best, v, up);
-    *at = select(*at, (nncl_mask8)k, up);
+    *at = select(*at, (nn_real8)k, up);
 }
 
 /* A window's maximum to pool and its cell to idx (PH*PW = cells where relu left it 0); ib
- * is 4-byte aligned (idx is a float buffer, the offset a multiple of 8). */
-static inline void nncl_pool_put8_(int act, int cells, nn_real8 best, nncl_mask8 at, __global nn_real *pool,
+ * is 4-byte aligned (idx is a float buffer, the offset a multiple of 8).  Adding 2^23
+ * (2^52) leaves the cell's integer in the low bits of the mantissa: no float-to-int
+ * conversion; a vstore8 of bytes is eight stores. */
+#ifdef NN_REAL_DOUBLE
+#define NNCL_IDX_BYTES_(at) convert_uchar8(as_ulong8((at) + (nn_real8)0x1p52))
+#else
+#define NNCL_IDX_BYTES_(at) convert_uchar8(as_uint8((at) + (nn_real8)0x1p23f))
+#endif
+static inline void nncl_pool_put8_(int act, int cells, nn_real8 best, nn_real8 at, __global nn_real *pool,
                                    __global uchar *ib) {
-    if (act == NN_EPI_RELU) at = select((nncl_mask8)cells, at, (nncl_mask8)isgreater(best, (nn_real8)0));
+    if (act == NN_EPI_RELU) at = select((nn_real8)cells, at, (nncl_mask8)isgreater(best, (nn_real8)0));
     vstore8(best, 0, pool);
-    vstore2(as_uint2(convert_uchar8(at)), 0, (__global uint *)ib);   /* vstore8 of bytes: 8 stores */
+    vstore2(as_uint2(NNCL_IDX_BYTES_(at)), 0, (__global uint *)ib);
 }
 
 /* The commonest first layer (fashion_cnn's, as nnk_pool_p33_): one channel, 3×3 taps at
  * stride 1, 2×2 windows, no padding, filters in vectors of 8, windows inside x.  A
  * window's four cells read a 4×4 patch of x; each of its 16 values is loaded once and
- * multiplies the weight vector of each cell it is a tap of, cells taking their taps in
- * (kh, kw) order.  (Literal shapes make this test a constant.) */
+ * multiplies the weight vector (forward) or the gradient (backward) of each cell it is a
+ * tap of.  (Literal shapes make this test a constant.) */
 static inline int nncl_pool_p33_(int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT, int PL,
                                  int PH, int PW, int QH, int QW) {
     return C == 1 && KH == 3 && KW == 3 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && PH == 2 &&
            PW == 2 && F % 8 == 0 && 2 * QH + 2 <= H && 2 * QW + 2 <= W;
 }
 
-/* Forward: patch value xv at (i, j) into the cells c[2r + s] whose tap (i - r, j - s) it is. */
+/* Forward: patch value xv at (i, j) into each cell 2r + s whose tap (kh, kw) = (i - r,
+ * j - s) it is, in that cell's sum of tap row kh, c[3 (2r + s) + kh]. */
 static inline void nncl_p33_fwd_x_(nn_real xv, int i, int j, const nn_real8 *wk, nn_real8 *c) {
 #pragma unroll
     for (int r = 0; r < 2; r++)
 #pragma unroll
         for (int s = 0; s < 2; s++)
-            if (i - r >= 0 && i - r < 3 && j - s >= 0 && j - s < 3) c[2 * r + s] += xv * wk[(i - r) * 3 + j - s];
+            if (i - r >= 0 && i - r < 3 && j - s >= 0 && j - s < 3)
+                c[3 * (2 * r + s) + i - r] += xv * wk[(i - r) * 3 + j - s];
 }
 
 /* Backward: patch value xv at (i, j) times the gradient g[2r + s] of each cell whose tap
@@ -1792,8 +1802,8 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
 #if NNCL_CPU
     if (nncl_pool_p33_(H, W, C, KH, KW, F, SH, SW, PT, PL, PH, PW, QH, QW)) {
         /* A unit: a row of windows of one sample for 8 filters, the nine weight vectors
-         * in registers; windows two at a time (a 4×6 patch), so that eight cells' sums
-         * (chains of nine FMAs) are in flight. */
+         * held; a cell's sum in three chains, one per row of taps, added at the end:
+         * twelve chains of three FMAs in flight rather than four of nine. */
         int fv = F / 8;
         NNCL_FOR_UNITS_(u, (long)n * QH * fv) {
             int f0 = (int)(u % fv) * 8, qh = (int)(u / fv % QH), b = (int)(u / fv / QH);
@@ -1802,34 +1812,15 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
             for (int k = 0; k < 9; k++) wk[k] = NNCL_LD8_(w + k * F + f0);
             __global const nn_real *xr = x + ((long)b * H + 2 * qh) * W;
             long o = ((long)b * QH + qh) * QW * F + f0;
-            int qw = 0;
-            for (; qw + 2 <= QW; qw += 2, xr += 4, o += 2 * F) {
-                nn_real8 c[8] = {0, 0, 0, 0, 0, 0, 0, 0}, best;
-                nncl_mask8 at;
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-#pragma unroll
-                    for (int j = 0; j < 6; j++) {
-                        nn_real xv = xr[i * W + j];
-                        nncl_p33_fwd_x_(xv, i, j, wk, c);
-                        nncl_p33_fwd_x_(xv, i, j - 2, wk, c + 4);
-                    }
-#pragma unroll
-                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[k]), k);
-                nncl_pool_put8_(act, cells, best, at, pool + o, ib + o);
-#pragma unroll
-                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[4 + k]), k);
-                nncl_pool_put8_(act, cells, best, at, pool + o + F, ib + o + F);
-            }
-            if (qw < QW) {   /* an odd last window */
-                nn_real8 c[4] = {0, 0, 0, 0}, best;
-                nncl_mask8 at;
+            for (int qw = 0; qw < QW; qw++, xr += 2, o += F) {
+                nn_real8 c[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, best, at;
 #pragma unroll
                 for (int i = 0; i < 4; i++)
 #pragma unroll
                     for (int j = 0; j < 4; j++) nncl_p33_fwd_x_(xr[i * W + j], i, j, wk, c);
 #pragma unroll
-                for (int k = 0; k < 4; k++) nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, c[k]), k);
+                for (int k = 0; k < 4; k++)
+                    nncl_pool_take8_(&best, &at, nncl_epi8_(p, f0, (c[3 * k] + c[3 * k + 1]) + c[3 * k + 2]), k);
                 nncl_pool_put8_(act, cells, best, at, pool + o, ib + o);
             }
         }
@@ -1844,8 +1835,7 @@ static inline void nncl_conv2d_pool_fwd(int n, int H, int W, int C, int KH, int 
         int f0 = (int)(u % fb) * 16, qh = (int)(u / fb % QH), b = (int)(u / fb / QH);
         __global const nn_real *xb = x + (long)b * H * W * C;
         for (int qw = 0; qw < QW; qw++) {
-            nn_real8 best0 = 0, best1 = 0;
-            nncl_mask8 at0 = 0, at1 = 0;
+            nn_real8 best0 = 0, best1 = 0, at0 = 0, at1 = 0;
             for (int k0 = 0; k0 < cells; k0 += 4) {
                 int ih0[4], iw0[4];
 #pragma unroll
