@@ -194,9 +194,10 @@ int main(int argc, char **argv) {
     for (int m = 0; m < 2; m++)
         for (int i = 0; i < 2; i++)
             for (int k = 0; k < NK; k++) t[m][i][k] = calloc(rounds, sizeof(double));
+    const char *only = getenv("CL_POOL_AB_ONLY");   /* one kernel's name: time only it (for perf) */
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < NK; k++)
-            for (int s = 0; s < 4; s++) {   /* a b b a */
+            for (int s = 0; s < 4 && (!only || strcmp(only, names[k]) == 0); s++) {   /* a b b a */
                 int i = s == 0 || s == 3 ? 0 : 1;
                 double dt = time_kernel(&v[i], k, calls, &cpu);
                 t[0][i][k][r] += dt / 2;
