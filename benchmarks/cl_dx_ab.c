@@ -92,7 +92,10 @@ static cl_program build(const char *lib_path) {
     const char *s = src;
     cl_program p = clCreateProgramWithSource(ctx, 1, &s, NULL, &err);
     CHECK(err);
-    if (clBuildProgram(p, 1, &dev, "-DNNCL_WG=16", NULL, NULL) != CL_SUCCESS) {
+    const char *opts = getenv("CL_DX_AB_OPTIONS");   /* more build options, e.g. -DNNCL_CPU=0 */
+    char all[512];
+    snprintf(all, sizeof all, "-DNNCL_WG=16 %s", opts ? opts : "");
+    if (clBuildProgram(p, 1, &dev, all, NULL, NULL) != CL_SUCCESS) {
         size_t n = 0;
         clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
         char *log = malloc(n + 1);
