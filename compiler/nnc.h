@@ -436,8 +436,8 @@ typedef enum {
 typedef enum {
   PACK_B,                  // the weight as it is: [K = all dims but the last, N = the last]
   PACK_BT,                 // its transpose (a Dense layer's data gradient, dy · Wᵀ)
-  PACK_CONV_FLIP,          // a stride-1 convolution's data gradient: the kernel turned half a
-                           //   turn, channels swapped ([KH*KW*F, C])
+  PACK_CONV_FLIP,          // a convolution's data gradient: the kernel turned half a turn,
+                           //   channels swapped ([KH*KW*F, C])
 } PackKind;
 // A packed buffer rounds N up to this many columns (NNK_PACK_COLS in nn_kernels.h, a
 // multiple of every micro-kernel width), so its size does not depend on the vector width.
@@ -640,11 +640,11 @@ int trim_pooled_convs(Graph *g);
 // layout.c — layout selection
 //
 // Needs a fused graph (after fuse_epilogues, fuse_gradients and dead-node removal). For
-// each forward convolution and Dense matmul, each convolution data gradient of stride 1
-// and each Dense data gradient, picks NHWC or PACKED (`choice`: the cost model's pick, or forced where
+// each forward convolution and Dense matmul, each convolution data gradient and each
+// Dense data gradient, picks NHWC or PACKED (`choice`: the cost model's pick, or forced where
 // possible); a PACKED node gets a pack_weights node of its weight as its last input, placed
 // just before it (in the forward pass for forward nodes, so inference packs too). The
-// OpenCL target keeps NHWC. Guarantees: activations and weights keep their NHWC / HWIO
+// OpenCL target packs the convolutions' data gradients (auto) or all it can (packed). Guarantees: activations and weights keep their NHWC / HWIO
 // storage; a forward node computes the same bits in either layout, a data gradient the
 // same sums in another order. Returns the nodes given PACKED.
 int select_layouts(Graph *g, const Program *p, LayoutChoice choice, TargetKind target);

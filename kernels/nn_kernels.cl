@@ -272,6 +272,8 @@ static inline nn_real nncl_a_at_(int mode, int ta, int M, int K, __global const 
 static inline nn_real nncl_b_at_(int mode, int tb, int N, int K, __global const nn_real *B,
                                  nncl_conv_ p, int k, int j) {
     if (k >= K || j >= N) return 0;
+    if (p.pk && mode == NNCL_MODE_CONV_BWD_DATA_)   /* nncl_pack_conv_flip's panels: the cell turned */
+        k = (p.KH * p.KW - 1 - k / p.F) * p.F + k % p.F;
     if (p.pk) return B[((long)(j / NNCL_PACK_NR) * K + k) * NNCL_PACK_NR + j % NNCL_PACK_NR];
     if (mode == NNCL_MODE_GEMM_) return tb ? B[(long)j * K + k] : B[(long)k * N + j];
     if (mode == NNCL_MODE_CONV_BWD_DATA_) {    /* k = (kh, kw, f), j = c: w[kh,kw,c,f] */
@@ -1407,19 +1409,158 @@ static inline void nncl_conv2d_fwd_packed(int n, int H, int W, int C, int KH, in
     nncl_contract_(NNCL_MODE_CONV_FWD_, 0, 0, n * OH * OW, F, KH * KW * C, x, bp, y, 0, p, scratch);
 }
 
-/* dx of a stride-1 convolution, w packed by nncl_pack_conv_flip: the forward convolution
- * of dy (OH x OW x F) with that kernel, padded so that dx is H x W (outer blocks, where
- * the NHWC form takes dot products); then, when xact is not 0, times act'(xact). Sums
- * its window cells in another order than the NHWC form (float reassociation only). */
+#if NNCL_CPU
+/* The CPU layout's data gradient with w packed by nncl_pack_conv_flip, any stride and
+ * padding: a scatter from register tiles, as nnk_conv2d_bwd_data_packed_act.  A tile is
+ * up to six dy pixels of one row (one window column kw: six dx cells SW apart) × the
+ * panel's 16 channels; it sums the window rows kh that reach its dx row and the F
+ * filters, then is added to those dx cells.  No product over padding, no flipped
+ * convolution of dy's zero border, no col2im matrix. */
+#ifndef NNCL_DX_BLOCK
+#define NNCL_DX_BLOCK 16384   /* bytes of one panel's dx rows that a unit's KW passes revisit */
+#endif
+
+/* Pixel r of a tile reads dy at a + r*F (the last real one past cnt: a full tile's
+ * registers, only cnt stored) for nkh window rows, each sstep further in dy and bstep
+ * further in the panel; its dx cell is d + r*dstep, whose first nr channels exist. */
+static inline void nncl_dx_tile_(int tm, int cnt, int nkh, int F, __global const nn_real *a, long sstep,
+                                 __global const nn_real *b, long bstep, __global nn_real *d, long dstep, int nr) {
+    nn_real8 acc0[6], acc1[6];
+#pragma unroll
+    for (int r = 0; r < 6; r++) { acc0[r] = (nn_real8)0; acc1[r] = (nn_real8)0; }
+    for (int t = 0; t < nkh; t++, a += sstep, b += bstep) {
+        __global const nn_real *ar[6];
+#pragma unroll
+        for (int r = 0; r < 6; r++) ar[r] = a + min(r, cnt - 1) * F;
+        /* Filters two at a time: fewer loop branches (about 10% faster on fashion_cnn's
+         * layer, benchmarks/cl_dx_ab.sh); `#pragma unroll 2` warns where F is 1. */
+#define NNCL_DX_STEP_(f, bk)                                                             \
+        {                                                                                \
+            nn_real8 b0 = NNCL_LD8_(bk), b1 = NNCL_LD8_((bk) + 8);                       \
+            _Pragma("unroll") for (int r = 0; r < 6; r++) if (r < tm) {                 \
+                nn_real s = ar[r][f];                                                    \
+                acc0[r] += s * b0;                                                       \
+                acc1[r] += s * b1;                                                       \
+            }                                                                            \
+        }
+        __global const nn_real *bk = b;
+        int f = 0;
+        for (; f + 1 < F; f += 2, bk += 2 * NNCL_PACK_NR) {
+            NNCL_DX_STEP_(f, bk)
+            NNCL_DX_STEP_(f + 1, bk + NNCL_PACK_NR)
+        }
+        if (f < F) NNCL_DX_STEP_(f, bk)
+#undef NNCL_DX_STEP_
+    }
+#pragma unroll
+    for (int r = 0; r < 6; r++) {
+        __global nn_real *o = d + r * dstep;
+        if (r >= cnt) ;
+        else if (nr == NNCL_PACK_NR) {
+            vstore8(NNCL_LD8_(o) + acc0[r], 0, o);
+            vstore8(NNCL_LD8_(o + 8) + acc1[r], 0, o + 8);
+        } else {
+            nn_real t[16];
+            vstore8(acc0[r], 0, t);
+            vstore8(acc1[r], 0, t + 8);
+            for (int j = 0; j < nr; j++) o[j] += t[j];
+        }
+    }
+}
+
+/* A unit is one sample's dx for one panel of channels, in blocks of rows (zeroed, KW
+ * passes, then the activation's gradient while the block is in L1).  Each dx element
+ * sums pass by pass (kw), each pass's terms in (kh, f) order: fixed by the shapes. */
+static inline void nncl_cpu_conv_dx_scatter_(int n, int H, int W, int C, int KH, int KW, int F, int SH, int SW,
+                                             int PT, int PL, int OH, int OW, __global const nn_real *dy,
+                                             __global const nn_real *bp, __global const nn_real *xact, int act,
+                                             __global nn_real *dx) {
+    int panels = (C + NNCL_PACK_NR - 1) / NNCL_PACK_NR, K = KH * KW * F;
+    int rows = max(1, NNCL_DX_BLOCK / (W * NNCL_PACK_NR * (int)sizeof(nn_real)));
+    /* From window row kh to kh + SH: dy one row up, the flipped weights SH rows back. */
+    long sstep = -(long)OW * F, bstep = -(long)SH * KW * F * NNCL_PACK_NR;
+    NNCL_FOR_UNITS_(u, (long)n * panels) {
+        int pn = (int)(u % panels), b = (int)(u / panels);
+        int c0 = pn * NNCL_PACK_NR, nr = min(NNCL_PACK_NR, C - c0);
+        __global nn_real *dxb = dx + (long)b * H * W * C + c0;
+        __global const nn_real *dyb = dy + (long)b * OH * OW * F;
+        __global const nn_real *bpp = bp + (long)pn * K * NNCL_PACK_NR;
+        for (int ih0 = 0; ih0 < H; ih0 += rows) {
+            int ih1 = min(H, ih0 + rows);
+            for (int q = ih0 * W; q < ih1 * W; q++) {
+                __global nn_real *o = dxb + (long)q * C;
+                if (nr == NNCL_PACK_NR) {
+                    vstore8((nn_real8)0, 0, o);
+                    vstore8((nn_real8)0, 0, o + 8);
+                } else
+                    for (int j = 0; j < nr; j++) o[j] = 0;
+            }
+            for (int kw = 0; kw < KW; kw++) {
+                /* dy columns [lo, hi) whose cell kw lands in dx: iw = ow*SW + kw - PL. */
+                int off = kw - PL;
+                int lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+                int hi = W - off <= 0 ? 0 : min(OW, (W - off - 1) / SW + 1);
+                if (lo >= hi) continue;
+                /* Tiles of 6 or 5, whichever leaves fewer over in a row. */
+                int len = hi - lo, tm = (5 - len % 5) % 5 < (6 - len % 6) % 6 ? 5 : 6;
+                for (int ih = ih0; ih < ih1; ih++) {
+                    /* The window rows reaching ih: kh = top - oh*SH for dy rows oh in [0, OH). */
+                    int top = ih + PT, kh0 = max(0, top - (OH - 1) * SH);
+                    kh0 += ((top - kh0) % SH + SH) % SH;
+                    int khe = min(KH - 1, top);
+                    if (kh0 > khe) continue;
+                    int nkh = (khe - kh0) / SH + 1;
+                    __global const nn_real *srow = dyb + (long)((top - kh0) / SH) * OW * F;
+                    __global const nn_real *bk = bpp + ((long)(KH - 1 - kh0) * KW + (KW - 1 - kw)) * F * NNCL_PACK_NR;
+                    __global nn_real *drow = dxb + (long)ih * W * C;
+                    for (int ow = lo; ow < hi; ow += tm) {
+                        int cnt = min(tm, hi - ow);
+                        __global const nn_real *a = srow + (long)ow * F;
+                        __global nn_real *d = drow + (long)(ow * SW + off) * C;
+                        if (tm == 6) nncl_dx_tile_(6, cnt, nkh, F, a, sstep, bk, bstep, d, (long)SW * C, nr);
+                        else nncl_dx_tile_(5, cnt, nkh, F, a, sstep, bk, bstep, d, (long)SW * C, nr);
+                    }
+                }
+            }
+            if (xact) {
+                __global const nn_real *yb = xact + (long)b * H * W * C + c0;
+                for (int q = ih0 * W; q < ih1 * W; q++) {
+                    __global nn_real *o = dxb + (long)q * C;
+                    __global const nn_real *y = yb + (long)q * C;
+                    if (nr == NNCL_PACK_NR) {
+                        vstore8(nncl_act_grad8_(act, NNCL_LD8_(y), NNCL_LD8_(o)), 0, o);
+                        vstore8(nncl_act_grad8_(act, NNCL_LD8_(y + 8), NNCL_LD8_(o + 8)), 0, o + 8);
+                    } else
+                        for (int j = 0; j < nr; j++) o[j] = nncl_act_grad_(act, y[j], o[j]);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* dx with w packed by nncl_pack_conv_flip, then, when xact is not 0, times act'(xact).
+ * CPU layout: the scatter above.  GPU layout: stride 1, the forward convolution of dy
+ * (OH x OW x F) with that kernel, padded so that dx is H x W; other strides, the NHWC
+ * form's tiles reading the panels.  Both layouts sum in another order than the NHWC form
+ * (float reassociation only). */
 #define NNCL_CONV2D_BWD_DATA_PACKED_ACT_LOCAL NNCL_GEMM_LOCAL
 static inline void nncl_conv2d_bwd_data_packed_act(int n, int H, int W, int C, int KH, int KW, int F,
                                                    int SH, int SW, int PT, int PL, int OH, int OW,
                                                    __global const nn_real *dy, __global const nn_real *bp,
                                                    __global const nn_real *xact, int act,
                                                    __global nn_real *dx, __local nn_real *scratch) {
-    /* SH = SW = 1: the layout pass packs no other. */
-    nncl_conv_ p = {n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, 0, NN_EPI_NONE, xact, act, 1};
-    nncl_contract_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
+#if NNCL_CPU
+    nncl_cpu_conv_dx_scatter_(n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, dy, bp, xact, act, dx);
+#else
+    if (SH == 1 && SW == 1) {
+        nncl_conv_ p = {n, OH, OW, F, KH, KW, C, 1, 1, KH - 1 - PT, KW - 1 - PL, H, W, 0, NN_EPI_NONE, xact, act, 1};
+        nncl_tiled_gemm_(NNCL_MODE_CONV_FWD_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
+    } else {   /* the NHWC form's gather, reading the panels */
+        nncl_conv_ p = {n, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW, 0, NN_EPI_NONE, xact, act, 1};
+        nncl_tiled_gemm_(NNCL_MODE_CONV_BWD_DATA_, 0, 0, n * H * W, C, KH * KW * F, dy, bp, dx, 0, p, scratch);
+    }
+#endif
 }
 
 /* Below this many output tiles the tiled engine would leave most work-groups idle (a

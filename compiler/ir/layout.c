@@ -12,11 +12,12 @@
 // blocks are copies inside its workspace.
 // The OpenCL target has packed kernels too (nn_kernels.cl, "pre-packed weights": panels
 // of 16 columns in the buffer the C library's 32-column panels size), but neither blocked
-// nor kept-matrix ones, and not this cost model: its CPU layout multiplies in outer
-// blocks that need B'(k, j..j+15) contiguous, which a stride-1 data gradient (dot products
-// over w's F runs otherwise) only gets packed, so --layout=auto packs exactly those
-// (select_opencl); the pack node costs a launch, small next to what it saves. A forward
-// node reads its weight's rows in place as fast (measured; docs/internals.md).
+// nor kept-matrix ones, and not this cost model: its CPU layout computes a convolution's
+// data gradient packed as the C library does (register tiles of dy scattered into dx, any
+// stride), and NHWC as dot products over w's F runs, 2-8x slower on the shapes measured
+// (benchmarks/cl_dx_ab.sh), so --layout=auto packs exactly those (select_opencl); the pack
+// node costs a launch, small next to what it saves. A forward node reads its weight's rows
+// in place as fast (measured; docs/internals.md).
 //
 // The layouts (kernels/nn_kernels.h, "pre-packed weights"):
 //   NHWC    convolution as im2col + GEMM, the GEMM packing its B operand (the weight) in
@@ -32,8 +33,9 @@
 //           tiles of dy by each window cell's weights and adds them straight to the dx
 //           cells they reach (col2im's scatter from registers: no matrix, no workspace,
 //           no product over padding). A forward node gives the same bits in both layouts;
-//           a data gradient sums in another order. (OpenCL's packed data gradient is a
-//           convolution of dy with the flipped kernel: stride 1 only.)
+//           a data gradient sums in another order. (OpenCL's packed data gradient is that
+//           scatter on CPU devices; its GPU layout convolves dy with the flipped kernel at
+//           stride 1 and gathers as NHWC, from the panels, at other strides.)
 //   BLOCKED a filter gradient over copies of x (zero-padded) and dy in blocks of channels
 //           ([C/16][H][W][16] on AVX2), made chunk by chunk in its workspace, with a
 //           register tile of 6 window cells x 16 filters. Measured 1.2-2.4x im2col + GEMM
@@ -248,8 +250,8 @@ static void add_pack(Graph *g, Node *nd, PackKind kind, int slot) {
   graph_move_before(g, pk, nd);
 }
 
-// The OpenCL target: --layout=packed packs what it can, auto the stride-1 data gradients,
-// which its CPU layout would compute as dot products. A Dense data gradient (dy · Wᵀ) is a
+// The OpenCL target: --layout=packed packs what it can, auto the convolutions' data
+// gradients, which its CPU layout would compute as dot products. A Dense data gradient (dy · Wᵀ) is a
 // dot product there too, but packing its weight reads and writes the whole of it once
 // more per step, which cost as much as the outer form saved (fashion_cnn's 1600 x 64
 // layer: 146 us + 165 us of packing against 244-305 us; the packing runs at memory speed).
@@ -261,7 +263,6 @@ static int select_opencl(Graph *g, LayoutChoice choice) {
     PackKind kind;
     int slot;
     if (!packable(nd, &kind, &slot) || (choice == LAYOUTS_AUTO && kind != PACK_CONV_FLIP)) continue;
-    if (kind == PACK_CONV_FLIP && (nd->win.sh != 1 || nd->win.sw != 1)) continue;   // its flipped convolution
     add_pack(g, nd, kind, slot);
     i++;
     chosen++;

@@ -1394,22 +1394,20 @@ static void packed_cases(const char *opts) {
         snprintf(name, sizeof name, "conv_packed_%d", i);
         run(name, 5, (arg_t[]){AI(c.n), AB(x, nx), AB(bp, PACKED_ELEMS(c.KH * c.KW * c.C, c.F)), AB(bias, c.F), AB(y, ny)});
         expect_close(name, y, ry, ny, TOL_SUM);
-        if (c.SH == 1 && c.SW == 1) {   /* the layout pass flips stride-1 kernels only */
-            snprintf(name, sizeof name, "pack_flip_%d", i);
-            run(name, 2, (arg_t[]){AB(w, nw), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C))});
-            float *xa = rnd(nx, 0, 1);
-            for (size_t j = 0; j < nx; j += 3) xa[j] = 0;   /* relu outputs: some zeros */
-            for (int act = 0; act < 2; act++) {
-                float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
-                nnk_conv2d_bwd_data_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w,
-                                        act ? xa : NULL, act ? NN_EPI_RELU : NN_EPI_NONE, rdx, work);
-                snprintf(name, sizeof name, "conv_dx_packed_%d_%d", i, act);
-                run(name, 5, (arg_t[]){AI(c.n), AB(dy, ny), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C)), AB(xa, nx), AB(dx, nx)});
-                expect_close(name, dx, rdx, nx, TOL_SUM);
-                free(dx); free(rdx);
-            }
-            free(xa);
+        snprintf(name, sizeof name, "pack_flip_%d", i);
+        run(name, 2, (arg_t[]){AB(w, nw), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C))});
+        float *xa = rnd(nx, 0, 1);
+        for (size_t j = 0; j < nx; j += 3) xa[j] = 0;   /* relu outputs: some zeros */
+        for (int act = 0; act < 2; act++) {
+            float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
+            nnk_conv2d_bwd_data_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w,
+                                    act ? xa : NULL, act ? NN_EPI_RELU : NN_EPI_NONE, rdx, work);
+            snprintf(name, sizeof name, "conv_dx_packed_%d_%d", i, act);
+            run(name, 5, (arg_t[]){AI(c.n), AB(dy, ny), AB(bf, PACKED_ELEMS(c.KH * c.KW * c.F, c.C)), AB(xa, nx), AB(dx, nx)});
+            expect_close(name, dx, rdx, nx, TOL_SUM);
+            free(dx); free(rdx);
         }
+        free(xa);
         free(x); free(w); free(bias); free(dy); free(y); free(ry); free(work); free(bp); free(bf);
     }
     cl_end();
@@ -1418,6 +1416,84 @@ static void packed_cases(const char *opts) {
 
 Test(cl_packed, gemm_and_conv_cpu_layout) { packed_cases(""); }
 Test(cl_packed, gemm_and_conv_gpu_layout) { packed_cases("-DNNCL_CPU=0"); }
+
+/* The packed data gradient (the CPU layout's scatter from register tiles, the GPU
+ * layout's flipped convolution or panel-reading gather) on the shapes that exercise its
+ * paths: fashion_cnn's second layer at batch 32 and at a batch of 7; channel counts that
+ * leave a partial panel (5, 20) or fill two (32); F of 1 and 3; rows of 7, 10 and 14
+ * pixels (tiles of 6 + 1, 5 + 5, 5 + 5 + 4); strides 2 and 3 ('same' and 'valid', a
+ * stride past the window leaving dx cells uncovered); padding on all sides; 140-wide rows
+ * cut into blocks of one row.  Each without an activation and through relu or tanh (in
+ * turn), against the C library's NHWC kernel, with 1, 23 and 200 work-groups (the bits
+ * must not change), in groups of 16 (what a CPU device runs; cl_packed has 64). */
+static const conv_t dx_convs[] = {
+    {32, 12, 12, 32, 3, 3, 64, 1, 1, 0, 0, 10, 10},  /* fashion_cnn's conv2d_1 */
+    {7, 12, 12, 32, 3, 3, 64, 1, 1, 0, 0, 10, 10},   /* a batch no block count divides */
+    {3, 9, 9, 20, 3, 3, 3, 1, 1, 0, 0, 7, 7},        /* 16 + 4 channels; rows of 7 */
+    {2, 16, 16, 5, 3, 3, 1, 2, 2, 0, 0, 7, 7},       /* 5 channels, F = 1, stride 2 'valid' */
+    {4, 14, 14, 16, 3, 3, 24, 2, 2, 0, 0, 7, 7},     /* 'same' stride 2, padding only after */
+    {2, 10, 9, 20, 2, 2, 5, 3, 3, 0, 0, 3, 3},       /* stride 3 > window: cells uncovered */
+    {3, 11, 13, 18, 5, 5, 10, 1, 1, 2, 2, 11, 13},   /* 'same' 5x5 */
+    {2, 5, 140, 16, 3, 3, 8, 1, 1, 1, 1, 5, 140},    /* 140 wide: blocks of one row */
+    {1, 9, 11, 33, 3, 2, 7, 2, 1, 1, 0, 5, 10},      /* n = 1, mixed strides, 33 channels */
+};
+#define N_DX_CONVS (int)(sizeof dx_convs / sizeof dx_convs[0])
+
+static void dx_packed_cases(const char *opts, int work_group) {
+    static const int acts[] = {NN_EPI_NONE, NN_EPI_RELU, NN_EPI_TANH};
+    layout_opts = opts;
+    cl_begin(work_group);
+    char name[64];
+    for (int i = 0; i < N_DX_CONVS; i++) {
+        const conv_t *c = &dx_convs[i];
+        snprintf(name, sizeof name, "flip_%d", i);
+        wrap(name, NULL, G_ "w, " GW_ "bp", "nncl_pack_conv_flip(%d, %d, %d, %d, w, bp)", c->KH, c->KW, c->C, c->F);
+        for (int a = 0; a < 3; a += 1 + (i % 2 == 0)) {   /* none, then relu (odd i) or tanh */
+            snprintf(name, sizeof name, "dx_%d_%d", i, a);
+            wrap(name, "NNCL_CONV2D_BWD_DATA_PACKED_ACT_LOCAL", "int n, " G_ "dy, " G_ "bp, " G_ "y, " GW_ "dx",
+                 "nncl_conv2d_bwd_data_packed_act(n, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, dy, bp, %s, %d, dx, scratch)",
+                 c->H, c->W, c->C, c->KH, c->KW, c->F, c->SH, c->SW, c->PT, c->PL, c->OH, c->OW, a ? "y" : "0", acts[a]);
+        }
+    }
+    cl_build();
+    for (int i = 0; i < N_DX_CONVS; i++) {
+        conv_t c = dx_convs[i];
+        size_t nx = (size_t)c.n * c.H * c.W * c.C, nw = (size_t)c.KH * c.KW * c.C * c.F;
+        size_t ny = (size_t)c.n * c.OH * c.OW * c.F, nbp = PACKED_ELEMS(c.KH * c.KW * c.F, c.C);
+        size_t nwork = nnk_conv2d_work_elems(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.OH, c.OW);
+        float *w = rnd(nw, -1, 1), *dy = rnd(ny, -1, 1), *bp = rnd(nbp, -1, 1), *work = malloc((nwork + 1) * sizeof *work);
+        snprintf(name, sizeof name, "flip_%d", i);
+        run(name, 2, (arg_t[]){AB(w, nw), AB(bp, nbp)});
+        for (int a = 0; a < 3; a += 1 + (i % 2 == 0)) {
+            /* The activation's outputs: relu's with zeros, tanh's in (-1, 1). */
+            float *y = rnd(nx, acts[a] == NN_EPI_TANH ? -1 : 0, 1);
+            for (size_t j = 0; j < nx; j += 3) y[j] = acts[a] == NN_EPI_RELU ? 0 : y[j];
+            float *dx = rnd(nx, -1, 1), *rdx = dup(dx, nx);
+            nnk_conv2d_bwd_data_act(c.n, c.H, c.W, c.C, c.KH, c.KW, c.F, c.SH, c.SW, c.PT, c.PL, c.OH, c.OW, dy, w,
+                                    a ? y : NULL, acts[a], rdx, work);
+            snprintf(name, sizeof name, "dx_%d_%d", i, a);
+            arg_t args[] = {AI(c.n), AB(dy, ny), AB(bp, nbp), AB(y, nx), AB(dx, nx)};
+            run(name, 5, args);
+            expect_close(name, dx, rdx, nx, TOL_SUM);
+            /* Many more groups than units: the same bits. */
+            cl_int err;
+            cl_kernel k = clCreateKernel(prog, name, &err);
+            cr_assert(err == CL_SUCCESS);
+            float *out[5] = {0};
+            launch_once(k, 5, args, 200, out);
+            cr_expect(memcmp(out[4], dx, nx * sizeof *dx) == 0, "%s: 200 work-groups give other bits", name);
+            for (int j = 0; j < 5; j++) free(out[j]);
+            clReleaseKernel(k);
+            free(y); free(dx); free(rdx);
+        }
+        free(w); free(dy); free(bp); free(work);
+    }
+    cl_end();
+    layout_opts = "";
+}
+
+Test(cl_conv_dx_packed, cpu_layout) { dx_packed_cases("", 16); }
+Test(cl_conv_dx_packed, gpu_layout) { dx_packed_cases("-DNNCL_CPU=0", 16); }
 
 /* ------------------------------------------------------------ fused bias gradients */
 
