@@ -11,8 +11,8 @@
  * inside a pipelined step, caches as the step leaves them) and the ratio a/b, then the
  * step's median wall-clock time.  Before timing, one step on each arena
  * from the same values: "max |a-b|" over the arena says whether they agree. */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "cl_lab.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,78 +20,16 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(e)                                                                 \
-    do {                                                                         \
-        cl_int err_ = (e);                                                       \
-        if (err_ != CL_SUCCESS) {                                                \
-            fprintf(stderr, "cl_ab: %s failed (%d) at line %d\n", #e, err_, __LINE__); \
-            exit(1);                                                             \
-        }                                                                        \
-    } while (0)
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cl_ab: cannot read %s\n", path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc(n + 1);
-    if (fread(s, 1, n, f) != (size_t)n) exit(1);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static cl_context ctx;
-static cl_device_id dev;
-static cl_command_queue q;
-
-static cl_program build(const char *lib, const char *model, const char *opts) {
-    const char *src[2] = {lib, model};
-    cl_int err;
-    cl_program p = clCreateProgramWithSource(ctx, 2, src, NULL, &err);
-    CHECK(err);
-    if (clBuildProgram(p, 1, &dev, opts, NULL, NULL) != CL_SUCCESS) {
-        size_t n = 0;
-        clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
-        char *log = malloc(n + 1);
-        clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, n, log, NULL);
-        fprintf(stderr, "cl_ab: build failed:\n%s\n", log);
-        exit(1);
-    }
-    return p;
-}
-
 int main(int argc, char **argv) {
     if (argc < 9) {
         fprintf(stderr, "usage: cl_ab MODEL.cl LIB_A.cl LIB_B.cl BATCH WG MAXGROUPS ROUNDS NAME=WORK...\n");
         return 2;
     }
-    char *model = slurp(argv[1]), *lib[2] = {slurp(argv[2]), slurp(argv[3])};
+    char *model = lab_slurp(argv[1]), *lib[2] = {lab_slurp(argv[2]), lab_slurp(argv[3])};
     int n = atoi(argv[4]), wg = atoi(argv[5]), maxg = atoi(argv[6]), rounds = atoi(argv[7]);
     int nk = argc - 8;
-    cl_platform_id plat;
-    CHECK(clGetPlatformIDs(1, &plat, NULL));
-    CHECK(clGetDeviceIDs(plat, CL_DEVICE_TYPE_ALL, 1, &dev, NULL));
+    lab_open(CL_QUEUE_PROFILING_ENABLE);
     cl_int err;
-    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
-    CHECK(err);
-    q = clCreateCommandQueue(ctx, dev, CL_QUEUE_PROFILING_ENABLE, &err);
-    CHECK(err);
     char opts[160];
     snprintf(opts, sizeof opts, "-DNNC_MAXBATCH=%d -DNNCL_WG=%d -DNNCL_CPU=1", n, wg);
     /* The arena: everything the model addresses, generously (FIXED_ELEMS + per-sample). */
@@ -126,7 +64,7 @@ int main(int argc, char **argv) {
         groups[i] = g > maxg ? maxg : g < 1 ? 1 : g;
     }
     for (int v = 0; v < 2; v++) {
-        prog[v] = build(lib[v], model, opts);
+        prog[v] = lab_build(2, (const char *[]){lib[v], model}, opts, argv[2 + v]);
         arena[v] = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, elems * sizeof(float), init, &err);
         CHECK(err);
         k[v] = malloc(nk * sizeof(cl_kernel));
@@ -174,11 +112,11 @@ int main(int argc, char **argv) {
     for (int r = -3; r < rounds; r++)   /* three rounds to warm up */
         for (int o = 0; o < 2; o++) {
             int v = (o + (r & 1)) & 1;
-            double t0 = now();
+            double t0 = lab_now(CLOCK_MONOTONIC);
             for (int i = 0; i < nk; i++)
                 CHECK(clEnqueueNDRangeKernel(q, k[v][i], 1, NULL, (size_t[]){groups[i] * lsz}, &lsz, 0, NULL, &ev[i]));
             CHECK(clFinish(q));
-            double dt = (now() - t0) * 1e6;
+            double dt = (lab_now(CLOCK_MONOTONIC) - t0) * 1e6;
             for (int i = 0; i < nk; i++) {
                 cl_ulong s0 = 0, s1 = 0;
                 CHECK(clGetEventProfilingInfo(ev[i], CL_PROFILING_COMMAND_START, sizeof s0, &s0, NULL));
@@ -193,15 +131,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nk; i++) {
         double m[2];
         for (int v = 0; v < 2; v++) {
-            qsort(kt[v] + (size_t)i * rounds, rounds, sizeof(double), by_value);
+            qsort(kt[v] + (size_t)i * rounds, rounds, sizeof(double), lab_by_value);
             m[v] = kt[v][(size_t)i * rounds + rounds / 2];
         }
         sa += m[0], sb += m[1];
         printf("%-40s %6zu %10.1f %10.1f %7.2f\n", names[i], groups[i], m[0], m[1], m[0] / m[1]);
     }
     printf("%-40s %6s %10.1f %10.1f %7.2f\n", "(sum of the kernels' medians)", "", sa, sb, sa / sb);
-    qsort(t[0], rounds, sizeof(double), by_value);
-    qsort(t[1], rounds, sizeof(double), by_value);
+    qsort(t[0], rounds, sizeof(double), lab_by_value);
+    qsort(t[1], rounds, sizeof(double), lab_by_value);
     printf("%-40s %6s %10.1f %10.1f %7.2f\n", "(step, wall clock)", "", t[0][rounds / 2], t[1][rounds / 2],
            t[0][rounds / 2] / t[1][rounds / 2]);
     return 0;

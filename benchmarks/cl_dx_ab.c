@@ -13,8 +13,8 @@
  * enqueued back to back then one clFinish (a pipelined step: no thread wake-up per
  * launch), per launch.  Prints the medians and the largest difference between the
  * versions' dx, relative to max|dx|. */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "cl_lab.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,52 +24,10 @@
 
 #include "nn_kernels.h"
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        cl_int e_ = (call);                                                          \
-        if (e_ != CL_SUCCESS) {                                                      \
-            fprintf(stderr, "%s:%d: %s failed: %d\n", __FILE__, __LINE__, #call, e_); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
-static cl_context ctx;
-static cl_device_id dev;
-static cl_command_queue q;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/* The process's CPU time, all threads (PoCL's and OpenMP's): what the kernel costs on a
- * shared machine without the time other processes held the cores (threads that wait
- * passively use none). */
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { perror(path); exit(1); }
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc(*len + 1);
-    if (fread(s, 1, *len, f) != *len) { perror(path); exit(1); }
-    s[*len] = 0;
-    fclose(f);
-    return s;
-}
-
 static int sh[13];   /* n H W C KH KW F SH SW PT PL OH OW */
 
 static cl_program build(const char *lib_path) {
-    size_t len;
-    char *lib = slurp(lib_path, &len);
+    char *lib = lab_slurp(lib_path);
     char shape[256], wrap[4096];
     snprintf(shape, sizeof shape, "%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d", sh[1], sh[2], sh[3], sh[4], sh[5],
              sh[6], sh[7], sh[8], sh[9], sh[10], sh[11], sh[12]);
@@ -85,27 +43,11 @@ static cl_program build(const char *lib_path) {
              "  __local nn_real scratch[NNCL_CONV2D_BWD_DATA_ACT_LOCAL];\n"
              "  nncl_conv2d_bwd_data_act(n, %s, dy, w, 0, NN_EPI_NONE, dx, scratch);\n}\n",
              sh[4], sh[5], sh[3], sh[6], shape, shape);
-    char *src = malloc(len + strlen(wrap) + 1);
-    memcpy(src, lib, len);
-    strcpy(src + len, wrap);
-    cl_int err;
-    const char *s = src;
-    cl_program p = clCreateProgramWithSource(ctx, 1, &s, NULL, &err);
-    CHECK(err);
     const char *opts = getenv("CL_DX_AB_OPTIONS");   /* more build options, e.g. -DNNCL_CPU=0 */
     char all[512];
     snprintf(all, sizeof all, "-DNNCL_WG=16 %s", opts ? opts : "");
-    if (clBuildProgram(p, 1, &dev, all, NULL, NULL) != CL_SUCCESS) {
-        size_t n = 0;
-        clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
-        char *log = malloc(n + 1);
-        clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, n, log, NULL);
-        log[n] = 0;
-        fprintf(stderr, "%s: build failed:\n%s\n", lib_path, log);
-        exit(1);
-    }
+    cl_program p = lab_build(2, (const char *[]){lib, wrap}, all, lib_path);
     free(lib);
-    free(src);
     return p;
 }
 
@@ -128,11 +70,6 @@ static void run(cl_kernel k, size_t groups) {
     CHECK(clEnqueueNDRangeKernel(q, k, 1, NULL, &global, &local, 0, NULL, NULL));
 }
 
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
     if (argc < 16) {
         fprintf(stderr, "usage: cl_dx_ab A.cl B.cl n H W C KH KW F SH SW PT PL OH OW [rounds] [batch]\n");
@@ -141,14 +78,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 13; i++) sh[i] = atoi(argv[3 + i]);
     int rounds = argc > 16 ? atoi(argv[16]) : 40, batch = argc > 17 ? atoi(argv[17]) : 10;
     int n = sh[0], H = sh[1], W = sh[2], C = sh[3], KH = sh[4], KW = sh[5], F = sh[6], OH = sh[11], OW = sh[12];
-    cl_platform_id plat;
-    CHECK(clGetPlatformIDs(1, &plat, NULL));
-    CHECK(clGetDeviceIDs(plat, CL_DEVICE_TYPE_ALL, 1, &dev, NULL));
+    lab_open(0);
     cl_int err;
-    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
-    CHECK(err);
-    q = clCreateCommandQueue(ctx, dev, 0, &err);
-    CHECK(err);
     size_t nx = (size_t)n * H * W * C, ny = (size_t)n * OH * OW * F, nw = (size_t)KH * KW * C * F;
     size_t nbp = (size_t)KH * KW * F * ((C + 31) / 32 * 32);
     cl_mem dy = buffer(ny, 1), w = buffer(nw, 1), bp = buffer(nbp, 0), dx[2] = {buffer(nx, 0), buffer(nx, 0)};
@@ -199,23 +130,23 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++)
         for (int j = 0; j < VARIANTS; j++) {
             int v = (r & 1) ? VARIANTS - 1 - j : j;
-            double t0 = now(), c0 = cpu_now();
+            double t0 = lab_now(CLOCK_MONOTONIC), c0 = lab_now(CLOCK_PROCESS_CPUTIME_ID);
             if (v == C_PACKED)
                 for (int b = 0; b < batch; b++) C_DX();
             else {
                 for (int b = 0; b < batch; b++) run(k[v], groups);
                 CHECK(clFinish(q));
             }
-            t[v][r] = (now() - t0) / batch;
-            tc[v][r] = (cpu_now() - c0) / batch;
+            t[v][r] = (lab_now(CLOCK_MONOTONIC) - t0) / batch;
+            tc[v][r] = (lab_now(CLOCK_PROCESS_CPUTIME_ID) - c0) / batch;
         }
     double flop = 2.0 * n * OH * OW * F * KH * KW * C;
     printf("shape n=%d %dx%dx%d <- %dx%dx%d, %dx%d, stride %dx%d, pads %d,%d; %zu groups of 16; %d rounds of %d launches\n",
            n, H, W, C, OH, OW, F, KH, KW, sh[7], sh[8], sh[9], sh[10], groups, rounds, batch);
     double med[VARIANTS], cmed[VARIANTS];
     for (int v = 0; v < VARIANTS; v++) {
-        qsort(t[v], rounds, sizeof(double), by_value);
-        qsort(tc[v], rounds, sizeof(double), by_value);
+        qsort(t[v], rounds, sizeof(double), lab_by_value);
+        qsort(tc[v], rounds, sizeof(double), lab_by_value);
         med[v] = t[v][rounds / 2];
         cmed[v] = tc[v][rounds / 2];
         printf("%-9s wall median %8.1f us (quartiles %.1f-%.1f) %6.1f GFLOP/s; CPU time median %8.1f us\n", names[v],

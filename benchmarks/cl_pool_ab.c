@@ -12,20 +12,14 @@
  * and how far b's outputs are from a's (relative to their largest magnitude).
  *
  *   cl_pool_ab A.cl B.cl [rounds] [calls] [batch] */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "cl_lab.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CHECK(call)                                                                   \
-    do {                                                                              \
-        cl_int e_ = (call);                                                           \
-        if (e_ != CL_SUCCESS) { fprintf(stderr, "%s: OpenCL error %d\n", #call, e_); exit(1); } \
-    } while (0)
 
 static const char *wrappers =
     "\n#define G_ __global const nn_real *\n"
@@ -51,28 +45,11 @@ enum { K_PFWD, K_PBWD, K_MFWD, K_MBWD, NK };
 static const char *names[NK] = {"pool_fwd", "pool_bwd", "maxp_fwd", "maxp_bwd"};
 enum { B_X1, B_W1, B_B1, B_P, B_IDX, B_DP, B_DW, B_DB, B_X2, B_Y2, B_DY2, B_DX2, NB };
 
-static cl_context ctx;
-static cl_command_queue q;
-static cl_device_id dev;
-
 typedef struct {
     cl_program prog;
     cl_kernel k[NK];
     cl_mem m[NB];
 } version_t;
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { perror(path); exit(1); }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc(len + strlen(wrappers) + 1);
-    if (fread(s, 1, len, f) != (size_t)len) { perror(path); exit(1); }
-    fclose(f);
-    strcpy(s + len, wrappers);
-    return s;
-}
 
 static float *random_floats(size_t n, float lo, float hi) {
     static uint64_t s = 7;
@@ -90,15 +67,7 @@ static float *host[NB];
 
 static void build(version_t *v, const char *path) {
     cl_int err;
-    const char *src = slurp(path);
-    v->prog = clCreateProgramWithSource(ctx, 1, &src, NULL, &err);
-    CHECK(err);
-    if (clBuildProgram(v->prog, 1, &dev, "-DNNCL_WG=16", NULL, NULL) != CL_SUCCESS) {
-        char log[65536];
-        clGetProgramBuildInfo(v->prog, dev, CL_PROGRAM_BUILD_LOG, sizeof log, log, NULL);
-        fprintf(stderr, "%s: build failed:\n%s\n", path, log);
-        exit(1);
-    }
+    v->prog = lab_build(2, (const char *[]){lab_slurp(path), wrappers}, "-DNNCL_WG=16", path);
     for (int k = 0; k < NK; k++) {
         v->k[k] = clCreateKernel(v->prog, names[k], &err);
         CHECK(err);
@@ -115,28 +84,17 @@ static void build(version_t *v, const char *path) {
         for (int j = 0; args[k][j] >= 0; j++) CHECK(clSetKernelArg(v->k[k], j + 1, sizeof(cl_mem), &v->m[args[k][j]]));
 }
 
-static double now(clockid_t clock) {
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 static size_t groups[NK];
 
 /* Wall seconds per launch; *cpu: the process's CPU seconds per launch (all threads: the
  * device's workers sleep when idle, so this leaves out time other processes held the cores). */
 static double time_kernel(version_t *v, int k, int calls, double *cpu) {
     size_t local = 16, global = groups[k] * 16;
-    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+    double t0 = lab_now(CLOCK_MONOTONIC), c0 = lab_now(CLOCK_PROCESS_CPUTIME_ID);
     for (int c = 0; c < calls; c++) CHECK(clEnqueueNDRangeKernel(q, v->k[k], 1, NULL, &global, &local, 0, NULL, NULL));
     CHECK(clFinish(q));
-    *cpu = (now(CLOCK_PROCESS_CPUTIME_ID) - c0) / calls;
-    return (now(CLOCK_MONOTONIC) - t0) / calls;
-}
-
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    *cpu = (lab_now(CLOCK_PROCESS_CPUTIME_ID) - c0) / calls;
+    return (lab_now(CLOCK_MONOTONIC) - t0) / calls;
 }
 
 /* max |b - a| / max |a| over buffer m */
@@ -163,14 +121,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cl_pool_ab: rounds 1..1000, calls 1..10000, batch 1..1024\n");
         return 2;
     }
-    cl_platform_id plat;
-    CHECK(clGetPlatformIDs(1, &plat, NULL));
-    CHECK(clGetDeviceIDs(plat, CL_DEVICE_TYPE_ALL, 1, &dev, NULL));
-    cl_int err;
-    ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
-    CHECK(err);
-    q = clCreateCommandQueue(ctx, dev, 0, &err);
-    CHECK(err);
+    lab_open(0);
     size_t pooled = (size_t)n * 12 * 12 * 32, conv1 = (size_t)n * 10 * 10 * 64, pool1 = (size_t)n * 5 * 5 * 64;
     sizes[B_X1] = (size_t)n * 28 * 28, sizes[B_W1] = 9 * 32, sizes[B_B1] = 32, sizes[B_P] = pooled;
     sizes[B_IDX] = pooled, sizes[B_DP] = pooled, sizes[B_DW] = 9 * 32, sizes[B_DB] = 32;
@@ -210,7 +161,7 @@ int main(int argc, char **argv) {
         double med[2][2];
         for (int m = 0; m < 2; m++)
             for (int i = 0; i < 2; i++) {
-                qsort(t[m][i][k], rounds, sizeof(double), by_value);
+                qsort(t[m][i][k], rounds, sizeof(double), lab_by_value);
                 med[m][i] = t[m][i][k][rounds / 2] * 1e6;
             }
         printf("%-9s %9.1f %9.1f %7.2f   %9.1f %9.1f %7.2f\n", names[k], med[0][0], med[0][1], med[0][0] / med[0][1],
