@@ -207,9 +207,9 @@ typedef struct {
 
 /* Pre-packed weights (compiler/ir/layout.c): op(B)[K,N] in panels of NNCL_PACK_NR
  * columns, bp[P][K][NNCL_PACK_NR] with zeros past N, made by a pack node once per step.
- * B'(k, j..j+15) is then one contiguous run (two vectors), whatever op(B) was, and a
- * stride-1 convolution's data gradient is a forward convolution of dy with the flipped
- * kernel.  The plan sizes these buffers for the C library's panels (NNC_PACK_COLS = 32
+ * B'(k, j..j+15) is then one contiguous run (two vectors), whatever op(B) was.  A
+ * convolution's data gradient reads nncl_pack_conv_flip's panels: the CPU layout scatters
+ * with them, the GPU layout convolves dy with the flipped kernel (stride 1).  The plan sizes these buffers for the C library's panels (NNC_PACK_COLS = 32
  * columns), which hold 16-column panels too. */
 #define NNCL_PACK_NR 16
 
@@ -567,7 +567,7 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
                         keep[r] = ok ? ~(nncl_bits_)0 : 0;
                         any |= ok;
                     }
-                    if (!any) continue;   /* all padding (a flipped data gradient's border) */
+                    if (!any) continue;   /* all padding ('same' borders) */
                     __global const nn_real *bk = bj + (long)(kh * p.KW + kw) * p.C * ldb;
                     if (inside) {   /* no selects: one broadcast per a, from a pointer per
                                      * row (offsets + c would be vectorized into extracts) */
@@ -633,7 +633,7 @@ static inline void nncl_cpu_outer_(int mode, int ta, int tb, int M, int N, int K
     }
 }
 
-/* A convolution whose windows leave the input (padding; a flipped data gradient), with
+/* A convolution whose windows leave the input (padding), with
  * B' rows loadable as vectors: outer blocks whose NNCL_CPU_RM rows are one output cell in
  * consecutive samples (NNCL_CPU_BM: a batch of 32 fills 4-row blocks, and LLVM keeps
  * 4×16 sums in registers here where 6×16 spill), so every row of a block has the same window cells inside the
